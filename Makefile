@@ -1,0 +1,105 @@
+# corral — build, test, fuzz, boxes, bench. `make test` works from a fresh
+# Debian 12 machine: missing packages are installed first (deps).
+CC      ?= gcc
+PKGS    := yaml-0.1 libcurl libarchive libcrypto libssh jansson
+# Recursive on purpose: pkg-config must run after `deps` has installed it.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) $(CFLAGS)
+LIBS     = $(PKG_LIBS) -lpthread
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Debian packages: to build, to test, and to run the providers and boxes.
+DEB_BUILD := gcc make pkg-config libyaml-dev libcurl4-openssl-dev libarchive-dev \
+	libssl-dev libssh-dev libjansson-dev
+DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
+	ca-certificates
+DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
+	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine
+
+LIB_SRC  := $(sort $(wildcard core/*.c providers/*.c providers/*/*.c provisioners/*.c))
+CMD_SRC  := $(sort $(wildcard cmd/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+OBJ      = $(patsubst %.c,build/obj/%.o,$(LIB_SRC))
+SAN_OBJ  = $(patsubst %.c,build/san/%.o,$(LIB_SRC))
+UNITS    = $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
+SAN_UNITS= $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRC))
+
+.PHONY: all deps test unit fuzz boxes quickstart install clean bench
+.DEFAULT_GOAL := all
+
+all: build/corral
+
+# Installs only what is missing; says nothing when everything is there.
+deps:
+	@missing=""; for p in $(if $(filter test fuzz boxes quickstart bench,$(MAKECMDGOALS)),$(DEB_TEST),$(DEB_BUILD)); do \
+		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		[ "$$(id -u)" = 0 ] || { echo "run as root (or install:$$missing)" >&2; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build/corral: $(patsubst %.c,build/obj/%.o,$(CMD_SRC)) build/libcorral.a | deps
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+build/libcorral.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/libcorral-san.a: $(SAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/obj/%.o: %.c $(wildcard */*.h */*/*.h) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/san/%.o: %.c $(wildcard */*.h */*/*.h) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+
+build/tests/%: tests/unit/%.c tests/unit/t.h build/libcorral.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
+
+build/tests-san/%: tests/unit/%.c tests/unit/t.h build/libcorral-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< build/libcorral-san.a $(LIBS)
+
+unit: $(UNITS) $(SAN_UNITS)
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | deps
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(LIB_SRC) $(LIBS)
+
+FUZZERS = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZERS)
+	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZERS)
+
+# The full suite: unit tests, again under ASan+UBSan, a short fuzz run,
+# then the integration tests (real boxes, real sshd, real servers).
+test: deps all unit $(FUZZERS)
+	@tests/run
+
+boxes: deps all
+	boxes/build tiny debian-12
+
+quickstart: deps all
+	tests/../examples/quickstart/run
+
+install: all
+	install -m 0755 build/corral /usr/local/bin/corral
+
+bench: deps all
+	@for b in bench/*; do [ -x "$$b" ] && "$$b"; done
+
+clean:
+	rm -rf build

@@ -1,0 +1,55 @@
+/* The command layer: global options, the command table, and the shared
+ * steps commands take (find and load the envfile, take the lock, report a
+ * diag). Only cmd/ prints results and errors. */
+#ifndef CORRAL_CMD_H
+#define CORRAL_CMD_H
+#include <stdbool.h>
+
+#include "core/diag.h"
+#include "core/envfile.h"
+#include "core/lock.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+struct ctx {
+	const char *file;          /* -f */
+	bool json, verbose, color;
+	unsigned lock_timeout_ms;  /* --lock-timeout, default 0 */
+	int argc;                  /* argv[0] is the command name */
+	char **argv;
+	struct env *env;           /* set by ctx_load_env */
+	struct lock lock;          /* held after ctx_lock */
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct ctx *c);
+	const char *args;    /* synopsis after the name */
+	const char *summary; /* one line for `corral help` */
+	const char *help;    /* options, shown by `corral help NAME` and NAME --help */
+};
+
+const struct command *commands(size_t *n);
+const struct command *command_find(const char *name);
+void command_usage(const struct command *cmd, FILE *out);
+
+/* Finds (-f or upward search) and loads the envfile; prints every error.
+ * Returns EXIT_OK or the exit code to return. */
+int ctx_load_env(struct ctx *c);
+/* Takes the envfile's lock (mutating commands). Returns EXIT_OK or EXIT_FAIL. */
+int ctx_lock(struct ctx *c);
+void ctx_done(struct ctx *c);
+
+/* Prints one error: "file:line:col: error: msg" + hint, coloured on a TTY. */
+void report(const struct diag *d);
+/* "unknown option" etc.: prints and returns EXIT_USAGE. */
+int usage_error(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cmd_init(struct ctx *c);
+int cmd_validate(struct ctx *c);
+int cmd_status(struct ctx *c);
+int cmd_completion(struct ctx *c);
+int cmd_help(struct ctx *c);
+int cmd_version(struct ctx *c);
+
+#endif

@@ -1,0 +1,78 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "core/log.h"
+#include "core/util.h"
+
+static const char *col(const char *code) { return log_opts()->color ? code : ""; }
+
+void report(const struct diag *d)
+{
+	if (d->file[0] && d->line)
+		fprintf(stderr, "%s%s:%d:%d:%s ", col("\033[1m"), d->file, d->line, d->col, col("\033[0m"));
+	else if (d->file[0])
+		fprintf(stderr, "%s%s:%s ", col("\033[1m"), d->file, col("\033[0m"));
+	else
+		fputs("corral: ", stderr);
+	fprintf(stderr, "%serror:%s %s\n", col("\033[1;31m"), col("\033[0m"), d->msg);
+	if (d->hint[0])
+		fprintf(stderr, "  %shint:%s %s\n", col("\033[36m"), col("\033[0m"), d->hint);
+}
+
+int usage_error(const struct command *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("corral: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cmd)
+		fprintf(stderr, "usage: corral %s %s\n(see `corral help %s`)\n", cmd->name,
+			cmd->args, cmd->name);
+	return EXIT_USAGE;
+}
+
+int ctx_load_env(struct ctx *c)
+{
+	struct diag d = {0};
+	_cleanup_free_ char *path = NULL;
+	char cwd[4096];
+	if (!getcwd(cwd, sizeof(cwd)))
+		strcpy(cwd, ".");
+	if (envfile_find(c->file, cwd, &path, &d) < 0) {
+		report(&d);
+		return EXIT_USAGE;
+	}
+	struct diag_list errs = {0};
+	if (envfile_load(path, &c->env, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			report(&errs.v[i]);
+		fprintf(stderr, "%zu error%s in %s\n", errs.n, errs.n == 1 ? "" : "s", path);
+		diag_list_free(&errs);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+int ctx_lock(struct ctx *c)
+{
+	struct diag d = {0};
+	_cleanup_free_ char *p = path_join(c->env->state_dir, "lock");
+	if (lock_acquire(p, c->lock_timeout_ms, &c->lock, &d) < 0) {
+		report(&d);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+void ctx_done(struct ctx *c)
+{
+	lock_release(&c->lock);
+	env_free(c->env);
+	c->env = NULL;
+}

@@ -1,0 +1,81 @@
+/* corral status [NAME...]: each machine's state as its provider sees it. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/machine.h"
+#include "core/state.h"
+#include "providers/provider.h"
+
+static bool selected(struct ctx *c, const struct machine_cfg *m)
+{
+	if (c->argc < 2)
+		return true;
+	for (int i = 1; i < c->argc; i++)
+		if (strcmp(c->argv[i], m->name) == 0 || strcmp(c->argv[i], m->base_name) == 0)
+			return true;
+	return false;
+}
+
+/* A machine with no recorded provider was never created. */
+static enum mstate machine_state(struct machine *m, const char **prov)
+{
+	const char *rec = state_str(m->state, "provider", NULL);
+	*prov = rec ? rec : m->cfg->provider;
+	const struct provider *p = rec ? provider_find(rec) : NULL;
+	enum mstate s = MS_NOT_CREATED;
+	struct diag d = {0};
+	if (p && p->state(m, &s, &d) < 0)
+		s = MS_NOT_CREATED;
+	return s;
+}
+
+static int check_names(struct ctx *c)
+{
+	for (int i = 1; i < c->argc; i++) {
+		bool found = false;
+		for (size_t j = 0; j < c->env->nmachines; j++)
+			found |= strcmp(c->argv[i], c->env->machines[j].name) == 0 ||
+				 strcmp(c->argv[i], c->env->machines[j].base_name) == 0;
+		if (!found)
+			return usage_error(command_find("status"), "no machine `%s` in %s",
+					   c->argv[i], c->env->path);
+	}
+	return EXIT_OK;
+}
+
+int cmd_status(struct ctx *c)
+{
+	int rc = ctx_load_env(c);
+	if (rc || (rc = check_names(c)))
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < c->env->nmachines; i++) {
+		const struct machine_cfg *mc = &c->env->machines[i];
+		if (!selected(c, mc))
+			continue;
+		struct machine m;
+		struct diag d = {0};
+		if (machine_open(&m, c->env, mc, &d) < 0) {
+			report(&d);
+			rc = EXIT_FAIL;
+			continue;
+		}
+		const char *prov;
+		enum mstate s = machine_state(&m, &prov);
+		if (c->json)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", mc->name,
+							     "state", mstate_name(s), "provider", prov));
+		else
+			printf("%-24s %s (%s)\n", mc->name, mstate_name(s), prov);
+		machine_close(&m);
+	}
+	if (c->json) {
+		char *s = json_dumps(arr, JSON_INDENT(2));
+		puts(s);
+		free(s);
+	}
+	json_decref(arr);
+	return rc;
+}

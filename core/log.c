@@ -1,0 +1,167 @@
+#include "core/log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+static struct log_opts opts;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct progress *shown; /* the bar currently on screen, cleared before any line */
+
+struct progress {
+	char label[128];
+	uint64_t total, done, start_ms, drawn_ms;
+};
+
+void log_setup(const struct log_opts *o) { opts = *o; }
+const struct log_opts *log_opts(void) { return &opts; }
+
+static const char *col(const char *code) { return opts.color ? code : ""; }
+
+static void clear_bar(void)
+{
+	if (shown)
+		fputs("\r\033[K", stderr);
+}
+
+static void vline(const char *tag, const char *colour, const char *fmt, va_list ap)
+{
+	pthread_mutex_lock(&out_lock);
+	clear_bar();
+	if (tag)
+		fprintf(stderr, "%s%s%s", col(colour), tag, col("\033[0m"));
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	pthread_mutex_unlock(&out_lock);
+}
+
+void log_debug(const char *fmt, ...)
+{
+	if (!opts.verbose)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vline("debug: ", "\033[2m", fmt, ap);
+	va_end(ap);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vline(NULL, "", fmt, ap);
+	va_end(ap);
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vline("warning: ", "\033[33m", fmt, ap);
+	va_end(ap);
+}
+
+void log_machine(const char *machine, const char *fmt, ...)
+{
+	char tag[256];
+	snprintf(tag, sizeof(tag), "%s: ", machine);
+	va_list ap;
+	va_start(ap, fmt);
+	vline(tag, "\033[1;36m", fmt, ap);
+	va_end(ap);
+}
+
+void log_stream(const char *prefix, const char *line, bool is_stderr)
+{
+	pthread_mutex_lock(&out_lock);
+	clear_bar();
+	FILE *f = opts.json ? stderr : stdout;
+	if (prefix)
+		fprintf(f, "%s%s |%s ", col(is_stderr ? "\033[33m" : "\033[2m"), prefix, col("\033[0m"));
+	fputs(line, f);
+	fputc('\n', f);
+	fflush(f);
+	pthread_mutex_unlock(&out_lock);
+}
+
+static void human_bytes(char *out, size_t n, double v)
+{
+	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int i = 0;
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void draw(struct progress *p)
+{
+	char done[32], rate[32] = "", eta[32] = "";
+	double secs = (double)(now_ms() - p->start_ms) / 1000.0;
+	human_bytes(done, sizeof(done), (double)p->done);
+	if (secs > 0.2) {
+		double r = (double)p->done / secs;
+		human_bytes(rate, sizeof(rate), r);
+		strcat(rate, "/s");
+		if (p->total > p->done && r > 0)
+			snprintf(eta, sizeof(eta), "ETA %.0fs", (double)(p->total - p->done) / r);
+	}
+	if (p->total) {
+		int width = 30, fill = (int)((double)width * (double)p->done / (double)p->total);
+		char bar[31];
+		memset(bar, '#', (size_t)fill);
+		memset(bar + fill, '-', (size_t)(width - fill));
+		bar[width] = '\0';
+		fprintf(stderr, "\r\033[K%s [%s] %3.0f%% %s %s %s", p->label, bar,
+			100.0 * (double)p->done / (double)p->total, done, rate, eta);
+	} else {
+		fprintf(stderr, "\r\033[K%s %s %s", p->label, done, rate);
+	}
+	fflush(stderr);
+	shown = p;
+}
+
+struct progress *progress_start(const char *label, uint64_t total)
+{
+	struct progress *p = xcalloc(1, sizeof(*p));
+	snprintf(p->label, sizeof(p->label), "%s", label);
+	p->total = total;
+	p->start_ms = now_ms();
+	if (!opts.tty)
+		log_info("%s ...", label);
+	return p;
+}
+
+void progress_set(struct progress *p, uint64_t done)
+{
+	p->done = done;
+	if (!opts.tty)
+		return;
+	uint64_t t = now_ms();
+	if (t - p->drawn_ms < 100)
+		return;
+	p->drawn_ms = t;
+	pthread_mutex_lock(&out_lock);
+	draw(p);
+	pthread_mutex_unlock(&out_lock);
+}
+
+void progress_end(struct progress *p, bool ok)
+{
+	char done[32];
+	human_bytes(done, sizeof(done), (double)p->done);
+	double secs = (double)(now_ms() - p->start_ms) / 1000.0;
+	pthread_mutex_lock(&out_lock);
+	clear_bar();
+	if (shown == p)
+		shown = NULL;
+	pthread_mutex_unlock(&out_lock);
+	log_info("%s %s (%s in %.1fs)", p->label, ok ? "done" : "failed", done, secs);
+	free(p);
+}

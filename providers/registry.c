@@ -1,0 +1,33 @@
+#include <string.h>
+
+#include "providers/provider.h"
+
+/* Table order is the preference order of provider "auto". */
+static const struct provider *const table[] = {
+	NULL,
+};
+
+const struct provider *const *provider_all(size_t *n)
+{
+	*n = sizeof(table) / sizeof(table[0]) - 1;
+	return table;
+}
+
+const struct provider *provider_find(const char *name)
+{
+	for (size_t i = 0; table[i]; i++)
+		if (strcmp(table[i]->name, name) == 0)
+			return table[i];
+	return NULL;
+}
+
+const struct provider *provider_auto(struct diag *d)
+{
+	struct diag why = {0};
+	for (size_t i = 0; table[i]; i++)
+		if (table[i]->usable(&why) == 0)
+			return table[i];
+	diag_fail(d, "no provider is usable on this host%s%s", why.msg[0] ? ": " : "", why.msg);
+	diag_hint(d, "set `provider:` in the envfile to one this host supports");
+	return NULL;
+}

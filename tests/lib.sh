@@ -1,0 +1,36 @@
+# Sourced by integration tests: assertions that print TAP lines, and a
+# scratch directory that is removed on exit.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CORRAL=${CORRAL:-$ROOT/build/corral}
+FIXTURES=$ROOT/tests/fixtures
+T=$(mktemp -d /tmp/corral-test.XXXXXX)
+export CORRAL_HOME=$T/home NO_COLOR=1
+cleanup_hooks=()
+on_exit() { cleanup_hooks+=("$1"); }
+trap 'for h in "${cleanup_hooks[@]}"; do eval "$h"; done; rm -rf "$T"' EXIT
+
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; }
+
+# check NAME COMMAND...: passes when the command succeeds.
+check() {
+	local name=$1; shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# expect_out NAME EXPECTED_EXIT EXPECTED_SUBSTRING COMMAND...: runs the
+# command, checks its exit code and that stdout+stderr contain the text.
+expect_out() {
+	local name=$1 want_rc=$2 want=$3; shift 3
+	local out rc
+	out=$("$@" 2>&1); rc=$?
+	if [ "$rc" -eq "$want_rc" ] && [[ "$out" == *"$want"* ]]; then
+		ok "$name"
+	else
+		not_ok "$name"
+		echo "#   wanted exit $want_rc and text: $want"
+		echo "#   got exit $rc:"
+		printf '%s\n' "$out" | head -n 30 | sed 's/^/#     /'
+	fi
+}
