@@ -17,7 +17,7 @@ DEB_BUILD := gcc make pkg-config libyaml-dev libcurl4-openssl-dev libarchive-dev
 DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
 	ca-certificates
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
-	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine
+	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync
 
 LIB_SRC  := $(sort $(wildcard core/*.c providers/*.c providers/*/*.c provisioners/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
@@ -74,6 +74,12 @@ build/tests-san/%: tests/unit/%.c tests/unit/t.h build/libcorral-san.a
 
 unit: $(UNITS) $(SAN_UNITS)
 
+# Small programs that drive library code from integration tests and benches.
+TOOLS = $(patsubst tests/tools/%.c,build/tools/%,$(wildcard tests/tools/*.c))
+build/tools/%: tests/tools/%.c build/libcorral.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
+
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | deps
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -86,7 +92,7 @@ fuzz: $(FUZZERS)
 
 # The full suite: unit tests, again under ASan+UBSan, a short fuzz run,
 # then the integration tests (real boxes, real sshd, real servers).
-test: deps all unit $(FUZZERS)
+test: deps all unit $(TOOLS) $(FUZZERS)
 	@tests/run
 
 boxes: deps all
@@ -98,7 +104,7 @@ quickstart: deps all
 install: all
 	install -m 0755 build/corral /usr/local/bin/corral
 
-bench: deps all
+bench: deps all $(TOOLS)
 	@for b in bench/*; do [ -x "$$b" ] && "$$b"; done
 
 clean:

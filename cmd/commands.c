@@ -12,6 +12,55 @@ static const struct command table[] = {
 	{"validate", cmd_validate, "", "check the envfile; every error with file:line:col", ""},
 	{"status", cmd_status, "[NAME...]", "show the state of the envfile's machines",
 	 "  --json    one JSON object per machine, as an array\n"},
+	{"provision", cmd_provision, "[NAME...] [--provision-with STEP,...]",
+	 "run provisioning steps on running machines now",
+	 "  --provision-with STEP,...   only these steps (by name), `run: never` ones included\n"},
+	{"box", cmd_box, "add|list|remove|prune|outdated|update|verify|sign ...",
+	 "manage the box store ($CORRAL_HOME/boxes, Vagrant's layout)",
+	 "  add [--name NAME] NAME|URL|PATH   a .box file or URL (needs a name; version 0),\n"
+	 "      a catalog .json (path or URL), or org/name from $CORRAL_BOX_SERVER/org/name\n"
+	 "      (default https://vagrantcloud.com/org/name); also Vagrant's `add NAME URL`\n"
+	 "        --box-version C   constraint: = != > < >= <= ~>, comma list (newest fitting)\n"
+	 "        --provider P  --architecture A (default: this host's, then unknown)\n"
+	 "        --checksum TYPE:HEX   for a .box   --force  replace   --insecure  no TLS checks\n"
+	 "  list                 every box: name, version, provider, architecture (--json)\n"
+	 "  remove NAME [--box-version V] [--provider P] [--architecture A] [--all] [--force]\n"
+	 "                       refuses a box a machine uses unless --force\n"
+	 "  prune [--dry-run]    remove all but the newest version of each box, never one in use\n"
+	 "  outdated [NAME]      compare boxes added from a catalog with it (--json)\n"
+	 "  update [NAME] [--provider P]   add the newest version from the catalog\n"
+	 "  verify               re-hash every box's files; exit 1 on any change\n"
+	 "  sign KEY BOXFILE     print the base64 Ed25519 signature of BOXFILE\n"},
+	{"up", cmd_up, "[NAME...] [--provider P] [--provision|--no-provision] [--destroy-on-error]",
+	 "create and start machines, wait for SSH, provision",
+	 "  --provider P          provider for machines not yet created (container, kvm, ...)\n"
+	 "  --provision           run every provisioning step (not only the first time)\n"
+	 "  --no-provision        run no provisioning step\n"
+	 "  --destroy-on-error    destroy a machine this up created when its up fails\n"},
+	{"halt", cmd_halt, "[-f] [NAME...]", "stop machines (gracefully, then by force)",
+	 "  -f, --force   stop at once, without waiting for a graceful shutdown\n"},
+	{"reload", cmd_reload, "[NAME...] [--provision|--no-provision]",
+	 "halt, then up: restarts machines with the envfile's current settings", ""},
+	{"destroy", cmd_destroy, "[-f] [NAME...]",
+	 "remove machines and everything they hold on the host",
+	 "  -f, --force   no confirmation question\n"},
+	{"global-status", cmd_global_status, "[--prune]",
+	 "every machine corral created, across envfiles",
+	 "  --prune   forget machines whose directory is gone\n"
+	 "  --json    as a JSON array\n"},
+	{"port", cmd_port, "[NAME]", "forwarded ports of a machine (guest => host)",
+	 "  --json    as a JSON array\n"},
+	{"__init", cmd_ct_init, "KEY=VALUE...", "(the container runtime's init)", ""},
+	{"__portfwd", cmd_ct_portfwd, "GUEST_IP FD:PORT...", "(the container port forwarder)", ""},
+	{"ssh", cmd_ssh, "[NAME] [-c CMD] [--reset-host-key] [-- SSH_ARGS...]",
+	 "log in to a machine with OpenSSH, or run CMD there",
+	 "  -c, --command CMD   run CMD (a shell command line) instead of a login shell;\n"
+	 "                      its exit status is corral's\n"
+	 "  --reset-host-key    forget the pinned host key (the machine was re-created)\n"
+	 "                      and pin the one it has now; alone, does only that\n"
+	 "  -- SSH_ARGS         passed to ssh as they are, e.g. -- -L 8080:localhost:80\n"},
+	{"ssh-config", cmd_ssh_config, "[NAME...]",
+	 "print OpenSSH Host blocks for machines (ssh -F, scp, rsync, Ansible)", ""},
 	{"completion", cmd_completion, "bash|zsh", "print a shell completion script", ""},
 	{"__complete", cmd_completion, "commands|machines|boxes", "(for completion scripts)", ""},
 	{"help", cmd_help, "[COMMAND]", "show help for corral or one command", ""},

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/lifecycle.h"
 #include "core/machine.h"
 #include "core/state.h"
 #include "providers/provider.h"
@@ -21,13 +22,9 @@ static bool selected(struct ctx *c, const struct machine_cfg *m)
 /* A machine with no recorded provider was never created. */
 static enum mstate machine_state(struct machine *m, const char **prov)
 {
-	const char *rec = state_str(m->state, "provider", NULL);
-	*prov = rec ? rec : m->cfg->provider;
-	const struct provider *p = rec ? provider_find(rec) : NULL;
-	enum mstate s = MS_NOT_CREATED;
-	struct diag d = {0};
-	if (p && p->state(m, &s, &d) < 0)
-		s = MS_NOT_CREATED;
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	*prov = p ? p->name : m->cfg->provider;
 	return s;
 }
 
@@ -64,11 +61,14 @@ int cmd_status(struct ctx *c)
 		}
 		const char *prov;
 		enum mstate s = machine_state(&m, &prov);
+		const char *ip = s == MS_RUNNING ? state_str(m.state, "ip", NULL) : NULL;
 		if (c->json)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", mc->name,
-							     "state", mstate_name(s), "provider", prov));
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?}", "name", mc->name,
+							     "state", mstate_name(s), "provider", prov,
+							     "ip", ip));
 		else
-			printf("%-24s %s (%s)\n", mc->name, mstate_name(s), prov);
+			printf("%-24s %s (%s)%s%s\n", mc->name, mstate_name(s), prov, ip ? " " : "",
+			       ip ? ip : "");
 		machine_close(&m);
 	}
 	if (c->json) {

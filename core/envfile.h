@@ -49,6 +49,7 @@ struct ansible_group {
 	struct strlist children;
 	struct kv *vars;
 	size_t nvars;
+	struct srcpos pos; /* the group's key */
 };
 
 struct ansible_step {
@@ -130,6 +131,7 @@ struct machine_cfg {
 	char *name;      /* after count expansion: "web-2" */
 	char *base_name; /* "web" */
 	unsigned index;  /* 1..count, 0 without count */
+	unsigned count;  /* the machine's `count`, 0 without one */
 	struct srcpos pos;
 	char *box, *box_version, *box_url, *box_checksum;
 	char *hostname; /* default: name */
@@ -176,6 +178,13 @@ struct env {
  * file, line, column, the key path in msg, and a fix in hint). Returns 0 and
  * sets *out only when there were none. */
 int envfile_load(const char *path, struct env **out, struct diag_list *errs);
+/* The same for text already in memory; `name` stands for its path (diags,
+ * and the directory relative paths resolve from). */
+enum {
+	ENVFILE_NO_FS = 1, /* touch no file: no existence checks, no content hashes (fuzzing) */
+};
+int envfile_load_buffer(const char *name, const char *data, size_t len, unsigned flags,
+			struct env **out, struct diag_list *errs);
 void env_free(struct env *e);
 
 /* The envfile for a command: `explicit` when given (-f), else corral.yaml in
@@ -192,5 +201,9 @@ const char *const *envfile_keys(size_t *n);
 /* "512M" -> bytes; "30s", "5m" -> ms. Exposed for tests and the CLI. */
 int parse_size(const char *s, uint64_t *bytes);
 int parse_duration(const char *s, uint64_t *ms);
+/* "10.20.0.5" -> host-order address; "10.20.0.0/24" -> network and prefix
+ * length (host bits must be zero). For the address allocator and tests. */
+int parse_ipv4(const char *s, uint32_t *addr);
+int parse_cidr(const char *s, uint32_t *net, unsigned *prefix);
 
 #endif

@@ -2,8 +2,11 @@
 
 #include "providers/provider.h"
 
+extern const struct provider provider_container; /* providers/container/container.c */
+
 /* Table order is the preference order of provider "auto". */
 static const struct provider *const table[] = {
+	&provider_container,
 	NULL,
 };
 

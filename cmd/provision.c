@@ -1,0 +1,219 @@
+/* corral provision [NAME...] [--provision-with NAMES]: runs provisioning
+ * steps on running machines now, whatever ran before (`run: never` steps
+ * only when named), then the top-level steps all of whose targets were
+ * provisioned. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/log.h"
+#include "core/ssh.h"
+#include "core/state.h"
+#include "providers/provider.h"
+#include "provisioners/provisioner.h"
+
+#define CONNECT_TIMEOUT_MS 30000
+
+struct run {
+	struct ctx *c;
+	struct strlist names, only;
+	bool with_only;
+	struct machine *ms;       /* every machine of the envfile */
+	struct prov_target *up;   /* the running ones; selected ones first */
+	size_t nup, nsel;
+};
+
+static void split_commas(const char *s, struct strlist *out)
+{
+	_cleanup_free_ char *copy = xstrdup(s);
+	char *save = NULL;
+	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+		out->v[out->n++] = xstrdup(w);
+	}
+}
+
+static void strlist_clear(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct strlist){0};
+}
+
+static int parse_args(struct run *r)
+{
+	static const struct option opts[] = {{"provision-with", required_argument, NULL, 'w'},
+					     {0}};
+	const struct command *cmd = command_find("provision");
+	int o;
+	while ((o = getopt_long(r->c->argc, r->c->argv, "", opts, NULL)) != -1) {
+		if (o != 'w')
+			return usage_error(cmd, "unknown option");
+		split_commas(optarg, &r->only);
+		r->with_only = true;
+	}
+	if (r->with_only && !r->only.n)
+		return usage_error(cmd, "--provision-with needs step names");
+	for (int i = optind; i < r->c->argc; i++)
+		split_commas(r->c->argv[i], &r->names);
+	return EXIT_OK;
+}
+
+static bool has_step(const struct step *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool selected(const struct run *r, const struct machine_cfg *mc)
+{
+	for (size_t i = 0; i < r->names.n; i++)
+		if (strcmp(r->names.v[i], mc->name) == 0 || strcmp(r->names.v[i], mc->base_name) == 0)
+			return true;
+	return r->names.n == 0;
+}
+
+static int check_names(const struct run *r)
+{
+	const struct env *e = r->c->env;
+	const struct command *cmd = command_find("provision");
+	for (size_t i = 0; i < r->names.n; i++) {
+		bool found = false;
+		for (size_t k = 0; k < e->nmachines; k++)
+			found |= strcmp(r->names.v[i], e->machines[k].name) == 0 ||
+				 strcmp(r->names.v[i], e->machines[k].base_name) == 0;
+		if (!found)
+			return usage_error(cmd, "no machine `%s` in %s", r->names.v[i], e->path);
+	}
+	for (size_t i = 0; i < r->only.n; i++) {
+		bool found = has_step(e->steps, e->nsteps, r->only.v[i]);
+		for (size_t k = 0; k < e->nmachines; k++)
+			found |= has_step(e->machines[k].steps, e->machines[k].nsteps, r->only.v[i]);
+		if (!found)
+			return usage_error(cmd, "no provision step named `%s` in %s", r->only.v[i],
+					   e->path);
+	}
+	return EXIT_OK;
+}
+
+/* The machine's endpoint when it is running; 1 when it is not. */
+static int running_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
+{
+	const char *name = state_str(m->state, "provider", NULL);
+	const struct provider *p = name ? provider_find(name) : NULL;
+	enum mstate s = MS_NOT_CREATED;
+	if (p && p->state(m, &s, d) < 0)
+		return -1;
+	if (s != MS_RUNNING) {
+		diag_fail(d, "%s is %s", m->cfg->name, mstate_name(s));
+		diag_hint(d, "start it with `corral up %s`", m->cfg->name);
+		return 1;
+	}
+	return p->ssh_endpoint(m, ep, d);
+}
+
+/* Without names, machines that are not running are left out; a named one
+ * that is not running is an error. */
+static int add_target(struct run *r, struct machine *m, bool sel, struct diag *d)
+{
+	struct prov_target t = {.m = m};
+	int rc = running_endpoint(m, &t.ep, d);
+	if (rc != 0)
+		return sel && (rc < 0 || r->names.n) ? -1 : 0;
+	if (sel && ssh_wait_ready(&t.ep, CONNECT_TIMEOUT_MS, NULL, NULL, &t.conn, d) < 0)
+		return diag_wrap(d, "%s: connect", m->cfg->name);
+	if (sel) {
+		memmove(&r->up[r->nsel + 1], &r->up[r->nsel], (r->nup - r->nsel) * sizeof(t));
+		r->up[r->nsel++] = t;
+	} else {
+		r->up[r->nup] = t;
+	}
+	r->nup++;
+	return 0;
+}
+
+static int gather(struct run *r)
+{
+	const struct env *e = r->c->env;
+	int rc = EXIT_OK;
+	r->ms = xcalloc(e->nmachines, sizeof(*r->ms));
+	r->up = xcalloc(e->nmachines, sizeof(*r->up));
+	for (size_t i = 0; i < e->nmachines; i++) {
+		struct diag d = {0};
+		bool sel = selected(r, &e->machines[i]);
+		if (machine_open(&r->ms[i], e, &e->machines[i], &d) < 0 ||
+		    add_target(r, &r->ms[i], sel, &d) < 0) {
+			report(&d);
+			rc = EXIT_FAIL;
+		}
+	}
+	return rc;
+}
+
+static int provision_all(struct run *r)
+{
+	const struct strlist *only = r->with_only ? &r->only : NULL;
+	int rc = EXIT_OK;
+	size_t ok = 0;
+	_cleanup_free_ struct prov_target *done = xcalloc(r->nsel + 1, sizeof(*done));
+	for (size_t i = 0; i < r->nsel; i++) {
+		struct prov_target *t = &r->up[i];
+		struct prov_ctx pc = {.m = t->m, .conn = t->conn, .ep = &t->ep,
+				      .peers = r->up, .npeers = r->nup};
+		struct diag d = {0};
+		if (provision_machine(&pc, PROVISION_FORCE, false, only, &d) < 0) {
+			report(&d);
+			rc = EXIT_FAIL;
+			continue;
+		}
+		done[ok++] = *t;
+		log_machine(t->m->cfg->name, "provisioned");
+	}
+	struct diag d = {0};
+	if (provision_env(r->c->env, done, ok, PROVISION_FORCE, only, &d) < 0) {
+		report(&d);
+		rc = EXIT_FAIL;
+	}
+	return rc;
+}
+
+static void run_free(struct run *r)
+{
+	for (size_t i = 0; i < r->nsel; i++)
+		ssh_close(r->up[i].conn);
+	for (size_t i = 0; r->ms && i < r->c->env->nmachines; i++)
+		machine_close(&r->ms[i]);
+	free(r->ms);
+	free(r->up);
+	strlist_clear(&r->names);
+	strlist_clear(&r->only);
+}
+
+int cmd_provision(struct ctx *c)
+{
+	struct run r = {.c = c};
+	int rc = parse_args(&r);
+	if (rc == EXIT_OK)
+		rc = ctx_load_env(c);
+	if (rc == EXIT_OK)
+		rc = check_names(&r);
+	if (rc == EXIT_OK)
+		rc = ctx_lock(c);
+	if (rc == EXIT_OK)
+		rc = gather(&r);
+	if (rc == EXIT_OK && r.nsel == 0) {
+		struct diag d = {0};
+		diag_fail(&d, "no running machine to provision");
+		diag_hint(&d, "start them with `corral up`");
+		report(&d);
+		rc = EXIT_FAIL;
+	}
+	if (rc == EXIT_OK)
+		rc = provision_all(&r);
+	run_free(&r);
+	return rc;
+}

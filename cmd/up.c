@@ -1,0 +1,298 @@
+/* The machine lifecycle: up, halt, reload, destroy, global-status, port,
+ * and the container runtime's re-exec entry points (__init, __portfwd).
+ * The work is in core/lifecycle. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "core/index.h"
+#include "core/lifecycle.h"
+#include "core/log.h"
+#include "core/state.h"
+#include "core/util.h"
+#include "providers/container/container.h"
+
+enum { O_PROVIDER = 256, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, O_FORCE, O_PRUNE };
+
+static const struct option lc_opts_table[] = {
+	{"provider", required_argument, NULL, O_PROVIDER},
+	{"provision", no_argument, NULL, O_PROVISION},
+	{"no-provision", no_argument, NULL, O_NO_PROVISION},
+	{"destroy-on-error", no_argument, NULL, O_DESTROY_ON_ERROR},
+	{"force", no_argument, NULL, O_FORCE},
+	{"prune", no_argument, NULL, O_PRUNE},
+	{0},
+};
+
+/* Parses the options `allowed` names (by their val) into o; names follow. */
+static int parse_opts(struct ctx *c, const int *allowed, struct lc_opts *o, bool *prune)
+{
+	const struct command *cmd = command_find(c->argv[0]);
+	int opt;
+	while ((opt = getopt_long(c->argc, c->argv, "f", lc_opts_table, NULL)) != -1) {
+		if (opt == 'f')
+			opt = O_FORCE;
+		bool ok = false;
+		for (const int *a = allowed; *a; a++)
+			ok |= *a == opt;
+		if (!ok)
+			return usage_error(cmd, "unknown option");
+		switch (opt) {
+		case O_PROVIDER: o->provider = optarg; break;
+		case O_PROVISION: o->provision = PROVISION_FORCE; break;
+		case O_NO_PROVISION: o->provision = PROVISION_NONE; break;
+		case O_DESTROY_ON_ERROR: o->destroy_on_error = true; break;
+		case O_FORCE: o->force = true; break;
+		case O_PRUNE: *prune = true; break;
+		}
+	}
+	return EXIT_OK;
+}
+
+static bool named(const struct machine_cfg *m, const char *name)
+{
+	return strcmp(name, m->name) == 0 || strcmp(name, m->base_name) == 0;
+}
+
+/* The machines named after the options (a count base name selects all of
+ * its machines), in envfile order; none named: every machine (for up:
+ * those with autostart). */
+static int select_machines(struct ctx *c, bool autostart_only,
+			   const struct machine_cfg ***sel, size_t *n)
+{
+	const struct env *e = c->env;
+	*sel = xcalloc(e->nmachines, sizeof(**sel));
+	*n = 0;
+	for (int i = optind; i < c->argc; i++) {
+		bool found = false;
+		for (size_t k = 0; k < e->nmachines; k++)
+			found |= named(&e->machines[k], c->argv[i]);
+		if (!found)
+			return usage_error(command_find(c->argv[0]), "no machine `%s` in %s",
+					   c->argv[i], e->path);
+	}
+	for (size_t k = 0; k < e->nmachines; k++) {
+		bool take = optind >= c->argc && (!autostart_only || e->machines[k].autostart);
+		for (int i = optind; i < c->argc && !take; i++)
+			take = named(&e->machines[k], c->argv[i]);
+		if (take)
+			(*sel)[(*n)++] = &e->machines[k];
+	}
+	return EXIT_OK;
+}
+
+static int report_all(struct diag_list *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		report(&errs->v[i]);
+	int rc = errs->n ? EXIT_FAIL : EXIT_OK;
+	diag_list_free(errs);
+	return rc;
+}
+
+typedef int (*lc_fn)(const struct env *, const struct machine_cfg *const *, size_t,
+		     const struct lc_opts *, struct diag_list *);
+
+static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool autostart_only)
+{
+	_cleanup_free_ const struct machine_cfg **sel = NULL;
+	size_t n;
+	int rc = ctx_load_env(c);
+	if (rc || (rc = select_machines(c, autostart_only, &sel, &n)) || (rc = ctx_lock(c)))
+		return rc;
+	struct diag_list errs = {0};
+	fn(c->env, sel, n, o, &errs);
+	return report_all(&errs);
+}
+
+static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autostart_only)
+{
+	struct lc_opts o = {.provision = PROVISION_DEFAULT};
+	bool prune = false;
+	int rc = parse_opts(c, allowed, &o, &prune);
+	return rc ? rc : run_lifecycle(c, &o, fn, autostart_only);
+}
+
+int cmd_up(struct ctx *c)
+{
+	static const int allowed[] = {O_PROVIDER, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, 0};
+	return parse_and_run(c, allowed, lifecycle_up, true);
+}
+
+int cmd_halt(struct ctx *c)
+{
+	static const int allowed[] = {O_FORCE, 0};
+	return parse_and_run(c, allowed, lifecycle_halt, false);
+}
+
+int cmd_reload(struct ctx *c)
+{
+	static const int allowed[] = {O_PROVISION, O_NO_PROVISION, 0};
+	return parse_and_run(c, allowed, lifecycle_reload, false);
+}
+
+/* Without -f a person at a terminal confirms; scripts (no TTY) need not. */
+static bool confirmed(void)
+{
+	if (!isatty(STDIN_FILENO))
+		return true;
+	fprintf(stderr, "Destroy the machines and everything in them? [y/N] ");
+	char line[16];
+	return fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y');
+}
+
+int cmd_destroy(struct ctx *c)
+{
+	static const int allowed[] = {O_FORCE, 0};
+	struct lc_opts o = {0};
+	bool prune = false;
+	int rc = parse_opts(c, allowed, &o, &prune);
+	if (rc)
+		return rc;
+	if (!o.force && !confirmed()) {
+		fputs("nothing destroyed\n", stderr);
+		return EXIT_OK;
+	}
+	return run_lifecycle(c, &o, lifecycle_destroy, false);
+}
+
+static void print_entry(json_t *arr, const struct index_entry *e, const char *state, bool json)
+{
+	if (json) {
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", e->name,
+						     "provider", e->provider, "state", state,
+						     "envfile", e->envfile, "dir", e->dir));
+		return;
+	}
+	_cleanup_free_ char *dir = path_dirname(e->envfile);
+	printf("%-16s %-10s %-12s %s\n", e->name, e->provider, state, dir);
+}
+
+static const char *entry_state(const struct index_entry *e)
+{
+	if (!path_is_dir(e->dir))
+		return "missing";
+	struct machine m = {.dir = e->dir};
+	_cleanup_free_ char *sp = path_join(e->dir, "state.json");
+	struct diag d = {0};
+	if (state_load(sp, &m.state, &d) < 0)
+		return "unreadable";
+	enum mstate s;
+	lifecycle_state(&m, &s);
+	json_decref(m.state);
+	return mstate_name(s);
+}
+
+int cmd_global_status(struct ctx *c)
+{
+	static const int allowed[] = {O_PRUNE, 0};
+	struct lc_opts o = {0};
+	bool prune = false;
+	int rc = parse_opts(c, allowed, &o, &prune);
+	struct index_entry *v;
+	size_t n;
+	struct diag d = {0};
+	if (rc)
+		return rc;
+	if (index_load(&v, &n, &d) < 0) {
+		report(&d);
+		return EXIT_FAIL;
+	}
+	json_t *arr = json_array();
+	if (!c->json)
+		printf("%-16s %-10s %-12s %s\n", "NAME", "PROVIDER", "STATE", "DIRECTORY");
+	for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
+		const char *state = entry_state(&v[i]);
+		if (prune && strcmp(state, "missing") == 0) {
+			if (index_forget(v[i].dir, &d) < 0) {
+				report(&d);
+				rc = EXIT_FAIL;
+			}
+			continue;
+		}
+		print_entry(arr, &v[i], state, c->json);
+	}
+	if (c->json) {
+		char *s = json_dumps(arr, JSON_INDENT(2));
+		puts(s);
+		free(s);
+	}
+	json_decref(arr);
+	index_free(v, n);
+	return rc;
+}
+
+static const struct machine_cfg *port_machine(struct ctx *c)
+{
+	const struct command *cmd = command_find("port");
+	if (optind < c->argc - 1) {
+		usage_error(cmd, "one machine at a time");
+		return NULL;
+	}
+	if (optind == c->argc) {
+		const struct machine_cfg *mc = env_primary(c->env);
+		if (!mc)
+			usage_error(cmd, "several machines and none is `primary`: name one");
+		return mc;
+	}
+	const struct machine_cfg *mc = env_machine(c->env, c->argv[optind]);
+	if (!mc)
+		usage_error(cmd, "no machine `%s` in %s", c->argv[optind], c->env->path);
+	return mc;
+}
+
+static void print_ports(const json_t *ports, bool json)
+{
+	if (json) {
+		char *s = json_dumps(ports, JSON_INDENT(2));
+		puts(s);
+		free(s);
+		return;
+	}
+	size_t i;
+	json_t *p;
+	json_array_foreach(ports, i, p)
+		printf("%6lld (guest) => %lld (host %s, %s)\n", state_int(p, "guest", 0),
+		       state_int(p, "host", 0), state_str(p, "host_ip", ""), state_str(p, "protocol", "tcp"));
+}
+
+int cmd_port(struct ctx *c)
+{
+	static const int allowed[] = {0};
+	struct lc_opts o = {0};
+	bool prune = false;
+	int rc = parse_opts(c, allowed, &o, &prune);
+	if (rc || (rc = ctx_load_env(c)))
+		return rc;
+	const struct machine_cfg *mc = port_machine(c);
+	if (!mc)
+		return EXIT_USAGE;
+	struct machine m;
+	struct diag d = {0};
+	if (machine_open(&m, c->env, mc, &d) < 0) {
+		report(&d);
+		return EXIT_FAIL;
+	}
+	enum mstate s;
+	lifecycle_state(&m, &s);
+	json_t *ports = json_object_get(m.state, "ports");
+	if (s != MS_RUNNING) {
+		diag_fail(&d, "%s is %s: no ports are forwarded", mc->name, mstate_name(s));
+		diag_hint(&d, "start it with `corral up %s`", mc->name);
+		report(&d);
+		rc = EXIT_FAIL;
+	} else {
+		json_t *empty = json_array();
+		print_ports(ports ? ports : empty, c->json);
+		json_decref(empty);
+	}
+	machine_close(&m);
+	return rc;
+}
+
+int cmd_ct_init(struct ctx *c) { return ct_init_main(c->argc, c->argv); }
+int cmd_ct_portfwd(struct ctx *c) { return ct_portfwd_main(c->argc, c->argv); }

@@ -1,0 +1,33 @@
+/* corral validate: load the envfile and say whether it is valid. Every
+ * error is printed by ctx_load_env (file:line:col, message, hint). */
+#include <jansson.h>
+#include <stdio.h>
+
+#include "cmd/cmd.h"
+
+static int print_json(const struct env *e)
+{
+	json_t *names = json_array();
+	for (size_t i = 0; i < e->nmachines; i++)
+		json_array_append_new(names, json_string(e->machines[i].name));
+	json_t *o = json_pack("{s:b, s:s, s:o}", "ok", 1, "file", e->path, "machines", names);
+	json_dumpf(o, stdout, JSON_COMPACT);
+	putchar('\n');
+	json_decref(o);
+	return EXIT_OK;
+}
+
+int cmd_validate(struct ctx *c)
+{
+	if (c->argc > 1)
+		return usage_error(command_find("validate"), "unexpected argument `%s`", c->argv[1]);
+	int rc = ctx_load_env(c);
+	if (rc != EXIT_OK)
+		return rc;
+	const struct env *e = c->env;
+	if (c->json)
+		return print_json(e);
+	printf("%s: ok (%zu machine%s)\n", c->file ? c->file : e->path, e->nmachines,
+	       e->nmachines == 1 ? "" : "s");
+	return EXIT_OK;
+}

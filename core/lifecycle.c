@@ -1,0 +1,302 @@
+#include "core/lifecycle.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/boxstore.h"
+#include "core/index.h"
+#include "core/log.h"
+#include "core/ssh.h"
+#include "core/state.h"
+#include "core/util.h"
+
+struct job {
+	const struct machine_cfg *cfg;
+	struct prov_target t; /* t.m points at m */
+	struct machine m;
+	int done; /* 0 running, 1 ok, -1 failed */
+	struct diag d;
+	pthread_t th;
+	bool threaded;
+	struct run *r;
+};
+
+struct run {
+	const struct env *e;
+	const struct lc_opts *o;
+	struct job *jobs;
+	size_t n;
+	int (*fn)(struct run *r, struct job *j, struct diag *d);
+	bool ordered; /* wait for depends_on */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+const struct provider *lifecycle_state(struct machine *m, enum mstate *s)
+{
+	const char *rec = state_str(m->state, "provider", NULL);
+	const struct provider *p = rec ? provider_find(rec) : NULL;
+	struct diag d = {0};
+	*s = MS_NOT_CREATED;
+	if (p && p->state(m, s, &d) < 0)
+		*s = MS_NOT_CREATED;
+	return p;
+}
+
+/* The recorded provider of a created machine; else --provider, the
+ * envfile's, or the first usable one for "auto". */
+static const struct provider *pick_provider(struct run *r, struct machine *m, struct diag *d)
+{
+	const char *rec = state_str(m->state, "provider", NULL);
+	const char *want = r->o->provider ? r->o->provider : m->cfg->provider;
+	if (rec && r->o->provider && strcmp(rec, r->o->provider) != 0) {
+		diag_fail(d, "%s was created with the %s provider", m->cfg->name, rec);
+		diag_hint(d, "`corral destroy %s` first to move it to %s", m->cfg->name, r->o->provider);
+		return NULL;
+	}
+	if (!rec && (!want || strcmp(want, "auto") == 0))
+		return provider_auto(d);
+	const struct provider *p = provider_find(rec ? rec : want);
+	if (!p) {
+		diag_fail(d, "%s: no provider `%s` in this build", m->cfg->name, rec ? rec : want);
+		diag_hint(d, "use container, kvm, virtualbox or auto");
+		return NULL;
+	}
+	if (p->usable(d) < 0) {
+		diag_wrap(d, "%s: provider %s", m->cfg->name, p->name);
+		return NULL;
+	}
+	return p;
+}
+
+static int ensure_box(const struct provider *p, struct machine *m, struct diag *d)
+{
+	struct box_ref ref = {0};
+	if (boxstore_ensure(m->cfg, p->box_provider, &ref, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	m->box_dir = xstrdup(ref.dir);
+	json_object_set_new(m->state, "provider", json_string(p->name));
+	json_object_set_new(m->state, "box", json_string(ref.name));
+	json_object_set_new(m->state, "box_version", json_string(ref.version));
+	json_object_set_new(m->state, "box_dir", json_string(ref.dir));
+	box_ref_free(&ref);
+	if (machine_save(m, d) < 0 || index_record(m, p->name, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	return 0;
+}
+
+static int connect_ssh(const struct provider *p, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	if (p->ssh_endpoint(m, &j->t.ep, d) < 0)
+		return -1;
+	_cleanup_free_ char *console = machine_path(m, "console.log");
+	uint64_t timeout = m->cfg->ssh.boot_timeout_ms;
+	if (json_is_true(json_object_get(m->state, "ssh_key_installed")))
+		return ssh_wait_ready(&j->t.ep, timeout, console, NULL, &j->t.conn, d);
+	if (ssh_wait_ready_first_boot(&j->t.ep, m->cfg->ssh.private_key, timeout, console, NULL,
+				      &j->t.conn, d) < 0)
+		return -1;
+	json_object_set_new(m->state, "ssh_key_installed", json_true());
+	return machine_save(m, d);
+}
+
+/* The machines already up (this one included), for Ansible inventories. */
+static int provision(struct run *r, struct job *j, struct diag *d)
+{
+	struct prov_target *peers = xcalloc(r->n, sizeof(*peers));
+	size_t np = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n; i++)
+		if (&r->jobs[i] == j || r->jobs[i].done == 1)
+			peers[np++] = r->jobs[i].t;
+	pthread_mutex_unlock(&r->mu);
+	struct prov_ctx pc = {.m = &j->m, .conn = j->t.conn, .ep = &j->t.ep,
+			      .prefix = r->n > 1 ? j->cfg->name : NULL, .peers = peers, .npeers = np};
+	int rc = provision_machine(&pc, r->o->provision, j->t.created, NULL, d);
+	free(peers);
+	return rc;
+}
+
+static int destroy_one(struct run *r, struct job *j, struct diag *d)
+{
+	(void)r;
+	struct machine *m = &j->m;
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (!p && !path_is_dir(m->dir)) {
+		log_machine(j->cfg->name, "not created");
+		return 0;
+	}
+	if ((p && p->destroy(m, d) < 0) || rm_rf(m->dir, d) < 0 || index_forget(m->dir, d) < 0)
+		return diag_wrap(d, "%s: destroy", j->cfg->name);
+	log_machine(j->cfg->name, "destroyed");
+	return 0;
+}
+
+static int up_one(struct run *r, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	const char *name = j->cfg->name;
+	const struct provider *p = pick_provider(r, m, d);
+	enum mstate s;
+	if (!p || p->state(m, &s, d) < 0)
+		return -1;
+	j->t.created = s == MS_NOT_CREATED;
+	if (j->t.created)
+		log_machine(name, "creating");
+	if (!j->t.created)
+		m->box_dir = xstrdup(state_str(m->state, "box_dir", NULL));
+	else if (ensure_box(p, m, d) < 0)
+		return -1;
+	uint64_t t0 = now_ms();
+	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
+	int rc = s == MS_RUNNING ? 0 : p->up(m, d);
+	if (rc == 0 && (rc = connect_ssh(p, j, d)) == 0)
+		log_machine(name, "ssh ready (%.2fs)", (double)(now_ms() - t0) / 1000.0);
+	if (rc == 0)
+		rc = provision(r, j, d);
+	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
+		struct diag dd = {0};
+		log_machine(name, "failed; destroying it (--destroy-on-error)");
+		if (destroy_one(r, j, &dd) < 0)
+			log_warn("%s", dd.msg);
+	}
+	return rc;
+}
+
+static int halt_one(struct run *r, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (!p || s == MS_NOT_CREATED) {
+		log_machine(j->cfg->name, "not created");
+		return 0;
+	}
+	if (s == MS_RUNNING)
+		log_machine(j->cfg->name, r->o->force ? "stopping (forced)" : "stopping");
+	/* Also for a stopped machine: whatever a killed one left behind goes. */
+	if (p->halt(m, r->o->force, d) < 0)
+		return diag_wrap(d, "%s: halt", j->cfg->name);
+	log_machine(j->cfg->name, s == MS_RUNNING ? "stopped" : "already stopped");
+	return 0;
+}
+
+static int reload_one(struct run *r, struct job *j, struct diag *d)
+{
+	return halt_one(r, j, d) < 0 ? -1 : up_one(r, j, d);
+}
+
+static struct job *job_named(struct run *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->jobs[i].cfg->name, name) == 0)
+			return &r->jobs[i];
+	return NULL;
+}
+
+/* depends_on among the selected machines: wait until each is done. */
+static int wait_deps(struct run *r, struct job *j, struct diag *d)
+{
+	int rc = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; r->ordered && i < j->cfg->depends_on.n && rc == 0; i++) {
+		struct job *dep = job_named(r, j->cfg->depends_on.v[i]);
+		while (dep && dep->done == 0)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (dep && dep->done < 0)
+			rc = diag_fail(d, "%s: not started: it depends on %s, which failed",
+				       j->cfg->name, dep->cfg->name);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	struct run *r = j->r;
+	int rc = wait_deps(r, j, &j->d);
+	if (rc == 0)
+		rc = machine_open(&j->m, r->e, j->cfg, &j->d);
+	if (rc == 0) {
+		j->t.m = &j->m;
+		rc = r->fn(r, j, &j->d);
+	}
+	pthread_mutex_lock(&r->mu);
+	j->done = rc == 0 ? 1 : -1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* Top-level steps once every machine is up. */
+static void provision_all(struct run *r, struct diag_list *errs)
+{
+	struct prov_target *t = xcalloc(r->n, sizeof(*t));
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->jobs[i].done == 1)
+			t[n++] = r->jobs[i].t;
+	struct diag d = {0};
+	if (n && provision_env(r->e, t, n, r->o->provision, NULL, &d) < 0)
+		diag_list_add(errs, &d);
+	free(t);
+}
+
+static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		    const struct lc_opts *o, int (*fn)(struct run *, struct job *, struct diag *),
+		    struct diag_list *errs)
+{
+	struct run r = {.e = e, .o = o, .n = n, .fn = fn,
+			.ordered = fn == up_one || fn == reload_one,
+			.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	r.jobs = xcalloc(n, sizeof(*r.jobs));
+	for (size_t i = 0; i < n; i++) {
+		r.jobs[i] = (struct job){.cfg = sel[i], .r = &r};
+		r.jobs[i].threaded = pthread_create(&r.jobs[i].th, NULL, job_main, &r.jobs[i]) == 0;
+		if (!r.jobs[i].threaded)
+			job_main(&r.jobs[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (r.jobs[i].threaded)
+			pthread_join(r.jobs[i].th, NULL);
+	size_t before = errs->n;
+	for (size_t i = 0; i < n; i++)
+		if (r.jobs[i].done < 0)
+			diag_list_add(errs, &r.jobs[i].d);
+	if (fn == up_one || fn == reload_one)
+		provision_all(&r, errs);
+	for (size_t i = 0; i < n; i++) {
+		ssh_close(r.jobs[i].t.conn);
+		machine_close(&r.jobs[i].m);
+	}
+	free(r.jobs);
+	return errs->n > before ? -1 : 0;
+}
+
+int lifecycle_up(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		 const struct lc_opts *o, struct diag_list *errs)
+{
+	return run_jobs(e, sel, n, o, up_one, errs);
+}
+
+int lifecycle_halt(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		   const struct lc_opts *o, struct diag_list *errs)
+{
+	return run_jobs(e, sel, n, o, halt_one, errs);
+}
+
+int lifecycle_reload(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		     const struct lc_opts *o, struct diag_list *errs)
+{
+	return run_jobs(e, sel, n, o, reload_one, errs);
+}
+
+int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		      const struct lc_opts *o, struct diag_list *errs)
+{
+	return run_jobs(e, sel, n, o, destroy_one, errs);
+}

@@ -1,0 +1,303 @@
+/* The container provider's vtable: a machine is an overlay root over the
+ * box's rootfs/, booted by spawn.c in its own namespaces, wired to a host
+ * bridge by a veth pair, limited by cgroups, reached over SSH on its
+ * bridge address. Everything needed to find it again is in state.json. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/digest.h"
+#include "core/log.h"
+#include "core/proc.h"
+#include "core/ssh.h"
+#include "core/state.h"
+#include "core/util.h"
+#include "providers/container/container.h"
+#include "providers/provider.h"
+
+#define INIT_REPORT_TIMEOUT_MS 30000
+#define KILL_WAIT_MS 5000
+
+static int ct_usable(struct diag *why)
+{
+	char *fs;
+	size_t len;
+	if (geteuid() != 0) {
+		diag_fail(why, "the container provider needs root");
+		return diag_hint(why, "run corral as root, or use the kvm provider");
+	}
+	if (!proc_have("ip"))
+		return diag_fail(why, "the container provider needs `ip` (install iproute2)");
+	if (read_file("/proc/filesystems", 1 << 16, &fs, &len, why) < 0)
+		return -1;
+	bool ovl = strstr(fs, "\toverlay\n") != NULL;
+	free(fs);
+	return ovl ? 0 : diag_fail(why, "the kernel has no overlay file system (modprobe overlay)");
+}
+
+static pid_t st_pid(const struct machine *m) { return (pid_t)state_int(m->state, "pid", 0); }
+static unsigned long long st_start(const struct machine *m)
+{
+	return (unsigned long long)state_int(m->state, "pid_start", 0);
+}
+
+static int ct_state(struct machine *m, enum mstate *s, struct diag *d)
+{
+	(void)d;
+	if (!json_is_true(json_object_get(m->state, "created")))
+		*s = MS_NOT_CREATED;
+	else
+		*s = proc_alive(st_pid(m), st_start(m)) ? MS_RUNNING : MS_STOPPED;
+	return 0;
+}
+
+static char *machine_id(const struct machine *m)
+{
+	const char *id = state_str(m->state, "id", NULL);
+	if (id)
+		return xstrdup(id);
+	char hex[HASH_HEX_MAX];
+	struct hash *h = hash_new("sha256");
+	hash_update(h, m->dir, strlen(m->dir));
+	hash_final(h, NULL, hex);
+	return xstrndup(hex, 12);
+}
+
+/* overlayfs options are comma- and colon-separated: such paths can't be passed. */
+static int check_mount_path(const char *p, struct diag *d)
+{
+	if (!strpbrk(p, ",:\\"))
+		return 0;
+	diag_fail(d, "path %s holds a character (, : or \\) overlayfs cannot take", p);
+	return diag_hint(d, "move the project (or $CORRAL_HOME) to a path without them");
+}
+
+static bool valid_hostname(const char *h)
+{
+	size_t n = strlen(h);
+	return n && n < 64 && strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
+}
+
+/* "auto": the box's metadata decides ("init": "systemd"), else builtin. */
+static const char *init_mode(const struct machine *m, const char *box_dir)
+{
+	const char *want = m->cfg->container.init;
+	if (want && strcmp(want, "auto") != 0)
+		return want;
+	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
+	json_t *o;
+	struct diag d = {0};
+	if (state_load(meta, &o, &d) < 0)
+		return "builtin";
+	bool sd = strcmp(state_str(o, "init", ""), "systemd") == 0;
+	json_decref(o);
+	return sd ? "systemd" : "builtin";
+}
+
+static const struct network_cfg *find_network(const struct env *e, const char *name)
+{
+	for (size_t i = 0; i < e->nnetworks; i++)
+		if (strcmp(e->networks[i].name, name) == 0)
+			return &e->networks[i];
+	return NULL;
+}
+
+static int lease_all(struct machine *m, struct ct_boot *b, struct diag *d)
+{
+	const struct machine_cfg *c = m->cfg;
+	size_t n = c->nnetworks ? c->nnetworks : 1;
+	if (n > CT_MAX_NETS)
+		return diag_fail(d, "%s: at most %d networks per container", c->name, CT_MAX_NETS);
+	json_t *bridges = json_array();
+	json_object_set_new(m->state, "bridges", bridges);
+	for (size_t i = 0; i < n; i++) {
+		const struct net_attach *a = c->nnetworks ? &c->networks[i] : NULL;
+		const struct network_cfg *nc = a ? find_network(m->env, a->network) : NULL;
+		if (a && !nc)
+			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
+		if (net_lease(nc ? nc->subnet : NULL, m->dir, a ? a->ip : NULL, &b->nets[i], d) < 0)
+			return diag_wrap(d, "%s: network %s", c->name, a ? a->network : "default");
+		json_array_append_new(bridges, json_string(b->nets[i].bridge));
+	}
+	b->nnets = (unsigned)n;
+	json_object_set_new(m->state, "ip", json_string(b->nets[0].ip));
+	return 0;
+}
+
+static void veth_name(const char *id, unsigned i, char *out, size_t n)
+{
+	snprintf(out, n, "cr-%.10s%u", id, i);
+}
+
+static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag *d)
+{
+	struct buf batch = {0};
+	for (unsigned i = 0; i < b->nnets; i++) {
+		char veth[16];
+		veth_name(id, i, veth, sizeof(veth));
+		net_link_delete(veth); /* left by a container that was killed */
+		buf_printf(&batch, "link add %s type veth peer name eth%u netns %d\n"
+				   "link set %s master %s up\n",
+			   veth, i, (int)pid, veth, b->nets[i].bridge);
+	}
+	int r = net_ip_batch(batch.s, d);
+	buf_free(&batch);
+	return r < 0 ? diag_wrap(d, "connect the container to its bridge") : 0;
+}
+
+/* Everything a running machine holds on the host besides its processes. */
+static void release_runtime(struct machine *m)
+{
+	_cleanup_free_ char *id = machine_id(m);
+	ct_ports_stop(m);
+	ct_cgroup_remove(id);
+	size_t nb = json_array_size(json_object_get(m->state, "bridges"));
+	for (unsigned i = 0; i < nb; i++) {
+		char veth[16];
+		veth_name(id, i, veth, sizeof(veth));
+		net_link_delete(veth);
+	}
+	json_object_del(m->state, "pid");
+	json_object_del(m->state, "pid_start");
+}
+
+static int prepare(struct machine *m, struct ct_boot *b, struct diag *d)
+{
+	_cleanup_free_ char *pub = NULL, *host_pub = NULL;
+	const char *dirs[] = {b->upper, b->work, b->root};
+	for (size_t i = 0; i < 3; i++)
+		if (mkdir_p(dirs[i], 0755, d) < 0 || check_mount_path(dirs[i], d) < 0)
+			return -1;
+	if (check_mount_path(b->lower, d) < 0 || lease_all(m, b, d) < 0 ||
+	    ssh_machine_key(m->dir, &pub, d) < 0 || ct_rootfs_prepare(m, b, pub, &host_pub, d) < 0)
+		return -1;
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	if (host_pub && ssh_known_hosts_pin(kh, host_pub, d) < 0)
+		return -1;
+	json_object_set_new(m->state, "ssh_key_installed", json_true());
+	return 0;
+}
+
+static int boot(struct machine *m, struct ct_boot *b, const char *id, struct diag *d)
+{
+	pid_t pid;
+	int ctl;
+	if (ct_spawn(b, &pid, &ctl, d) < 0)
+		return -1;
+	json_object_set_new(m->state, "pid", json_integer(pid));
+	json_object_set_new(m->state, "pid_start", json_integer((json_int_t)proc_start_time(pid)));
+	json_object_set_new(m->state, "created", json_true());
+	int r = machine_save(m, d);
+	if (r == 0) {
+		ct_cgroup_apply(id, pid, m->cfg->cpus, m->cfg->memory);
+		r = wire(b, id, pid, d);
+	}
+	if (r == 0)
+		r = ct_spawn_finish(ctl, INIT_REPORT_TIMEOUT_MS, d);
+	close(ctl);
+	if (r == 0)
+		r = ct_ports_start(m, b->nets[0].ip, d);
+	if (r < 0) {
+		proc_stop(pid, st_start(m), SIGKILL, KILL_WAIT_MS);
+		release_runtime(m);
+		diag_wrap(d, "%s", m->cfg->name);
+	}
+	struct diag ignored = {0};
+	return machine_save(m, r < 0 ? &ignored : d) < 0 ? -1 : r;
+}
+
+static int ct_up(struct machine *m, struct diag *d)
+{
+	enum mstate s;
+	ct_state(m, &s, d);
+	if (s == MS_RUNNING)
+		return 0;
+	if (s == MS_STOPPED)
+		release_runtime(m); /* what a killed machine left: its forwarder, cgroups, links */
+	const char *lower = state_str(m->state, "lower", NULL);
+	_cleanup_free_ char *box_lower = m->box_dir ? path_join(m->box_dir, "rootfs") : NULL;
+	if (!lower && !box_lower)
+		return diag_fail(d, "%s: no box to boot from", m->cfg->name);
+	if (!lower || s == MS_NOT_CREATED) {
+		json_object_set_new(m->state, "lower", json_string(box_lower));
+		json_object_set_new(m->state, "init", json_string(init_mode(m, m->box_dir)));
+		lower = box_lower;
+	}
+	const char *hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name;
+	if (!valid_hostname(hostname))
+		return diag_fail(d, "%s: hostname `%s` is not a valid host name", m->cfg->name,
+				 hostname);
+	_cleanup_free_ char *id = machine_id(m);
+	json_object_set_new(m->state, "id", json_string(id));
+	_cleanup_free_ char *upper = machine_path(m, "upper"), *work = machine_path(m, "work");
+	_cleanup_free_ char *root = machine_path(m, "root"), *console = machine_path(m, "console.log");
+	struct ct_boot b = {
+		.lower = lower, .upper = upper, .work = work, .root = root, .hostname = hostname,
+		.init = state_str(m->state, "init", "builtin"), .console = console,
+	};
+	if (prepare(m, &b, d) < 0)
+		return -1;
+	return boot(m, &b, id, d);
+}
+
+static int ct_halt(struct machine *m, bool force, struct diag *d)
+{
+	pid_t pid = st_pid(m);
+	unsigned long long start = st_start(m);
+	int sig = strcmp(state_str(m->state, "init", ""), "systemd") == 0 ? SIGRTMIN + 3 : SIGTERM;
+	uint64_t grace = m->cfg ? m->cfg->graceful_halt_timeout_ms : 10000;
+	if (force || proc_stop(pid, start, sig, grace) == 1)
+		proc_stop(pid, start, SIGKILL, KILL_WAIT_MS);
+	if (proc_alive(pid, start))
+		return diag_fail(d, "the container's init (pid %d) survived SIGKILL", (int)pid);
+	release_runtime(m);
+	return machine_save(m, d);
+}
+
+static int ct_destroy(struct machine *m, struct diag *d)
+{
+	if (ct_halt(m, true, d) < 0)
+		return -1;
+	json_t *bridges = json_object_get(m->state, "bridges");
+	size_t i;
+	json_t *br;
+	json_array_foreach(bridges, i, br)
+		if (net_release(json_string_value(br), m->dir, d) < 0)
+			return -1;
+	static const char *const leaves[] = {"upper", "work", "root"};
+	for (i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		_cleanup_free_ char *p = machine_path(m, leaves[i]);
+		if (rm_rf(p, d) < 0)
+			return -1;
+	}
+	json_object_del(m->state, "created");
+	return 0;
+}
+
+static int ct_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
+{
+	const char *ip = state_str(m->state, "ip", NULL);
+	if (!ip)
+		return diag_fail(d, "%s: not created", m->cfg->name);
+	_cleanup_free_ char *key = machine_path(m, "id_ed25519");
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	*ep = (struct endpoint){.port = m->cfg->ssh.port ? m->cfg->ssh.port : 22};
+	snprintf(ep->host, sizeof(ep->host), "%s", ip);
+	snprintf(ep->user, sizeof(ep->user), "%s", m->cfg->ssh.user ? m->cfg->ssh.user : "vagrant");
+	snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);
+	snprintf(ep->known_hosts, sizeof(ep->known_hosts), "%s", kh);
+	return 0;
+}
+
+const struct provider provider_container = {
+	.name = "container",
+	.box_provider = {"container", NULL},
+	.usable = ct_usable,
+	.up = ct_up,
+	.halt = ct_halt,
+	.destroy = ct_destroy,
+	.state = ct_state,
+	.ssh_endpoint = ct_ssh_endpoint,
+};

@@ -1,0 +1,63 @@
+/* The built-in container runtime, split by concern like systemd-nspawn:
+ *   rootfs.c   the per-machine upper layer, written before boot
+ *   spawn.c    namespaces, clone and the hand-off to the init
+ *   init.c     the built-in init (corral re-executed as the container's PID 1)
+ *   cgroup.c   cpu and memory limits (cgroup v2, or v1 controllers)
+ *   portfwd.c  host ports forwarded to the guest by a detached process
+ *   container.c the provider vtable over these
+ * Runs as root. Internal to providers/container/. */
+#ifndef CORRAL_CONTAINER_H
+#define CORRAL_CONTAINER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/diag.h"
+#include "core/machine.h"
+#include "core/net.h"
+
+#define CT_MAX_NETS 8
+
+/* Everything the init needs to boot the machine, passed as argv. */
+struct ct_boot {
+	const char *lower, *upper, *work, *root; /* root: the overlay's mount point */
+	const char *hostname;
+	const char *init; /* "builtin" | "systemd" */
+	const char *console;
+	struct net_lease nets[CT_MAX_NETS]; /* eth0, eth1, ... */
+	unsigned nnets;
+};
+
+/* rootfs.c: writes hostname, hosts, resolv.conf, the SSH user's
+ * authorized_keys and (once) the machine's SSH host key into the upper
+ * layer, with the owners and modes of the box. *host_pub gets the host
+ * key's "ssh-ed25519 AAAA..." (caller frees) when it was generated now,
+ * NULL when it already existed. */
+int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const char *user_pub,
+		      char **host_pub, struct diag *d);
+
+/* spawn.c: clones the init in new mount, pid, uts, ipc and net namespaces,
+ * in its own session, and returns once it runs; *ctl is the control socket
+ * for ct_spawn_finish. */
+int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d);
+/* Tells the init that its cgroup and links are ready, then waits until it
+ * reports the root file system mounted and its services started (or the error). */
+int ct_spawn_finish(int ctl, uint64_t timeout_ms, struct diag *d);
+
+/* init.c: `corral __init KEY=VALUE...` — never returns on success. */
+int ct_init_main(int argc, char **argv);
+
+/* cgroup.c: limits for the machine's processes; a host without usable
+ * cgroups gets one warning line, not an error. */
+void ct_cgroup_apply(const char *id, pid_t pid, unsigned cpus, uint64_t memory);
+void ct_cgroup_remove(const char *id);
+
+/* portfwd.c: binds the machine's forwarded ports (auto_correct and host 0
+ * honoured), records them in m->state "ports", and starts the detached
+ * forwarder; its pid and start time go to "portfwd_pid"/"portfwd_start". */
+int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d);
+void ct_ports_stop(struct machine *m);
+/* `corral __portfwd GUEST_IP FD:GUEST_PORT...` — serves until killed. */
+int ct_portfwd_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,253 @@
+/* The built-in init: corral re-executed as PID 1 of the container. It
+ * finishes the set-up that must happen inside the namespaces (network,
+ * overlay root, /dev, /proc, /sys, /run, /tmp, pivot_root), then either
+ * hands PID 1 to the box's systemd or stays as a small init: runs sshd,
+ * reaps zombies, restarts sshd if it dies, and on SIGTERM/SIGINT stops
+ * every process and exits. Failures before the hand-off go back to the
+ * host over fd 3; afterwards to the console log (stdout/stderr). */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/net.h"
+#include "core/util.h"
+#include "providers/container/container.h"
+
+#define CTL_FD 3
+#define SSHD "/usr/sbin/sshd"
+
+struct init_cfg {
+	const char *lower, *upper, *work, *root, *hostname, *init;
+	const char *nets[CT_MAX_NETS];
+	unsigned nnets;
+};
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	char msg[900];
+	int e = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dprintf(CTL_FD, "%s%s%s\n", msg, e ? ": " : "", e ? strerror(e) : "");
+	return -1;
+}
+
+static int parse_args(int argc, char **argv, struct init_cfg *c)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{"lower", offsetof(struct init_cfg, lower)}, {"upper", offsetof(struct init_cfg, upper)},
+		{"work", offsetof(struct init_cfg, work)},   {"root", offsetof(struct init_cfg, root)},
+		{"hostname", offsetof(struct init_cfg, hostname)},
+		{"init", offsetof(struct init_cfg, init)},
+	};
+	for (int i = 1; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (!eq)
+			return errno = 0, fail("bad init argument `%s`", argv[i]);
+		*eq = '\0';
+		bool known = false;
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (strcmp(argv[i], keys[k].key) == 0) {
+				*(const char **)((char *)c + keys[k].off) = eq + 1;
+				known = true;
+			}
+		if (strcmp(argv[i], "net") == 0 && c->nnets < CT_MAX_NETS)
+			c->nets[c->nnets++] = eq + 1, known = true;
+		if (!known)
+			return errno = 0, fail("unknown init argument `%s`", argv[i]);
+	}
+	if (!c->lower || !c->upper || !c->work || !c->root || !c->hostname || !c->init)
+		return errno = 0, fail("init arguments incomplete");
+	return 0;
+}
+
+/* net=eth0,10.213.0.5/24,10.213.0.1: configured with the host's `ip`,
+ * still reachable before pivot_root. */
+static int setup_network(const struct init_cfg *c)
+{
+	struct buf b = {0};
+	buf_puts(&b, "link set lo up\n");
+	for (unsigned i = 0; i < c->nnets; i++) {
+		char dev[16], addr[32], gw[16];
+		if (sscanf(c->nets[i], "%15[^,],%31[^,],%15s", dev, addr, gw) != 3) {
+			buf_free(&b);
+			return errno = 0, fail("bad network `%s`", c->nets[i]);
+		}
+		buf_printf(&b, "addr add %s dev %s\nlink set %s up\n", addr, dev, dev);
+		if (i == 0)
+			buf_printf(&b, "route add default via %s dev %s\n", gw, dev);
+	}
+	struct diag d = {0};
+	int r = b.len ? net_ip_batch(b.s, &d) : 0;
+	buf_free(&b);
+	return r < 0 ? (errno = 0, fail("network: %s", d.msg)) : 0;
+}
+
+static int mnt(const char *src, const char *root, const char *rel, const char *type,
+	       unsigned long flags, const char *data)
+{
+	_cleanup_free_ char *target = path_join(root, rel);
+	if (mkdir(target, 0755) < 0 && errno != EEXIST)
+		return fail("mkdir %s", target);
+	if (mount(src, target, type, flags, data) < 0)
+		return fail("mount %s on %s", type ? type : src, target);
+	return 0;
+}
+
+static int setup_dev(const char *root)
+{
+	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+	static const char *const links[][2] = {
+		{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
+	};
+	const unsigned long ns = MS_NOSUID | MS_NOEXEC;
+	if (mnt("tmpfs", root, "dev", "tmpfs", MS_NOSUID, "mode=755,size=64k") < 0)
+		return -1;
+	_cleanup_free_ char *dev = path_join(root, "dev");
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		_cleanup_free_ char *host = path_join("/dev", nodes[i]);
+		_cleanup_free_ char *p = path_join(dev, nodes[i]);
+		int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			return fail("create %s", p);
+		close(fd);
+		if (mount(host, p, NULL, MS_BIND, NULL) < 0)
+			return fail("bind %s", host);
+	}
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		_cleanup_free_ char *p = path_join(dev, links[i][1]);
+		if (symlink(links[i][0], p) < 0)
+			return fail("symlink %s", p);
+	}
+	return mnt("devpts", dev, "pts", "devpts", ns, "newinstance,ptmxmode=0666,mode=0620,gid=5") ||
+		       mnt("tmpfs", dev, "shm", "tmpfs", ns | MS_NODEV, "mode=1777")
+		? -1 : 0;
+}
+
+static int setup_root(const struct init_cfg *c)
+{
+	const unsigned long nsd = MS_NOSUID | MS_NODEV, all = nsd | MS_NOEXEC;
+	_cleanup_free_ char *ovl = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", c->lower,
+					     c->upper, c->work);
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return fail("make mounts private");
+	if (mount("overlay", c->root, "overlay", 0, ovl) < 0)
+		return fail("mount the overlay root on %s", c->root);
+	if (setup_dev(c->root) < 0 || mnt("proc", c->root, "proc", "proc", all, NULL) < 0 ||
+	    mnt("sysfs", c->root, "sys", "sysfs", all | MS_RDONLY, NULL) < 0 ||
+	    mnt("tmpfs", c->root, "run", "tmpfs", nsd, "mode=755") < 0 ||
+	    mnt("tmpfs", c->root, "tmp", "tmpfs", nsd, "mode=1777") < 0)
+		return -1;
+	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return fail("set hostname");
+	/* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the guest. */
+	if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		return fail("pivot_root into %s", c->root);
+	return 0;
+}
+
+static pid_t start_sshd(const sigset_t *blocked)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigprocmask(SIG_UNBLOCK, blocked, NULL);
+		execl(SSHD, SSHD, "-D", "-e", (char *)NULL);
+		fprintf(stderr, "corral-init: exec %s: %s\n", SSHD, strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Reaps every exited child; true when sshd was one of them. */
+static bool reap(pid_t sshd)
+{
+	bool sshd_died = false;
+	pid_t p;
+	int st;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+		if (p == sshd) {
+			sshd_died = true;
+			fprintf(stderr, "corral-init: sshd exited (status %d)\n",
+				WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		}
+	return sshd_died;
+}
+
+static int serve(const sigset_t *set)
+{
+	pid_t sshd = start_sshd(set);
+	if (sshd < 0)
+		return fail("fork sshd");
+	dprintf(CTL_FD, "OK\n");
+	close(CTL_FD);
+	bool stopping = false;
+	for (;;) {
+		siginfo_t si;
+		struct timespec tick = {1, 0};
+		int sig = sigtimedwait(set, &si, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			stopping = true;
+			kill(-1, SIGTERM); /* from PID 1 of the namespace: every other process in it */
+		}
+		bool died = reap(sshd);
+		if (stopping && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+			return 0;
+		if (died && !stopping) {
+			sleep(1); /* a crashing sshd is restarted at most once a second */
+			sshd = start_sshd(set);
+		}
+	}
+}
+
+int ct_init_main(int argc, char **argv)
+{
+	struct init_cfg c = {0};
+	sigset_t set;
+	sigemptyset(&set);
+	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	char go;
+	fcntl(CTL_FD, F_SETFD, FD_CLOEXEC); /* sshd and `ip` must not hold the host's EOF back */
+	if (parse_args(argc, argv, &c) < 0)
+		return 1;
+	if (read(CTL_FD, &go, 1) != 1)
+		return 1; /* the host gave up on us */
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		return fail("cgroup namespace"), 1;
+	if (setup_network(&c) < 0 || setup_root(&c) < 0)
+		return 1;
+	if (strcmp(c.init, "systemd") == 0) {
+		static char *const envp[] = {"container=corral", NULL};
+		const char *sd = access("/lib/systemd/systemd", X_OK) == 0 ? "/lib/systemd/systemd" : "/sbin/init";
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		dprintf(CTL_FD, "OK\n");
+		execle(sd, sd, (char *)NULL, envp);
+		fprintf(stderr, "corral-init: exec %s: %s\n", sd, strerror(errno));
+		return 1;
+	}
+	if (mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
+		return fail("mkdir /run/sshd"), 1;
+	return serve(&set) < 0 ? 1 : 0;
+}

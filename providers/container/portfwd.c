@@ -1,0 +1,253 @@
+/* Forwarded ports: corral binds the host ports itself (so a busy port is
+ * reported by `up`, or auto-corrected), then hands the listening sockets to
+ * a detached `corral __portfwd` that relays each TCP connection to the
+ * guest. It outlives `up`; halt and destroy stop it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/proc.h"
+#include "core/state.h"
+#include "core/util.h"
+#include "providers/container/container.h"
+
+#define FIRST_FD 100 /* listening sockets are moved here, clear of 0..99 */
+#define AUTO_TRIES 100
+
+static int listen_on(const char *host_ip, unsigned port, unsigned *bound)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, host_ip, &a.sin_addr) != 1)
+		return errno = EINVAL, -1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	socklen_t len = sizeof(a);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 128) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+		int e = errno;
+		close(fd);
+		return errno = e, -1;
+	}
+	*bound = ntohs(a.sin_port);
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_FD);
+	close(fd);
+	return high;
+}
+
+/* The port a previous `up` got for this guest port, so halt/up keeps it. */
+static unsigned previous_host(const json_t *old, unsigned guest)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(old, i, p)
+		if (state_int(p, "guest", 0) == guest)
+			return (unsigned)state_int(p, "host", 0);
+	return 0;
+}
+
+static int bind_one(const struct port_fwd *pf, const json_t *old, const char *ip,
+		    unsigned *bound, struct diag *d)
+{
+	unsigned want = pf->host, prev = previous_host(old, pf->guest);
+	int fd = -1;
+	if (prev && (pf->auto_correct || !want))
+		fd = listen_on(ip, prev, bound);
+	if (fd < 0)
+		fd = listen_on(ip, want, bound);
+	for (unsigned i = 1; fd < 0 && errno == EADDRINUSE && pf->auto_correct && i <= AUTO_TRIES; i++)
+		fd = listen_on(ip, want + i, bound);
+	if (fd >= 0)
+		return fd;
+	diag_errno(d, "forward host %s:%u to guest port %u", ip, want, pf->guest);
+	if (errno == EADDRINUSE)
+		diag_hint(d, "another program uses host port %u: free it, pick another `host:`, or "
+			     "set `auto_correct: true`", want);
+	return -1;
+}
+
+static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *fds,
+			   const unsigned *guest, size_t n, struct diag *d)
+{
+	char **argv = xcalloc(n + 4, sizeof(char *));
+	argv[0] = "corral";
+	argv[1] = "__portfwd";
+	argv[2] = (char *)guest_ip;
+	for (size_t i = 0; i < n; i++)
+		argv[3 + i] = xasprintf("%zu:%u", 3 + i, guest[i]);
+	_cleanup_free_ char *log = machine_path(m, "console.log");
+	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pid_t pid = out < 0 || null < 0 ? -1 : fork();
+	if (pid == 0) {
+		int ok = setsid() >= 0 && dup2(null, 0) >= 0 && dup2(out, 1) >= 0 && dup2(out, 2) >= 0;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = dup2(fds[i], (int)(3 + i)) >= 0;
+		if (ok)
+			execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	int e = errno;
+	for (size_t i = 0; i < n; i++)
+		free(argv[3 + i]);
+	free(argv);
+	if (out >= 0)
+		close(out);
+	if (null >= 0)
+		close(null);
+	if (pid < 0)
+		return errno = e, diag_errno(d, "start the port forwarder");
+	json_object_set_new(m->state, "portfwd_pid", json_integer(pid));
+	json_object_set_new(m->state, "portfwd_start", json_integer((json_int_t)proc_start_time(pid)));
+	return 0;
+}
+
+int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
+{
+	const struct machine_cfg *c = m->cfg;
+	if (!c->nports)
+		return 0;
+	json_t *old = json_object_get(m->state, "ports"), *ports = json_array();
+	int fds[64];
+	unsigned guest[64];
+	size_t n = 0;
+	int r = 0;
+	for (size_t i = 0; i < c->nports && r == 0; i++) {
+		const struct port_fwd *pf = &c->ports[i];
+		const char *ip = pf->host_ip ? pf->host_ip : "127.0.0.1";
+		unsigned bound;
+		if (pf->udp || n == 64) {
+			diag_fail(d, "%s: port %u: %s", c->name, pf->guest,
+				  pf->udp ? "the container provider forwards TCP only" : "too many ports");
+			r = diag_hint(d, "use `protocol: tcp`, or reach the guest's address directly");
+			break;
+		}
+		fds[n] = bind_one(pf, old, ip, &bound, d);
+		if (fds[n] < 0) {
+			r = -1;
+			break;
+		}
+		guest[n++] = pf->guest;
+		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest", pf->guest,
+						       "host", bound, "host_ip", ip, "protocol", "tcp"));
+		if (bound != pf->host && pf->host)
+			log_machine(c->name, "host port %u is busy; forwarding %u instead", pf->host,
+				    bound);
+	}
+	if (r == 0)
+		r = spawn_forwarder(m, guest_ip, fds, guest, n, d);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	if (r == 0)
+		json_object_set_new(m->state, "ports", ports);
+	else
+		json_decref(ports);
+	return r;
+}
+
+void ct_ports_stop(struct machine *m)
+{
+	pid_t pid = (pid_t)state_int(m->state, "portfwd_pid", 0);
+	unsigned long long start = (unsigned long long)state_int(m->state, "portfwd_start", 0);
+	if (pid && proc_stop(pid, start, SIGTERM, 1000) == 1)
+		proc_stop(pid, start, SIGKILL, 1000);
+	json_object_del(m->state, "portfwd_pid");
+	json_object_del(m->state, "portfwd_start");
+}
+
+struct relay {
+	int client;
+	struct sockaddr_in guest;
+};
+
+/* Copies both ways until both sides have closed; a half-close is passed on. */
+static void pump(int a, int b)
+{
+	struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+	char buf[65536];
+	int open_dirs = 2;
+	while (open_dirs > 0 && poll(p, 2, -1) > 0) {
+		for (int i = 0; i < 2; i++) {
+			if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t n = read(p[i].fd, buf, sizeof(buf));
+			int to = i ? a : b;
+			if (n <= 0) {
+				shutdown(to, SHUT_WR);
+				p[i].fd = -1;
+				open_dirs--;
+				continue;
+			}
+			for (ssize_t off = 0; off < n;) {
+				ssize_t w = write(to, buf + off, (size_t)(n - off));
+				if (w <= 0)
+					return;
+				off += w;
+			}
+		}
+	}
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+	int g = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (g >= 0 && connect(g, (struct sockaddr *)&r->guest, sizeof(r->guest)) == 0)
+		pump(r->client, g);
+	if (g >= 0)
+		close(g);
+	close(r->client);
+	free(r);
+	return NULL;
+}
+
+int ct_portfwd_main(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	size_t n = (size_t)argc - 2;
+	struct pollfd *p = xcalloc(n, sizeof(*p));
+	struct sockaddr_in *g = xcalloc(n, sizeof(*g));
+	for (size_t i = 0; i < n; i++) {
+		unsigned fd, port;
+		if (sscanf(argv[2 + i], "%u:%u", &fd, &port) != 2 ||
+		    inet_pton(AF_INET, argv[1], &g[i].sin_addr) != 1)
+			return 2;
+		p[i] = (struct pollfd){.fd = (int)fd, .events = POLLIN};
+		g[i].sin_family = AF_INET;
+		g[i].sin_port = htons((uint16_t)port);
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	while (poll(p, n, -1) >= 0 || errno == EINTR) {
+		for (size_t i = 0; i < n; i++) {
+			if (!(p[i].revents & POLLIN))
+				continue;
+			int c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c < 0)
+				continue;
+			struct relay *r = xmalloc(sizeof(*r));
+			*r = (struct relay){c, g[i]};
+			pthread_t t;
+			if (pthread_create(&t, &attr, relay_main, r) != 0) {
+				close(c);
+				free(r);
+			}
+		}
+	}
+	return 1;
+}

@@ -1,0 +1,43 @@
+/* Ansible on the host, like Vagrant's ansible provisioner: the inventory and
+ * known_hosts corral generates under <state_dir>/provisioners/ansible/,
+ * ansible-playbook's argv, and a run of it with its output streamed.
+ * Host keys are always checked, against the keys corral pinned. */
+#ifndef CORRAL_PROV_ANSIBLE_H
+#define CORRAL_PROV_ANSIBLE_H
+#include "core/util.h"
+#include "provisioners/provisioner.h"
+
+struct ansible_job {
+	const struct env *env;
+	const struct step *step;          /* an ansible step */
+	const char *machine;              /* a machine's step: its name; NULL: top level */
+	const struct prov_target *hosts;  /* the running machines, for the inventory */
+	size_t nhosts;
+	const char *prefix;               /* output prefix */
+};
+
+/* ansible-playbook's argv (argv->v NULL-terminated): -i, --limit (default:
+ * the machine, or the step's targets), --extra-vars JSON, --become, --tags,
+ * --skip-tags, -v..., raw_arguments, the playbook. Free with ansible_argv_free. */
+void ansible_command(const struct ansible_job *j, struct strlist *argv);
+void ansible_argv_free(struct strlist *argv);
+
+/* The generated inventory's path for the job (also when the step names its own). */
+char *ansible_inventory_path(const struct ansible_job *j);
+/* The value of ansible_ssh_common_args / ANSIBLE_SSH_COMMON_ARGS: the pinned
+ * known_hosts file, strict checking, this key only. Caller frees. */
+char *ansible_ssh_args(const char *known_hosts);
+
+/* INI inventory text: one line per host with its connection variables,
+ * then the step's groups ([g], [g:children], [g:vars]) and [all:vars]. */
+int ansible_inventory(const struct ansible_step *a, const struct prov_target *hosts, size_t n,
+		      const char *known_hosts, struct buf *out, struct diag *d);
+/* Every host's pinned known_hosts, one file. */
+int ansible_known_hosts(const struct prov_target *hosts, size_t n, struct buf *out,
+			struct diag *d);
+
+/* Writes known_hosts and the inventory (atomically), runs ansible-playbook
+ * and streams its output; a failure names the exit code and last lines. */
+int ansible_run(const struct ansible_job *j, struct diag *d);
+
+#endif

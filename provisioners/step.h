@@ -1,0 +1,25 @@
+/* What the provisioners share: the output prefix of a step, how a failed
+ * command is reported, and the tail of output kept for that report. */
+#ifndef CORRAL_PROV_STEP_H
+#define CORRAL_PROV_STEP_H
+#include <stdbool.h>
+
+#include "core/util.h"
+#include "provisioners/provisioner.h"
+
+/* Lines of output kept for the error report of a failing step. */
+#define STEP_TAIL_LINES 20
+
+/* "MACHINE" for an unnamed step, "MACHINE:NAME" for a named one. Caller frees. */
+char *step_prefix(const char *machine, const struct step *s);
+
+/* "exit code N; last lines:\n    ..." in d, keeping the end of the tail
+ * when it does not fit. Each of the `nhide` strings in `hide` (the values of
+ * a sensitive step) is masked. */
+int step_exit_fail(struct diag *d, int status, const struct buf *tail, const char *const *hide,
+		   size_t nhide);
+
+/* Appends line to tail, dropping the oldest once it holds max lines. */
+void step_tail_push(struct buf *tail, const char *line, unsigned max);
+
+#endif
