@@ -321,7 +321,8 @@ typedef void clash_fn(struct loader *L, const struct use *first, const struct us
 
 static void find_clashes(struct loader *L, struct use *u, size_t n, clash_fn *clash)
 {
-	qsort(u, n, sizeof(*u), use_cmp);
+	if (n)
+		qsort(u, n, sizeof(*u), use_cmp);
 	for (size_t i = 1, first = 0; i < n; i++) {
 		if (!same_use(&u[first], &u[i]))
 			first = i;
@@ -501,6 +502,8 @@ static void check_steps(struct loader *L)
 	for (size_t j = 0; j < e->nsteps; j++) {
 		struct ansible_step *a = &e->steps[j].ansible;
 		_cleanup_free_ char *where = xasprintf("provision[%u]", e->steps[j].index);
+		if (e->steps[j].kind != STEP_ANSIBLE)
+			continue; /* reported: only ansible runs across machines */
 		check_groups(L, &e->steps[j], where);
 		for (size_t i = 0; i < e->nmachines; i++)
 			if (!a->ngroups || in_groups(a, e->machines[i].name))

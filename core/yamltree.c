@@ -246,7 +246,8 @@ static void finish_map(struct builder *b, struct ynode *m)
 {
 	struct cand *v = NULL;
 	size_t cap = 0, n = gather(b, m, &v, &cap), out = 0;
-	qsort(v, n, sizeof(*v), cand_by_key);
+	if (n)
+		qsort(v, n, sizeof(*v), cand_by_key);
 	for (size_t i = 0; i < n; i++) {
 		bool same = out && key_cmp(v[out - 1].p.key, v[i].p.key) == 0;
 		if (same && v[i].rank == 0)
@@ -254,7 +255,8 @@ static void finish_map(struct builder *b, struct ynode *m)
 		if (!same)
 			v[out++] = v[i];
 	}
-	qsort(v, out, sizeof(*v), cand_by_order);
+	if (out)
+		qsort(v, out, sizeof(*v), cand_by_order);
 	m->pairs = xrealloc(m->pairs, (out ? out : 1) * sizeof(*m->pairs));
 	m->npairs = out;
 	m->weight = 1;

@@ -3,6 +3,7 @@
  * and client options that the real ssh, scp and rsync accept. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -365,6 +366,38 @@ static void test_exec_input(void)
 	ssh_close(c);
 }
 
+/* One machine's worth of work, as parallel `up` does it from its thread. */
+static void *parallel_job(void *arg)
+{
+	long i = (long)arg;
+	struct ssh_conn *c = NULL;
+	struct diag d = {0};
+	int status = -1;
+	struct buf tail = {0};
+	_cleanup_free_ char *remote = xasprintf("~/par/%ld", i);
+	_cleanup_free_ char *cmd = xasprintf("sed 's/^/# /' %s/home/par/%ld", T, i);
+	bool ok = ssh_wait_ready(&ep, 10000, NULL, NULL, &c, &d) == 0 &&
+		  ssh_upload_data(c, "job\n", 4, remote, 0600, &d) == 0 &&
+		  ssh_exec(c, cmd, NULL, &status, &tail, 1, &d) == 0 && status == 0 &&
+		  tail.s && strcmp(tail.s, "# job") == 0;
+	ssh_close(c);
+	buf_free(&tail);
+	return ok ? arg : NULL;
+}
+
+static void test_parallel_connections(void)
+{
+	enum { N = 4 };
+	pthread_t th[N];
+	for (long i = 0; i < N; i++)
+		pthread_create(&th[i], NULL, parallel_job, (void *)(i + 1));
+	for (long i = 0; i < N; i++) {
+		void *r = NULL;
+		pthread_join(th[i], &r);
+		CHECK(r == (void *)(i + 1));
+	}
+}
+
 static bool mode_is(const char *leaf, unsigned mode)
 {
 	_cleanup_free_ char *p = tpath(leaf);
@@ -611,6 +644,7 @@ int main(void)
 	RUN(test_exec_large_output);
 	RUN(test_exec_input);
 	RUN(test_upload);
+	RUN(test_parallel_connections);
 	RUN(test_quote_roundtrip);
 	RUN(test_first_boot_swap);
 	RUN(test_client_options);
