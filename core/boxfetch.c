@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -192,7 +193,15 @@ static int open_partial(const char *part, struct diag *d)
 	if (mkdir_p(dir, 0700, d) < 0)
 		return -1;
 	int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	return fd < 0 ? diag_errno(d, "open %s", part) : fd;
+	if (fd < 0)
+		return diag_errno(d, "open %s", part);
+	/* Two processes appending to one partial file would corrupt it. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		diag_fail(d, "another corral process is downloading the same URL (%s is locked)", part);
+		return diag_hint(d, "wait for it to finish, then try again");
+	}
+	return fd;
 }
 
 static int produce_remote(struct pipeline *p, struct diag *d)

@@ -7,7 +7,8 @@
  * Merging: `defaults` are decoded into each machine first and the machine's
  * own keys on top, so the machine wins. Mappings (ssh, provider_options)
  * merge key by key; lists (provision, ports, networks, synced_folders,
- * depends_on) are replaced whole. A missing `version` reads as 1. */
+ * depends_on) are replaced whole. A missing `version` reads as 1.
+ * `count: N` makes NAME-1 .. NAME-N; `primary: true` on it marks NAME-1. */
 #include "core/envfile.h"
 
 #include <openssl/evp.h>
@@ -108,6 +109,7 @@ static void add_machines(struct loader *L, const struct ypair *p)
 		m->index = first.count ? i + 1 : 0;
 		m->name = first.count ? xasprintf("%s-%u", base, i + 1) : xstrdup(base);
 		m->pos = pos_of(p->key);
+		m->primary = m->primary && i == 0; /* primary with count: the first one */
 		if (!m->hostname)
 			m->hostname = xstrdup(m->name);
 		L->src[e->nmachines++] = p;
@@ -219,22 +221,32 @@ static void unknown_ref(struct loader *L, struct srcpos pos, const char *path, c
 	free(cands);
 }
 
-/* Names and base names -> machine names, in place. */
-static void resolve_refs(struct loader *L, struct strlist *l, struct srcpos pos, const char *path)
+/* Names and base names -> machine names, in place. Errors point at the
+ * list's items when `list` is its node, else at pos. */
+static void resolve_refs(struct loader *L, struct strlist *l, const struct ynode *list,
+			 struct srcpos pos, const char *path)
 {
 	struct strlist out = {0};
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++) {
+		bool item = list && list->type == Y_SEQ && i < list->nitems;
 		if (!add_ref(L, l->v[i], &out))
-			unknown_ref(L, pos, path, l->v[i]);
+			unknown_ref(L, item ? pos_of(list->items[i]) : pos, path, l->v[i]);
+	}
 	strlist_free(l);
 	*l = out;
 }
 
 /* ---- depends_on ---- */
 
+/* For positions only: the machine's own depends_on node (never in defaults). */
+static const struct ynode *deps_node(const struct loader *L, size_t m)
+{
+	return ynode_get(L->src[m]->val, "depends_on");
+}
+
 static struct srcpos deps_pos(const struct loader *L, size_t m)
 {
-	const struct ynode *n = ynode_get(L->src[m]->val, "depends_on");
+	const struct ynode *n = deps_node(L, m);
 	return n ? pos_of(n) : L->e->machines[m].pos;
 }
 
@@ -282,7 +294,7 @@ static void check_deps(struct loader *L)
 	struct env *e = L->e;
 	for (size_t i = 0; i < e->nmachines; i++) {
 		_cleanup_free_ char *path = xasprintf("machines.%s.depends_on", e->machines[i].base_name);
-		resolve_refs(L, &e->machines[i].depends_on, deps_pos(L, i), path);
+		resolve_refs(L, &e->machines[i].depends_on, deps_node(L, i), deps_pos(L, i), path);
 	}
 	char *color = xcalloc(e->nmachines, 1);
 	size_t *stack = xcalloc(e->nmachines, sizeof(*stack));
@@ -441,13 +453,15 @@ static void check_ports(struct loader *L)
 static void check_machines(struct loader *L)
 {
 	const struct machine_cfg *primary = NULL;
+	const struct ynode *defs = L->d->deferred[DEFER_DEFAULTS];
 	for (size_t i = 0; i < L->e->nmachines; i++) {
 		const struct machine_cfg *m = &L->e->machines[i];
-		if (!m->box)
+		bool box_given = ynode_get(L->src[i]->val, "box") || ynode_get(defs, "box");
+		if (!m->box && !box_given) /* else its value was reported */
 			err_at(L, m->pos, "set `box:` on the machine or in `defaults`",
 			       "machines.%s: no box", m->base_name);
 		if (m->primary && primary)
-			err_at(L, m->pos, "set `primary: true` on one machine without count",
+			err_at(L, m->pos, "set `primary: true` on one machine",
 			       "machines.%s.primary: only one machine can be primary (%s is too)",
 			       m->base_name, primary->name);
 		if (m->primary && !primary)
@@ -480,7 +494,7 @@ static void check_groups(struct loader *L, struct step *s, const char *where)
 	for (size_t i = 0; i < a->ngroups; i++) {
 		struct ansible_group *g = &a->groups[i];
 		_cleanup_free_ char *path = xasprintf("%s.ansible.groups.%s", where, g->name);
-		resolve_refs(L, &g->hosts, g->pos, path);
+		resolve_refs(L, &g->hosts, NULL, g->pos, path);
 		for (size_t j = 0; j < g->children.n; j++)
 			if (!has_group(a, g->children.v[j]))
 				err_at(L, g->pos, "list groups defined in this step's `groups`",

@@ -1004,7 +1004,7 @@ static const struct key machine_keys[] = {
 	 .bad = "is not a hostname",
 	 .hint = "use letters, digits and -, in dot-separated labels of at most 63"},
 	{M("provider", t_enum_str, provider), .choices = providers},
-	{M("cpus", t_uint, cpus), .min = 1, .max = 1024},
+	{M("cpus", t_uint, cpus), .min = 1, .max = 1024, .hint = "a whole number, like 2"},
 	{M("memory", t_size, memory), .min = 16 << 20, .max = (uint64_t)16 << 40},
 	{M("disk", t_size, disk), .min = 1 << 20, .max = (uint64_t)64 << 40},
 	{M("primary", t_bool, primary), .flags = K_MACHINE_ONLY},

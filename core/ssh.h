@@ -15,8 +15,9 @@
 
 struct ssh_conn;
 
-/* Creates machine_dir/id_ed25519 (0600) and id_ed25519.pub if missing;
- * *pub (caller frees) gets the OpenSSH public line "ssh-ed25519 AAAA... corral". */
+/* Creates machine_dir/id_ed25519 (0600) if missing, and (re)writes
+ * id_ed25519.pub; *pub (caller frees) gets the OpenSSH public line
+ * "ssh-ed25519 AAAA... corral". */
 int ssh_machine_key(const char *machine_dir, char **pub, struct diag *d);
 /* A host key pair for guests whose host key corral writes before boot
  * (containers): the private key in OpenSSH format at `path` (0600), the
@@ -32,7 +33,9 @@ int ssh_known_hosts_pin(const char *path, const char *pub, struct diag *d);
 /* Connects to ep, polling fast at first (20 ms, doubling to 500 ms) until
  * timeout_ms: refused connections, an sshd not yet answering and a key not
  * yet authorized are retried. The host key is pinned in ep->known_hosts on
- * first contact (file absent or empty); a different key later is refused at
+ * first contact (file absent or empty), under the name "corral-machine"
+ * rather than host:port (the file is the machine's own and its forwarded
+ * port may change); a different key later is refused at
  * once, with `reset_hint` (default "corral ssh --reset-host-key") in the
  * hint. On timeout the diag says what was awaited, and the last lines of
  * console_log (if non-NULL). */
@@ -63,7 +66,8 @@ int ssh_exec_input(struct ssh_conn *c, const char *cmd, const void *in, size_t i
 		   const char *prefix, int *status, struct buf *tail, unsigned tail_lines,
 		   struct diag *d);
 
-/* SFTP: a file or a whole directory tree, modes preserved; parent
+/* SFTP: a file or a whole directory tree (modes and symlinks kept) becomes
+ * `remote`, like `cp -r LOCAL REMOTE` into a fresh REMOTE; missing parent
  * directories are created; "~/x" is relative to the login's home. */
 int ssh_upload(struct ssh_conn *c, const char *local, const char *remote, struct diag *d);
 int ssh_upload_data(struct ssh_conn *c, const void *data, size_t len, const char *remote,
@@ -76,7 +80,8 @@ char *ssh_quote(const char *s);
 
 /* The OpenSSH client options for ep, one "Key value" per element (HostName,
  * Port, User, IdentityFile, IdentitiesOnly, UserKnownHostsFile,
- * StrictHostKeyChecking, PasswordAuthentication, LogLevel...), for `ssh -o`
+ * HostKeyAlias, StrictHostKeyChecking, PasswordAuthentication, LogLevel...;
+ * values double-quoted, % doubled), for `ssh -o`
  * and for ssh-config Host blocks. Appended to opts; free with
  * ssh_options_free. */
 int ssh_client_options(const struct endpoint *ep, struct strlist *opts, struct diag *d);

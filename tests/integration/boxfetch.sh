@@ -78,6 +78,21 @@ expect_out "HTTP 503 every time: gives up after bounded tries" 1 "gave up after 
 expect_out "connection refused: a clear error" 1 "gave up after 5 tries" \
 	"$CLI" fetch "http://127.0.0.1:1/box.tar.gz" "$T/out/refused"
 
+PART=$CORRAL_HOME/cache/$(printf %s "$URL" | sha256sum | cut -d' ' -f1).part
+mkdir -p "$CORRAL_HOME/cache"
+flock "$PART" sleep 3 &
+sleep 0.3
+expect_out "same URL downloading elsewhere: refused, not corrupted" 1 "another corral process" \
+	"$CLI" fetch "$URL" "$T/out/locked"
+wait
+
+: >"$LOG"
+expect_out "proxy from the environment: used" 0 "sha256 $SUM" \
+	env -u no_proxy -u NO_PROXY http_proxy="http://127.0.0.1:$PORT" \
+	"$CLI" fetch "http://box.proxy.invalid/box.tar.gz" "$T/out/proxy" --checksum "sha256:$SUM"
+check "proxy from the environment: the request went through it" \
+	grep -q '"path": "http://box.proxy.invalid/box.tar.gz"' "$LOG"
+
 echo '{"name":"corral/x"}' >"$T/www/catalog.json"
 expect_out "fetch_text: a catalog" 0 '"name":"corral/x"' "$CLI" text "http://127.0.0.1:$PORT/catalog.json"
 
