@@ -44,6 +44,14 @@ static const struct command table[] = {
 	{"destroy", cmd_destroy, "[-f] [NAME...]",
 	 "remove machines and everything they hold on the host",
 	 "  -f, --force   no confirmation question\n"},
+	{"snapshot", cmd_snapshot, "save|restore|delete [MACHINE] NAME | list [MACHINE]",
+	 "save, restore, delete or list machine snapshots (no MACHINE: every machine)",
+	 "  save [MACHINE] NAME      a running machine: disk, memory and devices; stopped: disk\n"
+	 "  restore [MACHINE] NAME   back to the snapshot (a running machine keeps running)\n"
+	 "  delete [MACHINE] NAME    remove it\n"
+	 "  list [MACHINE]           the snapshots of each machine\n"},
+	{"suspend", cmd_suspend, "[NAME...]", "save running machines' memory to disk and stop them", ""},
+	{"resume", cmd_resume, "[NAME...]", "start suspended machines where they left off", ""},
 	{"global-status", cmd_global_status, "[--prune]",
 	 "every machine corral created, across envfiles",
 	 "  --prune   forget machines whose directory is gone\n"

@@ -2,13 +2,10 @@
  * tree (core/yamltree.c), decode it through the key table (core/envkeys.c),
  * then apply what spans machines: defaults and count, unique names,
  * depends_on and cycles, networks and addresses, forwarded ports, ansible
- * groups; last, each step's id.
+ * groups; last, each step's id. The rules are summed up in envfile.h.
  *
  * Merging: `defaults` are decoded into each machine first and the machine's
- * own keys on top, so the machine wins. Mappings (ssh, provider_options)
- * merge key by key; lists (provision, ports, networks, synced_folders,
- * depends_on) are replaced whole. A missing `version` reads as 1.
- * `count: N` makes NAME-1 .. NAME-N; `primary: true` on it marks NAME-1. */
+ * own keys on top, so the machine wins without a merge step of its own. */
 #include "core/envfile.h"
 
 #include <openssl/evp.h>
@@ -42,12 +39,10 @@ static void err_at(struct loader *L, struct srcpos pos, const char *hint, const 
 	__attribute__((format(printf, 4, 5)));
 static void err_at(struct loader *L, struct srcpos pos, const char *hint, const char *fmt, ...)
 {
-	char msg[sizeof(((struct diag *)0)->msg)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ydiagv(L->d->errs, L->d->file, pos.line, pos.col, hint, fmt, ap);
 	va_end(ap);
-	ydiag(L->d->errs, L->d->file, pos.line, pos.col, hint, "%s", msg);
 }
 
 static struct srcpos pos_of(const struct ynode *n)
@@ -168,49 +163,41 @@ static void index_names(struct loader *L)
 	}
 }
 
+static int ref_name_cmp(const void *key, const void *r)
+{
+	return strcmp(key, ((const struct ref *)r)->name);
+}
+
 static const struct ref *find_ref(const struct loader *L, const char *name)
 {
-	for (size_t lo = 0, hi = L->nrefs; lo < hi;) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(name, L->refs[mid].name);
-		if (c == 0)
-			return &L->refs[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
+	return L->nrefs ? bsearch(name, L->refs, L->nrefs, sizeof(*L->refs), ref_name_cmp) : NULL;
 }
 
-static void strlist_add(struct strlist *l, const char *s)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i], s) == 0)
-			return;
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-	l->v[l->n++] = xstrdup(s);
-}
-
-static void strlist_free(struct strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	*l = (struct strlist){0};
-}
-
-/* Every machine `name` stands for, into out; false when none. */
-static bool add_ref(const struct loader *L, const char *name, struct strlist *out)
+/* Every machine `name` stands for, marked in seen (one flag a machine);
+ * false when it names none. */
+static bool mark_ref(const struct loader *L, const char *name, bool *seen)
 {
 	const struct ref *r = find_ref(L, name);
 	for (size_t i = 0; r && i < r->n; i++)
-		strlist_add(out, L->e->machines[r->first + i].name);
+		seen[r->first + i] = true;
 	return r != NULL;
+}
+
+/* The marked machines' names, in envfile order. */
+static struct strlist marked(const struct loader *L, const bool *seen)
+{
+	struct strlist out = {0};
+	out.v = xcalloc(L->e->nmachines, sizeof(*out.v));
+	for (size_t i = 0; i < L->e->nmachines; i++)
+		if (seen[i])
+			out.v[out.n++] = xstrdup(L->e->machines[i].name);
+	return out;
 }
 
 static void unknown_ref(struct loader *L, struct srcpos pos, const char *path, const char *name)
 {
+	if (ydiag_full(L->d->errs))
+		return; /* not worth a suggestion: it wouldn't be listed */
 	const char **cands = xcalloc(L->nrefs, sizeof(*cands));
 	for (size_t i = 0; i < L->nrefs; i++)
 		cands[i] = L->refs[i].name;
@@ -221,19 +208,20 @@ static void unknown_ref(struct loader *L, struct srcpos pos, const char *path, c
 	free(cands);
 }
 
-/* Names and base names -> machine names, in place. Errors point at the
- * list's items when `list` is its node, else at pos. */
+/* Names and base names -> machine names, in place, in envfile order.
+ * Errors point at the list's items when `list` is its node, else at pos. */
 static void resolve_refs(struct loader *L, struct strlist *l, const struct ynode *list,
 			 struct srcpos pos, const char *path)
 {
-	struct strlist out = {0};
+	bool *seen = xcalloc(L->e->nmachines, sizeof(*seen));
 	for (size_t i = 0; i < l->n; i++) {
 		bool item = list && list->type == Y_SEQ && i < list->nitems;
-		if (!add_ref(L, l->v[i], &out))
+		if (!mark_ref(L, l->v[i], seen))
 			unknown_ref(L, item ? pos_of(list->items[i]) : pos, path, l->v[i]);
 	}
 	strlist_free(l);
-	*l = out;
+	*l = marked(L, seen);
+	free(seen);
 }
 
 /* ---- depends_on ---- */
@@ -367,17 +355,29 @@ static void port_clash(struct loader *L, const struct use *first, const struct u
 
 /* ---- networks ---- */
 
-static const struct network_cfg *find_network(const struct env *e, const char *name)
+static int net_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < e->nnetworks; i++)
-		if (e->networks[i].name && strcmp(e->networks[i].name, name) == 0)
-			return &e->networks[i];
-	return NULL;
+	const struct network_cfg *x = *(const struct network_cfg *const *)a;
+	const struct network_cfg *y = *(const struct network_cfg *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+/* nets: e->networks sorted by name, so a thousand attachments stay cheap. */
+static const struct network_cfg *find_network(const struct env *e,
+					      const struct network_cfg *const *nets, const char *name)
+{
+	struct network_cfg key = {.name = (char *)name};
+	const struct network_cfg *kp = &key, *const *r = NULL;
+	if (e->nnetworks)
+		r = bsearch(&kp, nets, e->nnetworks, sizeof(*nets), net_cmp);
+	return r ? *r : NULL;
 }
 
 static void unknown_network(struct loader *L, const struct machine_cfg *m, size_t j)
 {
 	const struct net_attach *a = &m->networks[j];
+	if (ydiag_full(L->d->errs))
+		return;
 	const char **names = xcalloc(L->e->nnetworks, sizeof(*names));
 	for (size_t i = 0; i < L->e->nnetworks; i++)
 		names[i] = L->e->networks[i].name;
@@ -414,11 +414,17 @@ static void check_networks(struct loader *L)
 	struct env *e = L->e;
 	struct use *u = NULL;
 	size_t n = 0;
+	const struct network_cfg **nets = xcalloc(e->nnetworks, sizeof(*nets));
+	for (size_t i = 0; i < e->nnetworks; i++)
+		nets[i] = &e->networks[i];
+	if (e->nnetworks)
+		qsort(nets, e->nnetworks, sizeof(*nets), net_cmp);
 	for (size_t i = 0; i < e->nmachines; i++) {
 		const struct machine_cfg *m = &e->machines[i];
 		for (size_t j = 0; j < m->nnetworks; j++) {
 			const struct net_attach *a = &m->networks[j];
-			const struct network_cfg *net = a->network ? find_network(e, a->network) : NULL;
+			const struct network_cfg *net = a->network ? find_network(e, nets, a->network)
+								   : NULL;
 			uint32_t ip;
 			if (a->network && !net)
 				unknown_network(L, m, j);
@@ -429,6 +435,7 @@ static void check_networks(struct loader *L)
 			u[n++] = (struct use){.key = ip, .m = i, .j = j};
 		}
 	}
+	free(nets);
 	find_clashes(L, u, n, ip_clash);
 }
 
@@ -479,13 +486,18 @@ static bool has_group(const struct ansible_step *a, const char *name)
 	return false;
 }
 
-static bool in_groups(const struct ansible_step *a, const char *machine)
+/* Every machine in one of its groups, or every machine when it has none. */
+static struct strlist targets(const struct loader *L, const struct ansible_step *a)
 {
+	bool *seen = xcalloc(L->e->nmachines, sizeof(*seen));
+	for (size_t i = 0; i < L->e->nmachines; i++)
+		seen[i] = !a->ngroups;
 	for (size_t i = 0; i < a->ngroups; i++)
 		for (size_t j = 0; j < a->groups[i].hosts.n; j++)
-			if (strcmp(a->groups[i].hosts.v[j], machine) == 0)
-				return true;
-	return false;
+			mark_ref(L, a->groups[i].hosts.v[j], seen);
+	struct strlist out = marked(L, seen);
+	free(seen);
+	return out;
 }
 
 static void check_groups(struct loader *L, struct step *s, const char *where)
@@ -519,9 +531,7 @@ static void check_steps(struct loader *L)
 		if (e->steps[j].kind != STEP_ANSIBLE)
 			continue; /* reported: only ansible runs across machines */
 		check_groups(L, &e->steps[j], where);
-		for (size_t i = 0; i < e->nmachines; i++)
-			if (!a->ngroups || in_groups(a, e->machines[i].name))
-				strlist_add(&a->targets, e->machines[i].name);
+		a->targets = targets(L, a);
 	}
 }
 

@@ -72,7 +72,12 @@ struct step {
 	char *name;     /* the user's `name`, else "shell", "file" or "ansible" */
 	unsigned index; /* 1-based position in its provision list */
 	enum run_when run;
-	char id[65];    /* sha256 hex over the step's canonical config: what "ran" records */
+	/* What "ran" records: sha256 hex of the step's config as sorted-key JSON
+	 * (what it does: not name, run, sensitive or verbose) plus the content
+	 * hash of each file it reads (script, source, playbook, inventory;
+	 * a directory source counts by path). Editing a script makes a new
+	 * step; repeats of one step in a list get distinct ids. */
+	char id[65];
 	struct srcpos pos;
 	union {
 		struct shell_step shell;
@@ -176,7 +181,17 @@ struct env {
 
 /* Parses and validates. Every problem found is appended to errs (each with
  * file, line, column, the key path in msg, and a fix in hint). Returns 0 and
- * sets *out only when there were none. */
+ * sets *out only when there were none.
+ *
+ * Rules beyond shared/ENVFILE.md: a missing `version` reads as 1. `defaults`
+ * apply to every machine and the machine's own keys win; mappings (ssh,
+ * provider_options) merge key by key, lists (provision, ports, networks,
+ * synced_folders) are replaced whole. `count: N` makes NAME-1 .. NAME-N, and
+ * NAME in depends_on or ansible groups means all of them; `primary` on a
+ * counted machine marks NAME-1. ${VAR}, ${VAR:-default} and $$ expand in
+ * values, not keys; other `$` stay as written (shell scripts keep $HOME).
+ * Relative host paths resolve from the envfile's directory, "~/" from $HOME.
+ * The file is at most 4 MiB, checked before it is read. */
 int envfile_load(const char *path, struct env **out, struct diag_list *errs);
 /* The same for text already in memory; `name` stands for its path (diags,
  * and the directory relative paths resolve from). */

@@ -13,7 +13,8 @@
 #include "core/yamltree.h"
 
 #define NONE ((size_t)-1)
-#define DECODE_BUDGET 1000000 /* values per load: defaults x machines x aliases */
+#define DECODE_BUDGET 500000 /* values per load: defaults x machines x aliases */
+#define MAX_GROUP_KEYS 256     /* in one ansible step's `groups` */
 
 struct key;
 
@@ -66,6 +67,8 @@ struct key {
 
 /* ---- diagnostics and the key path ---- */
 
+/* The key path goes in as an argument, never into the format: keys are
+ * the user's text and may hold '%'. */
 void dec_err(struct dec *d, const struct ynode *at, const char *hint, const char *fmt, ...)
 {
 	char msg[sizeof(((struct diag *)0)->msg)];
@@ -80,15 +83,12 @@ void dec_err(struct dec *d, const struct ynode *at, const char *hint, const char
 size_t dec_push(struct dec *d, const char *fmt, ...)
 {
 	size_t mark = d->path.len;
-	char *s;
+	char s[256];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vasprintf(&s, fmt, ap);
+	int n = vsnprintf(s, sizeof(s), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		abort();
-	buf_add(&d->path, s, (size_t)n);
-	free(s);
+	buf_add(&d->path, s, n < 0 ? 0 : (size_t)n < sizeof(s) ? (size_t)n : sizeof(s) - 1);
 	return mark;
 }
 
@@ -99,9 +99,14 @@ void dec_pop(struct dec *d, size_t mark)
 		d->path.s[mark] = '\0';
 }
 
+/* Runs once a value: no formatting, and keys of any length. */
 static size_t push_key(struct dec *d, const char *key)
 {
-	return dec_push(d, "%s%s", d->path.len ? "." : "", key);
+	size_t mark = d->path.len;
+	if (mark)
+		buf_add(&d->path, ".", 1);
+	buf_puts(&d->path, key);
+	return mark;
 }
 
 /* One unit of work; false once the budget is spent (reported once). */
@@ -333,7 +338,7 @@ static bool want(struct dec *d, const struct ynode *n, enum ytype t)
 	return false;
 }
 
-static void strlist_free(struct strlist *l)
+void strlist_free(struct strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
@@ -481,6 +486,8 @@ static const struct key *find_key(const struct keytab *t, const char *name)
 
 static void unknown_key(struct dec *d, const struct ynode *key, const struct keytab *t)
 {
+	if (ydiag_full(d->errs))
+		return; /* not worth a suggestion: it wouldn't be listed */
 	const char *names[64];
 	struct buf all = {0};
 	for (size_t i = 0; i < t->n && i < NKEYS(names); i++) {
@@ -563,13 +570,24 @@ static char *new_elem(void *obj, const struct key *k, size_t i, const struct yno
 	return e;
 }
 
+/* Replaces the key's list with room for each item of n (a list or a
+ * mapping, as t says); false when n is neither that nor null. */
+static bool fresh_list(struct dec *d, const struct ynode *n, void *obj, const struct key *k,
+		       enum ytype t, size_t size, size_t *cnt)
+{
+	if (!want(d, n, t))
+		return false;
+	k->type->free(obj, k);
+	*cnt = ynode_null(n) ? 0 : t == Y_SEQ ? n->nitems : n->npairs;
+	*FIELD(obj, k, void *) = xcalloc(*cnt, size);
+	return true;
+}
+
 static void p_list(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
 {
-	if (!want(d, n, Y_SEQ))
+	size_t cnt = 0;
+	if (!fresh_list(d, n, obj, k, Y_SEQ, k->sub->size, &cnt))
 		return;
-	f_list(obj, k);
-	size_t cnt = ynode_null(n) ? 0 : n->nitems;
-	*FIELD(obj, k, char *) = xcalloc(cnt, k->sub->size);
 	for (size_t i = 0; i < cnt && spend(d, n); i++) {
 		size_t mark = dec_push(d, "[%zu]", i + 1);
 		decode_map(d, n->items[i], k->sub, new_elem(obj, k, i, n->items[i]));
@@ -580,11 +598,9 @@ static void p_list(struct dec *d, const struct ynode *n, void *obj, const struct
 /* A mapping of name -> entry (top-level networks). */
 static void p_named(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
 {
-	if (!want(d, n, Y_MAP))
+	size_t cnt = 0;
+	if (!fresh_list(d, n, obj, k, Y_MAP, k->sub->size, &cnt))
 		return;
-	f_list(obj, k);
-	size_t cnt = ynode_null(n) ? 0 : n->npairs;
-	*FIELD(obj, k, char *) = xcalloc(cnt, k->sub->size);
 	for (size_t i = 0; i < cnt && spend(d, n); i++) {
 		const struct ypair *p = &n->pairs[i];
 		size_t mark = push_key(d, p->key->str);
@@ -642,30 +658,34 @@ static const struct key *step_kind(struct dec *d, const struct ynode *item, cons
 	return kind;
 }
 
+static void read_step(struct dec *d, const struct ynode *item, const struct key *k,
+		      struct step *s)
+{
+	const struct key *kind = step_kind(d, item, k);
+	if (kind) {
+		size_t mark = push_key(d, kind->name);
+		s->kind = (enum step_kind)(kind - tab_step_kinds.keys);
+		if (kind->sub->init)
+			kind->sub->init(s);
+		kind->type->parse(d, item->pairs[0].val, s, kind);
+		dec_pop(d, mark);
+	}
+	if (!s->name)
+		s->name = xstrdup(tab_step_kinds.keys[s->kind].name);
+}
+
 static void p_steps(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
 {
-	if (!want(d, n, Y_SEQ))
+	size_t cnt = 0;
+	if (!fresh_list(d, n, obj, k, Y_SEQ, sizeof(struct step), &cnt))
 		return;
-	f_steps(obj, k);
-	size_t cnt = ynode_null(n) ? 0 : n->nitems;
-	struct step *v = xcalloc(cnt, sizeof(*v));
-	*FIELD(obj, k, struct step *) = v;
+	struct step *v = *FIELD(obj, k, struct step *);
 	for (size_t i = 0; i < cnt && spend(d, n); i++) {
 		const struct ynode *item = n->items[i];
 		size_t mark = dec_push(d, "[%zu]", i + 1);
-		const struct key *kind = step_kind(d, item, k);
 		*COUNT(obj, k) = i + 1;
 		v[i] = (struct step){.index = (unsigned)i + 1, .pos = {item->line, item->col}};
-		if (kind) {
-			size_t m2 = push_key(d, kind->name);
-			v[i].kind = (enum step_kind)(kind - tab_step_kinds.keys);
-			if (kind->sub->init)
-				kind->sub->init(&v[i]);
-			kind->type->parse(d, item->pairs[0].val, &v[i], kind);
-			dec_pop(d, m2);
-		}
-		if (!v[i].name)
-			v[i].name = xstrdup(tab_step_kinds.keys[v[i].kind].name);
+		read_step(d, item, k, &v[i]);
 		dec_pop(d, mark);
 	}
 }
@@ -727,28 +747,38 @@ static struct ansible_group *group_get(void *obj, const struct key *k, const cha
 	return &g[(*cnt)++];
 }
 
+/* Which list of a group a key fills: "g", "g:children" or "g:vars". */
+static const struct {
+	const char *suffix;
+	const struct key *part;
+} group_parts[] = {{"", &group_hosts}, {":children", &group_children}, {":vars", &group_vars}};
+
 static void read_group(struct dec *d, const struct ypair *p, void *obj, const struct key *k)
 {
 	const char *key = p->key->str, *colon = strchr(key, ':');
 	size_t len = colon ? (size_t)(colon - key) : strlen(key);
 	_cleanup_free_ char *name = xstrndup(key, len);
-	const struct key *part = !colon ? &group_hosts
-			       : strcmp(colon, ":children") == 0 ? &group_children
-			       : strcmp(colon, ":vars") == 0 ? &group_vars : NULL;
-	if (!valid_ident(name) || !part)
-		return dec_err(d, p->key, "write GROUP, GROUP:children or GROUP:vars",
-			       "\"%s\" is not a group (letters, digits and _)", key);
+	const struct key *part = NULL;
+	for (size_t i = 0; i < NKEYS(group_parts) && !part; i++)
+		if (strcmp(key + len, group_parts[i].suffix) == 0)
+			part = group_parts[i].part;
+	if (!valid_ident(name) || !part) {
+		dec_err(d, p->key, "write GROUP, GROUP:children or GROUP:vars",
+			"\"%s\" is not a group (letters, digits and _)", key);
+		return;
+	}
 	struct ansible_group *g = group_get(obj, k, key, len, p->key);
-	if (part == &group_vars)
-		p_kv(d, p->val, g, part);
-	else
-		p_strlist(d, p->val, g, part);
+	part->type->parse(d, p->val, g, part);
 }
 
 static void p_groups(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
 {
 	if (!want(d, n, Y_MAP))
 		return;
+	if (!ynode_null(n) && n->npairs > MAX_GROUP_KEYS) { /* found by a linear search */
+		dec_err(d, n, "an inventory needs far fewer", "more than %d groups", MAX_GROUP_KEYS);
+		return;
+	}
 	f_groups(obj, k);
 	for (size_t i = 0; !ynode_null(n) && i < n->npairs && spend(d, n); i++) {
 		size_t mark = push_key(d, n->pairs[i].key->str);

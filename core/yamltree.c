@@ -505,11 +505,24 @@ const struct ynode *ynode_get(const struct ynode *map, const char *key)
 void ydiag(struct diag_list *errs, const char *file, int line, int col, const char *hint,
 	   const char *fmt, ...)
 {
-	struct diag d = {0};
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
+	ydiagv(errs, file, line, col, hint, fmt, ap);
 	va_end(ap);
+}
+
+bool ydiag_full(const struct diag_list *errs)
+{
+	return errs->n >= ENVFILE_MAX_ERRORS;
+}
+
+void ydiagv(struct diag_list *errs, const char *file, int line, int col, const char *hint,
+	    const char *fmt, va_list ap)
+{
+	struct diag d = {0};
+	if (ydiag_full(errs))
+		return;
+	vsnprintf(d.msg, sizeof(d.msg), fmt, ap);
 	diag_at(&d, file, line, col);
 	if (hint)
 		diag_hint(&d, "%s", hint);
@@ -519,6 +532,5 @@ void ydiag(struct diag_list *errs, const char *file, int line, int col, const ch
 		    strcmp(o->file, d.file) == 0)
 			return;
 	}
-	if (errs->n < ENVFILE_MAX_ERRORS)
-		diag_list_add(errs, &d);
+	diag_list_add(errs, &d);
 }

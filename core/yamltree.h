@@ -9,6 +9,7 @@
  *   core/envfile.c   load, defaults and count, whole-file checks, step ids */
 #ifndef CORRAL_YAMLTREE_H
 #define CORRAL_YAMLTREE_H
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,10 @@ const struct ynode *ynode_get(const struct ynode *map, const char *key);
  * and defaults decoded once per machine, report once) or the list is full. */
 void ydiag(struct diag_list *errs, const char *file, int line, int col, const char *hint,
 	   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* True once errors are no longer listed: callers skip costly suggestions. */
+bool ydiag_full(const struct diag_list *errs);
+void ydiagv(struct diag_list *errs, const char *file, int line, int col, const char *hint,
+	    const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 
 /* ---- value syntax (units.c); parse_size and friends are in envfile.h ---- */
 
@@ -121,5 +126,6 @@ void envkeys_env_free(struct env *e); /* what envkeys_top filled */
 /* What a step does, as JSON: every key that changes its effect (not name,
  * run, sensitive, verbose), host paths relative to dir. */
 json_t *envkeys_step_config(const struct step *s, const char *dir);
+void strlist_free(struct strlist *l);
 
 #endif

@@ -3,10 +3,14 @@
 #include "providers/provider.h"
 
 extern const struct provider provider_container; /* providers/container/container.c */
+extern const struct provider provider_kvm;       /* providers/kvm/kvm.c */
+extern const struct provider provider_virtualbox; /* providers/virtualbox/virtualbox.c */
 
 /* Table order is the preference order of provider "auto". */
 static const struct provider *const table[] = {
 	&provider_container,
+	&provider_kvm,
+	&provider_virtualbox,
 	NULL,
 };
 

@@ -81,10 +81,11 @@ expect_out "connection refused: a clear error" 1 "gave up after 5 tries" \
 PART=$CORRAL_HOME/cache/$(printf %s "$URL" | sha256sum | cut -d' ' -f1).part
 mkdir -p "$CORRAL_HOME/cache"
 flock "$PART" sleep 3 &
+locker=$!
 sleep 0.3
 expect_out "same URL downloading elsewhere: refused, not corrupted" 1 "another corral process" \
 	"$CLI" fetch "$URL" "$T/out/locked"
-wait
+wait "$locker"
 
 : >"$LOG"
 expect_out "proxy from the environment: used" 0 "sha256 $SUM" \

@@ -56,7 +56,7 @@ expect_out "system OpenSSH with ssh-config" 0 "" ssh -F "$T/ssh_config" -o Batch
 
 # A forwarded port carries a real TCP connection after corral has exited.
 banner() { timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1; head -c 7 <&3"; }
-expect_out "port needs a name among several machines" 2 "none is `primary`" "$CORRAL" port
+expect_out "port needs a name among several machines" 2 'none is `primary`' "$CORRAL" port
 expect_out "port lists the mapping" 0 "22 (guest) => $port (host 127.0.0.1" "$CORRAL" port web
 expect_out "the forwarded port reaches the guest's sshd" 0 "SSH-2.0" banner "$port"
 

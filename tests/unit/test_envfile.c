@@ -516,6 +516,8 @@ static void value_errors(void)
 	      "did you mean `memory`?");
 	FAILS("machines:\n  m: { box: b, zzzzzzzz: 1 }\n", "machines.m.zzzzzzzz: unknown key", 2, 16,
 	      NULL);
+	FAILS("machines:\n  m: { box: b, \"%s%n\": 1 }\n", "machines.m.%s%n: unknown key", 2, 16,
+	      NULL); /* keys are text, never a format */
 	FAILS("machines:\n  m: { box: b, cpus: two }\n",
 	      "machines.m.cpus: \"two\" is not a number from 1 to 1024", 2, 22, NULL);
 	FAILS("machines:\n  m: { box: b, cpus: [1] }\n",

@@ -1,0 +1,87 @@
+/* KVM or TCG. A /dev/kvm that answers KVM_CREATE_VM is not always one a
+ * stock guest kernel can run on: hosts that are themselves nested-PVM
+ * guests (module kvm_pvm, nested_pvm=1 on the kernel command line) run only
+ * PVM-built guests, and a Debian kernel hangs right after "Probing EDD".
+ * "auto" therefore looks at those signs before trusting /dev/kvm. */
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "core/util.h"
+#include "providers/kvm/kvm.h"
+
+static bool dev_kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
+	int vm = ok ? ioctl(fd, KVM_CREATE_VM, 0) : -1;
+	if (vm >= 0)
+		close(vm);
+	close(fd);
+	return vm >= 0;
+}
+
+static bool cmdline_has(const char *cmdline, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = cmdline; (p = strstr(p, word)); p += n)
+		if ((p == cmdline || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || !p[n]))
+			return true;
+	return false;
+}
+
+void accel_probe(struct accel_facts *f)
+{
+	char *cmdline = NULL;
+	struct diag ignored = {0};
+	f->dev_kvm = dev_kvm_usable();
+	f->pvm_module = path_exists("/sys/module/kvm_pvm");
+	f->nested_pvm = read_file("/proc/cmdline", 1 << 16, &cmdline, NULL, &ignored) == 0 &&
+			cmdline_has(cmdline, "nested_pvm=1");
+	free(cmdline);
+}
+
+static const char *pvm_sign(const struct accel_facts *f)
+{
+	if (f->pvm_module && f->nested_pvm)
+		return "kvm_pvm is loaded and nested_pvm=1 is on the host's command line";
+	if (f->pvm_module)
+		return "kvm_pvm is loaded";
+	return f->nested_pvm ? "nested_pvm=1 is on the host's command line" : NULL;
+}
+
+int accel_pick(const char *want, const struct accel_facts *f, bool *kvm, char *why, size_t n,
+	       struct diag *d)
+{
+	const char *pvm = pvm_sign(f);
+	why[0] = '\0';
+	if (want && strcmp(want, "tcg") == 0) {
+		*kvm = false;
+		return 0;
+	}
+	if (want && strcmp(want, "kvm") == 0) {
+		if (!f->dev_kvm) {
+			diag_fail(d, "accel kvm: /dev/kvm is missing or unusable");
+			return diag_hint(d, "load kvm_intel or kvm_amd, check access to /dev/kvm, "
+					 "or set `accel: tcg` (or auto)");
+		}
+		if (pvm)
+			snprintf(why, n, "accel kvm on a nested-PVM host (%s): a stock guest "
+				 "kernel may hang; `accel: auto` would use TCG", pvm);
+		*kvm = true;
+		return 0;
+	}
+	*kvm = f->dev_kvm && !pvm;
+	if (pvm)
+		snprintf(why, n, "using TCG, not KVM: /dev/kvm is nested PVM (%s), which runs "
+			 "only PVM guest kernels", pvm);
+	else if (!f->dev_kvm)
+		snprintf(why, n, "using TCG (slow): /dev/kvm is missing or unusable");
+	return 0;
+}

@@ -1,0 +1,451 @@
+/* The kvm provider's vtable: a machine is a daemonized QEMU (argv from
+ * qemu_argv.c) over a qcow2 overlay of its box, reached over SSH through a
+ * user-mode hostfwd on 127.0.0.1, controlled over QMP. What finds it again
+ * (pid + start time, ports, taps, accelerator) is in state.json. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/digest.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "core/proc.h"
+#include "core/ssh.h"
+#include "core/state.h"
+#include "core/util.h"
+#include "providers/kvm/kvm.h"
+
+#define KILL_WAIT_MS 5000
+#define QUIT_WAIT_MS 5000
+#define KVM_SILENT_MS 10000 /* a KVM guest silent this long is taken as hung */
+#define START_TRIES 3       /* a picked port taken before QEMU bound it */
+
+struct boot {
+	struct kvm_box box;
+	struct qemu_host host;
+	struct qemu_net nets[16];
+	unsigned *host_ports;
+	unsigned ssh_port;
+	bool auto_accel;
+};
+
+static int kvm_usable(struct diag *why)
+{
+	static const char *const progs[] = {KVM_QEMU, "qemu-img"};
+	for (size_t i = 0; i < 2; i++)
+		if (!proc_have(progs[i])) {
+			diag_fail(why, "the kvm provider needs %s", progs[i]);
+			return diag_hint(why, "apt-get install qemu-system-x86 qemu-utils");
+		}
+	return 0;
+}
+
+static pid_t st_pid(const struct machine *m) { return (pid_t)state_int(m->state, "pid", 0); }
+static unsigned long long st_start(const struct machine *m)
+{
+	return (unsigned long long)state_int(m->state, "pid_start", 0);
+}
+
+bool kvm_running(struct machine *m) { return proc_alive(st_pid(m), st_start(m)); }
+
+static int kvm_state(struct machine *m, enum mstate *s, struct diag *d)
+{
+	(void)d;
+	if (!json_is_true(json_object_get(m->state, "created")))
+		*s = MS_NOT_CREATED;
+	else if (kvm_running(m))
+		*s = MS_RUNNING;
+	else
+		*s = json_is_true(json_object_get(m->state, "suspended")) ? MS_SAVED : MS_STOPPED;
+	return 0;
+}
+
+static void machine_id(const struct machine *m, char out[11])
+{
+	char hex[HASH_HEX_MAX];
+	struct hash *h = hash_new("sha256");
+	hash_update(h, m->dir, strlen(m->dir));
+	hash_final(h, NULL, hex);
+	snprintf(out, 11, "%s", hex);
+}
+
+static void tap_name(const struct machine *m, size_t i, char out[16])
+{
+	char id[11];
+	machine_id(m, id);
+	snprintf(out, 16, "ck%s%zu", id, i);
+}
+
+/* Taps, pidfile and socket: what a QEMU leaves on the host once it is gone. */
+static void release_runtime(struct machine *m)
+{
+	size_t n = json_array_size(json_object_get(m->state, "bridges"));
+	for (size_t i = 0; i < n; i++) {
+		char tap[16];
+		tap_name(m, i, tap);
+		net_link_delete(tap);
+	}
+	static const char *const leaves[] = {"qemu.pid", "qmp.sock"};
+	for (size_t i = 0; i < 2; i++) {
+		_cleanup_free_ char *p = machine_path(m, leaves[i]);
+		unlink(p);
+	}
+	json_object_del(m->state, "pid");
+	json_object_del(m->state, "pid_start");
+}
+
+static const struct network_cfg *find_network(const struct env *e, const char *name)
+{
+	for (size_t i = 0; e && i < e->nnetworks; i++)
+		if (strcmp(e->networks[i].name, name) == 0)
+			return &e->networks[i];
+	return NULL;
+}
+
+/* Without root: a multicast segment per subnet on loopback, which every
+ * machine of the network joins; the address must be given. */
+static int socket_net(const struct machine_cfg *c, const struct net_attach *a,
+		      const struct network_cfg *nc, struct qemu_net *q, struct diag *d)
+{
+	unsigned char md[HASH_MAX];
+	struct hash *h = hash_new("sha256");
+	hash_update(h, nc->subnet, strlen(nc->subnet));
+	hash_final(h, md, NULL);
+	snprintf(q->mcast, sizeof(q->mcast), "230.0.%u.%u:%u", md[0], md[1],
+		 20000u + ((unsigned)md[2] << 8 | md[3]) % 20000u);
+	if (!a->ip) {
+		diag_fail(d, "%s: network %s needs an `ip:` when corral does not run as root",
+			  c->name, a->network);
+		return diag_hint(d, "addresses are leased on the corral bridge only as root");
+	}
+	struct subnet s;
+	if (net_subnet_parse(nc->subnet, &s, d) < 0)
+		return -1;
+	snprintf(q->ip, sizeof(q->ip), "%s/%u", a->ip, s.prefix);
+	return 0;
+}
+
+static int tap_net(struct machine *m, size_t i, const struct net_attach *a,
+		   const struct network_cfg *nc, struct qemu_net *q, struct diag *d)
+{
+	struct net_lease l;
+	if (net_lease(nc->subnet, m->dir, a->ip, &l, d) < 0)
+		return diag_wrap(d, "%s: network %s", m->cfg->name, a->network);
+	json_array_append_new(json_object_get(m->state, "bridges"), json_string(l.bridge));
+	tap_name(m, i, q->tap);
+	snprintf(q->ip, sizeof(q->ip), "%s/%u", l.ip, l.prefix);
+	net_link_delete(q->tap); /* left by a QEMU that was killed */
+	_cleanup_free_ char *batch = xasprintf("tuntap add dev %s mode tap\n"
+					       "link set %s master %s up\n", q->tap, q->tap, l.bridge);
+	if (net_ip_batch(batch, d) < 0)
+		return diag_wrap(d, "%s: tap %s on %s", m->cfg->name, q->tap, l.bridge);
+	if (i == 0)
+		json_object_set_new(m->state, "ip", json_string(l.ip));
+	return 0;
+}
+
+static int setup_nets(struct machine *m, struct boot *b, struct diag *d)
+{
+	const struct machine_cfg *c = m->cfg;
+	if (c->nnetworks > sizeof(b->nets) / sizeof(b->nets[0]))
+		return diag_fail(d, "%s: at most %zu networks per machine", c->name,
+				 sizeof(b->nets) / sizeof(b->nets[0]));
+	json_object_set_new(m->state, "bridges", json_array());
+	bool root = geteuid() == 0;
+	for (size_t i = 0; i < c->nnetworks; i++) {
+		const struct net_attach *a = &c->networks[i];
+		const struct network_cfg *nc = find_network(m->env, a->network);
+		if (!nc)
+			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
+		if ((root ? tap_net(m, i, a, nc, &b->nets[i], d)
+			  : socket_net(c, a, nc, &b->nets[i], d)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int pick_accel(struct machine *m, struct boot *b, struct diag *d)
+{
+	const char *want = m->cfg->kvm.accel;
+	const char *fell_back = state_str(m->state, "accel_fallback", NULL);
+	b->auto_accel = !want || strcmp(want, "auto") == 0;
+	if (b->auto_accel && fell_back) {
+		b->host.kvm = false;
+		log_warn("%s: using TCG: %s", m->cfg->name, fell_back);
+		return 0;
+	}
+	struct accel_facts f;
+	char why[256];
+	accel_probe(&f);
+	if (accel_pick(want, &f, &b->host.kvm, why, sizeof(why), d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	if (why[0])
+		log_warn("%s: %s", m->cfg->name, why);
+	return 0;
+}
+
+/* First boot: the overlay, the UEFI variables, the machine's SSH key and
+ * the cloud-init seed. */
+static int create_files(struct machine *m, struct boot *b, struct diag *d)
+{
+	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
+	if (!path_exists(disk) && img_overlay(b->box.disk, disk, m->cfg->disk, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	_cleanup_free_ char *vars = machine_path(m, "OVMF_VARS.fd");
+	bool uefi = m->cfg->kvm.firmware && strcmp(m->cfg->kvm.firmware, "uefi") == 0;
+	if (uefi && !path_exists(vars)) {
+		char *data;
+		size_t len;
+		if (read_file(KVM_OVMF_VARS, 64 << 20, &data, &len, d) < 0)
+			return diag_hint(d, "firmware uefi needs OVMF: apt-get install ovmf");
+		int r = write_file_atomic(vars, data, len, 0600, d);
+		free(data);
+		if (r < 0)
+			return -1;
+	}
+	_cleanup_free_ char *iso = machine_path(m, "cidata.iso"), *pub = NULL;
+	if (ssh_machine_key(m->dir, &pub, d) < 0)
+		return -1;
+	if (!b->box.cloud_init || path_exists(iso))
+		return 0;
+	char id[11];
+	machine_id(m, id);
+	struct cidata c = {.user = m->cfg->ssh.user ? m->cfg->ssh.user : "vagrant", .pubkey = pub,
+			   .hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name,
+			   .instance_id = id, .nets = b->nets, .nnets = m->cfg->nnetworks,
+			   .dir = m->dir};
+	if (cidata_write(iso, &c, d) < 0)
+		return -1;
+	json_object_set_new(m->state, "ssh_key_installed", json_true());
+	return 0;
+}
+
+static void record_ports(struct machine *m, const struct boot *b)
+{
+	json_t *ports = json_array();
+	json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest",
+					       m->cfg->ssh.port ? m->cfg->ssh.port : 22, "host",
+					       b->ssh_port, "host_ip", "127.0.0.1", "protocol", "tcp"));
+	for (size_t i = 0; i < m->cfg->nports; i++) {
+		const struct port_fwd *p = &m->cfg->ports[i];
+		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest", p->guest,
+						       "host", b->host_ports[i], "host_ip",
+						       p->host_ip ? p->host_ip : "127.0.0.1",
+						       "protocol", p->udp ? "udp" : "tcp"));
+	}
+	json_object_set_new(m->state, "ports", ports);
+	json_object_set_new(m->state, "ssh_port", json_integer(b->ssh_port));
+}
+
+/* Starts QEMU (it daemonizes once its devices are set up) and records its pid. */
+static int start_qemu(struct machine *m, struct boot *b, const char *loadvm, struct diag *d)
+{
+	int rc = -1;
+	for (int tries = 0; tries < START_TRIES; tries++) {
+		json_t *old = json_object_get(m->state, "ports");
+		if (ports_pick(m->cfg, old, (unsigned)state_int(m->state, "ssh_port", 0),
+			       b->host_ports, &b->ssh_port, d) < 0)
+			return diag_wrap(d, "%s", m->cfg->name);
+		struct qemu_run r = {.dir = m->dir, .ssh_port = b->ssh_port,
+				     .host_ports = b->host_ports, .nets = b->nets, .loadvm = loadvm};
+		_cleanup_free_ char *iso = machine_path(m, "cidata.iso");
+		r.cidata = path_exists(iso);
+		struct strlist argv;
+		if (qemu_argv(m->cfg, &b->box, &b->host, &r, &argv, d) < 0)
+			return -1;
+		rc = proc_run((const char *const *)argv.v, NULL, d);
+		qemu_argv_free(&argv);
+		if (rc == 0 || !strstr(d->msg, "host forwarding rule"))
+			break;
+		json_object_del(m->state, "ssh_port"); /* taken meanwhile: pick again */
+	}
+	if (rc < 0)
+		return diag_wrap(d, "%s: start QEMU", m->cfg->name);
+	record_ports(m, b);
+	return 0;
+}
+
+static int read_pid(struct machine *m, struct diag *d)
+{
+	_cleanup_free_ char *pf = machine_path(m, "qemu.pid"), *s = NULL;
+	if (read_file(pf, 64, &s, NULL, d) < 0)
+		return diag_wrap(d, "%s: QEMU wrote no pidfile", m->cfg->name);
+	pid_t pid = (pid_t)atoi(s);
+	unsigned long long start = proc_start_time(pid);
+	if (pid <= 0 || !start)
+		return diag_fail(d, "%s: QEMU (pid %d) exited right after starting", m->cfg->name,
+				 (int)pid);
+	json_object_set_new(m->state, "pid", json_integer(pid));
+	json_object_set_new(m->state, "pid_start", json_integer((json_int_t)start));
+	return 0;
+}
+
+/* Under an `auto` KVM: a guest that prints nothing at all is taken as one
+ * this host's KVM cannot run; the caller boots it again under TCG. */
+static bool kvm_silent(struct machine *m)
+{
+	_cleanup_free_ char *console = machine_path(m, "console.log");
+	uint64_t deadline = now_ms() + KVM_SILENT_MS;
+	struct stat st;
+	while (now_ms() < deadline && kvm_running(m)) {
+		if (stat(console, &st) == 0 && st.st_size > 0)
+			return false;
+		sleep_ms(50);
+	}
+	return kvm_running(m);
+}
+
+static void kill_qemu(struct machine *m)
+{
+	if (proc_stop(st_pid(m), st_start(m), SIGKILL, KILL_WAIT_MS) == 0)
+		release_runtime(m);
+}
+
+static int launch(struct machine *m, struct boot *b, const char *loadvm, struct diag *d)
+{
+	log_machine(m->cfg->name, "starting QEMU (%s)", b->host.kvm ? "KVM" : "TCG");
+	if (start_qemu(m, b, loadvm, d) < 0 || read_pid(m, d) < 0)
+		return -1;
+	if (!b->host.kvm || !b->auto_accel || loadvm || !kvm_silent(m))
+		return 0;
+	const char *why = "a KVM guest printed nothing on its console within 10s";
+	log_warn("%s: %s; booting it again under TCG", m->cfg->name, why);
+	kill_qemu(m);
+	json_object_set_new(m->state, "accel_fallback", json_string(why));
+	b->host.kvm = false;
+	log_machine(m->cfg->name, "starting QEMU (TCG)");
+	return start_qemu(m, b, NULL, d) < 0 ? -1 : read_pid(m, d);
+}
+
+/* Everything up needs, then QEMU. A first boot that fails leaves no overlay. */
+int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
+{
+	const char *box_dir = m->box_dir ? m->box_dir : state_str(m->state, "box_dir", NULL);
+	if (!box_dir)
+		return diag_fail(d, "%s: no box to boot from", m->cfg->name);
+	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
+	bool first = !path_exists(disk);
+	struct boot b = {.host = {.binary = KVM_QEMU, .ovmf_code = KVM_OVMF_CODE}};
+	b.host_ports = xcalloc(m->cfg->nports + 1, sizeof(unsigned));
+	release_runtime(m); /* whatever a QEMU that died left behind */
+	int rc = kvm_box_load(box_dir, &b.box, d);
+	if (rc == 0 && (rc = mkdir_p(m->dir, 0700, d)) == 0 && (rc = setup_nets(m, &b, d)) == 0 &&
+	    (rc = pick_accel(m, &b, d)) == 0 && (rc = create_files(m, &b, d)) == 0)
+		rc = launch(m, &b, loadvm, d);
+	if (rc == 0)
+		json_object_set_new(m->state, "created", json_true());
+	else if (kvm_running(m))
+		kill_qemu(m);
+	else
+		release_runtime(m);
+	if (rc < 0 && first) {
+		static const char *const leaves[] = {"disk.qcow2", "cidata.iso", "OVMF_VARS.fd"};
+		for (size_t i = 0; i < 3; i++) {
+			_cleanup_free_ char *p = machine_path(m, leaves[i]);
+			unlink(p);
+		}
+	}
+	kvm_box_free(&b.box);
+	free(b.host_ports);
+	struct diag ignored = {0};
+	return machine_save(m, rc < 0 ? &ignored : d) < 0 ? -1 : rc;
+}
+
+static int kvm_up(struct machine *m, struct diag *d)
+{
+	enum mstate s;
+	kvm_state(m, &s, d);
+	if (s == MS_RUNNING)
+		return 0;
+	return s == MS_SAVED ? kvm_resume(m, d) : kvm_boot(m, NULL, d);
+}
+
+static bool wait_exit(struct machine *m, uint64_t ms)
+{
+	uint64_t deadline = now_ms() + ms;
+	while (kvm_running(m) && now_ms() < deadline)
+		sleep_ms(50);
+	return !kvm_running(m);
+}
+
+/* ACPI power button, then QMP quit after the grace time, then SIGKILL. */
+int kvm_stop(struct machine *m, bool force, struct diag *d)
+{
+	_cleanup_free_ char *sock = machine_path(m, "qmp.sock");
+	uint64_t grace = m->cfg ? m->cfg->graceful_halt_timeout_ms : 60000;
+	struct diag ignored = {0};
+	if (kvm_running(m) && !force &&
+	    qmp_call(sock, "system_powerdown", NULL, NULL, &ignored) == 0)
+		wait_exit(m, grace);
+	if (kvm_running(m) && qmp_call(sock, "quit", NULL, NULL, &ignored) == 0)
+		wait_exit(m, QUIT_WAIT_MS);
+	if (kvm_running(m))
+		proc_stop(st_pid(m), st_start(m), SIGKILL, KILL_WAIT_MS);
+	if (kvm_running(m))
+		return diag_fail(d, "QEMU (pid %d) survived SIGKILL", (int)st_pid(m));
+	release_runtime(m);
+	return 0;
+}
+
+static int kvm_halt(struct machine *m, bool force, struct diag *d)
+{
+	if (kvm_stop(m, force, d) < 0)
+		return -1;
+	json_object_del(m->state, "suspended"); /* halting a suspended machine forgets its RAM */
+	return machine_save(m, d);
+}
+
+static int kvm_destroy(struct machine *m, struct diag *d)
+{
+	if (kvm_stop(m, true, d) < 0)
+		return -1;
+	size_t i;
+	json_t *br;
+	json_array_foreach(json_object_get(m->state, "bridges"), i, br)
+		if (net_release(json_string_value(br), m->dir, d) < 0)
+			return -1;
+	static const char *const leaves[] = {"disk.qcow2", "cidata.iso", "OVMF_VARS.fd"};
+	for (i = 0; i < 3; i++) {
+		_cleanup_free_ char *p = machine_path(m, leaves[i]);
+		if (unlink(p) < 0 && errno != ENOENT)
+			return diag_errno(d, "remove %s", p);
+	}
+	json_object_del(m->state, "created");
+	return 0;
+}
+
+static int kvm_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
+{
+	unsigned port = (unsigned)state_int(m->state, "ssh_port", 0);
+	if (!port)
+		return diag_fail(d, "%s: not created", m->cfg->name);
+	_cleanup_free_ char *key = machine_path(m, "id_ed25519");
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	*ep = (struct endpoint){.port = port};
+	snprintf(ep->host, sizeof(ep->host), "127.0.0.1");
+	snprintf(ep->user, sizeof(ep->user), "%s", m->cfg->ssh.user ? m->cfg->ssh.user : "vagrant");
+	snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);
+	snprintf(ep->known_hosts, sizeof(ep->known_hosts), "%s", kh);
+	return 0;
+}
+
+const struct provider provider_kvm = {
+	.name = "kvm",
+	.box_provider = {"kvm", "libvirt", "qemu", NULL},
+	.usable = kvm_usable,
+	.up = kvm_up,
+	.halt = kvm_halt,
+	.destroy = kvm_destroy,
+	.state = kvm_state,
+	.ssh_endpoint = kvm_ssh_endpoint,
+	.suspend = kvm_suspend,
+	.resume = kvm_resume,
+	.snapshot_save = kvm_snapshot_save,
+	.snapshot_restore = kvm_snapshot_restore,
+	.snapshot_delete = kvm_snapshot_delete,
+	.snapshot_list = kvm_snapshot_list,
+};

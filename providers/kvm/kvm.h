@@ -1,0 +1,138 @@
+/* The KVM/QEMU provider's modules and what they share. A machine is a
+ * daemonized qemu-system-x86_64 whose files live in .corral/machines/NAME/:
+ *   disk.qcow2    overlay whose backing file is the box's box.img
+ *   qemu.pid      QEMU's pidfile      qmp.sock   its QMP socket
+ *   console.log   the serial console  cidata.iso NoCloud seed (cloud-init boxes)
+ *   OVMF_VARS.fd  the UEFI variable store (firmware: uefi)
+ *
+ *   qemu_argv.c  machine + box + host facts -> QEMU argv (pure, golden-tested)
+ *   accel.c      KVM or TCG, seeing through nested-PVM hosts
+ *   qmp.c        a QMP client over the unix socket
+ *   cidata.c     the NoCloud ISO9660 image, written by libarchive
+ *   img.c        qemu-img (overlay, snapshots while stopped), box metadata
+ *   ports.c      host ports for SSH and forwarded ports
+ *   snap.c       snapshots and suspend/resume
+ *   kvm.c        the vtable: up, halt, state, destroy */
+#ifndef CORRAL_KVM_H
+#define CORRAL_KVM_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "core/diag.h"
+#include "core/envfile.h"
+#include "core/machine.h"
+#include "providers/provider.h"
+
+#define KVM_QEMU "qemu-system-x86_64"
+#define KVM_OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define KVM_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
+#define KVM_SUSPEND_TAG "corral-suspend"
+
+/* A box's metadata.json, file names made absolute in the box directory. */
+struct kvm_box {
+	char *disk;        /* box.img */
+	char *kernel, *initrd, *cmdline; /* direct kernel boot, or NULL */
+	bool cloud_init;   /* "cloud_init": true — seed it with a cidata image */
+};
+int kvm_box_load(const char *box_dir, struct kvm_box *b, struct diag *d);
+void kvm_box_free(struct kvm_box *b);
+
+/* Facts about the host the argv depends on. */
+struct qemu_host {
+	const char *binary;    /* KVM_QEMU */
+	bool kvm;              /* the accelerator accel.c chose */
+	const char *ovmf_code; /* KVM_OVMF_CODE */
+};
+
+/* A private network as the argv sees it: a tap on a corral bridge (root),
+ * else a multicast socket segment shared by the machines of the network. */
+struct qemu_net {
+	char tap[16];       /* "" : socket networking */
+	char mcast[32];     /* "230.0.X.Y:PORT" when no tap */
+	char ip[20];        /* "10.213.0.5/24", "" when unknown */
+};
+
+/* What `up` allocated for this boot. */
+struct qemu_run {
+	const char *dir;            /* the machine directory */
+	unsigned ssh_port;          /* on 127.0.0.1 */
+	const unsigned *host_ports; /* cfg->ports[i]'s host port, resolved */
+	const struct qemu_net *nets; /* one per cfg->networks[i] */
+	bool cidata;                /* dir/cidata.iso exists */
+	const char *loadvm;         /* resume from this snapshot, or NULL */
+};
+
+/* The whole argv, NULL-terminated; every value is one element, paths in
+ * QEMU option strings have their commas doubled. Errors: microvm without
+ * a kernel, a unix socket path too long. */
+int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struct qemu_host *h,
+	      const struct qemu_run *r, struct strlist *argv, struct diag *d);
+void qemu_argv_free(struct strlist *argv);
+/* 52:54:00:xx:xx:xx from the machine directory and NIC index. */
+void qemu_mac(const char *dir, unsigned nic, char out[18]);
+
+/* accel.c. What decides "auto", probed once per up. */
+struct accel_facts {
+	bool dev_kvm;     /* /dev/kvm opens and KVM_CREATE_VM succeeds */
+	bool pvm_module;  /* /sys/module/kvm_pvm exists */
+	bool nested_pvm;  /* nested_pvm=1 on /proc/cmdline */
+};
+void accel_probe(struct accel_facts *f);
+/* want: "auto" | "kvm" | "tcg" (NULL: auto). *kvm: the choice. why: the
+ * one warning line to print ("" when nothing to say). Explicit "kvm" on a
+ * host without a usable /dev/kvm is an error. */
+int accel_pick(const char *want, const struct accel_facts *f, bool *kvm, char *why, size_t n,
+	       struct diag *d);
+
+/* qmp.c */
+struct qmp;
+int qmp_open(const char *sock_path, unsigned timeout_ms, struct qmp **out, struct diag *d);
+/* Runs cmd with args (stolen; may be NULL); *ret (may be NULL) gets "return". */
+int qmp_exec(struct qmp *q, const char *cmd, json_t *args, json_t **ret, struct diag *d);
+/* A human monitor command (savevm, loadvm, delvm); its text output, if any,
+ * is an error (those commands print only on failure). */
+int qmp_hmp(struct qmp *q, const char *line, struct diag *d);
+void qmp_close(struct qmp *q);
+/* open, one command, close. */
+int qmp_call(const char *sock_path, const char *cmd, json_t *args, json_t **ret,
+	     struct diag *d);
+
+/* cidata.c: user (with the machine's public key and sudo), hostname,
+ * instance id and, for private networks, a network-config matching NICs by MAC. */
+struct cidata {
+	const char *user, *pubkey, *hostname, *instance_id;
+	const struct qemu_net *nets;
+	size_t nnets;
+	const char *dir; /* for the MACs */
+};
+int cidata_write(const char *path, const struct cidata *c, struct diag *d);
+
+/* img.c: qemu-img. */
+int img_overlay(const char *backing, const char *overlay, uint64_t size, struct diag *d);
+/* op: 'c' create, 'a' apply, 'd' delete. */
+int img_snapshot(const char *image, char op, const char *name, struct diag *d);
+int img_snapshot_list(const char *image, struct snapshot_list *out, struct diag *d);
+
+/* ports.c: host ports for mc's forwards into host_ports (auto_correct and
+ * host 0 honoured; a forward's previous port is tried first) and the SSH
+ * port (its previous one, else the first free from 2222). */
+int ports_pick(const struct machine_cfg *mc, const json_t *old_ports, unsigned old_ssh,
+	       unsigned *host_ports, unsigned *ssh_port, struct diag *d);
+bool port_free(const char *ip, unsigned port);
+
+/* snap.c: the optional vtable entries. */
+int kvm_suspend(struct machine *m, struct diag *d);
+int kvm_resume(struct machine *m, struct diag *d);
+int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d);
+int kvm_snapshot_restore(struct machine *m, const char *name, struct diag *d);
+int kvm_snapshot_delete(struct machine *m, const char *name, struct diag *d);
+int kvm_snapshot_list(struct machine *m, struct snapshot_list *out, struct diag *d);
+
+/* kvm.c, for snap.c */
+bool kvm_running(struct machine *m);
+int kvm_boot(struct machine *m, const char *loadvm, struct diag *d);
+int kvm_stop(struct machine *m, bool force, struct diag *d);
+
+#endif

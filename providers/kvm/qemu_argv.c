@@ -1,0 +1,256 @@
+/* The QEMU command line, built as an argv from the machine's config, its
+ * box and facts about the host. Pure: no file is read, nothing runs, so
+ * tests/golden/kvm/ can hold the expected argv of every option. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/digest.h"
+#include "core/util.h"
+#include "providers/kvm/kvm.h"
+
+#define MIB (1024ull * 1024ull)
+#define DEFAULT_MEMORY (512 * MIB)
+#define SUN_PATH_MAX 107 /* sizeof(sockaddr_un.sun_path) - 1 */
+
+struct args {
+	struct strlist *a;
+	bool microvm;
+	const char *dir;
+};
+
+static void add(struct args *x, const char *s)
+{
+	struct strlist *a = x->a;
+	a->v = xrealloc(a->v, (a->n + 2) * sizeof(*a->v));
+	a->v[a->n++] = xstrdup(s);
+	a->v[a->n] = NULL;
+}
+
+static void addf(struct args *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(struct args *x, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	add(x, s);
+	free(s);
+}
+
+static void add2(struct args *x, const char *opt, const char *val)
+{
+	add(x, opt);
+	add(x, val);
+}
+
+/* QEMU option strings split on commas; a literal comma is written twice. */
+static char *esc(const char *s)
+{
+	struct buf b = {0};
+	for (; *s; s++) {
+		buf_add(&b, s, 1);
+		if (*s == ',')
+			buf_add(&b, ",", 1);
+	}
+	return b.s ? b.s : xstrdup("");
+}
+
+/* An option string naming a file of the machine directory. */
+static char *in_dir(const struct args *x, const char *leaf)
+{
+	_cleanup_free_ char *p = path_join(x->dir, leaf);
+	return esc(p);
+}
+
+static const char *bus_dev(const struct args *x, const char *dev)
+{
+	static __thread char out[64];
+	snprintf(out, sizeof(out), "%s-%s", dev, x->microvm ? "device" : "pci");
+	return out;
+}
+
+void qemu_mac(const char *dir, unsigned nic, char out[18])
+{
+	unsigned char md[HASH_MAX];
+	struct hash *h = hash_new("sha256");
+	hash_update(h, dir, strlen(dir));
+	hash_final(h, md, NULL);
+	snprintf(out, 18, "52:54:00:%02x:%02x:%02x", md[0], md[1], (md[2] + nic) & 0xff);
+}
+
+static void machine_opts(struct args *x, const struct machine_cfg *mc, const struct qemu_host *h)
+{
+	add2(x, "-name", mc->name);
+	add(x, "-nodefaults");
+	add(x, "-no-user-config");
+	add2(x, "-machine", x->microvm ? "microvm" : "q35");
+	if (h->kvm) {
+		add2(x, "-accel", "kvm");
+		add2(x, "-cpu", "host");
+	} else {
+		add2(x, "-accel", "tcg");
+	}
+	add(x, "-smp");
+	addf(x, "%u", mc->cpus ? mc->cpus : 1);
+	uint64_t mem = mc->memory ? mc->memory : DEFAULT_MEMORY;
+	add(x, "-m");
+	addf(x, "%lluM", (unsigned long long)((mem + MIB - 1) / MIB));
+}
+
+static int control_opts(struct args *x, const struct qemu_run *r, struct diag *d)
+{
+	_cleanup_free_ char *sock = path_join(r->dir, "qmp.sock");
+	if (strlen(sock) > SUN_PATH_MAX) {
+		diag_fail(d, "the QMP socket path %s is longer than a unix socket allows (%d)", sock,
+			  SUN_PATH_MAX);
+		return diag_hint(d, "move the project to a shorter path");
+	}
+	_cleanup_free_ char *esock = esc(sock), *pid = path_join(r->dir, "qemu.pid");
+	_cleanup_free_ char *console = in_dir(x, "console.log");
+	add2(x, "-display", "none");
+	add(x, "-daemonize");
+	add2(x, "-pidfile", pid);
+	add(x, "-chardev");
+	addf(x, "socket,id=qmp,path=%s,server=on,wait=off", esock);
+	add2(x, "-mon", "chardev=qmp,mode=control");
+	add(x, "-chardev");
+	addf(x, "file,id=console,path=%s", console);
+	add2(x, "-serial", "chardev:console");
+	return 0;
+}
+
+/* Private networks' addresses and the hostname for the box's init
+ * (corral.ethN=IP/PREFIX, corral.hostname=NAME); other kernels ignore them. */
+static void kernel_opts(struct args *x, const struct machine_cfg *mc, const struct kvm_box *b,
+			const struct qemu_run *r)
+{
+	add2(x, "-kernel", b->kernel);
+	if (b->initrd)
+		add2(x, "-initrd", b->initrd);
+	struct buf app = {0};
+	buf_puts(&app, b->cmdline ? b->cmdline : "console=ttyS0");
+	buf_printf(&app, " corral.hostname=%s", mc->hostname ? mc->hostname : mc->name);
+	for (size_t i = 0; i < mc->nnetworks; i++)
+		if (r->nets[i].ip[0])
+			buf_printf(&app, " corral.eth%zu=%s", i + 1, r->nets[i].ip);
+	add2(x, "-append", app.s);
+	buf_free(&app);
+}
+
+static void drive(struct args *x, const char *id, const char *leaf, const char *fmt_opts)
+{
+	_cleanup_free_ char *f = in_dir(x, leaf);
+	add(x, "-drive");
+	addf(x, "file=%s,if=none,id=%s,%s", f, id, fmt_opts);
+	add(x, "-device");
+	addf(x, "%s,drive=%s", bus_dev(x, "virtio-blk"), id);
+}
+
+static void disk_opts(struct args *x, const struct machine_cfg *mc, const struct qemu_host *h,
+		      const struct qemu_run *r)
+{
+	if (mc->kvm.firmware && strcmp(mc->kvm.firmware, "uefi") == 0) {
+		_cleanup_free_ char *code = esc(h->ovmf_code), *vars = in_dir(x, "OVMF_VARS.fd");
+		add(x, "-drive");
+		addf(x, "if=pflash,format=raw,unit=0,readonly=on,file=%s", code);
+		add(x, "-drive");
+		addf(x, "if=pflash,format=raw,unit=1,file=%s", vars);
+	}
+	drive(x, "disk0", "disk.qcow2", "format=qcow2,discard=unmap");
+	if (r->cidata)
+		drive(x, "cidata", "cidata.iso", "format=raw,readonly=on");
+}
+
+static void nic(struct args *x, unsigned i)
+{
+	char mac[18];
+	qemu_mac(x->dir, i, mac);
+	add(x, "-device");
+	addf(x, "%s,netdev=net%u,mac=%s%s", bus_dev(x, "virtio-net"), i, mac,
+	     x->microvm ? "" : ",romfile=");
+}
+
+static void net_opts(struct args *x, const struct machine_cfg *mc, const struct qemu_run *r)
+{
+	struct buf u = {0};
+	buf_printf(&u, "user,id=net0,hostfwd=tcp:127.0.0.1:%u-:%u", r->ssh_port,
+		   mc->ssh.port ? mc->ssh.port : 22);
+	for (size_t i = 0; i < mc->nports; i++) {
+		const struct port_fwd *p = &mc->ports[i];
+		buf_printf(&u, ",hostfwd=%s:%s:%u-:%u", p->udp ? "udp" : "tcp",
+			   p->host_ip ? p->host_ip : "127.0.0.1", r->host_ports[i], p->guest);
+	}
+	add2(x, "-netdev", u.s);
+	buf_free(&u);
+	nic(x, 0);
+	for (unsigned i = 1; i <= mc->nnetworks; i++) {
+		const struct qemu_net *n = &r->nets[i - 1];
+		add(x, "-netdev");
+		if (n->tap[0])
+			addf(x, "tap,id=net%u,ifname=%s,script=no,downscript=no", i, n->tap);
+		else
+			addf(x, "socket,id=net%u,mcast=%s,localaddr=127.0.0.1", i, n->mcast);
+		nic(x, i);
+	}
+}
+
+/* 9p for `9p` and `auto` folders; rsync ones are copied over SSH instead. */
+static void share_opts(struct args *x, const struct machine_cfg *mc)
+{
+	for (size_t i = 0; i < mc->nsynced; i++) {
+		const struct synced_folder *s = &mc->synced[i];
+		if (s->type != SYNC_9P && s->type != SYNC_AUTO)
+			continue;
+		_cleanup_free_ char *p = esc(s->host);
+		if (x->microvm) {
+			add(x, "-fsdev");
+			addf(x, "local,id=fs%zu,path=%s,security_model=mapped-xattr", i, p);
+			add(x, "-device");
+			addf(x, "virtio-9p-device,fsdev=fs%zu,mount_tag=corral%zu", i, i);
+		} else {
+			add(x, "-virtfs");
+			addf(x, "local,path=%s,mount_tag=corral%zu,security_model=mapped-xattr,id=fs%zu",
+			     p, i, i);
+		}
+	}
+}
+
+int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struct qemu_host *h,
+	      const struct qemu_run *r, struct strlist *argv, struct diag *d)
+{
+	*argv = (struct strlist){0};
+	struct args x = {.a = argv, .dir = r->dir,
+			 .microvm = mc->kvm.machine && strcmp(mc->kvm.machine, "microvm") == 0};
+	bool uefi = mc->kvm.firmware && strcmp(mc->kvm.firmware, "uefi") == 0;
+	if (x.microvm && (!b->kernel || uefi)) {
+		diag_fail(d, "%s: machine microvm needs a box with a kernel (direct kernel boot) "
+			  "and firmware bios", mc->name);
+		return diag_hint(d, "use `provider_options: { kvm: { machine: q35 } }` for this box");
+	}
+	add(&x, h->binary);
+	machine_opts(&x, mc, h);
+	if (control_opts(&x, r, d) < 0) {
+		qemu_argv_free(argv);
+		return -1;
+	}
+	if (b->kernel)
+		kernel_opts(&x, mc, b, r);
+	disk_opts(&x, mc, h, r);
+	net_opts(&x, mc, r);
+	share_opts(&x, mc);
+	if (r->loadvm)
+		add2(&x, "-loadvm", r->loadvm);
+	return 0;
+}
+
+void qemu_argv_free(struct strlist *argv)
+{
+	for (size_t i = 0; i < argv->n; i++)
+		free(argv->v[i]);
+	free(argv->v);
+	*argv = (struct strlist){0};
+}

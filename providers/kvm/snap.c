@@ -1,0 +1,118 @@
+/* Snapshots and suspend/resume. A running machine's snapshots hold disk,
+ * RAM and devices (savevm/loadvm/delvm through QMP); a stopped one's hold
+ * the disk, through `qemu-img snapshot`. Both live in disk.qcow2. Suspend is
+ * a savevm under a reserved tag, then quit; resume boots with -loadvm. */
+#include <string.h>
+
+#include "core/state.h"
+#include "core/util.h"
+#include "providers/kvm/kvm.h"
+
+/* The name goes into a monitor command line: letters, digits, . _ - only. */
+static int check_name(const char *name, struct diag *d)
+{
+	size_t n = strlen(name);
+	if (n && n <= 64 && name[0] != '-' && strcmp(name, KVM_SUSPEND_TAG) != 0 &&
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n)
+		return 0;
+	diag_fail(d, "snapshot name `%s` is not allowed", name);
+	return diag_hint(d, "use up to 64 letters, digits, '.', '_' or '-' (not starting with '-'; "
+			 "`%s` is reserved)", KVM_SUSPEND_TAG);
+}
+
+static int need_created(struct machine *m, struct diag *d)
+{
+	if (json_is_true(json_object_get(m->state, "created")))
+		return 0;
+	diag_fail(d, "%s is not created", m->cfg ? m->cfg->name : m->dir);
+	return diag_hint(d, "`corral up` it first");
+}
+
+/* One snapshot operation, online (monitor command) or offline (qemu-img). */
+static int snap_op(struct machine *m, const char *hmp, char op, const char *name, struct diag *d)
+{
+	if (need_created(m, d) < 0 || check_name(name, d) < 0)
+		return -1;
+	if (kvm_running(m)) {
+		_cleanup_free_ char *sock = machine_path(m, "qmp.sock");
+		_cleanup_free_ char *line = xasprintf("%s %s", hmp, name);
+		struct qmp *q;
+		if (qmp_open(sock, 2000, &q, d) < 0)
+			return -1;
+		int rc = qmp_hmp(q, line, d);
+		qmp_close(q);
+		return rc;
+	}
+	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
+	return img_snapshot(disk, op, name, d);
+}
+
+int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d)
+{
+	return snap_op(m, "savevm", 'c', name, d);
+}
+
+int kvm_snapshot_restore(struct machine *m, const char *name, struct diag *d)
+{
+	return snap_op(m, "loadvm", 'a', name, d);
+}
+
+int kvm_snapshot_delete(struct machine *m, const char *name, struct diag *d)
+{
+	return snap_op(m, "delvm", 'd', name, d);
+}
+
+/* -U: the image may be open in a running QEMU; its snapshot table is
+ * written before savevm returns. The suspend image is not listed. */
+int kvm_snapshot_list(struct machine *m, struct snapshot_list *out, struct diag *d)
+{
+	if (need_created(m, d) < 0)
+		return -1;
+	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
+	if (img_snapshot_list(disk, out, d) < 0)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < out->n; i++)
+		if (strcmp(out->names[i], KVM_SUSPEND_TAG) == 0)
+			free(out->names[i]);
+		else
+			out->names[k++] = out->names[i];
+	out->n = k;
+	return 0;
+}
+
+int kvm_suspend(struct machine *m, struct diag *d)
+{
+	if (need_created(m, d) < 0)
+		return -1;
+	if (!kvm_running(m))
+		return diag_fail(d, "%s is not running", m->cfg->name);
+	_cleanup_free_ char *sock = machine_path(m, "qmp.sock");
+	struct qmp *q;
+	if (qmp_open(sock, 2000, &q, d) < 0)
+		return -1;
+	int rc = qmp_exec(q, "stop", NULL, NULL, d);
+	if (rc == 0)
+		rc = qmp_hmp(q, "savevm " KVM_SUSPEND_TAG, d);
+	qmp_close(q);
+	if (rc < 0 || kvm_stop(m, true, d) < 0)
+		return diag_wrap(d, "%s: suspend", m->cfg->name);
+	json_object_set_new(m->state, "suspended", json_true());
+	return machine_save(m, d);
+}
+
+int kvm_resume(struct machine *m, struct diag *d)
+{
+	if (!json_is_true(json_object_get(m->state, "suspended")))
+		return diag_fail(d, "%s is not suspended", m->cfg->name);
+	if (kvm_boot(m, KVM_SUSPEND_TAG, d) < 0)
+		return diag_wrap(d, "%s: resume", m->cfg->name);
+	_cleanup_free_ char *sock = machine_path(m, "qmp.sock");
+	struct qmp *q;
+	if (qmp_open(sock, 2000, &q, d) < 0)
+		return -1;
+	int rc = qmp_hmp(q, "delvm " KVM_SUSPEND_TAG, d);
+	qmp_close(q);
+	json_object_del(m->state, "suspended");
+	return machine_save(m, d) < 0 ? -1 : rc;
+}

@@ -1,0 +1,255 @@
+/* The VM's settings, applied while it is powered off, every `up` (so an
+ * edited envfile takes effect), in Vagrant's order. Each step is one
+ * VBoxManage call at most, so `up` makes few of them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/lock.h"
+#include "core/log.h"
+#include "core/state.h"
+#include "providers/virtualbox/vbox.h"
+
+#define SSH_HOST_PORT 2222 /* Vagrant's: first choice for SSH, then the range */
+#define PORT_FROM 2200
+#define PORT_TO 2250
+#define PORTS_LOCK_MS 60000
+
+struct cfgrun {
+	struct machine *m;
+	const char *id;
+	struct vbox_kvs info; /* showvminfo before any change */
+	const struct vbox_hostif *ifs;
+	size_t nifs;
+};
+
+static void modifyvm(struct vargs *a, const char *id)
+{
+	va_add(a, "modifyvm");
+	va_add(a, id);
+}
+
+static int run_free(const char *doing, struct vargs *a, struct diag *d)
+{
+	int rc = vbox_run(doing, a, NULL, d);
+	va_free(a);
+	return rc;
+}
+
+static int identity(struct cfgrun *c, struct diag *d)
+{
+	_cleanup_free_ char *name = vbox_vm_name(c->m);
+	if (vbox_runv("set the MAC address", NULL, d, "modifyvm", c->id, "--macaddress1", "auto",
+		      NULL) < 0)
+		return -1;
+	return vbox_runv("name the VM", NULL, d, "modifyvm", c->id, "--name", name, NULL);
+}
+
+static int clear_forwards(struct cfgrun *c, struct diag *d)
+{
+	struct vbox_natpf *f;
+	size_t n = vbox_forwards(&c->info, &f);
+	struct vargs a = {0};
+	modifyvm(&a, c->id);
+	for (size_t i = 0; i < n; i++) {
+		va_add(&a, "--natpf1");
+		va_add(&a, "delete");
+		va_add(&a, f[i].name);
+	}
+	free(f);
+	if (n == 0)
+		return va_free(&a), 0;
+	return run_free("clear the NAT port forwards", &a, d);
+}
+
+/* Vagrant's share name: the guest path with slashes as underscores. */
+static char *share_name(const char *guest)
+{
+	while (*guest == '/')
+		guest++;
+	char *s = xstrdup(*guest ? guest : "root");
+	for (char *p = s; *p; p++)
+		if (*p == '/')
+			*p = '_';
+	return s;
+}
+
+static int shared_folders(struct cfgrun *c, struct diag *d)
+{
+	const struct machine_cfg *mc = c->m->cfg;
+	for (unsigned i = 1;; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "SharedFolderNameMachineMapping%u", i);
+		const char *old = vbox_kv_get(&c->info, key);
+		if (!old)
+			break;
+		if (vbox_runv("remove a shared folder", NULL, d, "sharedfolder", "remove", c->id,
+			      "--name", old, NULL) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < mc->nsynced; i++) {
+		const struct synced_folder *sf = &mc->synced[i];
+		if (sf->type != SYNC_AUTO && sf->type != SYNC_VBOXSF) {
+			diag_fail(d, "%s: synced folder %s: the virtualbox provider shares folders "
+				     "with vboxsf only", mc->name, sf->guest);
+			diag_at(d, c->m->env->path, sf->pos.line, sf->pos.col);
+			return diag_hint(d, "use `type: vboxsf` (or auto)");
+		}
+		_cleanup_free_ char *name = share_name(sf->guest);
+		if (vbox_runv("add a shared folder", NULL, d, "sharedfolder", "add", c->id, "--name",
+			      name, "--hostpath", sf->host, NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int clear_nics(struct cfgrun *c, struct diag *d)
+{
+	struct vargs a = {0};
+	modifyvm(&a, c->id);
+	for (int i = 2; i <= VBOX_MAX_NICS; i++) {
+		va_addf(&a, "--nic%d", i);
+		va_add(&a, "none");
+	}
+	return run_free("clear the network adapters", &a, d);
+}
+
+static int networks(struct cfgrun *c, struct diag *d)
+{
+	const struct machine_cfg *mc = c->m->cfg;
+	if (mc->nnetworks == 0)
+		return 0;
+	if (mc->nnetworks > VBOX_MAX_NICS - 1)
+		return diag_fail(d, "%s: at most %d private networks per VirtualBox VM", mc->name,
+				 VBOX_MAX_NICS - 1);
+	struct vargs a = {0};
+	modifyvm(&a, c->id);
+	va_add(&a, "--nic1");
+	va_add(&a, "nat");
+	for (size_t i = 0; i < mc->nnetworks; i++) {
+		const struct net_attach *na = &mc->networks[i];
+		const struct network_cfg *nc = vbox_network(c->m->env, na->network);
+		char ifname[64], ip[16];
+		if (!nc)
+			return va_free(&a), diag_fail(d, "%s: no network `%s`", mc->name, na->network);
+		if (vbox_hostif_for(nc, c->ifs, c->nifs, ifname, sizeof(ifname), d) < 0 ||
+		    vbox_guest_ip(c->m, na, ip, sizeof(ip), d) < 0)
+			return va_free(&a), -1;
+		if (i == 0)
+			json_object_set_new(c->m->state, "ip", json_string(ip));
+		va_addf(&a, "--nic%zu", i + 2);
+		va_add(&a, "hostonly");
+		va_addf(&a, "--hostonlyadapter%zu", i + 2);
+		va_add(&a, ifname);
+		va_addf(&a, "--cableconnected%zu", i + 2);
+		va_add(&a, "on");
+	}
+	return run_free("attach the private networks", &a, d);
+}
+
+/* The host port a previous `up` chose for guest port g. */
+static unsigned previous(const struct machine *m, unsigned g)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(m->state, "ports"), i, p)
+		if (state_int(p, "guest", 0) == g)
+			return (unsigned)state_int(p, "host", 0);
+	return 0;
+}
+
+static int pick_all(struct cfgrun *c, struct vbox_used *used, struct vargs *a, json_t *ports,
+		    struct diag *d)
+{
+	const struct machine_cfg *mc = c->m->cfg;
+	unsigned ssh;
+	unsigned prev_ssh = (unsigned)state_int(c->m->state, "ssh_port", 0);
+	if (vbox_pick_port(used, "127.0.0.1", SSH_HOST_PORT, prev_ssh, true, PORT_FROM, PORT_TO,
+			   &ssh, d) < 0)
+		return diag_wrap(d, "%s: SSH port", mc->name);
+	va_add(a, "--natpf1");
+	va_addf(a, "ssh,tcp,127.0.0.1,%u,,%u", ssh, mc->ssh.port ? mc->ssh.port : 22);
+	json_object_set_new(c->m->state, "ssh_port", json_integer(ssh));
+	for (size_t i = 0; i < mc->nports; i++) {
+		const struct port_fwd *pf = &mc->ports[i];
+		const char *ip = pf->host_ip ? pf->host_ip : "127.0.0.1", *proto = pf->udp ? "udp" : "tcp";
+		unsigned host;
+		if (vbox_pick_port(used, ip, pf->host, previous(c->m, pf->guest),
+				   pf->auto_correct || !pf->host, PORT_FROM, PORT_TO, &host, d) < 0)
+			return diag_wrap(d, "%s: port %u", mc->name, pf->guest);
+		if (pf->host && host != pf->host)
+			log_machine(mc->name, "host port %u is busy; forwarding %u instead", pf->host, host);
+		va_add(a, "--natpf1");
+		va_addf(a, "%s%u,%s,%s,%u,,%u", proto, pf->guest, proto, ip, host, pf->guest);
+		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest", pf->guest, "host",
+						       host, "host_ip", ip, "protocol", proto));
+	}
+	return 0;
+}
+
+/* Chosen and set under a per-user lock, so parallel machines never pick
+ * the same port: the rule is visible to the next chooser once set. */
+static int forwards(struct cfgrun *c, struct diag *d)
+{
+	_cleanup_free_ char *dir = path_join(corral_home(), "virtualbox");
+	_cleanup_free_ char *lockp = path_join(dir, "ports.lock");
+	struct lock l;
+	if (mkdir_p(dir, 0755, d) < 0 || lock_acquire(lockp, PORTS_LOCK_MS, &l, d) < 0)
+		return diag_wrap(d, "lock the host port allocation");
+	struct vbox_used used;
+	struct vargs a = {0};
+	json_t *ports = json_array();
+	int rc = vbox_used_ports(c->id, &used, d);
+	if (rc == 0) {
+		modifyvm(&a, c->id);
+		rc = pick_all(c, &used, &a, ports, d);
+		vbox_used_free(&used);
+	}
+	if (rc == 0)
+		rc = vbox_run("forward ports", &a, NULL, d);
+	lock_release(&l);
+	va_free(&a);
+	if (rc == 0)
+		json_object_set(c->m->state, "ports", ports);
+	json_decref(ports);
+	return rc;
+}
+
+static int defaults(struct cfgrun *c, struct diag *d)
+{
+	return vbox_runv("set defaults", NULL, d, "modifyvm", c->id, "--natdnsproxy1", "on",
+			 "--natdnshostresolver1", "on", NULL);
+}
+
+static int resources(struct cfgrun *c, struct diag *d)
+{
+	const struct machine_cfg *mc = c->m->cfg;
+	struct vargs a = {0};
+	modifyvm(&a, c->id);
+	if (mc->memory) {
+		va_add(&a, "--memory");
+		va_addf(&a, "%llu", (unsigned long long)(mc->memory >> 20));
+	}
+	va_add(&a, "--cpus");
+	va_addf(&a, "%u", mc->cpus ? mc->cpus : 1);
+	return run_free("set memory and CPUs", &a, d);
+}
+
+int vbox_configure(struct machine *m, bool fresh, const struct vbox_hostif *ifs, size_t nifs,
+		   struct diag *d)
+{
+	static int (*const steps[])(struct cfgrun *, struct diag *) = {
+		clear_forwards, shared_folders, clear_nics, networks, forwards, defaults, resources,
+	};
+	struct cfgrun c = {.m = m, .id = state_str(m->state, "id", ""), .ifs = ifs, .nifs = nifs};
+	bool gone;
+	int rc = fresh ? identity(&c, d) : 0;
+	if (rc == 0 && (rc = vbox_showvminfo(c.id, &c.info, &gone, d)) == 0 && gone)
+		rc = diag_fail(d, "VM %s vanished from VirtualBox", c.id);
+	for (size_t i = 0; rc == 0 && i < sizeof(steps) / sizeof(steps[0]); i++)
+		rc = steps[i](&c, d);
+	vbox_kv_free(&c.info);
+	if (rc == 0)
+		rc = machine_save(m, d);
+	return rc < 0 ? diag_wrap(d, "%s: configure the VM", m->cfg->name) : 0;
+}

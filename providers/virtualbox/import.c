@@ -1,0 +1,192 @@
+/* Boxes into VMs. Each box is imported once as a master VM with a "base"
+ * snapshot; machines are linked clones of it, so a second machine copies
+ * nothing (Vagrant's linked_clone). linked_clone: false imports the box
+ * for the machine alone. Imports use the dry run to learn the disk units,
+ * and give each disk a path under the VM's own name, so two imports of one
+ * box never collide. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/digest.h"
+#include "core/lock.h"
+#include "core/state.h"
+#include "providers/virtualbox/vbox.h"
+
+#define MASTER_LOCK_MS (30u * 60 * 1000) /* another corral may be importing a big box */
+
+static void short_hash(const char *s, char out[9])
+{
+	char hex[HASH_HEX_MAX];
+	struct hash *h = hash_new("sha256");
+	hash_update(h, s, strlen(s));
+	hash_final(h, NULL, hex);
+	snprintf(out, 9, "%.8s", hex);
+}
+
+/* Box names hold "/"; VM names and file names should not. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_", *s))
+			*s = '-';
+}
+
+char *vbox_vm_name(const struct machine *m)
+{
+	char h[9];
+	short_hash(m->dir, h);
+	return xasprintf("corral_%s_%s", m->cfg->name, h);
+}
+
+static char *master_name(const struct machine *m)
+{
+	char h[9];
+	short_hash(m->box_dir, h);
+	char *n = xasprintf("corral_box_%s_%s_%s", state_str(m->state, "box", "box"),
+			    state_str(m->state, "box_version", "0"), h);
+	sanitize(n);
+	return n;
+}
+
+/* The last "/SUGGESTED/" in path becomes "/NAME/", as Vagrant does. */
+static char *disk_target(const char *path, const char *suggested, const char *name)
+{
+	_cleanup_free_ char *pat = xasprintf("/%s/", suggested);
+	const char *hit = NULL;
+	for (const char *p = strstr(path, pat); p; p = strstr(p + 1, pat))
+		hit = p;
+	if (!hit)
+		return xstrdup(path);
+	return xasprintf("%.*s/%s/%s", (int)(hit - path), path, name, hit + strlen(pat));
+}
+
+int vbox_find_vm(const char *name, char **uuid, struct diag *d)
+{
+	struct vbox_res r;
+	if (vbox_runv("list VMs", &r, d, "list", "vms", NULL) < 0)
+		return -1;
+	*uuid = vbox_vms_find(r.out.s, name);
+	vbox_res_free(&r);
+	return 0;
+}
+
+static int import_ovf(const char *ovf, const char *name, struct diag *d)
+{
+	struct vbox_res r;
+	struct vbox_import imp;
+	if (vbox_runv("import dry run", &r, d, "import", "-n", ovf, NULL) < 0)
+		return -1;
+	int rc = vbox_parse_import(r.out.s, &imp, d);
+	vbox_res_free(&r);
+	if (rc < 0)
+		return diag_wrap(d, "import %s", ovf);
+	struct vargs a = {0};
+	va_add(&a, "import");
+	va_add(&a, ovf);
+	va_add(&a, "--vsys");
+	va_add(&a, "0");
+	va_add(&a, "--vmname");
+	va_add(&a, name);
+	for (size_t i = 0; i < imp.ndisks; i++) {
+		_cleanup_free_ char *t = disk_target(imp.disks[i].target, imp.name, name);
+		va_add(&a, "--vsys");
+		va_add(&a, "0");
+		va_add(&a, "--unit");
+		va_addf(&a, "%u", imp.disks[i].unit);
+		va_add(&a, "--disk");
+		va_add(&a, t);
+	}
+	rc = vbox_run("import the box", &a, NULL, d);
+	va_free(&a);
+	vbox_import_free(&imp);
+	return rc;
+}
+
+int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d)
+{
+	struct vbox_res r;
+	*names = NULL;
+	*n = 0;
+	int rc = vbox_runv("list snapshots", &r, d, "snapshot", id, "list", "--machinereadable", NULL);
+	if (rc < 0 && r.status == 1 && strstr(r.out.s ? r.out.s : "", "does not have any snapshots"))
+		rc = 0;
+	else if (rc == 0) {
+		struct vbox_kvs k;
+		vbox_kv_parse(r.out.s, &k);
+		*n = vbox_snapshot_names(&k, names);
+		vbox_kv_free(&k);
+	}
+	vbox_res_free(&r);
+	return rc;
+}
+
+static int ensure_base_snapshot(const char *id, struct diag *d)
+{
+	char **names;
+	size_t n;
+	if (vbox_snapshot_list(id, &names, &n, d) < 0)
+		return -1;
+	bool have = false;
+	for (size_t i = 0; i < n; i++) {
+		have |= strcmp(names[i], "base") == 0;
+		free(names[i]);
+	}
+	free(names);
+	return have ? 0 : vbox_runv("snapshot the master VM", NULL, d, "snapshot", id, "take", "base", NULL);
+}
+
+/* The box's master VM, imported by whichever corral gets there first. */
+static int ensure_master(const struct machine *m, const char *ovf, char **id, struct diag *d)
+{
+	_cleanup_free_ char *name = master_name(m);
+	_cleanup_free_ char *dir = path_join(corral_home(), "virtualbox");
+	_cleanup_free_ char *lockp = xasprintf("%s/%s.lock", dir, name);
+	struct lock l;
+	if (mkdir_p(dir, 0755, d) < 0 || lock_acquire(lockp, MASTER_LOCK_MS, &l, d) < 0)
+		return diag_wrap(d, "lock the master VM of the box");
+	int rc = vbox_find_vm(name, id, d);
+	if (rc == 0 && !*id && (rc = import_ovf(ovf, name, d)) == 0 &&
+	    (rc = vbox_find_vm(name, id, d)) == 0 && !*id)
+		rc = diag_fail(d, "the imported master VM %s is not in `VBoxManage list vms`", name);
+	if (rc == 0)
+		rc = ensure_base_snapshot(*id, d);
+	lock_release(&l);
+	return rc;
+}
+
+static int linked_clone(const struct machine *m, const char *ovf, const char *name,
+			struct diag *d)
+{
+	_cleanup_free_ char *master = NULL;
+	if (ensure_master(m, ovf, &master, d) < 0)
+		return -1;
+	return vbox_runv("clone the master VM", NULL, d, "clonevm", master, "--register", "--name",
+			 name, "--snapshot", "base", "--options", "link", NULL);
+}
+
+int vbox_create_vm(struct machine *m, struct diag *d)
+{
+	if (!m->box_dir)
+		return diag_fail(d, "%s: no box to import", m->cfg->name);
+	_cleanup_free_ char *ovf = path_join(m->box_dir, "box.ovf");
+	if (!path_exists(ovf)) {
+		diag_fail(d, "%s: the box has no box.ovf (%s)", m->cfg->name, m->box_dir);
+		return diag_hint(d, "use a box made for VirtualBox (metadata provider `virtualbox`)");
+	}
+	_cleanup_free_ char *name = vbox_vm_name(m), *id = NULL;
+	/* A VM of this machine's own name is one an interrupted `up` made. */
+	if (vbox_find_vm(name, &id, d) < 0)
+		return -1;
+	if (!id) {
+		int rc = m->cfg->vbox.linked_clone ? linked_clone(m, ovf, name, d)
+						   : import_ovf(ovf, name, d);
+		if (rc < 0 || vbox_find_vm(name, &id, d) < 0)
+			return -1;
+		if (!id)
+			return diag_fail(d, "the new VM %s is not in `VBoxManage list vms`", name);
+	}
+	json_object_set_new(m->state, "id", json_string(id));
+	json_object_set_new(m->state, "vm_name", json_string(name));
+	return machine_save(m, d);
+}

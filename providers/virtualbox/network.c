@@ -1,0 +1,146 @@
+/* Private networks: a host-only interface per subnet (vboxnetN, its address
+ * the subnet's first host, created when no interface has it) and the
+ * machine's address in it. Addresses not given in the envfile are handed
+ * out in envfile order, skipping those other machines claim, so every
+ * corral run computes the same ones without shared state. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/lock.h"
+#include "providers/virtualbox/vbox.h"
+
+#define HOSTIF_LOCK_MS 60000
+
+static void ip_str(uint32_t ip, char *out, size_t n)
+{
+	struct in_addr a = {.s_addr = htonl(ip)};
+	inet_ntop(AF_INET, &a, out, (socklen_t)n);
+}
+
+const struct network_cfg *vbox_network(const struct env *e, const char *name)
+{
+	for (size_t i = 0; i < e->nnetworks; i++)
+		if (strcmp(e->networks[i].name, name) == 0)
+			return &e->networks[i];
+	return NULL;
+}
+
+static bool claimed(const struct env *e, const char *net, uint32_t ip)
+{
+	for (size_t i = 0; i < e->nmachines; i++)
+		for (size_t j = 0; j < e->machines[i].nnetworks; j++) {
+			const struct net_attach *a = &e->machines[i].networks[j];
+			uint32_t x;
+			if (a->ip && strcmp(a->network, net) == 0 && parse_ipv4(a->ip, &x) == 0 && x == ip)
+				return true;
+		}
+	return false;
+}
+
+int vbox_guest_ip(const struct machine *m, const struct net_attach *a, char *out, size_t n,
+		  struct diag *d)
+{
+	if (a->ip)
+		return snprintf(out, n, "%s", a->ip), 0;
+	const struct env *e = m->env;
+	const struct network_cfg *nc = vbox_network(e, a->network);
+	uint32_t net, next;
+	unsigned prefix;
+	if (!nc || parse_cidr(nc->subnet, &net, &prefix) < 0)
+		return diag_fail(d, "%s: no network `%s` in the envfile", m->cfg->name, a->network);
+	uint32_t last = net + (prefix >= 31 ? 1 : (1u << (32 - prefix)) - 2);
+	next = net + 2; /* .1 is the host's interface */
+	for (size_t i = 0; i < e->nmachines; i++)
+		for (size_t j = 0; j < e->machines[i].nnetworks; j++) {
+			const struct net_attach *o = &e->machines[i].networks[j];
+			if (o->ip || strcmp(o->network, a->network) != 0)
+				continue;
+			while (next <= last && claimed(e, a->network, next))
+				next++;
+			if (next > last)
+				return diag_fail(d, "%s: network %s (%s) has no free address left",
+						 m->cfg->name, a->network, nc->subnet);
+			if (o == a) {
+				ip_str(next, out, n);
+				return 0;
+			}
+			next++;
+		}
+	return diag_fail(d, "%s: not attached to network %s", m->cfg->name, a->network);
+}
+
+/* The gateway and netmask of a network's subnet. */
+static int host_side(const struct network_cfg *nc, char gw[16], char mask[16], struct diag *d)
+{
+	uint32_t net;
+	unsigned prefix;
+	if (parse_cidr(nc->subnet, &net, &prefix) < 0)
+		return diag_fail(d, "network %s: bad subnet %s", nc->name, nc->subnet);
+	ip_str(net + 1, gw, 16);
+	ip_str(prefix ? ~0u << (32 - prefix) : 0, mask, 16);
+	return 0;
+}
+
+static const char *find_hostif(const struct vbox_hostif *v, size_t n, const char *gw,
+			       const char *mask)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].ip, gw) == 0 && strcmp(v[i].mask, mask) == 0)
+			return v[i].name;
+	return NULL;
+}
+
+int vbox_list_hostifs(struct vbox_hostif *v, size_t max, size_t *n, struct diag *d)
+{
+	struct vbox_res r;
+	if (vbox_runv("list host-only interfaces", &r, d, "list", "hostonlyifs", NULL) < 0)
+		return -1;
+	*n = vbox_parse_hostifs(r.out.s, v, max);
+	vbox_res_free(&r);
+	return 0;
+}
+
+static int create_hostif(const char *gw, const char *mask, char *name, size_t n, struct diag *d)
+{
+	struct vbox_res r;
+	if (vbox_runv("create a host-only interface", &r, d, "hostonlyif", "create", NULL) < 0)
+		return -1;
+	char created[64] = "";
+	const char *q = strstr(r.out.s, "Interface '");
+	if (q)
+		sscanf(q, "Interface '%63[^']'", created);
+	vbox_res_free(&r);
+	if (!created[0])
+		return diag_fail(d, "`VBoxManage hostonlyif create` named no interface");
+	snprintf(name, n, "%s", created);
+	return vbox_runv("configure the host-only interface", NULL, d, "hostonlyif", "ipconfig",
+			 created, "--ip", gw, "--netmask", mask, NULL);
+}
+
+int vbox_hostif_for(const struct network_cfg *nc, const struct vbox_hostif *known, size_t nknown,
+		    char *name, size_t n, struct diag *d)
+{
+	char gw[16], mask[16];
+	if (host_side(nc, gw, mask, d) < 0)
+		return -1;
+	const char *have = find_hostif(known, nknown, gw, mask);
+	if (have)
+		return snprintf(name, n, "%s", have), 0;
+	/* Re-checked under a lock: a parallel machine may be creating it. */
+	_cleanup_free_ char *dir = path_join(corral_home(), "virtualbox");
+	_cleanup_free_ char *lockp = path_join(dir, "hostonlyifs.lock");
+	struct lock l;
+	if (mkdir_p(dir, 0755, d) < 0 || lock_acquire(lockp, HOSTIF_LOCK_MS, &l, d) < 0)
+		return diag_wrap(d, "network %s", nc->name);
+	struct vbox_hostif v[32];
+	size_t nv;
+	int rc = vbox_list_hostifs(v, 32, &nv, d);
+	if (rc == 0 && (have = find_hostif(v, nv, gw, mask)))
+		snprintf(name, n, "%s", have);
+	else if (rc == 0)
+		rc = create_hostif(gw, mask, name, n, d);
+	lock_release(&l);
+	return rc < 0 ? diag_wrap(d, "network %s (%s)", nc->name, nc->subnet) : 0;
+}

@@ -1,0 +1,296 @@
+/* Parsers of VBoxManage's output formats (shared/VBOXMANAGE.md). Pure
+ * functions over text: tests/unit/test_vbox_parse.c feeds them real
+ * VirtualBox output. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/virtualbox/vbox.h"
+
+/* The line starting at s, without its newline; *next is the following one. */
+static char *line_at(const char *s, const char **next)
+{
+	size_t n = strcspn(s, "\n");
+	*next = s[n] ? s + n + 1 : s + n;
+	while (n && s[n - 1] == '\r')
+		n--;
+	return xstrndup(s, n);
+}
+
+int vbox_parse_version(const char *out, int *major, int *minor, char *ver, size_t n)
+{
+	for (const char *p = out, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		if (str_starts(l, "WARNING:") || !l[0])
+			continue;
+		if (sscanf(l, "%d.%d", major, minor) != 2)
+			return -1;
+		snprintf(ver, n, "%s", l);
+		return 0;
+	}
+	return -1;
+}
+
+void vbox_parse_error(const char *err, char *msg, size_t msgn, char *code, size_t coden)
+{
+	static const char prefix[] = "VBoxManage: error: ";
+	msg[0] = code[0] = '\0';
+	for (const char *p = err, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		if (!str_starts(l, prefix))
+			continue;
+		const char *rest = l + sizeof(prefix) - 1;
+		char c[64];
+		if (str_starts(rest, "Details: code ") && sscanf(rest, "Details: code %63[A-Za-z0-9_]", c) == 1) {
+			if (!code[0])
+				snprintf(code, coden, "%s", c);
+		} else if (!msg[0] && !str_starts(rest, "Context: ") && !str_starts(rest, "Details: ")) {
+			snprintf(msg, msgn, "%s", rest);
+		}
+	}
+}
+
+/* A quoted token: "..." with \" and \\ escapes, or up to `stop`. */
+static char *token(const char **s, char stop)
+{
+	struct buf b = {0};
+	const char *p = *s;
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++) {
+			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+			buf_add(&b, p, 1);
+		}
+		if (*p == '"')
+			p++;
+	} else {
+		size_t n = strcspn(p, stop ? (char[]){stop, '\n', 0} : "\n");
+		buf_add(&b, p, n);
+		p += n;
+	}
+	buf_add(&b, "", 0);
+	*s = p;
+	return b.s;
+}
+
+void vbox_kv_parse(const char *text, struct vbox_kvs *out)
+{
+	*out = (struct vbox_kvs){0};
+	size_t cap = 0;
+	for (const char *p = text, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		const char *q = l;
+		char *key = token(&q, '=');
+		if (*q != '=' || !key[0]) {
+			free(key);
+			continue;
+		}
+		q++;
+		if (out->n == cap)
+			out->v = xrealloc(out->v, (cap = cap ? cap * 2 : 32) * sizeof(*out->v));
+		out->v[out->n++] = (struct vbox_kv){key, token(&q, 0)};
+	}
+}
+
+const char *vbox_kv_get(const struct vbox_kvs *k, const char *key)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (strcmp(k->v[i].key, key) == 0)
+			return k->v[i].value;
+	return NULL;
+}
+
+void vbox_kv_free(struct vbox_kvs *k)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		free(k->v[i].key);
+		free(k->v[i].value);
+	}
+	free(k->v);
+	*k = (struct vbox_kvs){0};
+}
+
+static int parse_port(const char *s, unsigned *port)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || v < 0 || v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
+}
+
+int vbox_parse_natpf(const char *rule, struct vbox_natpf *out)
+{
+	char f[6][64];
+	const char *p = rule;
+	for (int i = 0; i < 6; i++) {
+		size_t n = strcspn(p, ",");
+		if (n >= sizeof(f[i]) || (i < 5 && p[n] != ',') || (i == 5 && p[n]))
+			return -1;
+		snprintf(f[i], sizeof(f[i]), "%.*s", (int)n, p);
+		p += n + (i < 5);
+	}
+	*out = (struct vbox_natpf){0};
+	snprintf(out->name, sizeof(out->name), "%s", f[0]);
+	snprintf(out->proto, sizeof(out->proto), "%s", f[1]);
+	snprintf(out->host_ip, sizeof(out->host_ip), "%s", f[2]);
+	snprintf(out->guest_ip, sizeof(out->guest_ip), "%s", f[4]);
+	return parse_port(f[3], &out->host_port) < 0 || parse_port(f[5], &out->guest_port) < 0 ? -1 : 0;
+}
+
+size_t vbox_forwards(const struct vbox_kvs *k, struct vbox_natpf **v)
+{
+	size_t n = 0;
+	*v = NULL;
+	for (size_t i = 0; i < k->n; i++) {
+		struct vbox_natpf f;
+		if (!str_starts(k->v[i].key, "Forwarding(") || vbox_parse_natpf(k->v[i].value, &f) < 0)
+			continue;
+		*v = xrealloc(*v, (n + 1) * sizeof(**v));
+		(*v)[n++] = f;
+	}
+	return n;
+}
+
+/* The text between `open` and the next `close` in s, or NULL. */
+static char *between(const char *s, const char *open, const char *close)
+{
+	const char *a = strstr(s, open);
+	if (!a)
+		return NULL;
+	a += strlen(open);
+	const char *b = strstr(a, close);
+	return b ? xstrndup(a, (size_t)(b - a)) : NULL;
+}
+
+int vbox_parse_import(const char *out, struct vbox_import *imp, struct diag *d)
+{
+	*imp = (struct vbox_import){0};
+	imp->name = between(out, "Suggested VM name \"", "\"");
+	imp->settings_file = between(out, "Suggested VM settings file name \"", "\"");
+	if (!imp->name)
+		return diag_fail(d, "the import dry run suggested no VM name");
+	for (const char *p = out, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		unsigned unit;
+		int off = 0;
+		if (sscanf(l, " %u: Hard disk image: source image=%*[^,], target path=%n", &unit, &off) < 1 || !off)
+			continue;
+		const char *t = l + off, *end = strrchr(t, ',');
+		imp->disks = xrealloc(imp->disks, (imp->ndisks + 1) * sizeof(*imp->disks));
+		imp->disks[imp->ndisks++] = (struct vbox_disk){
+			unit, end ? xstrndup(t, (size_t)(end - t)) : xstrdup(t)};
+	}
+	return 0;
+}
+
+void vbox_import_free(struct vbox_import *imp)
+{
+	free(imp->name);
+	free(imp->settings_file);
+	for (size_t i = 0; i < imp->ndisks; i++)
+		free(imp->disks[i].target);
+	free(imp->disks);
+	*imp = (struct vbox_import){0};
+}
+
+/* `"name" {uuid}` -> name and uuid (caller frees); false for other lines. */
+static bool vm_line(const char *l, char **name, char **uuid)
+{
+	const char *q = l;
+	if (*q != '"')
+		return false;
+	char *n = token(&q, 0);
+	const char *open = strrchr(q, '{'), *close = open ? strchr(open, '}') : NULL;
+	if (!close) {
+		free(n);
+		return false;
+	}
+	*name = n;
+	*uuid = xstrndup(open + 1, (size_t)(close - open - 1));
+	return true;
+}
+
+char *vbox_vms_find(const char *out, const char *name)
+{
+	for (const char *p = out, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		char *n, *u;
+		if (!vm_line(l, &n, &u))
+			continue;
+		bool hit = strcmp(n, name) == 0;
+		free(n);
+		if (hit)
+			return u;
+		free(u);
+	}
+	return NULL;
+}
+
+char **vbox_vms_uuids(const char *out)
+{
+	char **v = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+	for (const char *p = out, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		char *name, *u;
+		if (!vm_line(l, &name, &u))
+			continue;
+		free(name);
+		v = xrealloc(v, (n + 2) * sizeof(char *));
+		v[n++] = u;
+		v[n] = NULL;
+	}
+	return v;
+}
+
+/* "Key:   value" -> value into out when the key matches. */
+static void field(const char *l, const char *key, char *out, size_t n)
+{
+	size_t k = strlen(key);
+	if (strncmp(l, key, k) != 0 || l[k] != ':')
+		return;
+	const char *v = l + k + 1;
+	while (isspace((unsigned char)*v))
+		v++;
+	snprintf(out, n, "%s", v);
+}
+
+size_t vbox_parse_hostifs(const char *out, struct vbox_hostif *v, size_t max)
+{
+	size_t n = 0;
+	bool in_block = false;
+	for (const char *p = out, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		if (!l[0]) {
+			in_block = false;
+			continue;
+		}
+		if (str_starts(l, "Name:") && n < max) {
+			v[n++] = (struct vbox_hostif){0};
+			in_block = true;
+		}
+		if (!in_block)
+			continue;
+		field(l, "Name", v[n - 1].name, sizeof(v[n - 1].name));
+		field(l, "IPAddress", v[n - 1].ip, sizeof(v[n - 1].ip));
+		field(l, "NetworkMask", v[n - 1].mask, sizeof(v[n - 1].mask));
+	}
+	return n;
+}
+
+size_t vbox_snapshot_names(const struct vbox_kvs *k, char ***names)
+{
+	size_t n = 0;
+	*names = NULL;
+	for (size_t i = 0; i < k->n; i++) {
+		const char *key = k->v[i].key;
+		if (strcmp(key, "SnapshotName") != 0 && !str_starts(key, "SnapshotName-"))
+			continue;
+		*names = xrealloc(*names, (n + 1) * sizeof(char *));
+		(*names)[n++] = xstrdup(k->v[i].value);
+	}
+	return n;
+}

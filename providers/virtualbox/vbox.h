@@ -1,0 +1,170 @@
+/* The VirtualBox provider, driving VBoxManage (contract: shared/VBOXMANAGE.md),
+ * split by concern:
+ *   vboxmanage.c  finding and running VBoxManage, its version, its error lines
+ *   parse.c       parsers of VBoxManage output (pure; unit-tested)
+ *   import.c      boxes into VMs: master VM per box, linked clones, full import
+ *   configure.c   the pre-boot modifyvm / natpf / sharedfolder sequence
+ *   network.c     host-only interfaces for private networks, guest addresses
+ *   ports.c       host ports for NAT forwards, with collision detection
+ *   virtualbox.c  the provider vtable over these
+ * Internal to providers/virtualbox/. */
+#ifndef CORRAL_VBOX_H
+#define CORRAL_VBOX_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/diag.h"
+#include "core/envfile.h"
+#include "core/machine.h"
+#include "core/util.h"
+
+#define VBOX_MAX_NICS 8
+
+/* ---- vboxmanage.c ---- */
+
+/* One finished VBoxManage run. */
+struct vbox_res {
+	struct buf out, err;
+	int status;    /* exit status; 0 ok, 1 API failure, 2 syntax, 3 init */
+	char code[64]; /* "VBOX_E_OBJECT_NOT_FOUND" when the error lines carry one */
+};
+void vbox_res_free(struct vbox_res *r);
+
+/* An argv under construction (VBoxManage itself excluded); owns its strings. */
+struct vargs {
+	char *v[96];
+	size_t n;
+};
+void va_add(struct vargs *a, const char *s);
+void va_addf(struct vargs *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void va_free(struct vargs *a);
+
+/* $CORRAL_VBOXMANAGE, else VBoxManage on PATH; caller frees. */
+int vbox_locate(char **path, struct diag *d);
+/* --version: 7.x and 6.1 accepted, anything else is a clear error. */
+int vbox_check_version(struct diag *d);
+
+/* Runs VBoxManage ARGS with LANG=C/LC_ALL=C, capturing both streams. A
+ * non-zero exit is an error "DOING: VBoxManage: MESSAGE (CODE)"; transient
+ * VBOX_E_INVALID_OBJECT_STATE failures are retried a few times first. res
+ * may be NULL; when given it is filled (also on failure) and caller frees. */
+int vbox_run(const char *doing, const struct vargs *a, struct vbox_res *res, struct diag *d);
+/* The same, from a NULL-ended list of literal arguments. */
+int vbox_runv(const char *doing, struct vbox_res *res, struct diag *d, ...)
+	__attribute__((sentinel));
+bool vbox_not_found(const struct vbox_res *r);
+
+/* ---- parse.c ---- */
+
+/* "7.0.14r161095" after any "WARNING:" lines -> major, minor; -1 if none. */
+int vbox_parse_version(const char *out, int *major, int *minor, char *ver, size_t n);
+/* stderr -> the first "VBoxManage: error:" message (not Details/Context)
+ * and the VBOX_E_... code of its "Details: code" line ("" when absent). */
+void vbox_parse_error(const char *err, char *msg, size_t msgn, char *code, size_t coden);
+
+/* --machinereadable text: key="value" / key=number lines, keys and values
+ * unquoted (\" and \\ unescaped). */
+struct vbox_kv {
+	char *key, *value;
+};
+struct vbox_kvs {
+	struct vbox_kv *v;
+	size_t n;
+};
+void vbox_kv_parse(const char *text, struct vbox_kvs *out);
+const char *vbox_kv_get(const struct vbox_kvs *k, const char *key);
+void vbox_kv_free(struct vbox_kvs *k);
+
+/* A NAT rule "name,proto,hostip,hostport,guestip,guestport". */
+struct vbox_natpf {
+	char name[64], proto[8], host_ip[64], guest_ip[64];
+	unsigned host_port, guest_port;
+};
+int vbox_parse_natpf(const char *rule, struct vbox_natpf *out);
+/* Every Forwarding(N) rule of showvminfo; caller frees *v. */
+size_t vbox_forwards(const struct vbox_kvs *k, struct vbox_natpf **v);
+
+/* `import -n` output. */
+struct vbox_disk {
+	unsigned unit;
+	char *target;
+};
+struct vbox_import {
+	char *name, *settings_file;
+	struct vbox_disk *disks;
+	size_t ndisks;
+};
+int vbox_parse_import(const char *out, struct vbox_import *imp, struct diag *d);
+void vbox_import_free(struct vbox_import *imp);
+
+/* `list vms` lines `"name" {uuid}`: the uuid of `name`, or NULL. Caller frees. */
+char *vbox_vms_find(const char *out, const char *name);
+/* Every uuid of `list vms`, NULL-ended; caller frees each and the array. */
+char **vbox_vms_uuids(const char *out);
+
+/* `list hostonlyifs`: blocks of "Key: value" lines. */
+struct vbox_hostif {
+	char name[64], ip[16], mask[16];
+};
+size_t vbox_parse_hostifs(const char *out, struct vbox_hostif *v, size_t max);
+
+/* `snapshot list --machinereadable`: every SnapshotName value. */
+size_t vbox_snapshot_names(const struct vbox_kvs *k, char ***names);
+
+/* ---- import.c ---- */
+
+/* The machine's VM, created from m->box_dir: a linked clone of the box's
+ * master VM (imported once, shared, snapshot "base"), or a full import
+ * when linked_clone is false. Sets state "id" and "vm_name". */
+int vbox_create_vm(struct machine *m, struct diag *d);
+/* "corral_<machine>_<8 hex of the machine dir>": unique per machine dir. */
+char *vbox_vm_name(const struct machine *m);
+/* The uuid of the VM named `name` (*uuid NULL when there is none). */
+int vbox_find_vm(const char *name, char **uuid, struct diag *d);
+/* Every snapshot name of VM id (none is not an error); caller frees. */
+int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d);
+
+/* ---- ports.c ---- */
+
+/* Host ports already claimed by any VM's NAT rules (except `self`), so a
+ * new rule does not collide with a VM that is merely powered off. */
+struct vbox_used {
+	unsigned *v;
+	size_t n;
+};
+int vbox_used_ports(const char *self, struct vbox_used *u, struct diag *d);
+void vbox_used_free(struct vbox_used *u);
+/* A host port for a forward: `want` (or a previous choice) when free, else
+ * with auto_correct the next free one from `from`..`to`. The port
+ * chosen joins u, so the next pick avoids it. */
+int vbox_pick_port(struct vbox_used *u, const char *ip, unsigned want, unsigned prev,
+		   bool auto_correct, unsigned from, unsigned to, unsigned *out, struct diag *d);
+
+/* ---- network.c ---- */
+
+const struct network_cfg *vbox_network(const struct env *e, const char *name);
+/* The machine's address on network a: a->ip, else the next one the
+ * envfile leaves free (.1 is the host's). */
+int vbox_guest_ip(const struct machine *m, const struct net_attach *a, char *out, size_t n,
+		  struct diag *d);
+int vbox_list_hostifs(struct vbox_hostif *v, size_t max, size_t *n, struct diag *d);
+/* The host-only interface holding nc's first address (one of `known`, or
+ * created now and given it); its name into `name`. */
+int vbox_hostif_for(const struct network_cfg *nc, const struct vbox_hostif *known, size_t nknown,
+		    char *name, size_t n, struct diag *d);
+
+/* ---- configure.c ---- */
+
+/* Everything set while the VM is powered off, in Vagrant's order: (fresh
+ * VMs: MAC, name), NAT forwards cleared, shared folders, NICs 2..8 cleared,
+ * networks, NAT forwards (SSH on an allocated 127.0.0.1 port), defaults,
+ * memory/cpus. Records "ssh_port", "ports" and "ip" in m->state. */
+int vbox_configure(struct machine *m, bool fresh, const struct vbox_hostif *ifs, size_t nifs,
+		   struct diag *d);
+
+/* ---- virtualbox.c ---- */
+
+/* showvminfo of the machine's VM; *gone when VirtualBox no longer has it. */
+int vbox_showvminfo(const char *id, struct vbox_kvs *k, bool *gone, struct diag *d);
+
+#endif

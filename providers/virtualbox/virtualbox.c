@@ -1,0 +1,304 @@
+/* The VirtualBox provider's vtable: a machine is a VM (state "id") that
+ * VirtualBox keeps; corral asks VBoxManage for its state every time and
+ * reaches it over SSH through a NAT forward on 127.0.0.1 ("ssh_port"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/ssh.h"
+#include "core/state.h"
+#include "providers/provider.h"
+#include "providers/virtualbox/vbox.h"
+
+#define HALT_SSH_MS 5000   /* to reach a guest for a graceful shutdown */
+#define POLL_MS 250
+#define SHUTDOWN_CMD "sudo -n shutdown -h now 2>/dev/null || sudo -n poweroff"
+
+/* VMState values that mean "running" for corral, as in Vagrant. */
+static const char *const running_states[] = {
+	"running", "paused", "starting", "stopping", "saving", "restoring",
+	"livesnapshotting", "teleporting", "onlinesnapshotting", "gurumeditation",
+};
+
+static int created(const struct machine *m, struct diag *d)
+{
+	if (state_str(m->state, "id", NULL))
+		return 0;
+	diag_fail(d, "%s is not created", m->cfg ? m->cfg->name : "the machine");
+	return diag_hint(d, "create it with `corral up`");
+}
+
+static int vb_usable(struct diag *why)
+{
+	return vbox_check_version(why);
+}
+
+int vbox_showvminfo(const char *id, struct vbox_kvs *k, bool *gone, struct diag *d)
+{
+	struct vbox_res r;
+	*k = (struct vbox_kvs){0};
+	*gone = false;
+	int rc = vbox_runv("read the VM's state", &r, d, "showvminfo", id, "--machinereadable", NULL);
+	if (rc == 0)
+		vbox_kv_parse(r.out.s, k);
+	else if (vbox_not_found(&r))
+		*gone = true, rc = 0;
+	vbox_res_free(&r);
+	return rc;
+}
+
+static const char *vm_id(const struct machine *m)
+{
+	return state_str(m->state, "id", NULL);
+}
+
+/* A VM removed outside corral: the machine is not created any more, and
+ * what described it goes (its host key and key swap were that VM's). */
+static int forget(struct machine *m, struct diag *d)
+{
+	json_object_clear(m->state);
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	unlink(kh);
+	return path_is_dir(m->dir) ? machine_save(m, d) : 0;
+}
+
+/* The VM's VMState ("" when not created) and corral's view of it. */
+static int vm_state(struct machine *m, char *raw, size_t n, enum mstate *s, struct diag *d)
+{
+	const char *id = vm_id(m);
+	struct vbox_kvs k;
+	bool gone;
+	*s = MS_NOT_CREATED;
+	raw[0] = '\0';
+	if (!id)
+		return 0;
+	if (vbox_showvminfo(id, &k, &gone, d) < 0)
+		return -1;
+	if (gone)
+		return forget(m, d);
+	snprintf(raw, n, "%s", vbox_kv_get(&k, "VMState") ? vbox_kv_get(&k, "VMState") : "");
+	vbox_kv_free(&k);
+	*s = strcmp(raw, "saved") == 0 ? MS_SAVED : MS_STOPPED;
+	for (size_t i = 0; i < sizeof(running_states) / sizeof(running_states[0]); i++)
+		if (strcmp(raw, running_states[i]) == 0)
+			*s = MS_RUNNING;
+	return 0;
+}
+
+static int vb_state(struct machine *m, enum mstate *s, struct diag *d)
+{
+	char raw[32];
+	return vm_state(m, raw, sizeof(raw), s, d);
+}
+
+static int startvm(struct machine *m, struct diag *d)
+{
+	bool gui = m->cfg && m->cfg->vbox.gui;
+	return vbox_runv("start the VM", NULL, d, "startvm", vm_id(m), "--type",
+			 gui ? "gui" : "headless", NULL);
+}
+
+static int vb_up(struct machine *m, struct diag *d)
+{
+	char raw[32];
+	enum mstate s;
+	if (vm_state(m, raw, sizeof(raw), &s, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	if (strcmp(raw, "paused") == 0)
+		return vbox_runv("resume the VM", NULL, d, "controlvm", vm_id(m), "resume", NULL);
+	if (s == MS_RUNNING)
+		return 0;
+	struct vbox_hostif ifs[32];
+	size_t nifs;
+	_cleanup_free_ char *pub = NULL;
+	if (ssh_machine_key(m->dir, &pub, d) < 0 || vbox_list_hostifs(ifs, 32, &nifs, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	if (s == MS_NOT_CREATED && vbox_create_vm(m, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	/* A saved VM cannot be changed; it resumes as it was. */
+	if (s != MS_SAVED && vbox_configure(m, s == MS_NOT_CREATED, ifs, nifs, d) < 0)
+		return -1;
+	if (startvm(m, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	return 0;
+}
+
+/* Polls until the VM is no longer running, up to timeout_ms. */
+static bool wait_stopped(struct machine *m, uint64_t timeout_ms)
+{
+	uint64_t end = now_ms() + timeout_ms;
+	for (;;) {
+		enum mstate s;
+		struct diag ignored = {0};
+		if (vb_state(m, &s, &ignored) == 0 && s != MS_RUNNING)
+			return true;
+		if (now_ms() >= end)
+			return false;
+		sleep_ms(POLL_MS);
+	}
+}
+
+static int vb_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
+{
+	long long port = state_int(m->state, "ssh_port", 0);
+	if (!port)
+		return diag_fail(d, "%s: not created", m->cfg ? m->cfg->name : m->dir);
+	const struct ssh_cfg *sc = m->cfg ? &m->cfg->ssh : NULL;
+	_cleanup_free_ char *key = machine_path(m, "id_ed25519");
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	*ep = (struct endpoint){.port = (unsigned)port};
+	snprintf(ep->host, sizeof(ep->host), "127.0.0.1");
+	snprintf(ep->user, sizeof(ep->user), "%s", sc && sc->user ? sc->user : "vagrant");
+	snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);
+	snprintf(ep->known_hosts, sizeof(ep->known_hosts), "%s", kh);
+	return 0;
+}
+
+/* Asks the guest to shut down: over SSH as Vagrant does, else with the
+ * ACPI power button (a guest corral cannot log in to yet). */
+static void request_shutdown(struct machine *m)
+{
+	struct endpoint ep;
+	struct ssh_conn *c = NULL;
+	struct diag ignored = {0};
+	int st;
+	if (json_is_true(json_object_get(m->state, "ssh_key_installed")) &&
+	    vb_ssh_endpoint(m, &ep, &ignored) == 0 &&
+	    ssh_wait_ready(&ep, HALT_SSH_MS, NULL, NULL, &c, &ignored) == 0) {
+		/* The connection drops as the guest goes down: no status to check. */
+		ssh_exec(c, SHUTDOWN_CMD, NULL, &st, NULL, 0, &ignored);
+		ssh_close(c);
+		return;
+	}
+	vbox_runv("press the ACPI power button", NULL, &ignored, "controlvm", vm_id(m),
+		  "acpipowerbutton", NULL);
+}
+
+static int vb_halt(struct machine *m, bool force, struct diag *d)
+{
+	char raw[32];
+	enum mstate s;
+	if (vm_state(m, raw, sizeof(raw), &s, d) < 0)
+		return -1;
+	if (s == MS_SAVED)
+		return vbox_runv("discard the saved state", NULL, d, "discardstate", vm_id(m), NULL);
+	if (s != MS_RUNNING)
+		return 0;
+	uint64_t grace = m->cfg ? m->cfg->graceful_halt_timeout_ms : 60000;
+	if (!force) {
+		request_shutdown(m);
+		if (wait_stopped(m, grace))
+			return 0;
+		log_machine(m->cfg ? m->cfg->name : "machine",
+			    "still running after %llus; powering it off",
+			    (unsigned long long)(grace / 1000));
+	}
+	return vbox_runv("power off the VM", NULL, d, "controlvm", vm_id(m), "poweroff", NULL);
+}
+
+static int vb_destroy(struct machine *m, struct diag *d)
+{
+	char raw[32];
+	enum mstate s;
+	if (vm_state(m, raw, sizeof(raw), &s, d) < 0)
+		return -1;
+	if (s == MS_NOT_CREATED)
+		return 0;
+	if (s == MS_RUNNING &&
+	    vbox_runv("power off the VM", NULL, d, "controlvm", vm_id(m), "poweroff", NULL) < 0)
+		return -1;
+	if (vbox_runv("delete the VM", NULL, d, "unregistervm", vm_id(m), "--delete", NULL) < 0)
+		return -1;
+	return forget(m, d);
+}
+
+static int vb_suspend(struct machine *m, struct diag *d)
+{
+	if (created(m, d) < 0)
+		return -1;
+	return vbox_runv("save the VM's state", NULL, d, "controlvm", vm_id(m), "savestate", NULL);
+}
+
+static int vb_resume(struct machine *m, struct diag *d)
+{
+	char raw[32];
+	enum mstate s;
+	if (created(m, d) < 0 || vm_state(m, raw, sizeof(raw), &s, d) < 0)
+		return -1;
+	if (strcmp(raw, "paused") == 0)
+		return vbox_runv("resume the VM", NULL, d, "controlvm", vm_id(m), "resume", NULL);
+	return s == MS_RUNNING ? 0 : startvm(m, d);
+}
+
+static int vb_snapshot_save(struct machine *m, const char *name, struct diag *d)
+{
+	if (created(m, d) < 0)
+		return -1;
+	return vbox_runv("take a snapshot", NULL, d, "snapshot", vm_id(m), "take", name, NULL);
+}
+
+static int require_snapshot(struct machine *m, const char *name, struct diag *d)
+{
+	char **names;
+	size_t n;
+	if (vbox_snapshot_list(vm_id(m), &names, &n, d) < 0)
+		return -1;
+	bool have = false;
+	for (size_t i = 0; i < n; i++) {
+		have |= strcmp(names[i], name) == 0;
+		free(names[i]);
+	}
+	free(names);
+	if (have)
+		return 0;
+	diag_fail(d, "%s has no snapshot `%s`", m->cfg ? m->cfg->name : "the machine", name);
+	return diag_hint(d, "`corral snapshot list` shows the snapshots there are");
+}
+
+/* VirtualBox restores only a stopped VM: a running one is powered off
+ * first (once the snapshot is known to exist) and started again after. */
+static int vb_snapshot_restore(struct machine *m, const char *name, struct diag *d)
+{
+	enum mstate s;
+	if (created(m, d) < 0 || require_snapshot(m, name, d) < 0 || vb_state(m, &s, d) < 0)
+		return -1;
+	if (s == MS_RUNNING &&
+	    vbox_runv("power off the VM", NULL, d, "controlvm", vm_id(m), "poweroff", NULL) < 0)
+		return -1;
+	if (vbox_runv("restore a snapshot", NULL, d, "snapshot", vm_id(m), "restore", name, NULL) < 0)
+		return -1;
+	return s == MS_RUNNING ? startvm(m, d) : 0;
+}
+
+static int vb_snapshot_delete(struct machine *m, const char *name, struct diag *d)
+{
+	if (created(m, d) < 0)
+		return -1;
+	return vbox_runv("delete a snapshot", NULL, d, "snapshot", vm_id(m), "delete", name, NULL);
+}
+
+static int vb_snapshot_list(struct machine *m, struct snapshot_list *out, struct diag *d)
+{
+	if (created(m, d) < 0)
+		return -1;
+	return vbox_snapshot_list(vm_id(m), &out->names, &out->n, d);
+}
+
+const struct provider provider_virtualbox = {
+	.name = "virtualbox",
+	.box_provider = {"virtualbox", NULL},
+	.usable = vb_usable,
+	.up = vb_up,
+	.halt = vb_halt,
+	.destroy = vb_destroy,
+	.state = vb_state,
+	.ssh_endpoint = vb_ssh_endpoint,
+	.suspend = vb_suspend,
+	.resume = vb_resume,
+	.snapshot_save = vb_snapshot_save,
+	.snapshot_restore = vb_snapshot_restore,
+	.snapshot_delete = vb_snapshot_delete,
+	.snapshot_list = vb_snapshot_list,
+};

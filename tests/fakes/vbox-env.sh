@@ -1,0 +1,30 @@
+# Sourced by tests/integration/virtualbox*.sh after tests/lib.sh: points
+# corral at the fake VBoxManage (state in $T/vbox), builds the VirtualBox
+# test box from the tiny box and adds it to the store as corral/tiny-vbox.
+# On exit every VM the fake still runs is powered off, so no stand-in guest
+# outlives the test.
+export VBOX_FAKE_HOME=$T/vbox
+export CORRAL_VBOXMANAGE=$ROOT/tests/fakes/VBoxManage
+export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
+VBM=$CORRAL_VBOXMANAGE
+
+vbox_poweroff_all() {
+	local id
+	for id in $("$VBM" list runningvms 2>/dev/null | sed -n 's/.*{\(.*\)}$/\1/p'); do
+		"$VBM" controlvm "$id" poweroff >/dev/null 2>&1
+	done
+}
+on_exit vbox_poweroff_all
+
+tiny=$("$ROOT/boxes/build" tiny 2>/dev/null | tail -n 1)
+"$ROOT/tests/fakes/vbox-testbox" "$tiny" "$T/tiny-vbox.box"
+"$CORRAL" box add --name corral/tiny-vbox "$T/tiny-vbox.box" >/dev/null 2>&1
+
+# calls.log as golden files hold it: run-specific values replaced.
+vbox_calls() {
+	sed -E -e "s#$T#\$T#g" \
+		-e 's/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/<uuid>/g' \
+		-e 's/_[0-9a-f]{8}\b/_<hash>/g' \
+		-e 's/ssh,tcp,127\.0\.0\.1,[0-9]+,,22/ssh,tcp,127.0.0.1,<port>,,22/' \
+		"$VBOX_FAKE_HOME/calls.log" | awk '!($0 == prev && /^showvminfo/) { print } { prev = $0 }'
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README's path on the real corral/debian-12 container box (PAM,
+# sudo, python3; no host keys in the box): up, a command over SSH, sudo,
+# halt/up keeping a file, reload, destroy leaving nothing.
+. "$(dirname "$0")/../lib.sh"
+
+export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
+box=$("$ROOT/boxes/build" debian-12 2>/dev/null | tail -n 1)
+catalog=$(dirname "$box")/catalog.json
+mkdir -p "$T/env"
+cat >"$T/env/corral.yaml" <<YAML
+version: 1
+machines:
+  deb:
+    box: corral/debian-12
+    box_url: file://$catalog
+    provider: container
+    hostname: deb.corral.test
+YAML
+cd "$T/env" || exit 1
+on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
+M=$T/env/.corral/machines/deb
+
+expect_out "up" 0 "deb: ssh ready" "$CORRAL" up
+expect_out "ssh runs a command" 0 'VERSION_CODENAME=bookworm' "$CORRAL" ssh -c 'cat /etc/os-release'
+expect_out "the hostname is the envfile's" 0 "deb.corral.test" "$CORRAL" ssh -c 'hostname'
+expect_out "password-less sudo" 0 "root" "$CORRAL" ssh -c 'sudo -n id -un'
+expect_out "/etc/hosts names the machine" 0 "deb.corral.test" "$CORRAL" ssh -c 'cat /etc/hosts'
+expect_out "the default route is the bridge" 0 "default via 10.213." "$CORRAL" ssh -c 'ip route'
+expect_out "write a file as root" 0 "" "$CORRAL" ssh -c 'echo kept | sudo tee /etc/kept'
+expect_out "halt" 0 "deb: stopped" "$CORRAL" halt
+expect_out "up again" 0 "deb: ssh ready" "$CORRAL" up
+expect_out "the file survived" 0 "kept" "$CORRAL" ssh -c 'cat /etc/kept'
+expect_out "reload" 0 "deb: ssh ready" "$CORRAL" reload
+expect_out "running after reload" 0 "running" "$CORRAL" status
+id=$(jq -r .id "$M/state.json")
+expect_out "destroy" 0 "deb: destroyed" "$CORRAL" destroy -f
+check "nothing left: dir, mounts, links, cgroups" bash -c "[ ! -e '$M' ] && ! grep -q '$T' /proc/mounts &&
+	! ip -br link | grep -q cr-${id:0:10} && [ ! -e /sys/fs/cgroup/cpu/corral/$id ]"

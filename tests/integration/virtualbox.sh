@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The VirtualBox provider end to end against the fake VBoxManage
+# (tests/fakes/VBoxManage): two machines on a private network, one with a
+# forwarded port, through up (first-boot key swap, shell provisioners),
+# ssh -c, graceful halt, snapshots, suspend/resume, a VM removed behind
+# corral's back, the transient-lock retry, the version check and destroy.
+# First, the fake itself: it refuses what VirtualBox refuses, so a wrong
+# invocation from corral fails a test.
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/fakes/vbox-env.sh"
+
+# ---- the fake refuses what the real tool refuses
+ovf=$(find "$CORRAL_HOME/boxes" -name box.ovf | head -n 1)
+expect_out "fake: unknown subcommand (exit 2)" 2 "Invalid command 'frobnicate'" "$VBM" frobnicate
+expect_out "fake: --unit without --vsys (exit 2)" 2 'requires preceding --vsys' \
+	"$VBM" import "$ovf" --unit 9 --disk /tmp/x.vmdk
+"$VBM" import "$ovf" --vsys 0 --vmname probe >/dev/null
+expect_out "fake: a 5-field NAT rule (exit 2)" 2 "Invalid NAT rule" \
+	"$VBM" modifyvm probe --natpf1 ssh,tcp,127.0.0.1,2222,22
+expect_out "fake: a bad NAT protocol (exit 2)" 2 "Invalid NAT rule" \
+	"$VBM" modifyvm probe --natpf1 ssh,sctp,,2222,,22
+expect_out "fake: an unknown modifyvm option (exit 2)" 2 "Unknown option: --bogus" \
+	"$VBM" modifyvm probe --bogus 1
+expect_out "fake: unknown VM (VBOX_E_OBJECT_NOT_FOUND)" 1 "VBOX_E_OBJECT_NOT_FOUND" \
+	"$VBM" showvminfo no-such-vm --machinereadable
+expect_out "fake: controlvm on a stopped VM" 1 "Machine 'probe' is not currently running." \
+	"$VBM" controlvm probe poweroff
+"$VBM" startvm probe --type headless >/dev/null
+expect_out "fake: modifyvm on a running VM" 1 "VBOX_E_INVALID_OBJECT_STATE" \
+	"$VBM" modifyvm probe --cpus 2
+"$VBM" controlvm probe poweroff >/dev/null 2>&1
+"$VBM" unregistervm probe --delete >/dev/null 2>&1
+
+# A VBoxManage that gets one wrong option from corral makes `up` fail, with
+# VBoxManage's own error and what corral was doing.
+cat >"$T/wrong-vboxmanage" <<EOF
+#!/bin/sh
+[ "\$1" = modifyvm ] && exec "$VBM" "\$@" --bogus on
+exec "$VBM" "\$@"
+EOF
+chmod +x "$T/wrong-vboxmanage"
+mkdir -p "$T/wrong"
+printf 'version: 1\nmachines:\n  m: { box: corral/tiny-vbox, provider: virtualbox }\n' >"$T/wrong/corral.yaml"
+expect_out "a wrong invocation from corral fails up, naming what it did" 1 \
+	"VBoxManage modifyvm: Unknown option: --bogus" \
+	env CORRAL_VBOXMANAGE="$T/wrong-vboxmanage" "$CORRAL" -C "$T/wrong" up
+"$CORRAL" -C "$T/wrong" destroy -f >/dev/null 2>&1
+
+# ---- two machines, a private network, a forwarded port
+mkdir -p "$T/env"
+cat >"$T/env/corral.yaml" <<'YAML'
+version: 1
+networks:
+  backend: { subnet: 10.77.0.0/24 }
+defaults:
+  box: corral/tiny-vbox
+  provider: virtualbox
+  memory: 256M
+machines:
+  db:
+    networks: [{ network: backend, ip: 10.77.0.5 }]
+    provision:
+      - shell: { inline: "echo provisioned > /root/prov" }
+  web:
+    depends_on: [db]
+    networks: [{ network: backend }]
+    ports: [{ guest: 80, host: 18080, auto_correct: true }]
+    graceful_halt_timeout: 20s
+    provision:
+      - shell: { inline: "echo web-$APP > /tmp/who", env: { APP: shop } }
+YAML
+cd "$T/env" || exit 1
+on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
+st() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' \
+	".corral/machines/$1/state.json" "$2"; }
+info() { "$VBM" showvminfo "$(st "$1" id)" --machinereadable; }
+calls() { cat "$VBOX_FAKE_HOME/calls.log"; }
+
+: >"$VBOX_FAKE_HOME/calls.log"
+out=$("$CORRAL" up 2>&1)
+check "up: both machines reach SSH" grep -qz 'db: ssh ready.*web: ssh ready' <<<"$out"
+[[ $out == *"ssh ready"* ]] || printf '%s\n' "$out" | sed 's/^/#   /'
+check "up: the box has one master VM" [ "$("$VBM" list vms | grep -c '^"corral_box_')" = 1 ]
+check "up: each machine is a linked clone of it" [ "$(calls | grep -c '^clonevm .* --snapshot base --options link$')" = 2 ]
+check "up: one host-only interface for the network" [ "$(calls | grep -c '^hostonlyif create')" = 1 ]
+expect_out "the host-only interface has the subnet's first address" 0 "IPAddress:       10.77.0.1" "$VBM" list hostonlyifs
+expect_out "web's NIC 2 is on it" 0 'hostonlyadapter2="vboxnet0"' info web
+expect_out "web's forwarded port is a NAT rule" 0 'Forwarding(1)="tcp80,tcp,127.0.0.1,' info web
+expect_out "memory is set" 0 'memory=256' info db
+expect_out "status shows the private addresses" 0 "10.77.0.5" "$CORRAL" status db
+expect_out "an unset address comes from the subnet" 0 "10.77.0.2" "$CORRAL" status web
+expect_out "port lists the forward" 0 "80 (guest) =>" "$CORRAL" port web
+expect_out "the provisioner ran on db (privileged)" 0 "provisioned" "$CORRAL" ssh db -c 'cat /root/prov'
+expect_out "the provisioner ran on web with its env" 0 "web-shop" "$CORRAL" ssh web -c 'cat /tmp/who'
+expect_out "ssh -c returns the command's status" 3 "" "$CORRAL" ssh web -c 'exit 3'
+check "the insecure key was replaced" bash -c "! '$CORRAL' ssh db -c 'cat ~/.ssh/authorized_keys' | grep -q 'vagrant insecure'"
+check "the SSH forward is on 127.0.0.1 at the recorded port" \
+	bash -c "'$VBM' showvminfo '$(st db id)' --machinereadable | grep -q 'ssh,tcp,127.0.0.1,$(st db ssh_port),,22'"
+
+# ---- halt: a guest shutdown over SSH, no forced poweroff
+"$CORRAL" ssh web -c 'echo kept > ~/kept'
+: >"$VBOX_FAKE_HOME/calls.log"
+expect_out "halt web" 0 "web: stopped" "$CORRAL" halt web
+check "halt was graceful (no controlvm poweroff)" bash -c "! grep -q 'controlvm .* poweroff' '$VBOX_FAKE_HOME/calls.log'"
+expect_out "the VM is powered off" 0 'VMState="poweroff"' info web
+expect_out "up again" 0 "web: ssh ready" "$CORRAL" up web
+expect_out "the file survived halt" 0 "kept" "$CORRAL" ssh web -c 'cat ~/kept'
+expect_out "halt -f powers off at once" 0 "web: stopped" "$CORRAL" halt -f web
+check "halt -f used controlvm poweroff" grep -q 'controlvm .* poweroff' "$VBOX_FAKE_HOME/calls.log"
+
+# A session lock still being released (VBOX_E_INVALID_OBJECT_STATE) is retried.
+: >"$VBOX_FAKE_HOME/calls.log"
+expect_out "up retries a transient lock" 0 "web: ssh ready" env VBOX_FAKE_TRANSIENT_LOCKS=2 "$CORRAL" up web
+check "the refused modifyvm was repeated" [ "$(calls | grep -c '^modifyvm .* --natpf1 delete ssh')" = 3 ]
+
+# ---- snapshots and suspend/resume
+"$CORRAL" ssh web -c 'echo one > ~/snap'
+expect_out "snapshot save" 0 "snapshot s1 saved" "$CORRAL" snapshot save web s1
+"$CORRAL" ssh web -c 'echo two > ~/snap'
+expect_out "snapshot list" 0 "s1" "$CORRAL" snapshot list web
+expect_out "snapshot restore" 0 "snapshot s1 restored" "$CORRAL" snapshot restore web s1
+expect_out "the restored guest has the snapshot's file" 0 "one" "$CORRAL" ssh web -c 'cat ~/snap'
+expect_out "snapshot delete" 0 "snapshot s1 deleted" "$CORRAL" snapshot delete web s1
+expect_out "no snapshots left" 0 "no snapshots" "$CORRAL" snapshot list web
+expect_out "restore of an unknown snapshot" 1 "web has no snapshot \`nope\`" "$CORRAL" snapshot restore web nope
+expect_out "which leaves the machine running" 0 'VMState="running"' info web
+expect_out "suspend" 0 "web: suspended" "$CORRAL" suspend web
+expect_out "status: saved" 0 "saved" "$CORRAL" status web
+expect_out "resume" 0 "web: resumed" "$CORRAL" resume web
+expect_out "ssh after resume" 0 "one" "$CORRAL" ssh web -c 'cat ~/snap'
+
+# ---- the version check
+expect_out "an unsupported VirtualBox is refused" 1 "VirtualBox 6.0.24r139119 is not supported" \
+	env VBOX_FAKE_VERSION=6.0.24r139119 "$CORRAL" up web
+expect_out "6.1 after a WARNING line is accepted" 0 "web: already running" \
+	env VBOX_FAKE_VERSION=6.1.50r161033 VBOX_FAKE_WARNING="The vboxdrv kernel module is not loaded" "$CORRAL" up web
+expect_out "no VBoxManage: a clear error" 1 "CORRAL_VBOXMANAGE=$T/none" \
+	env CORRAL_VBOXMANAGE="$T/none" "$CORRAL" up web
+
+# ---- a VM removed outside corral
+"$CORRAL" halt -f db >/dev/null
+"$VBM" unregistervm "$(st db id)" --delete >/dev/null 2>&1
+expect_out "a vanished VM is not created" 0 "not created" "$CORRAL" status db
+check "its stale state is cleaned" [ -z "$(st db id)" ] && [ ! -e .corral/machines/db/known_hosts ]
+expect_out "up makes it again (first boot, new host key)" 0 "db: ssh ready" "$CORRAL" up db
+expect_out "and provisions it" 0 "provisioned" "$CORRAL" ssh db -c 'cat /root/prov'
+
+# ---- destroy
+ids="$(st db id) $(st web id)"
+ports="$(st db ssh_port) $(st web ssh_port)"
+expect_out "destroy" 0 "web: destroyed" "$CORRAL" destroy -f
+for id in $ids; do
+	expect_out "VM $id is gone" 1 "VBOX_E_OBJECT_NOT_FOUND" "$VBM" showvminfo "$id"
+done
+check "only the master VM is left" [ "$("$VBM" list vms | grep -c corral_box_)" = 1 ] && [ "$("$VBM" list vms | wc -l)" = 1 ]
+check "the VM folders are deleted" [ "$(ls "$VBOX_FAKE_HOME/VirtualBox VMs")" = "$("$VBM" list vms | sed 's/^"\(.*\)".*/\1/')" ]
+for p in $ports; do
+	check "nothing listens on SSH port $p any more" bash -c "! ss -ltn | grep -q '127.0.0.1:$p '"
+done
