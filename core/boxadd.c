@@ -61,19 +61,6 @@ static char *box_server(void)
 	return u;
 }
 
-/* One part of a URL (CURLUPART_HOST, _PATH, ...), or NULL. */
-static char *url_part(const char *url, CURLUPart what)
-{
-	CURLU *h = curl_url();
-	char *part = NULL, *out = NULL;
-	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(h, what, &part, 0) == CURLUE_OK)
-		out = xstrdup(part);
-	curl_free(part);
-	curl_url_cleanup(h);
-	return out;
-}
-
 static bool has_scheme(const char *s)
 {
 	const char *p = s;
@@ -111,7 +98,7 @@ static bool server_name(const char *s)
 static void probe_url(struct source *s, const struct boxfetch_opts *fo)
 {
 	struct diag ignored;
-	_cleanup_free_ char *path = url_part(s->url, CURLUPART_PATH);
+	_cleanup_free_ char *path = download_url_part(s->url, CURLUPART_PATH);
 	if (path && str_ends(path, ".json")) {
 		s->catalog = true;
 	} else if (!(path && str_ends(path, ".box")) &&
@@ -179,7 +166,7 @@ static int get_catalog(const char *url, const struct boxfetch_opts *fo, char *te
 static struct boxfetch_opts fetch_opts(bool insecure, char **token_host)
 {
 	_cleanup_free_ char *server = box_server();
-	*token_host = url_part(server, CURLUPART_HOST);
+	*token_host = download_url_part(server, CURLUPART_HOST);
 	return (struct boxfetch_opts){.insecure = insecure, .token_host = *token_host};
 }
 

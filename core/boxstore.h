@@ -16,7 +16,7 @@
 #include "core/diag.h"
 #include "core/envfile.h"
 
-#define BOXSTORE_RECORD "box.json"
+#define BOXSTORE_RECORD ".corral-box.json"
 
 struct box_ref {
 	char *name, *version, *provider, *arch, *dir;

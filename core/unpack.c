@@ -487,8 +487,9 @@ static int find_extra(const char *p, const struct stat *st, int flag, struct FTW
 	const char *rel = p + strlen(v->dir);
 	while (*rel == '/')
 		rel++;
-	if (ftw->level > 0 && !S_ISDIR(st->st_mode) && strcmp(rel, BOXFETCH_MANIFEST) != 0 &&
-	    !json_object_get(v->files, rel))
+	/* top-level ".corral-*" files are corral's own records (manifest, box record) */
+	bool own = ftw->level == 1 && str_starts(rel, ".corral-");
+	if (ftw->level > 0 && !S_ISDIR(st->st_mode) && !own && !json_object_get(v->files, rel))
 		problem(v, "%s: not part of the box", rel);
 	return 0;
 }

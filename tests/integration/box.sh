@@ -29,8 +29,8 @@ LV=$BOXES/test-VAGRANTSLASH-lv/0/$HOST_ARCH/libvirt
 expect_out "path: added" 0 "added box test/lv 0 (libvirt, $HOST_ARCH)" corral box add --name test/lv "$T/lv.box"
 check "path: Vagrant's layout boxes/NAME-VAGRANTSLASH-/0/ARCH/PROVIDER" \
 	test -f "$LV/box.img" -a -f "$LV/metadata.json" -a -f "$LV/Vagrantfile"
-check "path: box.json records source and sha256" python3 -c "
-import json,hashlib; r=json.load(open('$LV/box.json'))
+check "path: .corral-box.json records source and sha256" python3 -c "
+import json,hashlib; r=json.load(open('$LV/.corral-box.json'))
 assert r['source']=='$T/lv.box' and r['version']=='0' and r['catalog_url'] is None
 assert r['sha256']==hashlib.sha256(open('$T/lv.box','rb').read()).hexdigest()"
 check "path: no temporary directory left" test -z "$(ls -A "$BOXES" | grep '^\.tmp-')"
