@@ -116,6 +116,17 @@ static int running_endpoint(struct machine *m, struct endpoint *ep, struct diag 
 	return p->ssh_endpoint(m, ep, d);
 }
 
+/* Whether any of the machine's own steps runs: only then is it worth an
+ * SSH connection (Ansible makes its own). */
+static bool runs_a_step(const struct run *r, const struct machine_cfg *mc)
+{
+	const struct strlist *only = r->with_only ? &r->only : NULL;
+	for (size_t i = 0; i < mc->nsteps; i++)
+		if (provision_selects(&mc->steps[i], PROVISION_FORCE, only, false, false))
+			return true;
+	return false;
+}
+
 /* Without names, machines that are not running are left out; a named one
  * that is not running is an error. */
 static int add_target(struct run *r, struct machine *m, bool sel, struct diag *d)
@@ -124,7 +135,8 @@ static int add_target(struct run *r, struct machine *m, bool sel, struct diag *d
 	int rc = running_endpoint(m, &t.ep, d);
 	if (rc != 0)
 		return sel && (rc < 0 || r->names.n) ? -1 : 0;
-	if (sel && ssh_wait_ready(&t.ep, CONNECT_TIMEOUT_MS, NULL, NULL, &t.conn, d) < 0)
+	bool connect = sel && runs_a_step(r, m->cfg);
+	if (connect && ssh_wait_ready(&t.ep, CONNECT_TIMEOUT_MS, NULL, NULL, &t.conn, d) < 0)
 		return diag_wrap(d, "%s: connect", m->cfg->name);
 	if (sel) {
 		memmove(&r->up[r->nsel + 1], &r->up[r->nsel], (r->nup - r->nsel) * sizeof(t));

@@ -337,8 +337,8 @@ static void ip_clash(struct loader *L, const struct use *first, const struct use
 	const struct machine_cfg *m = &L->e->machines[again->m];
 	const struct net_attach *a = &m->networks[again->j];
 	err_at(L, a->pos, "give each machine its own address, or leave ip out to allocate one",
-	       "machines.%s.networks[%zu].ip: %s is already used by %s", m->base_name,
-	       again->j + 1, a->ip, L->e->machines[first->m].name);
+	       "machines.%s.networks[%zu].ip: %s is used by both %s and %s", m->base_name,
+	       again->j + 1, a->ip, L->e->machines[first->m].name, m->name);
 }
 
 static void port_clash(struct loader *L, const struct use *first, const struct use *again)
@@ -348,9 +348,9 @@ static void port_clash(struct loader *L, const struct use *first, const struct u
 	if (p->auto_correct)
 		return;
 	err_at(L, p->pos, "use another host port, or set `auto_correct: true`",
-	       "machines.%s.ports[%zu].host: %s:%u/%s is already forwarded to %s", m->base_name,
-	       again->j + 1, p->host_ip, p->host, p->udp ? "udp" : "tcp",
-	       L->e->machines[first->m].name);
+	       "machines.%s.ports[%zu].host: %s:%u/%s is forwarded for both %s and %s",
+	       m->base_name, again->j + 1, p->host_ip, p->host, p->udp ? "udp" : "tcp",
+	       L->e->machines[first->m].name, m->name);
 }
 
 /* ---- networks ---- */

@@ -210,7 +210,8 @@ const struct machine_cfg *env_machine(const struct env *e, const char *name);
 /* The `primary: true` machine, else the only machine, else NULL. */
 const struct machine_cfg *env_primary(const struct env *e);
 
-/* Every key the schema knows, for completion and suggestions. */
+/* Every key the schema knows, for completion and suggestions: each name
+ * once ("memory", "inline", "shell", ...), from the loader's key table. */
 const char *const *envfile_keys(size_t *n);
 
 /* "512M" -> bytes; "30s", "5m" -> ms. Exposed for tests and the CLI. */

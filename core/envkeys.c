@@ -13,7 +13,7 @@
 #include "core/yamltree.h"
 
 #define NONE ((size_t)-1)
-#define DECODE_BUDGET 500000 /* values per load: defaults x machines x aliases */
+#define DECODE_BUDGET 250000 /* values per load (defaults x machines x aliases): < 1 s */
 #define MAX_GROUP_KEYS 256     /* in one ansible step's `groups` */
 
 struct key;
@@ -127,7 +127,8 @@ static char *scalar(struct dec *d, const struct ynode *n, const char *expect, un
 {
 	struct diag why = {0};
 	if (n->type != Y_SCALAR || ynode_null(n)) {
-		dec_err(d, n, NULL, "expected %s, got %s", expect, ynode_what(n));
+		dec_err(d, n, ynode_null(n) ? "give a value or remove the key" : "write one value here",
+			"expected %s, got %s", expect, ynode_what(n));
 		return NULL;
 	}
 	if (memchr(n->str, '\0', n->len)) {
@@ -265,7 +266,7 @@ static void p_size(struct dec *d, const struct ynode *n, void *obj, const struct
 			"%s is less than the minimum, %s", s, lim);
 	} else if (v > k->max) {
 		human_size(k->max, lim);
-		dec_err(d, n, NULL, "%s is more than the maximum, %s", s, lim);
+		dec_err(d, n, "use a smaller size", "%s is more than the maximum, %s", s, lim);
 	} else {
 		*FIELD(obj, k, uint64_t) = v;
 	}
@@ -299,7 +300,7 @@ static int choice(struct dec *d, const struct ynode *n, const struct key *k)
 	if (s && r < 0) {
 		const char *sug = str_suggest(s, k->choices, cnt);
 		_cleanup_free_ char *hint = sug ? xasprintf("did you mean `%s`?", sug) : NULL;
-		dec_err(d, n, hint, "\"%s\" is not %s", s, expect);
+		dec_err(d, n, hint ? hint : "use one of those", "\"%s\" is not %s", s, expect);
 	}
 	buf_free(&all);
 	return r;
@@ -329,12 +330,18 @@ static void p_enum_bool(struct dec *d, const struct ynode *n, void *obj, const s
 
 /* ---- lists of strings, string maps, JSON ---- */
 
+/* A collection of type t, or null (read as an empty one). */
 static bool want(struct dec *d, const struct ynode *n, enum ytype t)
 {
+	static const struct {
+		const char *what, *hint;
+	} shapes[] = {
+		[Y_SEQ] = {"a list", "write `- item` lines, or [a, b]"},
+		[Y_MAP] = {"a mapping", "write `key: value` lines, or { key: value }"},
+	};
 	if (n->type == t || ynode_null(n))
 		return true;
-	dec_err(d, n, NULL, "expected %s, got %s", t == Y_MAP ? "a mapping" : "a list",
-		ynode_what(n));
+	dec_err(d, n, shapes[t].hint, "expected %s, got %s", shapes[t].what, ynode_what(n));
 	return false;
 }
 
@@ -515,6 +522,12 @@ static void read_pair(struct dec *d, const struct ypair *p, const struct keytab 
 	}
 }
 
+static void missing_key(struct dec *d, const struct ynode *n, const char *name)
+{
+	_cleanup_free_ char *hint = xasprintf("add `%s:`", name);
+	dec_err(d, n, hint, "missing `%s`", name);
+}
+
 /* Every pair through its key's type; null reads as an empty mapping. */
 static void decode_map(struct dec *d, const struct ynode *n, const struct keytab *t, void *obj)
 {
@@ -528,7 +541,7 @@ static void decode_map(struct dec *d, const struct ynode *n, const struct keytab
 	}
 	for (size_t i = 0; i < t->n; i++)
 		if ((t->keys[i].flags & K_REQUIRED) && !(seen & ((uint64_t)1 << i)))
-			dec_err(d, n, NULL, "missing `%s`", t->keys[i].name);
+			missing_key(d, n, t->keys[i].name);
 	if (t->check)
 		t->check(d, n, obj);
 }

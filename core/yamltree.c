@@ -125,6 +125,17 @@ static void add_weight(size_t *w, size_t more)
 	*w = *w + more > YTREE_MAX_NODES + 1 ? YTREE_MAX_NODES + 1 : *w + more;
 }
 
+/* Checked as each child is added, not only when a collection ends: memory
+ * stays proportional to the cap even while aliases multiply it. */
+static int too_heavy(struct builder *b, const struct ynode *n)
+{
+	if (n->weight <= YTREE_MAX_NODES)
+		return 0;
+	ydiag(b->errs, b->file, n->line, n->col, "use fewer nested aliases",
+	      "aliases expand to more than %d nodes", YTREE_MAX_NODES);
+	return -1;
+}
+
 static int key_cmp(const struct ynode *a, const struct ynode *b)
 {
 	size_t n = a->len < b->len ? a->len : b->len;
@@ -210,24 +221,28 @@ static int merge_sources(struct builder *b, const struct ynode *v, const struct 
 	return 0;
 }
 
-static size_t gather(struct builder *b, const struct ynode *m, struct cand **v, size_t *cap)
+/* Every candidate pair of m into v; -1 past the node cap (merges multiply). */
+static int gather(struct builder *b, struct ynode *m, struct cand **v, size_t *n, size_t *cap)
 {
-	size_t n = 0, rank = 1;
-	for (size_t i = 0; i < m->npairs; i++) {
+	size_t rank = 1;
+	for (size_t i = 0; i < m->npairs && *n <= YTREE_MAX_NODES; i++) {
 		struct ypair p = m->pairs[i];
 		const struct ynode **src = NULL;
 		size_t nsrc = 0;
 		if (!is_merge_key(p.key)) {
-			add_cand(v, &n, cap, p, 0);
+			add_cand(v, n, cap, p, 0);
 			continue;
 		}
 		if (merge_sources(b, p.val, &src, &nsrc) == 0)
-			for (size_t s = 0; s < nsrc; s++, rank++)
+			for (size_t s = 0; s < nsrc && *n <= YTREE_MAX_NODES; s++, rank++)
 				for (size_t k = 0; k < src[s]->npairs; k++)
-					add_cand(v, &n, cap, src[s]->pairs[k], rank);
+					add_cand(v, n, cap, src[s]->pairs[k], rank);
 		free(src);
 	}
-	return n;
+	if (*n <= YTREE_MAX_NODES)
+		return 0;
+	m->weight = YTREE_MAX_NODES + 1;
+	return too_heavy(b, m);
 }
 
 static void report_dup(struct builder *b, const struct ypair *first, const struct ypair *again)
@@ -242,10 +257,14 @@ static void report_dup(struct builder *b, const struct ypair *first, const struc
 
 /* Sorting by key finds duplicates and the winner of each merged key in
  * O(n log n): a hostile file can hold 100000 keys. */
-static void finish_map(struct builder *b, struct ynode *m)
+static int finish_map(struct builder *b, struct ynode *m)
 {
 	struct cand *v = NULL;
-	size_t cap = 0, n = gather(b, m, &v, &cap), out = 0;
+	size_t cap = 0, n = 0, out = 0;
+	if (gather(b, m, &v, &n, &cap) < 0) {
+		free(v);
+		return -1;
+	}
 	if (n)
 		qsort(v, n, sizeof(*v), cand_by_key);
 	for (size_t i = 0; i < n; i++) {
@@ -265,6 +284,7 @@ static void finish_map(struct builder *b, struct ynode *m)
 		add_weight(&m->weight, v[i].p.key->weight + v[i].p.val->weight);
 	}
 	free(v);
+	return too_heavy(b, m);
 }
 
 /* ---- events ---- */
@@ -293,12 +313,13 @@ static int attach(struct builder *b, struct ynode *n, yaml_mark_t m)
 	}
 	if (p->type == Y_SEQ) {
 		p->items[p->nitems++] = n;
-		add_weight(&p->weight, n->weight);
 	} else {
 		p->pairs[p->npairs++] = (struct ypair){f->key, n};
+		add_weight(&p->weight, f->key->weight);
 		f->key = NULL;
 	}
-	return 0;
+	add_weight(&p->weight, n->weight); /* finish_map recounts, merges included */
+	return too_heavy(b, p);
 }
 
 static int check_tag(struct builder *b, const yaml_char_t *tag, yaml_mark_t m, bool *is_str)
@@ -369,12 +390,8 @@ static int on_start(struct builder *b, const yaml_event_t *ev, enum ytype type)
 static int on_end(struct builder *b, const yaml_event_t *ev)
 {
 	struct frame f = b->st[--b->depth];
-	if (f.node->type == Y_MAP)
-		finish_map(b, f.node);
-	if (f.node->weight > YTREE_MAX_NODES) {
+	if (f.node->type == Y_MAP && finish_map(b, f.node) < 0) {
 		free(f.anchor);
-		ydiag(b->errs, b->file, f.node->line, f.node->col, "use fewer nested aliases",
-		      "aliases expand to more than %d nodes", YTREE_MAX_NODES);
 		return -1;
 	}
 	if (register_anchor(b, f.anchor, f.node, ev->start_mark) < 0)

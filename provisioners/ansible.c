@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -193,19 +194,35 @@ static int write_state(const char *path, const struct buf *b, struct diag *d)
 	return 0;
 }
 
+/* Read, merge and replace as one step among this process's threads (other
+ * processes are kept out by the envfile's lock). */
+static int write_known_hosts(const struct ansible_job *j, const char *path, struct diag *d)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	struct buf kh = {0};
+	char *old = NULL;
+	pthread_mutex_lock(&mu);
+	int rc = path_exists(path) ? read_file(path, ANSIBLE_KNOWN_HOSTS_MAX, &old, NULL, d) : 0;
+	if (rc == 0)
+		rc = ansible_known_hosts(j->hosts, j->nhosts, old, &kh, d);
+	if (rc == 0)
+		rc = write_state(path, &kh, d);
+	pthread_mutex_unlock(&mu);
+	free(old);
+	buf_free(&kh);
+	return rc;
+}
+
 static int write_files(const struct ansible_job *j, const char *known_hosts, struct diag *d)
 {
-	struct buf kh = {0}, inv = {0};
-	int rc = ansible_known_hosts(j->hosts, j->nhosts, &kh, d);
-	if (rc == 0)
-		rc = write_state(known_hosts, &kh, d);
+	struct buf inv = {0};
+	int rc = write_known_hosts(j, known_hosts, d);
 	if (rc == 0 && !j->step->ansible.inventory) {
 		_cleanup_free_ char *path = ansible_inventory_path(j);
 		rc = ansible_inventory(&j->step->ansible, j->hosts, j->nhosts, known_hosts, &inv, d);
 		if (rc == 0)
 			rc = write_state(path, &inv, d);
 	}
-	buf_free(&kh);
 	buf_free(&inv);
 	return rc;
 }

@@ -7,6 +7,8 @@
 #include "core/util.h"
 #include "provisioners/provisioner.h"
 
+#define ANSIBLE_KNOWN_HOSTS_MAX (1u << 20)
+
 struct ansible_job {
 	const struct env *env;
 	const struct step *step;          /* an ansible step */
@@ -32,9 +34,10 @@ char *ansible_ssh_args(const char *known_hosts);
  * then the step's groups ([g], [g:children], [g:vars]) and [all:vars]. */
 int ansible_inventory(const struct ansible_step *a, const struct prov_target *hosts, size_t n,
 		      const char *known_hosts, struct buf *out, struct diag *d);
-/* Every host's pinned known_hosts, one file. */
-int ansible_known_hosts(const struct prov_target *hosts, size_t n, struct buf *out,
-			struct diag *d);
+/* Every host's pinned keys under its inventory address, after the lines of
+ * `old` (the file's current text, or NULL) that are for other addresses. */
+int ansible_known_hosts(const struct prov_target *hosts, size_t n, const char *old,
+			struct buf *out, struct diag *d);
 
 /* Writes known_hosts and the inventory (atomically), runs ansible-playbook
  * and streams its output; a failure names the exit code and last lines. */

@@ -7,8 +7,6 @@
 #include "core/ssh.h"
 #include "provisioners/ansible.h"
 
-#define KNOWN_HOSTS_MAX (1u << 20)
-
 char *ansible_ssh_args(const char *known_hosts)
 {
 	_cleanup_free_ char *q = ssh_quote(known_hosts);
@@ -94,19 +92,23 @@ int ansible_inventory(const struct ansible_step *a, const struct prov_target *ho
 	return 0;
 }
 
+/* The address a host's keys are filed under: "[host]:port", or the bare
+ * host on port 22, as OpenSSH looks them up. Caller frees. */
+static char *host_pattern(const struct endpoint *ep)
+{
+	return ep->port == 22 ? xstrdup(ep->host) : xasprintf("[%s]:%u", ep->host, ep->port);
+}
+
 /* corral pins each machine's key under an alias in the machine's own file;
- * Ansible's ssh looks keys up by "[host]:port", so each key is written
- * again under the address the inventory gives. */
-static void rehost(struct buf *out, const struct endpoint *ep, const char *data)
+ * Ansible's ssh looks keys up by address, so each key is filed again under
+ * the address the inventory gives. */
+static void rehost(struct buf *out, const char *pattern, const char *data)
 {
 	for (const char *p = data; *p;) {
 		size_t n = strcspn(p, "\n");
 		const char *sp = memchr(p, ' ', n);
 		if (p[0] != '#' && p[0] != '@' && sp) {
-			if (ep->port == 22)
-				buf_printf(out, "%s", ep->host);
-			else
-				buf_printf(out, "[%s]:%u", ep->host, ep->port);
+			buf_puts(out, pattern);
 			buf_add(out, sp, n - (size_t)(sp - p));
 			buf_puts(out, "\n");
 		}
@@ -114,9 +116,36 @@ static void rehost(struct buf *out, const struct endpoint *ep, const char *data)
 	}
 }
 
-int ansible_known_hosts(const struct prov_target *hosts, size_t n, struct buf *out,
-			struct diag *d)
+static bool filed_under(const char *line, size_t n, const struct prov_target *hosts, size_t nh)
 {
+	for (size_t i = 0; i < nh; i++) {
+		_cleanup_free_ char *pat = host_pattern(&hosts[i].ep);
+		size_t k = strlen(pat);
+		if (k < n && strncmp(line, pat, k) == 0 && line[k] == ' ')
+			return true;
+	}
+	return false;
+}
+
+/* Lines of `old` for other addresses stay: machines provisioned in parallel
+ * write this file with different sets of hosts. */
+static void keep_others(struct buf *out, const char *old, const struct prov_target *hosts,
+			size_t n)
+{
+	for (const char *p = old; p && *p;) {
+		size_t len = strcspn(p, "\n");
+		if (len && !filed_under(p, len, hosts, n)) {
+			buf_add(out, p, len);
+			buf_puts(out, "\n");
+		}
+		p += len + (p[len] == '\n');
+	}
+}
+
+int ansible_known_hosts(const struct prov_target *hosts, size_t n, const char *old,
+			struct buf *out, struct diag *d)
+{
+	keep_others(out, old, hosts, n);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = hosts[i].m->cfg->name;
 		char *data;
@@ -125,9 +154,10 @@ int ansible_known_hosts(const struct prov_target *hosts, size_t n, struct buf *o
 			return diag_hint(d, "corral pins it on the first connection: run `corral up %s`",
 					 name);
 		}
-		if (read_file(hosts[i].ep.known_hosts, KNOWN_HOSTS_MAX, &data, NULL, d) < 0)
+		if (read_file(hosts[i].ep.known_hosts, ANSIBLE_KNOWN_HOSTS_MAX, &data, NULL, d) < 0)
 			return diag_wrap(d, "%s: pinned host key", name);
-		rehost(out, &hosts[i].ep, data);
+		_cleanup_free_ char *pat = host_pattern(&hosts[i].ep);
+		rehost(out, pat, data);
 		free(data);
 	}
 	if (!out->s)

@@ -3,7 +3,6 @@
  * Every value that reaches the remote command line goes through ssh_quote. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "core/log.h"
 #include "core/ssh.h"
@@ -66,14 +65,6 @@ static void command_args(struct buf *b, const struct strlist *args)
 		add_quoted(b, args->v[i]);
 }
 
-static char *remote_path(const struct step *s)
-{
-	unsigned r = 0;
-	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = (unsigned)now_ms();
-	return xasprintf("/tmp/corral-step-%.8s-%08x.sh", s->id, r);
-}
-
 static void describe(const struct prov_ctx *pc, const struct step *s, const char *cmd)
 {
 	const struct shell_step *sh = &s->shell;
@@ -89,7 +80,7 @@ static int run_uploaded(struct prov_ctx *pc, const struct step *s, const struct 
 			struct buf *cmd, const char *prefix, int *status, struct buf *tail,
 			struct diag *d)
 {
-	_cleanup_free_ char *path = remote_path(s);
+	_cleanup_free_ char *path = step_guest_tmp(s, "step", ".sh");
 	_cleanup_free_ char *qpath = ssh_quote(path);
 	if (ssh_upload_data(pc->conn, script->s, script->len, path, 0755, d) < 0)
 		return diag_wrap(d, "upload the script");

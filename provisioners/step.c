@@ -1,6 +1,7 @@
 #include "provisioners/step.h"
 
 #include <string.h>
+#include <sys/random.h>
 
 /* Room left in a diag for the output tail once run.c has put the machine
  * and step in front: the end of the output matters most, so it is the part
@@ -67,6 +68,14 @@ int step_exit_fail(struct diag *d, int status, const struct buf *tail, const cha
 	buf_free(&lines);
 	buf_free(&t);
 	return -1;
+}
+
+char *step_guest_tmp(const struct step *s, const char *kind, const char *suffix)
+{
+	unsigned r = 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (unsigned)now_ms();
+	return xasprintf("/tmp/corral-%s-%.8s-%08x%s", kind, s->id, r, suffix);
 }
 
 void step_tail_push(struct buf *tail, const char *line, unsigned max)

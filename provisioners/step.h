@@ -19,6 +19,10 @@ char *step_prefix(const char *machine, const struct step *s);
 int step_exit_fail(struct diag *d, int status, const struct buf *tail, const char *const *hide,
 		   size_t nhide);
 
+/* A fresh guest path for the step's upload: /tmp/corral-KIND-<id8>-<random>SUFFIX.
+ * Caller frees. */
+char *step_guest_tmp(const struct step *s, const char *kind, const char *suffix);
+
 /* Appends line to tail, dropping the oldest once it holds max lines. */
 void step_tail_push(struct buf *tail, const char *line, unsigned max);
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the Debian recipes; sourced inside a recipe's subshell by
 # boxes/build, so BOXES, RECIPE_DIR, log and die are defined.
 
@@ -21,6 +22,8 @@ debian_bootstrap() {
 	# merged-usr hook: bookworm's apt would otherwise pull in usrmerge and
 	# with it the full perl (~50 MB) just to convert a tree that mmdebstrap
 	# can lay out merged from the start.
+	# eatmydata hook: dpkg's fsync after every file is wasted on a tree that
+	# is thrown away unless the build completes; it is removed again at the end.
 	# path-exclude: no docs, man pages, info or translations (copyright
 	# files stay: they are the licence terms). mmdebstrap keeps these
 	# options in /etc/dpkg/dpkg.cfg.d/99mmdebstrap, so packages installed
@@ -28,6 +31,7 @@ debian_bootstrap() {
 	# stdin from /dev/null: without a tty mmdebstrap may read sources from it.
 	mmdebstrap --mode=root --variant=apt --format=directory \
 		--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+		--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata \
 		--include="$DEBIAN_PACKAGES" \
 		--dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-include=/usr/share/doc/*/copyright' \
@@ -87,6 +91,10 @@ debian_vagrant_setup() {
 		ExecStartPre=/usr/bin/ssh-keygen -A
 		ExecStartPre=/usr/sbin/sshd -t
 	EOF
+
+	# C.UTF-8 is built into libc (no locales package needed); without this
+	# file pam_env warns on every login and tools fall back to ASCII.
+	echo LANG=C.UTF-8 >"$root/etc/default/locale"
 
 	# mmdebstrap copies the build host's hostname and resolver; neither
 	# belongs in a box. The provider sets both per machine.

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -143,6 +145,39 @@ static int setup_dev(const char *root)
 		? -1 : 0;
 }
 
+/* What root in the guest must not reach on the host through /proc: the
+ * kernel's tunables (read-only) and the host-wide triggers (masked). */
+static int protect_proc(const char *root)
+{
+	static const char *const ro[] = {"proc/sys", "proc/irq", "proc/bus"};
+	static const char *const masked[] = {"proc/sysrq-trigger", "proc/kcore", "proc/timer_list"};
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
+		_cleanup_free_ char *p = path_join(root, ro[i]);
+		if (path_exists(p) && (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+				       mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0))
+			return fail("make %s read-only", p);
+	}
+	for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
+		_cleanup_free_ char *p = path_join(root, masked[i]);
+		if (path_exists(p) && mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
+			return fail("mask %s", p);
+	}
+	return 0;
+}
+
+/* Capabilities no guest needs and that would let root in it act on the
+ * host: dropped from the bounding set before anything of the guest runs. */
+static int drop_caps(void)
+{
+	static const int caps[] = {CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_MKNOD,
+				   CAP_SYS_BOOT, CAP_MAC_ADMIN, CAP_MAC_OVERRIDE, CAP_SYSLOG,
+				   CAP_WAKE_ALARM, CAP_BLOCK_SUSPEND, CAP_AUDIT_CONTROL};
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		if (prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0) < 0)
+			return fail("drop capability %d", caps[i]);
+	return 0;
+}
+
 static int setup_root(const struct init_cfg *c)
 {
 	const unsigned long nsd = MS_NOSUID | MS_NODEV, all = nsd | MS_NOEXEC;
@@ -153,6 +188,7 @@ static int setup_root(const struct init_cfg *c)
 	if (mount("overlay", c->root, "overlay", 0, ovl) < 0)
 		return fail("mount the overlay root on %s", c->root);
 	if (setup_dev(c->root) < 0 || mnt("proc", c->root, "proc", "proc", all, NULL) < 0 ||
+	    protect_proc(c->root) < 0 ||
 	    mnt("sysfs", c->root, "sys", "sysfs", all | MS_RDONLY, NULL) < 0 ||
 	    mnt("tmpfs", c->root, "run", "tmpfs", nsd, "mode=755") < 0 ||
 	    mnt("tmpfs", c->root, "tmp", "tmpfs", nsd, "mode=1777") < 0)
@@ -236,7 +272,7 @@ int ct_init_main(int argc, char **argv)
 		return 1; /* the host gave up on us */
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return fail("cgroup namespace"), 1;
-	if (setup_network(&c) < 0 || setup_root(&c) < 0)
+	if (setup_network(&c) < 0 || setup_root(&c) < 0 || drop_caps() < 0)
 		return 1;
 	if (strcmp(c.init, "systemd") == 0) {
 		static char *const envp[] = {"container=corral", NULL};

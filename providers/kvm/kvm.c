@@ -314,7 +314,7 @@ static int launch(struct machine *m, struct boot *b, const char *loadvm, struct 
 		return 0;
 	const char *why = "a KVM guest printed nothing on its console within 10s";
 	log_warn("%s: %s; booting it again under TCG", m->cfg->name, why);
-	kill_qemu(m);
+	proc_stop(st_pid(m), st_start(m), SIGKILL, KILL_WAIT_MS); /* its taps stay for the next */
 	json_object_set_new(m->state, "accel_fallback", json_string(why));
 	b->host.kvm = false;
 	log_machine(m->cfg->name, "starting QEMU (TCG)");
@@ -395,7 +395,13 @@ static int kvm_halt(struct machine *m, bool force, struct diag *d)
 {
 	if (kvm_stop(m, force, d) < 0)
 		return -1;
-	json_object_del(m->state, "suspended"); /* halting a suspended machine forgets its RAM */
+	if (json_is_true(json_object_get(m->state, "suspended"))) {
+		/* halting a suspended machine forgets its memory image */
+		_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
+		if (img_snapshot(disk, 'd', KVM_SUSPEND_TAG, d) < 0)
+			return -1;
+		json_object_del(m->state, "suspended");
+	}
 	return machine_save(m, d);
 }
 

@@ -66,12 +66,8 @@ static char *in_dir(const struct args *x, const char *leaf)
 	return esc(p);
 }
 
-static const char *bus_dev(const struct args *x, const char *dev)
-{
-	static __thread char out[64];
-	snprintf(out, sizeof(out), "%s-%s", dev, x->microvm ? "device" : "pci");
-	return out;
-}
+/* virtio devices: on PCI for q35, on virtio-mmio for microvm. */
+static const char *bus(const struct args *x) { return x->microvm ? "device" : "pci"; }
 
 void qemu_mac(const char *dir, unsigned nic, char out[18])
 {
@@ -147,7 +143,7 @@ static void drive(struct args *x, const char *id, const char *leaf, const char *
 	add(x, "-drive");
 	addf(x, "file=%s,if=none,id=%s,%s", f, id, fmt_opts);
 	add(x, "-device");
-	addf(x, "%s,drive=%s", bus_dev(x, "virtio-blk"), id);
+	addf(x, "virtio-blk-%s,drive=%s", bus(x), id);
 }
 
 static void disk_opts(struct args *x, const struct machine_cfg *mc, const struct qemu_host *h,
@@ -170,7 +166,7 @@ static void nic(struct args *x, unsigned i)
 	char mac[18];
 	qemu_mac(x->dir, i, mac);
 	add(x, "-device");
-	addf(x, "%s,netdev=net%u,mac=%s%s", bus_dev(x, "virtio-net"), i, mac,
+	addf(x, "virtio-net-%s,netdev=net%u,mac=%s%s", bus(x), i, mac,
 	     x->microvm ? "" : ",romfile=");
 }
 

@@ -40,6 +40,11 @@ static int snap_op(struct machine *m, const char *hmp, char op, const char *name
 		if (qmp_open(sock, 2000, &q, d) < 0)
 			return -1;
 		int rc = qmp_hmp(q, line, d);
+		/* A loadvm that fails leaves the guest paused (QEMU resumes it only
+		 * on success): let it run on as it was. */
+		struct diag ignored = {0};
+		if (rc < 0 && op == 'a')
+			qmp_exec(q, "cont", NULL, NULL, &ignored);
 		qmp_close(q);
 		return rc;
 	}

@@ -121,18 +121,26 @@ int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d)
 	return rc;
 }
 
-static int ensure_base_snapshot(const char *id, struct diag *d)
+int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *d)
 {
 	char **names;
 	size_t n;
 	if (vbox_snapshot_list(id, &names, &n, d) < 0)
 		return -1;
-	bool have = false;
+	*has = false;
 	for (size_t i = 0; i < n; i++) {
-		have |= strcmp(names[i], "base") == 0;
+		*has |= strcmp(names[i], name) == 0;
 		free(names[i]);
 	}
 	free(names);
+	return 0;
+}
+
+static int ensure_base_snapshot(const char *id, struct diag *d)
+{
+	bool have;
+	if (vbox_has_snapshot(id, "base", &have, d) < 0)
+		return -1;
 	return have ? 0 : vbox_runv("snapshot the master VM", NULL, d, "snapshot", id, "take", "base", NULL);
 }
 

@@ -123,6 +123,7 @@ char *vbox_vm_name(const struct machine *m);
 int vbox_find_vm(const char *name, char **uuid, struct diag *d);
 /* Every snapshot name of VM id (none is not an error); caller frees. */
 int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d);
+int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *d);
 
 /* ---- ports.c ---- */
 

@@ -241,16 +241,9 @@ static int vb_snapshot_save(struct machine *m, const char *name, struct diag *d)
 
 static int require_snapshot(struct machine *m, const char *name, struct diag *d)
 {
-	char **names;
-	size_t n;
-	if (vbox_snapshot_list(vm_id(m), &names, &n, d) < 0)
-		return -1;
 	bool have = false;
-	for (size_t i = 0; i < n; i++) {
-		have |= strcmp(names[i], name) == 0;
-		free(names[i]);
-	}
-	free(names);
+	if (vbox_has_snapshot(vm_id(m), name, &have, d) < 0)
+		return -1;
 	if (have)
 		return 0;
 	diag_fail(d, "%s has no snapshot `%s`", m->cfg ? m->cfg->name : "the machine", name);

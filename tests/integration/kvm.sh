@@ -67,7 +67,8 @@ check "the insecure key is gone from authorized_keys" \
 expect_out "the provisioner ran" 0 "provisioned" run 'cat ~/prov'
 expect_out "port lists SSH and the forward" 0 "8000 (guest) => $fwd" "$CORRAL" port vm
 ip=$(st ip)
-check "a tap on the corral bridge" ip link show "ck$(echo -n "$M" | sha256sum | cut -c1-10)0"
+tap="ck$(echo -n "$M" | sha256sum | cut -c1-10)0"
+expect_out "a tap on a corral bridge" 0 "master corral-" ip link show "$tap"
 expect_out "the guest has its leased address on eth1" 0 "$ip/24" run 'ip -4 addr show eth1'
 banner() { timeout 5 bash -c "exec 3<>/dev/tcp/$1/22; head -c 3 <&3"; }
 expect_out "the host reaches the guest's sshd over the bridge" 0 "SSH" banner "$ip"
@@ -113,9 +114,13 @@ kill -9 "$(st pid)"
 sleep 0.5
 expect_out "a killed QEMU is stopped" 0 "stopped (kvm)" "$CORRAL" status vm
 expect_out "up starts it again" 0 "vm: ssh ready" "$CORRAL" up vm
-expect_out "halt -f" 0 "vm: stopped" "$CORRAL" halt -f vm
+expect_out "suspend again" 0 "vm: suspended" "$CORRAL" suspend vm
+expect_out "halt a suspended machine" 0 "vm: already stopped" "$CORRAL" halt vm
+expect_out "it is stopped, not saved" 0 "stopped (kvm)" "$CORRAL" status vm
+check "its memory image is gone from the disk" \
+	bash -c '! qemu-img snapshot -U -l "$1" | grep -q corral-suspend' _ "$M/disk.qcow2"
+expect_out "halt -f" 0 "vm: already stopped" "$CORRAL" halt -f vm
 
-tap="ck$(echo -n "$M" | sha256sum | cut -c1-10)0"
 pid=$(st pid)
 expect_out "destroy" 0 "vm: destroyed" "$CORRAL" destroy -f vm
 check "nothing left: machine directory" test ! -e "$M"

@@ -35,11 +35,12 @@ machines:
     provision:
       - shell:
           name: hello
-          inline: echo "$GREETING $1 uid=$(id -u)" >> /root/hello.log
+          inline: echo "$GREETING $1 uid=$(id -u)" | tee -a /root/hello.log
           args: [world]
           env: { GREETING: "it's me" }
       - shell: { path: scripts/setup.sh, args: [fast], privileged: false }
       - file: { source: conf, destination: /home/vagrant/conf }
+      - file: { source: conf/app.ini, destination: /etc/corral/app.ini }
       - shell: { name: tick, inline: echo tick >> /root/always.log, run: always }
       - shell: { name: extra, inline: touch /root/never, run: never }
   db:
@@ -72,11 +73,14 @@ out=$("$CORRAL" up 2>&1)
 rc=$?
 check "up creates and provisions both" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
-check "output is prefixed with machine and step" grep -q '^web:hello | \|^web | \|web: provisioning: step 1/5: hello' <<<"$out"
+check "each step is announced" grep -q 'web: provisioning: step 1/6: hello' <<<"$out"
+check "output is prefixed with machine:step" grep -q "^web:hello | it's me world uid=0$" <<<"$out"
+check "ansible output is streamed" grep -q '^ansible | PLAY RECAP' <<<"$out"
 expect_out "inline: env, args, privileged" 0 "it's me world uid=0" g web 'sudo cat /root/hello.log'
 expect_out "path: CRLF script, args, unprivileged" 0 "path: fast as vagrant" g web 'cat ~/path.txt'
 expect_out "file tree with modes" 0 "750 640" g web 'stat -c %a ~/conf/bin/run.sh ~/conf/app.ini | xargs'
-expect_out "no script left in /tmp" 0 "none" g web 'ls /tmp/corral-step-* 2>/dev/null || echo none'
+expect_out "file to a root-only place, through sudo" 0 "root 640" g web 'stat -c "%U %a" /etc/corral/app.ini'
+expect_out "no script left in /tmp" 0 "none" g web 'ls /tmp/corral-* 2>/dev/null || echo none'
 expect_out "ansible: template with group vars and extra_vars (web)" 0 "release=1.4 role=web" g web 'cat /etc/corral-role'
 expect_out "ansible: on db too" 0 "release=1.4 role=db" g db 'cat /etc/corral-role'
 expect_out "ansible: become made root the owner" 0 "root" g db 'stat -c %U /etc/corral-role'
@@ -84,7 +88,7 @@ expect_out "ansible: the handler ran" 0 "yes" g web 'test -e /etc/corral-handled
 check "ansible got the pinned keys" grep -Eq '^(\[[0-9.]+\]:[0-9]+|[0-9.]+) ssh-ed25519 ' .corral/provisioners/ansible/known_hosts
 check "the inventory holds both" grep -q '^db ansible_host=' .corral/provisioners/ansible/inventory/provision-step1
 check "never-step did not run" [ "$(g web 'sudo test -e /root/never && echo yes')" != yes ]
-check "state records what ran" [ "$(jq '.provisioned | length' .corral/machines/web/state.json)" -eq 5 ]
+check "state records what ran" [ "$(jq '.provisioned | length' .corral/machines/web/state.json)" -eq 6 ]
 check "no plan pending" [ "$(jq '.provision_pending // false' .corral/machines/web/state.json)" = false ]
 
 "$CORRAL" up >/dev/null 2>&1

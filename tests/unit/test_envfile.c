@@ -291,6 +291,7 @@ static void count_expansion(void)
 	CHECK_STR(lb->depends_on.v[0], "web-1");
 	CHECK_STR(lb->depends_on.v[2], "web-3");
 	env_free(e);
+	CHECK(!load("machines:\n  w: { box: b, count: 3, memory: lots }\n") && errs.n == 1);
 	e = ok_load("machines:\n  w: { box: b, count: 1 }\n");
 	CHECK(e && e->nmachines == 1 && strcmp(e->machines[0].name, "w-1") == 0);
 	env_free(e);
@@ -455,6 +456,19 @@ static void too_big(void)
 	buf_puts(&many, "1]\n");
 	CHECK(!load(many.s) && strstr(errs.v[0].msg, "more than 100000 YAML nodes"));
 	buf_free(&many);
+	/* one big mapping merged many times: refused while it grows */
+	struct buf merges = {0};
+	buf_puts(&merges, "big: &b {");
+	for (int i = 0; i < 40000; i++)
+		buf_printf(&merges, "k%d: 1, ", i);
+	buf_puts(&merges, "z: 1}\nl: [");
+	for (int i = 0; i < 5000; i++)
+		buf_puts(&merges, "{<<: *b}, ");
+	buf_puts(&merges, "{}]\n");
+	t0 = now_ms();
+	CHECK(!load(merges.s) && errs.n == 1 && strstr(errs.v[0].msg, "aliases expand to more than"));
+	CHECK(now_ms() - t0 < 2000);
+	buf_free(&merges);
 }
 
 static void error_cap(void)
@@ -558,6 +572,11 @@ static void value_errors(void)
 	      "machines.m.synced_folders[1].guest: \"srv\" is not an absolute guest path", 0, 0, NULL);
 	FAILS("machines:\n  m: { box: b, synced_folders: [{ guest: /srv, type: nfs }] }\n",
 	      "machines.m.synced_folders[1]: missing `host`", 2, 33, NULL);
+	setenv("HOME", dir, 1);
+	struct env *home = ok_load("machines:\n  m: { box: b, ssh: { private_key: ~/first.key } }\n");
+	_cleanup_free_ char *key = path_join(dir, "first.key");
+	CHECK(home && strcmp(home->machines[0].ssh.private_key, key) == 0);
+	env_free(home);
 	FAILS("machines:\n  m: { box: b, ssh: { private_key: \"~x/key\" } }\n",
 	      "machines.m.ssh.private_key: can't expand `~` (only ~/... with $HOME set)", 0, 0, NULL);
 }
@@ -578,7 +597,7 @@ static void ports(void)
 	FAILS("machines:\n  m: { box: b, ports: [80] }\n",
 	      "machines.m.ports[1]: expected a mapping, got a string", 2, 24, NULL);
 	FAILS("machines:\n  w: { box: b, count: 2, ports: [{ guest: 80, host: 8080 }] }\n",
-	      "machines.w.ports[1].host: 127.0.0.1:8080/tcp is already forwarded to w-1", 2, 34,
+	      "machines.w.ports[1].host: 127.0.0.1:8080/tcp is forwarded for both w-1 and w-2", 2, 34,
 	      "use another host port, or set `auto_correct: true`");
 	struct env *e = ok_load(
 		"machines:\n  w: { box: b, count: 2, ports: [{ guest: 80, host: 8080, auto_correct: true }] }\n"
@@ -602,7 +621,7 @@ static void networks(void)
 	FAILS(t3, "machines.m.networks[1].network: unknown network `bakend`", 3, 27,
 	      "did you mean `backend`?");
 	_cleanup_free_ char *t4 = xasprintf("%s  w: { box: b, count: 2, networks: [{ network: backend, ip: 10.20.0.5 }] }\n", head);
-	FAILS(t4, "machines.w.networks[1].ip: 10.20.0.5 is already used by w-1", 3, 37,
+	FAILS(t4, "machines.w.networks[1].ip: 10.20.0.5 is used by both w-1 and w-2", 3, 37,
 	      "give each machine its own address, or leave ip out to allocate one");
 	_cleanup_free_ char *t5 = xasprintf("%s  m: { box: b, networks: [{ network: backend, ip: 10.20.0 }] }\n", head);
 	FAILS(t5, "machines.m.networks[1].ip: \"10.20.0\" is not an IPv4 address", 0, 0, NULL);

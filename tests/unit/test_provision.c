@@ -285,7 +285,7 @@ static void test_shell_bad_env_name(void)
 
 static bool no_script_left(const struct step *s)
 {
-	_cleanup_free_ char *pat = xasprintf("/tmp/corral-step-%.8s-*", s->id);
+	_cleanup_free_ char *pat = xasprintf("/tmp/corral-*-%.8s-*", s->id);
 	glob_t g;
 	int r = glob(pat, 0, NULL, &g);
 	globfree(&g);
@@ -518,6 +518,17 @@ static void test_file_tree(void)
 	_cleanup_free_ char *got = tpath("home/etc/app/app.ini");
 	_cleanup_free_ char *text = slurp(got);
 	CHECK(text && strcmp(text, "[app]\nname=demo\n") == 0);
+	/* a directory the login may not write: staged, then copied by root */
+	_cleanup_free_ char *locked = tpath("rootonly");
+	mkdir(locked, 0755);
+	_cleanup_free_ char *into = tpath("rootonly/app");
+	s.file.destination = into;
+	capture_start();
+	rc = run_step(0, &s, &d);
+	_cleanup_free_ char *log = capture_end();
+	CHECK(rc == 0 && strstr(log, "copying it into place with sudo"));
+	CHECK(mode_of("rootonly/app/bin/run.sh") == 0750 && mode_of("rootonly/app/app.ini") == 0640);
+	CHECK(no_script_left(&s));
 	/* a single file to an absolute destination */
 	_cleanup_free_ char *dst = tpath("home/single.ini");
 	s.file.source = b;
@@ -633,6 +644,15 @@ static void test_inventory_text(void)
 	CHECK(strstr(inv.s, "ansible_ssh_common_args=-o UserKnownHostsFile='/k h/known_hosts'"
 			    " -o StrictHostKeyChecking=yes"));
 	buf_free(&inv);
+	/* known_hosts: other addresses' lines stay, ours are replaced */
+	_cleanup_free_ char *old = xasprintf("[127.0.0.1]:%u ssh-ed25519 OLDKEY\n"
+					     "10.0.0.9 ssh-ed25519 OTHER\n", tg[0].ep.port);
+	struct buf kh = {0};
+	CHECK(ansible_known_hosts(tg, 2, old, &kh, &d) == 0);
+	_cleanup_free_ char *k1 = xasprintf("[127.0.0.1]:%u ssh-ed25519 AAAA", tg[0].ep.port);
+	CHECK(kh.s && str_starts(kh.s, "10.0.0.9 ssh-ed25519 OTHER\n") && strstr(kh.s, k1));
+	CHECK(kh.s && !strstr(kh.s, "OLDKEY"));
+	buf_free(&kh);
 	struct ansible_group evil = {.name = "web]\n[all:vars"};
 	s.ansible.groups = &evil;
 	s.ansible.ngroups = 1;

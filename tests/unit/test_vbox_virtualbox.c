@@ -1,4 +1,4 @@
-/* Parsers of VBoxManage output for the virtualbox provider
+/* Parsers of VBoxManage output (providers/virtualbox/parse.c), fed the
  * formats VirtualBox 7 prints (shared/VBOXMANAGE.md). */
 #include <stdlib.h>
 
