@@ -197,28 +197,16 @@ static void add_cand(struct cand **v, size_t *n, size_t *cap, struct ypair p, si
 	(*n)++;
 }
 
-/* The mappings a `<<` value names: one mapping or a list of them. */
-static int merge_sources(struct builder *b, const struct ynode *v, const struct ynode ***src,
-			 size_t *nsrc)
+/* A `<<` value is a mapping or a list of mappings. */
+static bool mergeable(struct builder *b, const struct ynode *v)
 {
-	if (v->type == Y_MAP) {
-		*src = xmalloc(sizeof(**src));
-		(*src)[0] = v;
-		*nsrc = 1;
-		return 0;
-	}
-	bool ok = v->type == Y_SEQ;
-	for (size_t i = 0; ok && i < v->nitems; i++)
+	bool ok = v->type == Y_MAP || v->type == Y_SEQ;
+	for (size_t i = 0; ok && v->type == Y_SEQ && i < v->nitems; i++)
 		ok = v->items[i]->type == Y_MAP;
-	if (!ok) {
+	if (!ok)
 		ydiag(b->errs, b->file, v->line, v->col, "write `<<: *anchor` or `<<: [*a, *b]`",
 		      "`<<` merges a mapping or a list of mappings, not %s", ynode_what(v));
-		return -1;
-	}
-	*src = xmalloc((v->nitems ? v->nitems : 1) * sizeof(**src));
-	memcpy(*src, v->items, v->nitems * sizeof(**src));
-	*nsrc = v->nitems;
-	return 0;
+	return ok;
 }
 
 /* Every candidate pair of m into v; -1 past the node cap (merges multiply). */
@@ -227,17 +215,17 @@ static int gather(struct builder *b, struct ynode *m, struct cand **v, size_t *n
 	size_t rank = 1;
 	for (size_t i = 0; i < m->npairs && *n <= YTREE_MAX_NODES; i++) {
 		struct ypair p = m->pairs[i];
-		const struct ynode **src = NULL;
-		size_t nsrc = 0;
 		if (!is_merge_key(p.key)) {
 			add_cand(v, n, cap, p, 0);
 			continue;
 		}
-		if (merge_sources(b, p.val, &src, &nsrc) == 0)
-			for (size_t s = 0; s < nsrc && *n <= YTREE_MAX_NODES; s++, rank++)
-				for (size_t k = 0; k < src[s]->npairs; k++)
-					add_cand(v, n, cap, src[s]->pairs[k], rank);
-		free(src);
+		if (!mergeable(b, p.val))
+			continue;
+		struct ynode *const *src = p.val->type == Y_MAP ? &p.val : p.val->items;
+		size_t nsrc = p.val->type == Y_MAP ? 1 : p.val->nitems;
+		for (size_t s = 0; s < nsrc && *n <= YTREE_MAX_NODES; s++, rank++)
+			for (size_t k = 0; k < src[s]->npairs; k++)
+				add_cand(v, n, cap, src[s]->pairs[k], rank);
 	}
 	if (*n <= YTREE_MAX_NODES)
 		return 0;

@@ -375,6 +375,11 @@ static void anchors_and_merges(void)
 	env_free(e);
 	FAILS("machines:\n  a: { <<: 5, box: b }\n",
 	      "`<<` merges a mapping or a list of mappings, not a string", 2, 12, NULL);
+	e = ok_load("machines:\n  a: { <<: [], box: b }\n  c: { <<: {}, box: b }\n");
+	CHECK(e && e->nmachines == 2);
+	env_free(e);
+	FAILS("machines:\n  a: { <<: [1], box: b }\n",
+	      "`<<` merges a mapping or a list of mappings, not a list", 2, 12, NULL);
 	FAILS("machines:\n  a: *nope\n", "unknown alias `*nope`", 2, 6, NULL);
 	FAILS("a: &a [*a]\n", "unknown alias `*a`", 1, 8, NULL);
 }
