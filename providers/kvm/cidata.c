@@ -4,32 +4,11 @@
  * written as JSON, which is YAML, so no value needs quoting by hand. */
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
 #include "providers/kvm/kvm.h"
-
-/* libarchive is loaded on first use (core/lazylib.c), which has no rows
- * for the iso9660 writer yet: these two are bound here the same way. */
-struct iso_fns {
-	int (*set_iso9660)(struct archive *);
-	int (*set_option)(struct archive *, const char *, const char *, const char *);
-};
-
-static int iso_fns(struct iso_fns *f, struct diag *d)
-{
-	void *h = dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-	if (h) {
-		*(void **)&f->set_iso9660 = dlsym(h, "archive_write_set_format_iso9660");
-		*(void **)&f->set_option = dlsym(h, "archive_write_set_format_option");
-	}
-	if (h && f->set_iso9660 && f->set_option)
-		return 0;
-	diag_fail(d, "cidata: cannot load libarchive's iso9660 writer: %s", dlerror());
-	return diag_hint(d, "reinstall libarchive13 (make deps)");
-}
 
 static char *cloud_config(const struct cidata *c)
 {
@@ -92,15 +71,12 @@ static int add_file(struct archive *a, const char *name, const char *data)
 
 int cidata_write(const char *path, const struct cidata *c, struct diag *d)
 {
-	struct iso_fns fn = {0};
-	if (iso_fns(&fn, d) < 0)
-		return -1;
 	const char *names[] = {"meta-data", "user-data", "network-config"};
 	char *files[] = {meta_data(c), cloud_config(c), network_config(c)};
 	struct archive *a = archive_write_new();
-	int r = fn.set_iso9660(a);
+	int r = archive_write_set_format_iso9660(a);
 	if (r == ARCHIVE_OK)
-		r = fn.set_option(a, "iso9660", "volume-id", "CIDATA");
+		r = archive_write_set_format_option(a, "iso9660", "volume-id", "CIDATA");
 	if (r == ARCHIVE_OK)
 		r = archive_write_open_filename(a, path);
 	for (size_t i = 0; i < 3 && r == ARCHIVE_OK; i++)
