@@ -98,10 +98,15 @@ test: deps all unit $(TOOLS) $(FUZZERS)
 	@tests/run
 
 boxes: deps all
-	boxes/build tiny debian-12
+	boxes/build tiny debian-12 debian-12-kvm tiny-kvm
 
+# The README's first command: build (or reuse) the Debian container box, add
+# it to the store, bring examples/quickstart up provisioned, run a command in it.
 quickstart: deps all
-	tests/../examples/quickstart/run
+	@box=$$(boxes/build debian-12 | tail -n 1) && \
+		build/corral box add "$$(dirname "$$box")/catalog.json" && \
+		build/corral -C examples/quickstart up && \
+		build/corral -C examples/quickstart ssh -c 'cat /etc/motd; cat /etc/os-release | head -n 1'
 
 install: all
 	install -m 0755 build/corral /usr/local/bin/corral
