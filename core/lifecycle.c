@@ -70,10 +70,17 @@ static const struct provider *pick_provider(struct run *r, struct machine *m, st
 	return p;
 }
 
+/* One box fetch at a time: machines sharing a box find it added by the
+ * first instead of each fetching it (or failing where only one names its URL). */
+static pthread_mutex_t box_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int ensure_box(const struct provider *p, struct machine *m, struct diag *d)
 {
 	struct box_ref ref = {0};
-	if (boxstore_ensure(m->cfg, p->box_provider, &ref, d) < 0)
+	pthread_mutex_lock(&box_mu);
+	int rc = boxstore_ensure(m->cfg, p->box_provider, &ref, d);
+	pthread_mutex_unlock(&box_mu);
+	if (rc < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
 	m->box_dir = xstrdup(ref.dir);
 	json_object_set_new(m->state, "provider", json_string(p->name));

@@ -5,7 +5,12 @@
  * The bridge is host-wide, so its pool is too: leases live beside it in
  * $CORRAL_RUN_DIR (default /run/corral)/net/BRIDGE.json under a lock, keyed
  * by the owning machine's state directory (a lease whose directory is gone
- * is free again). Each machine records its own address in its state.json. */
+ * is free again). Each machine records its own address in its state.json.
+ *
+ * Bridges: machines on no `networks:` entry share corral0 (10.213.0.0/24,
+ * or the first 10.213.N.0/24 no host route overlaps); each envfile
+ * network's subnet gets its own bridge, corral-<8 hex of sha256(subnet)>,
+ * so envfiles that name the same subnet share it. */
 #ifndef CORRAL_NET_H
 #define CORRAL_NET_H
 #include <stdbool.h>

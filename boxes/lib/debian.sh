@@ -29,7 +29,10 @@ debian_bootstrap() {
 	# options in /etc/dpkg/dpkg.cfg.d/99mmdebstrap, so packages installed
 	# later in the box stay slim too.
 	# stdin from /dev/null: without a tty mmdebstrap may read sources from it.
-	mmdebstrap --mode=root --variant=apt --format=directory \
+	# unshare: the /proc, /sys and /dev mounts mmdebstrap makes in the chroot
+	# live in a private mount namespace and vanish with it, even when the
+	# build is killed with SIGKILL, so the temp tree can always be deleted.
+	unshare --mount --propagation private -- mmdebstrap --mode=root --variant=apt --format=directory \
 		--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
 		--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata \
 		--include="$DEBIAN_PACKAGES" \

@@ -16,23 +16,34 @@ machines:
     box_url: file://$catalog
     provider: container
     hostname: deb.corral.test
+  sd:
+    box: corral/debian-12
+    provider: container
+    autostart: false
+    provider_options:
+      container: { init: systemd }
 YAML
 cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
 M=$T/env/.corral/machines/deb
 
 expect_out "up" 0 "deb: ssh ready" "$CORRAL" up
-expect_out "ssh runs a command" 0 'VERSION_CODENAME=bookworm' "$CORRAL" ssh -c 'cat /etc/os-release'
-expect_out "the hostname is the envfile's" 0 "deb.corral.test" "$CORRAL" ssh -c 'hostname'
-expect_out "password-less sudo" 0 "root" "$CORRAL" ssh -c 'sudo -n id -un'
-expect_out "/etc/hosts names the machine" 0 "deb.corral.test" "$CORRAL" ssh -c 'cat /etc/hosts'
-expect_out "the default route is the bridge" 0 "default via 10.213." "$CORRAL" ssh -c 'ip route'
-expect_out "write a file as root" 0 "" "$CORRAL" ssh -c 'echo kept | sudo tee /etc/kept'
+expect_out "the built-in init is PID 1" 0 "corral" "$CORRAL" ssh deb -c 'cat /proc/1/comm'
+expect_out "ssh runs a command" 0 'VERSION_CODENAME=bookworm' "$CORRAL" ssh deb -c 'cat /etc/os-release'
+expect_out "the hostname is the envfile's" 0 "deb.corral.test" "$CORRAL" ssh deb -c 'hostname'
+expect_out "password-less sudo" 0 "root" "$CORRAL" ssh deb -c 'sudo -n id -un'
+expect_out "/etc/hosts names the machine" 0 "deb.corral.test" "$CORRAL" ssh deb -c 'cat /etc/hosts'
+expect_out "the default route is the bridge" 0 "default via 10.213." "$CORRAL" ssh deb -c 'ip route'
+expect_out "write a file as root" 0 "" "$CORRAL" ssh deb -c 'echo kept | sudo tee /etc/kept'
 expect_out "halt" 0 "deb: stopped" "$CORRAL" halt
 expect_out "up again" 0 "deb: ssh ready" "$CORRAL" up
-expect_out "the file survived" 0 "kept" "$CORRAL" ssh -c 'cat /etc/kept'
+expect_out "the file survived" 0 "kept" "$CORRAL" ssh deb -c 'cat /etc/kept'
 expect_out "reload" 0 "deb: ssh ready" "$CORRAL" reload
 expect_out "running after reload" 0 "running" "$CORRAL" status
+expect_out "init: systemd boots the box's systemd" 0 "sd: ssh ready" "$CORRAL" up sd
+expect_out "systemd is PID 1" 0 "systemd" "$CORRAL" ssh sd -c 'cat /proc/1/comm'
+expect_out "systemd started sshd itself" 0 "active" "$CORRAL" ssh sd -c 'sudo -n systemctl is-active ssh'
+expect_out "halt asks systemd to power off" 0 "sd: stopped" "$CORRAL" halt sd
 id=$(jq -r .id "$M/state.json")
 expect_out "destroy" 0 "deb: destroyed" "$CORRAL" destroy -f
 check "nothing left: dir, mounts, links, cgroups" bash -c "[ ! -e '$M' ] && ! grep -q '$T' /proc/mounts &&
