@@ -242,7 +242,8 @@ static int ct_up(struct machine *m, struct diag *d)
 	return boot(m, &b, id, d);
 }
 
-static int ct_halt(struct machine *m, bool force, struct diag *d)
+/* Stops the machine's processes and releases what they held; the caller saves. */
+static int stop(struct machine *m, bool force, struct diag *d)
 {
 	pid_t pid = st_pid(m);
 	unsigned long long start = st_start(m);
@@ -253,12 +254,18 @@ static int ct_halt(struct machine *m, bool force, struct diag *d)
 	if (proc_alive(pid, start))
 		return diag_fail(d, "the container's init (pid %d) survived SIGKILL", (int)pid);
 	release_runtime(m);
-	return machine_save(m, d);
+	return 0;
 }
 
+static int ct_halt(struct machine *m, bool force, struct diag *d)
+{
+	return stop(m, force, d) < 0 ? -1 : machine_save(m, d);
+}
+
+/* No state is saved: the lifecycle removes the machine's directory next. */
 static int ct_destroy(struct machine *m, struct diag *d)
 {
-	if (ct_halt(m, true, d) < 0)
+	if (stop(m, true, d) < 0)
 		return -1;
 	json_t *bridges = json_object_get(m->state, "bridges");
 	size_t i;
