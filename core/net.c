@@ -214,14 +214,42 @@ static void nat_setup(const char *bridge, const char *subnet)
 		log_warn("outbound NAT for %s not set up: %s", subnet, d.msg);
 }
 
+/* A bridge without a set address takes its lowest port's, so it changes as
+ * machines come and go, and the guests' cached gateway MAC goes stale for
+ * seconds. A fixed, locally administered one (02:00 + the gateway address)
+ * avoids that. */
+static char *bridge_mac_line(const char *bridge, const struct subnet *s)
+{
+	uint32_t gw = s->net + 1;
+	return xasprintf("link set %s address 02:00:%02x:%02x:%02x:%02x\n", bridge, gw >> 24,
+			 (gw >> 16) & 0xff, (gw >> 8) & 0xff, gw & 0xff);
+}
+
+/* Bridges made before their address was fixed get it now (type 3: set). */
+static int bridge_pin_mac(const char *bridge, const struct subnet *s, struct diag *d)
+{
+	char sys[80], type[8] = "";
+	snprintf(sys, sizeof(sys), "/sys/class/net/%s/addr_assign_type", bridge);
+	FILE *f = fopen(sys, "r"); /* sysfs: stat says 4096 bytes, so no read_file */
+	if (!f)
+		return diag_errno(d, "open %s", sys);
+	bool set = fgets(type, sizeof(type), f) && atoi(type) == 3;
+	fclose(f);
+	if (set)
+		return 0;
+	_cleanup_free_ char *line = bridge_mac_line(bridge, s);
+	return net_ip_batch(line, d);
+}
+
 static int bridge_create(const char *bridge, const struct subnet *s, struct diag *d)
 {
 	char sn[20], gw[16];
 	net_subnet_format(s, sn, sizeof(sn));
 	ip_format(s->net + 1, gw, sizeof(gw));
-	_cleanup_free_ char *batch = xasprintf("link add %s type bridge\naddr add %s/%u dev %s\n"
+	_cleanup_free_ char *mac = bridge_mac_line(bridge, s);
+	_cleanup_free_ char *batch = xasprintf("link add %s type bridge\n%saddr add %s/%u dev %s\n"
 					       "link set %s up\n",
-					       bridge, gw, s->prefix, bridge, bridge);
+					       bridge, mac, gw, s->prefix, bridge, bridge);
 	if (net_ip_batch(batch, d) < 0) {
 		net_link_delete(bridge);
 		return diag_wrap(d, "create bridge %s for %s", bridge, sn);
@@ -303,6 +331,8 @@ static int lease_locked(const char *subnet, json_t *pool, const char *owner, con
 		}
 		if (bridge_create(out->bridge, &s, d) < 0)
 			return -1;
+	} else if (bridge_pin_mac(out->bridge, &s, d) < 0) {
+		return diag_wrap(d, "bridge %s", out->bridge);
 	}
 	json_object_set_new(pool, "subnet", json_string(out->subnet));
 	if (net_pool_pick(pool, &s, owner, want, out->ip, sizeof(out->ip), d) < 0)

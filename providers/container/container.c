@@ -138,9 +138,13 @@ static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag 
 		char veth[16];
 		veth_name(id, i, veth, sizeof(veth));
 		net_link_delete(veth); /* left by a container that was killed */
-		buf_printf(&batch, "link add %s type veth peer name eth%u netns %d\n"
+		/* The address may have belonged to another machine a moment ago: a
+		 * cached neighbour entry would send its frames to the old MAC. */
+		buf_printf(&batch, "neigh flush to %s dev %s\n"
+				   "link add %s type veth peer name eth%u netns %d\n"
 				   "link set %s master %s up\n",
-			   veth, i, (int)pid, veth, b->nets[i].bridge);
+			   b->nets[i].ip, b->nets[i].bridge, veth, i, (int)pid, veth,
+			   b->nets[i].bridge);
 	}
 	int r = net_ip_batch(batch.s, d);
 	buf_free(&batch);
