@@ -1,5 +1,8 @@
 # corral — build, test, fuzz, boxes, bench. `make test` works from a fresh
 # Debian 12 machine: missing packages are installed first (deps).
+# Every core builds: a cold `make test` compiles the tree three times
+# (plain, sanitizers, fuzzer).
+MAKEFLAGS += -j$(shell nproc)
 CC      ?= gcc
 PKGS    := yaml-0.1 libcurl libarchive libcrypto libssh jansson
 # Recursive on purpose: pkg-config must run after `deps` has installed it.
@@ -17,7 +20,7 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 DEB_BUILD := gcc make pkg-config libyaml-dev libcurl4-openssl-dev libarchive-dev \
 	libssl-dev libssh-dev libjansson-dev
 DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
-	ca-certificates
+	ca-certificates nftables rsync
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo
 
