@@ -36,6 +36,9 @@ void command_usage(const struct command *cmd, FILE *out);
 /* Finds (-f or upward search) and loads the envfile; prints every error.
  * Returns EXIT_OK or the exit code to return. */
 int ctx_load_env(struct ctx *c);
+/* Every argv[1..] names a machine (or a count's base name) of the envfile;
+ * else a usage error of command `cmd`. */
+int ctx_check_machines(struct ctx *c, const char *cmd);
 /* Takes the envfile's lock (mutating commands). Returns EXIT_OK or EXIT_FAIL. */
 int ctx_lock(struct ctx *c);
 void ctx_done(struct ctx *c);
@@ -59,6 +62,7 @@ int cmd_port(struct ctx *c);
 int cmd_ct_init(struct ctx *c);
 int cmd_ct_portfwd(struct ctx *c);
 int cmd_ssh(struct ctx *c);
+int cmd_rsync(struct ctx *c);
 int cmd_snapshot(struct ctx *c);
 int cmd_suspend(struct ctx *c);
 int cmd_resume(struct ctx *c);

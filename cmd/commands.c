@@ -31,16 +31,24 @@ static const struct command table[] = {
 	 "  update [NAME] [--provider P]   add the newest version from the catalog\n"
 	 "  verify               re-hash every box's files; exit 1 on any change\n"
 	 "  sign KEY BOXFILE     print the base64 Ed25519 signature of BOXFILE\n"},
-	{"up", cmd_up, "[NAME...] [--provider P] [--provision|--no-provision] [--destroy-on-error]",
+	{"up", cmd_up,
+	 "[NAME...] [--provider P] [--provision|--no-provision] [--provision-with STEP,...] "
+	 "[--parallel N] [--destroy-on-error]",
 	 "create and start machines, wait for SSH, provision",
 	 "  --provider P          provider for machines not yet created (container, kvm, ...)\n"
 	 "  --provision           run every provisioning step (not only the first time)\n"
 	 "  --no-provision        run no provisioning step\n"
-	 "  --destroy-on-error    destroy a machine this up created when its up fails\n"},
+	 "  --provision-with STEP,...   run only these steps (by name), `run: never` ones included\n"
+	 "  --parallel N          at most N machines booting/provisioning at once (default: all)\n"
+	 "  --destroy-on-error    destroy a machine this up created when its up fails\n"
+	 "  --json                the closing summary (machine, state, seconds, failed step) as JSON\n"},
 	{"halt", cmd_halt, "[-f] [NAME...]", "stop machines (gracefully, then by force)",
 	 "  -f, --force   stop at once, without waiting for a graceful shutdown\n"},
-	{"reload", cmd_reload, "[NAME...] [--provision|--no-provision]",
-	 "halt, then up: restarts machines with the envfile's current settings", ""},
+	{"reload", cmd_reload,
+	 "[NAME...] [--provision|--no-provision] [--provision-with STEP,...] [--parallel N]",
+	 "halt, then up: restarts machines with the envfile's current settings",
+	 "  --provision-with STEP,...   run only these steps (by name)\n"
+	 "  --parallel N          at most N machines at once (default: all)\n"},
 	{"destroy", cmd_destroy, "[-f] [NAME...]",
 	 "remove machines and everything they hold on the host",
 	 "  -f, --force   no confirmation question\n"},
@@ -67,6 +75,8 @@ static const struct command table[] = {
 	 "  --reset-host-key    forget the pinned host key (the machine was re-created)\n"
 	 "                      and pin the one it has now; alone, does only that\n"
 	 "  -- SSH_ARGS         passed to ssh as they are, e.g. -- -L 8080:localhost:80\n"},
+	{"rsync", cmd_rsync, "[NAME...]",
+	 "copy the rsync synced folders to running machines again, as `up` does", ""},
 	{"ssh-config", cmd_ssh_config, "[NAME...]",
 	 "print OpenSSH Host blocks for machines (ssh -F, scp, rsync, Ansible)", ""},
 	{"completion", cmd_completion, "bash|zsh", "print a shell completion script", ""},

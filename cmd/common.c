@@ -59,6 +59,20 @@ int ctx_load_env(struct ctx *c)
 	return EXIT_OK;
 }
 
+int ctx_check_machines(struct ctx *c, const char *cmd)
+{
+	for (int i = 1; i < c->argc; i++) {
+		bool found = false;
+		for (size_t j = 0; j < c->env->nmachines; j++)
+			found |= strcmp(c->argv[i], c->env->machines[j].name) == 0 ||
+				 strcmp(c->argv[i], c->env->machines[j].base_name) == 0;
+		if (!found)
+			return usage_error(command_find(cmd), "no machine `%s` in %s", c->argv[i],
+					   c->env->path);
+	}
+	return EXIT_OK;
+}
+
 int ctx_lock(struct ctx *c)
 {
 	struct diag d = {0};

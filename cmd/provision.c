@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/outcome.h"
 #include "core/log.h"
 #include "core/ssh.h"
 #include "core/state.h"
@@ -24,24 +25,6 @@ struct run {
 	size_t nup, nsel;
 };
 
-static void split_commas(const char *s, struct strlist *out)
-{
-	_cleanup_free_ char *copy = xstrdup(s);
-	char *save = NULL;
-	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
-		out->v[out->n++] = xstrdup(w);
-	}
-}
-
-static void strlist_clear(struct strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	*l = (struct strlist){0};
-}
-
 static int parse_args(struct run *r)
 {
 	static const struct option opts[] = {{"provision-with", required_argument, NULL, 'w'},
@@ -51,22 +34,14 @@ static int parse_args(struct run *r)
 	while ((o = getopt_long(r->c->argc, r->c->argv, "", opts, NULL)) != -1) {
 		if (o != 'w')
 			return usage_error(cmd, "unknown option");
-		split_commas(optarg, &r->only);
+		steps_split(optarg, &r->only);
 		r->with_only = true;
 	}
 	if (r->with_only && !r->only.n)
 		return usage_error(cmd, "--provision-with needs step names");
 	for (int i = optind; i < r->c->argc; i++)
-		split_commas(r->c->argv[i], &r->names);
+		steps_split(r->c->argv[i], &r->names);
 	return EXIT_OK;
-}
-
-static bool has_step(const struct step *v, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].name, name) == 0)
-			return true;
-	return false;
 }
 
 static bool selected(const struct run *r, const struct machine_cfg *mc)
@@ -89,15 +64,7 @@ static int check_names(const struct run *r)
 		if (!found)
 			return usage_error(cmd, "no machine `%s` in %s", r->names.v[i], e->path);
 	}
-	for (size_t i = 0; i < r->only.n; i++) {
-		bool found = has_step(e->steps, e->nsteps, r->only.v[i]);
-		for (size_t k = 0; k < e->nmachines; k++)
-			found |= has_step(e->machines[k].steps, e->machines[k].nsteps, r->only.v[i]);
-		if (!found)
-			return usage_error(cmd, "no provision step named `%s` in %s", r->only.v[i],
-					   e->path);
-	}
-	return EXIT_OK;
+	return steps_check(e, &r->only, cmd);
 }
 
 /* The machine's endpoint when it is running; 1 when it is not. */
@@ -166,30 +133,43 @@ static int gather(struct run *r)
 	return rc;
 }
 
+static int provision_one(struct run *r, struct prov_target *t, struct lc_result *res)
+{
+	const struct strlist *only = r->with_only ? &r->only : NULL;
+	struct prov_ctx pc = {.m = t->m, .conn = t->conn, .ep = &t->ep,
+			      .peers = r->up, .npeers = r->nup};
+	struct diag d = {0};
+	uint64_t t0 = now_ms();
+	int rc = provision_machine(&pc, PROVISION_FORCE, false, only, &d);
+	*res = (struct lc_result){.machine = t->m->cfg->name, .ms = now_ms() - t0,
+				  .outcome = rc < 0 ? LC_FAILED : LC_DONE, .failed_step = pc.failed};
+	if (rc < 0) {
+		report(&d);
+		return EXIT_FAIL;
+	}
+	log_machine(t->m->cfg->name, "provisioned");
+	return EXIT_OK;
+}
+
 static int provision_all(struct run *r)
 {
 	const struct strlist *only = r->with_only ? &r->only : NULL;
 	int rc = EXIT_OK;
 	size_t ok = 0;
 	_cleanup_free_ struct prov_target *done = xcalloc(r->nsel + 1, sizeof(*done));
+	_cleanup_free_ struct lc_result *res = xcalloc(r->nsel + 1, sizeof(*res));
 	for (size_t i = 0; i < r->nsel; i++) {
-		struct prov_target *t = &r->up[i];
-		struct prov_ctx pc = {.m = t->m, .conn = t->conn, .ep = &t->ep,
-				      .peers = r->up, .npeers = r->nup};
-		struct diag d = {0};
-		if (provision_machine(&pc, PROVISION_FORCE, false, only, &d) < 0) {
-			report(&d);
+		if (provision_one(r, &r->up[i], &res[i]) != EXIT_OK)
 			rc = EXIT_FAIL;
-			continue;
-		}
-		done[ok++] = *t;
-		log_machine(t->m->cfg->name, "provisioned");
+		else
+			done[ok++] = r->up[i];
 	}
 	struct diag d = {0};
 	if (provision_env(r->c->env, done, ok, PROVISION_FORCE, only, &d) < 0) {
 		report(&d);
 		rc = EXIT_FAIL;
 	}
+	outcome_print(res, r->nsel, "provisioned", r->c->json);
 	return rc;
 }
 
@@ -201,8 +181,8 @@ static void run_free(struct run *r)
 		machine_close(&r->ms[i]);
 	free(r->ms);
 	free(r->up);
-	strlist_clear(&r->names);
-	strlist_clear(&r->only);
+	steps_clear(&r->names);
+	steps_clear(&r->only);
 }
 
 int cmd_provision(struct ctx *c)

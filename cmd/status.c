@@ -28,24 +28,10 @@ static enum mstate machine_state(struct machine *m, const char **prov)
 	return s;
 }
 
-static int check_names(struct ctx *c)
-{
-	for (int i = 1; i < c->argc; i++) {
-		bool found = false;
-		for (size_t j = 0; j < c->env->nmachines; j++)
-			found |= strcmp(c->argv[i], c->env->machines[j].name) == 0 ||
-				 strcmp(c->argv[i], c->env->machines[j].base_name) == 0;
-		if (!found)
-			return usage_error(command_find("status"), "no machine `%s` in %s",
-					   c->argv[i], c->env->path);
-	}
-	return EXIT_OK;
-}
-
 int cmd_status(struct ctx *c)
 {
 	int rc = ctx_load_env(c);
-	if (rc || (rc = check_names(c)))
+	if (rc || (rc = ctx_check_machines(c, "status")))
 		return rc;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < c->env->nmachines; i++) {

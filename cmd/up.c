@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/outcome.h"
 #include "core/index.h"
 #include "core/lifecycle.h"
 #include "core/log.h"
@@ -16,7 +17,10 @@
 #include "core/util.h"
 #include "providers/container/container.h"
 
-enum { O_PROVIDER = 256, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, O_FORCE, O_PRUNE };
+enum {
+	O_PROVIDER = 256, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, O_FORCE, O_PRUNE,
+	O_PARALLEL, O_PROVISION_WITH,
+};
 
 static const struct option lc_opts_table[] = {
 	{"provider", required_argument, NULL, O_PROVIDER},
@@ -25,12 +29,44 @@ static const struct option lc_opts_table[] = {
 	{"destroy-on-error", no_argument, NULL, O_DESTROY_ON_ERROR},
 	{"force", no_argument, NULL, O_FORCE},
 	{"prune", no_argument, NULL, O_PRUNE},
+	{"parallel", required_argument, NULL, O_PARALLEL},
+	{"provision-with", required_argument, NULL, O_PROVISION_WITH},
 	{0},
 };
 
-/* Parses the options `allowed` names (by their val) into o; names follow. */
-static int parse_opts(struct ctx *c, const int *allowed, struct lc_opts *o, bool *prune)
+struct parsed {
+	struct lc_opts o;
+	bool prune;
+	struct strlist only; /* --provision-with */
+};
+
+static int parse_parallel(const struct command *cmd, const char *s, unsigned *out)
 {
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (s[0] < '1' || s[0] > '9' || *end || v > 4096)
+		return usage_error(cmd, "--parallel takes a number of machines from 1 to 4096, not `%s`",
+				   s);
+	*out = (unsigned)v;
+	return EXIT_OK;
+}
+
+/* --provision-with implies --provision, for the named steps only. */
+static int check_provision(const struct command *cmd, struct parsed *p)
+{
+	if (!p->only.n)
+		return EXIT_OK;
+	if (p->o.provision == PROVISION_NONE)
+		return usage_error(cmd, "--provision-with and --no-provision contradict each other");
+	p->o.provision = PROVISION_FORCE;
+	p->o.only = &p->only;
+	return EXIT_OK;
+}
+
+/* Parses the options `allowed` names (by their val) into p; names follow. */
+static int parse_opts(struct ctx *c, const int *allowed, struct parsed *p)
+{
+	struct lc_opts *o = &p->o;
 	const struct command *cmd = command_find(c->argv[0]);
 	int opt;
 	while ((opt = getopt_long(c->argc, c->argv, "f", lc_opts_table, NULL)) != -1) {
@@ -47,10 +83,15 @@ static int parse_opts(struct ctx *c, const int *allowed, struct lc_opts *o, bool
 		case O_NO_PROVISION: o->provision = PROVISION_NONE; break;
 		case O_DESTROY_ON_ERROR: o->destroy_on_error = true; break;
 		case O_FORCE: o->force = true; break;
-		case O_PRUNE: *prune = true; break;
+		case O_PRUNE: p->prune = true; break;
+		case O_PROVISION_WITH: steps_split(optarg, &p->only); break;
+		case O_PARALLEL:
+			if (parse_parallel(cmd, optarg, &o->parallel))
+				return EXIT_USAGE;
+			break;
 		}
 	}
-	return EXIT_OK;
+	return check_provision(cmd, p);
 }
 
 static bool named(const struct machine_cfg *m, const char *name)
@@ -95,31 +136,43 @@ static int report_all(struct diag_list *errs)
 }
 
 typedef int (*lc_fn)(const struct env *, const struct machine_cfg *const *, size_t,
-		     const struct lc_opts *, struct diag_list *);
+		     const struct lc_opts *, struct diag_list *, struct lc_result *);
 
-static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool autostart_only)
+/* summary: up and reload end with what became of each machine. */
+static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool autostart_only,
+			 bool summary)
 {
 	_cleanup_free_ const struct machine_cfg **sel = NULL;
 	size_t n;
 	int rc = ctx_load_env(c);
-	if (rc || (rc = select_machines(c, autostart_only, &sel, &n)) || (rc = ctx_lock(c)))
+	if (rc || (rc = select_machines(c, autostart_only, &sel, &n)) ||
+	    (o->only && (rc = steps_check(c->env, o->only, command_find(c->argv[0])))) ||
+	    (rc = ctx_lock(c)))
 		return rc;
 	struct diag_list errs = {0};
-	fn(c->env, sel, n, o, &errs);
-	return report_all(&errs);
+	_cleanup_free_ struct lc_result *res = xcalloc(n + 1, sizeof(*res));
+	fn(c->env, sel, n, o, &errs, res);
+	rc = report_all(&errs);
+	if (summary)
+		outcome_print(res, n, "running", c->json);
+	return rc;
 }
 
 static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autostart_only)
 {
-	struct lc_opts o = {.provision = PROVISION_DEFAULT};
-	bool prune = false;
-	int rc = parse_opts(c, allowed, &o, &prune);
-	return rc ? rc : run_lifecycle(c, &o, fn, autostart_only);
+	struct parsed p = {.o.provision = PROVISION_DEFAULT};
+	bool summary = fn == lifecycle_up || fn == lifecycle_reload;
+	int rc = parse_opts(c, allowed, &p);
+	if (rc == EXIT_OK)
+		rc = run_lifecycle(c, &p.o, fn, autostart_only, summary);
+	steps_clear(&p.only);
+	return rc;
 }
 
 int cmd_up(struct ctx *c)
 {
-	static const int allowed[] = {O_PROVIDER, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, 0};
+	static const int allowed[] = {O_PROVIDER, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR,
+				      O_PARALLEL, O_PROVISION_WITH, 0};
 	return parse_and_run(c, allowed, lifecycle_up, true);
 }
 
@@ -131,7 +184,7 @@ int cmd_halt(struct ctx *c)
 
 int cmd_reload(struct ctx *c)
 {
-	static const int allowed[] = {O_PROVISION, O_NO_PROVISION, 0};
+	static const int allowed[] = {O_PROVISION, O_NO_PROVISION, O_PARALLEL, O_PROVISION_WITH, 0};
 	return parse_and_run(c, allowed, lifecycle_reload, false);
 }
 
@@ -148,16 +201,15 @@ static bool confirmed(void)
 int cmd_destroy(struct ctx *c)
 {
 	static const int allowed[] = {O_FORCE, 0};
-	struct lc_opts o = {0};
-	bool prune = false;
-	int rc = parse_opts(c, allowed, &o, &prune);
+	struct parsed p = {0};
+	int rc = parse_opts(c, allowed, &p);
 	if (rc)
 		return rc;
-	if (!o.force && !confirmed()) {
+	if (!p.o.force && !confirmed()) {
 		fputs("nothing destroyed\n", stderr);
 		return EXIT_OK;
 	}
-	return run_lifecycle(c, &o, lifecycle_destroy, false);
+	return run_lifecycle(c, &p.o, lifecycle_destroy, false, false);
 }
 
 static void print_entry(json_t *arr, const struct index_entry *e, const char *state, bool json)
@@ -190,9 +242,9 @@ static const char *entry_state(const struct index_entry *e)
 int cmd_global_status(struct ctx *c)
 {
 	static const int allowed[] = {O_PRUNE, 0};
-	struct lc_opts o = {0};
-	bool prune = false;
-	int rc = parse_opts(c, allowed, &o, &prune);
+	struct parsed p = {0};
+	int rc = parse_opts(c, allowed, &p);
+	bool prune = p.prune;
 	struct index_entry *v;
 	size_t n;
 	struct diag d = {0};
@@ -263,9 +315,8 @@ static void print_ports(const json_t *ports, bool json)
 int cmd_port(struct ctx *c)
 {
 	static const int allowed[] = {0};
-	struct lc_opts o = {0};
-	bool prune = false;
-	int rc = parse_opts(c, allowed, &o, &prune);
+	struct parsed p = {0};
+	int rc = parse_opts(c, allowed, &p);
 	if (rc || (rc = ctx_load_env(c)))
 		return rc;
 	const struct machine_cfg *mc = port_machine(c);

@@ -1,5 +1,6 @@
 #include "core/index.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,7 @@
 
 static char *index_path(const char *leaf) { return path_join(corral_home(), leaf); }
 
-/* Runs fn on the index object under the index lock, saving when fn returns 1. */
-static int with_index(int (*fn)(json_t *list, void *arg), void *arg, struct diag *d)
+static int with_index_locked(int (*fn)(json_t *list, void *arg), void *arg, struct diag *d)
 {
 	_cleanup_free_ char *lp = index_path("index.lock");
 	_cleanup_free_ char *ip = index_path("index.json");
@@ -32,6 +32,20 @@ static int with_index(int (*fn)(json_t *list, void *arg), void *arg, struct diag
 		json_decref(o);
 	}
 	lock_release(&l);
+	return r;
+}
+
+/* The threads of one `up` queue here and are woken at once, rather than
+ * each polling the file lock (which backs off to 200 ms naps): the lock is
+ * for other corral processes. */
+static pthread_mutex_t index_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Runs fn on the index object under the index lock, saving when fn returns 1. */
+static int with_index(int (*fn)(json_t *list, void *arg), void *arg, struct diag *d)
+{
+	pthread_mutex_lock(&index_mu);
+	int r = with_index_locked(fn, arg, d);
+	pthread_mutex_unlock(&index_mu);
 	return r;
 }
 

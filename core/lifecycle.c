@@ -5,20 +5,26 @@
 #include <string.h>
 
 #include "core/boxstore.h"
+#include "core/guest.h"
 #include "core/index.h"
 #include "core/log.h"
 #include "core/ssh.h"
 #include "core/state.h"
 #include "core/util.h"
 
+enum job_state { J_WAITING, J_RUNNING, J_DONE, J_FAILED, J_SKIPPED };
+
 struct job {
 	const struct machine_cfg *cfg;
 	struct prov_target t; /* t.m points at m */
 	struct machine m;
-	int done; /* 0 running, 1 ok, -1 failed */
+	enum job_state st; /* under r->mu */
 	struct diag d;
 	pthread_t th;
 	bool threaded;
+	uint64_t ms;
+	const struct step *failed_step;
+	const char *blocked_by;
 	struct run *r;
 };
 
@@ -28,7 +34,9 @@ struct run {
 	struct job *jobs;
 	size_t n;
 	int (*fn)(struct run *r, struct job *j, struct diag *d);
-	bool ordered; /* wait for depends_on */
+	bool ordered;  /* wait for depends_on */
+	size_t limit;  /* machines at once */
+	size_t active; /* under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
@@ -116,12 +124,13 @@ static int provision(struct run *r, struct job *j, struct diag *d)
 	size_t np = 0;
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n; i++)
-		if (&r->jobs[i] == j || r->jobs[i].done == 1)
+		if (&r->jobs[i] == j || r->jobs[i].st == J_DONE)
 			peers[np++] = r->jobs[i].t;
 	pthread_mutex_unlock(&r->mu);
 	struct prov_ctx pc = {.m = &j->m, .conn = j->t.conn, .ep = &j->t.ep,
 			      .prefix = r->n > 1 ? j->cfg->name : NULL, .peers = peers, .npeers = np};
-	int rc = provision_machine(&pc, r->o->provision, j->t.created, NULL, d);
+	int rc = provision_machine(&pc, r->o->provision, j->t.created, r->o->only, d);
+	j->failed_step = pc.failed;
 	free(peers);
 	return rc;
 }
@@ -162,6 +171,8 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	int rc = s == MS_RUNNING ? 0 : p->up(m, d);
 	if (rc == 0 && (rc = connect_ssh(p, j, d)) == 0)
 		log_machine(name, "ssh ready (%.2fs)", (double)(now_ms() - t0) / 1000.0);
+	if (rc == 0)
+		rc = guest_setup(p, m, j->t.conn, &j->t.ep, d);
 	if (rc == 0)
 		rc = provision(r, j, d);
 	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
@@ -204,39 +215,100 @@ static struct job *job_named(struct run *r, const char *name)
 	return NULL;
 }
 
-/* depends_on among the selected machines: wait until each is done. */
-static int wait_deps(struct run *r, struct job *j, struct diag *d)
+/* 1: every depends_on machine among the selected ones is up; 0: one is yet
+ * to be; -1: one failed or was skipped (j->blocked_by). */
+static int deps_ready(struct run *r, struct job *j)
 {
-	int rc = 0;
-	pthread_mutex_lock(&r->mu);
-	for (size_t i = 0; r->ordered && i < j->cfg->depends_on.n && rc == 0; i++) {
+	int ready = 1;
+	for (size_t i = 0; r->ordered && i < j->cfg->depends_on.n; i++) {
 		struct job *dep = job_named(r, j->cfg->depends_on.v[i]);
-		while (dep && dep->done == 0)
-			pthread_cond_wait(&r->cv, &r->mu);
-		if (dep && dep->done < 0)
-			rc = diag_fail(d, "%s: not started: it depends on %s, which failed",
-				       j->cfg->name, dep->cfg->name);
+		if (dep && (dep->st == J_FAILED || dep->st == J_SKIPPED)) {
+			j->blocked_by = dep->cfg->name;
+			return -1;
+		}
+		if (dep && dep->st != J_DONE)
+			ready = 0;
 	}
-	pthread_mutex_unlock(&r->mu);
-	return rc;
+	return ready;
 }
 
 static void *job_main(void *arg)
 {
 	struct job *j = arg;
 	struct run *r = j->r;
-	int rc = wait_deps(r, j, &j->d);
-	if (rc == 0)
-		rc = machine_open(&j->m, r->e, j->cfg, &j->d);
+	uint64_t t0 = now_ms();
+	int rc = machine_open(&j->m, r->e, j->cfg, &j->d);
 	if (rc == 0) {
 		j->t.m = &j->m;
 		rc = r->fn(r, j, &j->d);
 	}
 	pthread_mutex_lock(&r->mu);
-	j->done = rc == 0 ? 1 : -1;
+	j->ms = now_ms() - t0;
+	j->st = rc == 0 ? J_DONE : J_FAILED;
+	r->active--;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
+}
+
+static void skip(struct job *j)
+{
+	const struct job *dep = job_named(j->r, j->blocked_by);
+	j->st = J_SKIPPED;
+	diag_fail(&j->d, "%s: not started: depends on %s, which %s", j->cfg->name, j->blocked_by,
+		  dep->st == J_FAILED ? "failed" : "was not started");
+}
+
+/* Called with r->mu held; a machine without a thread runs here, unlocked. */
+static void start(struct run *r, struct job *j)
+{
+	j->st = J_RUNNING;
+	r->active++;
+	j->threaded = pthread_create(&j->th, NULL, job_main, j) == 0;
+	if (!j->threaded) {
+		pthread_mutex_unlock(&r->mu);
+		job_main(j);
+		pthread_mutex_lock(&r->mu);
+	}
+}
+
+/* Starts each machine, in envfile order, once its dependencies are up and
+ * fewer than r->limit run; skips those whose dependency did not come up.
+ * Returns when every machine has started or been skipped. */
+static void schedule(struct run *r)
+{
+	size_t left = r->n;
+	pthread_mutex_lock(&r->mu);
+	while (left) {
+		size_t before = left;
+		for (size_t i = 0; i < r->n; i++) {
+			struct job *j = &r->jobs[i];
+			int ready = j->st == J_WAITING ? deps_ready(r, j) : 0;
+			if (ready < 0)
+				skip(j);
+			else if (ready > 0 && r->active < r->limit)
+				start(r, j);
+			else
+				continue;
+			left--;
+		}
+		if (left == before)
+			pthread_cond_wait(&r->cv, &r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void fill_results(const struct run *r, struct lc_result *res)
+{
+	static const enum lc_outcome outcome[] = {
+		[J_DONE] = LC_DONE, [J_FAILED] = LC_FAILED, [J_SKIPPED] = LC_SKIPPED,
+	};
+	for (size_t i = 0; res && i < r->n; i++) {
+		const struct job *j = &r->jobs[i];
+		res[i] = (struct lc_result){.machine = j->cfg->name, .outcome = outcome[j->st],
+					    .ms = j->ms, .failed_step = j->failed_step,
+					    .blocked_by = j->blocked_by};
+	}
 }
 
 /* Top-level steps once every machine is up. */
@@ -245,36 +317,35 @@ static void provision_all(struct run *r, struct diag_list *errs)
 	struct prov_target *t = xcalloc(r->n, sizeof(*t));
 	size_t n = 0;
 	for (size_t i = 0; i < r->n; i++)
-		if (r->jobs[i].done == 1)
+		if (r->jobs[i].st == J_DONE)
 			t[n++] = r->jobs[i].t;
 	struct diag d = {0};
-	if (n && provision_env(r->e, t, n, r->o->provision, NULL, &d) < 0)
+	if (n && provision_env(r->e, t, n, r->o->provision, r->o->only, &d) < 0)
 		diag_list_add(errs, &d);
 	free(t);
 }
 
 static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, size_t n,
 		    const struct lc_opts *o, int (*fn)(struct run *, struct job *, struct diag *),
-		    struct diag_list *errs)
+		    struct diag_list *errs, struct lc_result *res)
 {
-	struct run r = {.e = e, .o = o, .n = n, .fn = fn,
-			.ordered = fn == up_one || fn == reload_one,
+	bool ordered = fn == up_one || fn == reload_one;
+	struct run r = {.e = e, .o = o, .n = n, .fn = fn, .ordered = ordered,
+			.limit = ordered && o->parallel ? o->parallel : n,
 			.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 	r.jobs = xcalloc(n, sizeof(*r.jobs));
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		r.jobs[i] = (struct job){.cfg = sel[i], .r = &r};
-		r.jobs[i].threaded = pthread_create(&r.jobs[i].th, NULL, job_main, &r.jobs[i]) == 0;
-		if (!r.jobs[i].threaded)
-			job_main(&r.jobs[i]);
-	}
+	schedule(&r);
 	for (size_t i = 0; i < n; i++)
 		if (r.jobs[i].threaded)
 			pthread_join(r.jobs[i].th, NULL);
 	size_t before = errs->n;
 	for (size_t i = 0; i < n; i++)
-		if (r.jobs[i].done < 0)
+		if (r.jobs[i].st != J_DONE)
 			diag_list_add(errs, &r.jobs[i].d);
-	if (fn == up_one || fn == reload_one)
+	fill_results(&r, res);
+	if (r.ordered)
 		provision_all(&r, errs);
 	for (size_t i = 0; i < n; i++) {
 		ssh_close(r.jobs[i].t.conn);
@@ -285,25 +356,25 @@ static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, s
 }
 
 int lifecycle_up(const struct env *e, const struct machine_cfg *const *sel, size_t n,
-		 const struct lc_opts *o, struct diag_list *errs)
+		 const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
 {
-	return run_jobs(e, sel, n, o, up_one, errs);
+	return run_jobs(e, sel, n, o, up_one, errs, res);
 }
 
 int lifecycle_halt(const struct env *e, const struct machine_cfg *const *sel, size_t n,
-		   const struct lc_opts *o, struct diag_list *errs)
+		   const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
 {
-	return run_jobs(e, sel, n, o, halt_one, errs);
+	return run_jobs(e, sel, n, o, halt_one, errs, res);
 }
 
 int lifecycle_reload(const struct env *e, const struct machine_cfg *const *sel, size_t n,
-		     const struct lc_opts *o, struct diag_list *errs)
+		     const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
 {
-	return run_jobs(e, sel, n, o, reload_one, errs);
+	return run_jobs(e, sel, n, o, reload_one, errs, res);
 }
 
 int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel, size_t n,
-		      const struct lc_opts *o, struct diag_list *errs)
+		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
 {
-	return run_jobs(e, sel, n, o, destroy_one, errs);
+	return run_jobs(e, sel, n, o, destroy_one, errs, res);
 }

@@ -28,13 +28,82 @@ static void clear_bar(void)
 		fputs("\r\033[K", stderr);
 }
 
+/* The calling thread's secrets, longest first: a secret holding a shorter
+ * one is masked whole. */
+static _Thread_local char **secrets;
+static _Thread_local size_t nsecrets;
+
+static int longest_first(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+static void secret_add(const char *s, size_t n)
+{
+	secrets = xrealloc(secrets, (nsecrets + 1) * sizeof(*secrets));
+	secrets[nsecrets++] = xstrndup(s, n);
+}
+
+void log_secrets_set(const char *const *v, size_t n)
+{
+	log_secrets_clear();
+	for (size_t i = 0; i < n; i++)
+		for (const char *p = v[i]; p && *p;) {
+			size_t len = strcspn(p, "\r\n");
+			if (len)
+				secret_add(p, len);
+			p += len + (p[len] != '\0');
+		}
+	if (nsecrets)
+		qsort(secrets, nsecrets, sizeof(*secrets), longest_first);
+}
+
+void log_secrets_clear(void)
+{
+	for (size_t i = 0; i < nsecrets; i++)
+		free(secrets[i]);
+	free(secrets);
+	secrets = NULL;
+	nsecrets = 0;
+}
+
+static char *mask(char *s, const char *secret)
+{
+	const char *p = s, *hit;
+	struct buf out = {0};
+	if (!strstr(s, secret))
+		return s;
+	while ((hit = strstr(p, secret))) {
+		buf_add(&out, p, (size_t)(hit - p));
+		buf_puts(&out, "***");
+		p = hit + strlen(secret);
+	}
+	buf_puts(&out, p);
+	free(s);
+	return out.s;
+}
+
+char *log_redact(const char *s)
+{
+	char *r = xstrdup(s);
+	for (size_t i = 0; i < nsecrets; i++)
+		r = mask(r, secrets[i]);
+	return r;
+}
+
 static void vline(const char *tag, const char *colour, const char *fmt, va_list ap)
 {
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	_cleanup_free_ char *text = log_redact(msg);
+	free(msg);
 	pthread_mutex_lock(&out_lock);
 	clear_bar();
 	if (tag)
 		fprintf(stderr, "%s%s%s", col(colour), tag, col("\033[0m"));
-	vfprintf(stderr, fmt, ap);
+	fputs(text, stderr);
 	fputc('\n', stderr);
 	fflush(stderr);
 	pthread_mutex_unlock(&out_lock);
@@ -78,12 +147,13 @@ void log_machine(const char *machine, const char *fmt, ...)
 
 void log_stream(const char *prefix, const char *line, bool is_stderr)
 {
+	_cleanup_free_ char *text = log_redact(line);
 	pthread_mutex_lock(&out_lock);
 	clear_bar();
 	FILE *f = opts.json ? stderr : stdout;
 	if (prefix)
 		fprintf(f, "%s%s |%s ", col(is_stderr ? "\033[33m" : "\033[2m"), prefix, col("\033[0m"));
-	fputs(line, f);
+	fputs(text, f);
 	fputc('\n', f);
 	fflush(f);
 	pthread_mutex_unlock(&out_lock);

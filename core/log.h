@@ -4,6 +4,7 @@
 #ifndef CORRAL_LOG_H
 #define CORRAL_LOG_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct log_opts {
@@ -23,6 +24,16 @@ void log_machine(const char *machine, const char *fmt, ...) __attribute__((forma
 /* A line of guest or tool output; the prefix names the machine (and step)
  * when `prefix` is non-NULL. Lines from parallel machines never interleave. */
 void log_stream(const char *prefix, const char *line, bool is_stderr);
+
+/* Secrets (a sensitive step's env values) shown as "***" in every line the
+ * calling thread logs, until log_secrets_clear: guest output streamed live
+ * cannot be vetted before it is printed. A multi-line secret is masked line
+ * by line. The strings are copied. Per thread: parallel machines keep their
+ * own. */
+void log_secrets_set(const char *const *secrets, size_t n);
+void log_secrets_clear(void);
+/* s with the calling thread's secrets masked (caller frees). */
+char *log_redact(const char *s);
 
 /* Progress: a bar on a TTY, one plain line at start and end otherwise.
  * total 0 = unknown size. Thread-safe; one bar is drawn at a time. */

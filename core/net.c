@@ -188,29 +188,55 @@ static char *run_dir(const char *leaf)
 	return path_join(net, leaf);
 }
 
-/* Outbound NAT for the subnet, with whichever firewall tool the host has. */
+/* Outbound NAT lives in a table of corral's own, so no other rule is ever
+ * touched: one rule masquerades traffic from any corral subnet that leaves
+ * through anything but a corral bridge (machines on two corral networks see
+ * each other's real addresses), and each bridge adds itself to the two sets.
+ * The script is one transaction and changes nothing when run again; its
+ * values come from net_subnet_format() and bridge_name() only. */
+static const char nat_script[] =
+	"table inet corral {\n"
+	" set subnets { type ipv4_addr; flags interval; }\n"
+	" set bridges { type ifname; }\n"
+	" chain postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
+	"}\n"
+	"flush chain inet corral postrouting\n"
+	"add rule inet corral postrouting ip saddr @subnets oifname != @bridges masquerade\n"
+	"add element inet corral subnets { %s }\n"
+	"add element inet corral bridges { \"%s\" }\n";
+
+static void forwarding_on(void)
+{
+	static const char path[] = "/proc/sys/net/ipv4/ip_forward";
+	char v[4] = "";
+	FILE *f = fopen(path, "r");
+	bool on = f && fgets(v, sizeof(v), f) && v[0] == '1';
+	if (f)
+		fclose(f);
+	if (on)
+		return;
+	f = fopen(path, "w");
+	on = f && fputs("1\n", f) >= 0;
+	if (f && fclose(f) != 0)
+		on = false;
+	if (!on)
+		log_warn("could not enable IPv4 forwarding: machines have no outbound access");
+}
+
+/* Run on every lease, not only when the bridge is made: a firewall reload,
+ * or nft installed after the bridge, must not leave a bridge without NAT. */
 static void nat_setup(const char *bridge, const char *subnet)
 {
-	struct diag d = {0};
-	int r;
-	if (proc_have("nft")) {
-		_cleanup_free_ char *script = xasprintf(
-			"table ip corral {\n chain postrouting {\n"
-			"  type nat hook postrouting priority srcnat; policy accept;\n }\n}\n"
-			"add rule ip corral postrouting ip saddr %s oifname != \"%s\" masquerade\n",
-			subnet, bridge);
-		const char *argv[] = {"nft", "-f", "-", NULL};
-		r = proc_run(argv, script, &d);
-	} else if (proc_have("iptables")) {
-		const char *argv[] = {"iptables", "-t", "nat", "-A", "POSTROUTING", "-s", subnet,
-				      "!", "-o", bridge, "-j", "MASQUERADE", NULL};
-		r = proc_run(argv, NULL, &d);
-	} else {
-		log_warn("neither nft nor iptables is installed: machines on %s get no outbound "
-			 "NAT (install nftables)", subnet);
+	forwarding_on();
+	if (!proc_have("nft")) {
+		log_warn("nft is not installed: machines on %s get no outbound NAT (install "
+			 "nftables)", subnet);
 		return;
 	}
-	if (r < 0)
+	struct diag d = {0};
+	_cleanup_free_ char *script = xasprintf(nat_script, subnet, bridge);
+	const char *argv[] = {"nft", "-f", "-", NULL};
+	if (proc_run(argv, script, &d) < 0)
 		log_warn("outbound NAT for %s not set up: %s", subnet, d.msg);
 }
 
@@ -254,13 +280,6 @@ static int bridge_create(const char *bridge, const struct subnet *s, struct diag
 		net_link_delete(bridge);
 		return diag_wrap(d, "create bridge %s for %s", bridge, sn);
 	}
-	FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "w");
-	bool on = f && fputs("1\n", f) >= 0;
-	if (f && fclose(f) != 0)
-		on = false;
-	if (!on)
-		log_warn("could not enable IPv4 forwarding: machines have no outbound access");
-	nat_setup(bridge, sn);
 	return 0;
 }
 
@@ -334,6 +353,7 @@ static int lease_locked(const char *subnet, json_t *pool, const char *owner, con
 	} else if (bridge_pin_mac(out->bridge, &s, d) < 0) {
 		return diag_wrap(d, "bridge %s", out->bridge);
 	}
+	nat_setup(out->bridge, out->subnet);
 	json_object_set_new(pool, "subnet", json_string(out->subnet));
 	if (net_pool_pick(pool, &s, owner, want, out->ip, sizeof(out->ip), d) < 0)
 		return -1;

@@ -13,6 +13,12 @@ struct snapshot_list {
 	size_t n;
 };
 
+/* A private-network NIC as the guest sees it, found there by its MAC. */
+struct guest_nic {
+	char mac[18];  /* "52:54:00:12:34:56", lower case */
+	char addr[20]; /* "10.20.0.5/24" */
+};
+
 struct provider {
 	const char *name;            /* "container", "kvm", "virtualbox" */
 	const char *box_provider[4]; /* box metadata providers it boots, NULL-ended */
@@ -29,6 +35,15 @@ struct provider {
 	int (*snapshot_restore)(struct machine *m, const char *name, struct diag *d);
 	int (*snapshot_delete)(struct machine *m, const char *name, struct diag *d);
 	int (*snapshot_list)(struct machine *m, struct snapshot_list *out, struct diag *d);
+	/* The guest set-up after SSH is ready (core/guest.c). */
+	bool configures_guest_network; /* the runtime sets hostname, /etc/hosts, addresses */
+	unsigned sync_types;           /* synced folder types it takes: bits 1 << SYNC_... */
+	enum sync_type sync_auto;      /* what `type: auto` is here */
+	/* optional: the NICs of cfg->networks, in order; *nics caller frees */
+	int (*guest_nics)(struct machine *m, struct guest_nic **nics, size_t *n, struct diag *d);
+	/* optional: the name synced folder i has for the guest's mount (9p tag,
+	 * vboxsf share); caller frees */
+	char *(*sync_tag)(const struct machine *m, size_t i);
 };
 
 /* NULL when unknown. "auto" picks the first usable provider in table order. */

@@ -247,7 +247,7 @@ int ansible_run(const struct ansible_job *j, struct diag *d)
 	if (rc == 0 && status == 127 && !tail.len)
 		rc = diag_fail(d, "could not start ansible-playbook");
 	else if (rc == 0 && status != 0)
-		rc = step_exit_fail(d, status, &tail, NULL, 0);
+		rc = step_exit_fail(d, status, &tail);
 	ansible_argv_free(&argv);
 	ansible_argv_free(&envp);
 	buf_free(&tail);

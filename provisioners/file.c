@@ -32,7 +32,7 @@ static int copy_as_root(struct prov_ctx *pc, const struct step *s, struct diag *
 	_cleanup_free_ char *prefix = step_prefix(pc->m->cfg->name, s);
 	int rc = ssh_exec(pc->conn, cmd, prefix, &status, &tail, STEP_TAIL_LINES, d);
 	if (rc == 0 && status != 0)
-		rc = step_exit_fail(d, status, &tail, NULL, 0);
+		rc = step_exit_fail(d, status, &tail);
 	buf_free(&tail);
 	return rc < 0 ? diag_wrap(d, "copy %s into place with sudo", f->destination) : 0;
 }

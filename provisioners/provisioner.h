@@ -43,6 +43,7 @@ struct prov_ctx {
 	 * Ansible inventory; none: the inventory holds this machine alone. */
 	const struct prov_target *peers;
 	size_t npeers;
+	const struct step *failed; /* set by provision_machine: the step that failed */
 };
 
 struct provisioner {

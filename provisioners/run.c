@@ -97,8 +97,10 @@ static int run_step(struct prov_ctx *pc, const struct step *s, size_t nsteps, st
 	const char *name = pc->m->cfg->name;
 	log_machine(name, "provisioning: step %u/%zu: %s", s->index, nsteps, s->name);
 	const struct provisioner *p = provisioner_for(s->kind);
-	if (!p || p->run(pc, s, d) < 0)
+	if (!p || p->run(pc, s, d) < 0) {
+		pc->failed = s;
 		return diag_wrap(d, "%s: provision step %u (%s)", name, s->index, s->name);
+	}
 	return record(pc->m, s, d);
 }
 

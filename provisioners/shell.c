@@ -123,12 +123,24 @@ static int check_env(const struct shell_step *sh, struct diag *d)
 	return 0;
 }
 
+/* A sensitive step's env values stay out of everything logged while it
+ * runs, the guest's own output included (a script may echo them). */
+static void hide_env(const struct shell_step *sh)
+{
+	_cleanup_free_ const char **v = xcalloc(sh->nenv + 1, sizeof(*v));
+	for (size_t i = 0; i < sh->nenv; i++)
+		v[i] = sh->env[i].value;
+	log_secrets_set(v, sh->nenv);
+}
+
 static int shell_run(struct prov_ctx *pc, const struct step *s, struct diag *d)
 {
 	const struct shell_step *sh = &s->shell;
 	struct buf script = {0}, cmd = {0}, tail = {0};
 	_cleanup_free_ char *prefix = step_prefix(pc->m->cfg->name, s);
 	int status = 0, rc = check_env(sh, d);
+	if (sh->sensitive)
+		hide_env(sh);
 	if (rc == 0)
 		rc = load_script(sh, &script, d);
 	if (rc == 0) {
@@ -145,13 +157,9 @@ static int shell_run(struct prov_ctx *pc, const struct step *s, struct diag *d)
 			rc = ssh_exec(pc->conn, cmd.s, prefix, &status, &tail, STEP_TAIL_LINES, d);
 		}
 	}
-	if (rc == 0 && status != 0) {
-		const char *hide[64];
-		size_t nhide = 0;
-		for (size_t i = 0; sh->sensitive && i < sh->nenv && nhide < 64; i++)
-			hide[nhide++] = sh->env[i].value;
-		rc = step_exit_fail(d, status, &tail, hide, nhide);
-	}
+	if (rc == 0 && status != 0)
+		rc = step_exit_fail(d, status, &tail);
+	log_secrets_clear();
 	buf_free(&script);
 	buf_free(&cmd);
 	buf_free(&tail);

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/log.h"
+
 /* Room left in a diag for the output tail once run.c has put the machine
  * and step in front: the end of the output matters most, so it is the part
  * kept. */
@@ -21,31 +23,10 @@ char *step_prefix(const char *machine, const struct step *s)
 	return xasprintf("%s:%s", machine, s->name);
 }
 
-static void mask(struct buf *b, const char *secret)
+int step_exit_fail(struct diag *d, int status, const struct buf *tail)
 {
-	size_t n = strlen(secret);
-	if (n == 0 || !b->s)
-		return;
-	struct buf out = {0};
-	const char *p = b->s, *hit;
-	while ((hit = strstr(p, secret))) {
-		buf_add(&out, p, (size_t)(hit - p));
-		buf_puts(&out, "***");
-		p = hit + n;
-	}
-	buf_puts(&out, p);
-	buf_free(b);
-	*b = out;
-}
-
-int step_exit_fail(struct diag *d, int status, const struct buf *tail, const char *const *hide,
-		   size_t nhide)
-{
-	struct buf t = {0};
-	buf_puts(&t, tail && tail->s ? tail->s : "");
-	for (size_t i = 0; i < nhide; i++)
-		mask(&t, hide[i]);
-	const char *start = t.s;
+	_cleanup_free_ char *t = log_redact(tail && tail->s ? tail->s : "");
+	const char *start = t;
 	while (strlen(start) > TAIL_BUDGET) {
 		const char *nl = strchr(start + strlen(start) - TAIL_BUDGET, '\n');
 		start = nl ? nl + 1 : start + strlen(start) - TAIL_BUDGET;
@@ -66,7 +47,6 @@ int step_exit_fail(struct diag *d, int status, const struct buf *tail, const cha
 		snprintf(d->msg + used, sizeof(d->msg) - used, "; last lines:%s", lines.s);
 	}
 	buf_free(&lines);
-	buf_free(&t);
 	return -1;
 }
 

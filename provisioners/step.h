@@ -14,10 +14,9 @@
 char *step_prefix(const char *machine, const struct step *s);
 
 /* "exit code N; last lines:\n    ..." in d, keeping the end of the tail
- * when it does not fit. Each of the `nhide` strings in `hide` (the values of
- * a sensitive step) is masked. */
-int step_exit_fail(struct diag *d, int status, const struct buf *tail, const char *const *hide,
-		   size_t nhide);
+ * when it does not fit, with the thread's log secrets (a sensitive step's
+ * values) masked. */
+int step_exit_fail(struct diag *d, int status, const struct buf *tail);
 
 /* A fresh guest path for the step's upload: /tmp/corral-KIND-<id8>-<random>SUFFIX.
  * Caller frees. */

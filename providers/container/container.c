@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/digest.h"
+#include "core/guest.h"
 #include "core/log.h"
 #include "core/proc.h"
 #include "core/ssh.h"
@@ -19,6 +20,8 @@
 
 #define INIT_REPORT_TIMEOUT_MS 30000
 #define KILL_WAIT_MS 5000
+
+extern const struct provider provider_container;
 
 static int ct_usable(struct diag *why)
 {
@@ -230,6 +233,11 @@ static int ct_up(struct machine *m, struct diag *d)
 		lower = box_lower;
 	}
 	const char *hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name;
+	if (guest_check_folders(&provider_container, m, d) < 0)
+		return -1;
+	if (m->cfg->nsynced > CT_MAX_BINDS)
+		return diag_fail(d, "%s: at most %d synced folders per container", m->cfg->name,
+				 CT_MAX_BINDS);
 	if (!valid_hostname(hostname))
 		return diag_fail(d, "%s: hostname `%s` is not a valid host name", m->cfg->name,
 				 hostname);
@@ -240,6 +248,7 @@ static int ct_up(struct machine *m, struct diag *d)
 	struct ct_boot b = {
 		.lower = lower, .upper = upper, .work = work, .root = root, .hostname = hostname,
 		.init = state_str(m->state, "init", "builtin"), .console = console,
+		.binds = m->cfg->synced, .nbinds = m->cfg->nsynced,
 	};
 	if (prepare(m, &b, d) < 0)
 		return -1;
@@ -311,4 +320,7 @@ const struct provider provider_container = {
 	.destroy = ct_destroy,
 	.state = ct_state,
 	.ssh_endpoint = ct_ssh_endpoint,
+	.configures_guest_network = true, /* rootfs.c and the init */
+	.sync_types = 1u << SYNC_BIND,
+	.sync_auto = SYNC_BIND,
 };

@@ -17,6 +17,7 @@
 #include "core/net.h"
 
 #define CT_MAX_NETS 8
+#define CT_MAX_BINDS 16
 
 /* Everything the init needs to boot the machine, passed as argv. */
 struct ct_boot {
@@ -26,6 +27,8 @@ struct ct_boot {
 	const char *console;
 	struct net_lease nets[CT_MAX_NETS]; /* eth0, eth1, ... */
 	unsigned nnets;
+	const struct synced_folder *binds; /* host directories mounted read-write in the guest */
+	size_t nbinds;
 };
 
 /* rootfs.c: writes hostname, hosts, resolv.conf, the SSH user's
@@ -57,7 +60,7 @@ void ct_cgroup_remove(const char *id);
  * forwarder; its pid and start time go to "portfwd_pid"/"portfwd_start". */
 int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d);
 void ct_ports_stop(struct machine *m);
-/* `corral __portfwd GUEST_IP FD:GUEST_PORT...` — serves until killed. */
+/* `corral __portfwd GUEST_IP FD:GUEST_PORT[/udp]...` — serves until killed. */
 int ct_portfwd_main(int argc, char **argv);
 
 #endif

@@ -34,6 +34,8 @@ struct init_cfg {
 	const char *lower, *upper, *work, *root, *hostname, *init;
 	const char *nets[CT_MAX_NETS];
 	unsigned nnets;
+	const char *bind_src[CT_MAX_BINDS], *bind_dst[CT_MAX_BINDS];
+	unsigned nsrc, ndst;
 };
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -73,10 +75,15 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 			}
 		if (strcmp(argv[i], "net") == 0 && c->nnets < CT_MAX_NETS)
 			c->nets[c->nnets++] = eq + 1, known = true;
+		if (strcmp(argv[i], "bind_src") == 0 && c->nsrc < CT_MAX_BINDS)
+			c->bind_src[c->nsrc++] = eq + 1, known = true;
+		if (strcmp(argv[i], "bind_dst") == 0 && c->ndst < CT_MAX_BINDS)
+			c->bind_dst[c->ndst++] = eq + 1, known = true;
 		if (!known)
 			return errno = 0, fail("unknown init argument `%s`", argv[i]);
 	}
-	if (!c->lower || !c->upper || !c->work || !c->root || !c->hostname || !c->init)
+	if (!c->lower || !c->upper || !c->work || !c->root || !c->hostname || !c->init ||
+	    c->nsrc != c->ndst)
 		return errno = 0, fail("init arguments incomplete");
 	return 0;
 }
@@ -178,8 +185,38 @@ static int drop_caps(void)
 	return 0;
 }
 
+/* Synced folders, in two halves: each host directory is cloned (a
+ * detached, private bind mount) while the host's tree is still reachable;
+ * after pivot_root the clones are attached at guest paths resolved inside
+ * the guest, so no symlink in the guest can point a mount at the host.
+ * The mount namespace is private: nothing of this shows on the host. */
+static int clone_binds(const struct init_cfg *c, int *fds)
+{
+	for (unsigned i = 0; i < c->nsrc; i++) {
+		fds[i] = open_tree(AT_FDCWD, c->bind_src[i],
+				   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (fds[i] < 0)
+			return fail("synced folder %s", c->bind_src[i]);
+	}
+	return 0;
+}
+
+static int attach_binds(const struct init_cfg *c, const int *fds)
+{
+	for (unsigned i = 0; i < c->nsrc; i++) {
+		struct diag d = {0};
+		if (mkdir_p(c->bind_dst[i], 0755, &d) < 0)
+			return errno = 0, fail("synced folder %s: %s", c->bind_dst[i], d.msg);
+		if (move_mount(fds[i], "", AT_FDCWD, c->bind_dst[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return fail("mount synced folder %s on %s", c->bind_src[i], c->bind_dst[i]);
+		close(fds[i]);
+	}
+	return 0;
+}
+
 static int setup_root(const struct init_cfg *c)
 {
+	int binds[CT_MAX_BINDS];
 	const unsigned long nsd = MS_NOSUID | MS_NODEV, all = nsd | MS_NOEXEC;
 	_cleanup_free_ char *ovl = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", c->lower,
 					     c->upper, c->work);
@@ -195,11 +232,13 @@ static int setup_root(const struct init_cfg *c)
 		return -1;
 	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
 		return fail("set hostname");
+	if (clone_binds(c, binds) < 0)
+		return -1;
 	/* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the guest. */
 	if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		return fail("pivot_root into %s", c->root);
-	return 0;
+	return attach_binds(c, binds);
 }
 
 static pid_t start_sshd(const sigset_t *blocked)

@@ -1,7 +1,8 @@
 /* Forwarded ports: corral binds the host ports itself (so a busy port is
  * reported by `up`, or auto-corrected), then hands the listening sockets to
- * a detached `corral __portfwd` that relays each TCP connection to the
- * guest. It outlives `up`; halt and destroy stop it. */
+ * a detached `corral __portfwd` that relays each TCP connection, and each
+ * UDP client's datagrams (udpfwd.c), to the guest. It outlives `up`; halt
+ * and destroy stop it. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,22 +21,23 @@
 #include "core/state.h"
 #include "core/util.h"
 #include "providers/container/container.h"
+#include "providers/container/udpfwd.h"
 
 #define FIRST_FD 100 /* listening sockets are moved here, clear of 0..99 */
 #define AUTO_TRIES 100
 
-static int listen_on(const char *host_ip, unsigned port, unsigned *bound)
+static int listen_on(const char *host_ip, unsigned port, bool udp, unsigned *bound)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	if (inet_pton(AF_INET, host_ip, &a.sin_addr) != 1)
 		return errno = EINVAL, -1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	int one = 1;
 	socklen_t len = sizeof(a);
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 128) < 0 ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (!udp && listen(fd, 128) < 0) ||
 	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
 		int e = errno;
 		close(fd);
@@ -47,13 +49,16 @@ static int listen_on(const char *host_ip, unsigned port, unsigned *bound)
 	return high;
 }
 
+static const char *proto(bool udp) { return udp ? "udp" : "tcp"; }
+
 /* The port a previous `up` got for this guest port, so halt/up keeps it. */
-static unsigned previous_host(const json_t *old, unsigned guest)
+static unsigned previous_host(const json_t *old, const struct port_fwd *pf)
 {
 	size_t i;
 	json_t *p;
 	json_array_foreach(old, i, p)
-		if (state_int(p, "guest", 0) == guest)
+		if (state_int(p, "guest", 0) == pf->guest &&
+		    strcmp(state_str(p, "protocol", "tcp"), proto(pf->udp)) == 0)
 			return (unsigned)state_int(p, "host", 0);
 	return 0;
 }
@@ -61,32 +66,33 @@ static unsigned previous_host(const json_t *old, unsigned guest)
 static int bind_one(const struct port_fwd *pf, const json_t *old, const char *ip,
 		    unsigned *bound, struct diag *d)
 {
-	unsigned want = pf->host, prev = previous_host(old, pf->guest);
+	unsigned want = pf->host, prev = previous_host(old, pf);
 	int fd = -1;
 	if (prev && (pf->auto_correct || !want))
-		fd = listen_on(ip, prev, bound);
+		fd = listen_on(ip, prev, pf->udp, bound);
 	if (fd < 0)
-		fd = listen_on(ip, want, bound);
+		fd = listen_on(ip, want, pf->udp, bound);
 	for (unsigned i = 1; fd < 0 && errno == EADDRINUSE && pf->auto_correct && i <= AUTO_TRIES; i++)
-		fd = listen_on(ip, want + i, bound);
+		fd = listen_on(ip, want + i, pf->udp, bound);
 	if (fd >= 0)
 		return fd;
-	diag_errno(d, "forward host %s:%u to guest port %u", ip, want, pf->guest);
+	diag_errno(d, "forward host %s:%u/%s to guest port %u", ip, want, proto(pf->udp), pf->guest);
 	if (errno == EADDRINUSE)
 		diag_hint(d, "another program uses host port %u: free it, pick another `host:`, or "
 			     "set `auto_correct: true`", want);
 	return -1;
 }
 
+/* Each forwarded port is passed as FD:GUEST_PORT, with /udp for UDP. */
 static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *fds,
-			   const unsigned *guest, size_t n, struct diag *d)
+			   const unsigned *guest, const bool *udp, size_t n, struct diag *d)
 {
 	char **argv = xcalloc(n + 4, sizeof(char *));
 	argv[0] = "corral";
 	argv[1] = "__portfwd";
 	argv[2] = (char *)guest_ip;
 	for (size_t i = 0; i < n; i++)
-		argv[3 + i] = xasprintf("%zu:%u", 3 + i, guest[i]);
+		argv[3 + i] = xasprintf("%zu:%u%s", 3 + i, guest[i], udp[i] ? "/udp" : "");
 	_cleanup_free_ char *log = machine_path(m, "console.log");
 	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -122,16 +128,16 @@ int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
 	json_t *old = json_object_get(m->state, "ports"), *ports = json_array();
 	int fds[64];
 	unsigned guest[64];
+	bool udp[64];
 	size_t n = 0;
 	int r = 0;
 	for (size_t i = 0; i < c->nports && r == 0; i++) {
 		const struct port_fwd *pf = &c->ports[i];
 		const char *ip = pf->host_ip ? pf->host_ip : "127.0.0.1";
 		unsigned bound;
-		if (pf->udp || n == 64) {
-			diag_fail(d, "%s: port %u: %s", c->name, pf->guest,
-				  pf->udp ? "the container provider forwards TCP only" : "too many ports");
-			r = diag_hint(d, "use `protocol: tcp`, or reach the guest's address directly");
+		if (n == 64) {
+			diag_fail(d, "%s: port %u: more than 64 forwarded ports", c->name, pf->guest);
+			r = diag_hint(d, "reach the guest's address directly for the others");
 			break;
 		}
 		fds[n] = bind_one(pf, old, ip, &bound, d);
@@ -139,15 +145,17 @@ int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
 			r = -1;
 			break;
 		}
+		udp[n] = pf->udp;
 		guest[n++] = pf->guest;
 		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest", pf->guest,
-						       "host", bound, "host_ip", ip, "protocol", "tcp"));
+						       "host", bound, "host_ip", ip, "protocol",
+						       proto(pf->udp)));
 		if (bound != pf->host && pf->host)
 			log_machine(c->name, "host port %u is busy; forwarding %u instead", pf->host,
 				    bound);
 	}
 	if (r == 0)
-		r = spawn_forwarder(m, guest_ip, fds, guest, n, d);
+		r = spawn_forwarder(m, guest_ip, fds, guest, udp, n, d);
 	for (size_t i = 0; i < n; i++)
 		close(fds[i]);
 	if (r == 0)
@@ -213,26 +221,55 @@ static void *relay_main(void *arg)
 	return NULL;
 }
 
+/* Parses FD:GUEST_PORT[/udp]; false when malformed. */
+static bool parse_spec(const char *spec, int *fd, unsigned *port, bool *udp)
+{
+	unsigned f;
+	int end = 0;
+	if (sscanf(spec, "%u:%u%n", &f, port, &end) != 2 || *port > 65535)
+		return false;
+	*udp = strcmp(spec + end, "/udp") == 0;
+	*fd = (int)f;
+	return *udp || spec[end] == '\0';
+}
+
+static bool start_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &attr, fn, arg) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
+}
+
 int ct_portfwd_main(int argc, char **argv)
 {
 	if (argc < 3)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	size_t n = (size_t)argc - 2;
-	struct pollfd *p = xcalloc(n, sizeof(*p));
-	struct sockaddr_in *g = xcalloc(n, sizeof(*g));
-	for (size_t i = 0; i < n; i++) {
-		unsigned fd, port;
-		if (sscanf(argv[2 + i], "%u:%u", &fd, &port) != 2 ||
-		    inet_pton(AF_INET, argv[1], &g[i].sin_addr) != 1)
+	size_t n = 0;
+	struct pollfd *p = xcalloc((size_t)argc, sizeof(*p));
+	struct sockaddr_in *g = xcalloc((size_t)argc, sizeof(*g));
+	for (int i = 2; i < argc; i++) {
+		struct sockaddr_in to = {.sin_family = AF_INET};
+		unsigned port;
+		int fd;
+		bool udp;
+		if (!parse_spec(argv[i], &fd, &port, &udp) ||
+		    inet_pton(AF_INET, argv[1], &to.sin_addr) != 1)
 			return 2;
-		p[i] = (struct pollfd){.fd = (int)fd, .events = POLLIN};
-		g[i].sin_family = AF_INET;
-		g[i].sin_port = htons((uint16_t)port);
+		to.sin_port = htons((uint16_t)port);
+		if (udp) {
+			if (!start_thread(udp_relay_main,
+					  udp_relay_new(fd, &to, UDP_IDLE_MS, UDP_MAX_SESSIONS)))
+				return 1; /* halt/up starts a new forwarder */
+			continue;
+		}
+		p[n] = (struct pollfd){.fd = fd, .events = POLLIN};
+		g[n++] = to;
 	}
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	while (poll(p, n, -1) >= 0 || errno == EINTR) {
 		for (size_t i = 0; i < n; i++) {
 			if (!(p[i].revents & POLLIN))
@@ -242,8 +279,7 @@ int ct_portfwd_main(int argc, char **argv)
 				continue;
 			struct relay *r = xmalloc(sizeof(*r));
 			*r = (struct relay){c, g[i]};
-			pthread_t t;
-			if (pthread_create(&t, &attr, relay_main, r) != 0) {
+			if (!start_thread(relay_main, r)) {
 				close(c);
 				free(r);
 			}

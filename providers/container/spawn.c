@@ -18,7 +18,7 @@
 #include "providers/container/container.h"
 
 #define STACK_SIZE (256 * 1024)
-#define MAX_ARGS (16 + CT_MAX_NETS)
+#define MAX_ARGS (16 + CT_MAX_NETS + 2 * CT_MAX_BINDS)
 
 struct child {
 	int exe, ctl, console, null;
@@ -55,6 +55,10 @@ static void build_argv(const struct ct_boot *b, char **argv, char **owned)
 	for (unsigned i = 0; i < b->nnets; i++)
 		argv[n++] = owned[o++] = xasprintf("net=eth%u,%s/%u,%s", i, b->nets[i].ip,
 						   b->nets[i].prefix, b->nets[i].gateway);
+	for (size_t i = 0; i < b->nbinds; i++) { /* paths may hold any byte: one argument each */
+		argv[n++] = owned[o++] = xasprintf("bind_src=%s", b->binds[i].host);
+		argv[n++] = owned[o++] = xasprintf("bind_dst=%s", b->binds[i].guest);
+	}
 	argv[n] = owned[o] = NULL;
 }
 

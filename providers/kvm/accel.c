@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "core/util.h"
 #include "providers/kvm/kvm.h"
@@ -85,3 +89,33 @@ int accel_pick(const char *want, const struct accel_facts *f, bool *kvm, char *w
 		snprintf(why, n, "using TCG (slow): /dev/kvm is missing or unusable");
 	return 0;
 }
+
+#if defined(__x86_64__)
+/* A TSC reading and the time it was taken, retried until the two clock
+ * reads around it are close, so a preemption does not skew the rate. */
+static void tsc_at(uint64_t *tsc, uint64_t *ns)
+{
+	for (int i = 0; i < 100; i++) {
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC_RAW, &a);
+		*tsc = __rdtsc();
+		clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+		uint64_t na = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
+		*ns = (uint64_t)b.tv_sec * 1000000000u + (uint64_t)b.tv_nsec;
+		if (*ns - na < 2000)
+			break;
+	}
+}
+
+unsigned accel_tsc_khz(void)
+{
+	uint64_t t0, n0, t1, n1;
+	tsc_at(&t0, &n0);
+	struct timespec pause = {.tv_nsec = 5000000};
+	nanosleep(&pause, NULL);
+	tsc_at(&t1, &n1);
+	return n1 > n0 ? (unsigned)((t1 - t0) * 1000000u / (n1 - n0)) : 0;
+}
+#else
+unsigned accel_tsc_khz(void) { return 0; }
+#endif

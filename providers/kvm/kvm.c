@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/digest.h"
+#include "core/guest.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "core/proc.h"
@@ -23,6 +24,8 @@
 #define QUIT_WAIT_MS 5000
 #define KVM_SILENT_MS 10000 /* a KVM guest silent this long is taken as hung */
 #define START_TRIES 3       /* a picked port taken before QEMU bound it */
+
+extern const struct provider provider_kvm;
 
 struct boot {
 	struct kvm_box box;
@@ -155,6 +158,8 @@ static int setup_nets(struct machine *m, struct boot *b, struct diag *d)
 		return diag_fail(d, "%s: at most %zu networks per machine", c->name,
 				 sizeof(b->nets) / sizeof(b->nets[0]));
 	json_object_set_new(m->state, "bridges", json_array());
+	json_t *addrs = json_array(); /* for kvm_guest_nics */
+	json_object_set_new(m->state, "net_addrs", addrs);
 	bool root = geteuid() == 0;
 	for (size_t i = 0; i < c->nnetworks; i++) {
 		const struct net_attach *a = &c->networks[i];
@@ -164,6 +169,7 @@ static int setup_nets(struct machine *m, struct boot *b, struct diag *d)
 		if ((root ? tap_net(m, i, a, nc, &b->nets[i], d)
 			  : socket_net(c, a, nc, &b->nets[i], d)) < 0)
 			return -1;
+		json_array_append_new(addrs, json_string(b->nets[i].ip));
 	}
 	return 0;
 }
@@ -329,7 +335,8 @@ int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
 		return diag_fail(d, "%s: no box to boot from", m->cfg->name);
 	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
 	bool first = !path_exists(disk);
-	struct boot b = {.host = {.binary = KVM_QEMU, .ovmf_code = KVM_OVMF_CODE}};
+	struct boot b = {.host = {.binary = KVM_QEMU, .ovmf_code = KVM_OVMF_CODE,
+				  .tsc_khz = accel_tsc_khz()}};
 	b.host_ports = xcalloc(m->cfg->nports + 1, sizeof(unsigned));
 	release_runtime(m); /* whatever a QEMU that died left behind */
 	int rc = kvm_box_load(box_dir, &b.box, d);
@@ -358,6 +365,8 @@ int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
 static int kvm_up(struct machine *m, struct diag *d)
 {
 	enum mstate s;
+	if (guest_check_folders(&provider_kvm, m, d) < 0)
+		return -1;
 	kvm_state(m, &s, d);
 	if (s == MS_RUNNING)
 		return 0;
@@ -439,6 +448,30 @@ static int kvm_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag 
 	return 0;
 }
 
+/* Boxes whose init reads the kernel command line or cloud-init already have
+ * these addresses; core/guest.c then finds nothing to change. */
+static int kvm_guest_nics(struct machine *m, struct guest_nic **nics, size_t *n, struct diag *d)
+{
+	json_t *addrs = json_object_get(m->state, "net_addrs");
+	*n = json_array_size(addrs);
+	if (*n != m->cfg->nnetworks)
+		return diag_fail(d, "the machine was booted with other networks; `corral reload` it");
+	*nics = xcalloc(*n + 1, sizeof(**nics));
+	for (size_t i = 0; i < *n; i++) {
+		qemu_mac(m->dir, (unsigned)i + 1, (*nics)[i].mac);
+		snprintf((*nics)[i].addr, sizeof((*nics)[i].addr), "%s",
+			 json_string_value(json_array_get(addrs, i)));
+	}
+	return 0;
+}
+
+/* The mount_tag qemu_argv.c's share_opts gives synced folder i. */
+static char *kvm_sync_tag(const struct machine *m, size_t i)
+{
+	(void)m;
+	return xasprintf("corral%zu", i);
+}
+
 const struct provider provider_kvm = {
 	.name = "kvm",
 	.box_provider = {"kvm", "libvirt", "qemu", NULL},
@@ -454,4 +487,8 @@ const struct provider provider_kvm = {
 	.snapshot_restore = kvm_snapshot_restore,
 	.snapshot_delete = kvm_snapshot_delete,
 	.snapshot_list = kvm_snapshot_list,
+	.sync_types = 1u << SYNC_9P | 1u << SYNC_RSYNC,
+	.sync_auto = SYNC_9P, /* rsync when the guest cannot mount it */
+	.guest_nics = kvm_guest_nics,
+	.sync_tag = kvm_sync_tag,
 };

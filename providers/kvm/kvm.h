@@ -44,6 +44,7 @@ struct qemu_host {
 	const char *binary;    /* KVM_QEMU */
 	bool kvm;              /* the accelerator accel.c chose */
 	const char *ovmf_code; /* KVM_OVMF_CODE */
+	unsigned tsc_khz;      /* the host's TSC rate, which a TCG guest's TSC runs at; 0: unknown */
 };
 
 /* A private network as the argv sees it: a tap on a corral bridge (root),
@@ -85,6 +86,9 @@ void accel_probe(struct accel_facts *f);
  * host without a usable /dev/kvm is an error. */
 int accel_pick(const char *want, const struct accel_facts *f, bool *kvm, char *why, size_t n,
 	       struct diag *d);
+/* The host's TSC rate in kHz, measured against CLOCK_MONOTONIC_RAW over
+ * 5 ms; 0 on hosts that are not x86-64. */
+unsigned accel_tsc_khz(void);
 
 /* qmp.c */
 struct qmp;

@@ -120,9 +120,17 @@ static int control_opts(struct args *x, const struct qemu_run *r, struct diag *d
 }
 
 /* Private networks' addresses and the hostname for the box's init
- * (corral.ethN=IP/PREFIX, corral.hostname=NAME); other kernels ignore them. */
+ * (corral.ethN=IP/PREFIX, corral.hostname=NAME); other kernels ignore them.
+ *
+ * microvm under TCG: its only TSC reference is the PIT (no HPET, no ACPI PM
+ * timer), and Linux's PIT calibration is a timing loop that fails whenever
+ * the host preempts or slows the vCPU thread; the kernel then waits for a
+ * PIT tick that microvm's reduced-hardware ACPI never routes, and hangs
+ * before printing anything (with `quiet`) — often on a loaded host, seldom
+ * on an idle one. A TCG guest's TSC runs at the host's rate, so that rate,
+ * as tsc_early_khz, makes the calibration unnecessary. */
 static void kernel_opts(struct args *x, const struct machine_cfg *mc, const struct kvm_box *b,
-			const struct qemu_run *r)
+			const struct qemu_host *h, const struct qemu_run *r)
 {
 	add2(x, "-kernel", b->kernel);
 	if (b->initrd)
@@ -133,6 +141,8 @@ static void kernel_opts(struct args *x, const struct machine_cfg *mc, const stru
 	for (size_t i = 0; i < mc->nnetworks; i++)
 		if (r->nets[i].ip[0])
 			buf_printf(&app, " corral.eth%zu=%s", i + 1, r->nets[i].ip);
+	if (x->microvm && !h->kvm && h->tsc_khz)
+		buf_printf(&app, " tsc_early_khz=%u", h->tsc_khz);
 	add2(x, "-append", app.s);
 	buf_free(&app);
 }
@@ -234,7 +244,7 @@ int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struc
 		return -1;
 	}
 	if (b->kernel)
-		kernel_opts(&x, mc, b, r);
+		kernel_opts(&x, mc, b, h, r);
 	disk_opts(&x, mc, h, r);
 	net_opts(&x, mc, r);
 	share_opts(&x, mc);

@@ -62,9 +62,9 @@ static int clear_forwards(struct cfgrun *c, struct diag *d)
 	return run_free("clear the NAT port forwards", &a, d);
 }
 
-/* Vagrant's share name: the guest path with slashes as underscores. */
-static char *share_name(const char *guest)
+char *vbox_share_name(const struct machine *m, size_t i)
 {
+	const char *guest = m->cfg->synced[i].guest;
 	while (*guest == '/')
 		guest++;
 	char *s = xstrdup(*guest ? guest : "root");
@@ -89,13 +89,9 @@ static int shared_folders(struct cfgrun *c, struct diag *d)
 	}
 	for (size_t i = 0; i < mc->nsynced; i++) {
 		const struct synced_folder *sf = &mc->synced[i];
-		if (sf->type != SYNC_AUTO && sf->type != SYNC_VBOXSF) {
-			diag_fail(d, "%s: synced folder %s: the virtualbox provider shares folders "
-				     "with vboxsf only", mc->name, sf->guest);
-			diag_at(d, c->m->env->path, sf->pos.line, sf->pos.col);
-			return diag_hint(d, "use `type: vboxsf` (or auto)");
-		}
-		_cleanup_free_ char *name = share_name(sf->guest);
+		if (sf->type != SYNC_VBOXSF)
+			continue; /* rsync (and auto): copied over SSH by core/guest.c */
+		_cleanup_free_ char *name = vbox_share_name(c->m, i);
 		if (vbox_runv("add a shared folder", NULL, d, "sharedfolder", "add", c->id, "--name",
 			      name, "--hostpath", sf->host, NULL) < 0)
 			return -1;

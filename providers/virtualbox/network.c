@@ -4,11 +4,13 @@
  * out in envfile order, skipping those other machines claim, so every
  * corral run computes the same ones without shared state. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/lock.h"
+#include "core/state.h"
 #include "providers/virtualbox/vbox.h"
 
 #define HOSTIF_LOCK_MS 60000
@@ -143,4 +145,52 @@ int vbox_hostif_for(const struct network_cfg *nc, const struct vbox_hostif *know
 		rc = create_hostif(gw, mask, name, n, d);
 	lock_release(&l);
 	return rc < 0 ? diag_wrap(d, "network %s (%s)", nc->name, nc->subnet) : 0;
+}
+
+/* showvminfo's "080027AB12CD" as "08:00:27:ab:12:cd". */
+static bool colon_mac(const char *hex, char out[18])
+{
+	if (!hex || strlen(hex) != 12 || strspn(hex, "0123456789abcdefABCDEF") != 12)
+		return false;
+	for (size_t i = 0, o = 0; i < 12; i += 2) {
+		out[o++] = (char)tolower((unsigned char)hex[i]);
+		out[o++] = (char)tolower((unsigned char)hex[i + 1]);
+		out[o++] = i < 10 ? ':' : '\0';
+	}
+	return true;
+}
+
+static int nic_of(struct machine *m, const struct vbox_kvs *k, size_t i, struct guest_nic *g,
+		  struct diag *d)
+{
+	const struct net_attach *a = &m->cfg->networks[i];
+	const struct network_cfg *nc = vbox_network(m->env, a->network);
+	char key[32], ip[16];
+	uint32_t net;
+	unsigned prefix;
+	snprintf(key, sizeof(key), "macaddress%zu", i + 2);
+	if (!colon_mac(vbox_kv_get(k, key), g->mac))
+		return diag_fail(d, "NIC %zu (network %s) has no MAC address in showvminfo", i + 2,
+				 a->network);
+	if (!nc || parse_cidr(nc->subnet, &net, &prefix) < 0 ||
+	    vbox_guest_ip(m, a, ip, sizeof(ip), d) < 0)
+		return diag_fail(d, "no network `%s` in the envfile", a->network);
+	snprintf(g->addr, sizeof(g->addr), "%s/%u", ip, prefix);
+	return 0;
+}
+
+int vbox_guest_nics(struct machine *m, struct guest_nic **nics, size_t *n, struct diag *d)
+{
+	struct vbox_kvs k;
+	bool gone;
+	*nics = NULL;
+	*n = 0;
+	if (vbox_showvminfo(state_str(m->state, "id", ""), &k, &gone, d) < 0)
+		return -1;
+	int rc = gone ? diag_fail(d, "the VM vanished from VirtualBox") : 0;
+	*nics = xcalloc(m->cfg->nnetworks + 1, sizeof(**nics));
+	for (; rc == 0 && *n < m->cfg->nnetworks; (*n)++)
+		rc = nic_of(m, &k, *n, &(*nics)[*n], d);
+	vbox_kv_free(&k);
+	return rc;
 }

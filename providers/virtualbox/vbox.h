@@ -17,6 +17,7 @@
 #include "core/envfile.h"
 #include "core/machine.h"
 #include "core/util.h"
+#include "providers/provider.h"
 
 #define VBOX_MAX_NICS 8
 
@@ -154,7 +155,13 @@ int vbox_list_hostifs(struct vbox_hostif *v, size_t max, size_t *n, struct diag 
 int vbox_hostif_for(const struct network_cfg *nc, const struct vbox_hostif *known, size_t nknown,
 		    char *name, size_t n, struct diag *d);
 
+/* The machine's NICs on its private networks: MACs from showvminfo. */
+int vbox_guest_nics(struct machine *m, struct guest_nic **nics, size_t *n, struct diag *d);
+
 /* ---- configure.c ---- */
+
+/* Vagrant's share name of synced folder i: its guest path, slashes as underscores. */
+char *vbox_share_name(const struct machine *m, size_t i);
 
 /* Everything set while the VM is powered off, in Vagrant's order: (fresh
  * VMs: MAC, name), NAT forwards cleared, shared folders, NICs 2..8 cleared,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/guest.h"
 #include "core/log.h"
 #include "core/ssh.h"
 #include "core/state.h"
@@ -15,6 +16,8 @@
 #define HALT_SSH_MS 5000   /* to reach a guest for a graceful shutdown */
 #define POLL_MS 250
 #define SHUTDOWN_CMD "sudo -n shutdown -h now 2>/dev/null || sudo -n poweroff"
+
+extern const struct provider provider_virtualbox;
 
 /* VMState values that mean "running" for corral, as in Vagrant. */
 static const char *const running_states[] = {
@@ -104,6 +107,8 @@ static int vb_up(struct machine *m, struct diag *d)
 {
 	char raw[32];
 	enum mstate s;
+	if (guest_check_folders(&provider_virtualbox, m, d) < 0)
+		return -1;
 	if (vm_state(m, raw, sizeof(raw), &s, d) < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
 	if (strcmp(raw, "paused") == 0)
@@ -294,4 +299,8 @@ const struct provider provider_virtualbox = {
 	.snapshot_restore = vb_snapshot_restore,
 	.snapshot_delete = vb_snapshot_delete,
 	.snapshot_list = vb_snapshot_list,
+	.sync_types = 1u << SYNC_VBOXSF | 1u << SYNC_RSYNC,
+	.sync_auto = SYNC_RSYNC, /* vboxsf needs the Guest Additions: only when asked for */
+	.guest_nics = vbox_guest_nics,
+	.sync_tag = vbox_share_name,
 };

@@ -2,7 +2,10 @@
 # Container networking: an envfile network's subnet on its own bridge, a
 # static address honoured and an allocated one next to it, machines
 # reaching each other, a subnet clashing with a host route refused (naming
-# the route), a bad static address refused, leases released on destroy.
+# the route), a bad static address refused, leases released on destroy;
+# outbound NAT: a machine reaches a server in another network namespace
+# behind the host (not the bridge) and the server sees the host's address,
+# with forwarding switched on by corral and its nft table left idempotent.
 . "$(dirname "$0")/../lib.sh"
 
 export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
@@ -26,6 +29,28 @@ YAML
 cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
 
+# "Outside": a namespace on a veth of the host, 198.19.N.0/24, with no route
+# back to the machines' subnet, so only a masqueraded connection is answered.
+# Its server replies with the peer address it sees.
+n=$((RANDOM % 250)) ns=corral-nat-$$ hv=cnat$$h
+out_ip=198.19.$n.2 host_ip=198.19.$n.1 out_port=$((20000 + RANDOM % 20000))
+on_exit "ip netns del $ns 2>/dev/null; ip link del $hv 2>/dev/null"
+ip netns add "$ns"
+ip link add "$hv" type veth peer name cnat$$n netns "$ns"
+ip addr add "$host_ip/24" dev "$hv" && ip link set "$hv" up
+ip -n "$ns" addr add "$out_ip/24" dev "cnat$$n" && ip -n "$ns" link set "cnat$$n" up
+ip netns exec "$ns" python3 -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8)
+while True:
+    c, a = s.accept(); c.sendall((a[0] + "\n").encode()); c.close()' "$out_ip" "$out_port" &
+on_exit "kill $! 2>/dev/null"
+fwd_was=$(cat /proc/sys/net/ipv4/ip_forward)
+on_exit "echo $fwd_was >/proc/sys/net/ipv4/ip_forward"
+nft add table ip corral_test_other
+on_exit 'nft delete table ip corral_test_other 2>/dev/null'
+echo 0 >/proc/sys/net/ipv4/ip_forward
+
 expect_out "up on a named network" 0 "b: ssh ready" "$CORRAL" up
 expect_out "the static address is honoured" 0 "a                        running (container) 10.214.77.50" "$CORRAL" status a
 expect_out "the other is allocated from the subnet" 0 "running (container) 10.214.77." "$CORRAL" status b
@@ -33,6 +58,14 @@ bridge=$(jq -r '.bridges[0]' .corral/machines/a/state.json)
 check "the network has its own bridge with the gateway" bash -c "ip -br addr show $bridge | grep -q 10.214.77.1/24"
 expect_out "b reaches a" 0 "SSH-2.0" "$CORRAL" ssh b -c 'nc -w 2 10.214.77.50 22 </dev/null | head -c 7'
 expect_out "b's default route is its bridge" 0 "default via 10.214.77.1" "$CORRAL" ssh b -c 'ip route'
+check "up switched IPv4 forwarding on" [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ]
+expect_out "a machine reaches a host outside its bridge, seen as the host (NAT)" 0 "$host_ip" \
+	"$CORRAL" ssh b -c "nc -w 3 $out_ip $out_port </dev/null"
+check "one masquerade rule however many machines came up" \
+	[ "$(nft list chain inet corral postrouting | grep -c masquerade)" = 1 ]
+check "the subnet and its bridge are in corral's sets" bash -c \
+	"nft list set inet corral subnets | grep -q 10.214.77.0/24 && nft list set inet corral bridges | grep -q $bridge"
+check "other nft tables are left alone" bash -c "nft list table ip corral_test_other >/dev/null"
 expect_out "a subnet clashing with a host route is refused" 1 "clashes with host route $route" "$CORRAL" up c
 expect_out "the gateway's address is refused" 1 "not a usable machine address in 10.214.77.0/24" "$CORRAL" up d
 expect_out "destroy" 0 "b: destroyed" "$CORRAL" destroy -f

@@ -2,15 +2,19 @@
 # The container provider and the lifecycle commands on real containers
 # (the tiny box: busybox + the host's sshd): up, state, halt/up keeping the
 # upper layer, kill -9 recovery, the lock, a changed host key, a forwarded
-# port outliving corral, two machines sharing the box's lower layer, and
-# destroy leaving nothing behind (mounts, links, cgroups, processes, dirs).
+# port outliving corral, two machines sharing the box's lower layer, a
+# synced folder bind-mounted both ways (and a type containers do not take),
+# and destroy leaving nothing behind (mounts, links, cgroups, processes,
+# dirs) but the synced folder's files.
 . "$(dirname "$0")/../lib.sh"
 
 export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
 box=$("$ROOT/boxes/build" tiny 2>/dev/null | tail -n 1)
 catalog=$(dirname "$box")/catalog.json
 port=$((20000 + RANDOM % 20000))
-mkdir -p "$T/env"
+mkdir -p "$T/env/shared"
+echo from-host >"$T/env/shared/h"
+chown 1000:1000 "$T/env/shared" # the guest's vagrant
 cat >"$T/env/corral.yaml" <<YAML
 version: 1
 machines:
@@ -20,6 +24,8 @@ machines:
     memory: 256M
     ports:
       - { guest: 22, host: $port }
+    synced_folders:
+      - { host: ./shared, guest: /srv/shared }
     provision:
       - shell:
           inline: "if [ -f /tmp/slow ]; then sleep 3; fi"
@@ -30,6 +36,11 @@ machines:
     box: corral/tiny
     provider: container
     autostart: false
+  bad:
+    box: corral/tiny
+    provider: container
+    autostart: false
+    synced_folders: [{ host: ./shared, guest: /x, type: 9p }]
 YAML
 cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
@@ -47,6 +58,15 @@ check "up prints each state change" grep -qz 'web: creating.*web: booting.*web: 
 expect_out "status: running with its address" 0 "running (container) 10.213." "$CORRAL" status web
 expect_out "status --json" 0 '"state": "running"' "$CORRAL" status --json web
 expect_out "a command over ssh" 0 "web" "$CORRAL" ssh web -c 'hostname'
+expect_out "bind: the host's file shows in the guest" 0 "from-host" "$CORRAL" ssh web -c 'cat /srv/shared/h'
+"$CORRAL" ssh web -c 'echo from-guest > /srv/shared/g'
+expect_out "bind: the guest's file shows on the host" 0 "from-guest" cat "$T/env/shared/g"
+check "bind: the guest path is an empty dir in the upper layer" \
+	[ -d "$M/upper/srv/shared" ] && [ -z "$(ls -A "$M/upper/srv/shared")" ]
+expect_out "a 9p folder on a container: a clear error" 1 \
+	"bad: synced folder /x: the container provider does not take type 9p" "$CORRAL" up bad
+expect_out "naming the types it takes" 1 "use one of: auto, bind" "$CORRAL" up bad
+expect_out "and creating nothing" 0 "not created" "$CORRAL" status bad
 expect_out "the memory limit is in the cgroup" 0 "268435456" \
 	cat "/sys/fs/cgroup/memory/corral/$(st id)/memory.limit_in_bytes"
 check "the pinned host key is the one written before boot" \
@@ -124,6 +144,8 @@ fwd=$(st portfwd_pid)
 expect_out "destroy" 0 "pair-2: destroyed" "$CORRAL" destroy -f
 check "destroy: the machine dirs are gone" [ -z "$(ls .corral/machines)" ]
 check "destroy: no mount is left" bash -c "! grep -q '$T' /proc/mounts"
+check "destroy: the synced folder and its files are intact" \
+	[ "$(cat "$T/env/shared/h" "$T/env/shared/g")" = "$(printf 'from-host\nfrom-guest')" ]
 for i in 0 1 2; do
 	check "destroy: no veth left (${ids[i]})" bash -c "! ip -br link | grep -q cr-${ids[i]:0:10}"
 	check "destroy: no cgroup left (${ids[i]})" [ ! -e "/sys/fs/cgroup/memory/corral/${ids[i]}" ]

@@ -149,6 +149,12 @@ machines:
     provider: kvm
     autostart: false
     ports: [{ guest: 80, host: 2222 }]
+  micro:
+    box: corral/tiny-kvm
+    provider: kvm
+    autostart: false
+    memory: 256M
+    provider_options: { kvm: { machine: microvm } }
 YAML
 python3 -c 'import socket,time
 s=socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
@@ -165,3 +171,16 @@ check "a box without a kernel leaves nothing" left_nothing nokernel
 expect_out "an occupied forwarded port: a clear error" 1 "is in use" "$CORRAL" up busy
 check "an occupied port leaves nothing" left_nothing busy
 expect_out "status after failures: not created" 0 "not created" "$CORRAL" status busy
+
+# machine: microvm boots the same box on virtio-mmio; under TCG the host's
+# TSC rate is on its kernel command line (without it, a loaded host hangs
+# the boot at TSC calibration).
+t0=$(date +%s.%N)
+out=$("$CORRAL" up micro 2>&1)
+echo "# microvm up: $(accel "$out"), $(echo "$(date +%s.%N) - $t0" | bc) s"
+check "microvm: up reaches ssh" grep -q 'micro: ssh ready' <<<"$out"
+expect_out "microvm: its devices are virtio-mmio" 0 "LNRO0005" "$CORRAL" ssh micro -c 'ls /sys/bus/platform/devices'
+[[ $(accel "$out") == *KVM* ]] || expect_out "microvm under TCG: the TSC rate is given" 0 "tsc_early_khz=" \
+	"$CORRAL" ssh micro -c 'cat /proc/cmdline'
+expect_out "microvm: destroy" 0 "micro: destroyed" "$CORRAL" destroy -f micro
+check "microvm: nothing left" left_nothing micro

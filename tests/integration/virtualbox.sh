@@ -3,7 +3,11 @@
 # (tests/fakes/VBoxManage): two machines on a private network, one with a
 # forwarded port, through up (first-boot key swap, shell provisioners),
 # ssh -c, graceful halt, snapshots, suspend/resume, a VM removed behind
-# corral's back, the transient-lock retry, the version check and destroy.
+# corral's back, the transient-lock retry, the version check and destroy;
+# the guest set-up over SSH: host name, /etc/hosts, the private address on
+# the NIC with the VM's MAC (the stand-in guest's `ip` is a stub that logs:
+# it shares the host's network stack), rsync folders (real rsync into the
+# stand-in guest) and a vboxsf folder (the fake binds it; see vbox-testbox).
 # First, the fake itself: it refuses what VirtualBox refuses, so a wrong
 # invocation from corral fails a test.
 . "$(dirname "$0")/../lib.sh"
@@ -47,7 +51,8 @@ expect_out "a wrong invocation from corral fails up, naming what it did" 1 \
 "$CORRAL" -C "$T/wrong" destroy -f >/dev/null 2>&1
 
 # ---- two machines, a private network, a forwarded port
-mkdir -p "$T/env"
+mkdir -p "$T/env/share"
+echo from-host >"$T/env/share/h"
 cat >"$T/env/corral.yaml" <<'YAML'
 version: 1
 networks:
@@ -64,7 +69,11 @@ machines:
   web:
     depends_on: [db]
     networks: [{ network: backend }]
+    hostname: shop-web
     ports: [{ guest: 80, host: 18080, auto_correct: true }]
+    synced_folders:
+      - { host: ., guest: /srv/project }
+      - { host: ./share, guest: /srv/share, type: vboxsf }
     graceful_halt_timeout: 20s
     provision:
       - shell: { inline: "echo web-$APP > /tmp/who", env: { APP: shop } }
@@ -96,6 +105,34 @@ expect_out "ssh -c returns the command's status" 3 "" "$CORRAL" ssh web -c 'exit
 check "the insecure key was replaced" bash -c "! '$CORRAL' ssh db -c 'cat ~/.ssh/authorized_keys' | grep -q 'vagrant insecure'"
 check "the SSH forward is on 127.0.0.1 at the recorded port" \
 	bash -c "'$VBM' showvminfo '$(st db id)' --machinereadable | grep -q 'ssh,tcp,127.0.0.1,$(st db ssh_port),,22'"
+
+# ---- the guest set-up
+expect_out "the host name is set" 0 "shop-web" "$CORRAL" ssh web -c hostname
+expect_out "and resolves through /etc/hosts" 0 "$(printf '127.0.1.1\tshop-web')" "$CORRAL" ssh web -c 'cat /etc/hosts'
+expect_out "db's host name is its name" 0 "db" "$CORRAL" ssh db -c hostname
+mac2=$(info web | sed -n 's/^macaddress2="\(..\)\(..\)\(..\)\(..\)\(..\)\(..\)"$/\1:\2:\3:\4:\5:\6/p' | tr A-F a-f)
+expect_out "the NIC with NIC 2's MAC gets the address" 0 "ip addr add 10.77.0.2/24 dev eth1" \
+	"$CORRAL" ssh web -c 'cat /var/log/fake-ip.log'
+expect_out "and is set up" 0 "ip link set dev eth1 up" "$CORRAL" ssh web -c 'cat /var/log/fake-ip.log'
+check "NIC 2 of the fake guest has that MAC" bash -c "'$CORRAL' ssh web -c 'ip -o link' | grep -q 'eth1: .*link/ether $mac2 '"
+check "the host's network is untouched" bash -c '! ip -o addr | grep -q "10\.77\.0\.2/"'
+expect_out "rsync (auto) copied the project" 0 "version: 1" "$CORRAL" ssh web -c 'cat /srv/project/corral.yaml'
+expect_out "but never .corral (private keys)" 1 "" "$CORRAL" ssh web -c 'test -e /srv/project/.corral'
+expect_out "vboxsf: the share was mounted with the helper" 0 "mount.vboxsf srv_share /srv/share -o uid=0,gid=0" \
+	"$CORRAL" ssh web -c 'cat /var/log/fake-vboxsf.log'
+expect_out "vboxsf: the host's file shows in the guest" 0 "from-host" "$CORRAL" ssh web -c 'cat /srv/share/h'
+"$CORRAL" ssh web -c 'echo from-guest > /srv/share/g'
+expect_out "vboxsf: the guest's file shows on the host" 0 "from-guest" cat share/g
+echo changed >share/h2
+rm share/h
+expect_out "corral rsync copies again" 0 "" "$CORRAL" rsync web
+expect_out "with new files" 0 "changed" "$CORRAL" ssh web -c 'cat /srv/project/share/h2'
+expect_out "and deleted ones gone" 1 "" "$CORRAL" ssh web -c 'test -e /srv/project/share/h'
+expect_out "corral rsync of an unknown machine" 2 "no machine \`nosuch\`" "$CORRAL" rsync nosuch
+before=$("$CORRAL" ssh web -c 'cat /var/log/fake-ip.log' | grep -c 'addr add')
+out=$("$CORRAL" up web 2>&1)
+check "up again on a running guest: no change made" bash -c '! grep -qE "host name set|eth1 \(|/etc/hosts:" <<<"$1"' _ "$out"
+check "no address added twice" [ "$("$CORRAL" ssh web -c 'cat /var/log/fake-ip.log' | grep -c 'addr add')" = "$before" ]
 
 # ---- halt: a guest shutdown over SSH, no forced poweroff
 "$CORRAL" ssh web -c 'echo kept > ~/kept'

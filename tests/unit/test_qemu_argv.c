@@ -7,6 +7,7 @@
  * comments give the host facts:
  *   # accel: kvm|tcg            # net: tap|socket
  *   # box: {metadata.json}      (kernel/initrd names become /box/NAME)
+ *   # tsc_khz: N                (the host's TSC rate; absent: unknown)
  * and every machine's argv (machine directory /m/NAME, SSH port 2222 + its
  * index, host port 0 -> 30000 + i) is compared with NAME.argv.
  * CORRAL_GOLDEN_UPDATE=1 rewrites the .argv files. */
@@ -27,6 +28,7 @@
 
 struct facts {
 	bool kvm, tap;
+	unsigned tsc_khz;
 	json_t *box;
 };
 
@@ -39,7 +41,8 @@ static const char *header(const char *text, const char *key)
 static void parse_facts(const char *text, struct facts *f)
 {
 	const char *a = header(text, "# accel: "), *n = header(text, "# net: ");
-	const char *b = header(text, "# box: ");
+	const char *b = header(text, "# box: "), *t = header(text, "# tsc_khz: ");
+	f->tsc_khz = t ? (unsigned)strtoul(t, NULL, 10) : 0;
 	f->kvm = a && str_starts(a, "kvm");
 	f->tap = n && str_starts(n, "tap");
 	_cleanup_free_ char *line = b ? xstrndup(b, strcspn(b, "\n")) : xstrdup("{}");
@@ -59,7 +62,8 @@ static void render_machine(struct buf *out, const struct machine_cfg *mc, size_t
 			    .initrd = box_path(f->box, "initrd"),
 			    .cmdline = xstrdup(json_string_value(json_object_get(f->box, "cmdline"))),
 			    .cloud_init = json_is_true(json_object_get(f->box, "cloud_init"))};
-	struct qemu_host h = {.binary = KVM_QEMU, .kvm = f->kvm, .ovmf_code = KVM_OVMF_CODE};
+	struct qemu_host h = {.binary = KVM_QEMU, .kvm = f->kvm, .ovmf_code = KVM_OVMF_CODE,
+			      .tsc_khz = f->tsc_khz};
 	unsigned ports[16] = {0};
 	struct qemu_net nets[4] = {0};
 	for (size_t i = 0; i < mc->nports && i < 16; i++)

@@ -1,0 +1,117 @@
+#include "cmd/outcome.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+void steps_split(const char *s, struct strlist *out)
+{
+	_cleanup_free_ char *copy = xstrdup(s);
+	char *save = NULL;
+	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
+		out->v[out->n++] = xstrdup(w);
+	}
+}
+
+void steps_clear(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct strlist){0};
+}
+
+static bool has_step(const struct step *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+int steps_check(const struct env *e, const struct strlist *only, const struct command *cmd)
+{
+	for (size_t i = 0; i < only->n; i++) {
+		bool found = has_step(e->steps, e->nsteps, only->v[i]);
+		for (size_t k = 0; k < e->nmachines; k++)
+			found |= has_step(e->machines[k].steps, e->machines[k].nsteps, only->v[i]);
+		if (!found)
+			return usage_error(cmd, "no provision step named `%s` in %s", only->v[i],
+					   e->path);
+	}
+	return EXIT_OK;
+}
+
+static const char *state_word(const struct lc_result *r, const char *done_word)
+{
+	static const char *const words[] = {[LC_FAILED] = "failed", [LC_SKIPPED] = "skipped"};
+	return r->outcome == LC_DONE ? done_word : words[r->outcome];
+}
+
+static json_t *result_json(const struct lc_result *r, const char *done_word)
+{
+	json_t *o = json_pack("{s:s, s:s}", "machine", r->machine, "state", state_word(r, done_word));
+	json_object_set_new(o, "seconds", r->outcome == LC_SKIPPED ? json_null()
+								   : json_real((double)r->ms / 1000.0));
+	if (r->failed_step)
+		json_object_set_new(o, "failed_step",
+				    json_pack("{s:I, s:s}", "number", (json_int_t)r->failed_step->index,
+					      "name", r->failed_step->name));
+	if (r->blocked_by)
+		json_object_set_new(o, "blocked_by", json_string(r->blocked_by));
+	return o;
+}
+
+static void print_json(const struct lc_result *res, size_t n, const char *done_word)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, result_json(&res[i], done_word));
+	char *s = json_dumps(a, JSON_INDENT(2));
+	puts(s);
+	free(s);
+	json_decref(a);
+}
+
+static void print_row(int w, int sw, const struct lc_result *r, const char *done_word)
+{
+	char secs[32] = "-", why[160] = "";
+	if (r->outcome != LC_SKIPPED)
+		snprintf(secs, sizeof(secs), "%.1fs", (double)r->ms / 1000.0);
+	if (r->failed_step)
+		snprintf(why, sizeof(why), "#%u %s", r->failed_step->index, r->failed_step->name);
+	else if (r->blocked_by)
+		snprintf(why, sizeof(why), "(depends on %s)", r->blocked_by);
+	printf("%-*s  %-*s  ", w, r->machine, sw, state_word(r, done_word));
+	if (why[0])
+		printf("%-6s %s\n", secs, why);
+	else
+		printf("%s\n", secs);
+}
+
+void outcome_print(const struct lc_result *res, size_t n, const char *done_word, bool json)
+{
+	bool all_done = true;
+	int w = (int)strlen("MACHINE"), sw = (int)strlen("skipped");
+	for (size_t i = 0; i < n; i++) {
+		all_done &= res[i].outcome == LC_DONE;
+		if ((int)strlen(res[i].machine) > w)
+			w = (int)strlen(res[i].machine);
+	}
+	if ((int)strlen(done_word) > sw)
+		sw = (int)strlen(done_word);
+	if (json) {
+		print_json(res, n, done_word);
+		return;
+	}
+	if (n < 2 && all_done)
+		return;
+	printf("%-*s  %-*s  %-6s %s\n", w, "MACHINE", sw, "STATE", "TIME", "FAILED STEP");
+	for (size_t i = 0; i < n; i++)
+		print_row(w, sw, &res[i], done_word);
+	fflush(stdout);
+}

@@ -1,0 +1,23 @@
+/* What up, reload and provision share: the --provision-with step list, and
+ * the summary of what became of each machine (a table, or JSON with --json). */
+#ifndef CORRAL_CMD_OUTCOME_H
+#define CORRAL_CMD_OUTCOME_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cmd/cmd.h"
+#include "core/lifecycle.h"
+
+/* Appends the comma-separated words of s to out. */
+void steps_split(const char *s, struct strlist *out);
+void steps_clear(struct strlist *l);
+/* Every name in `only` names a step of the envfile (a machine's or a
+ * top-level one); else a usage error for cmd. Returns EXIT_OK or EXIT_USAGE. */
+int steps_check(const struct env *e, const struct strlist *only, const struct command *cmd);
+
+/* The summary on stdout: always with json, else when several machines took
+ * part or any did not finish. done_word is a finished machine's STATE
+ * ("running", "provisioned"). */
+void outcome_print(const struct lc_result *res, size_t n, const char *done_word, bool json);
+
+#endif

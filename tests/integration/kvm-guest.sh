@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The guest set-up on the tiny-kvm box, which has no sudo and no rsync: its
+# kernel command line already gave it its host name and address, so the
+# set-up changes nothing and needs no root; an `auto` synced folder tries
+# 9p, cannot mount it without root, says so in one warning and falls back
+# to rsync, which fails with a clear error. (The working 9p and rsync paths
+# are in kvm-debian.sh.) One boot of a few seconds.
+. "$(dirname "$0")/../lib.sh"
+
+export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
+box=$("$ROOT/boxes/build" tiny-kvm 2>/dev/null | tail -n 1)
+"$CORRAL" box add "$(dirname "$box")/catalog.json" >/dev/null 2>&1
+mkdir -p "$T/env/src"
+cat >"$T/env/corral.yaml" <<YAML
+version: 1
+networks:
+  lan: { subnet: 10.216.9.0/24 }
+machines:
+  tiny:
+    box: corral/tiny-kvm
+    provider: kvm
+    memory: 256M
+    networks: [{ network: lan }]
+    synced_folders: [{ host: ./src, guest: /srv/src }]
+  bad:
+    box: corral/tiny-kvm
+    provider: kvm
+    autostart: false
+    synced_folders: [{ host: ./src, guest: /srv/src, type: vboxsf }]
+YAML
+cd "$T/env" || exit 1
+on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
+
+expect_out "vboxsf on kvm: refused before boot, naming the types" 1 \
+	"bad: synced folder /srv/src: the kvm provider does not take type vboxsf" "$CORRAL" up bad
+check "and nothing was created" test ! -e .corral/machines/bad/disk.qcow2
+out=$("$CORRAL" up tiny 2>&1)
+check "up reached SSH" grep -q "tiny: ssh ready" <<<"$out"
+check "host name and address were there already: nothing changed" \
+	bash -c '[[ $1 != *"host name set"* && $1 != *"eth1 ("* && $1 != *"/etc/hosts:"* ]]' _ "$out"
+check "one warning: no 9p mount, rsync instead" \
+	test "$(grep -c 'warning: tiny: synced folder /srv/src: the guest cannot mount 9p' <<<"$out")" = 1
+check "then a clear error: no rsync in the guest" grep -q "rsync is not installed in the guest" <<<"$out"
+expect_out "the address is the machine's" 0 "$(jq -r .ip .corral/machines/tiny/state.json)/24" \
+	"$CORRAL" ssh tiny -c 'ip -4 addr show eth1'
+expect_out "/etc/hosts names the machine" 0 "$(printf '127.0.1.1\ttiny')" "$CORRAL" ssh tiny -c 'cat /etc/hosts'
