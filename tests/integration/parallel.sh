@@ -9,10 +9,9 @@
 export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
 box=$("$ROOT/boxes/build" tiny 2>/dev/null | tail -n 1)
 mkdir -p "$T/env"
-# Logged in as root: the tiny box has no sudo.
 cat >"$T/env/corral.yaml" <<'YAML'
 version: 1
-defaults: { box: corral/tiny, provider: container, memory: 128M, ssh: { user: root } }
+defaults: { box: corral/tiny, provider: container, memory: 128M }
 machines:
   a:
     provision:
