@@ -27,7 +27,10 @@ int lock_acquire(const char *path, unsigned timeout_ms, struct lock *l, struct d
 	if (fd < 0)
 		return diag_errno(d, "open lock %s", path);
 	uint64_t deadline = now_ms() + timeout_ms;
-	unsigned nap = 10;
+	/* Naps stay short: the threads of one `up` (one per machine) take the
+	 * same locks (address pool, index) for a few ms each, and a waiter
+	 * asleep long past the release serializes the whole run. */
+	unsigned nap = 2;
 	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK) {
 			diag_errno(d, "lock %s", path);
@@ -41,7 +44,7 @@ int lock_acquire(const char *path, unsigned timeout_ms, struct lock *l, struct d
 			return diag_hint(d, "wait for it to finish, or pass --lock-timeout SECONDS to wait");
 		}
 		sleep_ms(nap);
-		if (nap < 200)
+		if (nap < 20)
 			nap *= 2;
 	}
 	char pid[32];
