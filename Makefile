@@ -7,9 +7,10 @@ CC      ?= gcc
 PKGS    := yaml-0.1 libcurl libarchive libcrypto libssh jansson
 # Recursive on purpose: pkg-config must run after `deps` has installed it.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-# libcurl and libarchive are not linked: core/lazylib.c loads them on first
-# use, which keeps them (and ~40 libraries they pull in) out of every start.
-PKG_LIBS   = $(shell pkg-config --libs $(filter-out libcurl libarchive,$(PKGS)))
+# libcurl, libarchive and libssh are not linked: core/lazylib.c loads them
+# on first use, which keeps them (and ~40 libraries they pull in) out of
+# every start.
+PKG_LIBS   = $(shell pkg-config --libs $(filter-out libcurl libarchive libssh,$(PKGS)))
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) $(CFLAGS)

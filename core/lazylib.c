@@ -1,25 +1,29 @@
-/* libcurl and libarchive, loaded on first use.
+/* libcurl, libarchive and libssh, loaded on first use.
  *
  * Why: linking them pulls ~40 shared objects (GnuTLS, Kerberos, LDAP, ICU,
- * libxml2 ...) into every start of corral, measured here at +5 ms per run —
- * more than `corral status` needs in total. Commands that never download or
- * unpack (status, validate, ssh, halt) should not pay it. So the binary does
- * not link them; these definitions take their place and bind to the real
- * functions with dlopen/dlsym the first time one is called. Callers use the
- * libraries' own headers and API unchanged. A function used without a row
- * here fails at link time, so nothing can silently go missing. */
+ * libxml2 ...) into every start of corral, measured here at +6 ms per run —
+ * several times what `corral status` needs in total. Commands that never
+ * download, unpack or log in (status, validate, init) should not pay it. So
+ * the binary does not link them; these definitions take their place and
+ * bind to the real functions with dlopen/dlsym the first time one is
+ * called. Callers use the libraries' own headers and API unchanged. A
+ * function used without a row here fails at link time, so nothing can
+ * silently go missing. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/sftp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-enum lib { LIB_CURL, LIB_ARCHIVE, LIB_COUNT };
+enum lib { LIB_CURL, LIB_ARCHIVE, LIB_SSH, LIB_COUNT };
 
-static const char *const sonames[LIB_COUNT] = {"libcurl.so.4", "libarchive.so.13"};
+static const char *const sonames[LIB_COUNT] = {"libcurl.so.4", "libarchive.so.13", "libssh.so.4"};
 static void *handles[LIB_COUNT];
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -160,3 +164,61 @@ void(archive_set_error)(struct archive *a, int err, const char *fmt, ...)
 	va_end(ap);
 	archive_set_error_real(a, err, "%s", msg);
 }
+
+#define S LIB_SSH
+LAZY(S, void, sftp_attributes_free, (sftp_attributes file), (file))
+LAZY(S, char *, sftp_canonicalize_path, (sftp_session sftp, const char *path), (sftp, path))
+LAZY(S, int, sftp_chmod, (sftp_session sftp, const char *file, mode_t mode), (sftp, file, mode))
+LAZY(S, int, sftp_close, (sftp_file file), (file))
+LAZY(S, void, sftp_free, (sftp_session sftp), (sftp))
+LAZY(S, int, sftp_get_error, (sftp_session sftp), (sftp))
+LAZY(S, int, sftp_init, (sftp_session sftp), (sftp))
+LAZY(S, int, sftp_mkdir, (sftp_session sftp, const char *directory, mode_t mode), (sftp, directory, mode))
+LAZY(S, sftp_session, sftp_new, (ssh_session session), (session))
+LAZY(S, sftp_file, sftp_open, (sftp_session session, const char *file, int accesstype, mode_t mode), (session, file, accesstype, mode))
+LAZY(S, sftp_attributes, sftp_stat, (sftp_session session, const char *path), (session, path))
+LAZY(S, int, sftp_symlink, (sftp_session sftp, const char *target, const char *dest), (sftp, target, dest))
+LAZY(S, int, sftp_unlink, (sftp_session sftp, const char *file), (sftp, file))
+LAZY(S, ssize_t, sftp_write, (sftp_file file, const void *buf, size_t count), (file, buf, count))
+LAZY(S, int, ssh_channel_close, (ssh_channel channel), (channel))
+LAZY(S, void, ssh_channel_free, (ssh_channel channel), (channel))
+LAZY(S, int, ssh_channel_is_closed, (ssh_channel channel), (channel))
+LAZY(S, int, ssh_channel_is_eof, (ssh_channel channel), (channel))
+LAZY(S, ssh_channel, ssh_channel_new, (ssh_session session), (session))
+LAZY(S, int, ssh_channel_open_session, (ssh_channel channel), (channel))
+LAZY(S, int, ssh_channel_request_exec, (ssh_channel channel, const char *cmd), (channel, cmd))
+LAZY(S, int, ssh_channel_send_eof, (ssh_channel channel), (channel))
+LAZY(S, uint32_t, ssh_channel_window_size, (ssh_channel channel), (channel))
+LAZY(S, int, ssh_channel_write, (ssh_channel channel, const void *data, uint32_t len), (channel, data, len))
+LAZY(S, void, ssh_clean_pubkey_hash, (unsigned char **hash), (hash))
+LAZY(S, int, ssh_connect, (ssh_session session), (session))
+LAZY(S, void, ssh_disconnect, (ssh_session session), (session))
+LAZY(S, int, ssh_event_add_session, (ssh_event event, ssh_session session), (event, session))
+LAZY(S, int, ssh_event_dopoll, (ssh_event event, int timeout), (event, timeout))
+LAZY(S, void, ssh_event_free, (ssh_event event), (event))
+LAZY(S, ssh_event, ssh_event_new, (void), ())
+LAZY(S, int, ssh_event_remove_session, (ssh_event event, ssh_session session), (event, session))
+LAZY(S, void, ssh_free, (ssh_session session), (session))
+LAZY(S, const char *, ssh_get_error, (void *error), (error))
+LAZY(S, socket_t, ssh_get_fd, (ssh_session session), (session))
+LAZY(S, char *, ssh_get_fingerprint_hash, (enum ssh_publickey_hash_type type, unsigned char *hash, size_t len), (type, hash, len))
+LAZY(S, int, ssh_get_publickey_hash, (const ssh_key key, enum ssh_publickey_hash_type type, unsigned char **hash, size_t *hlen), (key, type, hash, hlen))
+LAZY(S, int, ssh_get_server_publickey, (ssh_session session, ssh_key *key), (session, key))
+LAZY(S, int, ssh_init, (void), ())
+LAZY(S, void, ssh_key_free, (ssh_key key), (key))
+LAZY(S, enum ssh_keytypes_e, ssh_key_type, (const ssh_key key), (key))
+LAZY(S, const char *, ssh_key_type_to_char, (enum ssh_keytypes_e type), (type))
+LAZY(S, ssh_session, ssh_new, (void), ())
+LAZY(S, int, ssh_options_set, (ssh_session session, enum ssh_options_e type, const void *value), (session, type, value))
+LAZY(S, int, ssh_pki_export_privkey_base64, (const ssh_key privkey, const char *passphrase, ssh_auth_callback auth_fn, void *auth_data, char **b64_key), (privkey, passphrase, auth_fn, auth_data, b64_key))
+LAZY(S, int, ssh_pki_export_privkey_to_pubkey, (const ssh_key privkey, ssh_key *pkey), (privkey, pkey))
+LAZY(S, int, ssh_pki_export_pubkey_base64, (const ssh_key key, char **b64_key), (key, b64_key))
+LAZY(S, int, ssh_pki_generate, (enum ssh_keytypes_e type, int parameter, ssh_key *pkey), (type, parameter, pkey))
+LAZY(S, int, ssh_pki_import_privkey_base64, (const char *b64_key, const char *passphrase, ssh_auth_callback auth_fn, void *auth_data, ssh_key *pkey), (b64_key, passphrase, auth_fn, auth_data, pkey))
+LAZY(S, int, ssh_pki_import_privkey_file, (const char *filename, const char *passphrase, ssh_auth_callback auth_fn, void *auth_data, ssh_key *pkey), (filename, passphrase, auth_fn, auth_data, pkey))
+LAZY(S, enum ssh_known_hosts_e, ssh_session_is_known_server, (ssh_session session), (session))
+LAZY(S, int, ssh_session_update_known_hosts, (ssh_session session), (session))
+LAZY(S, int, ssh_set_channel_callbacks, (ssh_channel channel, ssh_channel_callbacks cb), (channel, cb))
+LAZY(S, void, ssh_string_free_char, (char *s), (s))
+LAZY(S, int, ssh_userauth_publickey, (ssh_session session, const char *username, const ssh_key privkey), (session, username, privkey))
+#undef S
