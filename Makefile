@@ -70,11 +70,11 @@ build/san/%.o: %.c $(wildcard */*.h */*/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
 
-build/tests/%: tests/unit/%.c tests/unit/t.h build/libcorral.a
+build/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) build/libcorral.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
 
-build/tests-san/%: tests/unit/%.c tests/unit/t.h build/libcorral-san.a
+build/tests-san/%: tests/unit/%.c $(wildcard tests/unit/*.h) build/libcorral-san.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $< build/libcorral-san.a $(LIBS)
 

@@ -22,6 +22,7 @@
 #include "provisioners/ansible.h"
 #include "provisioners/provisioner.h"
 #include "tests/unit/t.h"
+#include "tests/unit/t_net.h"
 
 static char T[] = "/tmp/corral-prov.XXXXXX";
 static char user[32]; /* a throw-away login with password-less sudo */
@@ -92,17 +93,6 @@ static char *capture_end(void)
 		l += n + (l[n] == '\n');
 	}
 	return out ? out : xstrdup("");
-}
-
-static unsigned free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 /* sshd i with host key `hostkey`. */
@@ -203,7 +193,7 @@ static void setup(void)
 		tg[i].m = &mach[i];
 		snprintf(ep->host, sizeof(ep->host), "127.0.0.1");
 		snprintf(ep->user, sizeof(ep->user), "%s", user);
-		ep->port = free_port();
+		ep->port = t_free_port();
 		_cleanup_free_ char *key = machine_path(&mach[i], "id_ed25519");
 		_cleanup_free_ char *kh = machine_path(&mach[i], "known_hosts");
 		snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);

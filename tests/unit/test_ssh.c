@@ -18,6 +18,7 @@
 #include "core/ssh.h"
 #include "core/util.h"
 #include "tests/unit/t.h"
+#include "tests/unit/t_net.h"
 
 static char T[] = "/tmp/corral-ssh.XXXXXX";
 static unsigned port;
@@ -70,17 +71,6 @@ static int run(char *const argv[], struct buf *out)
 	int st;
 	waitpid(pid, &st, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 256;
-}
-
-static unsigned free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 /* sshd with `hostkey`, logins for root via $T/home/.ssh/authorized_keys,
@@ -227,7 +217,7 @@ static void test_timeout_shows_console(void)
 	put("console.log", log.s, 0644);
 	buf_free(&log);
 	struct endpoint dead = ep;
-	dead.port = free_port();
+	dead.port = t_free_port();
 	_cleanup_free_ char *console = tpath("console.log");
 	struct ssh_conn *c = NULL;
 	struct diag d = {0};
@@ -626,7 +616,7 @@ int main(void)
 	if (!mkdtemp(T))
 		return 1;
 	mkdir("/run/sshd", 0755); /* sshd's privilege separation directory */
-	port = free_port();
+	port = t_free_port();
 	struct passwd *pw = getpwuid(getuid());
 	snprintf(ep.host, sizeof(ep.host), "127.0.0.1");
 	ep.port = port;
