@@ -1,8 +1,10 @@
 #include "core/boxstore.h"
 
+#include <signal.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +85,34 @@ int box_name_lock(const char *name, struct lock *l, struct diag *d)
 	return 0;
 }
 
+/* A `box add` killed mid-way (Ctrl-C, kill -9) leaves its temp dir; the
+ * next one removes those whose owner (the pid in the name) is gone. */
+static void sweep_tmpdirs(const char *root)
+{
+	DIR *dir = opendir(root);
+	struct dirent *e;
+	while (dir && (e = readdir(dir))) {
+		char *end;
+		if (!str_starts(e->d_name, ".tmp-"))
+			continue;
+		long pid = strtol(e->d_name + 5, &end, 10);
+		if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		_cleanup_free_ char *debris = path_join(root, e->d_name);
+		struct diag ignored;
+		rm_rf(debris, &ignored);
+	}
+	if (dir)
+		closedir(dir);
+}
+
 char *box_tmpdir(struct diag *d)
 {
 	_cleanup_free_ char *root = boxes_root();
 	if (mkdir_p(root, 0755, d) < 0)
 		return NULL;
-	char *t = xasprintf("%s/.tmp-XXXXXX", root);
+	sweep_tmpdirs(root);
+	char *t = xasprintf("%s/.tmp-%ld-XXXXXX", root, (long)getpid());
 	if (!mkdtemp(t)) {
 		diag_errno(d, "create a temporary directory in %s", root);
 		free(t);

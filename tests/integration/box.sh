@@ -187,6 +187,18 @@ check "concurrent: one added, one found it present" test "$(cat "$T/c1" "$T/c2" 
 	"$(cat "$T/c1" "$T/c2" | grep -c '^added box')" = 1
 check "concurrent: downloaded once" test "$(grep -c '"path": "/conc.box' "$LOG")" = 1
 
+# --- a box add killed mid-download leaves debris the next add removes
+: >"$LOG"
+"$CORRAL" box add --name test/killed "$H/conc.box?slow=20000" >/dev/null 2>&1 & pk=$!
+for _ in $(seq 100); do compgen -G "$CORRAL_HOME/boxes/.tmp-$pk-*" >/dev/null && break; sleep 0.1; done
+check "killed add: its temp dir exists while it runs" compgen -G "$CORRAL_HOME/boxes/.tmp-$pk-*"
+kill -9 $pk; wait $pk 2>/dev/null
+mkdir -p "$CORRAL_HOME/boxes/.tmp-$$-live"
+expect_out "killed add: the next add works" 0 "added box test/killed" corral box add --name test/killed "$H/conc.box"
+check "killed add: its temp dir is gone" test -z "$(compgen -G "$CORRAL_HOME/boxes/.tmp-$pk-*")"
+check "killed add: a running add's temp dir is kept" test -d "$CORRAL_HOME/boxes/.tmp-$$-live"
+rmdir "$CORRAL_HOME/boxes/.tmp-$$-live"
+
 # --- URLs without .box or .json: the content tells
 expect_out "probe: an extensionless catalog URL" 0 "added box test/served 1.2.0 (virtualbox, amd64)" \
 	corral box add "$H/test/served" --provider virtualbox --architecture amd64
