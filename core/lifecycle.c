@@ -168,8 +168,13 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 		return -1;
 	uint64_t t0 = now_ms();
 	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
+	_cleanup_free_ char *waiting = xasprintf("%s: waiting for ssh", name);
+	struct progress *timer = progress_timer_start(waiting);
 	int rc = s == MS_RUNNING ? 0 : p->up(m, d);
-	if (rc == 0 && (rc = connect_ssh(p, j, d)) == 0)
+	if (rc == 0)
+		rc = connect_ssh(p, j, d);
+	progress_timer_end(timer);
+	if (rc == 0)
 		log_machine(name, "ssh ready (%.2fs)", (double)(now_ms() - t0) / 1000.0);
 	if (rc == 0)
 		rc = guest_setup(p, m, j->t.conn, &j->t.ep, d);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/util.h"
 
@@ -15,6 +16,11 @@ static struct progress *shown; /* the bar currently on screen, cleared before an
 struct progress {
 	char label[128];
 	uint64_t total, done, start_ms, drawn_ms;
+	/* timers only: the thread redrawing the elapsed time */
+	pthread_t ticker;
+	bool ticking, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 };
 
 void log_setup(const struct log_opts *o) { opts = *o; }
@@ -233,5 +239,60 @@ void progress_end(struct progress *p, bool ok)
 		shown = NULL;
 	pthread_mutex_unlock(&out_lock);
 	log_info("%s %s (%s in %.1fs)", p->label, ok ? "done" : "failed", done, secs);
+	free(p);
+}
+
+static void *tick(void *arg)
+{
+	struct progress *p = arg;
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		uint64_t ms = now_ms() - p->start_ms;
+		if (ms >= 1000) {
+			pthread_mutex_lock(&out_lock);
+			fprintf(stderr, "\r\033[K%s %llus", p->label, (unsigned long long)(ms / 1000));
+			fflush(stderr);
+			shown = p;
+			pthread_mutex_unlock(&out_lock);
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 250 * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&p->cv, &p->mu, &until);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+struct progress *progress_timer_start(const char *label)
+{
+	struct progress *p = xcalloc(1, sizeof(*p));
+	snprintf(p->label, sizeof(p->label), "%s", label);
+	p->start_ms = now_ms();
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->ticking = opts.tty && pthread_create(&p->ticker, NULL, tick, p) == 0;
+	return p;
+}
+
+void progress_timer_end(struct progress *p)
+{
+	if (p->ticking) {
+		pthread_mutex_lock(&p->mu);
+		p->stop = true;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		pthread_join(p->ticker, NULL);
+	}
+	pthread_mutex_lock(&out_lock);
+	if (shown == p) {
+		clear_bar();
+		shown = NULL;
+	}
+	pthread_mutex_unlock(&out_lock);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
 	free(p);
 }

@@ -42,4 +42,11 @@ struct progress *progress_start(const char *label, uint64_t total);
 void progress_set(struct progress *p, uint64_t done);
 void progress_end(struct progress *p, bool ok);
 
+/* For waits with no byte count (a machine booting): on a TTY, after a
+ * second, "label 12s" is kept up to date until progress_timer_end, which
+ * clears it and prints nothing (the caller reports the outcome). Off a TTY
+ * it shows nothing. */
+struct progress *progress_timer_start(const char *label);
+void progress_timer_end(struct progress *p);
+
 #endif
