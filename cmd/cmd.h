@@ -36,9 +36,12 @@ void command_usage(const struct command *cmd, FILE *out);
 /* Finds (-f or upward search) and loads the envfile; prints every error.
  * Returns EXIT_OK or the exit code to return. */
 int ctx_load_env(struct ctx *c);
-/* Every argv[1..] names a machine (or a count's base name) of the envfile;
- * else a usage error of command `cmd`. */
-int ctx_check_machines(struct ctx *c, const char *cmd);
+/* Whether `name` is the machine's name or its count's base name ("web"). */
+bool machine_named(const struct machine_cfg *mc, const char *name);
+/* Every one of names[0..n) names a machine of e (machine_named); else a
+ * usage error of cmd, returned as its exit code. */
+int check_machine_names(const struct command *cmd, const struct env *e, char *const *names,
+			size_t n);
 /* Takes the envfile's lock (mutating commands). Returns EXIT_OK or EXIT_FAIL. */
 int ctx_lock(struct ctx *c);
 void ctx_done(struct ctx *c);

@@ -59,16 +59,20 @@ int ctx_load_env(struct ctx *c)
 	return EXIT_OK;
 }
 
-int ctx_check_machines(struct ctx *c, const char *cmd)
+bool machine_named(const struct machine_cfg *mc, const char *name)
 {
-	for (int i = 1; i < c->argc; i++) {
+	return strcmp(name, mc->name) == 0 || strcmp(name, mc->base_name) == 0;
+}
+
+int check_machine_names(const struct command *cmd, const struct env *e, char *const *names,
+			size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
 		bool found = false;
-		for (size_t j = 0; j < c->env->nmachines; j++)
-			found |= strcmp(c->argv[i], c->env->machines[j].name) == 0 ||
-				 strcmp(c->argv[i], c->env->machines[j].base_name) == 0;
+		for (size_t j = 0; j < e->nmachines; j++)
+			found |= machine_named(&e->machines[j], names[i]);
 		if (!found)
-			return usage_error(command_find(cmd), "no machine `%s` in %s", c->argv[i],
-					   c->env->path);
+			return usage_error(cmd, "no machine `%s` in %s", names[i], e->path);
 	}
 	return EXIT_OK;
 }

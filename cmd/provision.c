@@ -8,6 +8,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/outcome.h"
+#include "core/lifecycle.h"
 #include "core/log.h"
 #include "core/ssh.h"
 #include "core/state.h"
@@ -47,7 +48,7 @@ static int parse_args(struct run *r)
 static bool selected(const struct run *r, const struct machine_cfg *mc)
 {
 	for (size_t i = 0; i < r->names.n; i++)
-		if (strcmp(r->names.v[i], mc->name) == 0 || strcmp(r->names.v[i], mc->base_name) == 0)
+		if (machine_named(mc, r->names.v[i]))
 			return true;
 	return r->names.n == 0;
 }
@@ -56,31 +57,8 @@ static int check_names(const struct run *r)
 {
 	const struct env *e = r->c->env;
 	const struct command *cmd = command_find("provision");
-	for (size_t i = 0; i < r->names.n; i++) {
-		bool found = false;
-		for (size_t k = 0; k < e->nmachines; k++)
-			found |= strcmp(r->names.v[i], e->machines[k].name) == 0 ||
-				 strcmp(r->names.v[i], e->machines[k].base_name) == 0;
-		if (!found)
-			return usage_error(cmd, "no machine `%s` in %s", r->names.v[i], e->path);
-	}
-	return steps_check(e, &r->only, cmd);
-}
-
-/* The machine's endpoint when it is running; 1 when it is not. */
-static int running_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
-{
-	const char *name = state_str(m->state, "provider", NULL);
-	const struct provider *p = name ? provider_find(name) : NULL;
-	enum mstate s = MS_NOT_CREATED;
-	if (p && p->state(m, &s, d) < 0)
-		return -1;
-	if (s != MS_RUNNING) {
-		diag_fail(d, "%s is %s", m->cfg->name, mstate_name(s));
-		diag_hint(d, "start it with `corral up %s`", m->cfg->name);
-		return 1;
-	}
-	return p->ssh_endpoint(m, ep, d);
+	int rc = check_machine_names(cmd, e, r->names.v, r->names.n);
+	return rc ? rc : steps_check(e, &r->only, cmd);
 }
 
 /* Whether any of the machine's own steps runs: only then is it worth an
@@ -99,7 +77,7 @@ static bool runs_a_step(const struct run *r, const struct machine_cfg *mc)
 static int add_target(struct run *r, struct machine *m, bool sel, struct diag *d)
 {
 	struct prov_target t = {.m = m};
-	int rc = running_endpoint(m, &t.ep, d);
+	int rc = lifecycle_endpoint(m, &t.ep, d);
 	if (rc != 0)
 		return sel && (rc < 0 || r->names.n) ? -1 : 0;
 	bool connect = sel && runs_a_step(r, m->cfg);

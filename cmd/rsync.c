@@ -14,7 +14,7 @@
 static bool named(struct ctx *c, const struct machine_cfg *mc)
 {
 	for (int i = 1; i < c->argc; i++)
-		if (strcmp(c->argv[i], mc->name) == 0 || strcmp(c->argv[i], mc->base_name) == 0)
+		if (machine_named(mc, c->argv[i]))
 			return true;
 	return c->argc < 2;
 }
@@ -51,7 +51,7 @@ int cmd_rsync(struct ctx *c)
 		if (c->argv[i][0] == '-')
 			rc = usage_error(command_find("rsync"), "unknown option `%s`", c->argv[i]);
 	if (rc == EXIT_OK)
-		rc = ctx_check_machines(c, "rsync");
+		rc = check_machine_names(command_find("rsync"), c->env, c->argv + 1, (size_t)c->argc - 1);
 	if (rc == EXIT_OK)
 		rc = ctx_lock(c);
 	if (rc != EXIT_OK)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "core/lifecycle.h"
 #include "core/machine.h"
 #include "core/ssh.h"
 #include "core/state.h"
@@ -38,22 +39,6 @@ static const struct machine_cfg *pick(struct ctx *c, const char *name)
 			    names.s ? names.s : "none");
 	buf_free(&names);
 	return NULL;
-}
-
-/* The endpoint of a running machine, from the provider that created it. */
-static int endpoint_of(struct machine *m, struct endpoint *ep, struct diag *d)
-{
-	const char *name = m->cfg->name;
-	const char *pname = state_str(m->state, "provider", NULL);
-	const struct provider *p = pname ? provider_find(pname) : NULL;
-	enum mstate s = MS_NOT_CREATED;
-	if (p && p->state(m, &s, d) < 0)
-		return -1;
-	if (s != MS_RUNNING) {
-		diag_fail(d, "%s is %s", name, mstate_name(s));
-		return diag_hint(d, "start it with `corral up %s`", name);
-	}
-	return p->ssh_endpoint(m, ep, d);
 }
 
 static bool pinned(const struct endpoint *ep)
@@ -153,7 +138,7 @@ static int machine_options(struct ctx *c, const struct machine_cfg *mc, enum pin
 		report(&d);
 		return EXIT_FAIL;
 	}
-	int rc = endpoint_of(&m, ep, &d);
+	int rc = lifecycle_endpoint(&m, ep, &d) ? -1 : 0;
 	if (rc == 0 && pin == PIN_RESET)
 		rc = reset_host_key(&m, ep, &d);
 	else if (rc == 0 && (pin == PIN_CHECK || !pinned(ep)))

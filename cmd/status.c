@@ -14,7 +14,7 @@ static bool selected(struct ctx *c, const struct machine_cfg *m)
 	if (c->argc < 2)
 		return true;
 	for (int i = 1; i < c->argc; i++)
-		if (strcmp(c->argv[i], m->name) == 0 || strcmp(c->argv[i], m->base_name) == 0)
+		if (machine_named(m, c->argv[i]))
 			return true;
 	return false;
 }
@@ -31,7 +31,7 @@ static enum mstate machine_state(struct machine *m, const char **prov)
 int cmd_status(struct ctx *c)
 {
 	int rc = ctx_load_env(c);
-	if (rc || (rc = ctx_check_machines(c, "status")))
+	if (rc || (rc = check_machine_names(command_find("status"), c->env, c->argv + 1, (size_t)c->argc - 1)))
 		return rc;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < c->env->nmachines; i++) {

@@ -94,11 +94,6 @@ static int parse_opts(struct ctx *c, const int *allowed, struct parsed *p)
 	return check_provision(cmd, p);
 }
 
-static bool named(const struct machine_cfg *m, const char *name)
-{
-	return strcmp(name, m->name) == 0 || strcmp(name, m->base_name) == 0;
-}
-
 /* The machines named after the options (a count base name selects all of
  * its machines), in envfile order; none named: every machine (for up:
  * those with autostart). */
@@ -108,18 +103,14 @@ static int select_machines(struct ctx *c, bool autostart_only,
 	const struct env *e = c->env;
 	*sel = xcalloc(e->nmachines, sizeof(**sel));
 	*n = 0;
-	for (int i = optind; i < c->argc; i++) {
-		bool found = false;
-		for (size_t k = 0; k < e->nmachines; k++)
-			found |= named(&e->machines[k], c->argv[i]);
-		if (!found)
-			return usage_error(command_find(c->argv[0]), "no machine `%s` in %s",
-					   c->argv[i], e->path);
-	}
+	int rc = check_machine_names(command_find(c->argv[0]), e, c->argv + optind,
+				     (size_t)(c->argc - optind));
+	if (rc)
+		return rc;
 	for (size_t k = 0; k < e->nmachines; k++) {
 		bool take = optind >= c->argc && (!autostart_only || e->machines[k].autostart);
 		for (int i = optind; i < c->argc && !take; i++)
-			take = named(&e->machines[k], c->argv[i]);
+			take = machine_named(&e->machines[k], c->argv[i]);
 		if (take)
 			(*sel)[(*n)++] = &e->machines[k];
 	}

@@ -52,6 +52,18 @@ const struct provider *lifecycle_state(struct machine *m, enum mstate *s)
 	return p;
 }
 
+int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
+{
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (s != MS_RUNNING) {
+		diag_fail(d, "%s is %s", m->cfg->name, mstate_name(s));
+		diag_hint(d, "start it with `corral up %s`", m->cfg->name);
+		return 1;
+	}
+	return p->ssh_endpoint(m, ep, d);
+}
+
 /* The recorded provider of a created machine; else --provider, the
  * envfile's, or the first usable one for "auto". */
 static const struct provider *pick_provider(struct run *r, struct machine *m, struct diag *d)

@@ -54,4 +54,9 @@ int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel,
  * a machine opened without its envfile (m->cfg NULL), for global-status. */
 const struct provider *lifecycle_state(struct machine *m, enum mstate *s);
 
+/* How to reach a running machine, from the provider that created it.
+ * Returns 1 (with a diag saying so and how to start it) when it is not
+ * running, -1 on errors, 0 with *ep filled. */
+int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d);
+
 #endif

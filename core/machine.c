@@ -1,6 +1,7 @@
 #include "core/machine.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/state.h"
 #include "core/util.h"
@@ -50,4 +51,15 @@ void machine_close(struct machine *m)
 char *machine_path(const struct machine *m, const char *leaf)
 {
 	return path_join(m->dir, leaf);
+}
+
+unsigned machine_previous_port(const json_t *ports, unsigned guest, bool udp)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(ports, i, p)
+		if (state_int(p, "guest", 0) == guest &&
+		    strcmp(state_str(p, "protocol", "tcp"), udp ? "udp" : "tcp") == 0)
+			return (unsigned)state_int(p, "host", 0);
+	return 0;
 }

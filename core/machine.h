@@ -36,5 +36,9 @@ int machine_open(struct machine *m, const struct env *e, const struct machine_cf
 int machine_save(struct machine *m, struct diag *d);
 void machine_close(struct machine *m);
 char *machine_path(const struct machine *m, const char *leaf); /* dir/leaf, caller frees */
+/* The host port an earlier `up` recorded for this guest port in a state
+ * "ports" array ([{guest, host, protocol (default "tcp")}]), so halt and up
+ * keep it; 0 when none. */
+unsigned machine_previous_port(const json_t *ports, unsigned guest, bool udp);
 
 #endif

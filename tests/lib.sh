@@ -4,6 +4,10 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CORRAL=${CORRAL:-$ROOT/build/corral}
 FIXTURES=$ROOT/tests/fixtures
+# Built boxes are cached outside the checkout, keyed by recipe hash.
+export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
+# test_box RECIPE: builds the box, or reuses the cached one; prints its path.
+test_box() { "$ROOT/boxes/build" "$1" 2>/dev/null | tail -n 1; }
 T=$(mktemp -d /tmp/corral-test.XXXXXX)
 export CORRAL_HOME=$T/home NO_COLOR=1
 cleanup_hooks=()

@@ -51,22 +51,10 @@ static int listen_on(const char *host_ip, unsigned port, bool udp, unsigned *bou
 
 static const char *proto(bool udp) { return udp ? "udp" : "tcp"; }
 
-/* The port a previous `up` got for this guest port, so halt/up keeps it. */
-static unsigned previous_host(const json_t *old, const struct port_fwd *pf)
-{
-	size_t i;
-	json_t *p;
-	json_array_foreach(old, i, p)
-		if (state_int(p, "guest", 0) == pf->guest &&
-		    strcmp(state_str(p, "protocol", "tcp"), proto(pf->udp)) == 0)
-			return (unsigned)state_int(p, "host", 0);
-	return 0;
-}
-
 static int bind_one(const struct port_fwd *pf, const json_t *old, const char *ip,
 		    unsigned *bound, struct diag *d)
 {
-	unsigned want = pf->host, prev = previous_host(old, pf);
+	unsigned want = pf->host, prev = machine_previous_port(old, pf->guest, pf->udp);
 	int fd = -1;
 	if (prev && (pf->auto_correct || !want))
 		fd = listen_on(ip, prev, pf->udp, bound);

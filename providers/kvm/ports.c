@@ -40,16 +40,6 @@ bool port_free(const char *ip, unsigned port)
 	return port && try_bind(ip, port, false) == port;
 }
 
-static unsigned previous(const json_t *old, unsigned guest)
-{
-	size_t i;
-	json_t *p;
-	json_array_foreach(old, i, p)
-		if (state_int(p, "guest", 0) == guest)
-			return (unsigned)state_int(p, "host", 0);
-	return 0;
-}
-
 static int pick_forward(const struct port_fwd *p, const json_t *old, unsigned *out,
 			struct diag *d)
 {
@@ -57,7 +47,7 @@ static int pick_forward(const struct port_fwd *p, const json_t *old, unsigned *o
 	struct in_addr ignored;
 	if (inet_pton(AF_INET, ip, &ignored) != 1)
 		return diag_fail(d, "forwarded port %u: host_ip `%s` is not an IPv4 address", p->guest, ip);
-	unsigned prev = previous(old, p->guest);
+	unsigned prev = machine_previous_port(old, p->guest, p->udp);
 	if (prev && (p->auto_correct || !p->host) && try_bind(ip, prev, p->udp) == prev) {
 		*out = prev;
 		return 0;

@@ -143,17 +143,6 @@ static int networks(struct cfgrun *c, struct diag *d)
 	return run_free("attach the private networks", &a, d);
 }
 
-/* The host port a previous `up` chose for guest port g. */
-static unsigned previous(const struct machine *m, unsigned g)
-{
-	size_t i;
-	json_t *p;
-	json_array_foreach(json_object_get(m->state, "ports"), i, p)
-		if (state_int(p, "guest", 0) == g)
-			return (unsigned)state_int(p, "host", 0);
-	return 0;
-}
-
 static int pick_all(struct cfgrun *c, struct vbox_used *used, struct vargs *a, json_t *ports,
 		    struct diag *d)
 {
@@ -169,8 +158,9 @@ static int pick_all(struct cfgrun *c, struct vbox_used *used, struct vargs *a, j
 	for (size_t i = 0; i < mc->nports; i++) {
 		const struct port_fwd *pf = &mc->ports[i];
 		const char *ip = pf->host_ip ? pf->host_ip : "127.0.0.1", *proto = pf->udp ? "udp" : "tcp";
-		unsigned host;
-		if (vbox_pick_port(used, ip, pf->host, previous(c->m, pf->guest),
+		unsigned host, prev = machine_previous_port(json_object_get(c->m->state, "ports"),
+							    pf->guest, pf->udp);
+		if (vbox_pick_port(used, ip, pf->host, prev,
 				   pf->auto_correct || !pf->host, PORT_FROM, PORT_TO, &host, d) < 0)
 			return diag_wrap(d, "%s: port %u", mc->name, pf->guest);
 		if (pf->host && host != pf->host)

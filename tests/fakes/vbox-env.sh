@@ -5,7 +5,6 @@
 # outlives the test.
 export VBOX_FAKE_HOME=$T/vbox
 export CORRAL_VBOXMANAGE=$ROOT/tests/fakes/VBoxManage
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
 VBM=$CORRAL_VBOXMANAGE
 
 vbox_poweroff_all() {
@@ -16,7 +15,7 @@ vbox_poweroff_all() {
 }
 on_exit vbox_poweroff_all
 
-tiny=$("$ROOT/boxes/build" tiny 2>/dev/null | tail -n 1)
+tiny=$(test_box tiny)
 "$ROOT/tests/fakes/vbox-testbox" "$tiny" "$T/tiny-vbox.box"
 "$CORRAL" box add --name corral/tiny-vbox "$T/tiny-vbox.box" >/dev/null 2>&1
 

@@ -6,8 +6,7 @@
 # after corral has exited.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" debian-12 2>/dev/null | tail -n 1)
+box=$(test_box debian-12)
 catalog=$(dirname "$box")/catalog.json
 uport=$((20000 + RANDOM % 20000))
 mkdir -p "$T/env"

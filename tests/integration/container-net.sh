@@ -8,8 +8,7 @@
 # with forwarding switched on by corral and its nft table left idempotent.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" tiny 2>/dev/null | tail -n 1)
+box=$(test_box tiny)
 "$CORRAL" box add "$(dirname "$box")/catalog.json" >/dev/null 2>&1
 dev=$(ip -4 route show default | awk '{ print $5; exit }')
 route=$(ip -4 route show dev "$dev" scope link | awk '{ print $1; exit }')

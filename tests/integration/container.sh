@@ -8,8 +8,7 @@
 # dirs) but the synced folder's files.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" tiny 2>/dev/null | tail -n 1)
+box=$(test_box tiny)
 catalog=$(dirname "$box")/catalog.json
 port=$((20000 + RANDOM % 20000))
 mkdir -p "$T/env/shared"

@@ -9,8 +9,7 @@
 # but the synced folders' files. One boot.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" debian-12-kvm 2>/dev/null | tail -n 1)
+box=$(test_box debian-12-kvm)
 catalog=$(dirname "$box")/catalog.json
 mkdir -p "$T/env/nine" "$T/env/copy"
 echo nine-from-host >"$T/env/nine/h"

@@ -7,8 +7,7 @@
 # are in kvm-debian.sh.) One boot of a few seconds.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" tiny-kvm 2>/dev/null | tail -n 1)
+box=$(test_box tiny-kvm)
 "$CORRAL" box add "$(dirname "$box")/catalog.json" >/dev/null 2>&1
 mkdir -p "$T/env/src"
 cat >"$T/env/corral.yaml" <<YAML

@@ -8,8 +8,7 @@
 # nested PVM); each boot says which.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" tiny-kvm 2>/dev/null | tail -n 1)
+box=$(test_box tiny-kvm)
 catalog=$(dirname "$box")/catalog.json
 fwd=$((20000 + RANDOM % 20000))
 mkdir -p "$T/env"

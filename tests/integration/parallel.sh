@@ -6,8 +6,7 @@
 # secret kept out of the live output.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" tiny 2>/dev/null | tail -n 1)
+box=$(test_box tiny)
 mkdir -p "$T/env"
 cat >"$T/env/corral.yaml" <<'YAML'
 version: 1

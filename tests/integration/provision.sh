@@ -7,8 +7,7 @@
 # interrupted first plan resumed by the next up.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" debian-12 2>/dev/null | tail -n 1)
+box=$(test_box debian-12)
 P=$T/env
 mkdir -p "$P/scripts" "$P/conf/bin" "$P/templates"
 printf 'echo "path: $1 as $(id -un)" > ~/path.txt\r\n' >"$P/scripts/setup.sh"

@@ -4,8 +4,7 @@
 # template, a handler, become), host keys checked.
 . "$(dirname "$0")/../lib.sh"
 
-export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
-box=$("$ROOT/boxes/build" debian-12 2>/dev/null | tail -n 1)
+box=$(test_box debian-12)
 cp -r "$ROOT/examples/ansible" "$T/ex"
 rm -rf "$T/ex/.corral"
 cd "$T/ex" || exit 1

@@ -5,7 +5,7 @@
 # refused with the reset hint, and --reset-host-key.
 . "$(dirname "$0")/../lib.sh"
 
-box=$("$ROOT/boxes/build" tiny 2>/dev/null | tail -n 1)
+box=$(test_box tiny)
 catalog=$(dirname "$box")/catalog.json
 mkdir -p "$T/env" "$T/two"
 cat >"$T/env/corral.yaml" <<YAML
