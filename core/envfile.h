@@ -1,6 +1,6 @@
 /* The envfile (corral.yaml): parsed with libyaml into the typed structs
  * below and validated as a whole. After envfile_load() nothing looks a key
- * up by string: every value has a field. Schema: shared/ENVFILE.md. */
+ * up by string: every value has a field. Reference: docs/envfile.md. */
 #ifndef CORRAL_ENVFILE_H
 #define CORRAL_ENVFILE_H
 #include <jansson.h>
@@ -183,15 +183,16 @@ struct env {
  * file, line, column, the key path in msg, and a fix in hint). Returns 0 and
  * sets *out only when there were none.
  *
- * Rules beyond shared/ENVFILE.md: a missing `version` reads as 1. `defaults`
- * apply to every machine and the machine's own keys win; mappings (ssh,
- * provider_options) merge key by key, lists (provision, ports, networks,
- * synced_folders) are replaced whole. `count: N` makes NAME-1 .. NAME-N, and
- * NAME in depends_on or ansible groups means all of them; `primary` on a
- * counted machine marks NAME-1. ${VAR}, ${VAR:-default} and $$ expand in
- * values, not keys; other `$` stay as written (shell scripts keep $HOME).
- * Relative host paths resolve from the envfile's directory, "~/" from $HOME.
- * The file is at most 4 MiB, checked before it is read. */
+ * Rules across keys (docs/envfile.md, "General rules"): a missing `version`
+ * reads as 1. `defaults` apply to every machine and the machine's own keys
+ * win; mappings (ssh, provider_options) merge key by key, lists (provision,
+ * ports, networks, synced_folders) are replaced whole. `count: N` makes
+ * NAME-1 .. NAME-N, and NAME in depends_on or ansible groups means all of
+ * them; `primary` on a counted machine marks NAME-1. ${VAR},
+ * ${VAR:-default} and $$ expand in values, not keys; other `$` stay as
+ * written (shell scripts keep $HOME). Relative host paths resolve from the
+ * envfile's directory, "~/" from $HOME. The file is at most 4 MiB, checked
+ * before it is read. */
 int envfile_load(const char *path, struct env **out, struct diag_list *errs);
 /* The same for text already in memory; `name` stands for its path (diags,
  * and the directory relative paths resolve from). */
@@ -213,6 +214,12 @@ const struct machine_cfg *env_primary(const struct env *e);
 /* Every key the schema knows, for completion and suggestions: each name
  * once ("memory", "inline", "shell", ...), from the loader's key table. */
 const char *const *envfile_keys(size_t *n);
+/* Every key path the schema knows, from the same table, each once and in
+ * table order: "version", "machines.NAME.ports[].host_ip",
+ * "provision[].ansible.playbook" (NAME: a map's own names, []: a list's
+ * elements; `defaults` takes the machines.NAME keys). docs/envfile.md has a
+ * row for each; tests/unit/test_envdoc.c checks that it does. */
+void envfile_key_paths(void (*fn)(const char *path, void *arg), void *arg);
 
 /* "512M" -> bytes; "30s", "5m" -> ms. Exposed for tests and the CLI. */
 int parse_size(const char *s, uint64_t *bytes);

@@ -1178,3 +1178,49 @@ const char *const *envfile_keys(size_t *n)
 	*n = nall_keys;
 	return all_keys;
 }
+
+/* ---- every key path, for the reference (docs/envfile.md) ---- */
+
+struct walk {
+	void (*fn)(const char *path, void *arg);
+	void *arg;
+	struct buf path;
+};
+
+static void walk_table(struct walk *w, const struct keytab *t, bool ansible_only);
+
+/* The key, then what is under it: NAME stands for a map's own names,
+ * [] for a list's elements. `defaults` takes the machine keys, listed
+ * once under machines.NAME. */
+static void walk_key(struct walk *w, const struct key *k)
+{
+	size_t mark = w->path.len;
+	if (mark)
+		buf_add(&w->path, ".", 1);
+	buf_puts(&w->path, k->name);
+	w->fn(w->path.s, w->arg);
+	bool defaults = k->type == &t_defer && k->off == DEFER_DEFAULTS;
+	if (k->type == &t_named || k->type == &t_defer)
+		buf_puts(&w->path, ".NAME");
+	else if (k->type == &t_list || k->type == &t_steps)
+		buf_puts(&w->path, "[]");
+	if (k->sub && !defaults)
+		walk_table(w, k->sub, k->flags & K_ANSIBLE_ONLY);
+	w->path.len = mark;
+	w->path.s[mark] = '\0';
+}
+
+static void walk_table(struct walk *w, const struct keytab *t, bool ansible_only)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!ansible_only || &t->keys[i] == &tab_step_kinds.keys[STEP_ANSIBLE])
+			walk_key(w, &t->keys[i]);
+}
+
+void envfile_key_paths(void (*fn)(const char *path, void *arg), void *arg)
+{
+	struct walk w = {fn, arg, {0}};
+	buf_add(&w.path, "", 0);
+	walk_table(&w, &tab_top, false);
+	buf_free(&w.path);
+}

@@ -1,5 +1,5 @@
 /* The envfile parser and validator: every feature and every error of
- * shared/ENVFILE.md, through envfile_load_buffer with a scratch project
+ * docs/envfile.md, through envfile_load_buffer with a scratch project
  * directory (scripts and playbooks exist there, so file checks are real). */
 #include <stdlib.h>
 #include <string.h>
