@@ -1,5 +1,6 @@
-/* Parsers of VBoxManage's output formats (shared/VBOXMANAGE.md). Pure
- * functions over text: tests/unit/test_vbox_parse.c feeds them real
+/* Parsers of VBoxManage's output formats (providers/virtualbox/README.md,
+ * "The VBoxManage contract"). Pure functions over text:
+ * tests/unit/test_vbox_virtualbox.c feeds them real
  * VirtualBox output. */
 #include <ctype.h>
 #include <stdio.h>

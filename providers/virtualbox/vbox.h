@@ -1,5 +1,5 @@
-/* The VirtualBox provider, driving VBoxManage (contract: shared/VBOXMANAGE.md),
- * split by concern:
+/* The VirtualBox provider, driving VBoxManage (the contract is in
+ * providers/virtualbox/README.md), split by concern:
  *   vboxmanage.c  finding and running VBoxManage, its version, its error lines
  *   parse.c       parsers of VBoxManage output (pure; unit-tested)
  *   import.c      boxes into VMs: master VM per box, linked clones, full import

@@ -1,5 +1,5 @@
 /* Parsers of VBoxManage output (providers/virtualbox/parse.c), fed the
- * formats VirtualBox 7 prints (shared/VBOXMANAGE.md). */
+ * formats VirtualBox 7 prints (providers/virtualbox/README.md). */
 #include <stdlib.h>
 
 #include "providers/virtualbox/vbox.h"
