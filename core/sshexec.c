@@ -150,6 +150,9 @@ int ssh_exec_run(struct ssh_conn *c, const char *cmd, const void *in, size_t in_
 	ssh_callbacks_init(&cb);
 	if (tail)
 		tail->len = 0;
+	*status = -1;
+	if (!c)
+		return diag_fail(d, "no ssh connection to run a command on");
 	ssh_channel ch = ssh_channel_new(c->s);
 	int rc = 0;
 	if (!ch || ssh_channel_open_session(ch) != SSH_OK)

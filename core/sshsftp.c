@@ -40,6 +40,10 @@ static int sftp_err(struct diag *d, sftp_session sf, const char *what, const cha
 
 static sftp_session sftp_start(struct ssh_conn *c, struct diag *d)
 {
+	if (!c) {
+		diag_fail(d, "no ssh connection to copy files over");
+		return NULL;
+	}
 	sftp_session sf = sftp_new(c->s);
 	if (sf && sftp_init(sf) == SSH_OK)
 		return sf;

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A port on 127.0.0.1 that was free a moment ago (the kernel's pick). */
@@ -18,6 +19,14 @@ static inline unsigned t_free_port(void)
 	if (fd >= 0)
 		close(fd);
 	return ntohs(a.sin_port);
+}
+
+/* What the host's sshd needs before it starts, on a machine where it never
+ * ran: its privilege separation directory. */
+static inline void t_sshd_prepare(void)
+{
+	mkdir("/run/sshd", 0755);
+	chmod("/run/sshd", 0755);
 }
 
 #endif

@@ -750,6 +750,7 @@ int main(void)
 		       " installs them)\n");
 		return 1;
 	}
+	t_sshd_prepare();
 	setup();
 	_cleanup_free_ char *cp = tpath("ansible-cp");
 	setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", cp, 1);

@@ -615,7 +615,7 @@ int main(void)
 {
 	if (!mkdtemp(T))
 		return 1;
-	mkdir("/run/sshd", 0755); /* sshd's privilege separation directory */
+	t_sshd_prepare();
 	port = t_free_port();
 	struct passwd *pw = getpwuid(getuid());
 	snprintf(ep.host, sizeof(ep.host), "127.0.0.1");
