@@ -12,7 +12,7 @@ for tool in lintian mmdebstrap; do
 	command -v "$tool" >/dev/null || { not_ok "$tool is not installed (make test installs it)"; exit 1; }
 done
 
-out=$(make -s -C "$ROOT" deb 2>"$T/make.err")
+out=$(make -s --no-print-directory -C "$ROOT" deb 2>"$T/make.err")
 deb=$ROOT/$(tail -n 1 <<<"$out")
 if [ -f "$deb" ]; then
 	ok "make deb builds $(basename "$deb")"
