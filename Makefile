@@ -19,11 +19,14 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # Debian packages: to build, to test, and to run the providers and boxes.
 DEB_BUILD := gcc make pkg-config libyaml-dev libcurl4-openssl-dev libarchive-dev \
-	libssl-dev libssh-dev libjansson-dev
+	libssl-dev libssh-dev libjansson-dev go-md2man
+# `make deb`: dpkg-shlibdeps, dpkg-deb.
+DEB_PACKAGE := dpkg-dev
 DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
 	ca-certificates nftables rsync
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
-	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo
+	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
+	$(DEB_PACKAGE) lintian man-db zsh
 
 LIB_SRC  := $(sort $(wildcard core/*.c providers/*.c providers/*/*.c provisioners/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
@@ -35,14 +38,28 @@ SAN_OBJ  = $(patsubst %.c,build/san/%.o,$(LIB_SRC))
 UNITS    = $(patsubst tests/unit/%.c,build/tests/%,$(UNIT_SRC))
 SAN_UNITS= $(patsubst tests/unit/%.c,build/tests-san/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit fuzz boxes quickstart install clean bench
+VERSION := $(shell sed -n 's/^\#define CORRAL_VERSION "\(.*\)"/\1/p' cmd/commands.c)
+PREFIX  ?= /usr/local
+# What `make` builds besides the binary, and where `make install` puts it.
+MAN      := build/man/corral.1 build/man/corral.yaml.5
+COMPLETIONS := build/completions/corral.bash build/completions/_corral
+# SOURCE:DESTINATION under PREFIX; what lands in bin/ is executable.
+INSTALLED := build/corral:bin/corral build/man/corral.1:share/man/man1/corral.1 \
+	build/man/corral.yaml.5:share/man/man5/corral.yaml.5 \
+	build/completions/corral.bash:share/bash-completion/completions/corral \
+	build/completions/_corral:share/zsh/vendor-completions/_corral
+# The package's version: corral's, Debian revision 1.
+DEB_VERSION := $(VERSION)-1
+DEB       = build/corral_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb
+
+.PHONY: all deps test unit fuzz boxes quickstart install uninstall deb clean bench
 .DEFAULT_GOAL := all
 
-all: build/corral
+all: build/corral $(MAN) $(COMPLETIONS)
 
 # Installs only what is missing; says nothing when everything is there.
 deps:
-	@missing=""; for p in $(if $(filter test fuzz boxes quickstart bench,$(MAKECMDGOALS)),$(DEB_TEST),$(DEB_BUILD)); do \
+	@missing=""; for p in $(if $(filter test fuzz boxes quickstart bench,$(MAKECMDGOALS)),$(DEB_TEST),$(DEB_BUILD) $(if $(filter deb,$(MAKECMDGOALS)),$(DEB_PACKAGE))); do \
 		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -112,8 +129,41 @@ quickstart: deps all
 		build/corral -C examples/quickstart up && \
 		build/corral -C examples/quickstart ssh -c 'cat /etc/motd; cat /etc/os-release | head -n 1'
 
+# Man pages from Markdown (docs/man/md2man): corral(1) takes its synopsis,
+# global options and commands from the binary's help (`corral __man`),
+# corral.yaml(5) is docs/envfile.md.
+build/man/corral.1: docs/man/corral.1.md docs/man/md2man build/corral | deps
+	@mkdir -p $(dir $@)
+	CORRAL=build/corral VERSION=$(VERSION) docs/man/md2man $< >$@.tmp && mv $@.tmp $@
+
+build/man/corral.yaml.5: docs/man/corral.yaml.5.md docs/envfile.md docs/man/md2man | deps
+	@mkdir -p $(dir $@)
+	VERSION=$(VERSION) docs/man/md2man $< >$@.tmp && mv $@.tmp $@
+
+build/completions/corral.bash: build/corral
+	@mkdir -p $(dir $@)
+	build/corral completion bash >$@
+
+build/completions/_corral: build/corral
+	@mkdir -p $(dir $@)
+	build/corral completion zsh >$@
+
+# $(call install_to,ROOT,PREFIX): the files of INSTALLED.
+install_to = $(foreach f,$(INSTALLED),install -D -m $(if $(filter bin/%,$(lastword $(subst :, ,$(f)))),0755,0644) \
+	$(subst :, $(1)$(2)/,$(f)) &&) true
+
+# PREFIX (default /usr/local) and DESTDIR as usual.
 install: all
-	install -m 0755 build/corral /usr/local/bin/corral
+	$(call install_to,$(DESTDIR),$(PREFIX))
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(foreach f,$(INSTALLED),$(lastword $(subst :, ,$(f)))))
+
+# A Debian package of what `make install` installs (packaging/deb/build).
+deb: deps all
+	@rm -rf build/deb
+	@$(call install_to,build/deb/debian/corral,/usr)
+	@packaging/deb/build $(DEB_VERSION) build/deb $(DEB)
 
 bench: deps all $(TOOLS)
 	@for b in bench/*; do [ -x "$$b" ] && "$$b"; done

@@ -31,6 +31,9 @@ struct command {
 
 const struct command *commands(size_t *n);
 const struct command *command_find(const char *name);
+/* Internal commands (`__init`, ...): out of help, man page and completion. */
+bool command_hidden(const struct command *cmd);
+/* The command's help, as `corral help NAME` and `corral NAME --help` show it. */
 void command_usage(const struct command *cmd, FILE *out);
 
 /* Finds (-f or upward search) and loads the envfile; prints every error.
@@ -72,6 +75,7 @@ int cmd_resume(struct ctx *c);
 int cmd_ssh_config(struct ctx *c);
 int cmd_completion(struct ctx *c);
 int cmd_help(struct ctx *c);
+int cmd_man(struct ctx *c);
 int cmd_version(struct ctx *c);
 
 #endif

@@ -1,4 +1,6 @@
-/* The command table: dispatch, help and completion all come from it. */
+/* The command table: dispatch, help (cmd/help.c), the man page's COMMANDS
+ * section and completion all come from it. Names starting with `_` are
+ * hidden: internal helpers, left out of help, the man page and completion. */
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +84,7 @@ static const struct command table[] = {
 	{"completion", cmd_completion, "bash|zsh", "print a shell completion script", ""},
 	{"__complete", cmd_completion, "commands|machines|boxes", "(for completion scripts)", ""},
 	{"help", cmd_help, "[COMMAND]", "show help for corral or one command", ""},
+	{"__man", cmd_man, "synopsis|options|commands", "(Markdown for the man page)", ""},
 	{"version", cmd_version, "", "print corral's version", ""},
 };
 
@@ -91,6 +94,8 @@ const struct command *commands(size_t *n)
 	return table;
 }
 
+bool command_hidden(const struct command *cmd) { return cmd->name[0] == '_'; }
+
 const struct command *command_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -99,43 +104,9 @@ const struct command *command_find(const char *name)
 	return NULL;
 }
 
-void command_usage(const struct command *cmd, FILE *out)
-{
-	fprintf(out, "usage: corral %s %s\n\n%s\n", cmd->name, cmd->args, cmd->summary);
-	if (cmd->help[0])
-		fprintf(out, "\noptions:\n%s", cmd->help);
-}
-
 int cmd_version(struct ctx *c)
 {
 	(void)c;
 	printf("corral %s\n", CORRAL_VERSION);
-	return EXIT_OK;
-}
-
-int cmd_help(struct ctx *c)
-{
-	if (c->argc >= 2) {
-		const struct command *cmd = command_find(c->argv[1]);
-		if (!cmd)
-			return usage_error(NULL, "no command `%s`", c->argv[1]);
-		command_usage(cmd, stdout);
-		return EXIT_OK;
-	}
-	size_t n;
-	const struct command *t = commands(&n);
-	printf("usage: corral [-f FILE] [-C DIR] [--json] [-v] [--no-color] [--lock-timeout S]"
-	       " COMMAND [ARGS]\n\ncommands:\n");
-	for (size_t i = 0; i < n; i++)
-		if (t[i].name[0] != '_')
-			printf("  %-14s %s\n", t[i].name, t[i].summary);
-	printf("\nglobal options:\n"
-	       "  -f, --file FILE       the envfile (default: corral.yaml here or in a parent)\n"
-	       "  -C, --directory DIR   run as if started in DIR\n"
-	       "      --json            machine-readable output where a command has it\n"
-	       "  -v, --verbose         debug logging\n"
-	       "      --no-color        no colours (also NO_COLOR=1)\n"
-	       "      --lock-timeout S  wait up to S seconds for another command on this envfile\n"
-	       "      --version         print the version\n");
 	return EXIT_OK;
 }

@@ -7,8 +7,13 @@
 #include "cmd/cmd.h"
 #include "core/util.h"
 
+/* Both scripts work eval'ed (`eval "$(corral completion bash)"`) and as
+ * installed files: bash-completion's completions/corral, zsh's _corral in
+ * $fpath (autoloaded by compinit: the file's body defines _corral and, run
+ * as the autoloaded function, completes at once). */
 static const char bash_script[] =
-	"# corral bash completion: eval \"$(corral completion bash)\"\n"
+	"# corral bash completion: eval \"$(corral completion bash)\", or this file\n"
+	"# as bash-completion's completions/corral\n"
 	"_corral() {\n"
 	"  local cur=${COMP_WORDS[COMP_CWORD]} words\n"
 	"  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
@@ -26,23 +31,29 @@ static const char bash_script[] =
 	"}\n"
 	"complete -F _corral corral\n";
 
+/* `words` is zsh's own array of the command line: the candidates get
+ * another name. */
 static const char zsh_script[] =
 	"#compdef corral\n"
-	"# corral zsh completion: eval \"$(corral completion zsh)\"\n"
+	"# corral zsh completion: eval \"$(corral completion zsh)\", or this file as\n"
+	"# _corral in a directory of $fpath (e.g. vendor-completions)\n"
 	"_corral() {\n"
-	"  local -a words\n"
+	"  local -a cands\n"
 	"  if (( CURRENT == 2 )); then\n"
-	"    words=(${(f)\"$(corral __complete commands 2>/dev/null)\"})\n"
+	"    cands=(${(f)\"$(corral __complete commands 2>/dev/null)\"})\n"
 	"  else\n"
 	"    case $words[2] in\n"
-	"      box|init) words=(${(f)\"$(corral __complete boxes 2>/dev/null)\"}) ;;\n"
-	"      completion) words=(bash zsh) ;;\n"
-	"      *) words=(${(f)\"$(corral __complete machines 2>/dev/null)\"}) ;;\n"
+	"      box) cands=(add list remove prune outdated update verify sign\n"
+	"                  ${(f)\"$(corral __complete boxes 2>/dev/null)\"}) ;;\n"
+	"      init) cands=(${(f)\"$(corral __complete boxes 2>/dev/null)\"}) ;;\n"
+	"      completion) cands=(bash zsh) ;;\n"
+	"      help) cands=(${(f)\"$(corral __complete commands 2>/dev/null)\"}) ;;\n"
+	"      *) cands=(${(f)\"$(corral __complete machines 2>/dev/null)\"}) ;;\n"
 	"    esac\n"
 	"  fi\n"
-	"  compadd -a words\n"
+	"  compadd -a cands\n"
 	"}\n"
-	"compdef _corral corral\n";
+	"if [ \"$funcstack[1]\" = _corral ]; then _corral \"$@\"; else compdef _corral corral; fi\n";
 
 static void print_boxes(void)
 {
@@ -76,7 +87,8 @@ static int complete_words(struct ctx *c)
 		size_t n;
 		const struct command *t = commands(&n);
 		for (size_t i = 0; i < n; i++)
-			puts(t[i].name);
+			if (!command_hidden(&t[i]))
+				puts(t[i].name);
 	} else if (strcmp(what, "machines") == 0) {
 		if (ctx_load_env(c) == EXIT_OK)
 			for (size_t i = 0; i < c->env->nmachines; i++)

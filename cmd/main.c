@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 	}
 	int cargc = argc - optind;
 	char **cargv = argv + optind;
-	if (g.version || (cargc > 0 && strcmp(cargv[0], "version") == 0))
+	if (g.version)
 		return cmd_version(&g.ctx);
 	if (cargc == 0 || g.help) {
 		/* `corral -h status` is `corral help status`; a bare `corral` is a usage error */
