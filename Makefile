@@ -23,7 +23,8 @@ DEB_BUILD := gcc make pkg-config libyaml-dev libcurl4-openssl-dev libarchive-dev
 DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
 	ca-certificates nftables rsync
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
-	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo
+	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
+	curl
 
 LIB_SRC  := $(sort $(wildcard core/*.c providers/*.c providers/*/*.c provisioners/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))

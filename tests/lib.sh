@@ -14,6 +14,20 @@ cleanup_hooks=()
 on_exit() { cleanup_hooks+=("$1"); }
 trap 'for h in "${cleanup_hooks[@]}"; do eval "$h"; done; rm -rf "$T"' EXIT
 
+# example NAME: runs the rest of the script in a copy of examples/NAME (as
+# a user's checkout would be: no .corral of an earlier run), its machines
+# destroyed on exit. `corral` there is the binary under test, so the
+# script's lines read as the example's README and comments do.
+example() {
+	EX=$T/examples/$1
+	mkdir -p "$T/examples"
+	cp -r "$ROOT/examples/$1" "$EX"
+	rm -rf "$EX/.corral"
+	on_exit '"$CORRAL" -C "$EX" destroy -f >/dev/null 2>&1'
+	cd "$EX" || exit 1
+}
+corral() { "$CORRAL" "$@"; }
+
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; }
 
