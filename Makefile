@@ -99,8 +99,13 @@ fuzz: $(FUZZERS)
 
 # The full suite: unit tests, again under ASan+UBSan, a short fuzz run,
 # then the integration tests (real boxes, real sshd, real servers).
+# TEST_START is taken when make reads this file, before anything is built,
+# so tests/run's time summary shows the build too.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+TEST_START := $(shell date +%s%6N)
+endif
 test: deps all unit $(TOOLS) $(FUZZERS)
-	@tests/run
+	@CORRAL_TEST_BUILD_START=$(TEST_START) tests/run
 
 boxes: deps all
 	boxes/build tiny debian-12 debian-12-kvm tiny-kvm

@@ -7,7 +7,19 @@ FIXTURES=$ROOT/tests/fixtures
 # Built boxes are cached outside the checkout, keyed by recipe hash.
 export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
 # test_box RECIPE: builds the box, or reuses the cached one; prints its path.
-test_box() { "$ROOT/boxes/build" "$1" 2>/dev/null | tail -n 1; }
+# Under tests/run, each call adds "RECIPE MICROSECONDS built|reused" to the
+# file $CORRAL_TEST_BOX_TIMES for its time summary (a reuse may have waited
+# for another test's build of the same box).
+test_box() {
+	local t0=${EPOCHREALTIME//[^0-9]/} err box how=reused
+	err=$(mktemp)
+	box=$("$ROOT/boxes/build" "$1" 2>"$err" | tail -n 1)
+	grep -q '^boxes: built ' "$err" && how=built
+	rm -f "$err"
+	[ -z "${CORRAL_TEST_BOX_TIMES:-}" ] ||
+		echo "$1 $((${EPOCHREALTIME//[^0-9]/} - t0)) $how" >>"$CORRAL_TEST_BOX_TIMES"
+	printf '%s\n' "$box"
+}
 T=$(mktemp -d /tmp/corral-test.XXXXXX)
 export CORRAL_HOME=$T/home NO_COLOR=1
 cleanup_hooks=()
