@@ -26,7 +26,7 @@ DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
 	ca-certificates nftables rsync
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
-	$(DEB_PACKAGE) lintian man-db zsh
+	$(DEB_PACKAGE) lintian man-db zsh curl
 
 LIB_SRC  := $(sort $(wildcard core/*.c providers/*.c providers/*/*.c provisioners/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
@@ -115,8 +115,13 @@ fuzz: $(FUZZERS)
 
 # The full suite: unit tests, again under ASan+UBSan, a short fuzz run,
 # then the integration tests (real boxes, real sshd, real servers).
+# TEST_START is taken when make reads this file, before anything is built,
+# so tests/run's time summary shows the build too.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+TEST_START := $(shell date +%s%6N)
+endif
 test: deps all unit $(TOOLS) $(FUZZERS)
-	@tests/run
+	@CORRAL_TEST_BUILD_START=$(TEST_START) tests/run
 
 boxes: deps all
 	boxes/build tiny debian-12 debian-12-kvm tiny-kvm

@@ -792,3 +792,19 @@ const struct machine_cfg *env_primary(const struct env *e)
 			return &e->machines[i];
 	return e->nmachines == 1 ? &e->machines[0] : NULL;
 }
+
+uint32_t *env_fixed_ips(const struct env *e, const char *network, size_t *n)
+{
+	size_t max = 0;
+	for (size_t i = 0; i < e->nmachines; i++)
+		max += e->machines[i].nnetworks;
+	uint32_t *ips = xcalloc(max + 1, sizeof(*ips));
+	*n = 0;
+	for (size_t i = 0; i < e->nmachines; i++)
+		for (size_t j = 0; j < e->machines[i].nnetworks; j++) {
+			const struct net_attach *a = &e->machines[i].networks[j];
+			if (a->ip && strcmp(a->network, network) == 0 && parse_ipv4(a->ip, &ips[*n]) == 0)
+				(*n)++;
+		}
+	return ips;
+}

@@ -210,6 +210,10 @@ int envfile_find(const char *explicit, const char *start_dir, char **path, struc
 const struct machine_cfg *env_machine(const struct env *e, const char *name);
 /* The `primary: true` machine, else the only machine, else NULL. */
 const struct machine_cfg *env_primary(const struct env *e);
+/* The addresses machines are given on `network` by `ip:` (host order,
+ * envfile order; *n of them, caller frees): automatic allocation passes
+ * over them even while their machines are not up. */
+uint32_t *env_fixed_ips(const struct env *e, const char *network, size_t *n);
 
 /* Every key the schema knows, for completion and suggestions: each name
  * once ("memory", "inline", "shell", ...), from the loader's key table. */

@@ -118,8 +118,16 @@ static int pick_wanted(json_t *leases, const struct subnet *s, const char *owner
 	return 0;
 }
 
+bool net_skips(const struct net_skip *skip, uint32_t ip)
+{
+	for (size_t i = 0; skip && i < skip->n; i++)
+		if (skip->ip[i] == ip)
+			return true;
+	return false;
+}
+
 int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const char *want,
-		  char *ip, size_t n, struct diag *d)
+		  const struct net_skip *skip, char *ip, size_t n, struct diag *d)
 {
 	json_t *leases = json_object_get(pool, "leases");
 	if (!json_is_object(leases)) {
@@ -143,7 +151,7 @@ int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const
 		for (uint32_t a = s->net + 2; a < last && !found; a++) {
 			ip_format(a, ip, n);
 			const char *h = holder_of(leases, ip);
-			found = !h || strcmp(h, owner) == 0;
+			found = (!h || strcmp(h, owner) == 0) && !net_skips(skip, a);
 		}
 		if (!found) {
 			char sn[20];
@@ -333,7 +341,7 @@ static void bridge_name(const char *subnet, char *out, size_t n)
 }
 
 static int lease_locked(const char *subnet, json_t *pool, const char *owner, const char *want,
-			struct net_lease *out, struct diag *d)
+			const struct net_skip *skip, struct net_lease *out, struct diag *d)
 {
 	struct subnet s;
 	if ((subnet ? net_subnet_parse(subnet, &s, d) : default_subnet(pool, &s, d)) < 0)
@@ -355,7 +363,7 @@ static int lease_locked(const char *subnet, json_t *pool, const char *owner, con
 	}
 	nat_setup(out->bridge, out->subnet);
 	json_object_set_new(pool, "subnet", json_string(out->subnet));
-	if (net_pool_pick(pool, &s, owner, want, out->ip, sizeof(out->ip), d) < 0)
+	if (net_pool_pick(pool, &s, owner, want, skip, out->ip, sizeof(out->ip), d) < 0)
 		return -1;
 	ip_format(s.net + 1, out->gateway, sizeof(out->gateway));
 	out->prefix = s.prefix;
@@ -396,21 +404,22 @@ static int with_pool(const char *bridge, int (*fn)(json_t *pool, void *arg, stru
 
 struct lease_arg {
 	const char *subnet, *owner, *want;
+	const struct net_skip *skip;
 	struct net_lease *out;
 };
 
 static int do_lease(json_t *pool, void *arg, struct diag *d)
 {
 	struct lease_arg *a = arg;
-	return lease_locked(a->subnet, pool, a->owner, a->want, a->out, d);
+	return lease_locked(a->subnet, pool, a->owner, a->want, a->skip, a->out, d);
 }
 
-int net_lease(const char *subnet, const char *owner, const char *want, struct net_lease *out,
-	      struct diag *d)
+int net_lease(const char *subnet, const char *owner, const char *want, const struct net_skip *skip,
+	      struct net_lease *out, struct diag *d)
 {
 	*out = (struct net_lease){0};
 	bridge_name(subnet, out->bridge, sizeof(out->bridge));
-	struct lease_arg a = {subnet, owner, want, out};
+	struct lease_arg a = {subnet, owner, want, skip, out};
 	return with_pool(out->bridge, do_lease, &a, d);
 }
 

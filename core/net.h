@@ -48,17 +48,26 @@ bool net_subnet_contains(const struct subnet *s, uint32_t ip);
 bool net_route_clash(const char *routes, const struct subnet *s, const char *own_dev,
 		     char *clash, size_t n);
 
+/* Addresses automatic allocation passes over: those the envfile gives
+ * other machines by `ip:` (env_fixed_ips), which may not be up yet. */
+struct net_skip {
+	const uint32_t *ip; /* host order */
+	size_t n;
+};
+bool net_skips(const struct net_skip *skip, uint32_t ip); /* skip may be NULL */
+
 /* The pool logic, on the pool's JSON object {"leases": {ip: owner}}: owner's
- * existing lease, else `want` (NULL: the lowest free host address after the
- * gateway). Errors name the owner holding a wanted address. */
+ * existing lease, else `want` (NULL: the lowest host address after the
+ * gateway that is neither leased nor in skip). Errors name the owner
+ * holding a wanted address. */
 int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const char *want,
-		  char *ip, size_t n, struct diag *d);
+		  const struct net_skip *skip, char *ip, size_t n, struct diag *d);
 
 /* Leases an address for owner (a machine directory) on the bridge of
  * `subnet` (NULL: the default network, corral0, 10.213.0.0/24 or the next
  * free 10.213.N.0/24), creating the bridge when missing. */
-int net_lease(const char *subnet, const char *owner, const char *want, struct net_lease *out,
-	      struct diag *d);
+int net_lease(const char *subnet, const char *owner, const char *want, const struct net_skip *skip,
+	      struct net_lease *out, struct diag *d);
 int net_release(const char *bridge, const char *owner, struct diag *d);
 
 /* Runs `ip -batch -` with these lines (each built from validated names and

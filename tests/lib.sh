@@ -7,12 +7,38 @@ FIXTURES=$ROOT/tests/fixtures
 # Built boxes are cached outside the checkout, keyed by recipe hash.
 export CORRAL_BOX_CACHE=${CORRAL_BOX_CACHE:-/var/cache/corral-test/boxes}
 # test_box RECIPE: builds the box, or reuses the cached one; prints its path.
-test_box() { "$ROOT/boxes/build" "$1" 2>/dev/null | tail -n 1; }
+# Under tests/run, each call adds "RECIPE MICROSECONDS built|reused" to the
+# file $CORRAL_TEST_BOX_TIMES for its time summary (a reuse may have waited
+# for another test's build of the same box).
+test_box() {
+	local t0=${EPOCHREALTIME//[^0-9]/} err box how=reused
+	err=$(mktemp)
+	box=$("$ROOT/boxes/build" "$1" 2>"$err" | tail -n 1)
+	grep -q '^boxes: built ' "$err" && how=built
+	rm -f "$err"
+	[ -z "${CORRAL_TEST_BOX_TIMES:-}" ] ||
+		echo "$1 $((${EPOCHREALTIME//[^0-9]/} - t0)) $how" >>"$CORRAL_TEST_BOX_TIMES"
+	printf '%s\n' "$box"
+}
 T=$(mktemp -d /tmp/corral-test.XXXXXX)
 export CORRAL_HOME=$T/home NO_COLOR=1
 cleanup_hooks=()
 on_exit() { cleanup_hooks+=("$1"); }
 trap 'for h in "${cleanup_hooks[@]}"; do eval "$h"; done; rm -rf "$T"' EXIT
+
+# example NAME: runs the rest of the script in a copy of examples/NAME (as
+# a user's checkout would be: no .corral of an earlier run), its machines
+# destroyed on exit. `corral` there is the binary under test, so the
+# script's lines read as the example's README and comments do.
+example() {
+	EX=$T/examples/$1
+	mkdir -p "$T/examples"
+	cp -r "$ROOT/examples/$1" "$EX"
+	rm -rf "$EX/.corral"
+	on_exit '"$CORRAL" -C "$EX" destroy -f >/dev/null 2>&1'
+	cd "$EX" || exit 1
+}
+corral() { "$CORRAL" "$@"; }
 
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; }

@@ -120,7 +120,10 @@ static int lease_all(struct machine *m, struct ct_boot *b, struct diag *d)
 		const struct network_cfg *nc = a ? find_network(m->env, a->network) : NULL;
 		if (a && !nc)
 			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
-		if (net_lease(nc ? nc->subnet : NULL, m->dir, a ? a->ip : NULL, &b->nets[i], d) < 0)
+		size_t nfixed = 0;
+		_cleanup_free_ uint32_t *fixed = a ? env_fixed_ips(m->env, a->network, &nfixed) : NULL;
+		struct net_skip skip = {fixed, nfixed};
+		if (net_lease(nc ? nc->subnet : NULL, m->dir, a ? a->ip : NULL, &skip, &b->nets[i], d) < 0)
 			return diag_wrap(d, "%s: network %s", c->name, a ? a->network : "default");
 		json_array_append_new(bridges, json_string(b->nets[i].bridge));
 	}

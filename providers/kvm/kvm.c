@@ -136,7 +136,10 @@ static int tap_net(struct machine *m, size_t i, const struct net_attach *a,
 		   const struct network_cfg *nc, struct qemu_net *q, struct diag *d)
 {
 	struct net_lease l;
-	if (net_lease(nc->subnet, m->dir, a->ip, &l, d) < 0)
+	size_t nfixed;
+	_cleanup_free_ uint32_t *fixed = env_fixed_ips(m->env, a->network, &nfixed);
+	struct net_skip skip = {fixed, nfixed};
+	if (net_lease(nc->subnet, m->dir, a->ip, &skip, &l, d) < 0)
 		return diag_wrap(d, "%s: network %s", m->cfg->name, a->network);
 	json_array_append_new(json_object_get(m->state, "bridges"), json_string(l.bridge));
 	tap_name(m, i, q->tap);

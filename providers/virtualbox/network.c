@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/lock.h"
+#include "core/net.h"
 #include "core/state.h"
 #include "providers/virtualbox/vbox.h"
 
@@ -29,18 +30,6 @@ const struct network_cfg *vbox_network(const struct env *e, const char *name)
 	return NULL;
 }
 
-static bool claimed(const struct env *e, const char *net, uint32_t ip)
-{
-	for (size_t i = 0; i < e->nmachines; i++)
-		for (size_t j = 0; j < e->machines[i].nnetworks; j++) {
-			const struct net_attach *a = &e->machines[i].networks[j];
-			uint32_t x;
-			if (a->ip && strcmp(a->network, net) == 0 && parse_ipv4(a->ip, &x) == 0 && x == ip)
-				return true;
-		}
-	return false;
-}
-
 int vbox_guest_ip(const struct machine *m, const struct net_attach *a, char *out, size_t n,
 		  struct diag *d)
 {
@@ -54,12 +43,15 @@ int vbox_guest_ip(const struct machine *m, const struct net_attach *a, char *out
 		return diag_fail(d, "%s: no network `%s` in the envfile", m->cfg->name, a->network);
 	uint32_t last = net + (prefix >= 31 ? 1 : (1u << (32 - prefix)) - 2);
 	next = net + 2; /* .1 is the host's interface */
+	size_t nfixed;
+	_cleanup_free_ uint32_t *fixed = env_fixed_ips(e, a->network, &nfixed);
+	const struct net_skip claimed = {fixed, nfixed};
 	for (size_t i = 0; i < e->nmachines; i++)
 		for (size_t j = 0; j < e->machines[i].nnetworks; j++) {
 			const struct net_attach *o = &e->machines[i].networks[j];
 			if (o->ip || strcmp(o->network, a->network) != 0)
 				continue;
-			while (next <= last && claimed(e, a->network, next))
+			while (next <= last && net_skips(&claimed, next))
 				next++;
 			if (next > last)
 				return diag_fail(d, "%s: network %s (%s) has no free address left",

@@ -20,7 +20,6 @@ make_box() {
 	echo 'Vagrant.configure("2") { |c| }' >"$src/Vagrantfile"
 	tar -C "$src" -czf "$1" .
 }
-corral() { "$CORRAL" "$@"; }
 listed() { corral box list --json | python3 -c "import json,sys; print(' '.join('%s@%s/%s/%s' % (b['name'], b['version'], b['provider'], b['architecture']) for b in json.load(sys.stdin)))"; }
 
 # --- a .box from a path: Vagrant's libvirt layout lands where vagrant would put it

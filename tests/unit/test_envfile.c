@@ -640,6 +640,11 @@ static void networks(void)
 					    "  b: { box: b, networks: [{ network: backend }] }\n", head);
 	e = ok_load(t6);
 	CHECK(e && e->machines[1].networks[0].ip == NULL);
+	size_t n = 9;
+	_cleanup_free_ uint32_t *fixed = e ? env_fixed_ips(e, "backend", &n) : NULL;
+	CHECK(n == 1 && fixed && fixed[0] == 0x0a140005); /* what automatic allocation passes over */
+	_cleanup_free_ uint32_t *none = e ? env_fixed_ips(e, "other", &n) : NULL;
+	CHECK(n == 0);
 	env_free(e);
 }
 
