@@ -7,7 +7,7 @@ CC      ?= gcc
 PKGS    := yaml-0.1 libcurl libarchive libcrypto libssh jansson
 # Recursive on purpose: pkg-config must run after `deps` has installed it.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-# libcurl, libarchive and libssh are not linked: core/lazylib.c loads them
+# libcurl, libarchive and libssh are not linked: core/base/lazylib.c loads them
 # on first use, which keeps them (and ~40 libraries they pull in) out of
 # every start.
 PKG_LIBS   = $(shell pkg-config --libs $(filter-out libcurl libarchive libssh,$(PKGS)))
@@ -28,7 +28,7 @@ DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
 	$(DEB_PACKAGE) lintian man-db zsh curl
 
-LIB_SRC  := $(sort $(wildcard core/*.c providers/*.c providers/*/*.c provisioners/*.c))
+LIB_SRC  := $(sort $(wildcard core/*/*.c engine/*.c providers/*.c providers/*/*.c provisioners/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))

@@ -1,5 +1,5 @@
 /* corral box add|list|remove|prune|outdated|update|verify|sign: the box
- * store ($CORRAL_HOME/boxes, Vagrant's layout). The work is in core/boxstore. */
+ * store ($CORRAL_HOME/boxes, Vagrant's layout). The work is in core/box/. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/boxfetch.h"
-#include "core/boxstore.h"
-#include "core/log.h"
-#include "core/util.h"
-#include "core/version.h"
+#include "core/box/fetch.h"
+#include "core/box/store.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
+#include "core/box/version.h"
 
 /* Every option any box subcommand takes; each subcommand lists its own. */
 struct box_args {

@@ -5,9 +5,9 @@
 #define CORRAL_CMD_H
 #include <stdbool.h>
 
-#include "core/diag.h"
-#include "core/envfile.h"
-#include "core/lock.h"
+#include "core/base/diag.h"
+#include "core/config/envfile.h"
+#include "core/host/lock.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 

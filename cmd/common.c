@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
 
 static const char *col(const char *code) { return log_opts()->color ? code : ""; }
 

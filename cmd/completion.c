@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/util.h"
+#include "core/base/util.h"
 
 /* Both scripts work eval'ed (`eval "$(corral completion bash)"`) and as
  * installed files: bash-completion's completions/corral, zsh's _corral in

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/util.h"
+#include "core/base/util.h"
 
 static const char global_usage[] =
 	"[-f FILE] [-C DIR] [--json] [-v] [--no-color] [--lock-timeout S] COMMAND [ARGS]";

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/util.h"
+#include "core/base/util.h"
 
 static const char template[] =
 	"# corral.yaml — the machines of this project. `corral up` brings them up.\n"

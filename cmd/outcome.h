@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "cmd/cmd.h"
-#include "core/lifecycle.h"
+#include "engine/lifecycle.h"
 
 /* Appends the comma-separated words of s to out. */
 void steps_split(const char *s, struct strlist *out);

@@ -8,10 +8,10 @@
 
 #include "cmd/cmd.h"
 #include "cmd/outcome.h"
-#include "core/lifecycle.h"
-#include "core/log.h"
-#include "core/ssh.h"
-#include "core/state.h"
+#include "engine/lifecycle.h"
+#include "core/base/log.h"
+#include "core/ssh/ssh.h"
+#include "core/host/state.h"
 #include "providers/provider.h"
 #include "provisioners/provisioner.h"
 

@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/guest.h"
-#include "core/lifecycle.h"
-#include "core/log.h"
-#include "core/ssh.h"
+#include "engine/guest.h"
+#include "engine/lifecycle.h"
+#include "core/base/log.h"
+#include "core/ssh/ssh.h"
 
 #define CONNECT_TIMEOUT_MS 30000
 

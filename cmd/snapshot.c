@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/lifecycle.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "engine/lifecycle.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
 
 enum snap_op { SNAP_SAVE, SNAP_RESTORE, SNAP_DELETE, SNAP_LIST, SUSPEND, RESUME };
 

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "core/lifecycle.h"
-#include "core/machine.h"
-#include "core/ssh.h"
-#include "core/state.h"
-#include "core/util.h"
+#include "engine/lifecycle.h"
+#include "core/host/machine.h"
+#include "core/ssh/ssh.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "providers/provider.h"
 
 enum { VERIFY_TIMEOUT_MS = 5000 };

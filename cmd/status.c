@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "core/lifecycle.h"
-#include "core/machine.h"
-#include "core/state.h"
+#include "engine/lifecycle.h"
+#include "core/host/machine.h"
+#include "core/host/state.h"
 #include "providers/provider.h"
 
 static bool selected(struct ctx *c, const struct machine_cfg *m)

@@ -1,6 +1,6 @@
 /* The machine lifecycle: up, halt, reload, destroy, global-status, port,
  * and the container runtime's re-exec entry points (__init, __portfwd).
- * The work is in core/lifecycle. */
+ * The work is in engine/lifecycle. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -10,11 +10,11 @@
 
 #include "cmd/cmd.h"
 #include "cmd/outcome.h"
-#include "core/index.h"
-#include "core/lifecycle.h"
-#include "core/log.h"
-#include "core/state.h"
-#include "core/util.h"
+#include "core/host/index.h"
+#include "engine/lifecycle.h"
+#include "core/base/log.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "providers/container/container.h"
 
 enum {

@@ -5,8 +5,8 @@
 #define CORRAL_PROVIDER_H
 #include <stdbool.h>
 
-#include "core/diag.h"
-#include "core/machine.h"
+#include "core/base/diag.h"
+#include "core/host/machine.h"
 
 struct snapshot_list {
 	char **names;
@@ -35,7 +35,7 @@ struct provider {
 	int (*snapshot_restore)(struct machine *m, const char *name, struct diag *d);
 	int (*snapshot_delete)(struct machine *m, const char *name, struct diag *d);
 	int (*snapshot_list)(struct machine *m, struct snapshot_list *out, struct diag *d);
-	/* The guest set-up after SSH is ready (core/guest.c). */
+	/* The guest set-up after SSH is ready (engine/guest.c). */
 	bool configures_guest_network; /* the runtime sets hostname, /etc/hosts, addresses */
 	unsigned sync_types;           /* synced folder types it takes: bits 1 << SYNC_... */
 	enum sync_type sync_auto;      /* what `type: auto` is here */

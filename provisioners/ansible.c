@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/proc.h"
+#include "core/base/log.h"
+#include "core/host/proc.h"
 #include "provisioners/step.h"
 
 extern char **environ;

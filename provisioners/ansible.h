@@ -4,7 +4,7 @@
  * Host keys are always checked, against the keys corral pinned. */
 #ifndef CORRAL_PROV_ANSIBLE_H
 #define CORRAL_PROV_ANSIBLE_H
-#include "core/util.h"
+#include "core/base/util.h"
 #include "provisioners/provisioner.h"
 
 #define ANSIBLE_KNOWN_HOSTS_MAX (1u << 20)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ssh.h"
+#include "core/ssh/ssh.h"
 #include "provisioners/ansible.h"
 
 char *ansible_ssh_args(const char *known_hosts)

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
-#include "core/ssh.h"
+#include "core/base/log.h"
+#include "core/ssh/ssh.h"
 #include "provisioners/step.h"
 
 /* $0: the staged copy, $1: the destination. */

@@ -20,9 +20,9 @@
 #define CORRAL_PROVISIONER_H
 #include <stdbool.h>
 
-#include "core/diag.h"
-#include "core/envfile.h"
-#include "core/machine.h"
+#include "core/base/diag.h"
+#include "core/config/envfile.h"
+#include "core/host/machine.h"
 
 struct ssh_conn;
 

@@ -4,7 +4,7 @@
  * The rules are in provisioner.h. */
 #include <string.h>
 
-#include "core/log.h"
+#include "core/base/log.h"
 #include "provisioners/ansible.h"
 #include "provisioners/step.h"
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
-#include "core/ssh.h"
+#include "core/base/log.h"
+#include "core/ssh/ssh.h"
 #include "provisioners/step.h"
 
 #define SCRIPT_MAX (16u << 20)

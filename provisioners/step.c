@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "core/log.h"
+#include "core/base/log.h"
 
 /* Room left in a diag for the output tail once run.c has put the machine
  * and step in front: the end of the output matters most, so it is the part

@@ -4,7 +4,7 @@
 #define CORRAL_PROV_STEP_H
 #include <stdbool.h>
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "provisioners/provisioner.h"
 
 /* Lines of output kept for the error report of a failing step. */

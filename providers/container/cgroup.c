@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
-#include "core/log.h"
-#include "core/util.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
 #include "providers/container/container.h"
 
 #define CG_ROOT "/sys/fs/cgroup"

@@ -8,13 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/digest.h"
-#include "core/guest.h"
-#include "core/log.h"
-#include "core/proc.h"
-#include "core/ssh.h"
-#include "core/state.h"
-#include "core/util.h"
+#include "core/base/digest.h"
+#include "engine/guest.h"
+#include "core/base/log.h"
+#include "core/host/proc.h"
+#include "core/ssh/ssh.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "providers/container/container.h"
 #include "providers/provider.h"
 

@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/diag.h"
-#include "core/machine.h"
-#include "core/net.h"
+#include "core/base/diag.h"
+#include "core/host/machine.h"
+#include "core/host/net.h"
 
 #define CT_MAX_NETS 8
 #define CT_MAX_BINDS 16

@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/net.h"
-#include "core/util.h"
+#include "core/host/net.h"
+#include "core/base/util.h"
 #include "providers/container/container.h"
 
 #define CTL_FD 3

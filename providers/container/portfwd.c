@@ -16,10 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/proc.h"
-#include "core/state.h"
-#include "core/util.h"
+#include "core/base/log.h"
+#include "core/host/proc.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "providers/container/container.h"
 #include "providers/container/udpfwd.h"
 

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/ssh.h"
-#include "core/util.h"
+#include "core/ssh/ssh.h"
+#include "core/base/util.h"
 #include "providers/container/container.h"
 
 struct owner {

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "providers/container/container.h"
 
 #define STACK_SIZE (256 * 1024)

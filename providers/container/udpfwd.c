@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "core/base/util.h"
 
 #define BURST 64 /* datagrams taken from one socket per step, so none starves */
 

@@ -15,7 +15,7 @@
 #include <x86intrin.h>
 #endif
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 static bool dev_kvm_usable(void)

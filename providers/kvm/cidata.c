@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 static char *cloud_config(const struct cidata *c)

@@ -8,9 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/proc.h"
-#include "core/state.h"
-#include "core/util.h"
+#include "core/host/proc.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 extern char **environ;

@@ -10,14 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/digest.h"
-#include "core/guest.h"
-#include "core/log.h"
-#include "core/net.h"
-#include "core/proc.h"
-#include "core/ssh.h"
-#include "core/state.h"
-#include "core/util.h"
+#include "core/base/digest.h"
+#include "engine/guest.h"
+#include "core/base/log.h"
+#include "core/host/net.h"
+#include "core/host/proc.h"
+#include "core/ssh/ssh.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 #define KILL_WAIT_MS 5000
@@ -452,7 +452,7 @@ static int kvm_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag 
 }
 
 /* Boxes whose init reads the kernel command line or cloud-init already have
- * these addresses; core/guest.c then finds nothing to change. */
+ * these addresses; engine/guest.c then finds nothing to change. */
 static int kvm_guest_nics(struct machine *m, struct guest_nic **nics, size_t *n, struct diag *d)
 {
 	json_t *addrs = json_object_get(m->state, "net_addrs");

@@ -20,9 +20,9 @@
 
 #include <jansson.h>
 
-#include "core/diag.h"
-#include "core/envfile.h"
-#include "core/machine.h"
+#include "core/base/diag.h"
+#include "core/config/envfile.h"
+#include "core/host/machine.h"
 #include "providers/provider.h"
 
 #define KVM_QEMU "qemu-system-x86_64"

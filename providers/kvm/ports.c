@@ -8,8 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/state.h"
-#include "core/util.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 #define SSH_FIRST_PORT 2222 /* Vagrant's */

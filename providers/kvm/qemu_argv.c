@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/digest.h"
-#include "core/util.h"
+#include "core/base/digest.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 #define MIB (1024ull * 1024ull)

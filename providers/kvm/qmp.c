@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 #define QMP_REPLY_TIMEOUT_MS 120000 /* savevm of a large guest under TCG is slow */

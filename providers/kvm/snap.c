@@ -4,8 +4,8 @@
  * a savevm under a reserved tag, then quit; resume boots with -loadvm. */
 #include <string.h>
 
-#include "core/state.h"
-#include "core/util.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 /* The name goes into a monitor command line: letters, digits, . _ - only. */

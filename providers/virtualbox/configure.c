@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/lock.h"
-#include "core/log.h"
-#include "core/state.h"
+#include "core/host/lock.h"
+#include "core/base/log.h"
+#include "core/host/state.h"
 #include "providers/virtualbox/vbox.h"
 
 #define SSH_HOST_PORT 2222 /* Vagrant's: first choice for SSH, then the range */
@@ -90,7 +90,7 @@ static int shared_folders(struct cfgrun *c, struct diag *d)
 	for (size_t i = 0; i < mc->nsynced; i++) {
 		const struct synced_folder *sf = &mc->synced[i];
 		if (sf->type != SYNC_VBOXSF)
-			continue; /* rsync (and auto): copied over SSH by core/guest.c */
+			continue; /* rsync (and auto): copied over SSH by engine/guest.c */
 		_cleanup_free_ char *name = vbox_share_name(c->m, i);
 		if (vbox_runv("add a shared folder", NULL, d, "sharedfolder", "add", c->id, "--name",
 			      name, "--hostpath", sf->host, NULL) < 0)

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/digest.h"
-#include "core/lock.h"
-#include "core/state.h"
+#include "core/base/digest.h"
+#include "core/host/lock.h"
+#include "core/host/state.h"
 #include "providers/virtualbox/vbox.h"
 
 #define MASTER_LOCK_MS (30u * 60 * 1000) /* another corral may be importing a big box */

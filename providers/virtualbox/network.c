@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/lock.h"
-#include "core/net.h"
-#include "core/state.h"
+#include "core/host/lock.h"
+#include "core/host/net.h"
+#include "core/host/state.h"
 #include "providers/virtualbox/vbox.h"
 
 #define HOSTIF_LOCK_MS 60000

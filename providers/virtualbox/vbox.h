@@ -13,10 +13,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/diag.h"
-#include "core/envfile.h"
-#include "core/machine.h"
-#include "core/util.h"
+#include "core/base/diag.h"
+#include "core/config/envfile.h"
+#include "core/host/machine.h"
+#include "core/base/util.h"
 #include "providers/provider.h"
 
 #define VBOX_MAX_NICS 8

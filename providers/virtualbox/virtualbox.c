@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/guest.h"
-#include "core/log.h"
-#include "core/ssh.h"
-#include "core/state.h"
+#include "engine/guest.h"
+#include "core/base/log.h"
+#include "core/ssh/ssh.h"
+#include "core/host/state.h"
 #include "providers/provider.h"
 #include "providers/virtualbox/vbox.h"
 

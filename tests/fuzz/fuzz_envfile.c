@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/envfile.h"
+#include "core/config/envfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

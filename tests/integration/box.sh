@@ -114,7 +114,7 @@ check "list --json: sorted name, version, provider, architecture" test "$(listed
 	"test/lv@0/libvirt/$HOST_ARCH test/multi@1.0.0/libvirt/amd64 test/multi@1.2.0/libvirt/amd64 test/multi@1.2.0/virtualbox/amd64 test/multi@1.5.0/container/riscv64 test/multi@2.0.0/libvirt/arm64 test/served@1.2.0/libvirt/amd64 test/sum@0/libvirt/$HOST_ARCH web/lv@0/libvirt/$HOST_ARCH"
 expect_out "list: for people" 0 "test/multi                       1.2.0        virtualbox   amd64" corral box list
 
-# --- remove, with a machine using a box (index.json in core/index.h's format)
+# --- remove, with a machine using a box (index.json in core/host/index.h's format)
 in_use() { # BOX_DIR...: a live machine of an envfile uses each
 	mkdir -p "$T/proj/.corral/machines/web"
 	python3 -c "import json,sys; json.dump({'machines': [{'envfile': '$T/proj/corral.yaml', 'name': 'web', 'dir': '$T/proj/.corral/machines/web', 'provider': 'kvm', 'box_dir': d} for d in sys.argv[1:]]}, open('$CORRAL_HOME/index.json', 'w'))" "$@"

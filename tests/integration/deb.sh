@@ -3,7 +3,7 @@
 # error, and it installs with dpkg -i into a fresh Debian chroot that holds
 # only its Depends (and Debian's essential packages): there corral runs
 # (--version, validate), adds a box (libarchive, loaded on first use), and
-# finds every library core/lazylib.c loads. The base chroot is built by
+# finds every library core/base/lazylib.c loads. The base chroot is built by
 # mmdebstrap once per Depends list and cached as a tarball beside the test
 # boxes, so a warm run only unpacks it.
 . "$(dirname "$0")/../lib.sh"
@@ -104,7 +104,7 @@ tar -C "$T/box" -czf "$root/tmp/tiny.box" metadata.json rootfs
 expect_out "corral box add there (libarchive)" 0 "" in_root corral box add --name test/tiny /tmp/tiny.box
 expect_out "corral box list there" 0 "test/tiny" in_root corral box list
 
-for so in $(grep -o '"lib[a-z]*\.so\.[0-9]*"' "$ROOT/core/lazylib.c" | tr -d '"'); do
+for so in $(grep -o '"lib[a-z]*\.so\.[0-9]*"' "$ROOT/core/base/lazylib.c" | tr -d '"'); do
 	check "the chroot has $so, which corral loads on first use" \
 		bash -c 'chroot "$1" ldconfig -p | grep -q "^[[:space:]]*$2 "' _ "$root" "$so"
 done

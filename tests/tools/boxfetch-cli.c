@@ -1,4 +1,4 @@
-/* Drives core/boxfetch from the integration tests and the benchmark:
+/* Drives core/box/fetch from the integration tests and the benchmark:
  *   boxfetch-cli fetch SRC DEST [--insecure] [--checksum TYPE:HEX]
  *                [--signature B64] [--token-host HOST]
  *   boxfetch-cli text URL [--insecure] [--token-host HOST]
@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/boxfetch.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "core/box/fetch.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
 
 static int fail(const struct diag *d)
 {

@@ -6,7 +6,7 @@
 #include <glob.h>
 #include <stdlib.h>
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "provisioners/ansible.h"
 #include "tests/unit/t.h"
 

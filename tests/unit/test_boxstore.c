@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "core/boxstore.h"
-#include "core/catalog.h"
-#include "core/util.h"
+#include "core/box/store.h"
+#include "core/box/catalog.h"
+#include "core/base/util.h"
 #include "t.h"
 
 static char home[] = "/tmp/corral-boxstore.XXXXXX";

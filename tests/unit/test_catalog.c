@@ -1,8 +1,8 @@
 /* Catalog parsing and the version/provider/architecture choice. */
 #include <stdlib.h>
 
-#include "core/catalog.h"
-#include "core/util.h"
+#include "core/box/catalog.h"
+#include "core/base/util.h"
 #include "t.h"
 
 static struct catalog cat;

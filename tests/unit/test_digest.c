@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "core/bytering.h"
-#include "core/digest.h"
-#include "core/util.h"
+#include "core/base/bytering.h"
+#include "core/base/digest.h"
+#include "core/base/util.h"
 #include "tests/unit/t.h"
 
 static char tmp[64];

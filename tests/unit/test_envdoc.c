@@ -1,4 +1,4 @@
-/* docs/envfile.md against the envfile's key table (core/envkeys.c): every
+/* docs/envfile.md against the envfile's key table (core/config/envkeys.c): every
  * key path the table knows has a row in the reference, every row names a
  * key the table knows, and every ```yaml example in it is a valid
  * envfile. A row is a table line whose first cell holds the key path in
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/envfile.h"
-#include "core/util.h"
+#include "core/config/envfile.h"
+#include "core/base/util.h"
 #include "tests/unit/t.h"
 
 #define DOC "docs/envfile.md"

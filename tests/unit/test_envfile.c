@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/envfile.h"
-#include "core/util.h"
+#include "core/config/envfile.h"
+#include "core/base/util.h"
 #include "tests/unit/t.h"
 
 static char dir[64];  /* the scratch project */

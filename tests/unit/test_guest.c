@@ -1,9 +1,9 @@
-/* core/guest: the rsync argv (never a shell string; .corral kept out) and
+/* engine/guest: the rsync argv (never a shell string; .corral kept out) and
  * which synced folder types each provider takes. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/guest.h"
+#include "engine/guest.h"
 #include "t.h"
 
 static size_t argc_of(char **v)

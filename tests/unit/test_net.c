@@ -1,10 +1,10 @@
-/* core/net: subnet parsing, the clash check against host routes, and the
+/* core/host/net: subnet parsing, the clash check against host routes, and the
  * address pool's choices. The bridge itself is covered by the container
  * integration tests. */
 #include <jansson.h>
 #include <string.h>
 
-#include "core/net.h"
+#include "core/host/net.h"
 #include "t.h"
 
 static void subnet_parse(void)

@@ -14,11 +14,11 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "core/proc.h"
-#include "core/ssh.h"
-#include "core/state.h"
-#include "core/util.h"
+#include "core/base/log.h"
+#include "core/host/proc.h"
+#include "core/ssh/ssh.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "provisioners/ansible.h"
 #include "provisioners/provisioner.h"
 #include "tests/unit/t.h"

@@ -20,7 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "core/util.h"
+#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 #include "tests/unit/t.h"
 

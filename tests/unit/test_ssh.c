@@ -13,10 +13,10 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "core/insecure_key.h"
-#include "core/log.h"
-#include "core/ssh.h"
-#include "core/util.h"
+#include "core/ssh/insecure_key.h"
+#include "core/base/log.h"
+#include "core/ssh/ssh.h"
+#include "core/base/util.h"
 #include "tests/unit/t.h"
 #include "tests/unit/t_net.h"
 

@@ -5,9 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/lock.h"
-#include "core/state.h"
-#include "core/util.h"
+#include "core/host/lock.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
 #include "t.h"
 
 static char dir[] = "/tmp/corral-state-XXXXXX";

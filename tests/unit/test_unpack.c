@@ -1,5 +1,5 @@
 /* Safe extraction: archives are written here with libarchive, unpacked with
- * core/unpack, and the tree and manifest checked; hostile ones must leave
+ * core/box/unpack, and the tree and manifest checked; hostile ones must leave
  * nothing outside the destination. */
 #include <archive.h>
 #include <archive_entry.h>
@@ -7,9 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/boxfetch.h"
-#include "core/unpack.h"
-#include "core/util.h"
+#include "core/box/fetch.h"
+#include "core/box/unpack.h"
+#include "core/base/util.h"
 #include "tests/unit/t.h"
 
 static char tmp[64];

@@ -1,5 +1,5 @@
 /* Version comparison and Vagrant's constraint syntax. */
-#include "core/version.h"
+#include "core/box/version.h"
 #include "t.h"
 
 static bool sat(const char *c, const char *v)

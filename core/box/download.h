@@ -1,0 +1,42 @@
+/* HTTP(S) downloads through libcurl, with the rules every fetch in corral
+ * follows: TLS verification on unless insecure; CA bundle from CURL_CA_BUNDLE
+ * or SSL_CERT_FILE; proxies from the environment; "Authorization: Bearer
+ * $CORRAL_BOX_TOKEN" only on requests to token_host (checked on every
+ * redirect hop); bounded redirects; a low-speed timeout
+ * (CORRAL_LOW_SPEED_TIME seconds under 1 KB/s, default 30); bounded retries
+ * with backoff on transient failures (CORRAL_RETRY_BACKOFF_MS, default 1000,
+ * doubling); resume with Range after a cut connection. */
+#ifndef CORRAL_DOWNLOAD_H
+#define CORRAL_DOWNLOAD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <curl/curl.h>
+
+#include "core/base/diag.h"
+
+struct download {
+	const char *url;
+	bool insecure;
+	const char *token_host;
+	/* Bytes already had: asked for with Range, and advanced as bytes arrive,
+	 * so a retry continues where the last attempt stopped. */
+	uint64_t offset;
+	/* Before the first byte of each attempt: resumed says whether the server
+	 * continues at offset (206) or sends everything again (200: the caller
+	 * starts over and offset becomes 0); total is the whole size or 0. */
+	int (*start)(void *ctx, bool resumed, uint64_t total, struct diag *d);
+	int (*write)(void *ctx, const void *p, size_t n, struct diag *d);
+	void *ctx;
+};
+
+/* Runs attempts until the body is complete or a failure is not transient. */
+int download_run(struct download *dl, struct diag *d);
+
+/* One part of a URL (CURLUPART_HOST, CURLUPART_PATH, ...), or NULL. */
+char *download_url_part(const char *url, CURLUPart part);
+
+/* http:// or https:// (anything else is a local path or file:// URL). */
+bool download_is_remote(const char *url);
+
+#endif

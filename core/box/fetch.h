@@ -1,0 +1,54 @@
+/* The box fetch pipeline: download (or read a local file), hash and unpack
+ * in one overlapping pass, verify checksum and signature, and leave either a
+ * complete unpacked directory or nothing. The box store builds on this. */
+#ifndef CORRAL_BOXFETCH_H
+#define CORRAL_BOXFETCH_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/diag.h"
+
+struct boxfetch_opts {
+	bool insecure;             /* --insecure: TLS verification off (caller warns once) */
+	const char *checksum_type; /* "sha256"|"sha384"|"sha512"|"sha1"|"md5", or NULL */
+	const char *checksum;      /* expected hex digest, or NULL */
+	const char *signature;     /* base64 Ed25519 signature over the box's sha256 digest (raw 32 bytes), or NULL */
+	const char *token_host;    /* only this host may receive "Authorization: Bearer $CORRAL_BOX_TOKEN"; NULL: nobody */
+	const char *label;         /* progress label, e.g. "corral/debian-12 12.0.0 (container)" */
+};
+
+struct boxfetch_result {
+	char sha256[65];
+	uint64_t bytes;
+	bool signature_checked;
+};
+
+/* Fetches `src` (http://, https://, file://, or a plain local path) and unpacks the
+ * archive into dest_dir (must not exist; created 0755). Verifies checksum and the
+ * signature policy (CORRAL_VERIFY_SIGNATURES=required|if-present|off, default
+ * if-present; trusted keys: $CORRAL_HOME/trusted-keys/NAME.pub, PEM or raw base64 Ed25519
+ * public keys). On any failure dest_dir does not exist afterwards and the error says
+ * what (expected and actual digest on mismatch). */
+int boxfetch(const char *src, const char *dest_dir, const struct boxfetch_opts *o,
+	     struct boxfetch_result *r, struct diag *d);
+
+/* A small document (a catalog JSON), max bytes. Same TLS/token/proxy rules.
+ * A plain path or file:// URL is read from disk. *data is NUL-terminated. */
+int fetch_text(const char *url, size_t max, const struct boxfetch_opts *o,
+	       char **data, size_t *len, struct diag *d);
+
+/* For `corral box sign KEY BOXFILE`: base64 signature over sha256(BOXFILE) with a
+ * PEM Ed25519 private key. */
+int box_sign(const char *key_path, const char *box_path, char **sig_b64, struct diag *d);
+
+/* For `box verify`: checks a directory against the per-file manifest written at
+ * unpack time (dir/.corral-manifest.json: path -> sha256, symlink targets, modes).
+ * Each difference is added to *problems; returns -1 only when the check itself
+ * cannot run (no manifest, unreadable). */
+int boxfetch_verify_dir(const char *dir, struct diag_list *problems, struct diag *d);
+
+/* The manifest's file name inside an unpacked box. */
+#define BOXFETCH_MANIFEST ".corral-manifest.json"
+
+#endif

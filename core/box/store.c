@@ -1,0 +1,412 @@
+#include "core/box/store.h"
+
+#include <signal.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/box/fetch.h"
+#include "core/box/store_priv.h"
+#include "core/host/index.h"
+#include "core/base/log.h"
+#include "core/base/util.h"
+#include "core/box/version.h"
+
+#define VAGRANT_SLASH "-VAGRANTSLASH-"
+#define LOCK_WAIT_MS (6u * 3600 * 1000) /* a slow download of a big box by another corral */
+
+char *boxes_root(void) { return path_join(corral_home(), "boxes"); }
+
+bool box_word_valid(const char *w)
+{
+	if (!w || !*w || w[0] == '.' || strlen(w) > 128)
+		return false;
+	for (; *w; w++)
+		if (!isalnum((unsigned char)*w) && !strchr("-_.", *w))
+			return false;
+	return true;
+}
+
+bool box_name_valid(const char *name)
+{
+	if (!name || strstr(name, VAGRANT_SLASH))
+		return false;
+	_cleanup_free_ char *copy = xstrdup(name);
+	char *save = NULL;
+	size_t parts = 0;
+	for (char *p = strtok_r(copy, "/", &save); p; p = strtok_r(NULL, "/", &save), parts++)
+		if (!box_word_valid(p))
+			return false;
+	/* strtok skips empty parts: "a//b", "/a" and "a/" must not pass */
+	return parts > 0 && name[0] != '/' && !strstr(name, "//") && !str_ends(name, "/");
+}
+
+static char *replace(const char *s, const char *from, const char *to)
+{
+	struct buf b = {0};
+	size_t n = strlen(from);
+	buf_puts(&b, "");
+	for (const char *p = s; *p;) {
+		if (strncmp(p, from, n) == 0) {
+			buf_puts(&b, to);
+			p += n;
+		} else {
+			buf_add(&b, p++, 1);
+		}
+	}
+	return b.s;
+}
+
+char *box_name_escape(const char *name) { return replace(name, "/", VAGRANT_SLASH); }
+
+char *boxstore_path(const char *name, const char *version, const char *arch,
+		    const char *provider)
+{
+	_cleanup_free_ char *root = boxes_root();
+	_cleanup_free_ char *esc = box_name_escape(name);
+	return xasprintf("%s/%s/%s/%s/%s", root, esc, version, arch, provider);
+}
+
+int box_name_lock(const char *name, struct lock *l, struct diag *d)
+{
+	_cleanup_free_ char *root = boxes_root();
+	_cleanup_free_ char *esc = box_name_escape(name);
+	_cleanup_free_ char *path = xasprintf("%s/.lock-%s", root, esc);
+	if (lock_acquire(path, 0, l, d) == 0)
+		return 0;
+	log_info("waiting for another corral working on box %s", name);
+	if (lock_acquire(path, LOCK_WAIT_MS, l, d) < 0)
+		return diag_wrap(d, "box %s", name);
+	return 0;
+}
+
+/* A `box add` killed mid-way (Ctrl-C, kill -9) leaves its temp dir; the
+ * next one removes those whose owner (the pid in the name) is gone. */
+static void sweep_tmpdirs(const char *root)
+{
+	DIR *dir = opendir(root);
+	struct dirent *e;
+	while (dir && (e = readdir(dir))) {
+		char *end;
+		if (!str_starts(e->d_name, ".tmp-"))
+			continue;
+		long pid = strtol(e->d_name + 5, &end, 10);
+		if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		_cleanup_free_ char *debris = path_join(root, e->d_name);
+		struct diag ignored;
+		rm_rf(debris, &ignored);
+	}
+	if (dir)
+		closedir(dir);
+}
+
+char *box_tmpdir(struct diag *d)
+{
+	_cleanup_free_ char *root = boxes_root();
+	if (mkdir_p(root, 0755, d) < 0)
+		return NULL;
+	sweep_tmpdirs(root);
+	char *t = xasprintf("%s/.tmp-%ld-XXXXXX", root, (long)getpid());
+	if (!mkdtemp(t)) {
+		diag_errno(d, "create a temporary directory in %s", root);
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void box_ref_free(struct box_ref *r)
+{
+	free(r->name);
+	free(r->version);
+	free(r->provider);
+	free(r->arch);
+	free(r->dir);
+	*r = (struct box_ref){0};
+}
+
+void box_list_free(struct box_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		box_ref_free(&l->v[i]);
+	free(l->v);
+	*l = (struct box_list){0};
+}
+
+static void list_add(struct box_list *l, const struct box_ref *r)
+{
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = (struct box_ref){xstrdup(r->name), xstrdup(r->version), xstrdup(r->provider),
+					xstrdup(r->arch), xstrdup(r->dir)};
+}
+
+/* The subdirectories of dir that do not start with a dot. */
+static size_t subdirs(const char *dir, char ***out)
+{
+	*out = NULL;
+	size_t n = 0;
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(dh))) {
+		_cleanup_free_ char *p = path_join(dir, e->d_name);
+		if (e->d_name[0] == '.' || !path_is_dir(p))
+			continue;
+		*out = xrealloc(*out, (n + 1) * sizeof(**out));
+		(*out)[n++] = xstrdup(e->d_name);
+	}
+	closedir(dh);
+	return n;
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* name/VERSION/ARCH/PROVIDER directories that hold a metadata.json. */
+static void scan_name(const char *root, const char *esc, struct box_list *l)
+{
+	_cleanup_free_ char *ndir = path_join(root, esc);
+	_cleanup_free_ char *name = replace(esc, VAGRANT_SLASH, "/");
+	char **vers, **arches, **provs;
+	size_t nv = subdirs(ndir, &vers);
+	for (size_t i = 0; i < nv; i++) {
+		_cleanup_free_ char *vdir = path_join(ndir, vers[i]);
+		size_t na = version_valid(vers[i]) ? subdirs(vdir, &arches) : 0;
+		for (size_t j = 0; j < na; j++) {
+			_cleanup_free_ char *adir = path_join(vdir, arches[j]);
+			size_t np = subdirs(adir, &provs);
+			for (size_t k = 0; k < np; k++) {
+				_cleanup_free_ char *pdir = path_join(adir, provs[k]);
+				_cleanup_free_ char *meta = path_join(pdir, "metadata.json");
+				struct box_ref r = {name, vers[i], provs[k], arches[j], pdir};
+				if (path_exists(meta))
+					list_add(l, &r);
+			}
+			free_names(provs, np);
+		}
+		if (na)
+			free_names(arches, na);
+	}
+	free_names(vers, nv);
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct box_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	if (!c)
+		c = version_cmp(x->version, y->version);
+	if (!c)
+		c = strcmp(x->arch, y->arch);
+	return c ? c : strcmp(x->provider, y->provider);
+}
+
+static int ref_cmp_newest(const void *a, const void *b) { return ref_cmp(b, a); }
+
+int boxstore_list(struct box_list *l, struct diag *d)
+{
+	(void)d;
+	*l = (struct box_list){0};
+	_cleanup_free_ char *root = boxes_root();
+	char **names;
+	size_t n = subdirs(root, &names);
+	for (size_t i = 0; i < n; i++)
+		scan_name(root, names[i], l);
+	free_names(names, n);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), ref_cmp);
+	return 0;
+}
+
+int boxstore_find_name(const char *name, struct box_list *out, struct diag *d)
+{
+	*out = (struct box_list){0};
+	if (!box_name_valid(name)) {
+		diag_fail(d, "`%s` is not a box name", name);
+		return diag_hint(d, "box names are like org/name: letters, digits, '-', '_', '.'");
+	}
+	_cleanup_free_ char *root = boxes_root();
+	_cleanup_free_ char *esc = box_name_escape(name);
+	scan_name(root, esc, out);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), ref_cmp_newest);
+	return 0;
+}
+
+bool box_in_list(const char *s, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+static bool wanted(const struct box_filter *f, const struct box_ref *r)
+{
+	return (!f->version || version_cmp(f->version, r->version) == 0) &&
+	       (!f->provider || strcmp(f->provider, r->provider) == 0) &&
+	       (!f->arch || strcmp(f->arch, r->arch) == 0);
+}
+
+static void describe(struct buf *b, const struct box_list *l, bool versions_only)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (versions_only && i && strcmp(l->v[i].version, l->v[i - 1].version) == 0)
+			continue;
+		buf_printf(b, "%s%s", b->len ? ", " : "", l->v[i].version);
+		if (!versions_only)
+			buf_printf(b, " (%s, %s)", l->v[i].provider, l->v[i].arch);
+	}
+}
+
+static int ambiguous(const struct box_filter *f, const struct box_list *l, struct diag *d)
+{
+	bool versions = strcmp(l->v[0].version, l->v[l->n - 1].version) != 0;
+	struct buf b = {0};
+	describe(&b, l, versions);
+	if (versions) {
+		diag_fail(d, "box %s has several versions: %s", f->name, b.s);
+		diag_hint(d, "say which with --box-version VERSION, or remove them all with --all");
+	} else {
+		diag_fail(d, "box %s %s exists for several providers/architectures: %s", f->name,
+			  l->v[0].version, b.s);
+		diag_hint(d, "say which with --provider and --architecture, or remove them all "
+			     "with --all");
+	}
+	buf_free(&b);
+	return -1;
+}
+
+int boxstore_select(const struct box_filter *f, struct box_list *out, struct diag *d)
+{
+	struct box_list all;
+	if (boxstore_find_name(f->name, &all, d) < 0)
+		return -1;
+	*out = (struct box_list){0};
+	for (size_t i = 0; i < all.n; i++)
+		if (wanted(f, &all.v[i]))
+			list_add(out, &all.v[i]);
+	int r = 0;
+	if (!out->n) {
+		struct buf b = {0};
+		describe(&b, &all, false);
+		diag_fail(d, "box %s%s%s is not in the store%s%s%s", f->name,
+			  f->version ? " " : "", f->version ? f->version : "",
+			  all.n ? " (it has: " : "", all.n ? b.s : "", all.n ? ")" : "");
+		diag_hint(d, "`corral box list` shows the boxes in the store");
+		buf_free(&b);
+		r = -1;
+	} else if (!f->all && out->n > 1) {
+		r = ambiguous(f, out, d);
+	}
+	box_list_free(&all);
+	if (r < 0)
+		box_list_free(out);
+	return r;
+}
+
+/* rmdir fails on a directory that still holds something: that is the point. */
+static void drop_empty_parents(const struct box_ref *r)
+{
+	_cleanup_free_ char *adir = path_dirname(r->dir);
+	_cleanup_free_ char *vdir = path_dirname(adir);
+	_cleanup_free_ char *ndir = path_dirname(vdir);
+	rmdir(adir);
+	rmdir(vdir);
+	struct box_list left;
+	struct diag d;
+	if (boxstore_find_name(r->name, &left, &d) < 0 || left.n) {
+		box_list_free(&left);
+		return;
+	}
+	_cleanup_free_ char *murl = path_join(ndir, "metadata_url");
+	unlink(murl);
+	rmdir(ndir);
+}
+
+static int remove_locked(const struct box_ref *r, struct diag *d)
+{
+	_cleanup_free_ char *tmp = box_tmpdir(d);
+	if (!tmp)
+		return -1;
+	_cleanup_free_ char *old = path_join(tmp, "old");
+	if (rename(r->dir, old) < 0) {
+		diag_errno(d, "move %s aside", r->dir);
+		rm_rf(tmp, &(struct diag){0});
+		return -1;
+	}
+	drop_empty_parents(r);
+	return rm_rf(tmp, d);
+}
+
+int boxstore_remove(const struct box_ref *r, bool force, struct diag *d)
+{
+	char who[1024];
+	if (!force && index_box_in_use(r->dir, who, sizeof(who))) {
+		diag_fail(d, "box %s %s (%s, %s) is in use by %s", r->name, r->version, r->provider,
+			  r->arch, who);
+		return diag_hint(d, "destroy that machine first (`corral destroy` in its "
+				    "directory), or pass --force");
+	}
+	struct lock l = {-1};
+	if (box_name_lock(r->name, &l, d) < 0)
+		return -1;
+	int rc = remove_locked(r, d);
+	lock_release(&l);
+	return rc;
+}
+
+bool box_newest_of_kind(const struct box_list *l, size_t i)
+{
+	for (size_t j = 0; j < l->n; j++)
+		if (strcmp(l->v[j].name, l->v[i].name) == 0 &&
+		    strcmp(l->v[j].provider, l->v[i].provider) == 0 &&
+		    strcmp(l->v[j].arch, l->v[i].arch) == 0 &&
+		    version_cmp(l->v[j].version, l->v[i].version) > 0)
+			return false;
+	return true;
+}
+
+int boxstore_prune_plan(struct prune_item **v, size_t *n, struct diag *d)
+{
+	struct box_list l;
+	if (boxstore_list(&l, d) < 0)
+		return -1;
+	*v = xcalloc(l.n, sizeof(**v));
+	*n = l.n;
+	for (size_t i = 0; i < l.n; i++) {
+		struct prune_item *it = &(*v)[i];
+		it->box = l.v[i];
+		if (box_newest_of_kind(&l, i))
+			it->action = PRUNE_KEEP;
+		else if (index_box_in_use(it->box.dir, it->who, sizeof(it->who)))
+			it->action = PRUNE_IN_USE;
+		else
+			it->action = PRUNE_REMOVE;
+	}
+	free(l.v); /* the refs now belong to the plan */
+	return 0;
+}
+
+void prune_plan_free(struct prune_item *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		box_ref_free(&v[i].box);
+	free(v);
+}
+
+int boxstore_verify(const struct box_ref *r, struct diag_list *problems, struct diag *d)
+{
+	return boxfetch_verify_dir(r->dir, problems, d);
+}

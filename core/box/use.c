@@ -1,0 +1,145 @@
+/* The store seen from its users: `up` finding (or adding) a machine's box,
+ * and `box outdated` comparing installed boxes with their catalogs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/box/store.h"
+#include "core/box/store_priv.h"
+#include "core/box/catalog.h"
+#include "core/base/util.h"
+#include "core/box/version.h"
+
+/* The newest installed box meeting the constraint, for the providers (in
+ * their order within one version) on this host's architecture. */
+static int find_installed(const struct machine_cfg *mc, const char *const *providers,
+			  struct box_ref *out, bool *found, struct diag *d)
+{
+	struct vconstraint vc;
+	struct box_list l;
+	if (vconstraint_parse(mc->box_version, &vc, d) < 0)
+		return diag_wrap(d, "box_version");
+	if (boxstore_find_name(mc->box, &l, d) < 0) {
+		vconstraint_free(&vc);
+		return -1;
+	}
+	const char *arches[] = {host_arch(), "unknown", NULL};
+	*found = false;
+	for (size_t i = 0; i < l.n && !*found; i++) {
+		if (!vconstraint_match(&vc, l.v[i].version))
+			continue;
+		for (const char *const *p = providers; *p && !*found; p++)
+			for (size_t j = i; j < l.n && !*found; j++) {
+				struct box_ref *r = &l.v[j];
+				*found = strcmp(r->version, l.v[i].version) == 0 &&
+					 strcmp(r->provider, *p) == 0 && box_in_list(r->arch, arches);
+				if (*found)
+					*out = (struct box_ref){xstrdup(r->name), xstrdup(r->version),
+								xstrdup(r->provider), xstrdup(r->arch),
+								xstrdup(r->dir)};
+			}
+	}
+	box_list_free(&l);
+	vconstraint_free(&vc);
+	return 0;
+}
+
+int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
+		    struct box_ref *out, struct diag *d)
+{
+	*out = (struct box_ref){0};
+	if (!mc->box)
+		return diag_fail(d, "machine %s has no box", mc->name);
+	bool found;
+	if (find_installed(mc, providers, out, &found, d) < 0)
+		return diag_wrap(d, "box %s", mc->box);
+	if (found)
+		return 0;
+	struct box_add_opts o = {
+		.name = mc->box, .source = mc->box_url ? mc->box_url : mc->box,
+		.constraint = mc->box_version, .providers = providers, .checksum = mc->box_checksum,
+	};
+	enum box_added how;
+	if (boxstore_add(&o, out, &how, d) < 0)
+		return diag_wrap(d, "box %s", mc->box);
+	return 0;
+}
+
+static char *metadata_url(const char *name)
+{
+	_cleanup_free_ char *root = boxes_root();
+	_cleanup_free_ char *esc = box_name_escape(name);
+	_cleanup_free_ char *path = xasprintf("%s/%s/metadata_url", root, esc);
+	char *text = NULL;
+	size_t len;
+	struct diag d;
+	if (!path_exists(path) || read_file(path, 64 << 10, &text, &len, &d) < 0)
+		return NULL;
+	while (len && strchr(" \t\r\n", text[len - 1]))
+		text[--len] = '\0';
+	return text;
+}
+
+static void add_status(struct box_status **v, size_t *n, const struct box_ref *r,
+		       const char *latest, const char *url)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[(*n)++] = (struct box_status){
+		.box = {xstrdup(r->name), xstrdup(r->version), xstrdup(r->provider),
+			xstrdup(r->arch), xstrdup(r->dir)},
+		.latest = xstrdup(latest), .catalog_url = xstrdup(url),
+	};
+}
+
+/* The boxes l.v[from..to) share one name. */
+static void check_name(const struct box_list *l, size_t from, size_t to, bool insecure,
+		       struct box_status **v, size_t *n, struct diag_list *errs)
+{
+	_cleanup_free_ char *url = metadata_url(l->v[from].name);
+	struct catalog c = {0};
+	struct diag d;
+	if (url && box_catalog_fetch(url, insecure, &c, &d) < 0) {
+		diag_wrap(&d, "box %s", l->v[from].name);
+		diag_list_add(errs, &d);
+		return;
+	}
+	for (size_t i = from; i < to; i++) {
+		if (!box_newest_of_kind(l, i))
+			continue;
+		const char *provs[] = {l->v[i].provider, NULL};
+		struct catalog_pick pick;
+		bool ok = url && catalog_pick(&c, NULL, provs, l->v[i].arch, &pick, &d) == 0;
+		add_status(v, n, &l->v[i], ok ? pick.version->version : NULL, url);
+	}
+	catalog_free(&c);
+}
+
+int boxstore_outdated(const char *name, bool insecure, struct box_status **v, size_t *n,
+		      struct diag_list *errs, struct diag *d)
+{
+	struct box_list l;
+	*v = NULL;
+	*n = 0;
+	if ((name ? boxstore_find_name(name, &l, d) : boxstore_list(&l, d)) < 0)
+		return -1;
+	if (name && !l.n) {
+		diag_fail(d, "box %s is not in the store", name);
+		return diag_hint(d, "`corral box list` shows the boxes in the store");
+	}
+	for (size_t i = 0, j; i < l.n; i = j) {
+		for (j = i + 1; j < l.n && strcmp(l.v[j].name, l.v[i].name) == 0;)
+			j++;
+		check_name(&l, i, j, insecure, v, n, errs);
+	}
+	box_list_free(&l);
+	return 0;
+}
+
+void box_status_free(struct box_status *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		box_ref_free(&v[i].box);
+		free(v[i].latest);
+		free(v[i].catalog_url);
+	}
+	free(v);
+}

@@ -1,0 +1,44 @@
+/* A machine at run time: its envfile config, its state directory
+ * (.corral/machines/NAME/) and its state.json, shared by providers,
+ * provisioners and commands. */
+#ifndef CORRAL_MACHINE_H
+#define CORRAL_MACHINE_H
+#include <jansson.h>
+
+#include "core/base/diag.h"
+#include "core/config/envfile.h"
+
+enum mstate { MS_NOT_CREATED, MS_STOPPED, MS_RUNNING, MS_SAVED };
+const char *mstate_name(enum mstate s); /* "not created", "stopped", "running", "saved" */
+
+/* How to reach a machine's sshd from the host. */
+struct endpoint {
+	char host[256];
+	unsigned port;
+	char user[64];
+	char key_path[4096];         /* private key to log in with */
+	char known_hosts[4096];      /* pinned host key file ("" before first contact) */
+};
+
+struct machine {
+	const struct env *env;
+	const struct machine_cfg *cfg;
+	char *dir;     /* <env state_dir>/machines/<name>, absolute */
+	json_t *state; /* state.json: provider, id, pid, ip, ports, box, host key, ran steps */
+	char *box_dir; /* the unpacked box in the store, set before provider up */
+	void *priv;    /* the provider's own per-machine data */
+};
+
+/* Loads state.json (absent: empty). Creates nothing on disk. */
+int machine_open(struct machine *m, const struct env *e, const struct machine_cfg *c,
+		 struct diag *d);
+/* Writes state.json atomically, creating the machine directory. */
+int machine_save(struct machine *m, struct diag *d);
+void machine_close(struct machine *m);
+char *machine_path(const struct machine *m, const char *leaf); /* dir/leaf, caller frees */
+/* The host port an earlier `up` recorded for this guest port in a state
+ * "ports" array ([{guest, host, protocol (default "tcp")}]), so halt and up
+ * keep it; 0 when none. */
+unsigned machine_previous_port(const json_t *ports, unsigned guest, bool udp);
+
+#endif

@@ -1,0 +1,397 @@
+#include "engine/lifecycle.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/box/store.h"
+#include "engine/guest.h"
+#include "core/host/index.h"
+#include "core/base/log.h"
+#include "core/ssh/ssh.h"
+#include "core/host/state.h"
+#include "core/base/util.h"
+
+enum job_state { J_WAITING, J_RUNNING, J_DONE, J_FAILED, J_SKIPPED };
+
+struct job {
+	const struct machine_cfg *cfg;
+	struct prov_target t; /* t.m points at m */
+	struct machine m;
+	enum job_state st; /* under r->mu */
+	struct diag d;
+	pthread_t th;
+	bool threaded;
+	uint64_t ms;
+	const struct step *failed_step;
+	const char *blocked_by;
+	struct run *r;
+};
+
+struct run {
+	const struct env *e;
+	const struct lc_opts *o;
+	struct job *jobs;
+	size_t n;
+	int (*fn)(struct run *r, struct job *j, struct diag *d);
+	bool ordered;  /* wait for depends_on */
+	size_t limit;  /* machines at once */
+	size_t active; /* under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+const struct provider *lifecycle_state(struct machine *m, enum mstate *s)
+{
+	const char *rec = state_str(m->state, "provider", NULL);
+	const struct provider *p = rec ? provider_find(rec) : NULL;
+	struct diag d = {0};
+	*s = MS_NOT_CREATED;
+	if (p && p->state(m, s, &d) < 0)
+		*s = MS_NOT_CREATED;
+	return p;
+}
+
+int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
+{
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (s != MS_RUNNING) {
+		diag_fail(d, "%s is %s", m->cfg->name, mstate_name(s));
+		diag_hint(d, "start it with `corral up %s`", m->cfg->name);
+		return 1;
+	}
+	return p->ssh_endpoint(m, ep, d);
+}
+
+/* The recorded provider of a created machine; else --provider, the
+ * envfile's, or the first usable one for "auto". */
+static const struct provider *pick_provider(struct run *r, struct machine *m, struct diag *d)
+{
+	const char *rec = state_str(m->state, "provider", NULL);
+	const char *want = r->o->provider ? r->o->provider : m->cfg->provider;
+	if (rec && r->o->provider && strcmp(rec, r->o->provider) != 0) {
+		diag_fail(d, "%s was created with the %s provider", m->cfg->name, rec);
+		diag_hint(d, "`corral destroy %s` first to move it to %s", m->cfg->name, r->o->provider);
+		return NULL;
+	}
+	if (!rec && (!want || strcmp(want, "auto") == 0))
+		return provider_auto(d);
+	const struct provider *p = provider_find(rec ? rec : want);
+	if (!p) {
+		diag_fail(d, "%s: no provider `%s` in this build", m->cfg->name, rec ? rec : want);
+		diag_hint(d, "use container, kvm, virtualbox or auto");
+		return NULL;
+	}
+	if (p->usable(d) < 0) {
+		diag_wrap(d, "%s: provider %s", m->cfg->name, p->name);
+		return NULL;
+	}
+	return p;
+}
+
+/* One box fetch at a time: machines sharing a box find it added by the
+ * first instead of each fetching it (or failing where only one names its URL). */
+static pthread_mutex_t box_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int ensure_box(const struct provider *p, struct machine *m, struct diag *d)
+{
+	struct box_ref ref = {0};
+	pthread_mutex_lock(&box_mu);
+	int rc = boxstore_ensure(m->cfg, p->box_provider, &ref, d);
+	pthread_mutex_unlock(&box_mu);
+	if (rc < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	m->box_dir = xstrdup(ref.dir);
+	json_object_set_new(m->state, "provider", json_string(p->name));
+	json_object_set_new(m->state, "box", json_string(ref.name));
+	json_object_set_new(m->state, "box_version", json_string(ref.version));
+	json_object_set_new(m->state, "box_dir", json_string(ref.dir));
+	box_ref_free(&ref);
+	if (machine_save(m, d) < 0 || index_record(m, p->name, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
+	return 0;
+}
+
+static int connect_ssh(const struct provider *p, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	if (p->ssh_endpoint(m, &j->t.ep, d) < 0)
+		return -1;
+	_cleanup_free_ char *console = machine_path(m, "console.log");
+	uint64_t timeout = m->cfg->ssh.boot_timeout_ms;
+	if (json_is_true(json_object_get(m->state, "ssh_key_installed")))
+		return ssh_wait_ready(&j->t.ep, timeout, console, NULL, &j->t.conn, d);
+	if (ssh_wait_ready_first_boot(&j->t.ep, m->cfg->ssh.private_key, timeout, console, NULL,
+				      &j->t.conn, d) < 0)
+		return -1;
+	json_object_set_new(m->state, "ssh_key_installed", json_true());
+	return machine_save(m, d);
+}
+
+/* The machines already up (this one included), for Ansible inventories. */
+static int provision(struct run *r, struct job *j, struct diag *d)
+{
+	struct prov_target *peers = xcalloc(r->n, sizeof(*peers));
+	size_t np = 0;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n; i++)
+		if (&r->jobs[i] == j || r->jobs[i].st == J_DONE)
+			peers[np++] = r->jobs[i].t;
+	pthread_mutex_unlock(&r->mu);
+	struct prov_ctx pc = {.m = &j->m, .conn = j->t.conn, .ep = &j->t.ep,
+			      .prefix = r->n > 1 ? j->cfg->name : NULL, .peers = peers, .npeers = np};
+	int rc = provision_machine(&pc, r->o->provision, j->t.created, r->o->only, d);
+	j->failed_step = pc.failed;
+	free(peers);
+	return rc;
+}
+
+static int destroy_one(struct run *r, struct job *j, struct diag *d)
+{
+	(void)r;
+	struct machine *m = &j->m;
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (!p && !path_is_dir(m->dir)) {
+		log_machine(j->cfg->name, "not created");
+		return 0;
+	}
+	if ((p && p->destroy(m, d) < 0) || rm_rf(m->dir, d) < 0 || index_forget(m->dir, d) < 0)
+		return diag_wrap(d, "%s: destroy", j->cfg->name);
+	log_machine(j->cfg->name, "destroyed");
+	return 0;
+}
+
+static int up_one(struct run *r, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	const char *name = j->cfg->name;
+	const struct provider *p = pick_provider(r, m, d);
+	enum mstate s;
+	if (!p || p->state(m, &s, d) < 0)
+		return -1;
+	j->t.created = s == MS_NOT_CREATED;
+	if (j->t.created)
+		log_machine(name, "creating");
+	if (!j->t.created)
+		m->box_dir = xstrdup(state_str(m->state, "box_dir", NULL));
+	else if (ensure_box(p, m, d) < 0)
+		return -1;
+	uint64_t t0 = now_ms();
+	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
+	_cleanup_free_ char *waiting = xasprintf("%s: waiting for ssh", name);
+	struct progress *timer = progress_timer_start(waiting);
+	int rc = s == MS_RUNNING ? 0 : p->up(m, d);
+	if (rc == 0)
+		rc = connect_ssh(p, j, d);
+	progress_timer_end(timer);
+	if (rc == 0)
+		log_machine(name, "ssh ready (%.2fs)", (double)(now_ms() - t0) / 1000.0);
+	if (rc == 0)
+		rc = guest_setup(p, m, j->t.conn, &j->t.ep, d);
+	if (rc == 0)
+		rc = provision(r, j, d);
+	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
+		struct diag dd = {0};
+		log_machine(name, "failed; destroying it (--destroy-on-error)");
+		if (destroy_one(r, j, &dd) < 0)
+			log_warn("%s", dd.msg);
+	}
+	return rc;
+}
+
+static int halt_one(struct run *r, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (!p || s == MS_NOT_CREATED) {
+		log_machine(j->cfg->name, "not created");
+		return 0;
+	}
+	if (s == MS_RUNNING)
+		log_machine(j->cfg->name, r->o->force ? "stopping (forced)" : "stopping");
+	/* Also for a stopped machine: whatever a killed one left behind goes. */
+	if (p->halt(m, r->o->force, d) < 0)
+		return diag_wrap(d, "%s: halt", j->cfg->name);
+	log_machine(j->cfg->name, s == MS_RUNNING ? "stopped" : "already stopped");
+	return 0;
+}
+
+static int reload_one(struct run *r, struct job *j, struct diag *d)
+{
+	return halt_one(r, j, d) < 0 ? -1 : up_one(r, j, d);
+}
+
+static struct job *job_named(struct run *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->jobs[i].cfg->name, name) == 0)
+			return &r->jobs[i];
+	return NULL;
+}
+
+/* 1: every depends_on machine among the selected ones is up; 0: one is yet
+ * to be; -1: one failed or was skipped (j->blocked_by). */
+static int deps_ready(struct run *r, struct job *j)
+{
+	int ready = 1;
+	for (size_t i = 0; r->ordered && i < j->cfg->depends_on.n; i++) {
+		struct job *dep = job_named(r, j->cfg->depends_on.v[i]);
+		if (dep && (dep->st == J_FAILED || dep->st == J_SKIPPED)) {
+			j->blocked_by = dep->cfg->name;
+			return -1;
+		}
+		if (dep && dep->st != J_DONE)
+			ready = 0;
+	}
+	return ready;
+}
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	struct run *r = j->r;
+	uint64_t t0 = now_ms();
+	int rc = machine_open(&j->m, r->e, j->cfg, &j->d);
+	if (rc == 0) {
+		j->t.m = &j->m;
+		rc = r->fn(r, j, &j->d);
+	}
+	pthread_mutex_lock(&r->mu);
+	j->ms = now_ms() - t0;
+	j->st = rc == 0 ? J_DONE : J_FAILED;
+	r->active--;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void skip(struct job *j)
+{
+	const struct job *dep = job_named(j->r, j->blocked_by);
+	j->st = J_SKIPPED;
+	diag_fail(&j->d, "%s: not started: depends on %s, which %s", j->cfg->name, j->blocked_by,
+		  dep->st == J_FAILED ? "failed" : "was not started");
+}
+
+/* Called with r->mu held; a machine without a thread runs here, unlocked. */
+static void start(struct run *r, struct job *j)
+{
+	j->st = J_RUNNING;
+	r->active++;
+	j->threaded = pthread_create(&j->th, NULL, job_main, j) == 0;
+	if (!j->threaded) {
+		pthread_mutex_unlock(&r->mu);
+		job_main(j);
+		pthread_mutex_lock(&r->mu);
+	}
+}
+
+/* Starts each machine, in envfile order, once its dependencies are up and
+ * fewer than r->limit run; skips those whose dependency did not come up.
+ * Returns when every machine has started or been skipped. */
+static void schedule(struct run *r)
+{
+	size_t left = r->n;
+	pthread_mutex_lock(&r->mu);
+	while (left) {
+		size_t before = left;
+		for (size_t i = 0; i < r->n; i++) {
+			struct job *j = &r->jobs[i];
+			int ready = j->st == J_WAITING ? deps_ready(r, j) : 0;
+			if (ready < 0)
+				skip(j);
+			else if (ready > 0 && r->active < r->limit)
+				start(r, j);
+			else
+				continue;
+			left--;
+		}
+		if (left == before)
+			pthread_cond_wait(&r->cv, &r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void fill_results(const struct run *r, struct lc_result *res)
+{
+	static const enum lc_outcome outcome[] = {
+		[J_DONE] = LC_DONE, [J_FAILED] = LC_FAILED, [J_SKIPPED] = LC_SKIPPED,
+	};
+	for (size_t i = 0; res && i < r->n; i++) {
+		const struct job *j = &r->jobs[i];
+		res[i] = (struct lc_result){.machine = j->cfg->name, .outcome = outcome[j->st],
+					    .ms = j->ms, .failed_step = j->failed_step,
+					    .blocked_by = j->blocked_by};
+	}
+}
+
+/* Top-level steps once every machine is up. */
+static void provision_all(struct run *r, struct diag_list *errs)
+{
+	struct prov_target *t = xcalloc(r->n, sizeof(*t));
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->jobs[i].st == J_DONE)
+			t[n++] = r->jobs[i].t;
+	struct diag d = {0};
+	if (n && provision_env(r->e, t, n, r->o->provision, r->o->only, &d) < 0)
+		diag_list_add(errs, &d);
+	free(t);
+}
+
+static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		    const struct lc_opts *o, int (*fn)(struct run *, struct job *, struct diag *),
+		    struct diag_list *errs, struct lc_result *res)
+{
+	bool ordered = fn == up_one || fn == reload_one;
+	struct run r = {.e = e, .o = o, .n = n, .fn = fn, .ordered = ordered,
+			.limit = ordered && o->parallel ? o->parallel : n,
+			.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	r.jobs = xcalloc(n, sizeof(*r.jobs));
+	for (size_t i = 0; i < n; i++)
+		r.jobs[i] = (struct job){.cfg = sel[i], .r = &r};
+	schedule(&r);
+	for (size_t i = 0; i < n; i++)
+		if (r.jobs[i].threaded)
+			pthread_join(r.jobs[i].th, NULL);
+	size_t before = errs->n;
+	for (size_t i = 0; i < n; i++)
+		if (r.jobs[i].st != J_DONE)
+			diag_list_add(errs, &r.jobs[i].d);
+	fill_results(&r, res);
+	if (r.ordered)
+		provision_all(&r, errs);
+	for (size_t i = 0; i < n; i++) {
+		ssh_close(r.jobs[i].t.conn);
+		machine_close(&r.jobs[i].m);
+	}
+	free(r.jobs);
+	return errs->n > before ? -1 : 0;
+}
+
+int lifecycle_up(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		 const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
+{
+	return run_jobs(e, sel, n, o, up_one, errs, res);
+}
+
+int lifecycle_halt(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		   const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
+{
+	return run_jobs(e, sel, n, o, halt_one, errs, res);
+}
+
+int lifecycle_reload(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		     const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
+{
+	return run_jobs(e, sel, n, o, reload_one, errs, res);
+}
+
+int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
+{
+	return run_jobs(e, sel, n, o, destroy_one, errs, res);
+}

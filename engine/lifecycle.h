@@ -1,0 +1,62 @@
+/* What up, halt, reload and destroy do, for one machine and for a set of
+ * machines: box ensure -> provider up -> SSH wait (first-boot key swap where
+ * the provider could not write the key) -> provisioning, each machine in
+ * its own thread, `up` in depends_on order. Provider-neutral: the provider
+ * comes from the registry. One log_machine line per state change. */
+#ifndef CORRAL_LIFECYCLE_H
+#define CORRAL_LIFECYCLE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/base/diag.h"
+#include "core/config/envfile.h"
+#include "core/host/machine.h"
+#include "provisioners/provisioner.h"
+#include "providers/provider.h"
+
+struct lc_opts {
+	const char *provider; /* --provider: for machines not yet created; NULL: the envfile's */
+	enum provision_mode provision;
+	bool destroy_on_error; /* a machine this up created is destroyed when its up fails */
+	bool force;            /* halt -f: no graceful stop */
+	unsigned parallel;     /* up/reload --parallel: at most this many machines at once; 0: all */
+	const struct strlist *only; /* --provision-with: only these steps (with provision
+				       PROVISION_FORCE; `run: never` ones run too) */
+};
+
+/* What became of one machine, for the summary cmd/ prints. */
+enum lc_outcome { LC_DONE, LC_FAILED, LC_SKIPPED };
+struct lc_result {
+	const char *machine; /* the machine's name (owned by the env) */
+	enum lc_outcome outcome;
+	uint64_t ms;                    /* how long it took; 0 when skipped */
+	const struct step *failed_step; /* the provisioning step that failed, else NULL */
+	const char *blocked_by;         /* skipped: the dependency that failed or was skipped */
+};
+
+/* Each runs on the machines in sel (envfile order) and appends one diag per
+ * failed machine to errs; returns -1 when any failed. res (NULL or n
+ * entries) gets each machine's result, in sel's order. up and reload start
+ * a machine once every depends_on machine among sel is up, never more than
+ * o->parallel at a time; a machine whose dependency failed is skipped. */
+int lifecycle_up(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		 const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
+int lifecycle_halt(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		   const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
+int lifecycle_reload(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		     const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
+int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
+
+/* The provider that created m (state "provider"), NULL when none did; *s
+ * its state (MS_NOT_CREATED when no provider or it cannot tell). Works on
+ * a machine opened without its envfile (m->cfg NULL), for global-status. */
+const struct provider *lifecycle_state(struct machine *m, enum mstate *s);
+
+/* How to reach a running machine, from the provider that created it.
+ * Returns 1 (with a diag saying so and how to start it) when it is not
+ * running, -1 on errors, 0 with *ep filled. */
+int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d);
+
+#endif
