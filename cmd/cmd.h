@@ -65,8 +65,8 @@ int cmd_reload(struct ctx *c);
 int cmd_destroy(struct ctx *c);
 int cmd_global_status(struct ctx *c);
 int cmd_port(struct ctx *c);
-int cmd_ct_init(struct ctx *c);
-int cmd_ct_portfwd(struct ctx *c);
+/* A provider's helper process (`__init`, `__portfwd`). */
+int cmd_provider_entry(struct ctx *c);
 int cmd_ssh(struct ctx *c);
 int cmd_rsync(struct ctx *c);
 int cmd_snapshot(struct ctx *c);

@@ -1,5 +1,5 @@
 /* The machine lifecycle: up, halt, reload, destroy, global-status, port,
- * and the container runtime's re-exec entry points (__init, __portfwd).
+ * and providers' helper processes (__init, __portfwd).
  * The work is in engine/lifecycle. */
 #include <getopt.h>
 #include <jansson.h>
@@ -12,10 +12,10 @@
 #include "cmd/outcome.h"
 #include "core/host/index.h"
 #include "engine/lifecycle.h"
+#include "providers/provider.h"
 #include "core/base/log.h"
 #include "core/host/state.h"
 #include "core/base/util.h"
-#include "providers/container/container.h"
 
 enum {
 	O_PROVIDER = 256, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, O_FORCE, O_PRUNE,
@@ -336,5 +336,4 @@ int cmd_port(struct ctx *c)
 	return rc;
 }
 
-int cmd_ct_init(struct ctx *c) { return ct_init_main(c->argc, c->argv); }
-int cmd_ct_portfwd(struct ctx *c) { return ct_portfwd_main(c->argc, c->argv); }
+int cmd_provider_entry(struct ctx *c) { return provider_entry_run(c->argc, c->argv); }

@@ -182,7 +182,9 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
 	_cleanup_free_ char *waiting = xasprintf("%s: waiting for ssh", name);
 	struct progress *timer = progress_timer_start(waiting);
-	int rc = s == MS_RUNNING ? 0 : p->up(m, d);
+	int rc = s == MS_RUNNING ? 0 : guest_check_folders(p, m, d);
+	if (rc == 0 && s != MS_RUNNING)
+		rc = p->up(m, d);
 	if (rc == 0)
 		rc = connect_ssh(p, j, d);
 	progress_timer_end(timer);

@@ -19,6 +19,13 @@ struct guest_nic {
 	char addr[20]; /* "10.20.0.5/24" */
 };
 
+/* A helper process of a provider: corral re-executes itself as `corral
+ * NAME ARGS...` (the container runtime's init and port forwarder). */
+struct provider_entry {
+	const char *name; /* "__init"; hidden commands start with "__" */
+	int (*main)(int argc, char **argv);
+};
+
 struct provider {
 	const char *name;            /* "container", "kvm", "virtualbox" */
 	const char *box_provider[4]; /* box metadata providers it boots, NULL-ended */
@@ -44,11 +51,16 @@ struct provider {
 	/* optional: the name synced folder i has for the guest's mount (9p tag,
 	 * vboxsf share); caller frees */
 	char *(*sync_tag)(const struct machine *m, size_t i);
+	/* optional: its helper processes' entry points, {NULL}-ended */
+	const struct provider_entry *entries;
 };
 
 /* NULL when unknown. "auto" picks the first usable provider in table order. */
 const struct provider *provider_find(const char *name);
 const struct provider *provider_auto(struct diag *d);
 const struct provider *const *provider_all(size_t *n);
+/* Runs the helper entry point `argv[0]` of whichever provider has it; 127
+ * when none does. */
+int provider_entry_run(int argc, char **argv);
 
 #endif

@@ -28,6 +28,15 @@ const struct provider *provider_find(const char *name)
 	return NULL;
 }
 
+int provider_entry_run(int argc, char **argv)
+{
+	for (size_t i = 0; table[i]; i++)
+		for (const struct provider_entry *e = table[i]->entries; e && e->name; e++)
+			if (strcmp(e->name, argv[0]) == 0)
+				return e->main(argc, argv);
+	return 127;
+}
+
 const struct provider *provider_auto(struct diag *d)
 {
 	struct diag why = {0};

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "core/base/digest.h"
-#include "engine/guest.h"
 #include "core/base/log.h"
 #include "core/host/proc.h"
 #include "core/ssh/ssh.h"
@@ -236,8 +235,6 @@ static int ct_up(struct machine *m, struct diag *d)
 		lower = box_lower;
 	}
 	const char *hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name;
-	if (guest_check_folders(&provider_container, m, d) < 0)
-		return -1;
 	if (m->cfg->nsynced > CT_MAX_BINDS)
 		return diag_fail(d, "%s: at most %d synced folders per container", m->cfg->name,
 				 CT_MAX_BINDS);
@@ -314,6 +311,12 @@ static int ct_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *
 	return 0;
 }
 
+static const struct provider_entry entries[] = {
+	{"__init", ct_init_main},
+	{"__portfwd", ct_portfwd_main},
+	{NULL, NULL},
+};
+
 const struct provider provider_container = {
 	.name = "container",
 	.box_provider = {"container", NULL},
@@ -326,4 +329,5 @@ const struct provider provider_container = {
 	.configures_guest_network = true, /* rootfs.c and the init */
 	.sync_types = 1u << SYNC_BIND,
 	.sync_auto = SYNC_BIND,
+	.entries = entries,
 };

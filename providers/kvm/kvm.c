@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "core/base/digest.h"
-#include "engine/guest.h"
 #include "core/base/log.h"
 #include "core/host/net.h"
 #include "core/host/proc.h"
@@ -368,8 +367,6 @@ int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
 static int kvm_up(struct machine *m, struct diag *d)
 {
 	enum mstate s;
-	if (guest_check_folders(&provider_kvm, m, d) < 0)
-		return -1;
 	kvm_state(m, &s, d);
 	if (s == MS_RUNNING)
 		return 0;

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/guest.h"
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
 #include "core/host/state.h"
@@ -107,8 +106,6 @@ static int vb_up(struct machine *m, struct diag *d)
 {
 	char raw[32];
 	enum mstate s;
-	if (guest_check_folders(&provider_virtualbox, m, d) < 0)
-		return -1;
 	if (vm_state(m, raw, sizeof(raw), &s, d) < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
 	if (strcmp(raw, "paused") == 0)
