@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -125,50 +127,99 @@ static char **ssh_argv(const struct endpoint *ep, const struct strlist *opts,
 	return argv;
 }
 
-/* How a command treats the pinned host key before it hands out options. */
-enum pin { PIN_CHECK, PIN_RESET, PIN_IF_NONE };
+enum { SSH_FAILED = 255 }; /* OpenSSH's own exit status for its errors */
 
-/* The OpenSSH options for a running machine, its host key checked first. */
+/* OpenSSH with argv, stdio inherited, its exit status returned (128+N for
+ * signal N). corral ignores the terminal's signals while ssh runs, as
+ * system(3) does: they are the session's. */
+static int run_ssh(char **argv)
+{
+	fflush(NULL);
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGQUIT, &old_quit, NULL);
+		execv("/usr/bin/ssh", argv);
+		fprintf(stderr, "corral: cannot run /usr/bin/ssh: %s\n", strerror(errno));
+		_exit(EXIT_FAIL);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	if (pid < 0)
+		return fprintf(stderr, "corral: fork: %s\n", strerror(errno)), EXIT_FAIL;
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+/* ssh ended with 255, its own failure or the command's: one libssh login
+ * finds out whether the machine answers with its pinned host key, and if
+ * not says why with the fix (`--reset-host-key`), which OpenSSH cannot. */
+static void explain_ssh_failure(struct ctx *c, const struct machine_cfg *mc)
+{
+	struct machine m;
+	struct endpoint ep;
+	struct diag d = {0};
+	if (machine_open(&m, c->env, mc, &d) < 0)
+		return;
+	if (lifecycle_endpoint(&m, &ep, &d) == 0 && verify(&m, &ep, &d) < 0)
+		report(&d);
+	machine_close(&m);
+}
+
+/* How a command treats the pinned host key before it hands out options:
+ * pin it if there is none yet (OpenSSH, with StrictHostKeyChecking, checks
+ * a pinned one itself), or forget it and pin the machine's current one. */
+enum pin { PIN_IF_NONE, PIN_RESET };
+
+/* The OpenSSH options for a running machine, its host key pinned first. */
+static int pinned_options(struct ctx *c, const struct machine_cfg *mc, enum pin pin,
+			  struct endpoint *ep, struct strlist *opts, struct diag *d)
+{
+	struct machine m;
+	if (machine_open(&m, c->env, mc, d) < 0)
+		return -1;
+	int rc = lifecycle_endpoint(&m, ep, d) ? -1 : 0;
+	if (rc == 0 && pin == PIN_RESET)
+		rc = reset_host_key(&m, ep, d);
+	else if (rc == 0 && !pinned(ep))
+		rc = verify(&m, ep, d);
+	if (rc == 0)
+		rc = ssh_client_options(ep, opts, d);
+	machine_close(&m);
+	return rc;
+}
+
 static int machine_options(struct ctx *c, const struct machine_cfg *mc, enum pin pin,
 			   struct endpoint *ep, struct strlist *opts)
 {
-	struct machine m;
 	struct diag d = {0};
-	if (machine_open(&m, c->env, mc, &d) < 0) {
-		report(&d);
-		return EXIT_FAIL;
-	}
-	int rc = lifecycle_endpoint(&m, ep, &d) ? -1 : 0;
-	if (rc == 0 && pin == PIN_RESET)
-		rc = reset_host_key(&m, ep, &d);
-	else if (rc == 0 && (pin == PIN_CHECK || !pinned(ep)))
-		rc = verify(&m, ep, &d);
-	if (rc == 0)
-		rc = ssh_client_options(ep, opts, &d);
-	machine_close(&m);
-	if (rc < 0) {
-		report(&d);
-		return EXIT_FAIL;
-	}
-	return EXIT_OK;
+	if (pinned_options(c, mc, pin, ep, opts, &d) == 0)
+		return EXIT_OK;
+	report(&d);
+	return EXIT_FAIL;
 }
 
 static int ssh_to(struct ctx *c, const struct machine_cfg *mc, const struct ssh_args *a)
 {
 	struct endpoint ep;
 	struct strlist opts = {0};
-	int rc = machine_options(c, mc, a->reset ? PIN_RESET : PIN_CHECK, &ep, &opts);
+	int rc = machine_options(c, mc, a->reset ? PIN_RESET : PIN_IF_NONE, &ep, &opts);
 	if (rc || (a->reset && !a->command && !a->nraw)) {
 		ssh_options_free(&opts);
 		return rc;
 	}
 	char **argv = ssh_argv(&ep, &opts, a);
-	fflush(NULL);
-	execv("/usr/bin/ssh", argv);
-	fprintf(stderr, "corral: cannot run /usr/bin/ssh: %s\n", strerror(errno));
+	int status = run_ssh(argv);
 	free(argv);
 	ssh_options_free(&opts);
-	return EXIT_FAIL;
+	if (status == SSH_FAILED)
+		explain_ssh_failure(c, mc);
+	return status;
 }
 
 int cmd_ssh(struct ctx *c)
@@ -181,19 +232,51 @@ int cmd_ssh(struct ctx *c)
 	return mc ? ssh_to(c, mc, &a) : EXIT_USAGE;
 }
 
+/* Appends mc's Host block when rc is EXIT_OK; frees opts; returns rc. */
+static int append_block(const struct machine_cfg *mc, struct strlist *opts, int rc,
+			struct buf *out)
+{
+	if (rc == EXIT_OK) {
+		buf_printf(out, "%sHost %s\n", out->len ? "\n" : "", mc->name);
+		for (size_t i = 0; i < opts->n; i++)
+			buf_printf(out, "  %s\n", opts->v[i]);
+	}
+	ssh_options_free(opts);
+	return rc;
+}
+
 /* One Host block; the host key is pinned first if it is not yet. */
 static int host_block(struct ctx *c, const struct machine_cfg *mc, struct buf *out)
 {
 	struct endpoint ep;
 	struct strlist opts = {0};
 	int rc = machine_options(c, mc, PIN_IF_NONE, &ep, &opts);
-	if (rc == EXIT_OK) {
-		buf_printf(out, "%sHost %s\n", out->len ? "\n" : "", mc->name);
-		for (size_t i = 0; i < opts.n; i++)
-			buf_printf(out, "  %s\n", opts.v[i]);
+	return append_block(mc, &opts, rc, out);
+}
+
+/* Every machine's Host block, as Vagrant prints them: one that is not
+ * running is left out with a note; an error when none is running. */
+static int all_blocks(struct ctx *c, struct buf *out)
+{
+	size_t shown = 0;
+	for (size_t i = 0; i < c->env->nmachines; i++) {
+		const struct machine_cfg *mc = &c->env->machines[i];
+		struct endpoint ep;
+		struct strlist opts = {0};
+		struct diag d = {0};
+		if (pinned_options(c, mc, PIN_IF_NONE, &ep, &opts, &d) < 0) {
+			fprintf(stderr, "corral: %s left out: %s\n", mc->name, d.msg);
+			ssh_options_free(&opts);
+			continue;
+		}
+		append_block(mc, &opts, EXIT_OK, out);
+		shown++;
 	}
-	ssh_options_free(&opts);
-	return rc;
+	if (shown || !c->env->nmachines)
+		return EXIT_OK;
+	fprintf(stderr, "corral: no machine of %s is running\n  hint: start them with `corral up`\n",
+		c->env->path);
+	return EXIT_FAIL;
 }
 
 int cmd_ssh_config(struct ctx *c)
@@ -206,8 +289,10 @@ int cmd_ssh_config(struct ctx *c)
 	if (rc)
 		return rc;
 	struct buf out = {0};
-	for (int i = c->argc > 1 ? 1 : 0; i < c->argc && rc == EXIT_OK; i++) {
-		const struct machine_cfg *mc = pick(c, i ? c->argv[i] : NULL);
+	if (c->argc == 1)
+		rc = all_blocks(c, &out);
+	for (int i = 1; i < c->argc && rc == EXIT_OK; i++) {
+		const struct machine_cfg *mc = pick(c, c->argv[i]);
 		rc = mc ? host_block(c, mc, &out) : EXIT_USAGE;
 	}
 	if (rc == EXIT_OK)

@@ -26,6 +26,7 @@ YAML
 expect_out "ssh: a machine not created" 1 'corral up web' "$CORRAL" -C "$T/env" ssh -c true
 expect_out "ssh: unknown machine" 2 'no machine `nope`' "$CORRAL" -C "$T/env" ssh nope
 expect_out "ssh: which machine of two" 2 "which machine?" "$CORRAL" -C "$T/two" ssh -c true
+expect_out "ssh-config: none of two running" 1 "no machine of" "$CORRAL" -C "$T/two" ssh-config
 expect_out "ssh: unknown option" 2 "after \`--\`" "$CORRAL" -C "$T/env" ssh -x
 
 cd "$T/env" || exit 1
@@ -49,7 +50,8 @@ kh=.corral/machines/web/known_hosts
 cp "$kh" "$T/known_hosts.good"
 ssh-keygen -q -t ed25519 -N '' -f "$T/other"
 echo "corral-machine $(cut -d' ' -f1,2 "$T/other.pub")" >"$kh"
-expect_out "a changed host key is refused" 1 "corral ssh --reset-host-key web" "$CORRAL" ssh -c true
+expect_out "a changed host key is refused, with the fix" 255 "corral ssh --reset-host-key web" "$CORRAL" ssh -c true
+expect_out "a command's own exit 255 is just that" 255 "" "$CORRAL" ssh -c 'exit 255'
 expect_out "ssh -F refuses it too" 255 "" ssh -F "$T/ssh_config" -o BatchMode=yes web true
 expect_out "--reset-host-key pins the key again" 0 "pinned" "$CORRAL" ssh --reset-host-key web
 check "the re-pinned key is the machine's" cmp -s "$kh" "$T/known_hosts.good"
@@ -57,3 +59,15 @@ expect_out "ssh works after the reset" 0 "back" "$CORRAL" ssh -c 'echo back'
 
 expect_out "halt" 0 "" "$CORRAL" halt
 expect_out "ssh to a stopped machine" 1 "web is stopped" "$CORRAL" ssh -c true
+
+# ssh-config with no names prints every running machine, as Vagrant does,
+# and leaves out (with a note) those that are not running.
+on_exit '"$CORRAL" -C "$T/two" destroy -f >/dev/null 2>&1'
+"$CORRAL" -C "$T/two" box add "$catalog" >/dev/null 2>&1
+expect_out "up of two" 0 "ssh ready" "$CORRAL" -C "$T/two" up
+"$CORRAL" -C "$T/two" ssh-config >"$T/two.cfg" 2>"$T/two.err"
+check "ssh-config: both Host blocks" grep -q '^Host a$' "$T/two.cfg" && grep -q '^Host b$' "$T/two.cfg"
+expect_out "ssh -F reaches b" 0 "b" ssh -F "$T/two.cfg" -o BatchMode=yes b hostname
+"$CORRAL" -C "$T/two" halt b >/dev/null 2>&1
+expect_out "ssh-config: a stopped machine is left out, with a note" 0 "b left out" "$CORRAL" -C "$T/two" ssh-config
+check "and the running one is still there" sh -c '"$0" -C "$1" ssh-config 2>/dev/null | grep -q "^Host a$"' "$CORRAL" "$T/two"
