@@ -51,6 +51,8 @@ void ctx_done(struct ctx *c);
 
 /* Prints one error: "file:line:col: error: msg" + hint, coloured on a TTY. */
 void report(const struct diag *d);
+/* The same layout for what is valid but probably not meant. */
+void report_warning(const struct diag *d);
 /* "unknown option" etc.: prints and returns EXIT_USAGE. */
 int usage_error(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -10,7 +10,7 @@
 
 static const char *col(const char *code) { return log_opts()->color ? code : ""; }
 
-void report(const struct diag *d)
+static void report_as(const struct diag *d, const char *what, const char *color)
 {
 	if (d->file[0] && d->line)
 		fprintf(stderr, "%s%s:%d:%d:%s ", col("\033[1m"), d->file, d->line, d->col, col("\033[0m"));
@@ -18,10 +18,14 @@ void report(const struct diag *d)
 		fprintf(stderr, "%s%s:%s ", col("\033[1m"), d->file, col("\033[0m"));
 	else
 		fputs("corral: ", stderr);
-	fprintf(stderr, "%serror:%s %s\n", col("\033[1;31m"), col("\033[0m"), d->msg);
+	fprintf(stderr, "%s%s:%s %s\n", col(color), what, col("\033[0m"), d->msg);
 	if (d->hint[0])
 		fprintf(stderr, "  %shint:%s %s\n", col("\033[36m"), col("\033[0m"), d->hint);
 }
+
+void report(const struct diag *d) { report_as(d, "error", "\033[1;31m"); }
+
+void report_warning(const struct diag *d) { report_as(d, "warning", "\033[1;33m"); }
 
 int usage_error(const struct command *cmd, const char *fmt, ...)
 {

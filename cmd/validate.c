@@ -1,5 +1,6 @@
 /* corral validate: load the envfile and say whether it is valid. Every
- * error is printed by ctx_load_env (file:line:col, message, hint). */
+ * error is printed by ctx_load_env (file:line:col, message, hint); the
+ * warnings (valid, but probably not meant) are printed here. */
 #include <jansson.h>
 #include <stdio.h>
 
@@ -10,7 +11,15 @@ static int print_json(const struct env *e)
 	json_t *names = json_array();
 	for (size_t i = 0; i < e->nmachines; i++)
 		json_array_append_new(names, json_string(e->machines[i].name));
-	json_t *o = json_pack("{s:b, s:s, s:o}", "ok", 1, "file", e->path, "machines", names);
+	json_t *warnings = json_array();
+	for (size_t i = 0; i < e->warnings.n; i++) {
+		const struct diag *w = &e->warnings.v[i];
+		json_array_append_new(warnings, json_pack("{s:s, s:i, s:i, s:s, s:s}", "file", w->file,
+							  "line", w->line, "col", w->col, "message",
+							  w->msg, "hint", w->hint));
+	}
+	json_t *o = json_pack("{s:b, s:s, s:o, s:o}", "ok", 1, "file", e->path, "machines", names,
+			      "warnings", warnings);
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(o);
@@ -27,7 +36,9 @@ int cmd_validate(struct ctx *c)
 	const struct env *e = c->env;
 	if (c->json)
 		return print_json(e);
-	printf("%s: ok (%zu machine%s)\n", c->file ? c->file : e->path, e->nmachines,
-	       e->nmachines == 1 ? "" : "s");
+	for (size_t i = 0; i < e->warnings.n; i++)
+		report_warning(&e->warnings.v[i]);
+	printf("%s: ok (%zu machine%s%s)\n", c->file ? c->file : e->path, e->nmachines,
+	       e->nmachines == 1 ? "" : "s", e->warnings.n ? ", with warnings" : "");
 	return EXIT_OK;
 }

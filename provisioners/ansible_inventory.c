@@ -1,6 +1,9 @@
 /* The inventory and known_hosts corral hands Ansible. Values on host lines
- * are POSIX-quoted (Ansible splits them with shlex); group names and
- * variables that could break the INI structure are refused. */
+ * are POSIX-quoted (Ansible splits them with shlex); group variables are
+ * written as Python literals, which Ansible's INI reader evaluates, so a
+ * list, mapping, number or boolean in the envfile reaches the playbook with
+ * its type (a string stays a string); group names and variable names that
+ * could break the INI structure are refused. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,11 +51,64 @@ static int check_group(const struct ansible_group *g, struct diag *d)
 		if (!ini_word(g->children.v[i]))
 			return diag_fail(d, "ansible groups: %s:children: `%s` is not a group name",
 					 g->name, g->children.v[i]);
-	for (size_t i = 0; i < g->nvars; i++)
-		if (!ini_word(g->vars[i].key) || strpbrk(g->vars[i].value, "\r\n"))
-			return diag_fail(d, "ansible groups: %s:vars: `%s` must be a name with a"
-					    " one-line value", g->name, g->vars[i].key);
+	const char *key;
+	json_t *v;
+	json_object_foreach(g->vars, key, v)
+		if (!ini_word(key))
+			return diag_fail(d, "ansible groups: %s:vars: `%s` is not a variable name",
+					 g->name, key);
 	return 0;
+}
+
+static void py_string(struct buf *out, const char *s)
+{
+	buf_puts(out, "'");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\\' || c == '\'')
+			buf_printf(out, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			buf_printf(out, "\\x%02x", c);
+		else
+			buf_printf(out, "%c", c);
+	}
+	buf_puts(out, "'");
+}
+
+/* v as a Python literal (ast.literal_eval reads it back), on one line. */
+static void py_literal(struct buf *out, json_t *v)
+{
+	const char *key;
+	json_t *item;
+	size_t i, n = 0;
+	switch (json_typeof(v)) {
+	case JSON_STRING: py_string(out, json_string_value(v)); break;
+	case JSON_TRUE: buf_puts(out, "True"); break;
+	case JSON_FALSE: buf_puts(out, "False"); break;
+	case JSON_NULL: buf_puts(out, "None"); break;
+	case JSON_ARRAY:
+		buf_puts(out, "[");
+		json_array_foreach(v, i, item) {
+			buf_puts(out, i ? ", " : "");
+			py_literal(out, item);
+		}
+		buf_puts(out, "]");
+		break;
+	case JSON_OBJECT:
+		buf_puts(out, "{");
+		json_object_foreach(v, key, item) {
+			buf_puts(out, n++ ? ", " : "");
+			py_string(out, key);
+			buf_puts(out, ": ");
+			py_literal(out, item);
+		}
+		buf_puts(out, "}");
+		break;
+	default: { /* numbers: jansson writes 1.0 as 1.0, not 1 */
+		_cleanup_free_ char *num = json_dumps(v, JSON_ENCODE_ANY);
+		buf_puts(out, num ? num : "None");
+	}
+	}
 }
 
 /* Members that are not running machines are left out, as Vagrant does:
@@ -69,10 +125,15 @@ static void group_sections(struct buf *out, const struct ansible_group *g,
 		for (size_t i = 0; i < g->children.n; i++)
 			buf_printf(out, "%s\n", g->children.v[i]);
 	}
-	if (g->nvars) {
+	if (json_object_size(g->vars)) {
 		buf_printf(out, "\n[%s:vars]\n", g->name);
-		for (size_t i = 0; i < g->nvars; i++)
-			buf_printf(out, "%s=%s\n", g->vars[i].key, g->vars[i].value);
+		const char *key;
+		json_t *v;
+		json_object_foreach(g->vars, key, v) {
+			buf_printf(out, "%s=", key);
+			py_literal(out, v);
+			buf_puts(out, "\n");
+		}
 	}
 }
 

@@ -45,6 +45,17 @@ static void err_at(struct loader *L, struct srcpos pos, const char *hint, const 
 	va_end(ap);
 }
 
+/* Valid, but probably not what was meant: kept in e->warnings. */
+static void warn_at(struct loader *L, struct srcpos pos, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void warn_at(struct loader *L, struct srcpos pos, const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ydiagv(&L->e->warnings, L->d->file, pos.line, pos.col, hint, fmt, ap);
+	va_end(ap);
+}
+
 static struct srcpos pos_of(const struct ynode *n)
 {
 	return (struct srcpos){n->line, n->col};
@@ -507,6 +518,9 @@ static void check_groups(struct loader *L, struct step *s, const char *where)
 		struct ansible_group *g = &a->groups[i];
 		_cleanup_free_ char *path = xasprintf("%s.ansible.groups.%s", where, g->name);
 		resolve_refs(L, &g->hosts, NULL, g->pos, path);
+		if (env_machine(L->e, g->name))
+			warn_at(L, g->pos, "rename the group: Ansible warns, and `--limit NAME` means both",
+				"%s: group `%s` has the name of a machine", path, g->name);
 		for (size_t j = 0; j < g->children.n; j++)
 			if (!has_group(a, g->children.v[j]))
 				err_at(L, g->pos, "list groups defined in this step's `groups`",
@@ -735,6 +749,7 @@ void env_free(struct env *e)
 		envkeys_machine_free(&e->machines[i]);
 	free(e->machines);
 	envkeys_env_free(e);
+	diag_list_free(&e->warnings);
 	free(e->path);
 	free(e->dir);
 	free(e->state_dir);

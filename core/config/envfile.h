@@ -47,8 +47,7 @@ struct ansible_group {
 	char *name;
 	struct strlist hosts;
 	struct strlist children;
-	struct kv *vars;
-	size_t nvars;
+	json_t *vars;      /* "g:vars": an object of any YAML values, or NULL */
 	struct srcpos pos; /* the group's key */
 };
 
@@ -177,6 +176,7 @@ struct env {
 	size_t nmachines;
 	struct step *steps; /* top-level `provision:` (ansible), run once all targets are up */
 	size_t nsteps;
+	struct diag_list warnings; /* valid, but probably not meant (file:line:col each) */
 };
 
 /* Parses and validates. Every problem found is appended to errs (each with

@@ -466,10 +466,17 @@ static void f_json(void *obj, const struct key *k)
 	*FIELD(obj, k, json_t *) = NULL;
 }
 
+/* A mapping of any YAML values; its own keys checked by k->valid if set. */
 static void p_json(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
 {
 	if (!want(d, n, Y_MAP) || ynode_null(n))
 		return;
+	for (size_t i = 0; k->valid && i < n->npairs; i++) {
+		size_t mark = push_key(d, n->pairs[i].key->str);
+		if (!k->valid(n->pairs[i].key->str))
+			dec_err(d, n->pairs[i].key, k->hint, "\"%s\" %s", n->pairs[i].key->str, k->bad);
+		dec_pop(d, mark);
+	}
 	f_json(obj, k);
 	*FIELD(obj, k, json_t *) = to_json(d, n);
 }
@@ -719,7 +726,7 @@ static void shell_check(struct dec *d, const struct ynode *n, void *obj)
 
 /* ---- ansible groups: "g: [hosts]", "g:children: [groups]", "g:vars: {}" ---- */
 
-static const struct ktype t_strlist, t_kv;
+static const struct ktype t_strlist, t_json;
 
 static const struct key group_hosts = {
 	.name = "hosts", .type = &t_strlist, .off = offsetof(struct ansible_group, hosts), .valid = valid_name,
@@ -728,8 +735,7 @@ static const struct key group_children = {
 	.name = "children", .type = &t_strlist, .off = offsetof(struct ansible_group, children), .valid = valid_ident,
 	.bad = "is not a group name", .hint = "group names are letters, digits and _"};
 static const struct key group_vars = {
-	.name = "vars", .type = &t_kv, .off = offsetof(struct ansible_group, vars),
-	.noff = offsetof(struct ansible_group, nvars), .valid = valid_ident,
+	.name = "vars", .type = &t_json, .off = offsetof(struct ansible_group, vars), .valid = valid_ident,
 	.bad = "is not a variable name", .hint = "variable names are letters, digits and _"};
 
 static void f_groups(void *obj, const struct key *k)
@@ -739,7 +745,7 @@ static void f_groups(void *obj, const struct key *k)
 		free(g[i].name);
 		f_strlist(&g[i], &group_hosts);
 		f_strlist(&g[i], &group_children);
-		f_kv(&g[i], &group_vars);
+		f_json(&g[i], &group_vars);
 	}
 	free(g);
 	*FIELD(obj, k, struct ansible_group *) = NULL;
@@ -871,7 +877,7 @@ static json_t *j_groups(const void *obj, const struct key *k, const char *dir)
 		json_object_set_new(o, g[i].name,
 				    json_pack("{s:o, s:o, s:o}", "hosts", strlist_json(&g[i].hosts),
 					      "children", strlist_json(&g[i].children), "vars",
-					      j_kv(&g[i], &group_vars, dir)));
+					      g[i].vars ? j_json(&g[i], &group_vars, dir) : json_object()));
 	return o;
 }
 

@@ -22,6 +22,14 @@ cat >"$P/site.yml" <<'YAML'
   tasks:
     - template: { src: templates/role.j2, dest: /etc/corral-role, mode: "0644" }
       notify: mark
+    - name: group vars keep their YAML types
+      assert:
+        that:
+          - ports | type_debug == "list" and ports[1] == 443
+          - tls.on is sameas true and tls.cert is none
+          - quote == "it's \\ \"q\""
+          - port_text is string and port_text == "8080"
+          - ratio == 1.5
   handlers:
     - name: mark
       command: touch /etc/corral-handled
@@ -58,7 +66,17 @@ machines:
 provision:
   - ansible:
       playbook: site.yml
-      groups: { front: [web], back: [db], "front:vars": { role: web }, "back:vars": { role: db } }
+      groups:
+        front: [web]
+        back: [db]
+        "front:vars": { role: web }
+        "back:vars": { role: db }
+        "all:vars":
+          ports: [80, 443]
+          tls: { on: true, cert: null }
+          quote: "it's \\ \"q\""
+          port_text: "8080"
+          ratio: 1.5
       extra_vars: { release: "1.4" }
       become: true
 YAML

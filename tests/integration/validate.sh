@@ -27,7 +27,7 @@ done
 expect_out "ok line names the file and counts machines" 0 \
 	"good-count.yaml: ok (6 machines)" bash -c "cd '$FX' && '$CORRAL' -f good-count.yaml validate"
 expect_out "--json lists the machines after count" 0 \
-	'{"ok":true,"file":"'"$FX"'/good-count.yaml","machines":["db","worker-1","worker-2","worker-3","worker-4","monitor"]}' \
+	'{"ok":true,"file":"'"$FX"'/good-count.yaml","machines":["db","worker-1","worker-2","worker-3","worker-4","monitor"],"warnings":[]}' \
 	"$CORRAL" -f "$FX/good-count.yaml" validate --json
 expect_out "\${VAR} from the environment is checked like any value" 2 \
 	'machines.dev.box: "not a box" is not a box name' \
@@ -71,3 +71,22 @@ fails_fast "4 MB of nodes" "more than 100000 YAML nodes" "$T/many.yaml"
 	yes '{<<: *b},' | head -n 20000 | tr -d '\n'; printf ' {}]\n'
 } >"$T/merges.yaml"
 fails_fast "20000 merges of a big mapping" "aliases expand to more than 100000 nodes" "$T/merges.yaml"
+
+# Valid but probably not meant: a warning with its position, exit 0.
+mkdir -p "$T/warn"
+cat >"$T/warn/corral.yaml" <<'YAML'
+version: 1
+defaults: { box: corral/tiny }
+machines:
+  web: {}
+provision:
+  - ansible:
+      playbook: site.yml
+      groups: { web: [web], "web:vars": { ports: [80, 443], tls: { on: true } } }
+YAML
+touch "$T/warn/site.yml"
+expect_out "a group named like a machine: a warning at its position" 0 \
+	"corral.yaml:8:17: warning: provision[1].ansible.groups.web: group \`web\` has the name of a machine" \
+	"$CORRAL" -C "$T/warn" validate
+expect_out "and still ok" 0 "ok (1 machine, with warnings)" "$CORRAL" -C "$T/warn" validate
+expect_out "--json lists it" 0 '"warnings":[{"file":' "$CORRAL" -C "$T/warn" --json validate

@@ -691,7 +691,7 @@ static void steps(void)
 	const struct ansible_step *a = &s[4].ansible;
 	CHECK(s[4].kind == STEP_ANSIBLE && a->become && a->verbose == 2 && a->ngroups == 2);
 	CHECK_STR(a->groups[0].name, "web");
-	CHECK(a->groups[0].nvars == 1 && a->groups[1].children.n == 1);
+	CHECK(json_object_size(a->groups[0].vars) == 1 && a->groups[1].children.n == 1);
 	CHECK(a->groups[0].pos.line == 12);
 	char *ev = json_dumps(a->extra_vars, JSON_SORT_KEYS | JSON_COMPACT);
 	CHECK_STR(ev, "{\"b\":true,\"f\":1.5,\"h\":\"0x1f\",\"l\":[1,\"x\"],\"n\":5,\"o\":{\"k\":null},\"s\":\"5\"}");

@@ -559,8 +559,6 @@ static char *const play_yml =
 	" dest: \"{{ out }}/{{ inventory_hostname }}/whoami\" }\n";
 
 static struct ansible_group groups[3];
-static struct kv web_vars[] = {{"color", "blue"}};
-static struct kv db_vars[] = {{"role_name_var", "primary"}};
 static char *web_hosts[] = {"m1"}, *db_hosts[] = {"m2", "ghost"}, *children[] = {"web", "db"};
 
 static struct step playbook_step(const char *out)
@@ -572,10 +570,14 @@ static struct step playbook_step(const char *out)
 	put(pb, play_yml, 0644);
 	put(tpl, "release={{ release }}\ncolor={{ color }}\n", 0644);
 	put(motd, "welcome\n", 0644);
+	json_decref(groups[0].vars);
+	json_decref(groups[1].vars);
 	groups[0] = (struct ansible_group){.name = "web", .hosts = {web_hosts, 1},
-					   .vars = web_vars, .nvars = 1};
-	groups[1] = (struct ansible_group){.name = "db", .hosts = {db_hosts, 2},
-					   .vars = db_vars, .nvars = 1};
+					   .vars = json_pack("{s:s}", "color", "blue")};
+	groups[1] = (struct ansible_group){
+		.name = "db", .hosts = {db_hosts, 2},
+		.vars = json_pack("{s:s, s:[i, b, n], s:{s:f}, s:s}", "role_name_var", "primary",
+				  "l", 1, 1, "o", "k", 1.5, "q", "a'b\\c\nd")};
 	groups[2] = (struct ansible_group){.name = "everything", .children = {children, 2}};
 	struct step s = new_step(STEP_ANSIBLE, "site", RUN_ONCE);
 	s.ansible.playbook = path_join(dir, "site.yml");
@@ -628,8 +630,10 @@ static void test_inventory_text(void)
 		"m2 ansible_host='127.0.0.1' ansible_port=%u ansible_user='%s'"
 		" ansible_ssh_private_key_file='%s'\n", tg[1].ep.port, user, tg[1].ep.key_path);
 	CHECK(inv.s && strstr(inv.s, line));
-	CHECK(strstr(inv.s, "\n[web]\nm1\n\n[web:vars]\ncolor=blue\n"));
+	CHECK(strstr(inv.s, "\n[web]\nm1\n\n[web:vars]\ncolor='blue'\n"));
 	CHECK(strstr(inv.s, "\n[db]\nm2\n\n[db:vars]\n")); /* ghost is not running: left out */
+	CHECK(strstr(inv.s, "\nrole_name_var='primary'\nl=[1, True, None]\no={'k': 1.5}\n"
+			    "q='a\\'b\\\\c\\x0ad'\n"));
 	CHECK(strstr(inv.s, "\n[everything:children]\nweb\ndb\n"));
 	CHECK(strstr(inv.s, "ansible_ssh_common_args=-o UserKnownHostsFile='/k h/known_hosts'"
 			    " -o StrictHostKeyChecking=yes"));
@@ -774,6 +778,8 @@ int main(void)
 		free(cfg[i].name);
 		free(cfg[i].base_name);
 	}
+	json_decref(groups[0].vars);
+	json_decref(groups[1].vars);
 	drop_user();
 	free(env.path);
 	free(env.dir);
