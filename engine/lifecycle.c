@@ -163,6 +163,16 @@ static int destroy_one(struct run *r, struct job *j, struct diag *d)
 	return 0;
 }
 
+/* A machine whose first up failed before the provider created anything
+ * uses no box: its index entry goes, so that `box remove` is not refused. */
+static void forget_if_never_created(const struct provider *p, struct machine *m)
+{
+	enum mstate s;
+	struct diag d = {0};
+	if (p->state(m, &s, &d) == 0 && s == MS_NOT_CREATED && index_forget(m->dir, &d) < 0)
+		log_warn("%s", d.msg);
+}
+
 static int up_one(struct run *r, struct job *j, struct diag *d)
 {
 	struct machine *m = &j->m;
@@ -199,6 +209,8 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 		log_machine(name, "failed; destroying it (--destroy-on-error)");
 		if (destroy_one(r, j, &dd) < 0)
 			log_warn("%s", dd.msg);
+	} else if (rc < 0 && j->t.created) {
+		forget_if_never_created(p, m);
 	}
 	return rc;
 }

@@ -224,3 +224,19 @@ check "sign: an Ed25519 signature over the box's sha256" sig_ok
 expect_out "sign: usage" 2 "box sign takes 2 to 2 arguments" corral box sign "$T/sign.pem"
 expect_out "box: unknown subcommand suggests" 2 'did you mean `list`?' corral box lst
 expect_out "box: unknown option" 2 "unknown option" corral box list --force
+
+# --- a machine whose first up failed before anything was created uses no box
+tiny=$(test_box tiny)
+mkdir -p "$T/failed"
+cat >"$T/failed/corral.yaml" <<YAML
+version: 1
+machines:
+  web:
+    box: corral/tiny
+    box_url: file://$(dirname "$tiny")/catalog.json
+    provider: container
+    synced_folders: [{ host: ./missing, guest: /srv }]
+YAML
+expect_out "failed first up: the missing folder named" 1 "missing" corral -C "$T/failed" up
+expect_out "the machine is not created" 0 "not created" corral -C "$T/failed" status
+expect_out "and its box can be removed" 0 "removed box corral/tiny" corral box remove corral/tiny
