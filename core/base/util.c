@@ -245,8 +245,16 @@ int rm_rf(const char *path, struct diag *d)
 
 int read_file(const char *path, size_t max, char **data, size_t *len, struct diag *d)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return read_file_flags(path, 0, max, data, len, d);
+}
+
+int read_file_flags(const char *path, int oflags, size_t max, char **data, size_t *len,
+		    struct diag *d)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | oflags);
 	struct stat st;
+	if (fd < 0 && errno == ELOOP && (oflags & O_NOFOLLOW))
+		return diag_fail(d, "%s is a symbolic link; corral does not follow it here", path);
 	if (fd < 0)
 		return diag_errno(d, "open %s", path);
 	if (fstat(fd, &st) < 0)
@@ -299,11 +307,20 @@ static int write_all(int fd, const char *p, size_t n)
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		      struct diag *d)
 {
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	/* A fresh name, created exclusively: nothing planted at a guessable
+	 * temp path is followed or truncated; rename replaces a link at path
+	 * rather than writing through it. */
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.XXXXXX", path);
 	_cleanup_free_ char *dir = path_dirname(path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return diag_errno(d, "create %s", tmp);
+	if (fchmod(fd, mode) < 0) {
+		diag_errno(d, "chmod %s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
 	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		diag_errno(d, "write %s", tmp);
 		close(fd);

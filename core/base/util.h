@@ -50,6 +50,10 @@ int rm_rf(const char *path, struct diag *d);
 
 /* Reads at most max bytes; larger files are an error, never a partial read. */
 int read_file(const char *path, size_t max, char **data, size_t *len, struct diag *d);
+/* The same with extra open(2) flags, e.g. O_NOFOLLOW for files in places
+ * a user or guest may control (a symlink there is an error, not followed). */
+int read_file_flags(const char *path, int oflags, size_t max, char **data, size_t *len,
+		    struct diag *d);
 /* temp file in the same directory + fsync + rename + fsync(dir): readers see
  * the old or the new content, never a torn file, even after kill -9. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

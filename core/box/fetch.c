@@ -192,7 +192,7 @@ static int open_partial(const char *part, struct diag *d)
 	_cleanup_free_ char *dir = path_dirname(part);
 	if (mkdir_p(dir, 0700, d) < 0)
 		return -1;
-	int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return diag_errno(d, "open %s", part);
 	/* Two processes appending to one partial file would corrupt it. */

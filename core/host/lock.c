@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/base/util.h"
@@ -23,9 +24,18 @@ int lock_acquire(const char *path, unsigned timeout_ms, struct lock *l, struct d
 	_cleanup_free_ char *dir = path_dirname(path);
 	if (mkdir_p(dir, 0755, d) < 0)
 		return -1;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* Never through a link, never anything but a plain file: whoever can
+	 * write the project directory must not make root truncate a file. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+	if (fd < 0 && errno == ELOOP)
+		return diag_fail(d, "lock %s is a symbolic link; corral does not follow it", path);
 	if (fd < 0)
 		return diag_errno(d, "open lock %s", path);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return diag_fail(d, "lock %s is not a plain file", path);
+	}
 	uint64_t deadline = now_ms() + timeout_ms;
 	/* Naps stay short: the threads of one `up` (one per machine) take the
 	 * same locks (address pool, index) for a few ms each, and a waiter

@@ -1,6 +1,7 @@
 #include "core/host/state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +17,7 @@ int state_load(const char *path, json_t **obj, struct diag *d)
 		*obj = json_object();
 		return 0;
 	}
-	if (read_file(path, STATE_MAX, &data, &len, d) < 0)
+	if (read_file_flags(path, O_NOFOLLOW, STATE_MAX, &data, &len, d) < 0)
 		return -1;
 	json_error_t err;
 	json_t *o = json_loadb(data, len, 0, &err);

@@ -82,7 +82,7 @@ static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *f
 	for (size_t i = 0; i < n; i++)
 		argv[3 + i] = xasprintf("%zu:%u%s", 3 + i, guest[i], udp[i] ? "/udp" : "");
 	_cleanup_free_ char *log = machine_path(m, "console.log");
-	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pid_t pid = out < 0 || null < 0 ? -1 : fork();
 	if (pid == 0) {

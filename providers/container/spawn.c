@@ -75,7 +75,7 @@ static int high(int fd)
 static int open_fds(const struct ct_boot *b, struct child *c, int sv[2], struct diag *d)
 {
 	c->exe = high(open("/proc/self/exe", O_PATH | O_CLOEXEC));
-	c->console = high(open(b->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+	c->console = high(open(b->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644));
 	c->null = high(open("/dev/null", O_RDWR | O_CLOEXEC));
 	if (c->exe < 0 || c->console < 0 || c->null < 0)
 		return diag_errno(d, "open %s", c->exe < 0       ? "/proc/self/exe"

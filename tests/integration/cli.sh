@@ -35,3 +35,17 @@ mkdir -p "$CORRAL_HOME/boxes/corral-VAGRANTSLASH-debian-12"
 expect_out "completion words: boxes" 0 "corral/debian-12" "$CORRAL" __complete boxes
 words=$(bash -c "eval \"\$('$CORRAL' completion bash)\"; COMP_WORDS=(corral sta); COMP_CWORD=1; PATH='$(dirname "$CORRAL")':\$PATH _corral; echo \"\${COMPREPLY[*]}\"")
 check "bash completion completes a command" test "$words" = "status"
+
+# Files corral writes as root in a directory a user controls are never
+# opened through a link: a planted lock or state.json is refused, and the
+# file it points at is untouched.
+mkdir -p "$T/planted/.corral/machines/web"
+printf 'version: 1\nmachines:\n  web: { box: corral/tiny, provider: container }\n' >"$T/planted/corral.yaml"
+echo precious >"$T/victim"
+ln -s "$T/victim" "$T/planted/.corral/lock"
+expect_out "a symlinked lock is refused" 1 "is a symbolic link" "$CORRAL" -C "$T/planted" halt
+check "the lock's target is untouched" [ "$(cat "$T/victim")" = precious ]
+rm "$T/planted/.corral/lock"
+ln -s "$T/victim" "$T/planted/.corral/machines/web/state.json"
+expect_out "a symlinked state.json is refused" 1 "is a symbolic link" "$CORRAL" -C "$T/planted" halt
+check "the state's target is untouched" [ "$(cat "$T/victim")" = precious ]
