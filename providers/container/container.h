@@ -1,5 +1,6 @@
 /* The built-in container runtime, split by concern like systemd-nspawn:
  *   rootfs.c   the per-machine upper layer, written before boot
+ *   passwd.c   the guest's /etc/passwd, parsed as untrusted input
  *   spawn.c    namespaces, clone and the hand-off to the init
  *   init.c     the built-in init (corral re-executed as the container's PID 1)
  *   cgroup.c   cpu and memory limits (cgroup v2, or v1 controllers)
@@ -38,6 +39,17 @@ struct ct_boot {
  * NULL when it already existed. */
 int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const char *user_pub,
 		      char **host_pub, struct diag *d);
+
+/* passwd.c: one line of passwd(5), split in place (fields point into
+ * line); false for a line that is not seven fields with numeric ids. */
+struct passwd_entry {
+	const char *name, *home, *shell;
+	unsigned uid, gid;
+};
+bool passwd_parse_line(char *line, struct passwd_entry *e);
+/* The first entry for user in a whole file's text (changed in place);
+ * -1 when there is none. */
+int passwd_lookup(char *data, const char *user, struct passwd_entry *out);
 
 /* spawn.c: clones the init in new mount, pid, uts, ipc and net namespaces,
  * in its own session, and returns once it runs; *ctl is the control socket

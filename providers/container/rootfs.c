@@ -31,18 +31,11 @@ static int passwd_find(const struct ct_boot *b, const char *user, struct owner *
 	size_t len;
 	if (read_file(path, 4 << 20, &data, &len, d) < 0)
 		return diag_wrap(d, "find SSH user `%s`", user);
-	int found = 0;
-	char *save = NULL;
-	for (char *line = strtok_r(data, "\n", &save); line && !found;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char name[64], dir[256];
-		unsigned uid, gid;
-		if (sscanf(line, "%63[^:]:%*[^:]:%u:%u:%*[^:]:%255[^:]", name, &uid, &gid, dir) == 4 &&
-		    strcmp(name, user) == 0 && dir[0] == '/') {
-			*o = (struct owner){uid, gid, 0700};
-			snprintf(home, n, "%s", dir);
-			found = 1;
-		}
+	struct passwd_entry e;
+	int found = passwd_lookup(data, user, &e) == 0 && e.home[0] == '/' && strlen(e.home) < n;
+	if (found) {
+		*o = (struct owner){e.uid, e.gid, 0700};
+		snprintf(home, n, "%s", e.home);
 	}
 	free(data);
 	if (!found) {
@@ -124,7 +117,7 @@ static int write_identity(const struct ct_boot *b, struct diag *d)
 static int authorize_key(const struct machine *m, const struct ct_boot *b, const char *pub,
 			 struct diag *d)
 {
-	struct owner user;
+	struct owner user = {0};
 	char home[256];
 	if (passwd_find(b, m->cfg->ssh.user, &user, home, sizeof(home), d) < 0)
 		return -1;
