@@ -116,7 +116,7 @@ restart_sshd() { kill -HUP "$(pgrep -P "$(st pid)" -x sshd)"; sleep 0.5; }
 key=/etc/ssh/ssh_host_ed25519_key
 in_guest "cp $key /root/good.key && rm -f $key && ssh-keygen -q -t ed25519 -N '' -f $key"
 restart_sshd
-expect_out "a changed host key is refused" 1 "reset-host-key" "$CORRAL" ssh web -c true
+expect_out "a changed host key is refused" 255 "reset-host-key" "$CORRAL" ssh web -c true
 check "the new key is in the upper layer" [ -f "$M/upper/etc/ssh/ssh_host_ed25519_key.pub" ]
 in_guest "cp /root/good.key $key"
 restart_sshd
