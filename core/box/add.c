@@ -163,17 +163,16 @@ static int get_catalog(const char *url, const struct boxfetch_opts *fo, char *te
 	return catalog_parse(text ? text : fetched, len, url, c, d);
 }
 
-static struct boxfetch_opts fetch_opts(bool insecure, char **token_host)
+static struct boxfetch_opts fetch_opts(bool insecure, char **token_url)
 {
-	_cleanup_free_ char *server = box_server();
-	*token_host = download_url_part(server, CURLUPART_HOST);
-	return (struct boxfetch_opts){.insecure = insecure, .token_host = *token_host};
+	*token_url = box_server();
+	return (struct boxfetch_opts){.insecure = insecure, .token_url = *token_url};
 }
 
 int box_catalog_fetch(const char *url, bool insecure, struct catalog *c, struct diag *d)
 {
-	_cleanup_free_ char *token_host = NULL;
-	struct boxfetch_opts fo = fetch_opts(insecure, &token_host);
+	_cleanup_free_ char *token_url = NULL;
+	struct boxfetch_opts fo = fetch_opts(insecure, &token_url);
 	return get_catalog(url, &fo, NULL, 0, c, d);
 }
 
@@ -404,6 +403,9 @@ static int fetch_install(const struct box_add_opts *o, struct plan *p, struct bo
 	fo.label = label;
 	struct boxfetch_result res = {0};
 	log_info("box %s: fetching %s", label, p->url);
+	if (!p->checksum && (strncmp(p->url, "http://", 7) == 0 || strncmp(p->url, "https://", 8) == 0))
+		log_warn("box %s: no checksum given, so its bytes are not verified (pass --checksum "
+			 "TYPE:HEX, or use a catalog that lists one)", label);
 	int r = boxfetch(p->url, unpacked, &fo, &res, d);
 	if (r == 0 && (r = check_metadata(unpacked, p, d)) < 0)
 		diag_wrap(d, "%s", p->url);
@@ -444,8 +446,8 @@ int boxstore_add(const struct box_add_opts *o, struct box_ref *out, enum box_add
 	if (vconstraint_parse(o->constraint, &vc, d) < 0)
 		return -1;
 	vconstraint_free(&vc);
-	_cleanup_free_ char *token_host = NULL;
-	struct boxfetch_opts fo = fetch_opts(o->insecure, &token_host);
+	_cleanup_free_ char *token_url = NULL;
+	struct boxfetch_opts fo = fetch_opts(o->insecure, &token_url);
 	struct source s;
 	struct plan p = {0};
 	if (resolve_source(o->source, &fo, &s, d) < 0)

@@ -1,5 +1,6 @@
 #include "core/box/download.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -65,11 +66,35 @@ static char *url_shown(const char *url)
 	return r;
 }
 
-static bool same_host(const char *url, const char *host)
+/* "scheme://host:port" of url, the port made explicit; NULL if unparsable. */
+static char *origin(const char *url)
 {
-	_cleanup_free_ char *h = download_url_part(url, CURLUPART_HOST);
-	return host && h && strcasecmp(h, host) == 0;
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *r = NULL;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		r = xasprintf("%s://%s:%s", scheme, host, port);
+	for (char *p = r; p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return r;
 }
+
+/* The token goes only where scheme, host and port all match the box server. */
+static bool token_allowed(const char *url, const char *token_url)
+{
+	if (!token_url)
+		return false;
+	_cleanup_free_ char *a = origin(url), *b = origin(token_url);
+	return a && b && strcmp(a, b) == 0;
+}
+
+static bool is_https(const char *url) { return strncasecmp(url, "https://", 8) == 0; }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
@@ -151,7 +176,7 @@ static struct curl_slist *setup(CURL *c, struct attempt *a, const char *url, cha
 	snprintf(range, sizeof(range), "%llu-", (unsigned long long)dl->offset);
 	curl_easy_setopt(c, CURLOPT_RANGE, dl->offset ? range : NULL);
 	const char *token = getenv("CORRAL_BOX_TOKEN");
-	if (!token || !*token || !same_host(url, dl->token_host))
+	if (!token || !*token || !token_allowed(url, dl->token_url))
 		return NULL;
 	_cleanup_free_ char *h = xasprintf("Authorization: Bearer %s", token);
 	struct curl_slist *headers = curl_slist_append(NULL, h);
@@ -227,6 +252,13 @@ static int attempt(struct download *dl, bool *transient, struct diag *d)
 		curl_easy_cleanup(a.c);
 		if (!next)
 			return r;
+		if (is_https(url) && !is_https(next)) {
+			_cleanup_free_ char *from = url_shown(url), *to = url_shown(next);
+			free(next);
+			diag_fail(d, "%s redirects to %s, which is not https: refused", from, to);
+			return diag_hint(d, "ask the server's owner to redirect to https, or use the "
+					    "final URL if you trust it over plain http");
+		}
 		free(url);
 		url = next;
 	}

@@ -1,8 +1,9 @@
 /* HTTP(S) downloads through libcurl, with the rules every fetch in corral
  * follows: TLS verification on unless insecure; CA bundle from CURL_CA_BUNDLE
  * or SSL_CERT_FILE; proxies from the environment; "Authorization: Bearer
- * $CORRAL_BOX_TOKEN" only on requests to token_host (checked on every
- * redirect hop); bounded redirects; a low-speed timeout
+ * $CORRAL_BOX_TOKEN" only on requests whose scheme, host and port are
+ * token_url's (checked on every redirect hop); bounded redirects, never
+ * from https to anything else; a low-speed timeout
  * (CORRAL_LOW_SPEED_TIME seconds under 1 KB/s, default 30); bounded retries
  * with backoff on transient failures (CORRAL_RETRY_BACKOFF_MS, default 1000,
  * doubling); resume with Range after a cut connection. */
@@ -18,7 +19,7 @@
 struct download {
 	const char *url;
 	bool insecure;
-	const char *token_host;
+	const char *token_url; /* the box server; NULL: the token goes nowhere */
 	/* Bytes already had: asked for with Range, and advanced as bytes arrive,
 	 * so a retry continues where the last attempt stopped. */
 	uint64_t offset;

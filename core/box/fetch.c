@@ -210,7 +210,7 @@ static int produce_remote(struct pipeline *p, struct diag *d)
 	if (fstat(p->part_fd, &st) < 0)
 		return diag_errno(d, "stat the partial download");
 	struct download dl = {
-		.url = p->src, .insecure = p->o->insecure, .token_host = p->o->token_host,
+		.url = p->src, .insecure = p->o->insecure, .token_url = p->o->token_url,
 		.offset = (uint64_t)st.st_size, .start = dl_start, .write = dl_write, .ctx = p,
 	};
 	if (dl.offset)
@@ -376,7 +376,7 @@ int fetch_text(const char *url, size_t max, const struct boxfetch_opts *o, char 
 	if (!download_is_remote(url))
 		return read_file(local_path(url), max, data, len, d);
 	struct text_sink t = {.max = max, .url = url};
-	struct download dl = {.url = url, .insecure = o->insecure, .token_host = o->token_host,
+	struct download dl = {.url = url, .insecure = o->insecure, .token_url = o->token_url,
 			      .start = text_start, .write = text_write, .ctx = &t};
 	if (download_run(&dl, d) < 0) {
 		buf_free(&t.b);

@@ -240,3 +240,22 @@ YAML
 expect_out "failed first up: the missing folder named" 1 "missing" corral -C "$T/failed" up
 expect_out "the machine is not created" 0 "not created" corral -C "$T/failed" status
 expect_out "and its box can be removed" 0 "removed box corral/tiny" corral box remove corral/tiny
+
+# --- redirects never leave https, and the token goes only to the box
+# server's scheme, host and port
+"$ROOT/tests/server/mkca" "$T/ca" >/dev/null 2>&1
+boxserver_start TLS_PORT "$T/www" --log "$LOG" --cert "$T/ca/server.pem" --key "$T/ca/server.key"
+make_box "$T/www/down.box" libvirt
+before=$(listed)
+expect_out "an https box redirected to http is refused, naming both URLs" 1 \
+	"https://localhost:$TLS_PORT/down.box?redirect=$H/down.box redirects to $H/down.box, which is not https" \
+	env CURL_CA_BUNDLE="$T/ca/ca.pem" "$CORRAL" box add --name test/down \
+	"https://localhost:$TLS_PORT/down.box?redirect=$H/down.box"
+check "and the store is unchanged" test "$(listed)" = "$before"
+: >"$LOG"
+env CORRAL_BOX_SERVER="http://127.0.0.1:$TLS_PORT" CORRAL_BOX_TOKEN=s3cret \
+	"$CORRAL" box add --name test/tok "$H/down.box" >/dev/null 2>&1
+check "token: not sent to the box server's host on another port and scheme" \
+	test "$(grep -c Bearer "$LOG")" = 0
+expect_out "a box from a URL without a checksum is added with a warning" 0 "no checksum given" \
+	"$CORRAL" box add --name test/nosum --force "$H/down.box"

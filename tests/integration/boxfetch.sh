@@ -97,21 +97,27 @@ check "proxy from the environment: the request went through it" \
 echo '{"name":"corral/x"}' >"$T/www/catalog.json"
 expect_out "fetch_text: a catalog" 0 '"name":"corral/x"' "$CLI" text "http://127.0.0.1:$PORT/catalog.json"
 
-# The token goes only to token_host, checked again on each redirect hop.
+# The token goes only to the box server's scheme://host:port, checked again
+# on each redirect hop.
 : >"$LOG"
 export CORRAL_BOX_TOKEN=s3cret-token
 REDIR="http://localhost:$PORT/box.tar.gz?redirect=http://127.0.0.2:$PORT/box.tar.gz"
-out=$("$CLI" fetch "$REDIR" "$T/out/tok1" --token-host localhost 2>&1)
-check "token: sent to token_host" grep -q '"host": "localhost:'"$PORT"'".*"authorization": "Bearer s3cret-token"' "$LOG"
+out=$("$CLI" fetch "$REDIR" "$T/out/tok1" --token-url "http://localhost:$PORT/" 2>&1)
+check "token: sent to the box server" grep -q '"host": "localhost:'"$PORT"'".*"authorization": "Bearer s3cret-token"' "$LOG"
 check "token: not sent after a redirect to another host" \
 	grep -q '"host": "127.0.0.2:'"$PORT"'", "range": null, "authorization": null' "$LOG"
 check "token: never printed" test "${out/s3cret/}" = "$out"
 : >"$LOG"
-"$CLI" fetch "$REDIR" "$T/out/tok2" --token-host 127.0.0.2 >/dev/null 2>&1
-check "token: sent after a redirect only when the new host is token_host" \
+"$CLI" fetch "$REDIR" "$T/out/tok2" --token-url "http://127.0.0.2:$PORT" >/dev/null 2>&1
+check "token: sent after a redirect only when the new origin is the box server's" \
 	test "$(grep -c 'Bearer' "$LOG")" = 1 -a "$(grep -c '"host": "127.0.0.2.*Bearer' "$LOG")" = 1
 "$CLI" fetch "http://127.0.0.1:$PORT/box.tar.gz" "$T/out/tok3" >/dev/null 2>&1
-check "token: nobody gets it without token_host" test "$(grep -c 'Bearer' "$LOG")" = 1
+check "token: nobody gets it without a box server" test "$(grep -c 'Bearer' "$LOG")" = 1
+: >"$LOG"
+"$CLI" fetch "http://localhost:$PORT/box.tar.gz" "$T/out/tok4" --token-url "https://localhost:$PORT" >/dev/null 2>&1
+check "token: not to the same host on another scheme" test "$(grep -c 'Bearer' "$LOG")" = 0
+"$CLI" fetch "http://localhost:$PORT/box.tar.gz" "$T/out/tok5" --token-url "http://localhost:1" >/dev/null 2>&1
+check "token: not to the same host on another port" test "$(grep -c 'Bearer' "$LOG")" = 0
 unset CORRAL_BOX_TOKEN
 
 # TLS: untrusted until CURL_CA_BUNDLE names the test CA; --insecure skips it.

@@ -1,7 +1,7 @@
 /* Drives core/box/fetch from the integration tests and the benchmark:
  *   boxfetch-cli fetch SRC DEST [--insecure] [--checksum TYPE:HEX]
- *                [--signature B64] [--token-host HOST]
- *   boxfetch-cli text URL [--insecure] [--token-host HOST]
+ *                [--signature B64] [--token-url URL]
+ *   boxfetch-cli text URL [--insecure] [--token-url URL]
  *   boxfetch-cli sign KEY BOXFILE
  *   boxfetch-cli verify DIR
  * Errors go to stderr as "error: ..." and "hint: ..." with exit status 1. */
@@ -38,8 +38,8 @@ static int parse_opts(int argc, char **argv, int i, struct boxfetch_opts *o, cha
 			o->checksum = *sum + strlen(*sum) + 1;
 		} else if (strcmp(a, "--signature") == 0) {
 			o->signature = v;
-		} else if (strcmp(a, "--token-host") == 0) {
-			o->token_host = v;
+		} else if (strcmp(a, "--token-url") == 0) {
+			o->token_url = v;
 		} else {
 			return -1;
 		}
