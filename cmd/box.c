@@ -15,14 +15,14 @@
 
 /* Every option any box subcommand takes; each subcommand lists its own. */
 struct box_args {
-	const char *name, *version, *provider, *arch, *checksum;
+	const char *name, *version, *provider, *arch, *checksum, *signature;
 	bool force, insecure, all, dry_run;
 	int npos;
 	char **pos;
 };
 
-enum { O_NAME = 256, O_VERSION, O_PROVIDER, O_ARCH, O_CHECKSUM, O_FORCE, O_INSECURE, O_ALL,
-       O_DRY_RUN };
+enum { O_NAME = 256, O_VERSION, O_PROVIDER, O_ARCH, O_CHECKSUM, O_SIGNATURE, O_FORCE,
+       O_INSECURE, O_ALL, O_DRY_RUN };
 
 static const struct option all_opts[] = {
 	{"name", required_argument, NULL, O_NAME},
@@ -30,6 +30,7 @@ static const struct option all_opts[] = {
 	{"provider", required_argument, NULL, O_PROVIDER},
 	{"architecture", required_argument, NULL, O_ARCH},
 	{"checksum", required_argument, NULL, O_CHECKSUM},
+	{"signature", required_argument, NULL, O_SIGNATURE},
 	{"force", no_argument, NULL, O_FORCE},
 	{"insecure", no_argument, NULL, O_INSECURE},
 	{"all", no_argument, NULL, O_ALL},
@@ -54,6 +55,7 @@ static int set_opt(struct box_args *a, int opt, const char *arg)
 	case O_PROVIDER: a->provider = arg; break;
 	case O_ARCH: a->arch = arg; break;
 	case O_CHECKSUM: a->checksum = arg; break;
+	case O_SIGNATURE: a->signature = arg; break;
 	case O_FORCE: a->force = true; break;
 	case O_INSECURE: a->insecure = true; break;
 	case O_ALL: a->all = true; break;
@@ -115,7 +117,7 @@ static int box_add(struct ctx *c, struct box_args *a)
 	struct box_add_opts o = {
 		.name = a->npos == 2 ? a->pos[0] : a->name, .source = a->pos[a->npos - 1],
 		.constraint = a->version, .providers = a->provider ? providers : NULL,
-		.arch = a->arch, .checksum = a->checksum, .force = a->force, .insecure = a->insecure,
+		.arch = a->arch, .checksum = a->checksum, .signature = a->signature, .force = a->force, .insecure = a->insecure,
 	};
 	warn_insecure(a->insecure);
 	struct box_ref r;
@@ -347,7 +349,8 @@ static int box_sign_cmd(struct ctx *c, struct box_args *a)
 }
 
 static const struct sub subs[] = {
-	{"add", box_add, "name,box-version,provider,architecture,checksum,force,insecure", 1, 2},
+	{"add", box_add, "name,box-version,provider,architecture,checksum,signature,force,insecure",
+	 1, 2},
 	{"list", box_list, "", 0, 0},
 	{"remove", box_remove, "box-version,provider,architecture,all,force", 1, 1},
 	{"prune", box_prune, "dry-run", 0, 0},

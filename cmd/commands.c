@@ -25,6 +25,7 @@ static const struct command table[] = {
 	 "        --box-version C   constraint: = != > < >= <= ~>, comma list (newest fitting)\n"
 	 "        --provider P  --architecture A (default: this host's, then unknown)\n"
 	 "        --checksum TYPE:HEX   for a .box   --force  replace   --insecure  no TLS checks\n"
+	 "        --signature B64   the .box's Ed25519 signature (catalogs carry `signature`)\n"
 	 "  list                 every box: name, version, provider, architecture (--json)\n"
 	 "  remove NAME [--box-version V] [--provider P] [--architecture A] [--all] [--force]\n"
 	 "                       refuses a box a machine uses unless --force\n"

@@ -36,6 +36,7 @@ struct source {
 struct plan {
 	char *name, *version, *arch, *provider; /* a .box: provider and arch known once unpacked */
 	char *url, *checksum_type, *checksum, *catalog_url;
+	char *signature; /* from the catalog entry or --signature; NULL: unsigned */
 	const char *const *providers;
 	bool arch_given;
 };
@@ -49,6 +50,7 @@ static void plan_free(struct plan *p)
 	free(p->url);
 	free(p->checksum_type);
 	free(p->checksum);
+	free(p->signature);
 	free(p->catalog_url);
 }
 
@@ -204,6 +206,7 @@ static int plan_catalog(const struct box_add_opts *o, struct source *s,
 			.url = xstrdup(url),
 			.checksum_type = xstrdup(pick.provider->checksum_type),
 			.checksum = xstrdup(pick.provider->checksum), .catalog_url = xstrdup(s->url),
+			.signature = xstrdup(pick.provider->signature),
 		};
 	catalog_free(&c);
 	return r;
@@ -248,7 +251,8 @@ static int plan_direct(const struct box_add_opts *o, const struct source *s, str
 	}
 	*p = (struct plan){.name = xstrdup(o->name), .version = xstrdup("0"),
 			   .arch = xstrdup(o->arch ? o->arch : host_arch()), .url = xstrdup(s->url),
-			   .providers = o->providers, .arch_given = o->arch != NULL};
+			   .providers = o->providers, .arch_given = o->arch != NULL,
+			   .signature = xstrdup(o->signature)};
 	return parse_checksum(o->checksum, p, d);
 }
 
@@ -400,6 +404,7 @@ static int fetch_install(const struct box_add_opts *o, struct plan *p, struct bo
 					       p->provider ? p->provider : "", p->provider ? ")" : "");
 	fo.checksum_type = p->checksum_type;
 	fo.checksum = p->checksum;
+	fo.signature = p->signature;
 	fo.label = label;
 	struct boxfetch_result res = {0};
 	log_info("box %s: fetching %s", label, p->url);

@@ -43,6 +43,7 @@ static int parse_provider(json_t *o, struct catalog_provider *p, const char *ctx
 	    opt_str(o, "url", &p->url, true, ctx, where, d) < 0 ||
 	    opt_str(o, "checksum_type", &p->checksum_type, false, ctx, where, d) < 0 ||
 	    opt_str(o, "checksum", &p->checksum, false, ctx, where, d) < 0 ||
+	    opt_str(o, "signature", &p->signature, false, ctx, where, d) < 0 ||
 	    opt_str(o, "architecture", &p->arch, false, ctx, where, d) < 0)
 		return -1;
 	return 0;
@@ -129,6 +130,7 @@ void catalog_free(struct catalog *c)
 			free(p->url);
 			free(p->checksum_type);
 			free(p->checksum);
+			free(p->signature);
 			free(p->arch);
 		}
 		free(c->v[i].p);

@@ -12,6 +12,7 @@
 struct catalog_provider {
 	char *name, *url;
 	char *checksum_type, *checksum; /* NULL when absent */
+	char *signature;                /* base64 Ed25519 over the box's sha256; NULL when absent */
 	char *arch;                     /* NULL: the entry fits any architecture */
 };
 

@@ -4,6 +4,7 @@
  * known, so a failure then removes the already unpacked directory. */
 #include "core/box/fetch.h"
 
+#include <glob.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -284,10 +285,27 @@ static int check_checksum(struct pipeline *p, struct diag *d)
 			    "nothing was installed, and running the command again downloads it afresh");
 }
 
+/* Whether the user has said whose signatures they trust. */
+static bool have_trusted_keys(const char *dir)
+{
+	glob_t g;
+	_cleanup_free_ char *pat = path_join(dir, "*.pub");
+	bool any = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+	globfree(&g);
+	return any;
+}
+
 static int check_signature(struct pipeline *p, bool *checked, struct diag *d)
 {
-	if (strcmp(signature_policy(), "off") == 0 || !p->o->signature)
+	if (strcmp(signature_policy(), "off") == 0)
 		return 0;
+	if (!p->o->signature) {
+		_cleanup_free_ char *keys = path_join(corral_home(), "trusted-keys");
+		if (have_trusted_keys(keys))
+			log_warn("%s has no signature, so your trusted keys vouch for nothing here "
+				 "(CORRAL_VERIFY_SIGNATURES=required refuses such boxes)", p->src);
+		return 0;
+	}
 	_cleanup_free_ char *keys = path_join(corral_home(), "trusted-keys");
 	_cleanup_free_ char *key = NULL;
 	if (sig_verify(keys, p->sha256, 32, p->o->signature, &key, d) < 0)

@@ -77,6 +77,7 @@ struct box_add_opts {
 	const char *const *providers;  /* NULL-ended, preferred first; NULL: any */
 	const char *arch;              /* NULL: the host's, then "unknown" */
 	const char *checksum;          /* "TYPE:HEX" for a .box; NULL: none */
+	const char *signature;         /* base64 Ed25519 for a .box; NULL: none */
 	bool force, insecure;
 };
 enum box_added { BOX_ADDED, BOX_PRESENT, BOX_REPLACED };
