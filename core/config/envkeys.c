@@ -981,8 +981,9 @@ static void port_init(void *obj)
 static const struct key port_keys[] = {
 	{KEY("guest", t_uint, struct port_fwd, guest), PORT_RANGE, .flags = K_REQUIRED},
 	{KEY("host", t_uint, struct port_fwd, host), PORT_RANGE},
-	{KEY("host_ip", t_str, struct port_fwd, host_ip), .valid = valid_ip,
-	 .bad = "is not an IP address", .hint = "write an address like 127.0.0.1 or 0.0.0.0"},
+	{KEY("host_ip", t_str, struct port_fwd, host_ip), .valid = valid_ipv4,
+	 .bad = "is not an IPv4 address (forwards bind IPv4 host addresses only)",
+	 .hint = "write an address like 127.0.0.1 or 0.0.0.0"},
 	{KEY("protocol", t_enum_bool, struct port_fwd, udp), .choices = protocols},
 	{KEY("auto_correct", t_bool, struct port_fwd, auto_correct)},
 };

@@ -90,3 +90,9 @@ expect_out "a group named like a machine: a warning at its position" 0 \
 	"$CORRAL" -C "$T/warn" validate
 expect_out "and still ok" 0 "ok (1 machine, with warnings)" "$CORRAL" -C "$T/warn" validate
 expect_out "--json lists it" 0 '"warnings":[{"file":' "$CORRAL" -C "$T/warn" --json validate
+
+# Forwards bind IPv4 host addresses; an IPv6 host_ip is refused with the reason.
+mkdir -p "$T/v6"
+printf 'version: 1\nmachines:\n  web: { box: b, ports: [{ guest: 80, host: 8080, host_ip: "::1" }] }\n' >"$T/v6/corral.yaml"
+expect_out "an IPv6 host_ip is refused at validate" 2 "is not an IPv4 address (forwards bind IPv4 host addresses only)" \
+	"$CORRAL" -C "$T/v6" validate
