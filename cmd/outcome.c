@@ -63,6 +63,8 @@ static json_t *result_json(const struct lc_result *r, const char *done_word)
 					      "name", r->failed_step->name));
 	if (r->blocked_by)
 		json_object_set_new(o, "blocked_by", json_string(r->blocked_by));
+	else if (r->outcome == LC_SKIPPED)
+		json_object_set_new(o, "interrupted", json_true());
 	return o;
 }
 
@@ -86,6 +88,8 @@ static void print_row(int w, int sw, const struct lc_result *r, const char *done
 		snprintf(why, sizeof(why), "#%u %s", r->failed_step->index, r->failed_step->name);
 	else if (r->blocked_by)
 		snprintf(why, sizeof(why), "(depends on %s)", r->blocked_by);
+	else if (r->outcome == LC_SKIPPED)
+		snprintf(why, sizeof(why), "(interrupted)");
 	printf("%-*s  %-*s  ", w, r->machine, sw, state_word(r, done_word));
 	if (why[0])
 		printf("%-6s %s\n", secs, why);

@@ -3,6 +3,7 @@
  * The work is in engine/lifecycle. */
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/outcome.h"
+#include "core/base/cancel.h"
 #include "core/host/index.h"
 #include "engine/lifecycle.h"
 #include "providers/provider.h"
@@ -126,6 +128,28 @@ static int report_all(struct diag_list *errs)
 	return rc;
 }
 
+/* Ctrl-C (or SIGTERM) during up and reload: the engine stops starting
+ * machines and those underway stop at their next step; the summary says
+ * which. A second Ctrl-C ends corral at once (SA_RESETHAND). */
+static void on_interrupt(int sig)
+{
+	static const char msg[] = "\ninterrupted: no more machines start; those underway stop at "
+				  "their next step (Ctrl-C again to quit now)\n";
+	(void)sig;
+	cancel_request();
+	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)w;
+}
+
+static void catch_interrupts(bool on, struct sigaction old[2])
+{
+	static const int sigs[] = {SIGINT, SIGTERM};
+	struct sigaction sa = {.sa_handler = on_interrupt, .sa_flags = SA_RESETHAND | SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < 2; i++)
+		sigaction(sigs[i], on ? &sa : &old[i], on ? &old[i] : NULL);
+}
+
 typedef int (*lc_fn)(const struct env *, const struct machine_cfg *const *, size_t,
 		     const struct lc_opts *, struct diag_list *, struct lc_result *);
 
@@ -142,7 +166,12 @@ static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool 
 		return rc;
 	struct diag_list errs = {0};
 	_cleanup_free_ struct lc_result *res = xcalloc(n + 1, sizeof(*res));
+	struct sigaction old[2];
+	if (summary)
+		catch_interrupts(true, old);
 	fn(c->env, sel, n, o, &errs, res);
+	if (summary)
+		catch_interrupts(false, old);
 	rc = report_all(&errs);
 	if (summary)
 		outcome_print(res, n, "running", c->json);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/cancel.h"
 #include "core/box/store.h"
 #include "engine/guest.h"
 #include "core/host/index.h"
@@ -173,6 +174,27 @@ static void forget_if_never_created(const struct provider *p, struct machine *m)
 		log_warn("%s", d.msg);
 }
 
+/* Provider up (unless running) and the SSH wait: the machine is reachable. */
+static int boot(const struct provider *p, struct job *j, enum mstate s, struct diag *d)
+{
+	struct machine *m = &j->m;
+	const char *name = j->cfg->name;
+	uint64_t t0 = now_ms();
+	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
+	_cleanup_free_ char *waiting = xasprintf("%s: waiting for ssh", name);
+	struct progress *timer = progress_timer_start(waiting);
+	int rc = s == MS_RUNNING ? 0 : guest_check_folders(p, m, d);
+	if (rc == 0 && s != MS_RUNNING && (rc = cancel_check(name, d)) == 0)
+		rc = p->up(m, d);
+	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
+		rc = connect_ssh(p, j, d);
+	progress_timer_end(timer);
+	if (rc == 0)
+		log_machine(name, "ssh ready (%.2fs)", (double)(now_ms() - t0) / 1000.0);
+	return rc;
+}
+
+/* A stop requested (Ctrl-C) ends it at the next step, as a failure. */
 static int up_one(struct run *r, struct job *j, struct diag *d)
 {
 	struct machine *m = &j->m;
@@ -188,21 +210,10 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 		m->box_dir = xstrdup(state_str(m->state, "box_dir", NULL));
 	else if (ensure_box(p, m, d) < 0)
 		return -1;
-	uint64_t t0 = now_ms();
-	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
-	_cleanup_free_ char *waiting = xasprintf("%s: waiting for ssh", name);
-	struct progress *timer = progress_timer_start(waiting);
-	int rc = s == MS_RUNNING ? 0 : guest_check_folders(p, m, d);
-	if (rc == 0 && s != MS_RUNNING)
-		rc = p->up(m, d);
-	if (rc == 0)
-		rc = connect_ssh(p, j, d);
-	progress_timer_end(timer);
-	if (rc == 0)
-		log_machine(name, "ssh ready (%.2fs)", (double)(now_ms() - t0) / 1000.0);
-	if (rc == 0)
+	int rc = boot(p, j, s, d);
+	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = guest_setup(p, m, j->t.conn, &j->t.ep, d);
-	if (rc == 0)
+	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = provision(r, j, d);
 	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
 		struct diag dd = {0};
@@ -282,12 +293,25 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
+/* Not started: a dependency did not come up, or (blocked_by NULL) a stop
+ * was requested. */
 static void skip(struct job *j)
 {
-	const struct job *dep = job_named(j->r, j->blocked_by);
+	const struct job *dep = j->blocked_by ? job_named(j->r, j->blocked_by) : NULL;
 	j->st = J_SKIPPED;
-	diag_fail(&j->d, "%s: not started: depends on %s, which %s", j->cfg->name, j->blocked_by,
-		  dep->st == J_FAILED ? "failed" : "was not started");
+	if (!dep)
+		diag_fail(&j->d, "%s: not started: interrupted", j->cfg->name);
+	else
+		diag_fail(&j->d, "%s: not started: depends on %s, which %s", j->cfg->name,
+			  j->blocked_by, dep->st == J_FAILED ? "failed" : "was not started");
+}
+
+/* For a waiting machine: 1 start it, 0 not yet, -1 skip it. */
+static int startable(struct run *r, struct job *j)
+{
+	if (j->st != J_WAITING)
+		return 0;
+	return cancel_requested() ? -1 : deps_ready(r, j);
 }
 
 /* Called with r->mu held; a machine without a thread runs here, unlocked. */
@@ -304,8 +328,10 @@ static void start(struct run *r, struct job *j)
 }
 
 /* Starts each machine, in envfile order, once its dependencies are up and
- * fewer than r->limit run; skips those whose dependency did not come up.
- * Returns when every machine has started or been skipped. */
+ * fewer than r->limit run; skips those whose dependency did not come up,
+ * and every one not yet started once a stop is requested (each machine
+ * that ends wakes it). Returns when every machine has started or been
+ * skipped. */
 static void schedule(struct run *r)
 {
 	size_t left = r->n;
@@ -314,7 +340,7 @@ static void schedule(struct run *r)
 		size_t before = left;
 		for (size_t i = 0; i < r->n; i++) {
 			struct job *j = &r->jobs[i];
-			int ready = j->st == J_WAITING ? deps_ready(r, j) : 0;
+			int ready = startable(r, j);
 			if (ready < 0)
 				skip(j);
 			else if (ready > 0 && r->active < r->limit)
@@ -342,9 +368,11 @@ static void fill_results(const struct run *r, struct lc_result *res)
 	}
 }
 
-/* Top-level steps once every machine is up. */
+/* Top-level steps once every machine is up; none after a stop request. */
 static void provision_all(struct run *r, struct diag_list *errs)
 {
+	if (cancel_requested())
+		return;
 	struct prov_target *t = xcalloc(r->n, sizeof(*t));
 	size_t n = 0;
 	for (size_t i = 0; i < r->n; i++)

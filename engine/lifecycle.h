@@ -32,14 +32,19 @@ struct lc_result {
 	enum lc_outcome outcome;
 	uint64_t ms;                    /* how long it took; 0 when skipped */
 	const struct step *failed_step; /* the provisioning step that failed, else NULL */
-	const char *blocked_by;         /* skipped: the dependency that failed or was skipped */
+	/* skipped: the dependency that failed or was skipped; NULL: a stop was
+	 * requested (Ctrl-C) before it started */
+	const char *blocked_by;
 };
 
 /* Each runs on the machines in sel (envfile order) and appends one diag per
  * failed machine to errs; returns -1 when any failed. res (NULL or n
  * entries) gets each machine's result, in sel's order. up and reload start
  * a machine once every depends_on machine among sel is up, never more than
- * o->parallel at a time; a machine whose dependency failed is skipped. */
+ * o->parallel at a time; a machine whose dependency failed is skipped.
+ * After cancel_request() (core/base/cancel.h) no machine starts and those
+ * underway fail at their next step ("interrupted"; --destroy-on-error
+ * applies), leaving each as far as it got for the next up. */
 int lifecycle_up(const struct env *e, const struct machine_cfg *const *sel, size_t n,
 		 const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
 int lifecycle_halt(const struct env *e, const struct machine_cfg *const *sel, size_t n,

@@ -59,6 +59,10 @@ struct provider {
 const struct provider *provider_find(const char *name);
 const struct provider *provider_auto(struct diag *d);
 const struct provider *const *provider_all(size_t *n);
+/* Tests only: p becomes findable by its name (never picked by "auto");
+ * NULL removes it. The envfile names only the real providers, so users
+ * cannot reach it unless a test program registers it. */
+void provider_register_test(const struct provider *p);
 /* Runs the helper entry point `argv[0]` of whichever provider has it; 127
  * when none does. */
 int provider_entry_run(int argc, char **argv);

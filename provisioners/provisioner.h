@@ -15,7 +15,8 @@
  *                      `run: never` step runs only when named there.
  * Each finished step's id is appended to the machine's state.json
  * ("provisioned": [ids]) and saved at once, so a crash loses at most the
- * step that was running. */
+ * step that was running. A stop request (Ctrl-C, core/base/cancel.h) ends
+ * a plan before its next step, which the next `up` resumes. */
 #ifndef CORRAL_PROVISIONER_H
 #define CORRAL_PROVISIONER_H
 #include <stdbool.h>

@@ -4,6 +4,7 @@
  * The rules are in provisioner.h. */
 #include <string.h>
 
+#include "core/base/cancel.h"
 #include "core/base/log.h"
 #include "provisioners/ansible.h"
 #include "provisioners/step.h"
@@ -116,7 +117,7 @@ int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool create
 	for (size_t i = 0; i < m->cfg->nsteps; i++) {
 		const struct step *s = &m->cfg->steps[i];
 		if (provision_selects(s, mode, only, due, recorded(m, s)) &&
-		    run_step(pc, s, m->cfg->nsteps, d) < 0)
+		    (cancel_check(m->cfg->name, d) < 0 || run_step(pc, s, m->cfg->nsteps, d) < 0))
 			return -1;
 	}
 	if (pending(m) && plan_complete(m)) {
@@ -187,7 +188,8 @@ int provision_env(const struct env *e, struct prov_target *targets_up, size_t n,
 			continue;
 		}
 		if (env_step_selected(s, t, nt, mode, only) &&
-		    run_env_step(e, s, targets_up, n, t, nt, d) < 0)
+		    (cancel_check("provisioning", d) < 0 ||
+		     run_env_step(e, s, targets_up, n, t, nt, d) < 0))
 			return -1;
 	}
 	return 0;

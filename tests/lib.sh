@@ -40,6 +40,10 @@ example() {
 }
 corral() { "$CORRAL" "$@"; }
 
+# gone PID: the process runs no more — gone, or a zombie its parent (for a
+# daemon, the host's init) has yet to reap.
+gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; }
 

@@ -1,6 +1,7 @@
-/* The logger: the one piece of global state. Everything a person sees while a
- * command runs (machine state changes, streamed provisioner output, warnings,
- * progress bars) goes through here; errors travel as struct diag to cmd/. */
+/* The logger: global state (as is only the stop request of cancel.h).
+ * Everything a person sees while a command runs (machine state changes,
+ * streamed provisioner output, warnings, progress bars) goes through here;
+ * errors travel as struct diag to cmd/. */
 #ifndef CORRAL_LOG_H
 #define CORRAL_LOG_H
 #include <stdbool.h>

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/base/cancel.h"
 #include "core/ssh/insecure_key.h"
 #include "core/ssh/ssh_priv.h"
 #include "core/base/util.h"
@@ -309,6 +310,9 @@ static int wait_loop(const struct waiter *w, uint64_t timeout_ms, const char *co
 		now = now_ms();
 		if (now >= deadline)
 			return timed_out(w, now - start, console_log, &why, d);
+		if (cancel_requested())
+			return diag_fail(d, "interrupted while waiting for ssh on %s port %u",
+					 w->ep->host, w->ep->port);
 		sleep_ms(deadline - now < interval ? (unsigned)(deadline - now) : interval);
 		interval = interval * 2 < MAX_INTERVAL_MS ? interval * 2 : MAX_INTERVAL_MS;
 	}

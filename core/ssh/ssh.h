@@ -38,7 +38,8 @@ int ssh_known_hosts_pin(const char *path, const char *pub, struct diag *d);
  * port may change); a different key later is refused at
  * once, with `reset_hint` (default "corral ssh --reset-host-key") in the
  * hint. On timeout the diag says what was awaited, and the last lines of
- * console_log (if non-NULL). */
+ * console_log (if non-NULL). Gives up early once a stop is requested
+ * (core/base/cancel.h). */
 int ssh_wait_ready(const struct endpoint *ep, uint64_t timeout_ms, const char *console_log,
 		   const char *reset_hint, struct ssh_conn **out, struct diag *d);
 /* `up` on a machine's first boot: ssh_wait_ready trying ep->key_path and

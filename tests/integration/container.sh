@@ -45,9 +45,6 @@ cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
 M=$T/env/.corral/machines/web
 st() { jq -r ".$1 // empty" "$M/state.json"; }
-# Gone, or a zombie waiting for the host's init to reap it (the machine's
-# parent, corral, has exited): either way it runs no more.
-gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 ssh_ok() { "$CORRAL" ssh web -c "$1" 2>&1; }
 
 expect_out "box add" 0 "corral/tiny" "$CORRAL" box add "$catalog"

@@ -34,8 +34,6 @@ cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
 M=$T/env/.corral/machines/vm
 st() { jq -r ".$1 // empty" "$M/state.json"; }
-# Gone, or a zombie: QEMU daemonizes, so the host's init reaps it, maybe late.
-gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
 no_qemu() { ! pgrep -f -- "-pidfile $1/qemu.pid" >/dev/null; }
 run() { "$CORRAL" ssh vm -c "$1" 2>&1; }
 accel() { grep -o 'starting QEMU ([A-Z]*)' <<<"$1" | tail -n 1; }

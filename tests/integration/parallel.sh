@@ -3,7 +3,7 @@
 # how many machines boot/provision at once (still in depends_on order), a
 # failing machine stops its dependents while the others finish, the summary
 # table and its --json form, --provision-with on up, and a sensitive step's
-# secret kept out of the live output.
+# secret kept out of the live output; Ctrl-C mid-up, and the up after it.
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box tiny)
@@ -61,6 +61,13 @@ machines:
     provision:
       - shell: { name: one, inline: "echo one", privileged: false }
       - shell: { name: two, inline: "echo two", privileged: false }
+  slow:
+    autostart: false
+    provision:
+      - shell: { name: first, inline: "echo started; sleep 1; echo finished", privileged: false }
+      - shell: { name: second, inline: "echo second", privileged: false }
+  later:
+    autostart: false
 YAML
 cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
@@ -142,3 +149,23 @@ expect_out "--provision-with an unknown step" 2 "no provision step named \`nope\
 	"$CORRAL" up --provision-with nope
 expect_out "--provision-with and --no-provision" 2 "contradict" \
 	"$CORRAL" up --no-provision --provision-with plain
+
+# Ctrl-C during up: the step underway finishes, no further step or machine
+# starts, the summary says so; the next up resumes the plan.
+"$CORRAL" up --parallel 1 slow later >"$T/int.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q '^slow:first | started$' "$T/int.out" && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"
+rc=$? out=$(cat "$T/int.out")
+check "Ctrl-C: up fails" [ "$rc" -eq 1 ]
+check "Ctrl-C: says what happens" grep -q '^interrupted: no more machines start' <<<"$out"
+check "Ctrl-C: the step underway finished" grep -q '^slow:first | finished$' <<<"$out"
+check "Ctrl-C: the next step did not run" bash -c '! grep -q "^slow:second" <<<"$1"' _ "$out"
+check "Ctrl-C: the machine underway failed, interrupted" grep -q 'slow: interrupted' <<<"$out"
+check "Ctrl-C: summary: the machine not started" table '^later +skipped +- +\(interrupted\)$'
+check "Ctrl-C: it was never created" [ ! -e .corral/machines/later/state.json ]
+out=$("$CORRAL" up slow later 2>&1)
+check "after Ctrl-C: up resumes the plan (the second step only)" \
+	bash -c 'grep -q "^slow:second | second$" <<<"$1" && ! grep -q "^slow:first" <<<"$1"' _ "$out"
+check "after Ctrl-C: the other machine comes up" table '^later +running'

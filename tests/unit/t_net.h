@@ -2,7 +2,9 @@
 #ifndef CORRAL_T_NET_H
 #define CORRAL_T_NET_H
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +29,25 @@ static inline void t_sshd_prepare(void)
 {
 	mkdir("/run/sshd", 0755);
 	chmod("/run/sshd", 0755);
+}
+
+/* The host's sshd in the foreground on `port` with config file `conf`, its
+ * log appended to `log`, after delay_ms; the caller stops it (SIGTERM). */
+static inline pid_t t_sshd_start(const char *conf, unsigned port, const char *log,
+				 unsigned delay_ms)
+{
+	char ports[16];
+	snprintf(ports, sizeof(ports), "%u", port);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 2);
+		usleep(delay_ms * 1000);
+		execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", conf, "-p", ports,
+		      (char *)NULL);
+		_exit(127);
+	}
+	return pid;
 }
 
 #endif

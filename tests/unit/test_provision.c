@@ -106,16 +106,7 @@ static void sshd_start(int i, const char *hostkey)
 		"KbdInteractiveAuthentication no\nAllowUsers %s\nSubsystem sftp internal-sftp\n",
 		T, hostkey, T, user);
 	put(conf, text, 0644);
-	char port[16];
-	snprintf(port, sizeof(port), "%u", tg[i].ep.port);
-	sshd_pid[i] = fork();
-	if (sshd_pid[i] == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		dup2(fd, 2);
-		execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", conf, "-p", port,
-		      (char *)NULL);
-		_exit(127);
-	}
+	sshd_pid[i] = t_sshd_start(conf, tg[i].ep.port, log, 0);
 }
 
 /* Stops sshd i and its connections (each in its own session), so that

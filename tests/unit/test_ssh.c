@@ -87,17 +87,7 @@ static void sshd_start(const char *hostkey, unsigned delay_ms)
 	put("sshd_config", cfg, 0644);
 	_cleanup_free_ char *cfgp = tpath("sshd_config");
 	_cleanup_free_ char *logp = tpath("sshd.log");
-	char ports[16];
-	snprintf(ports, sizeof(ports), "%u", port);
-	sshd_pid = fork();
-	if (sshd_pid == 0) {
-		int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		dup2(fd, 2);
-		usleep(delay_ms * 1000);
-		execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", cfgp, "-p", ports,
-		      (char *)NULL);
-		_exit(127);
-	}
+	sshd_pid = t_sshd_start(cfgp, port, logp, delay_ms);
 }
 
 static void sshd_stop(void)
