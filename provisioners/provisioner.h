@@ -71,8 +71,10 @@ int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool create
 		      const struct strlist *only, struct diag *d);
 
 /* The envfile's top-level `provision:` steps, each once every machine it
- * targets is among `targets` (the machines that are up); a step with a
- * target not up is skipped with a log line. Recorded in every target's
+ * targets is among `targets` (the machines this run brought up); a step
+ * with a target outside them is not run, with a log line only when it was
+ * due on the targets that are there (so `up web-2` on a provisioned
+ * topology says nothing). Recorded in every target's
  * state. Call after provision_machine has run for each target. */
 int provision_env(const struct env *e, struct prov_target *targets, size_t n,
 		  enum provision_mode mode, const struct strlist *only, struct diag *d);

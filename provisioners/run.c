@@ -128,22 +128,25 @@ int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool create
 }
 
 /* A top-level step's targets among the machines that are up, in the
- * step's order; 0 when one is missing (named in *missing). */
+ * step's order; returns how many were found; *missing names the first
+ * that is not (NULL when none is missing). */
 static size_t find_targets(const struct step *s, struct prov_target *ts, size_t n,
 			   struct prov_target **out, const char **missing)
 {
 	const struct strlist *want = &s->ansible.targets;
+	size_t found = 0;
+	*missing = NULL;
 	for (size_t i = 0; i < want->n; i++) {
-		out[i] = NULL;
-		for (size_t k = 0; k < n && !out[i]; k++)
+		struct prov_target *t = NULL;
+		for (size_t k = 0; k < n && !t; k++)
 			if (strcmp(ts[k].m->cfg->name, want->v[i]) == 0)
-				out[i] = &ts[k];
-		if (!out[i]) {
+				t = &ts[k];
+		if (t)
+			out[found++] = t;
+		else if (!*missing)
 			*missing = want->v[i];
-			return 0;
-		}
 	}
-	return want->n;
+	return found;
 }
 
 /* A `once` step is due when a target whose first plan is open has not run it. */
@@ -181,9 +184,11 @@ int provision_env(const struct env *e, struct prov_target *targets_up, size_t n,
 		struct prov_target *t[s->ansible.targets.n + 1];
 		const char *missing = NULL;
 		size_t nt = find_targets(s, targets_up, n, t, &missing);
-		if (missing) {
-			if (provision_selects(s, mode, only, true, false))
-				log_info("provisioning: top-level step %u (%s) waits: %s is not up",
+		if (missing) { /* said only when it would have run on the targets that are here */
+			if (env_step_selected(s, t, nt, mode, only))
+				log_info("provisioning: top-level step %u (%s) not run: it targets %s, "
+					 "which this run did not bring up; it runs once all its "
+					 "targets are up in one `corral up` or `corral provision`",
 					 s->index, s->name, missing);
 			continue;
 		}
