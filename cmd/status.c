@@ -6,7 +6,7 @@
 #include "cmd/cmd.h"
 #include "engine/lifecycle.h"
 #include "core/host/machine.h"
-#include "core/host/state.h"
+#include "core/host/mstate.h"
 #include "providers/provider.h"
 
 static bool selected(struct ctx *c, const struct machine_cfg *m)
@@ -47,7 +47,7 @@ int cmd_status(struct ctx *c)
 		}
 		const char *prov;
 		enum mstate s = machine_state(&m, &prov);
-		const char *ip = s == MS_RUNNING ? state_str(m.state, "ip", NULL) : NULL;
+		const char *ip = s == MS_RUNNING ? machine_str(&m, MK_IP) : NULL;
 		if (c->json)
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?}", "name", mc->name,
 							     "state", mstate_name(s), "provider", prov,

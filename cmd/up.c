@@ -16,7 +16,7 @@
 #include "engine/lifecycle.h"
 #include "providers/provider.h"
 #include "core/base/log.h"
-#include "core/host/state.h"
+#include "core/host/mstate.h"
 #include "core/base/util.h"
 
 enum {
@@ -248,14 +248,13 @@ static const char *entry_state(const struct index_entry *e)
 {
 	if (!path_is_dir(e->dir))
 		return "missing";
-	struct machine m = {.dir = e->dir};
-	_cleanup_free_ char *sp = path_join(e->dir, "state.json");
+	struct machine m;
 	struct diag d = {0};
-	if (state_load(sp, &m.state, &d) < 0)
+	if (machine_open_dir(&m, e->dir, &d) < 0)
 		return "unreadable";
 	enum mstate s;
 	lifecycle_state(&m, &s);
-	json_decref(m.state);
+	machine_close(&m);
 	return mstate_name(s);
 }
 
@@ -317,19 +316,25 @@ static const struct machine_cfg *port_machine(struct ctx *c)
 	return mc;
 }
 
-static void print_ports(const json_t *ports, bool json)
+static void print_ports(const struct mport *v, size_t n, bool json)
 {
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const char *proto = v[i].udp ? "udp" : "tcp";
+		if (json)
+			json_array_append_new(arr, json_pack("{s:i, s:i, s:s, s:s}", "guest",
+							     (int)v[i].guest, "host", (int)v[i].host,
+							     "host_ip", v[i].host_ip, "protocol", proto));
+		else
+			printf("%6u (guest) => %u (host %s, %s)\n", v[i].guest, v[i].host, v[i].host_ip,
+			       proto);
+	}
 	if (json) {
-		char *s = json_dumps(ports, JSON_INDENT(2));
+		char *s = json_dumps(arr, JSON_INDENT(2));
 		puts(s);
 		free(s);
-		return;
 	}
-	size_t i;
-	json_t *p;
-	json_array_foreach(ports, i, p)
-		printf("%6lld (guest) => %lld (host %s, %s)\n", state_int(p, "guest", 0),
-		       state_int(p, "host", 0), state_str(p, "host_ip", ""), state_str(p, "protocol", "tcp"));
+	json_decref(arr);
 }
 
 int cmd_port(struct ctx *c)
@@ -350,16 +355,16 @@ int cmd_port(struct ctx *c)
 	}
 	enum mstate s;
 	lifecycle_state(&m, &s);
-	json_t *ports = json_object_get(m.state, "ports");
 	if (s != MS_RUNNING) {
 		diag_fail(&d, "%s is %s: no ports are forwarded", mc->name, mstate_name(s));
 		diag_hint(&d, "start it with `corral up %s`", mc->name);
 		report(&d);
 		rc = EXIT_FAIL;
 	} else {
-		json_t *empty = json_array();
-		print_ports(ports ? ports : empty, c->json);
-		json_decref(empty);
+		struct mport *v;
+		size_t n = machine_ports(&m, &v);
+		print_ports(v, n, c->json);
+		free(v);
 	}
 	machine_close(&m);
 	return rc;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/base/log.h"
+#include "core/host/mstate.h"
 #include "core/host/proc.h"
 #include "core/base/util.h"
 
@@ -294,15 +295,14 @@ static int folders(const struct provider *p, struct machine *m, struct ssh_conn 
 {
 	if (guest_check_folders(p, m, d) < 0)
 		return -1;
-	json_t *used = json_object();
 	int rc = 0;
+	machine_map_clear(m, MK_SYNCED);
 	for (size_t i = 0; rc == 0 && i < m->cfg->nsynced; i++) {
 		const struct synced_folder *sf = &m->cfg->synced[i];
 		enum sync_type t = resolved(p, sf);
 		rc = sync_one(p, m, c, ep, sf, i, &t, d);
-		json_object_set_new(used, sf->guest, json_string(type_names[t]));
+		machine_map_set(m, MK_SYNCED, sf->guest, type_names[t]);
 	}
-	json_object_set_new(m->state, "synced", used);
 	return rc < 0 ? -1 : machine_save(m, d);
 }
 
@@ -317,11 +317,10 @@ int guest_setup(const struct provider *p, struct machine *m, struct ssh_conn *c,
 int guest_rsync(const struct provider *p, struct machine *m, struct ssh_conn *c,
 		const struct endpoint *ep, size_t *n, struct diag *d)
 {
-	json_t *used = json_object_get(m->state, "synced");
 	*n = 0;
 	for (size_t i = 0; i < m->cfg->nsynced; i++) {
 		const struct synced_folder *sf = &m->cfg->synced[i];
-		const char *t = json_string_value(json_object_get(used, sf->guest));
+		const char *t = machine_map_get(m, MK_SYNCED, sf->guest);
 		if (!(t ? strcmp(t, "rsync") == 0 : resolved(p, sf) == SYNC_RSYNC))
 			continue;
 		if (rsync_one(m, c, ep, sf, d) < 0)

@@ -10,7 +10,7 @@
 #include "core/host/index.h"
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
-#include "core/host/state.h"
+#include "core/host/mstate.h"
 #include "core/base/util.h"
 
 enum job_state { J_WAITING, J_RUNNING, J_DONE, J_FAILED, J_SKIPPED };
@@ -44,7 +44,7 @@ struct run {
 
 const struct provider *lifecycle_state(struct machine *m, enum mstate *s)
 {
-	const char *rec = state_str(m->state, "provider", NULL);
+	const char *rec = machine_str(m, MK_PROVIDER);
 	const struct provider *p = rec ? provider_find(rec) : NULL;
 	struct diag d = {0};
 	*s = MS_NOT_CREATED;
@@ -69,7 +69,7 @@ int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
  * envfile's, or the first usable one for "auto". */
 static const struct provider *pick_provider(struct run *r, struct machine *m, struct diag *d)
 {
-	const char *rec = state_str(m->state, "provider", NULL);
+	const char *rec = machine_str(m, MK_PROVIDER);
 	const char *want = r->o->provider ? r->o->provider : m->cfg->provider;
 	if (rec && r->o->provider && strcmp(rec, r->o->provider) != 0) {
 		diag_fail(d, "%s was created with the %s provider", m->cfg->name, rec);
@@ -104,10 +104,10 @@ static int ensure_box(const struct provider *p, struct machine *m, struct diag *
 	if (rc < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
 	m->box_dir = xstrdup(ref.dir);
-	json_object_set_new(m->state, "provider", json_string(p->name));
-	json_object_set_new(m->state, "box", json_string(ref.name));
-	json_object_set_new(m->state, "box_version", json_string(ref.version));
-	json_object_set_new(m->state, "box_dir", json_string(ref.dir));
+	machine_set_str(m, MK_PROVIDER, p->name);
+	machine_set_str(m, MK_BOX, ref.name);
+	machine_set_str(m, MK_BOX_VERSION, ref.version);
+	machine_set_str(m, MK_BOX_DIR, ref.dir);
 	box_ref_free(&ref);
 	if (machine_save(m, d) < 0 || index_record(m, p->name, d) < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
@@ -121,12 +121,12 @@ static int connect_ssh(const struct provider *p, struct job *j, struct diag *d)
 		return -1;
 	_cleanup_free_ char *console = machine_path(m, "console.log");
 	uint64_t timeout = m->cfg->ssh.boot_timeout_ms;
-	if (json_is_true(json_object_get(m->state, "ssh_key_installed")))
+	if (machine_flag(m, MK_SSH_KEY_INSTALLED))
 		return ssh_wait_ready(&j->t.ep, timeout, console, NULL, &j->t.conn, d);
 	if (ssh_wait_ready_first_boot(&j->t.ep, m->cfg->ssh.private_key, timeout, console, NULL,
 				      &j->t.conn, d) < 0)
 		return -1;
-	json_object_set_new(m->state, "ssh_key_installed", json_true());
+	machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
 	return machine_save(m, d);
 }
 
@@ -207,7 +207,7 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	if (j->t.created)
 		log_machine(name, "creating");
 	if (!j->t.created)
-		m->box_dir = xstrdup(state_str(m->state, "box_dir", NULL));
+		m->box_dir = xstrdup(machine_str(m, MK_BOX_DIR));
 	else if (ensure_box(p, m, d) < 0)
 		return -1;
 	int rc = boot(p, j, s, d);

@@ -6,6 +6,7 @@
 
 #include "core/base/cancel.h"
 #include "core/base/log.h"
+#include "core/host/mstate.h"
 #include "provisioners/ansible.h"
 #include "provisioners/step.h"
 
@@ -31,29 +32,14 @@ bool provision_selects(const struct step *s, enum provision_mode mode, const str
 	return plan_due && !recorded;
 }
 
-static json_t *ran_list(struct machine *m)
-{
-	json_t *a = json_object_get(m->state, "provisioned");
-	if (!json_is_array(a)) {
-		a = json_array();
-		json_object_set_new(m->state, "provisioned", a);
-	}
-	return a;
-}
-
 static bool recorded(struct machine *m, const struct step *s)
 {
-	size_t i;
-	json_t *v;
-	json_array_foreach(ran_list(m), i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), s->id) == 0)
-			return true;
-	return false;
+	return machine_list_has(m, MK_PROVISIONED, s->id);
 }
 
 static bool pending(const struct machine *m)
 {
-	return json_is_true(json_object_get(m->state, "provision_pending"));
+	return machine_flag(m, MK_PROVISION_PENDING);
 }
 
 static bool targets(const struct step *s, const char *machine)
@@ -79,17 +65,17 @@ static bool plan_complete(struct machine *m)
 static int record(struct machine *m, const struct step *s, struct diag *d)
 {
 	if (!recorded(m, s))
-		json_array_append_new(ran_list(m), json_string(s->id));
+		machine_list_add(m, MK_PROVISIONED, s->id);
 	if (pending(m) && plan_complete(m))
-		json_object_del(m->state, "provision_pending");
+		machine_del(m, MK_PROVISION_PENDING);
 	return machine_save(m, d);
 }
 
 /* A new machine starts a new plan: nothing of a former life counts. */
 static int begin_plan(struct machine *m, struct diag *d)
 {
-	json_object_set_new(m->state, "provisioned", json_array());
-	json_object_set_new(m->state, "provision_pending", json_true());
+	machine_list_clear(m, MK_PROVISIONED);
+	machine_set_flag(m, MK_PROVISION_PENDING, true);
 	return machine_save(m, d);
 }
 
@@ -121,7 +107,7 @@ int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool create
 			return -1;
 	}
 	if (pending(m) && plan_complete(m)) {
-		json_object_del(m->state, "provision_pending");
+		machine_del(m, MK_PROVISION_PENDING);
 		return machine_save(m, d);
 	}
 	return 0;

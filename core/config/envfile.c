@@ -800,6 +800,29 @@ const struct machine_cfg *env_machine(const struct env *e, const char *name)
 	return NULL;
 }
 
+const struct network_cfg *env_network(const struct env *e, const char *name)
+{
+	for (size_t i = 0; e && i < e->nnetworks; i++)
+		if (strcmp(e->networks[i].name, name) == 0)
+			return &e->networks[i];
+	return NULL;
+}
+
+const char *mcfg_ssh_user(const struct machine_cfg *mc)
+{
+	return mc && mc->ssh.user ? mc->ssh.user : ENV_SSH_USER;
+}
+
+unsigned mcfg_ssh_port(const struct machine_cfg *mc)
+{
+	return mc && mc->ssh.port ? mc->ssh.port : ENV_SSH_PORT;
+}
+
+uint64_t mcfg_halt_timeout_ms(const struct machine_cfg *mc)
+{
+	return mc ? mc->graceful_halt_timeout_ms : ENV_HALT_TIMEOUT_MS; /* 0s: no grace */
+}
+
 const struct machine_cfg *env_primary(const struct env *e)
 {
 	for (size_t i = 0; i < e->nmachines; i++)

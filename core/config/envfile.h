@@ -108,12 +108,20 @@ struct synced_folder {
 	struct srcpos pos;
 };
 
+/* The defaults a machine gets for what its envfile leaves out, stated
+ * once: envkeys.c fills them in, and the mcfg_ helpers below fall back on
+ * them where there is no envfile (a machine found from the global index). */
+#define ENV_SSH_USER "vagrant"
+#define ENV_SSH_PORT 22                  /* the guest's sshd */
+#define ENV_BOOT_TIMEOUT_MS 300000u      /* ssh.boot_timeout */
+#define ENV_HALT_TIMEOUT_MS 60000u       /* graceful_halt_timeout */
+
 struct ssh_cfg {
-	char *user;        /* default "vagrant" */
+	char *user;        /* default ENV_SSH_USER */
 	char *private_key; /* absolute path of the first-boot key, or NULL */
 	bool forward_agent;
-	unsigned port;            /* guest port, default 22 */
-	uint64_t boot_timeout_ms; /* default 300s */
+	unsigned port;            /* guest port, default ENV_SSH_PORT */
+	uint64_t boot_timeout_ms; /* default ENV_BOOT_TIMEOUT_MS */
 };
 
 struct kvm_opts {
@@ -156,7 +164,7 @@ struct machine_cfg {
 	struct kvm_opts kvm;
 	struct vbox_opts vbox;
 	struct container_opts container;
-	uint64_t graceful_halt_timeout_ms; /* default 60s */
+	uint64_t graceful_halt_timeout_ms; /* default ENV_HALT_TIMEOUT_MS */
 };
 
 struct network_cfg {
@@ -208,12 +216,19 @@ void env_free(struct env *e);
 int envfile_find(const char *explicit, const char *start_dir, char **path, struct diag *d);
 
 const struct machine_cfg *env_machine(const struct env *e, const char *name);
+const struct network_cfg *env_network(const struct env *e, const char *name); /* NULL: none */
 /* The `primary: true` machine, else the only machine, else NULL. */
 const struct machine_cfg *env_primary(const struct env *e);
 /* The addresses machines are given on `network` by `ip:` (host order,
  * envfile order; *n of them, caller frees): automatic allocation passes
  * over them even while their machines are not up. */
 uint32_t *env_fixed_ips(const struct env *e, const char *network, size_t *n);
+
+/* A machine's SSH user, guest SSH port and graceful-halt time; mc may be
+ * NULL (or not from an envfile): then the defaults above. */
+const char *mcfg_ssh_user(const struct machine_cfg *mc);
+unsigned mcfg_ssh_port(const struct machine_cfg *mc);
+uint64_t mcfg_halt_timeout_ms(const struct machine_cfg *mc);
 
 /* Every key the schema knows, for completion and suggestions: each name
  * once ("memory", "inline", "shell", ...), from the loader's key table. */

@@ -1117,11 +1117,12 @@ void envkeys_machine_init(struct machine_cfg *m)
 		.cpus = 1,
 		.memory = 512 << 20,
 		.autostart = true,
-		.ssh = {.user = xstrdup("vagrant"), .port = 22, .boot_timeout_ms = 300000},
+		.ssh = {.user = xstrdup(ENV_SSH_USER), .port = ENV_SSH_PORT,
+			.boot_timeout_ms = ENV_BOOT_TIMEOUT_MS},
 		.kvm = {xstrdup("q35"), xstrdup("auto"), xstrdup("bios")},
 		.vbox = {.linked_clone = true},
 		.container = {xstrdup("auto")},
-		.graceful_halt_timeout_ms = 60000,
+		.graceful_halt_timeout_ms = ENV_HALT_TIMEOUT_MS,
 	};
 }
 

@@ -32,13 +32,27 @@ struct machine {
 /* Loads state.json (absent: empty). Creates nothing on disk. */
 int machine_open(struct machine *m, const struct env *e, const struct machine_cfg *c,
 		 struct diag *d);
+/* A machine known only by its directory (from the global index): no
+ * envfile, m->env and m->cfg NULL. */
+int machine_open_dir(struct machine *m, const char *dir, struct diag *d);
 /* Writes state.json atomically, creating the machine directory. */
 int machine_save(struct machine *m, struct diag *d);
 void machine_close(struct machine *m);
 char *machine_path(const struct machine *m, const char *leaf); /* dir/leaf, caller frees */
-/* The host port an earlier `up` recorded for this guest port in a state
- * "ports" array ([{guest, host, protocol (default "tcp")}]), so halt and up
- * keep it; 0 when none. */
-unsigned machine_previous_port(const json_t *ports, unsigned guest, bool udp);
+
+/* The machine's short id, in the host-side names of what it holds (veth
+ * and tap links, cgroups, VirtualBox VM names, the cloud-init instance
+ * id): the first MACHINE_ID_LEN hex digits of the sha256 of its directory,
+ * recorded in state the first time. An id a machine recorded before keeps
+ * serving it unchanged (a container's 12 digits in "id"). */
+#define MACHINE_ID_LEN 10
+const char *machine_id(struct machine *m);
+
+/* How SSH reaches the machine, for every provider: 127.0.0.1 at the host
+ * port SSH is forwarded from ("ssh_port": kvm, virtualbox), else its
+ * address ("ip": container) at the guest's SSH port; the configured user,
+ * the machine's own key and pinned host key. An error when neither is
+ * recorded (not created). */
+int machine_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d);
 
 #endif

@@ -8,12 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/base/digest.h"
 #include "core/base/log.h"
-#include "core/host/proc.h"
-#include "core/ssh/ssh.h"
-#include "core/host/state.h"
 #include "core/base/util.h"
+#include "core/host/mstate.h"
+#include "core/host/proc.h"
+#include "core/host/state.h"
+#include "core/ssh/ssh.h"
 #include "providers/container/container.h"
 #include "providers/provider.h"
 
@@ -39,32 +39,14 @@ static int ct_usable(struct diag *why)
 	return ovl ? 0 : diag_fail(why, "the kernel has no overlay file system (modprobe overlay)");
 }
 
-static pid_t st_pid(const struct machine *m) { return (pid_t)state_int(m->state, "pid", 0); }
-static unsigned long long st_start(const struct machine *m)
-{
-	return (unsigned long long)state_int(m->state, "pid_start", 0);
-}
-
 static int ct_state(struct machine *m, enum mstate *s, struct diag *d)
 {
 	(void)d;
-	if (!json_is_true(json_object_get(m->state, "created")))
+	if (!machine_flag(m, MK_CREATED))
 		*s = MS_NOT_CREATED;
 	else
-		*s = proc_alive(st_pid(m), st_start(m)) ? MS_RUNNING : MS_STOPPED;
+		*s = machine_proc_alive(m, MP_MACHINE) ? MS_RUNNING : MS_STOPPED;
 	return 0;
-}
-
-static char *machine_id(const struct machine *m)
-{
-	const char *id = state_str(m->state, "id", NULL);
-	if (id)
-		return xstrdup(id);
-	char hex[HASH_HEX_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, m->dir, strlen(m->dir));
-	hash_final(h, NULL, hex);
-	return xstrndup(hex, 12);
 }
 
 /* overlayfs options are comma- and colon-separated: such paths can't be passed. */
@@ -98,25 +80,16 @@ static const char *init_mode(const struct machine *m, const char *box_dir)
 	return sd ? "systemd" : "builtin";
 }
 
-static const struct network_cfg *find_network(const struct env *e, const char *name)
-{
-	for (size_t i = 0; i < e->nnetworks; i++)
-		if (strcmp(e->networks[i].name, name) == 0)
-			return &e->networks[i];
-	return NULL;
-}
-
 static int lease_all(struct machine *m, struct ct_boot *b, struct diag *d)
 {
 	const struct machine_cfg *c = m->cfg;
 	size_t n = c->nnetworks ? c->nnetworks : 1;
 	if (n > CT_MAX_NETS)
 		return diag_fail(d, "%s: at most %d networks per container", c->name, CT_MAX_NETS);
-	json_t *bridges = json_array();
-	json_object_set_new(m->state, "bridges", bridges);
+	machine_list_clear(m, MK_BRIDGES);
 	for (size_t i = 0; i < n; i++) {
 		const struct net_attach *a = c->nnetworks ? &c->networks[i] : NULL;
-		const struct network_cfg *nc = a ? find_network(m->env, a->network) : NULL;
+		const struct network_cfg *nc = a ? env_network(m->env, a->network) : NULL;
 		if (a && !nc)
 			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
 		size_t nfixed = 0;
@@ -124,10 +97,10 @@ static int lease_all(struct machine *m, struct ct_boot *b, struct diag *d)
 		struct net_skip skip = {fixed, nfixed};
 		if (net_lease(nc ? nc->subnet : NULL, m->dir, a ? a->ip : NULL, &skip, &b->nets[i], d) < 0)
 			return diag_wrap(d, "%s: network %s", c->name, a ? a->network : "default");
-		json_array_append_new(bridges, json_string(b->nets[i].bridge));
+		machine_list_add(m, MK_BRIDGES, b->nets[i].bridge);
 	}
 	b->nnets = (unsigned)n;
-	json_object_set_new(m->state, "ip", json_string(b->nets[0].ip));
+	machine_set_str(m, MK_IP, b->nets[0].ip);
 	return 0;
 }
 
@@ -159,17 +132,15 @@ static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag 
 /* Everything a running machine holds on the host besides its processes. */
 static void release_runtime(struct machine *m)
 {
-	_cleanup_free_ char *id = machine_id(m);
+	const char *id = machine_id(m);
 	ct_ports_stop(m);
 	ct_cgroup_remove(id);
-	size_t nb = json_array_size(json_object_get(m->state, "bridges"));
-	for (unsigned i = 0; i < nb; i++) {
+	for (unsigned i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
 		char veth[16];
 		veth_name(id, i, veth, sizeof(veth));
 		net_link_delete(veth);
 	}
-	json_object_del(m->state, "pid");
-	json_object_del(m->state, "pid_start");
+	machine_clear_proc(m, MP_MACHINE);
 }
 
 static int prepare(struct machine *m, struct ct_boot *b, struct diag *d)
@@ -185,7 +156,7 @@ static int prepare(struct machine *m, struct ct_boot *b, struct diag *d)
 	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
 	if (host_pub && ssh_known_hosts_pin(kh, host_pub, d) < 0)
 		return -1;
-	json_object_set_new(m->state, "ssh_key_installed", json_true());
+	machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
 	return 0;
 }
 
@@ -195,9 +166,8 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	int ctl;
 	if (ct_spawn(b, &pid, &ctl, d) < 0)
 		return -1;
-	json_object_set_new(m->state, "pid", json_integer(pid));
-	json_object_set_new(m->state, "pid_start", json_integer((json_int_t)proc_start_time(pid)));
-	json_object_set_new(m->state, "created", json_true());
+	machine_set_proc(m, MP_MACHINE, pid);
+	machine_set_flag(m, MK_CREATED, true);
 	int r = machine_save(m, d);
 	if (r == 0) {
 		ct_cgroup_apply(id, pid, m->cfg->cpus, m->cfg->memory);
@@ -209,7 +179,7 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	if (r == 0)
 		r = ct_ports_start(m, b->nets[0].ip, d);
 	if (r < 0) {
-		proc_stop(pid, st_start(m), SIGKILL, KILL_WAIT_MS);
+		proc_stop(pid, machine_proc(m, MP_MACHINE).start, SIGKILL, KILL_WAIT_MS);
 		release_runtime(m);
 		diag_wrap(d, "%s", m->cfg->name);
 	}
@@ -225,13 +195,13 @@ static int ct_up(struct machine *m, struct diag *d)
 		return 0;
 	if (s == MS_STOPPED)
 		release_runtime(m); /* what a killed machine left: its forwarder, cgroups, links */
-	const char *lower = state_str(m->state, "lower", NULL);
+	const char *lower = machine_str(m, MK_LOWER);
 	_cleanup_free_ char *box_lower = m->box_dir ? path_join(m->box_dir, "rootfs") : NULL;
 	if (!lower && !box_lower)
 		return diag_fail(d, "%s: no box to boot from", m->cfg->name);
 	if (!lower || s == MS_NOT_CREATED) {
-		json_object_set_new(m->state, "lower", json_string(box_lower));
-		json_object_set_new(m->state, "init", json_string(init_mode(m, m->box_dir)));
+		machine_set_str(m, MK_LOWER, box_lower);
+		machine_set_str(m, MK_INIT, init_mode(m, m->box_dir));
 		lower = box_lower;
 	}
 	const char *hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name;
@@ -241,13 +211,13 @@ static int ct_up(struct machine *m, struct diag *d)
 	if (!valid_hostname(hostname))
 		return diag_fail(d, "%s: hostname `%s` is not a valid host name", m->cfg->name,
 				 hostname);
-	_cleanup_free_ char *id = machine_id(m);
-	json_object_set_new(m->state, "id", json_string(id));
+	const char *id = machine_id(m);
 	_cleanup_free_ char *upper = machine_path(m, "upper"), *work = machine_path(m, "work");
 	_cleanup_free_ char *root = machine_path(m, "root"), *console = machine_path(m, "console.log");
 	struct ct_boot b = {
 		.lower = lower, .upper = upper, .work = work, .root = root, .hostname = hostname,
-		.init = state_str(m->state, "init", "builtin"), .console = console,
+		.init = machine_str(m, MK_INIT) ? machine_str(m, MK_INIT) : "builtin",
+		.console = console,
 		.binds = m->cfg->synced, .nbinds = m->cfg->nsynced,
 	};
 	if (prepare(m, &b, d) < 0)
@@ -258,10 +228,12 @@ static int ct_up(struct machine *m, struct diag *d)
 /* Stops the machine's processes and releases what they held; the caller saves. */
 static int stop(struct machine *m, bool force, struct diag *d)
 {
-	pid_t pid = st_pid(m);
-	unsigned long long start = st_start(m);
-	int sig = strcmp(state_str(m->state, "init", ""), "systemd") == 0 ? SIGRTMIN + 3 : SIGTERM;
-	uint64_t grace = m->cfg ? m->cfg->graceful_halt_timeout_ms : 10000;
+	struct proc_ident init = machine_proc(m, MP_MACHINE);
+	pid_t pid = init.pid;
+	unsigned long long start = init.start;
+	const char *mode = machine_str(m, MK_INIT);
+	int sig = mode && strcmp(mode, "systemd") == 0 ? SIGRTMIN + 3 : SIGTERM;
+	uint64_t grace = mcfg_halt_timeout_ms(m->cfg);
 	if (force || proc_stop(pid, start, sig, grace) == 1)
 		proc_stop(pid, start, SIGKILL, KILL_WAIT_MS);
 	if (proc_alive(pid, start))
@@ -280,34 +252,18 @@ static int ct_destroy(struct machine *m, struct diag *d)
 {
 	if (stop(m, true, d) < 0)
 		return -1;
-	json_t *bridges = json_object_get(m->state, "bridges");
-	size_t i;
-	json_t *br;
-	json_array_foreach(bridges, i, br)
-		if (net_release(json_string_value(br), m->dir, d) < 0)
+	for (size_t i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
+		const char *br = machine_list_get(m, MK_BRIDGES, i);
+		if (br && net_release(br, m->dir, d) < 0)
 			return -1;
+	}
 	static const char *const leaves[] = {"upper", "work", "root"};
-	for (i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
 		if (rm_rf(p, d) < 0)
 			return -1;
 	}
-	json_object_del(m->state, "created");
-	return 0;
-}
-
-static int ct_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
-{
-	const char *ip = state_str(m->state, "ip", NULL);
-	if (!ip)
-		return diag_fail(d, "%s: not created", m->cfg->name);
-	_cleanup_free_ char *key = machine_path(m, "id_ed25519");
-	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
-	*ep = (struct endpoint){.port = m->cfg->ssh.port ? m->cfg->ssh.port : 22};
-	snprintf(ep->host, sizeof(ep->host), "%s", ip);
-	snprintf(ep->user, sizeof(ep->user), "%s", m->cfg->ssh.user ? m->cfg->ssh.user : "vagrant");
-	snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);
-	snprintf(ep->known_hosts, sizeof(ep->known_hosts), "%s", kh);
+	machine_del(m, MK_CREATED);
 	return 0;
 }
 
@@ -325,7 +281,7 @@ const struct provider provider_container = {
 	.halt = ct_halt,
 	.destroy = ct_destroy,
 	.state = ct_state,
-	.ssh_endpoint = ct_ssh_endpoint,
+	.ssh_endpoint = machine_ssh_endpoint,
 	.configures_guest_network = true, /* rootfs.c and the init */
 	.sync_types = 1u << SYNC_BIND,
 	.sync_auto = SYNC_BIND,

@@ -67,9 +67,9 @@ int ct_init_main(int argc, char **argv);
 void ct_cgroup_apply(const char *id, pid_t pid, unsigned cpus, uint64_t memory);
 void ct_cgroup_remove(const char *id);
 
-/* portfwd.c: binds the machine's forwarded ports (auto_correct and host 0
- * honoured), records them in m->state "ports", and starts the detached
- * forwarder; its pid and start time go to "portfwd_pid"/"portfwd_start". */
+/* portfwd.c: binds the machine's forwarded ports as core/host/ports.c
+ * picks them, records them in state "ports", and starts the detached
+ * forwarder (its identity: state MP_PORTFWD). */
 int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d);
 void ct_ports_stop(struct machine *m);
 /* `corral __portfwd GUEST_IP FD:GUEST_PORT[/udp]...` — serves until killed. */

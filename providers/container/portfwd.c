@@ -1,5 +1,6 @@
-/* Forwarded ports: corral binds the host ports itself (so a busy port is
- * reported by `up`, or auto-corrected), then hands the listening sockets to
+/* Forwarded ports: corral binds the host ports itself as the picker
+ * (core/host/ports.c) chooses them (so a busy port is reported by `up`, or
+ * auto-corrected), then hands the listening sockets to
  * a detached `corral __portfwd` that relays each TCP connection, and each
  * UDP client's datagrams (udpfwd.c), to the guest. It outlives `up`; halt
  * and destroy stop it. */
@@ -16,71 +17,62 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/base/log.h"
-#include "core/host/proc.h"
-#include "core/host/state.h"
 #include "core/base/util.h"
+#include "core/host/mstate.h"
+#include "core/host/ports.h"
+#include "core/host/proc.h"
 #include "providers/container/container.h"
 #include "providers/container/udpfwd.h"
 
 #define FIRST_FD 100 /* listening sockets are moved here, clear of 0..99 */
-#define AUTO_TRIES 100
+#define MAX_FWD 64
 
-static int listen_on(const char *host_ip, unsigned port, bool udp, unsigned *bound)
+/* A listening socket on ip:port (SO_REUSEADDR for TCP only: a UDP port
+ * bound twice would split its datagrams), moved to FIRST_FD or above. */
+static int listen_on(const char *host_ip, unsigned port, bool udp)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	if (inet_pton(AF_INET, host_ip, &a.sin_addr) != 1)
 		return errno = EINVAL, -1;
 	int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	int one = 1;
-	socklen_t len = sizeof(a);
 	if (fd < 0)
 		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (!udp && listen(fd, 128) < 0) ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+	if ((!udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (!udp && listen(fd, 128) < 0)) {
 		int e = errno;
 		close(fd);
 		return errno = e, -1;
 	}
-	*bound = ntohs(a.sin_port);
 	int high = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_FD);
 	close(fd);
 	return high;
 }
 
-static const char *proto(bool udp) { return udp ? "udp" : "tcp"; }
-
-static int bind_one(const struct port_fwd *pf, const json_t *old, const char *ip,
-		    unsigned *bound, struct diag *d)
+/* The picker's port_binder: forward i keeps the socket it got. */
+static int bind_fwd(void *arg, size_t i, const char *ip, unsigned port, bool udp)
 {
-	unsigned want = pf->host, prev = machine_previous_port(old, pf->guest, pf->udp);
-	int fd = -1;
-	if (prev && (pf->auto_correct || !want))
-		fd = listen_on(ip, prev, pf->udp, bound);
+	int *fds = arg;
+	int fd = listen_on(ip, port, udp);
 	if (fd < 0)
-		fd = listen_on(ip, want, pf->udp, bound);
-	for (unsigned i = 1; fd < 0 && errno == EADDRINUSE && pf->auto_correct && i <= AUTO_TRIES; i++)
-		fd = listen_on(ip, want + i, pf->udp, bound);
-	if (fd >= 0)
-		return fd;
-	diag_errno(d, "forward host %s:%u/%s to guest port %u", ip, want, proto(pf->udp), pf->guest);
-	if (errno == EADDRINUSE)
-		diag_hint(d, "another program uses host port %u: free it, pick another `host:`, or "
-			     "set `auto_correct: true`", want);
-	return -1;
+		return errno == EADDRINUSE || errno == EACCES ? 0 : -1;
+	fds[i] = fd;
+	return 1;
 }
 
 /* Each forwarded port is passed as FD:GUEST_PORT, with /udp for UDP. */
 static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *fds,
-			   const unsigned *guest, const bool *udp, size_t n, struct diag *d)
+			   struct diag *d)
 {
+	const struct machine_cfg *c = m->cfg;
+	size_t n = c->nports;
 	char **argv = xcalloc(n + 4, sizeof(char *));
 	argv[0] = "corral";
 	argv[1] = "__portfwd";
 	argv[2] = (char *)guest_ip;
 	for (size_t i = 0; i < n; i++)
-		argv[3 + i] = xasprintf("%zu:%u%s", 3 + i, guest[i], udp[i] ? "/udp" : "");
+		argv[3 + i] = xasprintf("%zu:%u%s", 3 + i, c->ports[i].guest,
+					c->ports[i].udp ? "/udp" : "");
 	_cleanup_free_ char *log = machine_path(m, "console.log");
 	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -103,64 +95,40 @@ static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *f
 		close(null);
 	if (pid < 0)
 		return errno = e, diag_errno(d, "start the port forwarder");
-	json_object_set_new(m->state, "portfwd_pid", json_integer(pid));
-	json_object_set_new(m->state, "portfwd_start", json_integer((json_int_t)proc_start_time(pid)));
+	machine_set_proc(m, MP_PORTFWD, pid);
 	return 0;
 }
 
 int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
 {
 	const struct machine_cfg *c = m->cfg;
-	if (!c->nports)
-		return 0;
-	json_t *old = json_object_get(m->state, "ports"), *ports = json_array();
-	int fds[64];
-	unsigned guest[64];
-	bool udp[64];
-	size_t n = 0;
-	int r = 0;
-	for (size_t i = 0; i < c->nports && r == 0; i++) {
-		const struct port_fwd *pf = &c->ports[i];
-		const char *ip = pf->host_ip ? pf->host_ip : "127.0.0.1";
-		unsigned bound;
-		if (n == 64) {
-			diag_fail(d, "%s: port %u: more than 64 forwarded ports", c->name, pf->guest);
-			r = diag_hint(d, "reach the guest's address directly for the others");
-			break;
-		}
-		fds[n] = bind_one(pf, old, ip, &bound, d);
-		if (fds[n] < 0) {
-			r = -1;
-			break;
-		}
-		udp[n] = pf->udp;
-		guest[n++] = pf->guest;
-		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest", pf->guest,
-						       "host", bound, "host_ip", ip, "protocol",
-						       proto(pf->udp)));
-		if (bound != pf->host && pf->host)
-			log_machine(c->name, "host port %u is busy; forwarding %u instead", pf->host,
-				    bound);
+	if (c->nports > MAX_FWD) {
+		diag_fail(d, "%s: more than %d forwarded ports", c->name, MAX_FWD);
+		return diag_hint(d, "reach the guest's address directly for the others");
 	}
+	int fds[MAX_FWD];
+	for (size_t i = 0; i < MAX_FWD; i++)
+		fds[i] = -1;
+	struct port_binder binder = {bind_fwd, fds};
+	struct port_plan plan = {0};
+	int r = 0;
+	if (c->nports && (r = ports_pick(m, false, NULL, &binder, &plan, d)) == 0)
+		r = spawn_forwarder(m, guest_ip, fds, d);
+	for (size_t i = 0; i < c->nports; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	if (r == 0)
-		r = spawn_forwarder(m, guest_ip, fds, guest, udp, n, d);
-	for (size_t i = 0; i < n; i++)
-		close(fds[i]);
-	if (r == 0)
-		json_object_set_new(m->state, "ports", ports);
-	else
-		json_decref(ports);
+		ports_record(m, &plan);
+	port_plan_free(&plan);
 	return r;
 }
 
 void ct_ports_stop(struct machine *m)
 {
-	pid_t pid = (pid_t)state_int(m->state, "portfwd_pid", 0);
-	unsigned long long start = (unsigned long long)state_int(m->state, "portfwd_start", 0);
-	if (pid && proc_stop(pid, start, SIGTERM, 1000) == 1)
-		proc_stop(pid, start, SIGKILL, 1000);
-	json_object_del(m->state, "portfwd_pid");
-	json_object_del(m->state, "portfwd_start");
+	struct proc_ident p = machine_proc(m, MP_PORTFWD);
+	if (p.pid && proc_stop(p.pid, p.start, SIGTERM, 1000) == 1)
+		proc_stop(p.pid, p.start, SIGKILL, 1000);
+	machine_clear_proc(m, MP_PORTFWD);
 }
 
 struct relay {

@@ -12,11 +12,12 @@
 
 #include "core/base/digest.h"
 #include "core/base/log.h"
+#include "core/base/util.h"
+#include "core/host/mstate.h"
 #include "core/host/net.h"
+#include "core/host/ports.h"
 #include "core/host/proc.h"
 #include "core/ssh/ssh.h"
-#include "core/host/state.h"
-#include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
 #define KILL_WAIT_MS 5000
@@ -24,14 +25,14 @@
 #define KVM_SILENT_MS 10000 /* a KVM guest silent this long is taken as hung */
 #define START_TRIES 3       /* a picked port taken before QEMU bound it */
 
+
 extern const struct provider provider_kvm;
 
 struct boot {
 	struct kvm_box box;
 	struct qemu_host host;
 	struct qemu_net nets[16];
-	unsigned *host_ports;
-	unsigned ssh_port;
+	struct port_plan ports;
 	bool auto_accel;
 };
 
@@ -46,47 +47,36 @@ static int kvm_usable(struct diag *why)
 	return 0;
 }
 
-static pid_t st_pid(const struct machine *m) { return (pid_t)state_int(m->state, "pid", 0); }
-static unsigned long long st_start(const struct machine *m)
-{
-	return (unsigned long long)state_int(m->state, "pid_start", 0);
-}
+bool kvm_running(struct machine *m) { return machine_proc_alive(m, MP_MACHINE); }
 
-bool kvm_running(struct machine *m) { return proc_alive(st_pid(m), st_start(m)); }
+/* SIGKILL to QEMU, waiting for it to go. */
+static void kill_qemu(struct machine *m)
+{
+	struct proc_ident q = machine_proc(m, MP_MACHINE);
+	proc_stop(q.pid, q.start, SIGKILL, KILL_WAIT_MS);
+}
 
 static int kvm_state(struct machine *m, enum mstate *s, struct diag *d)
 {
 	(void)d;
-	if (!json_is_true(json_object_get(m->state, "created")))
+	if (!machine_flag(m, MK_CREATED))
 		*s = MS_NOT_CREATED;
 	else if (kvm_running(m))
 		*s = MS_RUNNING;
 	else
-		*s = json_is_true(json_object_get(m->state, "suspended")) ? MS_SAVED : MS_STOPPED;
+		*s = machine_flag(m, MK_SUSPENDED) ? MS_SAVED : MS_STOPPED;
 	return 0;
 }
 
-static void machine_id(const struct machine *m, char out[11])
+static void tap_name(struct machine *m, size_t i, char out[16])
 {
-	char hex[HASH_HEX_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, m->dir, strlen(m->dir));
-	hash_final(h, NULL, hex);
-	snprintf(out, 11, "%s", hex);
-}
-
-static void tap_name(const struct machine *m, size_t i, char out[16])
-{
-	char id[11];
-	machine_id(m, id);
-	snprintf(out, 16, "ck%s%zu", id, i);
+	snprintf(out, 16, "ck%.10s%zu", machine_id(m), i);
 }
 
 /* Taps, pidfile and socket: what a QEMU leaves on the host once it is gone. */
 static void release_runtime(struct machine *m)
 {
-	size_t n = json_array_size(json_object_get(m->state, "bridges"));
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
 		char tap[16];
 		tap_name(m, i, tap);
 		net_link_delete(tap);
@@ -96,16 +86,7 @@ static void release_runtime(struct machine *m)
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
 		unlink(p);
 	}
-	json_object_del(m->state, "pid");
-	json_object_del(m->state, "pid_start");
-}
-
-static const struct network_cfg *find_network(const struct env *e, const char *name)
-{
-	for (size_t i = 0; e && i < e->nnetworks; i++)
-		if (strcmp(e->networks[i].name, name) == 0)
-			return &e->networks[i];
-	return NULL;
+	machine_clear_proc(m, MP_MACHINE);
 }
 
 /* Without root: a multicast segment per subnet on loopback, which every
@@ -140,7 +121,7 @@ static int tap_net(struct machine *m, size_t i, const struct net_attach *a,
 	struct net_skip skip = {fixed, nfixed};
 	if (net_lease(nc->subnet, m->dir, a->ip, &skip, &l, d) < 0)
 		return diag_wrap(d, "%s: network %s", m->cfg->name, a->network);
-	json_array_append_new(json_object_get(m->state, "bridges"), json_string(l.bridge));
+	machine_list_add(m, MK_BRIDGES, l.bridge);
 	tap_name(m, i, q->tap);
 	snprintf(q->ip, sizeof(q->ip), "%s/%u", l.ip, l.prefix);
 	net_link_delete(q->tap); /* left by a QEMU that was killed */
@@ -149,7 +130,7 @@ static int tap_net(struct machine *m, size_t i, const struct net_attach *a,
 	if (net_ip_batch(batch, d) < 0)
 		return diag_wrap(d, "%s: tap %s on %s", m->cfg->name, q->tap, l.bridge);
 	if (i == 0)
-		json_object_set_new(m->state, "ip", json_string(l.ip));
+		machine_set_str(m, MK_IP, l.ip);
 	return 0;
 }
 
@@ -159,19 +140,18 @@ static int setup_nets(struct machine *m, struct boot *b, struct diag *d)
 	if (c->nnetworks > sizeof(b->nets) / sizeof(b->nets[0]))
 		return diag_fail(d, "%s: at most %zu networks per machine", c->name,
 				 sizeof(b->nets) / sizeof(b->nets[0]));
-	json_object_set_new(m->state, "bridges", json_array());
-	json_t *addrs = json_array(); /* for kvm_guest_nics */
-	json_object_set_new(m->state, "net_addrs", addrs);
+	machine_list_clear(m, MK_BRIDGES);
+	machine_list_clear(m, MK_NET_ADDRS); /* for kvm_guest_nics */
 	bool root = geteuid() == 0;
 	for (size_t i = 0; i < c->nnetworks; i++) {
 		const struct net_attach *a = &c->networks[i];
-		const struct network_cfg *nc = find_network(m->env, a->network);
+		const struct network_cfg *nc = env_network(m->env, a->network);
 		if (!nc)
 			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
 		if ((root ? tap_net(m, i, a, nc, &b->nets[i], d)
 			  : socket_net(c, a, nc, &b->nets[i], d)) < 0)
 			return -1;
-		json_array_append_new(addrs, json_string(b->nets[i].ip));
+		machine_list_add(m, MK_NET_ADDRS, b->nets[i].ip);
 	}
 	return 0;
 }
@@ -179,7 +159,7 @@ static int setup_nets(struct machine *m, struct boot *b, struct diag *d)
 static int pick_accel(struct machine *m, struct boot *b, struct diag *d)
 {
 	const char *want = m->cfg->kvm.accel;
-	const char *fell_back = state_str(m->state, "accel_fallback", NULL);
+	const char *fell_back = machine_str(m, MK_ACCEL_FALLBACK);
 	b->auto_accel = !want || strcmp(want, "auto") == 0;
 	if (b->auto_accel && fell_back) {
 		b->host.kvm = false;
@@ -220,46 +200,28 @@ static int create_files(struct machine *m, struct boot *b, struct diag *d)
 		return -1;
 	if (!b->box.cloud_init || path_exists(iso))
 		return 0;
-	char id[11];
-	machine_id(m, id);
-	struct cidata c = {.user = m->cfg->ssh.user ? m->cfg->ssh.user : "vagrant", .pubkey = pub,
+	struct cidata c = {.user = mcfg_ssh_user(m->cfg), .pubkey = pub,
 			   .hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name,
-			   .instance_id = id, .nets = b->nets, .nnets = m->cfg->nnetworks,
+			   .instance_id = machine_id(m), .nets = b->nets, .nnets = m->cfg->nnetworks,
 			   .dir = m->dir};
 	if (cidata_write(iso, &c, d) < 0)
 		return -1;
-	json_object_set_new(m->state, "ssh_key_installed", json_true());
+	machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
 	return 0;
 }
 
-static void record_ports(struct machine *m, const struct boot *b)
-{
-	json_t *ports = json_array();
-	json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest",
-					       m->cfg->ssh.port ? m->cfg->ssh.port : 22, "host",
-					       b->ssh_port, "host_ip", "127.0.0.1", "protocol", "tcp"));
-	for (size_t i = 0; i < m->cfg->nports; i++) {
-		const struct port_fwd *p = &m->cfg->ports[i];
-		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest", p->guest,
-						       "host", b->host_ports[i], "host_ip",
-						       p->host_ip ? p->host_ip : "127.0.0.1",
-						       "protocol", p->udp ? "udp" : "tcp"));
-	}
-	json_object_set_new(m->state, "ports", ports);
-	json_object_set_new(m->state, "ssh_port", json_integer(b->ssh_port));
-}
-
-/* Starts QEMU (it daemonizes once its devices are set up) and records its pid. */
+/* Starts QEMU (it daemonizes once its devices are set up). A port picked
+ * for it that another program took before QEMU bound it makes QEMU fail:
+ * then the ports are picked again. */
 static int start_qemu(struct machine *m, struct boot *b, const char *loadvm, struct diag *d)
 {
 	int rc = -1;
 	for (int tries = 0; tries < START_TRIES; tries++) {
-		json_t *old = json_object_get(m->state, "ports");
-		if (ports_pick(m->cfg, old, (unsigned)state_int(m->state, "ssh_port", 0),
-			       b->host_ports, &b->ssh_port, d) < 0)
+		port_plan_free(&b->ports);
+		if (ports_pick(m, true, NULL, NULL, &b->ports, d) < 0)
 			return diag_wrap(d, "%s", m->cfg->name);
-		struct qemu_run r = {.dir = m->dir, .ssh_port = b->ssh_port,
-				     .host_ports = b->host_ports, .nets = b->nets, .loadvm = loadvm};
+		struct qemu_run r = {.dir = m->dir, .ssh_port = b->ports.ssh,
+				     .host_ports = b->ports.host, .nets = b->nets, .loadvm = loadvm};
 		_cleanup_free_ char *iso = machine_path(m, "cidata.iso");
 		r.cidata = path_exists(iso);
 		struct strlist argv;
@@ -267,13 +229,12 @@ static int start_qemu(struct machine *m, struct boot *b, const char *loadvm, str
 			return -1;
 		rc = proc_run((const char *const *)argv.v, NULL, d);
 		qemu_argv_free(&argv);
-		if (rc == 0 || !strstr(d->msg, "host forwarding rule"))
+		if (rc == 0 || !ports_lost(m, &b->ports))
 			break;
-		json_object_del(m->state, "ssh_port"); /* taken meanwhile: pick again */
 	}
 	if (rc < 0)
 		return diag_wrap(d, "%s: start QEMU", m->cfg->name);
-	record_ports(m, b);
+	ports_record(m, &b->ports);
 	return 0;
 }
 
@@ -283,12 +244,9 @@ static int read_pid(struct machine *m, struct diag *d)
 	if (read_file(pf, 64, &s, NULL, d) < 0)
 		return diag_wrap(d, "%s: QEMU wrote no pidfile", m->cfg->name);
 	pid_t pid = (pid_t)atoi(s);
-	unsigned long long start = proc_start_time(pid);
-	if (pid <= 0 || !start)
+	if (pid <= 0 || !machine_set_proc(m, MP_MACHINE, pid))
 		return diag_fail(d, "%s: QEMU (pid %d) exited right after starting", m->cfg->name,
 				 (int)pid);
-	json_object_set_new(m->state, "pid", json_integer(pid));
-	json_object_set_new(m->state, "pid_start", json_integer((json_int_t)start));
 	return 0;
 }
 
@@ -307,9 +265,10 @@ static bool kvm_silent(struct machine *m)
 	return kvm_running(m);
 }
 
-static void kill_qemu(struct machine *m)
+static void kill_and_release(struct machine *m)
 {
-	if (proc_stop(st_pid(m), st_start(m), SIGKILL, KILL_WAIT_MS) == 0)
+	kill_qemu(m);
+	if (!kvm_running(m))
 		release_runtime(m);
 }
 
@@ -322,8 +281,8 @@ static int launch(struct machine *m, struct boot *b, const char *loadvm, struct 
 		return 0;
 	const char *why = "a KVM guest printed nothing on its console within 10s";
 	log_warn("%s: %s; booting it again under TCG", m->cfg->name, why);
-	proc_stop(st_pid(m), st_start(m), SIGKILL, KILL_WAIT_MS); /* its taps stay for the next */
-	json_object_set_new(m->state, "accel_fallback", json_string(why));
+	kill_qemu(m); /* its taps stay for the next */
+	machine_set_str(m, MK_ACCEL_FALLBACK, why);
 	b->host.kvm = false;
 	log_machine(m->cfg->name, "starting QEMU (TCG)");
 	return start_qemu(m, b, NULL, d) < 0 ? -1 : read_pid(m, d);
@@ -332,23 +291,22 @@ static int launch(struct machine *m, struct boot *b, const char *loadvm, struct 
 /* Everything up needs, then QEMU. A first boot that fails leaves no overlay. */
 int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
 {
-	const char *box_dir = m->box_dir ? m->box_dir : state_str(m->state, "box_dir", NULL);
+	const char *box_dir = m->box_dir ? m->box_dir : machine_str(m, MK_BOX_DIR);
 	if (!box_dir)
 		return diag_fail(d, "%s: no box to boot from", m->cfg->name);
 	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
 	bool first = !path_exists(disk);
 	struct boot b = {.host = {.binary = KVM_QEMU, .ovmf_code = KVM_OVMF_CODE,
 				  .tsc_khz = accel_tsc_khz()}};
-	b.host_ports = xcalloc(m->cfg->nports + 1, sizeof(unsigned));
 	release_runtime(m); /* whatever a QEMU that died left behind */
 	int rc = kvm_box_load(box_dir, &b.box, d);
 	if (rc == 0 && (rc = mkdir_p(m->dir, 0700, d)) == 0 && (rc = setup_nets(m, &b, d)) == 0 &&
 	    (rc = pick_accel(m, &b, d)) == 0 && (rc = create_files(m, &b, d)) == 0)
 		rc = launch(m, &b, loadvm, d);
 	if (rc == 0)
-		json_object_set_new(m->state, "created", json_true());
+		machine_set_flag(m, MK_CREATED, true);
 	else if (kvm_running(m))
-		kill_qemu(m);
+		kill_and_release(m);
 	else
 		release_runtime(m);
 	if (rc < 0 && first) {
@@ -359,7 +317,7 @@ int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
 		}
 	}
 	kvm_box_free(&b.box);
-	free(b.host_ports);
+	port_plan_free(&b.ports);
 	struct diag ignored = {0};
 	return machine_save(m, rc < 0 ? &ignored : d) < 0 ? -1 : rc;
 }
@@ -385,7 +343,7 @@ static bool wait_exit(struct machine *m, uint64_t ms)
 int kvm_stop(struct machine *m, bool force, struct diag *d)
 {
 	_cleanup_free_ char *sock = machine_path(m, "qmp.sock");
-	uint64_t grace = m->cfg ? m->cfg->graceful_halt_timeout_ms : 60000;
+	uint64_t grace = mcfg_halt_timeout_ms(m->cfg);
 	struct diag ignored = {0};
 	if (kvm_running(m) && !force &&
 	    qmp_call(sock, "system_powerdown", NULL, NULL, &ignored) == 0)
@@ -393,9 +351,9 @@ int kvm_stop(struct machine *m, bool force, struct diag *d)
 	if (kvm_running(m) && qmp_call(sock, "quit", NULL, NULL, &ignored) == 0)
 		wait_exit(m, QUIT_WAIT_MS);
 	if (kvm_running(m))
-		proc_stop(st_pid(m), st_start(m), SIGKILL, KILL_WAIT_MS);
+		kill_qemu(m);
 	if (kvm_running(m))
-		return diag_fail(d, "QEMU (pid %d) survived SIGKILL", (int)st_pid(m));
+		return diag_fail(d, "QEMU (pid %d) survived SIGKILL", (int)machine_proc(m, MP_MACHINE).pid);
 	release_runtime(m);
 	return 0;
 }
@@ -404,12 +362,12 @@ static int kvm_halt(struct machine *m, bool force, struct diag *d)
 {
 	if (kvm_stop(m, force, d) < 0)
 		return -1;
-	if (json_is_true(json_object_get(m->state, "suspended"))) {
+	if (machine_flag(m, MK_SUSPENDED)) {
 		/* halting a suspended machine forgets its memory image */
 		_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
 		if (img_snapshot(disk, 'd', KVM_SUSPEND_TAG, d) < 0)
 			return -1;
-		json_object_del(m->state, "suspended");
+		machine_del(m, MK_SUSPENDED);
 	}
 	return machine_save(m, d);
 }
@@ -418,33 +376,18 @@ static int kvm_destroy(struct machine *m, struct diag *d)
 {
 	if (kvm_stop(m, true, d) < 0)
 		return -1;
-	size_t i;
-	json_t *br;
-	json_array_foreach(json_object_get(m->state, "bridges"), i, br)
-		if (net_release(json_string_value(br), m->dir, d) < 0)
+	for (size_t i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
+		const char *br = machine_list_get(m, MK_BRIDGES, i);
+		if (br && net_release(br, m->dir, d) < 0)
 			return -1;
+	}
 	static const char *const leaves[] = {"disk.qcow2", "cidata.iso", "OVMF_VARS.fd"};
-	for (i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
 		if (unlink(p) < 0 && errno != ENOENT)
 			return diag_errno(d, "remove %s", p);
 	}
-	json_object_del(m->state, "created");
-	return 0;
-}
-
-static int kvm_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
-{
-	unsigned port = (unsigned)state_int(m->state, "ssh_port", 0);
-	if (!port)
-		return diag_fail(d, "%s: not created", m->cfg->name);
-	_cleanup_free_ char *key = machine_path(m, "id_ed25519");
-	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
-	*ep = (struct endpoint){.port = port};
-	snprintf(ep->host, sizeof(ep->host), "127.0.0.1");
-	snprintf(ep->user, sizeof(ep->user), "%s", m->cfg->ssh.user ? m->cfg->ssh.user : "vagrant");
-	snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);
-	snprintf(ep->known_hosts, sizeof(ep->known_hosts), "%s", kh);
+	machine_del(m, MK_CREATED);
 	return 0;
 }
 
@@ -452,15 +395,14 @@ static int kvm_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag 
  * these addresses; engine/guest.c then finds nothing to change. */
 static int kvm_guest_nics(struct machine *m, struct guest_nic **nics, size_t *n, struct diag *d)
 {
-	json_t *addrs = json_object_get(m->state, "net_addrs");
-	*n = json_array_size(addrs);
+	*n = machine_list_len(m, MK_NET_ADDRS);
 	if (*n != m->cfg->nnetworks)
 		return diag_fail(d, "the machine was booted with other networks; `corral reload` it");
 	*nics = xcalloc(*n + 1, sizeof(**nics));
 	for (size_t i = 0; i < *n; i++) {
 		qemu_mac(m->dir, (unsigned)i + 1, (*nics)[i].mac);
 		snprintf((*nics)[i].addr, sizeof((*nics)[i].addr), "%s",
-			 json_string_value(json_array_get(addrs, i)));
+			 machine_list_get(m, MK_NET_ADDRS, i) ? machine_list_get(m, MK_NET_ADDRS, i) : "");
 	}
 	return 0;
 }
@@ -480,7 +422,7 @@ const struct provider provider_kvm = {
 	.halt = kvm_halt,
 	.destroy = kvm_destroy,
 	.state = kvm_state,
-	.ssh_endpoint = kvm_ssh_endpoint,
+	.ssh_endpoint = machine_ssh_endpoint,
 	.suspend = kvm_suspend,
 	.resume = kvm_resume,
 	.snapshot_save = kvm_snapshot_save,

@@ -10,9 +10,9 @@
  *   qmp.c        a QMP client over the unix socket
  *   cidata.c     the NoCloud ISO9660 image, written by libarchive
  *   img.c        qemu-img (overlay, snapshots while stopped), box metadata
- *   ports.c      host ports for SSH and forwarded ports
  *   snap.c       snapshots and suspend/resume
- *   kvm.c        the vtable: up, halt, state, destroy */
+ *   kvm.c        the vtable: up, halt, state, destroy
+ * Host ports come from core/host/ports.c, state keys from core/host/mstate.h. */
 #ifndef CORRAL_KVM_H
 #define CORRAL_KVM_H
 #include <stdbool.h>
@@ -118,13 +118,6 @@ int img_overlay(const char *backing, const char *overlay, uint64_t size, struct 
 /* op: 'c' create, 'a' apply, 'd' delete. */
 int img_snapshot(const char *image, char op, const char *name, struct diag *d);
 int img_snapshot_list(const char *image, struct snapshot_list *out, struct diag *d);
-
-/* ports.c: host ports for mc's forwards into host_ports (auto_correct and
- * host 0 honoured; a forward's previous port is tried first) and the SSH
- * port (its previous one, else the first free from 2222). */
-int ports_pick(const struct machine_cfg *mc, const json_t *old_ports, unsigned old_ssh,
-	       unsigned *host_ports, unsigned *ssh_port, struct diag *d);
-bool port_free(const char *ip, unsigned port);
 
 /* snap.c: the optional vtable entries. */
 int kvm_suspend(struct machine *m, struct diag *d);

@@ -184,7 +184,7 @@ static void net_opts(struct args *x, const struct machine_cfg *mc, const struct 
 {
 	struct buf u = {0};
 	buf_printf(&u, "user,id=net0,hostfwd=tcp:127.0.0.1:%u-:%u", r->ssh_port,
-		   mc->ssh.port ? mc->ssh.port : 22);
+		   mcfg_ssh_port(mc));
 	for (size_t i = 0; i < mc->nports; i++) {
 		const struct port_fwd *p = &mc->ports[i];
 		buf_printf(&u, ",hostfwd=%s:%s:%u-:%u", p->udp ? "udp" : "tcp",

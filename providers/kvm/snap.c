@@ -4,8 +4,8 @@
  * a savevm under a reserved tag, then quit; resume boots with -loadvm. */
 #include <string.h>
 
-#include "core/host/state.h"
 #include "core/base/util.h"
+#include "core/host/mstate.h"
 #include "providers/kvm/kvm.h"
 
 /* The name goes into a monitor command line: letters, digits, . _ - only. */
@@ -22,7 +22,7 @@ static int check_name(const char *name, struct diag *d)
 
 static int need_created(struct machine *m, struct diag *d)
 {
-	if (json_is_true(json_object_get(m->state, "created")))
+	if (machine_flag(m, MK_CREATED))
 		return 0;
 	diag_fail(d, "%s is not created", m->cfg ? m->cfg->name : m->dir);
 	return diag_hint(d, "`corral up` it first");
@@ -102,13 +102,13 @@ int kvm_suspend(struct machine *m, struct diag *d)
 	qmp_close(q);
 	if (rc < 0 || kvm_stop(m, true, d) < 0)
 		return diag_wrap(d, "%s: suspend", m->cfg->name);
-	json_object_set_new(m->state, "suspended", json_true());
+	machine_set_flag(m, MK_SUSPENDED, true);
 	return machine_save(m, d);
 }
 
 int kvm_resume(struct machine *m, struct diag *d)
 {
-	if (!json_is_true(json_object_get(m->state, "suspended")))
+	if (!machine_flag(m, MK_SUSPENDED))
 		return diag_fail(d, "%s is not suspended", m->cfg->name);
 	if (kvm_boot(m, KVM_SUSPEND_TAG, d) < 0)
 		return diag_wrap(d, "%s: resume", m->cfg->name);
@@ -118,6 +118,6 @@ int kvm_resume(struct machine *m, struct diag *d)
 		return -1;
 	int rc = qmp_hmp(q, "delvm " KVM_SUSPEND_TAG, d);
 	qmp_close(q);
-	json_object_del(m->state, "suspended");
+	machine_del(m, MK_SUSPENDED);
 	return machine_save(m, d) < 0 ? -1 : rc;
 }

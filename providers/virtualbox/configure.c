@@ -7,12 +7,9 @@
 
 #include "core/host/lock.h"
 #include "core/base/log.h"
-#include "core/host/state.h"
+#include "core/host/mstate.h"
 #include "providers/virtualbox/vbox.h"
 
-#define SSH_HOST_PORT 2222 /* Vagrant's: first choice for SSH, then the range */
-#define PORT_FROM 2200
-#define PORT_TO 2250
 #define PORTS_LOCK_MS 60000
 
 struct cfgrun {
@@ -124,7 +121,7 @@ static int networks(struct cfgrun *c, struct diag *d)
 	va_add(&a, "nat");
 	for (size_t i = 0; i < mc->nnetworks; i++) {
 		const struct net_attach *na = &mc->networks[i];
-		const struct network_cfg *nc = vbox_network(c->m->env, na->network);
+		const struct network_cfg *nc = env_network(c->m->env, na->network);
 		char ifname[64], ip[16];
 		if (!nc)
 			return va_free(&a), diag_fail(d, "%s: no network `%s`", mc->name, na->network);
@@ -132,7 +129,7 @@ static int networks(struct cfgrun *c, struct diag *d)
 		    vbox_guest_ip(c->m, na, ip, sizeof(ip), d) < 0)
 			return va_free(&a), -1;
 		if (i == 0)
-			json_object_set_new(c->m->state, "ip", json_string(ip));
+			machine_set_str(c->m, MK_IP, ip);
 		va_addf(&a, "--nic%zu", i + 2);
 		va_add(&a, "hostonly");
 		va_addf(&a, "--hostonlyadapter%zu", i + 2);
@@ -143,34 +140,17 @@ static int networks(struct cfgrun *c, struct diag *d)
 	return run_free("attach the private networks", &a, d);
 }
 
-static int pick_all(struct cfgrun *c, struct vbox_used *used, struct vargs *a, json_t *ports,
-		    struct diag *d)
+/* The natpf1 rules of a plan: SSH's, then each forward's. */
+static void rules(const struct machine_cfg *mc, const struct port_plan *p, struct vargs *a)
 {
-	const struct machine_cfg *mc = c->m->cfg;
-	unsigned ssh;
-	unsigned prev_ssh = (unsigned)state_int(c->m->state, "ssh_port", 0);
-	if (vbox_pick_port(used, "127.0.0.1", SSH_HOST_PORT, prev_ssh, true, PORT_FROM, PORT_TO,
-			   &ssh, d) < 0)
-		return diag_wrap(d, "%s: SSH port", mc->name);
 	va_add(a, "--natpf1");
-	va_addf(a, "ssh,tcp,127.0.0.1,%u,,%u", ssh, mc->ssh.port ? mc->ssh.port : 22);
-	json_object_set_new(c->m->state, "ssh_port", json_integer(ssh));
+	va_addf(a, "ssh,tcp,127.0.0.1,%u,,%u", p->ssh, mcfg_ssh_port(mc));
 	for (size_t i = 0; i < mc->nports; i++) {
 		const struct port_fwd *pf = &mc->ports[i];
 		const char *ip = pf->host_ip ? pf->host_ip : "127.0.0.1", *proto = pf->udp ? "udp" : "tcp";
-		unsigned host, prev = machine_previous_port(json_object_get(c->m->state, "ports"),
-							    pf->guest, pf->udp);
-		if (vbox_pick_port(used, ip, pf->host, prev,
-				   pf->auto_correct || !pf->host, PORT_FROM, PORT_TO, &host, d) < 0)
-			return diag_wrap(d, "%s: port %u", mc->name, pf->guest);
-		if (pf->host && host != pf->host)
-			log_machine(mc->name, "host port %u is busy; forwarding %u instead", pf->host, host);
 		va_add(a, "--natpf1");
-		va_addf(a, "%s%u,%s,%s,%u,,%u", proto, pf->guest, proto, ip, host, pf->guest);
-		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest", pf->guest, "host",
-						       host, "host_ip", ip, "protocol", proto));
+		va_addf(a, "%s%u,%s,%s,%u,,%u", proto, pf->guest, proto, ip, p->host[i], pf->guest);
 	}
-	return 0;
 }
 
 /* Chosen and set under a per-user lock, so parallel machines never pick
@@ -182,22 +162,24 @@ static int forwards(struct cfgrun *c, struct diag *d)
 	struct lock l;
 	if (mkdir_p(dir, 0755, d) < 0 || lock_acquire(lockp, PORTS_LOCK_MS, &l, d) < 0)
 		return diag_wrap(d, "lock the host port allocation");
-	struct vbox_used used;
+	struct port_set used;
+	struct port_plan plan = {0};
 	struct vargs a = {0};
-	json_t *ports = json_array();
 	int rc = vbox_used_ports(c->id, &used, d);
 	if (rc == 0) {
-		modifyvm(&a, c->id);
-		rc = pick_all(c, &used, &a, ports, d);
-		vbox_used_free(&used);
+		rc = ports_pick(c->m, true, &used, NULL, &plan, d);
+		port_set_free(&used);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		modifyvm(&a, c->id);
+		rules(c->m->cfg, &plan, &a);
 		rc = vbox_run("forward ports", &a, NULL, d);
+	}
 	lock_release(&l);
 	va_free(&a);
 	if (rc == 0)
-		json_object_set(c->m->state, "ports", ports);
-	json_decref(ports);
+		ports_record(c->m, &plan);
+	port_plan_free(&plan);
 	return rc;
 }
 
@@ -227,7 +209,8 @@ int vbox_configure(struct machine *m, bool fresh, const struct vbox_hostif *ifs,
 	static int (*const steps[])(struct cfgrun *, struct diag *) = {
 		clear_forwards, shared_folders, clear_nics, networks, forwards, defaults, resources,
 	};
-	struct cfgrun c = {.m = m, .id = state_str(m->state, "id", ""), .ifs = ifs, .nifs = nifs};
+	const char *id = machine_str(m, MK_ID);
+	struct cfgrun c = {.m = m, .id = id ? id : "", .ifs = ifs, .nifs = nifs};
 	bool gone;
 	int rc = fresh ? identity(&c, d) : 0;
 	if (rc == 0 && (rc = vbox_showvminfo(c.id, &c.info, &gone, d)) == 0 && gone)

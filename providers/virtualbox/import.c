@@ -10,7 +10,7 @@
 
 #include "core/base/digest.h"
 #include "core/host/lock.h"
-#include "core/host/state.h"
+#include "core/host/mstate.h"
 #include "providers/virtualbox/vbox.h"
 
 #define MASTER_LOCK_MS (30u * 60 * 1000) /* another corral may be importing a big box */
@@ -32,19 +32,17 @@ static void sanitize(char *s)
 			*s = '-';
 }
 
-char *vbox_vm_name(const struct machine *m)
+char *vbox_vm_name(struct machine *m)
 {
-	char h[9];
-	short_hash(m->dir, h);
-	return xasprintf("corral_%s_%s", m->cfg->name, h);
+	return xasprintf("corral_%s_%s", m->cfg->name, machine_id(m));
 }
 
 static char *master_name(const struct machine *m)
 {
 	char h[9];
 	short_hash(m->box_dir, h);
-	char *n = xasprintf("corral_box_%s_%s_%s", state_str(m->state, "box", "box"),
-			    state_str(m->state, "box_version", "0"), h);
+	const char *box = machine_str(m, MK_BOX), *version = machine_str(m, MK_BOX_VERSION);
+	char *n = xasprintf("corral_box_%s_%s_%s", box ? box : "box", version ? version : "0", h);
 	sanitize(n);
 	return n;
 }
@@ -194,7 +192,7 @@ int vbox_create_vm(struct machine *m, struct diag *d)
 		if (!id)
 			return diag_fail(d, "the new VM %s is not in `VBoxManage list vms`", name);
 	}
-	json_object_set_new(m->state, "id", json_string(id));
-	json_object_set_new(m->state, "vm_name", json_string(name));
+	machine_set_str(m, MK_ID, id);
+	machine_set_str(m, MK_VM_NAME, name);
 	return machine_save(m, d);
 }

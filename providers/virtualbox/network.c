@@ -11,7 +11,7 @@
 
 #include "core/host/lock.h"
 #include "core/host/net.h"
-#include "core/host/state.h"
+#include "core/host/mstate.h"
 #include "providers/virtualbox/vbox.h"
 
 #define HOSTIF_LOCK_MS 60000
@@ -22,21 +22,13 @@ static void ip_str(uint32_t ip, char *out, size_t n)
 	inet_ntop(AF_INET, &a, out, (socklen_t)n);
 }
 
-const struct network_cfg *vbox_network(const struct env *e, const char *name)
-{
-	for (size_t i = 0; i < e->nnetworks; i++)
-		if (strcmp(e->networks[i].name, name) == 0)
-			return &e->networks[i];
-	return NULL;
-}
-
 int vbox_guest_ip(const struct machine *m, const struct net_attach *a, char *out, size_t n,
 		  struct diag *d)
 {
 	if (a->ip)
 		return snprintf(out, n, "%s", a->ip), 0;
 	const struct env *e = m->env;
-	const struct network_cfg *nc = vbox_network(e, a->network);
+	const struct network_cfg *nc = env_network(e, a->network);
 	uint32_t net, next;
 	unsigned prefix;
 	if (!nc || parse_cidr(nc->subnet, &net, &prefix) < 0)
@@ -156,7 +148,7 @@ static int nic_of(struct machine *m, const struct vbox_kvs *k, size_t i, struct 
 		  struct diag *d)
 {
 	const struct net_attach *a = &m->cfg->networks[i];
-	const struct network_cfg *nc = vbox_network(m->env, a->network);
+	const struct network_cfg *nc = env_network(m->env, a->network);
 	char key[32], ip[16];
 	uint32_t net;
 	unsigned prefix;
@@ -177,7 +169,8 @@ int vbox_guest_nics(struct machine *m, struct guest_nic **nics, size_t *n, struc
 	bool gone;
 	*nics = NULL;
 	*n = 0;
-	if (vbox_showvminfo(state_str(m->state, "id", ""), &k, &gone, d) < 0)
+	const char *id = machine_str(m, MK_ID);
+	if (vbox_showvminfo(id ? id : "", &k, &gone, d) < 0)
 		return -1;
 	int rc = gone ? diag_fail(d, "the VM vanished from VirtualBox") : 0;
 	*nics = xcalloc(m->cfg->nnetworks + 1, sizeof(**nics));

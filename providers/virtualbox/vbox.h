@@ -5,7 +5,7 @@
  *   import.c      boxes into VMs: master VM per box, linked clones, full import
  *   configure.c   the pre-boot modifyvm / natpf / sharedfolder sequence
  *   network.c     host-only interfaces for private networks, guest addresses
- *   ports.c       host ports for NAT forwards, with collision detection
+ *   ports.c       host ports other VMs' NAT rules hold
  *   virtualbox.c  the provider vtable over these
  * Internal to providers/virtualbox/. */
 #ifndef CORRAL_VBOX_H
@@ -15,8 +15,9 @@
 
 #include "core/base/diag.h"
 #include "core/config/envfile.h"
-#include "core/host/machine.h"
 #include "core/base/util.h"
+#include "core/host/machine.h"
+#include "core/host/ports.h"
 #include "providers/provider.h"
 
 #define VBOX_MAX_NICS 8
@@ -118,8 +119,8 @@ size_t vbox_snapshot_names(const struct vbox_kvs *k, char ***names);
  * master VM (imported once, shared, snapshot "base"), or a full import
  * when linked_clone is false. Sets state "id" and "vm_name". */
 int vbox_create_vm(struct machine *m, struct diag *d);
-/* "corral_<machine>_<8 hex of the machine dir>": unique per machine dir. */
-char *vbox_vm_name(const struct machine *m);
+/* "corral_<machine>_<machine_id()>": unique per machine dir. */
+char *vbox_vm_name(struct machine *m);
 /* The uuid of the VM named `name` (*uuid NULL when there is none). */
 int vbox_find_vm(const char *name, char **uuid, struct diag *d);
 /* Every snapshot name of VM id (none is not an error); caller frees. */
@@ -128,23 +129,12 @@ int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *
 
 /* ---- ports.c ---- */
 
-/* Host ports already claimed by any VM's NAT rules (except `self`), so a
- * new rule does not collide with a VM that is merely powered off. */
-struct vbox_used {
-	unsigned *v;
-	size_t n;
-};
-int vbox_used_ports(const char *self, struct vbox_used *u, struct diag *d);
-void vbox_used_free(struct vbox_used *u);
-/* A host port for a forward: `want` (or a previous choice) when free, else
- * with auto_correct the next free one from `from`..`to`. The port
- * chosen joins u, so the next pick avoids it. */
-int vbox_pick_port(struct vbox_used *u, const char *ip, unsigned want, unsigned prev,
-		   bool auto_correct, unsigned from, unsigned to, unsigned *out, struct diag *d);
+/* Host ports any VM but `self` has NAT rules for, so a new rule does not
+ * collide with a VM that is merely powered off. */
+int vbox_used_ports(const char *self, struct port_set *u, struct diag *d);
 
 /* ---- network.c ---- */
 
-const struct network_cfg *vbox_network(const struct env *e, const char *name);
 /* The machine's address on network a: a->ip, else the next one the
  * envfile leaves free (.1 is the host's). */
 int vbox_guest_ip(const struct machine *m, const struct net_attach *a, char *out, size_t n,
@@ -166,7 +156,7 @@ char *vbox_share_name(const struct machine *m, size_t i);
 /* Everything set while the VM is powered off, in Vagrant's order: (fresh
  * VMs: MAC, name), NAT forwards cleared, shared folders, NICs 2..8 cleared,
  * networks, NAT forwards (SSH on an allocated 127.0.0.1 port), defaults,
- * memory/cpus. Records "ssh_port", "ports" and "ip" in m->state. */
+ * memory/cpus. Records "ssh_port", "ports" and "ip" in state. */
 int vbox_configure(struct machine *m, bool fresh, const struct vbox_hostif *ifs, size_t nifs,
 		   struct diag *d);
 

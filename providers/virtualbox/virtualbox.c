@@ -8,7 +8,7 @@
 
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
-#include "core/host/state.h"
+#include "core/host/mstate.h"
 #include "providers/provider.h"
 #include "providers/virtualbox/vbox.h"
 
@@ -26,7 +26,7 @@ static const char *const running_states[] = {
 
 static int created(const struct machine *m, struct diag *d)
 {
-	if (state_str(m->state, "id", NULL))
+	if (machine_str(m, MK_ID))
 		return 0;
 	diag_fail(d, "%s is not created", m->cfg ? m->cfg->name : "the machine");
 	return diag_hint(d, "create it with `corral up`");
@@ -53,14 +53,14 @@ int vbox_showvminfo(const char *id, struct vbox_kvs *k, bool *gone, struct diag 
 
 static const char *vm_id(const struct machine *m)
 {
-	return state_str(m->state, "id", NULL);
+	return machine_str(m, MK_ID);
 }
 
 /* A VM removed outside corral: the machine is not created any more, and
  * what described it goes (its host key and key swap were that VM's). */
 static int forget(struct machine *m, struct diag *d)
 {
-	json_object_clear(m->state);
+	machine_state_clear(m);
 	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
 	unlink(kh);
 	return path_is_dir(m->dir) ? machine_save(m, d) : 0;
@@ -142,22 +142,6 @@ static bool wait_stopped(struct machine *m, uint64_t timeout_ms)
 	}
 }
 
-static int vb_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
-{
-	long long port = state_int(m->state, "ssh_port", 0);
-	if (!port)
-		return diag_fail(d, "%s: not created", m->cfg ? m->cfg->name : m->dir);
-	const struct ssh_cfg *sc = m->cfg ? &m->cfg->ssh : NULL;
-	_cleanup_free_ char *key = machine_path(m, "id_ed25519");
-	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
-	*ep = (struct endpoint){.port = (unsigned)port};
-	snprintf(ep->host, sizeof(ep->host), "127.0.0.1");
-	snprintf(ep->user, sizeof(ep->user), "%s", sc && sc->user ? sc->user : "vagrant");
-	snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);
-	snprintf(ep->known_hosts, sizeof(ep->known_hosts), "%s", kh);
-	return 0;
-}
-
 /* Asks the guest to shut down: over SSH as Vagrant does, else with the
  * ACPI power button (a guest corral cannot log in to yet). */
 static void request_shutdown(struct machine *m)
@@ -166,8 +150,7 @@ static void request_shutdown(struct machine *m)
 	struct ssh_conn *c = NULL;
 	struct diag ignored = {0};
 	int st;
-	if (json_is_true(json_object_get(m->state, "ssh_key_installed")) &&
-	    vb_ssh_endpoint(m, &ep, &ignored) == 0 &&
+	if (machine_flag(m, MK_SSH_KEY_INSTALLED) && machine_ssh_endpoint(m, &ep, &ignored) == 0 &&
 	    ssh_wait_ready(&ep, HALT_SSH_MS, NULL, NULL, &c, &ignored) == 0) {
 		/* The connection drops as the guest goes down: no status to check. */
 		ssh_exec(c, SHUTDOWN_CMD, NULL, &st, NULL, 0, &ignored);
@@ -188,7 +171,7 @@ static int vb_halt(struct machine *m, bool force, struct diag *d)
 		return vbox_runv("discard the saved state", NULL, d, "discardstate", vm_id(m), NULL);
 	if (s != MS_RUNNING)
 		return 0;
-	uint64_t grace = m->cfg ? m->cfg->graceful_halt_timeout_ms : 60000;
+	uint64_t grace = mcfg_halt_timeout_ms(m->cfg);
 	if (!force) {
 		request_shutdown(m);
 		if (wait_stopped(m, grace))
@@ -289,7 +272,7 @@ const struct provider provider_virtualbox = {
 	.halt = vb_halt,
 	.destroy = vb_destroy,
 	.state = vb_state,
-	.ssh_endpoint = vb_ssh_endpoint,
+	.ssh_endpoint = machine_ssh_endpoint,
 	.suspend = vb_suspend,
 	.resume = vb_resume,
 	.snapshot_save = vb_snapshot_save,

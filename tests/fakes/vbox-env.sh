@@ -23,7 +23,7 @@ tiny=$(test_box tiny)
 vbox_calls() {
 	sed -E -e "s#$T#\$T#g" \
 		-e 's/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/<uuid>/g' \
-		-e 's/_[0-9a-f]{8}\b/_<hash>/g' \
+		-e 's/_[0-9a-f]{8,10}\b/_<hash>/g' \
 		-e 's/ssh,tcp,127\.0\.0\.1,[0-9]+,,22/ssh,tcp,127.0.0.1,<port>,,22/' \
 		"$VBOX_FAKE_HOME/calls.log" | awk '!($0 == prev && /^showvminfo/) { print } { prev = $0 }'
 }

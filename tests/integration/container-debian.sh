@@ -77,7 +77,7 @@ expect_out "init: systemd boots the box's systemd" 0 "sd: ssh ready" "$CORRAL" u
 expect_out "systemd is PID 1" 0 "systemd" "$CORRAL" ssh sd -c 'cat /proc/1/comm'
 expect_out "systemd started sshd itself" 0 "active" "$CORRAL" ssh sd -c 'sudo -n systemctl is-active ssh'
 expect_out "halt asks systemd to power off" 0 "sd: stopped" "$CORRAL" halt sd
-id=$(jq -r .id "$M/state.json")
+id=$(jq -r .machine_id "$M/state.json")
 expect_out "destroy" 0 "deb: destroyed" "$CORRAL" destroy -f
 check "nothing left: dir, mounts, links, cgroups" bash -c "[ ! -e '$M' ] && ! grep -q '$T' /proc/mounts &&
 	! ip -br link | grep -q cr-${id:0:10} && [ ! -e /sys/fs/cgroup/cpu/corral/$id ]"

@@ -64,7 +64,7 @@ expect_out "a 9p folder on a container: a clear error" 1 \
 expect_out "naming the types it takes" 1 "use one of: auto, bind" "$CORRAL" up bad
 expect_out "and creating nothing" 0 "not created" "$CORRAL" status bad
 expect_out "the memory limit is in the cgroup" 0 "268435456" \
-	cat "/sys/fs/cgroup/memory/corral/$(st id)/memory.limit_in_bytes"
+	cat "/sys/fs/cgroup/memory/corral/$(st machine_id)/memory.limit_in_bytes"
 check "the pinned host key is the one written before boot" \
 	grep -q "$(ssh-keygen -y -f "$M/upper/etc/ssh/ssh_host_ed25519_key" | cut -d' ' -f2)" "$M/known_hosts"
 "$CORRAL" ssh-config web >"$T/ssh_config"
@@ -77,7 +77,7 @@ expect_out "port lists the mapping" 0 "22 (guest) => $port (host 127.0.0.1" "$CO
 expect_out "the forwarded port reaches the guest's sshd" 0 "SSH-2.0" banner "$port"
 
 expect_out "write a file" 0 "" "$CORRAL" ssh web -c 'echo kept > ~/kept'
-init=$(st pid) fwd=$(st portfwd_pid) id=$(st id)
+init=$(st pid) fwd=$(st portfwd_pid) id=$(st machine_id)
 expect_out "halt" 0 "web: stopped" "$CORRAL" halt web
 check "halt: the init is gone" gone "$init"
 check "halt: the forwarder is gone" gone "$fwd"
@@ -133,7 +133,7 @@ expect_out "the machines reach each other" 0 "SSH-2.0" "$CORRAL" ssh pair-1 -c \
 expect_out "global-status lists them" 0 "pair-2" "$CORRAL" global-status
 ids=() pids=()
 for m in web pair-1 pair-2; do
-	ids+=("$(jq -r .id ".corral/machines/$m/state.json")")
+	ids+=("$(jq -r .machine_id ".corral/machines/$m/state.json")")
 	pids+=("$(jq -r .pid ".corral/machines/$m/state.json")")
 done
 fwd=$(st portfwd_pid)

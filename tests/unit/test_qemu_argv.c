@@ -1,6 +1,6 @@
 /* The kvm provider without booting: golden QEMU argv files (libvirt
- * style), the accelerator choice on nested-PVM hosts, host port picking,
- * the cidata image and the QMP client against a scripted server.
+ * style), the accelerator choice on nested-PVM hosts, the cidata image
+ * and the QMP client against a scripted server (host ports: test_ports.c).
  *
  * Each tests/golden/kvm/NAME.yaml is loaded by the real envfile parser (no
  * file-system checks, as if at /golden/NAME/corral.yaml); its header
@@ -11,9 +11,7 @@
  * and every machine's argv (machine directory /m/NAME, SSH port 2222 + its
  * index, host port 0 -> 30000 + i) is compared with NAME.argv.
  * CORRAL_GOLDEN_UPDATE=1 rewrites the .argv files. */
-#include <arpa/inet.h>
 #include <glob.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -186,43 +184,6 @@ static void test_accel(void)
 	       here.nested_pvm ? "yes" : "no", kvm ? "KVM" : "TCG");
 }
 
-static int listen_tcp(unsigned *port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		return -1;
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-static void test_ports(void)
-{
-	unsigned busy = 0;
-	int fd = listen_tcp(&busy);
-	CHECK(fd >= 0);
-	CHECK(!port_free("127.0.0.1", busy));
-	struct port_fwd fw = {.guest = 80, .host = busy};
-	struct machine_cfg mc = {.name = (char *)"web", .ports = &fw, .nports = 1};
-	unsigned host[1], ssh;
-	struct diag d = {0};
-	CHECK(ports_pick(&mc, NULL, 0, host, &ssh, &d) == -1);
-	CHECK(strstr(d.msg, "is in use") && strstr(d.hint, "auto_correct"));
-	fw.auto_correct = true;
-	CHECK(ports_pick(&mc, NULL, 0, host, &ssh, &d) == 0);
-	CHECK(host[0] > busy && host[0] <= busy + 100 && ssh >= 2222 && ssh != host[0]);
-	/* an SSH port in use is not reused; a free previous one is */
-	CHECK(ports_pick(&mc, NULL, busy, host, &ssh, &d) == 0 && ssh != busy);
-	close(fd);
-	mc.nports = 0;
-	CHECK(ports_pick(&mc, NULL, busy, host, &ssh, &d) == 0 && ssh == busy);
-	mc.nports = 1;
-	fw.host_ip = (char *)"localhost";
-	CHECK(ports_pick(&mc, NULL, 0, host, &ssh, &d) == -1 && strstr(d.msg, "not an IPv4"));
-}
-
 static void test_cidata(void)
 {
 	char dir[] = "/tmp/corral-cidata.XXXXXX";
@@ -301,7 +262,6 @@ int main(void)
 {
 	RUN(test_golden_files);
 	RUN(test_accel);
-	RUN(test_ports);
 	RUN(test_cidata);
 	RUN(test_qmp);
 	return T_END();

@@ -1,0 +1,108 @@
+/* The keys of a machine's state.json, each named once in one table (its
+ * JSON name, its type, and who writes it), read and written only through
+ * the accessors below, as the envfile has one key table. A key that is
+ * missing, or holds another type than the table says (a hand-edited
+ * file), reads as its default: 0, false, NULL, an empty list.
+ *
+ * Whose keys are whose:
+ *   engine        provider, box, box_version, box_dir, ssh_key_installed,
+ *                 synced (engine/guest.c)
+ *   provisioners  provisioned, provision_pending
+ *   core          machine_id (machine_id() in core/host/machine.c)
+ *   providers     created, ip, ports, ssh_port, bridges, pid, pid_start:
+ *                 the same meaning for each provider that has them
+ *   container     lower, init, portfwd_pid, portfwd_start
+ *   kvm           net_addrs, accel_fallback, suspended
+ *   virtualbox    id (the VM's uuid), vm_name
+ * A container created before machine_id existed has its 12-digit id in
+ * "id"; machine_id() keeps using it. */
+#ifndef CORRAL_MSTATE_H
+#define CORRAL_MSTATE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "core/host/machine.h"
+
+enum mkey {
+	MK_PROVIDER,          /* str: the provider that created the machine */
+	MK_BOX,               /* str: its box's name */
+	MK_BOX_VERSION,       /* str */
+	MK_BOX_DIR,           /* str: the unpacked box in the store */
+	MK_SSH_KEY_INSTALLED, /* flag: the machine's own login key is in the guest */
+	MK_SYNCED,            /* map: synced folder guest path -> the type it got */
+	MK_PROVISIONED,       /* list: ids of the steps that ran */
+	MK_PROVISION_PENDING, /* flag: the first provisioning plan is not complete */
+	MK_MACHINE_ID,        /* str: see machine_id() */
+	MK_CREATED,           /* flag (container, kvm) */
+	MK_IP,                /* str: the address on its first network */
+	MK_PORTS,             /* ports: the forwards of the last up, SSH's first */
+	MK_SSH_PORT,          /* int: the host port SSH is forwarded from (kvm, virtualbox) */
+	MK_BRIDGES,           /* list: host bridges it holds leases on */
+	MK_PID,               /* int: the machine's process (container init, QEMU) */
+	MK_PID_START,         /* int: its start time (core/host/proc.h) */
+	MK_LOWER,             /* str, container: the overlay's lower dir */
+	MK_INIT,              /* str, container: "builtin" | "systemd" */
+	MK_PORTFWD_PID,       /* int, container: the port forwarder */
+	MK_PORTFWD_START,     /* int, container */
+	MK_NET_ADDRS,         /* list, kvm: "10.20.0.5/24" per network */
+	MK_ACCEL_FALLBACK,    /* str, kvm: why auto fell back to TCG */
+	MK_SUSPENDED,         /* flag, kvm */
+	MK_ID,                /* str, virtualbox: the VM's uuid (see above) */
+	MK_VM_NAME,           /* str, virtualbox */
+	MK_COUNT
+};
+
+/* The key's name in state.json. */
+const char *mkey_name(enum mkey k);
+
+/* Scalars. Setting a string to NULL or a flag to false removes the key. */
+const char *machine_str(const struct machine *m, enum mkey k);
+long long machine_int(const struct machine *m, enum mkey k);
+bool machine_flag(const struct machine *m, enum mkey k);
+void machine_set_str(struct machine *m, enum mkey k, const char *v);
+void machine_set_int(struct machine *m, enum mkey k, long long v);
+void machine_set_flag(struct machine *m, enum mkey k, bool on);
+void machine_del(struct machine *m, enum mkey k);
+/* Forgets every key (a VM removed behind corral's back). */
+void machine_state_clear(struct machine *m);
+
+/* Lists of strings; an element of another type reads as NULL. */
+size_t machine_list_len(const struct machine *m, enum mkey k);
+const char *machine_list_get(const struct machine *m, enum mkey k, size_t i);
+bool machine_list_has(const struct machine *m, enum mkey k, const char *v);
+void machine_list_add(struct machine *m, enum mkey k, const char *v);
+void machine_list_clear(struct machine *m, enum mkey k); /* an empty list */
+
+/* Maps of strings. */
+const char *machine_map_get(const struct machine *m, enum mkey k, const char *name);
+void machine_map_set(struct machine *m, enum mkey k, const char *name, const char *v);
+void machine_map_clear(struct machine *m, enum mkey k); /* an empty map */
+
+/* One forwarded port as `up` made it ({guest, host, host_ip, protocol}). */
+struct mport {
+	unsigned guest, host;
+	char host_ip[64];
+	bool udp;
+};
+/* The "ports" list (*v caller frees); entries without numbers are left out. */
+size_t machine_ports(const struct machine *m, struct mport **v);
+void machine_set_ports(struct machine *m, const struct mport *v, size_t n);
+/* The host port the last `up` gave this forward, so halt and up keep it;
+ * 0 when none. SSH's own forward (host port "ssh_port") does not count. */
+unsigned machine_previous_port(const struct machine *m, unsigned guest, bool udp);
+
+/* A process found again by another corral later: pid and start time. */
+struct proc_ident {
+	pid_t pid;
+	unsigned long long start;
+};
+enum mproc { MP_MACHINE, MP_PORTFWD }; /* pid/pid_start, portfwd_pid/portfwd_start */
+struct proc_ident machine_proc(const struct machine *m, enum mproc w);
+/* Records pid with its start time now; false when it is already gone. */
+bool machine_set_proc(struct machine *m, enum mproc w, pid_t pid);
+void machine_clear_proc(struct machine *m, enum mproc w);
+/* The recorded process is still that one and running. */
+bool machine_proc_alive(const struct machine *m, enum mproc w);
+
+#endif
