@@ -598,7 +598,7 @@ static void ports(void)
 	FAILS("machines:\n  m: { box: b, ports: [{ guest: 80, protocol: sctp }] }\n",
 	      "machines.m.ports[1].protocol: \"sctp\" is not one of tcp, udp", 0, 0, NULL);
 	FAILS("machines:\n  m: { box: b, ports: [{ guest: 80, host_ip: localhost }] }\n",
-	      "machines.m.ports[1].host_ip: \"localhost\" is not an IPv4 address", 0, 0, NULL);
+	      "machines.m.ports[1].host_ip: \"localhost\" is not an IPv4 address (forwards bind IPv4 host addresses only)", 0, 0, NULL);
 	FAILS("machines:\n  m: { box: b, ports: [80] }\n",
 	      "machines.m.ports[1]: expected a mapping, got a string", 2, 24, NULL);
 	FAILS("machines:\n  w: { box: b, count: 2, ports: [{ guest: 80, host: 8080 }] }\n",
