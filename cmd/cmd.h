@@ -51,6 +51,9 @@ void ctx_done(struct ctx *c);
 
 /* Prints one error: "file:line:col: error: msg" + hint, coloured on a TTY. */
 void report(const struct diag *d);
+/* report(d), then the exit code its kind calls for: EXIT_USAGE for
+ * DIAG_USAGE, EXIT_FAIL for everything else. */
+int report_exit(const struct diag *d);
 /* "unknown option" etc.: prints and returns EXIT_USAGE. */
 int usage_error(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

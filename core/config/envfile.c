@@ -749,7 +749,7 @@ int envfile_find(const char *explicit, const char *start_dir, char **path, struc
 	if (explicit) {
 		_cleanup_free_ char *abs = path_abs(dir, explicit), *here = path_abs(NULL, explicit);
 		if (!path_exists(abs)) {
-			diag_fail(d, "%s: no such file", explicit);
+			diag_code(d, DIAG_USAGE, "%s: no such file", explicit);
 			return diag_hint(d, "check the path given to -f");
 		}
 		/* As given when that names the same file: errors then read as typed. */
@@ -773,7 +773,7 @@ int envfile_find(const char *explicit, const char *start_dir, char **path, struc
 			break;
 		}
 	}
-	diag_fail(d, "no corral.yaml in %s or any parent directory", dir);
+	diag_code(d, DIAG_USAGE, "no corral.yaml in %s or any parent directory", dir);
 	return diag_hint(d, "run `corral init` to create one, or pass -f FILE");
 }
 

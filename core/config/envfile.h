@@ -204,7 +204,8 @@ int envfile_load_buffer(const char *name, const char *data, size_t len, unsigned
 void env_free(struct env *e);
 
 /* The envfile for a command: `explicit` when given (-f), else corral.yaml in
- * start_dir or the nearest parent directory that has one, like git. */
+ * start_dir or the nearest parent directory that has one, like git. Not
+ * finding one is a DIAG_USAGE error. */
 int envfile_find(const char *explicit, const char *start_dir, char **path, struct diag *d);
 
 const struct machine_cfg *env_machine(const struct env *e, const char *name);
