@@ -105,24 +105,21 @@ static int parse_ssh(struct ctx *c, struct ssh_args *a)
 
 /* ssh -o OPTION... [-t] [RAW...] HOST [COMMAND]; the address as the
  * destination, so no Host block of the user's config matches by name. */
-static char **ssh_argv(const struct endpoint *ep, const struct strlist *opts,
-		       const struct ssh_args *a)
+static void ssh_argv(const struct endpoint *ep, const struct strv *opts,
+		     const struct ssh_args *a, struct strv *argv)
 {
-	char **argv = xcalloc(2 * opts->n + (size_t)a->nraw + 5, sizeof(*argv));
-	size_t n = 0;
-	argv[n++] = "ssh";
+	strv_push(argv, "ssh");
 	for (size_t i = 0; i < opts->n; i++) {
-		argv[n++] = "-o";
-		argv[n++] = opts->v[i];
+		strv_push(argv, "-o");
+		strv_push(argv, opts->v[i]);
 	}
 	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
-		argv[n++] = "-t";
+		strv_push(argv, "-t");
 	for (int i = 0; i < a->nraw; i++)
-		argv[n++] = a->raw[i];
-	argv[n++] = (char *)ep->host;
+		strv_push(argv, a->raw[i]);
+	strv_push(argv, ep->host);
 	if (a->command)
-		argv[n++] = (char *)a->command;
-	return argv;
+		strv_push(argv, a->command);
 }
 
 /* How a command treats the pinned host key before it hands out options. */
@@ -130,7 +127,7 @@ enum pin { PIN_CHECK, PIN_RESET, PIN_IF_NONE };
 
 /* The OpenSSH options for a running machine, its host key checked first. */
 static int machine_options(struct ctx *c, const struct machine_cfg *mc, enum pin pin,
-			   struct endpoint *ep, struct strlist *opts)
+			   struct endpoint *ep, struct strv *opts)
 {
 	struct machine m;
 	struct diag d = {0};
@@ -156,18 +153,19 @@ static int machine_options(struct ctx *c, const struct machine_cfg *mc, enum pin
 static int ssh_to(struct ctx *c, const struct machine_cfg *mc, const struct ssh_args *a)
 {
 	struct endpoint ep;
-	struct strlist opts = {0};
+	struct strv opts = {0};
 	int rc = machine_options(c, mc, a->reset ? PIN_RESET : PIN_CHECK, &ep, &opts);
 	if (rc || (a->reset && !a->command && !a->nraw)) {
-		ssh_options_free(&opts);
+		strv_free(&opts);
 		return rc;
 	}
-	char **argv = ssh_argv(&ep, &opts, a);
+	struct strv argv = {0};
+	ssh_argv(&ep, &opts, a, &argv);
 	fflush(NULL);
-	execv("/usr/bin/ssh", argv);
+	execv("/usr/bin/ssh", argv.v);
 	fprintf(stderr, "corral: cannot run /usr/bin/ssh: %s\n", strerror(errno));
-	free(argv);
-	ssh_options_free(&opts);
+	strv_free(&argv);
+	strv_free(&opts);
 	return EXIT_FAIL;
 }
 
@@ -185,14 +183,14 @@ int cmd_ssh(struct ctx *c)
 static int host_block(struct ctx *c, const struct machine_cfg *mc, struct buf *out)
 {
 	struct endpoint ep;
-	struct strlist opts = {0};
+	struct strv opts = {0};
 	int rc = machine_options(c, mc, PIN_IF_NONE, &ep, &opts);
 	if (rc == EXIT_OK) {
 		buf_printf(out, "%sHost %s\n", out->len ? "\n" : "", mc->name);
 		for (size_t i = 0; i < opts.n; i++)
 			buf_printf(out, "  %s\n", opts.v[i]);
 	}
-	ssh_options_free(&opts);
+	strv_free(&opts);
 	return rc;
 }
 

@@ -17,26 +17,6 @@
 
 extern char **environ;
 
-static void push(struct strlist *l, char *owned)
-{
-	l->v = xrealloc(l->v, (l->n + 2) * sizeof(*l->v));
-	l->v[l->n++] = owned;
-	l->v[l->n] = NULL;
-}
-
-static char *join(const struct strlist *l, const char *sep)
-{
-	struct buf b = {0};
-	for (size_t i = 0; i < l->n; i++) {
-		if (i)
-			buf_puts(&b, sep);
-		buf_puts(&b, l->v[i]);
-	}
-	if (!b.s)
-		buf_add(&b, "", 0);
-	return b.s;
-}
-
 static char *state_file(const struct env *e, const char *leaf)
 {
 	_cleanup_free_ char *rel = xasprintf("provisioners/ansible/%s", leaf);
@@ -56,67 +36,59 @@ static char *limit_of(const struct ansible_job *j)
 	const struct ansible_step *a = &j->step->ansible;
 	if (a->limit)
 		return xstrdup(a->limit);
-	return j->machine ? xstrdup(j->machine) : join(&a->targets, ",");
+	return j->machine ? xstrdup(j->machine) : strv_join(&a->targets, ",");
 }
 
-void ansible_command(const struct ansible_job *j, struct strlist *argv)
+void ansible_command(const struct ansible_job *j, struct strv *argv)
 {
 	const struct ansible_step *a = &j->step->ansible;
-	*argv = (struct strlist){0};
-	push(argv, xstrdup("ansible-playbook"));
-	push(argv, xstrdup("-i"));
-	push(argv, a->inventory ? xstrdup(a->inventory) : ansible_inventory_path(j));
-	push(argv, xstrdup("--limit"));
-	push(argv, limit_of(j));
+	*argv = (struct strv){0};
+	strv_push(argv, "ansible-playbook");
+	strv_push(argv, "-i");
+	strv_take(argv, a->inventory ? xstrdup(a->inventory) : ansible_inventory_path(j));
+	strv_push(argv, "--limit");
+	strv_take(argv, limit_of(j));
 	if (a->extra_vars) {
-		push(argv, xstrdup("--extra-vars"));
-		push(argv, json_dumps(a->extra_vars, JSON_COMPACT));
+		strv_push(argv, "--extra-vars");
+		strv_take(argv, json_dumps(a->extra_vars, JSON_COMPACT));
 	}
 	if (a->become)
-		push(argv, xstrdup("--become"));
+		strv_push(argv, "--become");
 	if (a->tags.n) {
-		push(argv, xstrdup("--tags"));
-		push(argv, join(&a->tags, ","));
+		strv_push(argv, "--tags");
+		strv_take(argv, strv_join(&a->tags, ","));
 	}
 	if (a->skip_tags.n) {
-		push(argv, xstrdup("--skip-tags"));
-		push(argv, join(&a->skip_tags, ","));
+		strv_push(argv, "--skip-tags");
+		strv_take(argv, strv_join(&a->skip_tags, ","));
 	}
 	if (a->verbose > 0)
-		push(argv, xasprintf("-%.*s", a->verbose > 4 ? 4 : a->verbose, "vvvv"));
+		strv_pushf(argv, "-%.*s", a->verbose > 4 ? 4 : a->verbose, "vvvv");
 	for (size_t i = 0; i < a->raw_arguments.n; i++)
-		push(argv, xstrdup(a->raw_arguments.v[i]));
-	push(argv, xstrdup(a->playbook));
-}
-
-void ansible_argv_free(struct strlist *argv)
-{
-	for (size_t i = 0; i < argv->n; i++)
-		free(argv->v[i]);
-	free(argv->v);
-	*argv = (struct strlist){0};
+		strv_push(argv, a->raw_arguments.v[i]);
+	strv_push(argv, a->playbook);
 }
 
 /* The child's environment: ours, then the caller's minus what we set.
  * Host key checking is forced on: a user's ANSIBLE_HOST_KEY_CHECKING=false
  * would put StrictHostKeyChecking=no ahead of our options. */
-static void child_env(const char *known_hosts, struct strlist *envp)
+static void child_env(const char *known_hosts, struct strv *envp)
 {
 	static const char *const ours[] = {"ANSIBLE_HOST_KEY_CHECKING=", "PYTHONUNBUFFERED=",
 					   "ANSIBLE_SSH_COMMON_ARGS=", "ANSIBLE_FORCE_COLOR="};
 	_cleanup_free_ char *args = ansible_ssh_args(known_hosts);
-	*envp = (struct strlist){0};
-	push(envp, xstrdup("ANSIBLE_HOST_KEY_CHECKING=True"));
-	push(envp, xstrdup("PYTHONUNBUFFERED=1"));
-	push(envp, xasprintf("ANSIBLE_SSH_COMMON_ARGS=%s", args));
+	*envp = (struct strv){0};
+	strv_push(envp, "ANSIBLE_HOST_KEY_CHECKING=True");
+	strv_push(envp, "PYTHONUNBUFFERED=1");
+	strv_pushf(envp, "ANSIBLE_SSH_COMMON_ARGS=%s", args);
 	if (log_opts()->color && isatty(STDOUT_FILENO))
-		push(envp, xstrdup("ANSIBLE_FORCE_COLOR=1"));
+		strv_push(envp, "ANSIBLE_FORCE_COLOR=1");
 	for (char **e = environ; *e; e++) {
 		bool skip = false;
 		for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
 			skip |= str_starts(*e, ours[i]);
 		if (!skip)
-			push(envp, xstrdup(*e));
+			strv_push(envp, *e);
 	}
 }
 
@@ -236,7 +208,7 @@ int ansible_run(const struct ansible_job *j, struct diag *d)
 	_cleanup_free_ char *known_hosts = state_file(j->env, "known_hosts");
 	if (write_files(j, known_hosts, d) < 0)
 		return -1;
-	struct strlist argv, envp;
+	struct strv argv, envp;
 	struct buf tail = {0};
 	ansible_command(j, &argv);
 	child_env(known_hosts, &envp);
@@ -248,8 +220,8 @@ int ansible_run(const struct ansible_job *j, struct diag *d)
 		rc = diag_fail(d, "could not start ansible-playbook");
 	else if (rc == 0 && status != 0)
 		rc = step_exit_fail(d, status, &tail);
-	ansible_argv_free(&argv);
-	ansible_argv_free(&envp);
+	strv_free(&argv);
+	strv_free(&envp);
 	buf_free(&tail);
 	return rc;
 }

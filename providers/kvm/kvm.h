@@ -69,8 +69,7 @@ struct qemu_run {
  * QEMU option strings have their commas doubled. Errors: microvm without
  * a kernel, a unix socket path too long. */
 int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struct qemu_host *h,
-	      const struct qemu_run *r, struct strlist *argv, struct diag *d);
-void qemu_argv_free(struct strlist *argv);
+	      const struct qemu_run *r, struct strv *argv, struct diag *d);
 /* 52:54:00:xx:xx:xx from the machine directory and NIC index. */
 void qemu_mac(const char *dir, unsigned nic, char out[18]);
 

@@ -23,16 +23,16 @@ struct cfgrun {
 	size_t nifs;
 };
 
-static void modifyvm(struct vargs *a, const char *id)
+static void modifyvm(struct strv *a, const char *id)
 {
-	va_add(a, "modifyvm");
-	va_add(a, id);
+	strv_push(a, "modifyvm");
+	strv_push(a, id);
 }
 
-static int run_free(const char *doing, struct vargs *a, struct diag *d)
+static int run_free(const char *doing, struct strv *a, struct diag *d)
 {
 	int rc = vbox_run(doing, a, NULL, d);
-	va_free(a);
+	strv_free(a);
 	return rc;
 }
 
@@ -49,16 +49,16 @@ static int clear_forwards(struct cfgrun *c, struct diag *d)
 {
 	struct vbox_natpf *f;
 	size_t n = vbox_forwards(&c->info, &f);
-	struct vargs a = {0};
+	struct strv a = {0};
 	modifyvm(&a, c->id);
 	for (size_t i = 0; i < n; i++) {
-		va_add(&a, "--natpf1");
-		va_add(&a, "delete");
-		va_add(&a, f[i].name);
+		strv_push(&a, "--natpf1");
+		strv_push(&a, "delete");
+		strv_push(&a, f[i].name);
 	}
 	free(f);
 	if (n == 0)
-		return va_free(&a), 0;
+		return strv_free(&a), 0;
 	return run_free("clear the NAT port forwards", &a, d);
 }
 
@@ -101,11 +101,11 @@ static int shared_folders(struct cfgrun *c, struct diag *d)
 
 static int clear_nics(struct cfgrun *c, struct diag *d)
 {
-	struct vargs a = {0};
+	struct strv a = {0};
 	modifyvm(&a, c->id);
 	for (int i = 2; i <= VBOX_MAX_NICS; i++) {
-		va_addf(&a, "--nic%d", i);
-		va_add(&a, "none");
+		strv_pushf(&a, "--nic%d", i);
+		strv_push(&a, "none");
 	}
 	return run_free("clear the network adapters", &a, d);
 }
@@ -118,32 +118,32 @@ static int networks(struct cfgrun *c, struct diag *d)
 	if (mc->nnetworks > VBOX_MAX_NICS - 1)
 		return diag_fail(d, "%s: at most %d private networks per VirtualBox VM", mc->name,
 				 VBOX_MAX_NICS - 1);
-	struct vargs a = {0};
+	struct strv a = {0};
 	modifyvm(&a, c->id);
-	va_add(&a, "--nic1");
-	va_add(&a, "nat");
+	strv_push(&a, "--nic1");
+	strv_push(&a, "nat");
 	for (size_t i = 0; i < mc->nnetworks; i++) {
 		const struct net_attach *na = &mc->networks[i];
 		const struct network_cfg *nc = vbox_network(c->m->env, na->network);
 		char ifname[64], ip[16];
 		if (!nc)
-			return va_free(&a), diag_fail(d, "%s: no network `%s`", mc->name, na->network);
+			return strv_free(&a), diag_fail(d, "%s: no network `%s`", mc->name, na->network);
 		if (vbox_hostif_for(nc, c->ifs, c->nifs, ifname, sizeof(ifname), d) < 0 ||
 		    vbox_guest_ip(c->m, na, ip, sizeof(ip), d) < 0)
-			return va_free(&a), -1;
+			return strv_free(&a), -1;
 		if (i == 0)
 			json_object_set_new(c->m->state, "ip", json_string(ip));
-		va_addf(&a, "--nic%zu", i + 2);
-		va_add(&a, "hostonly");
-		va_addf(&a, "--hostonlyadapter%zu", i + 2);
-		va_add(&a, ifname);
-		va_addf(&a, "--cableconnected%zu", i + 2);
-		va_add(&a, "on");
+		strv_pushf(&a, "--nic%zu", i + 2);
+		strv_push(&a, "hostonly");
+		strv_pushf(&a, "--hostonlyadapter%zu", i + 2);
+		strv_push(&a, ifname);
+		strv_pushf(&a, "--cableconnected%zu", i + 2);
+		strv_push(&a, "on");
 	}
 	return run_free("attach the private networks", &a, d);
 }
 
-static int pick_all(struct cfgrun *c, struct vbox_used *used, struct vargs *a, json_t *ports,
+static int pick_all(struct cfgrun *c, struct vbox_used *used, struct strv *a, json_t *ports,
 		    struct diag *d)
 {
 	const struct machine_cfg *mc = c->m->cfg;
@@ -152,8 +152,8 @@ static int pick_all(struct cfgrun *c, struct vbox_used *used, struct vargs *a, j
 	if (vbox_pick_port(used, "127.0.0.1", SSH_HOST_PORT, prev_ssh, true, PORT_FROM, PORT_TO,
 			   &ssh, d) < 0)
 		return diag_wrap(d, "%s: SSH port", mc->name);
-	va_add(a, "--natpf1");
-	va_addf(a, "ssh,tcp,127.0.0.1,%u,,%u", ssh, mc->ssh.port ? mc->ssh.port : 22);
+	strv_push(a, "--natpf1");
+	strv_pushf(a, "ssh,tcp,127.0.0.1,%u,,%u", ssh, mc->ssh.port ? mc->ssh.port : 22);
 	json_object_set_new(c->m->state, "ssh_port", json_integer(ssh));
 	for (size_t i = 0; i < mc->nports; i++) {
 		const struct port_fwd *pf = &mc->ports[i];
@@ -165,8 +165,8 @@ static int pick_all(struct cfgrun *c, struct vbox_used *used, struct vargs *a, j
 			return diag_wrap(d, "%s: port %u", mc->name, pf->guest);
 		if (pf->host && host != pf->host)
 			log_machine(mc->name, "host port %u is busy; forwarding %u instead", pf->host, host);
-		va_add(a, "--natpf1");
-		va_addf(a, "%s%u,%s,%s,%u,,%u", proto, pf->guest, proto, ip, host, pf->guest);
+		strv_push(a, "--natpf1");
+		strv_pushf(a, "%s%u,%s,%s,%u,,%u", proto, pf->guest, proto, ip, host, pf->guest);
 		json_array_append_new(ports, json_pack("{s:i, s:i, s:s, s:s}", "guest", pf->guest, "host",
 						       host, "host_ip", ip, "protocol", proto));
 	}
@@ -183,7 +183,7 @@ static int forwards(struct cfgrun *c, struct diag *d)
 	if (mkdir_p(dir, 0755, d) < 0 || lock_acquire(lockp, PORTS_LOCK_MS, &l, d) < 0)
 		return diag_wrap(d, "lock the host port allocation");
 	struct vbox_used used;
-	struct vargs a = {0};
+	struct strv a = {0};
 	json_t *ports = json_array();
 	int rc = vbox_used_ports(c->id, &used, d);
 	if (rc == 0) {
@@ -194,7 +194,7 @@ static int forwards(struct cfgrun *c, struct diag *d)
 	if (rc == 0)
 		rc = vbox_run("forward ports", &a, NULL, d);
 	lock_release(&l);
-	va_free(&a);
+	strv_free(&a);
 	if (rc == 0)
 		json_object_set(c->m->state, "ports", ports);
 	json_decref(ports);
@@ -210,14 +210,14 @@ static int defaults(struct cfgrun *c, struct diag *d)
 static int resources(struct cfgrun *c, struct diag *d)
 {
 	const struct machine_cfg *mc = c->m->cfg;
-	struct vargs a = {0};
+	struct strv a = {0};
 	modifyvm(&a, c->id);
 	if (mc->memory) {
-		va_add(&a, "--memory");
-		va_addf(&a, "%llu", (unsigned long long)(mc->memory >> 20));
+		strv_push(&a, "--memory");
+		strv_pushf(&a, "%llu", (unsigned long long)(mc->memory >> 20));
 	}
-	va_add(&a, "--cpus");
-	va_addf(&a, "%u", mc->cpus ? mc->cpus : 1);
+	strv_push(&a, "--cpus");
+	strv_pushf(&a, "%u", mc->cpus ? mc->cpus : 1);
 	return run_free("set memory and CPUs", &a, d);
 }
 

@@ -81,24 +81,24 @@ static int import_ovf(const char *ovf, const char *name, struct diag *d)
 	vbox_res_free(&r);
 	if (rc < 0)
 		return diag_wrap(d, "import %s", ovf);
-	struct vargs a = {0};
-	va_add(&a, "import");
-	va_add(&a, ovf);
-	va_add(&a, "--vsys");
-	va_add(&a, "0");
-	va_add(&a, "--vmname");
-	va_add(&a, name);
+	struct strv a = {0};
+	strv_push(&a, "import");
+	strv_push(&a, ovf);
+	strv_push(&a, "--vsys");
+	strv_push(&a, "0");
+	strv_push(&a, "--vmname");
+	strv_push(&a, name);
 	for (size_t i = 0; i < imp.ndisks; i++) {
 		_cleanup_free_ char *t = disk_target(imp.disks[i].target, imp.name, name);
-		va_add(&a, "--vsys");
-		va_add(&a, "0");
-		va_add(&a, "--unit");
-		va_addf(&a, "%u", imp.disks[i].unit);
-		va_add(&a, "--disk");
-		va_add(&a, t);
+		strv_push(&a, "--vsys");
+		strv_push(&a, "0");
+		strv_push(&a, "--unit");
+		strv_pushf(&a, "%u", imp.disks[i].unit);
+		strv_push(&a, "--disk");
+		strv_push(&a, t);
 	}
 	rc = vbox_run("import the box", &a, NULL, d);
-	va_free(&a);
+	strv_free(&a);
 	vbox_import_free(&imp);
 	return rc;
 }

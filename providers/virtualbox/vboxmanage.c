@@ -25,31 +25,6 @@ extern char **environ;
 #define RETRY_MS 1000
 #define OUTPUT_MAX (16u << 20)
 
-void va_add(struct vargs *a, const char *s)
-{
-	if (a->n + 1 < sizeof(a->v) / sizeof(a->v[0]))
-		a->v[a->n++] = xstrdup(s);
-}
-
-void va_addf(struct vargs *a, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s;
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	va_add(a, s);
-	free(s);
-}
-
-void va_free(struct vargs *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->v[i]);
-	a->n = 0;
-}
-
 void vbox_res_free(struct vbox_res *r)
 {
 	buf_free(&r->out);
@@ -129,7 +104,7 @@ static void drain(int out, int err, struct vbox_res *r)
 	buf_add(&r->err, "", 0);
 }
 
-static int spawn_once(const char *prog, const struct vargs *a, struct vbox_res *r, struct diag *d)
+static int spawn_once(const char *prog, const struct strv *a, struct vbox_res *r, struct diag *d)
 {
 	int po[2], pe[2];
 	if (pipe2(po, O_CLOEXEC) < 0)
@@ -169,7 +144,7 @@ static int spawn_once(const char *prog, const struct vargs *a, struct vbox_res *
 	return 0;
 }
 
-static void describe(const char *doing, const struct vargs *a, struct vbox_res *r,
+static void describe(const char *doing, const struct strv *a, struct vbox_res *r,
 		     struct diag *d)
 {
 	char msg[512];
@@ -187,7 +162,7 @@ static void describe(const char *doing, const struct vargs *a, struct vbox_res *
 		diag_hint(d, "the VM was removed outside corral: `corral destroy` forgets it");
 }
 
-int vbox_run(const char *doing, const struct vargs *a, struct vbox_res *res, struct diag *d)
+int vbox_run(const char *doing, const struct strv *a, struct vbox_res *res, struct diag *d)
 {
 	struct vbox_res local = {0}, *r = res ? res : &local;
 	*r = (struct vbox_res){0};
@@ -220,14 +195,14 @@ int vbox_run(const char *doing, const struct vargs *a, struct vbox_res *res, str
 
 int vbox_runv(const char *doing, struct vbox_res *res, struct diag *d, ...)
 {
-	struct vargs a = {0};
+	struct strv a = {0};
 	va_list ap;
 	va_start(ap, d);
 	for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
-		va_add(&a, s);
+		strv_push(&a, s);
 	va_end(ap);
 	int rc = vbox_run(doing, &a, res, d);
-	va_free(&a);
+	strv_free(&a);
 	return rc;
 }
 
