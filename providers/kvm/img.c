@@ -122,17 +122,15 @@ int img_snapshot(const char *image, char op, const char *name, struct diag *d)
 	return proc_run(argv, NULL, d);
 }
 
-int img_snapshot_list(const char *image, struct snapshot_list *out, struct diag *d)
+int img_snapshot_list(const char *image, struct strv *out, struct diag *d)
 {
 	json_t *info, *s;
 	size_t i;
-	*out = (struct snapshot_list){0};
+	*out = (struct strv){0};
 	if (img_info(image, &info, d) < 0)
 		return -1;
-	json_t *snaps = json_object_get(info, "snapshots");
-	out->names = xcalloc(json_array_size(snaps) + 1, sizeof(char *));
-	json_array_foreach(snaps, i, s)
-		out->names[out->n++] = xstrdup(state_str(s, "name", "?"));
+	json_array_foreach(json_object_get(info, "snapshots"), i, s)
+		strv_push(out, state_str(s, "name", "?"));
 	json_decref(info);
 	return 0;
 }

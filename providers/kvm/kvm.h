@@ -116,7 +116,7 @@ int cidata_write(const char *path, const struct cidata *c, struct diag *d);
 int img_overlay(const char *backing, const char *overlay, uint64_t size, struct diag *d);
 /* op: 'c' create, 'a' apply, 'd' delete. */
 int img_snapshot(const char *image, char op, const char *name, struct diag *d);
-int img_snapshot_list(const char *image, struct snapshot_list *out, struct diag *d);
+int img_snapshot_list(const char *image, struct strv *out, struct diag *d);
 
 /* ports.c: host ports for mc's forwards into host_ports (auto_correct and
  * host 0 honoured; a forward's previous port is tried first) and the SSH
@@ -131,7 +131,7 @@ int kvm_resume(struct machine *m, struct diag *d);
 int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_restore(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_delete(struct machine *m, const char *name, struct diag *d);
-int kvm_snapshot_list(struct machine *m, struct snapshot_list *out, struct diag *d);
+int kvm_snapshot_list(struct machine *m, struct strv *out, struct diag *d);
 
 /* kvm.c, for snap.c */
 bool kvm_running(struct machine *m);

@@ -103,18 +103,17 @@ static int import_ovf(const char *ovf, const char *name, struct diag *d)
 	return rc;
 }
 
-int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d)
+int vbox_snapshot_list(const char *id, struct strv *names, struct diag *d)
 {
 	struct vbox_res r;
-	*names = NULL;
-	*n = 0;
+	*names = (struct strv){0};
 	int rc = vbox_runv("list snapshots", &r, d, "snapshot", id, "list", "--machinereadable", NULL);
 	if (rc < 0 && r.status == 1 && strstr(r.out.s ? r.out.s : "", "does not have any snapshots"))
 		rc = 0;
 	else if (rc == 0) {
 		struct vbox_kvs k;
 		vbox_kv_parse(r.out.s, &k);
-		*n = vbox_snapshot_names(&k, names);
+		vbox_snapshot_names(&k, names);
 		vbox_kv_free(&k);
 	}
 	vbox_res_free(&r);
@@ -123,16 +122,13 @@ int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d)
 
 int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *d)
 {
-	char **names;
-	size_t n;
-	if (vbox_snapshot_list(id, &names, &n, d) < 0)
+	struct strv names;
+	if (vbox_snapshot_list(id, &names, d) < 0)
 		return -1;
 	*has = false;
-	for (size_t i = 0; i < n; i++) {
-		*has |= strcmp(names[i], name) == 0;
-		free(names[i]);
-	}
-	free(names);
+	for (size_t i = 0; i < names.n; i++)
+		*has |= strcmp(names.v[i], name) == 0;
+	strv_free(&names);
 	return 0;
 }
 

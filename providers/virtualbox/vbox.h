@@ -101,8 +101,8 @@ struct vbox_hostif {
 };
 size_t vbox_parse_hostifs(const char *out, struct vbox_hostif *v, size_t max);
 
-/* `snapshot list --machinereadable`: every SnapshotName value. */
-size_t vbox_snapshot_names(const struct vbox_kvs *k, char ***names);
+/* `snapshot list --machinereadable`: every SnapshotName value (caller frees). */
+void vbox_snapshot_names(const struct vbox_kvs *k, struct strv *names);
 
 /* ---- import.c ---- */
 
@@ -115,7 +115,7 @@ char *vbox_vm_name(const struct machine *m);
 /* The uuid of the VM named `name` (*uuid NULL when there is none). */
 int vbox_find_vm(const char *name, char **uuid, struct diag *d);
 /* Every snapshot name of VM id (none is not an error); caller frees. */
-int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d);
+int vbox_snapshot_list(const char *id, struct strv *names, struct diag *d);
 int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *d);
 
 /* ---- ports.c ---- */
