@@ -266,9 +266,11 @@ static void emit_lines(struct pump *u, bool eof)
 	size_t start = 0;
 	if (!b->s)
 		return;
-	for (char *nl; (nl = memchr(b->s + start, '\n', b->len - start)); start = (size_t)(nl - b->s) + 1) {
+	char *nl;
+	while ((nl = memchr(b->s + start, '\n', b->len - start))) {
 		*nl = '\0';
 		u->c->line(b->s + start, u->c->arg);
+		start = (size_t)(nl - b->s) + 1;
 	}
 	if (eof && start < b->len) {
 		u->c->line(b->s + start, u->c->arg);
@@ -388,7 +390,8 @@ int proc_cmd_run(struct proc_cmd *c, struct diag *d)
 	struct strv env = {0};
 	c->status = c->sig = 0;
 	if (make_pipes(c, fd, d) < 0) {
-		close_fds(&fd[0][0], 6);
+		for (int i = IN; i <= ERR; i++)
+			close_fds(fd[i], 2);
 		return -1;
 	}
 	if (c->env || c->env_drop)
