@@ -102,12 +102,6 @@ static void warn_insecure(bool insecure)
 		log_warn("--insecure: TLS certificates are not verified for this command's downloads");
 }
 
-static int fail(const struct diag *d)
-{
-	report(d);
-	return EXIT_FAIL;
-}
-
 static int box_add(struct ctx *c, struct box_args *a)
 {
 	(void)c;
@@ -124,7 +118,7 @@ static int box_add(struct ctx *c, struct box_args *a)
 	enum box_added how;
 	struct diag d = {0};
 	if (boxstore_add(&o, &r, &how, &d) < 0)
-		return fail(&d);
+		return report_exit(&d);
 	static const char *const said[] = {"added box", "already present: box", "replaced box"};
 	print_ref(said[how], &r);
 	box_ref_free(&r);
@@ -137,7 +131,7 @@ static int box_list(struct ctx *c, struct box_args *a)
 	struct box_list l;
 	struct diag d = {0};
 	if (boxstore_list(&l, &d) < 0)
-		return fail(&d);
+		return report_exit(&d);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < l.n; i++) {
 		const struct box_ref *r = &l.v[i];
@@ -168,11 +162,11 @@ static int box_remove(struct ctx *c, struct box_args *a)
 	struct box_list l;
 	struct diag d = {0};
 	if (boxstore_select(&f, &l, &d) < 0)
-		return fail(&d);
+		return report_exit(&d);
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < l.n; i++) {
 		if (boxstore_remove(&l.v[i], a->force, &d) < 0)
-			rc = fail(&d);
+			rc = report_exit(&d);
 		else
 			print_ref("removed box", &l.v[i]);
 	}
@@ -187,7 +181,7 @@ static int box_prune(struct ctx *c, struct box_args *a)
 	size_t n, acted = 0;
 	struct diag d = {0};
 	if (boxstore_prune_plan(&v, &n, &d) < 0)
-		return fail(&d);
+		return report_exit(&d);
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		const struct box_ref *r = &v[i].box;
@@ -199,7 +193,7 @@ static int box_prune(struct ctx *c, struct box_args *a)
 			if (a->dry_run)
 				print_ref("would remove box", r);
 			else if (boxstore_remove(r, false, &d) < 0)
-				rc = fail(&d);
+				rc = report_exit(&d);
 			else
 				print_ref("removed box", r);
 		}
@@ -242,7 +236,7 @@ static int outdated_list(struct box_args *a, struct box_status **v, size_t *n)
 	struct diag d = {0};
 	warn_insecure(a->insecure);
 	if (boxstore_outdated(a->npos ? a->pos[0] : NULL, a->insecure, v, n, &errs, &d) < 0)
-		return fail(&d);
+		return report_exit(&d);
 	for (size_t i = 0; i < errs.n; i++)
 		report(&errs.v[i]);
 	int rc = errs.n ? EXIT_FAIL : EXIT_OK;
@@ -282,7 +276,7 @@ static int update_one(const struct box_status *s, bool insecure)
 	enum box_added how;
 	struct diag d = {0};
 	if (boxstore_add(&o, &r, &how, &d) < 0)
-		return fail(&d);
+		return report_exit(&d);
 	printf("updated box %s (%s, %s): %s -> %s\n", r.name, r.provider, r.arch, s->box.version,
 	       r.version);
 	box_ref_free(&r);
@@ -315,12 +309,12 @@ static int box_verify(struct ctx *c, struct box_args *a)
 	struct box_list l;
 	struct diag d = {0};
 	if (boxstore_list(&l, &d) < 0)
-		return fail(&d);
+		return report_exit(&d);
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < l.n; i++) {
 		struct diag_list problems = {0};
 		if (boxstore_verify(&l.v[i], &problems, &d) < 0) {
-			rc = fail(&d);
+			rc = report_exit(&d);
 			continue;
 		}
 		print_ref(problems.n ? "MODIFIED box" : "ok box", &l.v[i]);
@@ -342,7 +336,7 @@ static int box_sign_cmd(struct ctx *c, struct box_args *a)
 	char *sig;
 	struct diag d = {0};
 	if (box_sign(a->pos[0], a->pos[1], &sig, &d) < 0)
-		return fail(&d);
+		return report_exit(&d);
 	puts(sig);
 	free(sig);
 	return EXIT_OK;

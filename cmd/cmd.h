@@ -53,6 +53,9 @@ void ctx_done(struct ctx *c);
 void report(const struct diag *d);
 /* The same layout for what is valid but probably not meant. */
 void report_warning(const struct diag *d);
+/* report(d), then the exit code its kind calls for: EXIT_USAGE for
+ * DIAG_USAGE, EXIT_FAIL for everything else. */
+int report_exit(const struct diag *d);
 /* "unknown option" etc.: prints and returns EXIT_USAGE. */
 int usage_error(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -27,6 +27,12 @@ void report(const struct diag *d) { report_as(d, "error", "\033[1;31m"); }
 
 void report_warning(const struct diag *d) { report_as(d, "warning", "\033[1;33m"); }
 
+int report_exit(const struct diag *d)
+{
+	report(d);
+	return d->code == DIAG_USAGE ? EXIT_USAGE : EXIT_FAIL;
+}
+
 int usage_error(const struct command *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -48,10 +54,8 @@ int ctx_load_env(struct ctx *c)
 	char cwd[4096];
 	if (!getcwd(cwd, sizeof(cwd)))
 		strcpy(cwd, ".");
-	if (envfile_find(c->file, cwd, &path, &d) < 0) {
-		report(&d);
-		return EXIT_USAGE;
-	}
+	if (envfile_find(c->file, cwd, &path, &d) < 0)
+		return report_exit(&d);
 	struct diag_list errs = {0};
 	if (envfile_load(path, &c->env, &errs) < 0) {
 		for (size_t i = 0; i < errs.n; i++)
@@ -85,10 +89,8 @@ int ctx_lock(struct ctx *c)
 {
 	struct diag d = {0};
 	_cleanup_free_ char *p = path_join(c->env->state_dir, "lock");
-	if (lock_acquire(p, c->lock_timeout_ms, &c->lock, &d) < 0) {
-		report(&d);
-		return EXIT_FAIL;
-	}
+	if (lock_acquire(p, c->lock_timeout_ms, &c->lock, &d) < 0)
+		return report_exit(&d);
 	return EXIT_OK;
 }
 

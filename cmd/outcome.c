@@ -7,22 +7,13 @@
 
 #include "core/base/util.h"
 
-void steps_split(const char *s, struct strlist *out)
+void steps_split(const char *s, struct strv *out)
 {
 	_cleanup_free_ char *copy = xstrdup(s);
 	char *save = NULL;
 	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-		out->v = xrealloc(out->v, (out->n + 1) * sizeof(*out->v));
-		out->v[out->n++] = xstrdup(w);
+		strv_push(out, w);
 	}
-}
-
-void steps_clear(struct strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	*l = (struct strlist){0};
 }
 
 static bool has_step(const struct step *v, size_t n, const char *name)
@@ -33,7 +24,7 @@ static bool has_step(const struct step *v, size_t n, const char *name)
 	return false;
 }
 
-int steps_check(const struct env *e, const struct strlist *only, const struct command *cmd)
+int steps_check(const struct env *e, const struct strv *only, const struct command *cmd)
 {
 	for (size_t i = 0; i < only->n; i++) {
 		bool found = has_step(e->steps, e->nsteps, only->v[i]);

@@ -9,11 +9,10 @@
 #include "engine/lifecycle.h"
 
 /* Appends the comma-separated words of s to out. */
-void steps_split(const char *s, struct strlist *out);
-void steps_clear(struct strlist *l);
+void steps_split(const char *s, struct strv *out);
 /* Every name in `only` names a step of the envfile (a machine's or a
  * top-level one); else a usage error for cmd. Returns EXIT_OK or EXIT_USAGE. */
-int steps_check(const struct env *e, const struct strlist *only, const struct command *cmd);
+int steps_check(const struct env *e, const struct strv *only, const struct command *cmd);
 
 /* The summary on stdout: always with json, else when several machines took
  * part or any did not finish. done_word is a finished machine's STATE

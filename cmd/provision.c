@@ -19,7 +19,7 @@
 
 struct run {
 	struct ctx *c;
-	struct strlist names, only;
+	struct strv names, only;
 	bool with_only;
 	struct machine *ms;       /* every machine of the envfile */
 	struct prov_target *up;   /* the running ones; selected ones first */
@@ -65,7 +65,7 @@ static int check_names(const struct run *r)
  * SSH connection (Ansible makes its own). */
 static bool runs_a_step(const struct run *r, const struct machine_cfg *mc)
 {
-	const struct strlist *only = r->with_only ? &r->only : NULL;
+	const struct strv *only = r->with_only ? &r->only : NULL;
 	for (size_t i = 0; i < mc->nsteps; i++)
 		if (provision_selects(&mc->steps[i], PROVISION_FORCE, only, false, false))
 			return true;
@@ -113,7 +113,7 @@ static int gather(struct run *r)
 
 static int provision_one(struct run *r, struct prov_target *t, struct lc_result *res)
 {
-	const struct strlist *only = r->with_only ? &r->only : NULL;
+	const struct strv *only = r->with_only ? &r->only : NULL;
 	struct prov_ctx pc = {.m = t->m, .conn = t->conn, .ep = &t->ep,
 			      .peers = r->up, .npeers = r->nup};
 	struct diag d = {0};
@@ -131,7 +131,7 @@ static int provision_one(struct run *r, struct prov_target *t, struct lc_result 
 
 static int provision_all(struct run *r)
 {
-	const struct strlist *only = r->with_only ? &r->only : NULL;
+	const struct strv *only = r->with_only ? &r->only : NULL;
 	int rc = EXIT_OK;
 	size_t ok = 0;
 	_cleanup_free_ struct prov_target *done = xcalloc(r->nsel + 1, sizeof(*done));
@@ -159,8 +159,8 @@ static void run_free(struct run *r)
 		machine_close(&r->ms[i]);
 	free(r->ms);
 	free(r->up);
-	steps_clear(&r->names);
-	steps_clear(&r->only);
+	strv_free(&r->names);
+	strv_free(&r->only);
 }
 
 int cmd_provision(struct ctx *c)

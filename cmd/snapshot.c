@@ -32,7 +32,7 @@ static const struct op_row ops[] = {
 static int provider_call(const struct provider *p, enum snap_op op, struct machine *m,
 			 const char *name, struct diag *d)
 {
-	struct snapshot_list l = {0};
+	struct strv l = {0};
 	int rc;
 	switch (op) {
 	case SNAP_SAVE: return p->snapshot_save(m, name, d);
@@ -45,11 +45,9 @@ static int provider_call(const struct provider *p, enum snap_op op, struct machi
 	if ((rc = p->snapshot_list(m, &l, d)) == 0) {
 		printf("%s:%s\n", m->cfg->name, l.n ? "" : " no snapshots");
 		for (size_t i = 0; i < l.n; i++)
-			printf("  %s\n", l.names[i]);
+			printf("  %s\n", l.v[i]);
 	}
-	for (size_t i = 0; i < l.n; i++)
-		free(l.names[i]);
-	free(l.names);
+	strv_free(&l);
 	return rc;
 }
 

@@ -12,8 +12,10 @@
 #include "cmd/cmd.h"
 #include "engine/lifecycle.h"
 #include "core/host/machine.h"
+#include "core/host/proc.h"
 #include "core/ssh/ssh.h"
 #include "core/host/state.h"
+#include "core/base/strv.h"
 #include "core/base/util.h"
 #include "providers/provider.h"
 
@@ -107,52 +109,47 @@ static int parse_ssh(struct ctx *c, struct ssh_args *a)
 
 /* ssh -o OPTION... [-t] [RAW...] HOST [COMMAND]; the address as the
  * destination, so no Host block of the user's config matches by name. */
-static char **ssh_argv(const struct endpoint *ep, const struct strlist *opts,
-		       const struct ssh_args *a)
+static void ssh_argv(const struct endpoint *ep, const struct strv *opts,
+		     const struct ssh_args *a, struct strv *argv)
 {
-	char **argv = xcalloc(2 * opts->n + (size_t)a->nraw + 5, sizeof(*argv));
-	size_t n = 0;
-	argv[n++] = "ssh";
+	strv_push(argv, "ssh");
 	for (size_t i = 0; i < opts->n; i++) {
-		argv[n++] = "-o";
-		argv[n++] = opts->v[i];
+		strv_push(argv, "-o");
+		strv_push(argv, opts->v[i]);
 	}
 	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
-		argv[n++] = "-t";
+		strv_push(argv, "-t");
 	for (int i = 0; i < a->nraw; i++)
-		argv[n++] = a->raw[i];
-	argv[n++] = (char *)ep->host;
+		strv_push(argv, a->raw[i]);
+	strv_push(argv, ep->host);
 	if (a->command)
-		argv[n++] = (char *)a->command;
-	return argv;
+		strv_push(argv, a->command);
 }
 
 enum { SSH_FAILED = 255 }; /* OpenSSH's own exit status for its errors */
 
+static void on_terminal_signal(int sig) { (void)sig; }
+
 /* OpenSSH with argv, stdio inherited, its exit status returned (128+N for
- * signal N). corral ignores the terminal's signals while ssh runs, as
- * system(3) does: they are the session's. */
+ * signal N). While it runs, the terminal's SIGINT and SIGQUIT are the
+ * session's: corral catches them with a handler that does nothing (a
+ * handler, unlike SIG_IGN, is not inherited across exec). */
 static int run_ssh(char **argv)
 {
 	fflush(NULL);
-	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
-	sigaction(SIGINT, &ign, &old_int);
-	sigaction(SIGQUIT, &ign, &old_quit);
-	pid_t pid = fork();
-	if (pid == 0) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGQUIT, &old_quit, NULL);
-		execv("/usr/bin/ssh", argv);
-		fprintf(stderr, "corral: cannot run /usr/bin/ssh: %s\n", strerror(errno));
-		_exit(EXIT_FAIL);
-	}
-	int status = 0;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	struct sigaction quiet = {.sa_handler = on_terminal_signal}, old_int, old_quit;
+	sigaction(SIGINT, &quiet, &old_int);
+	sigaction(SIGQUIT, &quiet, &old_quit);
+	struct proc_spawn sp = {.argv = (const char *const *)argv, .exe = "/usr/bin/ssh"};
+	struct diag d = {0};
+	pid_t pid;
+	int status = 0, rc = proc_spawn(&sp, &pid, &d);
+	while (rc == 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGQUIT, &old_quit, NULL);
-	if (pid < 0)
-		return fprintf(stderr, "corral: fork: %s\n", strerror(errno)), EXIT_FAIL;
+	if (rc < 0)
+		return report(&d), EXIT_FAIL;
 	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
 
@@ -178,7 +175,7 @@ enum pin { PIN_IF_NONE, PIN_RESET };
 
 /* The OpenSSH options for a running machine, its host key pinned first. */
 static int pinned_options(struct ctx *c, const struct machine_cfg *mc, enum pin pin,
-			  struct endpoint *ep, struct strlist *opts, struct diag *d)
+			  struct endpoint *ep, struct strv *opts, struct diag *d)
 {
 	struct machine m;
 	if (machine_open(&m, c->env, mc, d) < 0)
@@ -195,7 +192,7 @@ static int pinned_options(struct ctx *c, const struct machine_cfg *mc, enum pin 
 }
 
 static int machine_options(struct ctx *c, const struct machine_cfg *mc, enum pin pin,
-			   struct endpoint *ep, struct strlist *opts)
+			   struct endpoint *ep, struct strv *opts)
 {
 	struct diag d = {0};
 	if (pinned_options(c, mc, pin, ep, opts, &d) == 0)
@@ -207,16 +204,17 @@ static int machine_options(struct ctx *c, const struct machine_cfg *mc, enum pin
 static int ssh_to(struct ctx *c, const struct machine_cfg *mc, const struct ssh_args *a)
 {
 	struct endpoint ep;
-	struct strlist opts = {0};
+	struct strv opts = {0};
 	int rc = machine_options(c, mc, a->reset ? PIN_RESET : PIN_IF_NONE, &ep, &opts);
 	if (rc || (a->reset && !a->command && !a->nraw)) {
-		ssh_options_free(&opts);
+		strv_free(&opts);
 		return rc;
 	}
-	char **argv = ssh_argv(&ep, &opts, a);
-	int status = run_ssh(argv);
-	free(argv);
-	ssh_options_free(&opts);
+	struct strv argv = {0};
+	ssh_argv(&ep, &opts, a, &argv);
+	int status = run_ssh(argv.v);
+	strv_free(&argv);
+	strv_free(&opts);
 	if (status == SSH_FAILED)
 		explain_ssh_failure(c, mc);
 	return status;
@@ -233,7 +231,7 @@ int cmd_ssh(struct ctx *c)
 }
 
 /* Appends mc's Host block when rc is EXIT_OK; frees opts; returns rc. */
-static int append_block(const struct machine_cfg *mc, struct strlist *opts, int rc,
+static int append_block(const struct machine_cfg *mc, struct strv *opts, int rc,
 			struct buf *out)
 {
 	if (rc == EXIT_OK) {
@@ -241,7 +239,7 @@ static int append_block(const struct machine_cfg *mc, struct strlist *opts, int 
 		for (size_t i = 0; i < opts->n; i++)
 			buf_printf(out, "  %s\n", opts->v[i]);
 	}
-	ssh_options_free(opts);
+	strv_free(opts);
 	return rc;
 }
 
@@ -249,7 +247,7 @@ static int append_block(const struct machine_cfg *mc, struct strlist *opts, int 
 static int host_block(struct ctx *c, const struct machine_cfg *mc, struct buf *out)
 {
 	struct endpoint ep;
-	struct strlist opts = {0};
+	struct strv opts = {0};
 	int rc = machine_options(c, mc, PIN_IF_NONE, &ep, &opts);
 	return append_block(mc, &opts, rc, out);
 }
@@ -262,11 +260,11 @@ static int all_blocks(struct ctx *c, struct buf *out)
 	for (size_t i = 0; i < c->env->nmachines; i++) {
 		const struct machine_cfg *mc = &c->env->machines[i];
 		struct endpoint ep;
-		struct strlist opts = {0};
+		struct strv opts = {0};
 		struct diag d = {0};
 		if (pinned_options(c, mc, PIN_IF_NONE, &ep, &opts, &d) < 0) {
 			fprintf(stderr, "corral: %s left out: %s\n", mc->name, d.msg);
-			ssh_options_free(&opts);
+			strv_free(&opts);
 			continue;
 		}
 		append_block(mc, &opts, EXIT_OK, out);

@@ -39,7 +39,7 @@ static const struct option lc_opts_table[] = {
 struct parsed {
 	struct lc_opts o;
 	bool prune;
-	struct strlist only; /* --provision-with */
+	struct strv only; /* --provision-with */
 };
 
 static int parse_parallel(const struct command *cmd, const char *s, unsigned *out)
@@ -185,7 +185,7 @@ static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autos
 	int rc = parse_opts(c, allowed, &p);
 	if (rc == EXIT_OK)
 		rc = run_lifecycle(c, &p.o, fn, autostart_only, summary);
-	steps_clear(&p.only);
+	strv_free(&p.only);
 	return rc;
 }
 

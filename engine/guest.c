@@ -189,42 +189,35 @@ int guest_check_folders(const struct provider *p, const struct machine *m, struc
 	return 0;
 }
 
-char **guest_rsync_argv(const char *ssh_config, const char *host, const char *guest,
-			const char *state_dir)
+struct strv guest_rsync_argv(const char *ssh_config, const char *host, const char *guest,
+			     const char *state_dir)
 {
-	char **v = xcalloc(10, sizeof(*v));
-	size_t n = 0, hl = strlen(host);
+	struct strv v = {0};
+	size_t hl = strlen(host);
 	static const char *const fixed[] = {"rsync", "-az", "--delete", "-e"};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		v[n++] = xstrdup(fixed[i]);
-	v[n++] = xasprintf("ssh -F %s", ssh_config);
+		strv_push(&v, fixed[i]);
+	strv_pushf(&v, "ssh -F %s", ssh_config);
 	/* .corral holds the machines' private keys: never copied into a guest. */
 	if (state_dir && strncmp(state_dir, host, hl) == 0 && state_dir[hl] == '/')
-		v[n++] = xasprintf("--exclude=%s/", state_dir + hl);
-	v[n++] = xasprintf("%s/", host);
-	v[n++] = xasprintf(RSYNC_HOST ":%s", guest);
+		strv_pushf(&v, "--exclude=%s/", state_dir + hl);
+	strv_pushf(&v, "%s/", host);
+	strv_pushf(&v, RSYNC_HOST ":%s", guest);
 	return v;
-}
-
-void guest_argv_free(char **argv)
-{
-	for (size_t i = 0; argv && argv[i]; i++)
-		free(argv[i]);
-	free(argv);
 }
 
 static int write_ssh_config(const struct endpoint *ep, const char *path, struct diag *d)
 {
-	struct strlist o = {0};
+	struct strv o = {0};
 	if (ssh_client_options(ep, &o, d) < 0) {
-		ssh_options_free(&o);
+		strv_free(&o);
 		return -1;
 	}
 	struct buf b = {0};
 	buf_puts(&b, "Host " RSYNC_HOST "\n\tBatchMode yes\n");
 	for (size_t i = 0; i < o.n; i++)
 		buf_printf(&b, "\t%s\n", o.v[i]);
-	ssh_options_free(&o);
+	strv_free(&o);
 	int rc = write_file_atomic(path, b.s, b.len, 0600, d);
 	buf_free(&b);
 	return rc;
@@ -248,10 +241,10 @@ static int rsync_one(const struct machine *m, struct ssh_conn *c, const struct e
 	_cleanup_free_ char *cfg = path_join(dir, "ssh_config");
 	int rc = write_ssh_config(ep, cfg, d);
 	if (rc == 0) {
-		char **argv = guest_rsync_argv(cfg, sf->host, sf->guest,
-					       m->env ? m->env->state_dir : NULL);
-		rc = proc_run((const char *const *)argv, NULL, d);
-		guest_argv_free(argv);
+		struct strv argv = guest_rsync_argv(cfg, sf->host, sf->guest,
+						    m->env ? m->env->state_dir : NULL);
+		rc = proc_run((const char *const *)argv.v, NULL, d);
+		strv_free(&argv);
 	}
 	struct diag ignored = {0};
 	rm_rf(dir, &ignored);

@@ -10,6 +10,7 @@
 #ifndef CORRAL_GUEST_H
 #define CORRAL_GUEST_H
 #include "core/base/diag.h"
+#include "core/base/strv.h"
 #include "core/host/machine.h"
 #include "core/ssh/ssh.h"
 #include "providers/provider.h"
@@ -30,10 +31,9 @@ int guest_rsync(const struct provider *p, struct machine *m, struct ssh_conn *c,
 
 /* The host directory's `rsync` argv for a folder: rsync -az --delete -e
  * "ssh -F ssh_config" [--exclude=/.corral/] HOST/ corral-guest:GUEST
- * (state_dir is excluded when it lies inside HOST). NULL-ended; free with
- * guest_argv_free. Exposed for tests. */
-char **guest_rsync_argv(const char *ssh_config, const char *host, const char *guest,
-			const char *state_dir);
-void guest_argv_free(char **argv);
+ * (state_dir is excluded when it lies inside HOST). Free with strv_free.
+ * Exposed for tests. */
+struct strv guest_rsync_argv(const char *ssh_config, const char *host, const char *guest,
+			     const char *state_dir);
 
 #endif

@@ -21,7 +21,7 @@ struct lc_opts {
 	bool destroy_on_error; /* a machine this up created is destroyed when its up fails */
 	bool force;            /* halt -f: no graceful stop */
 	unsigned parallel;     /* up/reload --parallel: at most this many machines at once; 0: all */
-	const struct strlist *only; /* --provision-with: only these steps (with provision
+	const struct strv *only; /* --provision-with: only these steps (with provision
 				       PROVISION_FORCE; `run: never` ones run too) */
 };
 

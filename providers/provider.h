@@ -6,12 +6,8 @@
 #include <stdbool.h>
 
 #include "core/base/diag.h"
+#include "core/base/strv.h"
 #include "core/host/machine.h"
-
-struct snapshot_list {
-	char **names;
-	size_t n;
-};
 
 /* A private-network NIC as the guest sees it, found there by its MAC. */
 struct guest_nic {
@@ -41,7 +37,7 @@ struct provider {
 	int (*snapshot_save)(struct machine *m, const char *name, struct diag *d);
 	int (*snapshot_restore)(struct machine *m, const char *name, struct diag *d);
 	int (*snapshot_delete)(struct machine *m, const char *name, struct diag *d);
-	int (*snapshot_list)(struct machine *m, struct snapshot_list *out, struct diag *d);
+	int (*snapshot_list)(struct machine *m, struct strv *out, struct diag *d);
 	/* The guest set-up after SSH is ready (engine/guest.c). */
 	bool configures_guest_network; /* the runtime sets hostname, /etc/hosts, addresses */
 	unsigned sync_types;           /* synced folder types it takes: bits 1 << SYNC_... */

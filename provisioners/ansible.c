@@ -1,41 +1,16 @@
-/* The ansible provisioner: ansible-playbook on the host, started by argv
- * (fork + execvpe, never a shell), output streamed line by line. */
+/* The ansible provisioner: ansible-playbook on the host, run by argv
+ * (proc_cmd_run, never a shell), output streamed line by line. */
 #include "provisioners/ansible.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/base/log.h"
 #include "core/host/proc.h"
 #include "provisioners/step.h"
-
-extern char **environ;
-
-static void push(struct strlist *l, char *owned)
-{
-	l->v = xrealloc(l->v, (l->n + 2) * sizeof(*l->v));
-	l->v[l->n++] = owned;
-	l->v[l->n] = NULL;
-}
-
-static char *join(const struct strlist *l, const char *sep)
-{
-	struct buf b = {0};
-	for (size_t i = 0; i < l->n; i++) {
-		if (i)
-			buf_puts(&b, sep);
-		buf_puts(&b, l->v[i]);
-	}
-	if (!b.s)
-		buf_add(&b, "", 0);
-	return b.s;
-}
 
 static char *state_file(const struct env *e, const char *leaf)
 {
@@ -56,134 +31,64 @@ static char *limit_of(const struct ansible_job *j)
 	const struct ansible_step *a = &j->step->ansible;
 	if (a->limit)
 		return xstrdup(a->limit);
-	return j->machine ? xstrdup(j->machine) : join(&a->targets, ",");
+	return j->machine ? xstrdup(j->machine) : strv_join(&a->targets, ",");
 }
 
-void ansible_command(const struct ansible_job *j, struct strlist *argv)
+void ansible_command(const struct ansible_job *j, struct strv *argv)
 {
 	const struct ansible_step *a = &j->step->ansible;
-	*argv = (struct strlist){0};
-	push(argv, xstrdup("ansible-playbook"));
-	push(argv, xstrdup("-i"));
-	push(argv, a->inventory ? xstrdup(a->inventory) : ansible_inventory_path(j));
-	push(argv, xstrdup("--limit"));
-	push(argv, limit_of(j));
+	*argv = (struct strv){0};
+	strv_push(argv, "ansible-playbook");
+	strv_push(argv, "-i");
+	strv_take(argv, a->inventory ? xstrdup(a->inventory) : ansible_inventory_path(j));
+	strv_push(argv, "--limit");
+	strv_take(argv, limit_of(j));
 	if (a->extra_vars) {
-		push(argv, xstrdup("--extra-vars"));
-		push(argv, json_dumps(a->extra_vars, JSON_COMPACT));
+		strv_push(argv, "--extra-vars");
+		strv_take(argv, json_dumps(a->extra_vars, JSON_COMPACT));
 	}
 	if (a->become)
-		push(argv, xstrdup("--become"));
+		strv_push(argv, "--become");
 	if (a->tags.n) {
-		push(argv, xstrdup("--tags"));
-		push(argv, join(&a->tags, ","));
+		strv_push(argv, "--tags");
+		strv_take(argv, strv_join(&a->tags, ","));
 	}
 	if (a->skip_tags.n) {
-		push(argv, xstrdup("--skip-tags"));
-		push(argv, join(&a->skip_tags, ","));
+		strv_push(argv, "--skip-tags");
+		strv_take(argv, strv_join(&a->skip_tags, ","));
 	}
 	if (a->verbose > 0)
-		push(argv, xasprintf("-%.*s", a->verbose > 4 ? 4 : a->verbose, "vvvv"));
+		strv_pushf(argv, "-%.*s", a->verbose > 4 ? 4 : a->verbose, "vvvv");
 	for (size_t i = 0; i < a->raw_arguments.n; i++)
-		push(argv, xstrdup(a->raw_arguments.v[i]));
-	push(argv, xstrdup(a->playbook));
+		strv_push(argv, a->raw_arguments.v[i]);
+	strv_push(argv, a->playbook);
 }
 
-void ansible_argv_free(struct strlist *argv)
+/* What ansible-playbook gets besides our environment. Host key checking
+ * is forced on: a user's ANSIBLE_HOST_KEY_CHECKING=false would put
+ * StrictHostKeyChecking=no ahead of our options. A user's
+ * ANSIBLE_FORCE_COLOR goes, so colour follows our own output. */
+static void child_env(const char *known_hosts, struct strv *env)
 {
-	for (size_t i = 0; i < argv->n; i++)
-		free(argv->v[i]);
-	free(argv->v);
-	*argv = (struct strlist){0};
-}
-
-/* The child's environment: ours, then the caller's minus what we set.
- * Host key checking is forced on: a user's ANSIBLE_HOST_KEY_CHECKING=false
- * would put StrictHostKeyChecking=no ahead of our options. */
-static void child_env(const char *known_hosts, struct strlist *envp)
-{
-	static const char *const ours[] = {"ANSIBLE_HOST_KEY_CHECKING=", "PYTHONUNBUFFERED=",
-					   "ANSIBLE_SSH_COMMON_ARGS=", "ANSIBLE_FORCE_COLOR="};
 	_cleanup_free_ char *args = ansible_ssh_args(known_hosts);
-	*envp = (struct strlist){0};
-	push(envp, xstrdup("ANSIBLE_HOST_KEY_CHECKING=True"));
-	push(envp, xstrdup("PYTHONUNBUFFERED=1"));
-	push(envp, xasprintf("ANSIBLE_SSH_COMMON_ARGS=%s", args));
+	strv_push(env, "ANSIBLE_HOST_KEY_CHECKING=True");
+	strv_push(env, "PYTHONUNBUFFERED=1");
+	strv_pushf(env, "ANSIBLE_SSH_COMMON_ARGS=%s", args);
 	if (log_opts()->color && isatty(STDOUT_FILENO))
-		push(envp, xstrdup("ANSIBLE_FORCE_COLOR=1"));
-	for (char **e = environ; *e; e++) {
-		bool skip = false;
-		for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-			skip |= str_starts(*e, ours[i]);
-		if (!skip)
-			push(envp, xstrdup(*e));
-	}
+		strv_push(env, "ANSIBLE_FORCE_COLOR=1");
 }
 
-static void emit_lines(struct buf *pending, const char *prefix, struct buf *tail)
-{
-	char *start = pending->s, *nl;
-	while ((nl = memchr(start, '\n', pending->len - (size_t)(start - pending->s)))) {
-		*nl = '\0';
-		log_stream(prefix, start, false);
-		step_tail_push(tail, start, STEP_TAIL_LINES);
-		start = nl + 1;
-	}
-	size_t rest = pending->len - (size_t)(start - pending->s);
-	memmove(pending->s, start, rest);
-	pending->len = rest;
-	pending->s[rest] = '\0';
-}
+struct stream {
+	const char *prefix;
+	struct buf *tail;
+};
 
-static void stream_output(int fd, const char *prefix, struct buf *tail)
+/* Each line of its output, as it comes: shown, and kept for the error. */
+static void on_line(const char *line, void *arg)
 {
-	struct buf pending = {0};
-	char chunk[4096];
-	for (;;) {
-		ssize_t r = read(fd, chunk, sizeof(chunk));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		buf_add(&pending, chunk, (size_t)r);
-		emit_lines(&pending, prefix, tail);
-	}
-	if (pending.len) {
-		buf_puts(&pending, "\n");
-		emit_lines(&pending, prefix, tail);
-	}
-	buf_free(&pending);
-}
-
-/* Runs argv with stdout and stderr on one pipe, stdin on /dev/null. */
-static int spawn_streamed(char *const argv[], char *const envp[], const char *prefix, int *status,
-			  struct buf *tail, struct diag *d)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return diag_errno(d, "pipe");
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return diag_errno(d, "fork");
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0)
-			_exit(127);
-		execvpe(argv[0], argv, envp);
-		_exit(127);
-	}
-	close(p[1]);
-	stream_output(p[0], prefix, tail);
-	close(p[0]);
-	int ws;
-	while (waitpid(pid, &ws, 0) < 0)
-		if (errno != EINTR)
-			return diag_errno(d, "wait for %s", argv[0]);
-	*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 255 + WTERMSIG(ws);
-	return 0;
+	const struct stream *s = arg;
+	log_stream(s->prefix, line, false);
+	step_tail_push(s->tail, line, STEP_TAIL_LINES);
 }
 
 static int write_state(const char *path, const struct buf *b, struct diag *d)
@@ -236,20 +141,22 @@ int ansible_run(const struct ansible_job *j, struct diag *d)
 	_cleanup_free_ char *known_hosts = state_file(j->env, "known_hosts");
 	if (write_files(j, known_hosts, d) < 0)
 		return -1;
-	struct strlist argv, envp;
+	static const char *const drop[] = {"ANSIBLE_FORCE_COLOR=", NULL};
+	struct strv argv, env = {0};
 	struct buf tail = {0};
 	ansible_command(j, &argv);
-	child_env(known_hosts, &envp);
+	child_env(known_hosts, &env);
 	_cleanup_free_ char *limit = limit_of(j);
 	log_info("%s: ansible-playbook %s (limit %s)", j->prefix, j->step->ansible.playbook, limit);
-	int status = 0;
-	int rc = spawn_streamed(argv.v, envp.v, j->prefix, &status, &tail, d);
-	if (rc == 0 && status == 127 && !tail.len)
-		rc = diag_fail(d, "could not start ansible-playbook");
-	else if (rc == 0 && status != 0)
-		rc = step_exit_fail(d, status, &tail);
-	ansible_argv_free(&argv);
-	ansible_argv_free(&envp);
+	struct stream st = {j->prefix, &tail};
+	struct proc_cmd c = {.argv = (const char *const *)argv.v, .env = (const char *const *)env.v,
+			     .env_drop = drop, .line = on_line, .arg = &st};
+	int rc = proc_cmd_run(&c, d);
+	if (rc == 0 && c.status != 0) /* step_exit_fail: above 255, a signal */
+		rc = step_exit_fail(d, c.sig ? 255 + c.sig : c.status, &tail);
+	proc_cmd_free(&c);
+	strv_free(&argv);
+	strv_free(&env);
 	buf_free(&tail);
 	return rc;
 }

@@ -20,9 +20,8 @@ struct ansible_job {
 
 /* ansible-playbook's argv (argv->v NULL-terminated): -i, --limit (default:
  * the machine, or the step's targets), --extra-vars JSON, --become, --tags,
- * --skip-tags, -v..., raw_arguments, the playbook. Free with ansible_argv_free. */
-void ansible_command(const struct ansible_job *j, struct strlist *argv);
-void ansible_argv_free(struct strlist *argv);
+ * --skip-tags, -v..., raw_arguments, the playbook. Free with strv_free. */
+void ansible_command(const struct ansible_job *j, struct strv *argv);
 
 /* The generated inventory's path for the job (also when the step names its own). */
 char *ansible_inventory_path(const struct ansible_job *j);

@@ -68,7 +68,7 @@ enum provision_mode {
  * up created the machine. Stops at the first failing step; the diag names
  * machine, step number/name, exit code and the last lines of output. */
 int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool created,
-		      const struct strlist *only, struct diag *d);
+		      const struct strv *only, struct diag *d);
 
 /* The envfile's top-level `provision:` steps, each once every machine it
  * targets is among `targets` (the machines this run brought up); a step
@@ -77,11 +77,11 @@ int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool create
  * topology says nothing). Recorded in every target's
  * state. Call after provision_machine has run for each target. */
 int provision_env(const struct env *e, struct prov_target *targets, size_t n,
-		  enum provision_mode mode, const struct strlist *only, struct diag *d);
+		  enum provision_mode mode, const struct strv *only, struct diag *d);
 
 /* Whether step s runs, given the mode, `only`, whether the machine's first
  * plan is due (created or pending) and whether s is already recorded. */
-bool provision_selects(const struct step *s, enum provision_mode mode, const struct strlist *only,
+bool provision_selects(const struct step *s, enum provision_mode mode, const struct strv *only,
 		       bool plan_due, bool recorded);
 
 #endif

@@ -10,7 +10,7 @@
 #include "provisioners/ansible.h"
 #include "provisioners/step.h"
 
-static bool listed(const struct strlist *l, const char *s)
+static bool listed(const struct strv *l, const char *s)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i], s) == 0)
@@ -18,7 +18,7 @@ static bool listed(const struct strlist *l, const char *s)
 	return false;
 }
 
-bool provision_selects(const struct step *s, enum provision_mode mode, const struct strlist *only,
+bool provision_selects(const struct step *s, enum provision_mode mode, const struct strv *only,
 		       bool plan_due, bool recorded)
 {
 	if (mode == PROVISION_NONE)
@@ -92,7 +92,7 @@ static int run_step(struct prov_ctx *pc, const struct step *s, size_t nsteps, st
 }
 
 int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool created,
-		      const struct strlist *only, struct diag *d)
+		      const struct strv *only, struct diag *d)
 {
 	struct machine *m = pc->m;
 	if (mode == PROVISION_NONE)
@@ -119,7 +119,7 @@ int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool create
 static size_t find_targets(const struct step *s, struct prov_target *ts, size_t n,
 			   struct prov_target **out, const char **missing)
 {
-	const struct strlist *want = &s->ansible.targets;
+	const struct strv *want = &s->ansible.targets;
 	size_t found = 0;
 	*missing = NULL;
 	for (size_t i = 0; i < want->n; i++) {
@@ -137,7 +137,7 @@ static size_t find_targets(const struct step *s, struct prov_target *ts, size_t 
 
 /* A `once` step is due when a target whose first plan is open has not run it. */
 static bool env_step_selected(const struct step *s, struct prov_target **t, size_t nt,
-			      enum provision_mode mode, const struct strlist *only)
+			      enum provision_mode mode, const struct strv *only)
 {
 	bool due = false;
 	for (size_t i = 0; i < nt; i++)
@@ -161,7 +161,7 @@ static int run_env_step(const struct env *e, const struct step *s, struct prov_t
 }
 
 int provision_env(const struct env *e, struct prov_target *targets_up, size_t n,
-		  enum provision_mode mode, const struct strlist *only, struct diag *d)
+		  enum provision_mode mode, const struct strv *only, struct diag *d)
 {
 	if (mode == PROVISION_NONE)
 		return 0;

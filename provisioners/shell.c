@@ -59,7 +59,7 @@ static void command_start(struct buf *b, const struct prov_ctx *pc, const struct
 	}
 }
 
-static void command_args(struct buf *b, const struct strlist *args)
+static void command_args(struct buf *b, const struct strv *args)
 {
 	for (size_t i = 0; i < args->n; i++)
 		add_quoted(b, args->v[i]);

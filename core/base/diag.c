@@ -1,3 +1,4 @@
+/* struct diag: setting, prefixing and collecting errors. */
 #include "core/base/diag.h"
 
 #include <errno.h>
@@ -6,12 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int vfail(struct diag *d, int code, const char *fmt, va_list ap)
+{
+	memset(d, 0, sizeof(*d));
+	d->code = code;
+	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+	return -1;
+}
+
 int diag_fail(struct diag *d, const char *fmt, ...)
 {
 	va_list ap;
-	memset(d, 0, sizeof(*d));
 	va_start(ap, fmt);
-	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+	vfail(d, 0, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int diag_code(struct diag *d, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(d, code, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -20,12 +37,11 @@ int diag_errno(struct diag *d, const char *fmt, ...)
 {
 	int e = errno;
 	va_list ap;
-	memset(d, 0, sizeof(*d));
 	va_start(ap, fmt);
-	int n = vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+	vfail(d, e, fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < sizeof(d->msg))
-		snprintf(d->msg + n, sizeof(d->msg) - (size_t)n, ": %s", strerror(e));
+	size_t n = strlen(d->msg);
+	snprintf(d->msg + n, sizeof(d->msg) - n, ": %s", strerror(e));
 	errno = e;
 	return -1;
 }

@@ -1,9 +1,20 @@
-/* Errors as values: functions return 0 or -1 and fill a struct diag. */
+/* Errors as values: functions return 0 or -1 and fill a struct diag. What
+ * went wrong is text for people (msg, hint) and a code for programs: a
+ * caller that acts on the kind of error tests d->code, never the wording. */
 #ifndef CORRAL_DIAG_H
 #define CORRAL_DIAG_H
 #include <stddef.h>
 
+/* Kinds of error that are no errno value. Above every errno, so a code is
+ * either an errno (set by diag_errno) or one of these; 0: no particular kind. */
+enum diag_code {
+	DIAG_STOPPED = 0x10000, /* a stage stopped because another one failed first */
+	DIAG_USAGE,             /* the command line or the working directory is wrong */
+	DIAG_PORT_TAKEN,        /* a host port was taken by another program meanwhile */
+};
+
 struct diag {
+	int code;        /* errno, enum diag_code, or 0; kept by diag_wrap, diag_hint, diag_at */
 	char msg[1024];  /* what failed, with context prefixes ("box add: download: ...") */
 	char hint[512];  /* what to do about it; may be empty */
 	char file[512];  /* set for errors that point into a file */
@@ -12,7 +23,10 @@ struct diag {
 
 /* Each sets or changes *d and returns -1, so `return diag_fail(d, ...)` reads naturally. */
 int diag_fail(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* msg: ": strerror(errno)" appended; code: errno. */
 int diag_errno(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* diag_fail with a code. */
+int diag_code(struct diag *d, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int diag_hint(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_wrap(struct diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_at(struct diag *d, const char *file, int line, int col);

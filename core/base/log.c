@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/base/strv.h"
 #include "core/base/util.h"
 
 static struct log_opts opts;
@@ -36,19 +37,12 @@ static void clear_bar(void)
 
 /* The calling thread's secrets, longest first: a secret holding a shorter
  * one is masked whole. */
-static _Thread_local char **secrets;
-static _Thread_local size_t nsecrets;
+static _Thread_local struct strv secrets;
 
 static int longest_first(const void *a, const void *b)
 {
 	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
 	return la < lb ? 1 : la > lb ? -1 : 0;
-}
-
-static void secret_add(const char *s, size_t n)
-{
-	secrets = xrealloc(secrets, (nsecrets + 1) * sizeof(*secrets));
-	secrets[nsecrets++] = xstrndup(s, n);
 }
 
 void log_secrets_set(const char *const *v, size_t n)
@@ -58,20 +52,16 @@ void log_secrets_set(const char *const *v, size_t n)
 		for (const char *p = v[i]; p && *p;) {
 			size_t len = strcspn(p, "\r\n");
 			if (len)
-				secret_add(p, len);
+				strv_take(&secrets, xstrndup(p, len));
 			p += len + (p[len] != '\0');
 		}
-	if (nsecrets)
-		qsort(secrets, nsecrets, sizeof(*secrets), longest_first);
+	if (secrets.n)
+		qsort(secrets.v, secrets.n, sizeof(*secrets.v), longest_first);
 }
 
 void log_secrets_clear(void)
 {
-	for (size_t i = 0; i < nsecrets; i++)
-		free(secrets[i]);
-	free(secrets);
-	secrets = NULL;
-	nsecrets = 0;
+	strv_free(&secrets);
 }
 
 static char *mask(char *s, const char *secret)
@@ -93,8 +83,8 @@ static char *mask(char *s, const char *secret)
 char *log_redact(const char *s)
 {
 	char *r = xstrdup(s);
-	for (size_t i = 0; i < nsecrets; i++)
-		r = mask(r, secrets[i]);
+	for (size_t i = 0; i < secrets.n; i++)
+		r = mask(r, secrets.v[i]);
 	return r;
 }
 

@@ -23,7 +23,6 @@
 
 #define STREAM_RING (16u << 20)
 #define CHUNK (1u << 20)
-#define STOPPED "stopped" /* the producer's error when a consumer gave up first */
 enum { HASH_CONSUMER, UNPACK_CONSUMER };
 
 struct pipeline {
@@ -130,7 +129,7 @@ static void *unpack_thread(void *arg)
 static int feed(struct pipeline *p, const void *buf, size_t n, struct diag *d)
 {
 	if (ring_write(p->ring, buf, n) < 0)
-		return diag_fail(d, STOPPED);
+		return diag_code(d, DIAG_STOPPED, "stopped"); /* a consumer gave up first */
 	p->fed += n;
 	progress_set(p->prog, p->fed);
 	return 0;
@@ -266,7 +265,7 @@ static int run_pipeline(struct pipeline *p, struct diag *d)
 	pthread_join(unpacker, NULL);
 	ring_free(p->ring);
 	p->ring = NULL;
-	if (p->unpack_rc < 0 && (rc == 0 || strcmp(d->msg, STOPPED) == 0)) {
+	if (p->unpack_rc < 0 && (rc == 0 || d->code == DIAG_STOPPED)) {
 		*d = p->unpack_d;
 		p->bad_bytes = true;
 		return -1;

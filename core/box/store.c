@@ -14,6 +14,7 @@
 #include "core/box/store_priv.h"
 #include "core/host/index.h"
 #include "core/base/log.h"
+#include "core/base/strv.h"
 #include "core/base/util.h"
 #include "core/box/version.h"
 
@@ -147,30 +148,20 @@ static void list_add(struct box_list *l, const struct box_ref *r)
 }
 
 /* The subdirectories of dir that do not start with a dot. */
-static size_t subdirs(const char *dir, char ***out)
+static struct strv subdirs(const char *dir)
 {
-	*out = NULL;
-	size_t n = 0;
+	struct strv out = {0};
 	DIR *dh = opendir(dir);
 	if (!dh)
-		return 0;
+		return out;
 	struct dirent *e;
 	while ((e = readdir(dh))) {
 		_cleanup_free_ char *p = path_join(dir, e->d_name);
-		if (e->d_name[0] == '.' || !path_is_dir(p))
-			continue;
-		*out = xrealloc(*out, (n + 1) * sizeof(**out));
-		(*out)[n++] = xstrdup(e->d_name);
+		if (e->d_name[0] != '.' && path_is_dir(p))
+			strv_push(&out, e->d_name);
 	}
 	closedir(dh);
-	return n;
-}
-
-static void free_names(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	return out;
 }
 
 /* name/VERSION/ARCH/PROVIDER directories that hold a metadata.json. */
@@ -178,27 +169,25 @@ static void scan_name(const char *root, const char *esc, struct box_list *l)
 {
 	_cleanup_free_ char *ndir = path_join(root, esc);
 	_cleanup_free_ char *name = replace(esc, VAGRANT_SLASH, "/");
-	char **vers, **arches, **provs;
-	size_t nv = subdirs(ndir, &vers);
-	for (size_t i = 0; i < nv; i++) {
-		_cleanup_free_ char *vdir = path_join(ndir, vers[i]);
-		size_t na = version_valid(vers[i]) ? subdirs(vdir, &arches) : 0;
-		for (size_t j = 0; j < na; j++) {
-			_cleanup_free_ char *adir = path_join(vdir, arches[j]);
-			size_t np = subdirs(adir, &provs);
-			for (size_t k = 0; k < np; k++) {
-				_cleanup_free_ char *pdir = path_join(adir, provs[k]);
+	struct strv vers = subdirs(ndir);
+	for (size_t i = 0; i < vers.n; i++) {
+		_cleanup_free_ char *vdir = path_join(ndir, vers.v[i]);
+		struct strv arches = version_valid(vers.v[i]) ? subdirs(vdir) : (struct strv){0};
+		for (size_t j = 0; j < arches.n; j++) {
+			_cleanup_free_ char *adir = path_join(vdir, arches.v[j]);
+			struct strv provs = subdirs(adir);
+			for (size_t k = 0; k < provs.n; k++) {
+				_cleanup_free_ char *pdir = path_join(adir, provs.v[k]);
 				_cleanup_free_ char *meta = path_join(pdir, "metadata.json");
-				struct box_ref r = {name, vers[i], provs[k], arches[j], pdir};
+				struct box_ref r = {name, vers.v[i], provs.v[k], arches.v[j], pdir};
 				if (path_exists(meta))
 					list_add(l, &r);
 			}
-			free_names(provs, np);
+			strv_free(&provs);
 		}
-		if (na)
-			free_names(arches, na);
+		strv_free(&arches);
 	}
-	free_names(vers, nv);
+	strv_free(&vers);
 }
 
 static int ref_cmp(const void *a, const void *b)
@@ -219,11 +208,10 @@ int boxstore_list(struct box_list *l, struct diag *d)
 	(void)d;
 	*l = (struct box_list){0};
 	_cleanup_free_ char *root = boxes_root();
-	char **names;
-	size_t n = subdirs(root, &names);
-	for (size_t i = 0; i < n; i++)
-		scan_name(root, names[i], l);
-	free_names(names, n);
+	struct strv names = subdirs(root);
+	for (size_t i = 0; i < names.n; i++)
+		scan_name(root, names.v[i], l);
+	strv_free(&names);
 	if (l->n)
 		qsort(l->v, l->n, sizeof(*l->v), ref_cmp);
 	return 0;

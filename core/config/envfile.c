@@ -195,13 +195,12 @@ static bool mark_ref(const struct loader *L, const char *name, bool *seen)
 }
 
 /* The marked machines' names, in envfile order. */
-static struct strlist marked(const struct loader *L, const bool *seen)
+static struct strv marked(const struct loader *L, const bool *seen)
 {
-	struct strlist out = {0};
-	out.v = xcalloc(L->e->nmachines, sizeof(*out.v));
+	struct strv out = {0};
 	for (size_t i = 0; i < L->e->nmachines; i++)
 		if (seen[i])
-			out.v[out.n++] = xstrdup(L->e->machines[i].name);
+			strv_push(&out, L->e->machines[i].name);
 	return out;
 }
 
@@ -221,7 +220,7 @@ static void unknown_ref(struct loader *L, struct srcpos pos, const char *path, c
 
 /* Names and base names -> machine names, in place, in envfile order.
  * Errors point at the list's items when `list` is its node, else at pos. */
-static void resolve_refs(struct loader *L, struct strlist *l, const struct ynode *list,
+static void resolve_refs(struct loader *L, struct strv *l, const struct ynode *list,
 			 struct srcpos pos, const char *path)
 {
 	bool *seen = xcalloc(L->e->nmachines, sizeof(*seen));
@@ -230,7 +229,7 @@ static void resolve_refs(struct loader *L, struct strlist *l, const struct ynode
 		if (!mark_ref(L, l->v[i], seen))
 			unknown_ref(L, item ? pos_of(list->items[i]) : pos, path, l->v[i]);
 	}
-	strlist_free(l);
+	strv_free(l);
 	*l = marked(L, seen);
 	free(seen);
 }
@@ -269,7 +268,7 @@ static void report_cycle(struct loader *L, const size_t *stack, size_t depth, si
 /* Depth-first; a dependency still on the stack closes a cycle. */
 static bool find_cycle(struct loader *L, size_t u, char *color, size_t *stack, size_t depth)
 {
-	const struct strlist *deps = &L->e->machines[u].depends_on;
+	const struct strv *deps = &L->e->machines[u].depends_on;
 	color[u] = GREY;
 	stack[depth] = u;
 	for (size_t j = 0; j < deps->n; j++) {
@@ -498,7 +497,7 @@ static bool has_group(const struct ansible_step *a, const char *name)
 }
 
 /* Every machine in one of its groups, or every machine when it has none. */
-static struct strlist targets(const struct loader *L, const struct ansible_step *a)
+static struct strv targets(const struct loader *L, const struct ansible_step *a)
 {
 	bool *seen = xcalloc(L->e->nmachines, sizeof(*seen));
 	for (size_t i = 0; i < L->e->nmachines; i++)
@@ -506,7 +505,7 @@ static struct strlist targets(const struct loader *L, const struct ansible_step 
 	for (size_t i = 0; i < a->ngroups; i++)
 		for (size_t j = 0; j < a->groups[i].hosts.n; j++)
 			mark_ref(L, a->groups[i].hosts.v[j], seen);
-	struct strlist out = marked(L, seen);
+	struct strv out = marked(L, seen);
 	free(seen);
 	return out;
 }
@@ -764,7 +763,7 @@ int envfile_find(const char *explicit, const char *start_dir, char **path, struc
 	if (explicit) {
 		_cleanup_free_ char *abs = path_abs(dir, explicit), *here = path_abs(NULL, explicit);
 		if (!path_exists(abs)) {
-			diag_fail(d, "%s: no such file", explicit);
+			diag_code(d, DIAG_USAGE, "%s: no such file", explicit);
 			return diag_hint(d, "check the path given to -f");
 		}
 		/* As given when that names the same file: errors then read as typed. */
@@ -788,7 +787,7 @@ int envfile_find(const char *explicit, const char *start_dir, char **path, struc
 			break;
 		}
 	}
-	diag_fail(d, "no corral.yaml in %s or any parent directory", dir);
+	diag_code(d, DIAG_USAGE, "no corral.yaml in %s or any parent directory", dir);
 	return diag_hint(d, "run `corral init` to create one, or pass -f FILE");
 }
 

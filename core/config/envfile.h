@@ -9,14 +9,10 @@
 #include <stdint.h>
 
 #include "core/base/diag.h"
+#include "core/base/strv.h"
 
 struct srcpos {
 	int line, col; /* 1-based; 0 = not from the file (a default) */
-};
-
-struct strlist {
-	char **v;
-	size_t n;
 };
 
 struct kv {
@@ -29,7 +25,7 @@ enum step_kind { STEP_SHELL, STEP_FILE, STEP_ANSIBLE };
 struct shell_step {
 	char *inline_script; /* exactly one of inline_script and path */
 	char *path;          /* absolute host path */
-	struct strlist args; /* each quoted when the command line is built */
+	struct strv args; /* each quoted when the command line is built */
 	struct kv *env;
 	size_t nenv;
 	bool privileged; /* default true: sudo, keeping env */
@@ -45,8 +41,8 @@ struct file_step {
 /* Vagrant's groups map: "g: [hosts]", "g:children: [groups]", "g:vars: {k: v}". */
 struct ansible_group {
 	char *name;
-	struct strlist hosts;
-	struct strlist children;
+	struct strv hosts;
+	struct strv children;
 	json_t *vars;      /* "g:vars": an object of any YAML values, or NULL */
 	struct srcpos pos; /* the group's key */
 };
@@ -59,11 +55,11 @@ struct ansible_step {
 	json_t *extra_vars; /* a JSON object, or NULL */
 	char *limit;        /* NULL: the machine itself (machine step) or its targets (top level) */
 	bool become;
-	struct strlist tags, skip_tags, raw_arguments;
+	struct strv tags, skip_tags, raw_arguments;
 	int verbose; /* 0..4: -v... */
 	/* Top-level steps only: every machine the step targets, in envfile
 	 * order — the hosts of its groups, or every machine when it has none. */
-	struct strlist targets;
+	struct strv targets;
 };
 
 struct step {
@@ -151,7 +147,7 @@ struct machine_cfg {
 	unsigned cpus;  /* default 1 */
 	uint64_t memory, disk; /* bytes; disk 0 = the box's size */
 	bool primary, autostart; /* autostart default true */
-	struct strlist depends_on; /* machine names after count expansion */
+	struct strv depends_on; /* machine names after count expansion */
 	struct net_attach *networks;
 	size_t nnetworks;
 	struct port_fwd *ports;
@@ -212,7 +208,8 @@ int envfile_load_buffer(const char *name, const char *data, size_t len, unsigned
 void env_free(struct env *e);
 
 /* The envfile for a command: `explicit` when given (-f), else corral.yaml in
- * start_dir or the nearest parent directory that has one, like git. */
+ * start_dir or the nearest parent directory that has one, like git. Not
+ * finding one is a DIAG_USAGE error. */
 int envfile_find(const char *explicit, const char *start_dir, char **path, struct diag *d);
 
 const struct machine_cfg *env_machine(const struct env *e, const char *name);

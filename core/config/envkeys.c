@@ -345,17 +345,9 @@ static bool want(struct dec *d, const struct ynode *n, enum ytype t)
 	return false;
 }
 
-void strlist_free(struct strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	*l = (struct strlist){0};
-}
-
 static void f_strlist(void *obj, const struct key *k)
 {
-	strlist_free(FIELD(obj, k, struct strlist));
+	strv_free(FIELD(obj, k, struct strv));
 }
 
 static void p_strlist(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
@@ -363,13 +355,12 @@ static void p_strlist(struct dec *d, const struct ynode *n, void *obj, const str
 	if (!want(d, n, Y_SEQ))
 		return;
 	f_strlist(obj, k);
-	struct strlist *l = FIELD(obj, k, struct strlist);
-	l->v = xcalloc(n->nitems, sizeof(*l->v));
+	struct strv *l = FIELD(obj, k, struct strv);
 	for (size_t i = 0; !ynode_null(n) && i < n->nitems && spend(d, n); i++) {
 		size_t mark = dec_push(d, "[%zu]", i + 1);
 		char *s = checked_str(d, n->items[i], k);
 		if (s)
-			l->v[l->n++] = s;
+			strv_take(l, s);
 		dec_pop(d, mark);
 	}
 }
@@ -649,7 +640,7 @@ static void f_steps(void *obj, const struct key *k)
 	for (size_t i = 0; i < *COUNT(obj, k); i++) {
 		free_fields(tab_step_kinds.keys[v[i].kind].sub, &v[i]);
 		if (v[i].kind == STEP_ANSIBLE)
-			strlist_free(&v[i].ansible.targets);
+			strv_free(&v[i].ansible.targets);
 	}
 	free(v);
 	*FIELD(obj, k, struct step *) = NULL;
@@ -837,7 +828,7 @@ static json_t *j_enum(const void *obj, const struct key *k, const char *dir)
 	return json_string(k->choices[*CFIELD(obj, k, int)]);
 }
 
-static json_t *strlist_json(const struct strlist *l)
+static json_t *strlist_json(const struct strv *l)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < l->n; i++)
@@ -848,7 +839,7 @@ static json_t *strlist_json(const struct strlist *l)
 static json_t *j_strlist(const void *obj, const struct key *k, const char *dir)
 {
 	(void)dir;
-	return strlist_json(CFIELD(obj, k, struct strlist));
+	return strlist_json(CFIELD(obj, k, struct strv));
 }
 
 static json_t *j_kv(const void *obj, const struct key *k, const char *dir)

@@ -126,6 +126,5 @@ void envkeys_env_free(struct env *e); /* what envkeys_top filled */
 /* What a step does, as JSON: every key that changes its effect (not name,
  * run, sensitive, verbose), host paths relative to dir. */
 json_t *envkeys_step_config(const struct step *s, const char *dir);
-void strlist_free(struct strlist *l);
 
 #endif

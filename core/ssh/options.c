@@ -40,13 +40,7 @@ static int config_value(const char *what, const char *v, bool percent, struct bu
 	return 0;
 }
 
-static void opts_add(struct strlist *o, char *line)
-{
-	o->v = xrealloc(o->v, (o->n + 1) * sizeof(*o->v));
-	o->v[o->n++] = line;
-}
-
-int ssh_client_options(const struct endpoint *ep, struct strlist *opts, struct diag *d)
+int ssh_client_options(const struct endpoint *ep, struct strv *opts, struct diag *d)
 {
 	const struct {
 		const char *key, *what, *value;
@@ -64,7 +58,7 @@ int ssh_client_options(const struct endpoint *ep, struct strlist *opts, struct d
 			buf_free(&b);
 			return -1;
 		}
-		opts_add(opts, b.s);
+		strv_take(opts, b.s);
 	}
 	static const char *const fixed[] = {
 		"IdentitiesOnly yes",       "StrictHostKeyChecking yes",
@@ -72,17 +66,8 @@ int ssh_client_options(const struct endpoint *ep, struct strlist *opts, struct d
 		"UpdateHostKeys no",        "PasswordAuthentication no",
 		"KbdInteractiveAuthentication no", "LogLevel ERROR",
 	};
-	opts_add(opts, xasprintf("Port %u", ep->port));
+	strv_take(opts, xasprintf("Port %u", ep->port));
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		opts_add(opts, xstrdup(fixed[i]));
+		strv_take(opts, xstrdup(fixed[i]));
 	return 0;
-}
-
-void ssh_options_free(struct strlist *opts)
-{
-	for (size_t i = 0; i < opts->n; i++)
-		free(opts->v[i]);
-	free(opts->v);
-	opts->v = NULL;
-	opts->n = 0;
 }

@@ -84,8 +84,7 @@ char *ssh_quote(const char *s);
  * HostKeyAlias, StrictHostKeyChecking, PasswordAuthentication, LogLevel...;
  * values double-quoted, % doubled), for `ssh -o`
  * and for ssh-config Host blocks. Appended to opts; free with
- * ssh_options_free. */
-int ssh_client_options(const struct endpoint *ep, struct strlist *opts, struct diag *d);
-void ssh_options_free(struct strlist *opts);
+ * strv_free. */
+int ssh_client_options(const struct endpoint *ep, struct strv *opts, struct diag *d);
 
 #endif

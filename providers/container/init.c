@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/host/net.h"
+#include "core/host/proc.h"
 #include "core/base/util.h"
 #include "providers/container/container.h"
 
@@ -241,16 +242,14 @@ static int setup_root(const struct init_cfg *c)
 	return attach_binds(c, binds);
 }
 
-static pid_t start_sshd(const sigset_t *blocked)
+/* sshd in the foreground, logging to our stderr (the console log), with
+ * no signal blocked; reaped by serve. -1 when it could not start. */
+static pid_t start_sshd(struct diag *d)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		sigprocmask(SIG_UNBLOCK, blocked, NULL);
-		execl(SSHD, SSHD, "-D", "-e", (char *)NULL);
-		fprintf(stderr, "corral-init: exec %s: %s\n", SSHD, strerror(errno));
-		_exit(127);
-	}
-	return pid;
+	static const char *const argv[] = {SSHD, "-D", "-e", NULL};
+	struct proc_spawn s = {.argv = argv};
+	pid_t pid;
+	return proc_spawn(&s, &pid, d) < 0 ? -1 : pid;
 }
 
 /* Reaps every exited child; true when sshd was one of them. */
@@ -270,9 +269,10 @@ static bool reap(pid_t sshd)
 
 static int serve(const sigset_t *set)
 {
-	pid_t sshd = start_sshd(set);
+	struct diag d = {0};
+	pid_t sshd = start_sshd(&d);
 	if (sshd < 0)
-		return fail("fork sshd");
+		return errno = 0, fail("%s", d.msg);
 	dprintf(CTL_FD, "OK\n");
 	close(CTL_FD);
 	bool stopping = false;
@@ -287,9 +287,10 @@ static int serve(const sigset_t *set)
 		bool died = reap(sshd);
 		if (stopping && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
 			return 0;
-		if (died && !stopping) {
+		if ((died || sshd < 0) && !stopping) {
 			sleep(1); /* a crashing sshd is restarted at most once a second */
-			sshd = start_sshd(set);
+			if ((sshd = start_sshd(&d)) < 0)
+				fprintf(stderr, "corral-init: %s\n", d.msg);
 		}
 	}
 }

@@ -60,41 +60,38 @@ static int bind_fwd(void *arg, size_t i, const char *ip, unsigned port, bool udp
 	return 1;
 }
 
-/* Each forwarded port is passed as FD:GUEST_PORT, with /udp for UDP. */
+/* corral itself, detached (its own session, never waited for): stdin
+ * /dev/null, output to the console log, the sockets as fds 3...; each
+ * passed as FD:GUEST_PORT, with /udp for UDP. */
 static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *fds,
 			   struct diag *d)
 {
 	const struct machine_cfg *c = m->cfg;
 	size_t n = c->nports;
-	char **argv = xcalloc(n + 4, sizeof(char *));
-	argv[0] = "corral";
-	argv[1] = "__portfwd";
-	argv[2] = (char *)guest_ip;
-	for (size_t i = 0; i < n; i++)
-		argv[3 + i] = xasprintf("%zu:%u%s", 3 + i, c->ports[i].guest,
-					c->ports[i].udp ? "/udp" : "");
 	_cleanup_free_ char *log = machine_path(m, "console.log");
 	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	pid_t pid = out < 0 || null < 0 ? -1 : fork();
-	if (pid == 0) {
-		int ok = setsid() >= 0 && dup2(null, 0) >= 0 && dup2(out, 1) >= 0 && dup2(out, 2) >= 0;
-		for (size_t i = 0; ok && i < n; i++)
-			ok = dup2(fds[i], (int)(3 + i)) >= 0;
-		if (ok)
-			execv("/proc/self/exe", argv);
-		_exit(127);
+	if (out < 0)
+		return diag_errno(d, "start the port forwarder: open %s", log);
+	struct strv argv = {0};
+	strv_push(&argv, "corral");
+	strv_push(&argv, "__portfwd");
+	strv_push(&argv, guest_ip);
+	int *child = xcalloc(n + 3, sizeof(int));
+	child[0] = PROC_NULL;
+	child[1] = child[2] = out;
+	for (size_t i = 0; i < n; i++) {
+		strv_pushf(&argv, "%zu:%u%s", 3 + i, c->ports[i].guest, c->ports[i].udp ? "/udp" : "");
+		child[3 + i] = fds[i];
 	}
-	int e = errno;
-	for (size_t i = 0; i < n; i++)
-		free(argv[3 + i]);
-	free(argv);
-	if (out >= 0)
-		close(out);
-	if (null >= 0)
-		close(null);
-	if (pid < 0)
-		return errno = e, diag_errno(d, "start the port forwarder");
+	struct proc_spawn s = {.argv = (const char *const *)argv.v, .exe = "/proc/self/exe",
+			       .fds = child, .nfds = n + 3, .setsid = true};
+	pid_t pid;
+	int rc = proc_spawn(&s, &pid, d);
+	close(out);
+	free(child);
+	strv_free(&argv);
+	if (rc < 0)
+		return diag_wrap(d, "start the port forwarder");
 	machine_set_proc(m, MP_PORTFWD, pid);
 	return 0;
 }

@@ -1,19 +1,12 @@
 /* Disk images through qemu-img (argv only), and a box's metadata.json. */
-#include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "core/host/proc.h"
 #include "core/host/state.h"
 #include "core/base/util.h"
 #include "providers/kvm/kvm.h"
-
-extern char **environ;
 
 /* A file the box names must be a plain name inside the box directory. */
 static int box_file(const char *box_dir, const json_t *meta, const char *key, char **out,
@@ -86,52 +79,17 @@ void kvm_box_free(struct kvm_box *b)
 	*b = (struct kvm_box){0};
 }
 
-/* Runs argv with stdout and stderr into *out; 0 when it exited 0. */
-static int run_capture(const char *const argv[], char **out, struct diag *d)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return diag_errno(d, "pipe");
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	pid_t pid;
-	int e = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(p[1]);
-	struct buf b = {0};
-	char tmp[4096];
-	ssize_t n;
-	while (e == 0 && ((n = read(p[0], tmp, sizeof(tmp))) > 0 || (n < 0 && errno == EINTR)))
-		if (n > 0)
-			buf_add(&b, tmp, (size_t)n);
-	close(p[0]);
-	int st = 0;
-	while (e == 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	*out = b.s ? b.s : xstrdup("");
-	if (e != 0) {
-		errno = e;
-		return diag_errno(d, "run %s", argv[0]);
-	}
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return 0;
-	size_t len = strlen(*out);
-	while (len && (*out)[len - 1] == '\n')
-		(*out)[--len] = '\0';
-	return diag_fail(d, "%s failed: %s", argv[0], *out);
-}
-
 /* `qemu-img info --output=json` of image; -U: QEMU may hold it open. */
 static int img_info(const char *image, json_t **info, struct diag *d)
 {
 	const char *argv[] = {"qemu-img", "info", "-U", "--output=json", image, NULL};
-	_cleanup_free_ char *out = NULL;
-	if (run_capture(argv, &out, d) < 0)
-		return -1;
+	struct proc_cmd c = {.argv = argv};
+	int rc = proc_cmd_run(&c, d) < 0 || proc_cmd_check(&c, d) < 0 ? -1 : 0;
 	json_error_t je;
-	*info = json_loads(out, 0, &je);
+	*info = rc == 0 ? json_loads(c.out.s, 0, &je) : NULL;
+	proc_cmd_free(&c);
+	if (rc < 0)
+		return -1;
 	return *info ? 0 : diag_fail(d, "qemu-img info %s: unreadable output: %s", image, je.text);
 }
 
@@ -164,17 +122,15 @@ int img_snapshot(const char *image, char op, const char *name, struct diag *d)
 	return proc_run(argv, NULL, d);
 }
 
-int img_snapshot_list(const char *image, struct snapshot_list *out, struct diag *d)
+int img_snapshot_list(const char *image, struct strv *out, struct diag *d)
 {
 	json_t *info, *s;
 	size_t i;
-	*out = (struct snapshot_list){0};
+	*out = (struct strv){0};
 	if (img_info(image, &info, d) < 0)
 		return -1;
-	json_t *snaps = json_object_get(info, "snapshots");
-	out->names = xcalloc(json_array_size(snaps) + 1, sizeof(char *));
-	json_array_foreach(snaps, i, s)
-		out->names[out->n++] = xstrdup(state_str(s, "name", "?"));
+	json_array_foreach(json_object_get(info, "snapshots"), i, s)
+		strv_push(out, state_str(s, "name", "?"));
 	json_decref(info);
 	return 0;
 }

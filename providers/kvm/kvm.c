@@ -224,11 +224,11 @@ static int start_qemu(struct machine *m, struct boot *b, const char *loadvm, str
 				     .host_ports = b->ports.host, .nets = b->nets, .loadvm = loadvm};
 		_cleanup_free_ char *iso = machine_path(m, "cidata.iso");
 		r.cidata = path_exists(iso);
-		struct strlist argv;
+		struct strv argv;
 		if (qemu_argv(m->cfg, &b->box, &b->host, &r, &argv, d) < 0)
 			return -1;
 		rc = proc_run((const char *const *)argv.v, NULL, d);
-		qemu_argv_free(&argv);
+		strv_free(&argv);
 		if (rc == 0 || !ports_lost(m, &b->ports))
 			break;
 	}

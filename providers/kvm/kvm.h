@@ -69,8 +69,7 @@ struct qemu_run {
  * QEMU option strings have their commas doubled. Errors: microvm without
  * a kernel, a unix socket path too long. */
 int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struct qemu_host *h,
-	      const struct qemu_run *r, struct strlist *argv, struct diag *d);
-void qemu_argv_free(struct strlist *argv);
+	      const struct qemu_run *r, struct strv *argv, struct diag *d);
 /* 52:54:00:xx:xx:xx from the machine directory and NIC index. */
 void qemu_mac(const char *dir, unsigned nic, char out[18]);
 
@@ -117,7 +116,7 @@ int cidata_write(const char *path, const struct cidata *c, struct diag *d);
 int img_overlay(const char *backing, const char *overlay, uint64_t size, struct diag *d);
 /* op: 'c' create, 'a' apply, 'd' delete. */
 int img_snapshot(const char *image, char op, const char *name, struct diag *d);
-int img_snapshot_list(const char *image, struct snapshot_list *out, struct diag *d);
+int img_snapshot_list(const char *image, struct strv *out, struct diag *d);
 
 /* snap.c: the optional vtable entries. */
 int kvm_suspend(struct machine *m, struct diag *d);
@@ -125,7 +124,7 @@ int kvm_resume(struct machine *m, struct diag *d);
 int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_restore(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_delete(struct machine *m, const char *name, struct diag *d);
-int kvm_snapshot_list(struct machine *m, struct snapshot_list *out, struct diag *d);
+int kvm_snapshot_list(struct machine *m, struct strv *out, struct diag *d);
 
 /* kvm.c, for snap.c */
 bool kvm_running(struct machine *m);

@@ -1,7 +1,6 @@
 /* The QEMU command line, built as an argv from the machine's config, its
  * box and facts about the host. Pure: no file is read, nothing runs, so
  * tests/golden/kvm/ can hold the expected argv of every option. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,31 +14,12 @@
 #define SUN_PATH_MAX 107 /* sizeof(sockaddr_un.sun_path) - 1 */
 
 struct args {
-	struct strlist *a;
+	struct strv *a;
 	bool microvm;
 	const char *dir;
 };
 
-static void add(struct args *x, const char *s)
-{
-	struct strlist *a = x->a;
-	a->v = xrealloc(a->v, (a->n + 2) * sizeof(*a->v));
-	a->v[a->n++] = xstrdup(s);
-	a->v[a->n] = NULL;
-}
-
-static void addf(struct args *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void addf(struct args *x, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	add(x, s);
-	free(s);
-}
+static void add(struct args *x, const char *s) { strv_push(x->a, s); }
 
 static void add2(struct args *x, const char *opt, const char *val)
 {
@@ -91,10 +71,10 @@ static void machine_opts(struct args *x, const struct machine_cfg *mc, const str
 		add2(x, "-accel", "tcg");
 	}
 	add(x, "-smp");
-	addf(x, "%u", mc->cpus ? mc->cpus : 1);
+	strv_pushf(x->a, "%u", mc->cpus ? mc->cpus : 1);
 	uint64_t mem = mc->memory ? mc->memory : DEFAULT_MEMORY;
 	add(x, "-m");
-	addf(x, "%lluM", (unsigned long long)((mem + MIB - 1) / MIB));
+	strv_pushf(x->a, "%lluM", (unsigned long long)((mem + MIB - 1) / MIB));
 }
 
 static int control_opts(struct args *x, const struct qemu_run *r, struct diag *d)
@@ -111,10 +91,10 @@ static int control_opts(struct args *x, const struct qemu_run *r, struct diag *d
 	add(x, "-daemonize");
 	add2(x, "-pidfile", pid);
 	add(x, "-chardev");
-	addf(x, "socket,id=qmp,path=%s,server=on,wait=off", esock);
+	strv_pushf(x->a, "socket,id=qmp,path=%s,server=on,wait=off", esock);
 	add2(x, "-mon", "chardev=qmp,mode=control");
 	add(x, "-chardev");
-	addf(x, "file,id=console,path=%s", console);
+	strv_pushf(x->a, "file,id=console,path=%s", console);
 	add2(x, "-serial", "chardev:console");
 	return 0;
 }
@@ -151,9 +131,9 @@ static void drive(struct args *x, const char *id, const char *leaf, const char *
 {
 	_cleanup_free_ char *f = in_dir(x, leaf);
 	add(x, "-drive");
-	addf(x, "file=%s,if=none,id=%s,%s", f, id, fmt_opts);
+	strv_pushf(x->a, "file=%s,if=none,id=%s,%s", f, id, fmt_opts);
 	add(x, "-device");
-	addf(x, "virtio-blk-%s,drive=%s", bus(x), id);
+	strv_pushf(x->a, "virtio-blk-%s,drive=%s", bus(x), id);
 }
 
 static void disk_opts(struct args *x, const struct machine_cfg *mc, const struct qemu_host *h,
@@ -162,9 +142,9 @@ static void disk_opts(struct args *x, const struct machine_cfg *mc, const struct
 	if (mc->kvm.firmware && strcmp(mc->kvm.firmware, "uefi") == 0) {
 		_cleanup_free_ char *code = esc(h->ovmf_code), *vars = in_dir(x, "OVMF_VARS.fd");
 		add(x, "-drive");
-		addf(x, "if=pflash,format=raw,unit=0,readonly=on,file=%s", code);
+		strv_pushf(x->a, "if=pflash,format=raw,unit=0,readonly=on,file=%s", code);
 		add(x, "-drive");
-		addf(x, "if=pflash,format=raw,unit=1,file=%s", vars);
+		strv_pushf(x->a, "if=pflash,format=raw,unit=1,file=%s", vars);
 	}
 	drive(x, "disk0", "disk.qcow2", "format=qcow2,discard=unmap");
 	if (r->cidata)
@@ -176,7 +156,7 @@ static void nic(struct args *x, unsigned i)
 	char mac[18];
 	qemu_mac(x->dir, i, mac);
 	add(x, "-device");
-	addf(x, "virtio-net-%s,netdev=net%u,mac=%s%s", bus(x), i, mac,
+	strv_pushf(x->a, "virtio-net-%s,netdev=net%u,mac=%s%s", bus(x), i, mac,
 	     x->microvm ? "" : ",romfile=");
 }
 
@@ -197,9 +177,9 @@ static void net_opts(struct args *x, const struct machine_cfg *mc, const struct 
 		const struct qemu_net *n = &r->nets[i - 1];
 		add(x, "-netdev");
 		if (n->tap[0])
-			addf(x, "tap,id=net%u,ifname=%s,script=no,downscript=no", i, n->tap);
+			strv_pushf(x->a, "tap,id=net%u,ifname=%s,script=no,downscript=no", i, n->tap);
 		else
-			addf(x, "socket,id=net%u,mcast=%s,localaddr=127.0.0.1", i, n->mcast);
+			strv_pushf(x->a, "socket,id=net%u,mcast=%s,localaddr=127.0.0.1", i, n->mcast);
 		nic(x, i);
 	}
 }
@@ -214,21 +194,21 @@ static void share_opts(struct args *x, const struct machine_cfg *mc)
 		_cleanup_free_ char *p = esc(s->host);
 		if (x->microvm) {
 			add(x, "-fsdev");
-			addf(x, "local,id=fs%zu,path=%s,security_model=mapped-xattr", i, p);
+			strv_pushf(x->a, "local,id=fs%zu,path=%s,security_model=mapped-xattr", i, p);
 			add(x, "-device");
-			addf(x, "virtio-9p-device,fsdev=fs%zu,mount_tag=corral%zu", i, i);
+			strv_pushf(x->a, "virtio-9p-device,fsdev=fs%zu,mount_tag=corral%zu", i, i);
 		} else {
 			add(x, "-virtfs");
-			addf(x, "local,path=%s,mount_tag=corral%zu,security_model=mapped-xattr,id=fs%zu",
+			strv_pushf(x->a, "local,path=%s,mount_tag=corral%zu,security_model=mapped-xattr,id=fs%zu",
 			     p, i, i);
 		}
 	}
 }
 
 int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struct qemu_host *h,
-	      const struct qemu_run *r, struct strlist *argv, struct diag *d)
+	      const struct qemu_run *r, struct strv *argv, struct diag *d)
 {
-	*argv = (struct strlist){0};
+	*argv = (struct strv){0};
 	struct args x = {.a = argv, .dir = r->dir,
 			 .microvm = mc->kvm.machine && strcmp(mc->kvm.machine, "microvm") == 0};
 	bool uefi = mc->kvm.firmware && strcmp(mc->kvm.firmware, "uefi") == 0;
@@ -240,7 +220,7 @@ int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struc
 	add(&x, h->binary);
 	machine_opts(&x, mc, h);
 	if (control_opts(&x, r, d) < 0) {
-		qemu_argv_free(argv);
+		strv_free(argv);
 		return -1;
 	}
 	if (b->kernel)
@@ -251,12 +231,4 @@ int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struc
 	if (r->loadvm)
 		add2(&x, "-loadvm", r->loadvm);
 	return 0;
-}
-
-void qemu_argv_free(struct strlist *argv)
-{
-	for (size_t i = 0; i < argv->n; i++)
-		free(argv->v[i]);
-	free(argv->v);
-	*argv = (struct strlist){0};
 }

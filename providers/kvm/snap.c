@@ -69,7 +69,7 @@ int kvm_snapshot_delete(struct machine *m, const char *name, struct diag *d)
 
 /* -U: the image may be open in a running QEMU; its snapshot table is
  * written before savevm returns. The suspend image is not listed. */
-int kvm_snapshot_list(struct machine *m, struct snapshot_list *out, struct diag *d)
+int kvm_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
 {
 	if (need_created(m, d) < 0)
 		return -1;
@@ -78,11 +78,13 @@ int kvm_snapshot_list(struct machine *m, struct snapshot_list *out, struct diag 
 		return -1;
 	size_t k = 0;
 	for (size_t i = 0; i < out->n; i++)
-		if (strcmp(out->names[i], KVM_SUSPEND_TAG) == 0)
-			free(out->names[i]);
+		if (strcmp(out->v[i], KVM_SUSPEND_TAG) == 0)
+			free(out->v[i]);
 		else
-			out->names[k++] = out->names[i];
+			out->v[k++] = out->v[i];
 	out->n = k;
+	if (out->v)
+		out->v[k] = NULL;
 	return 0;
 }
 

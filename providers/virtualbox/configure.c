@@ -20,16 +20,16 @@ struct cfgrun {
 	size_t nifs;
 };
 
-static void modifyvm(struct vargs *a, const char *id)
+static void modifyvm(struct strv *a, const char *id)
 {
-	va_add(a, "modifyvm");
-	va_add(a, id);
+	strv_push(a, "modifyvm");
+	strv_push(a, id);
 }
 
-static int run_free(const char *doing, struct vargs *a, struct diag *d)
+static int run_free(const char *doing, struct strv *a, struct diag *d)
 {
 	int rc = vbox_run(doing, a, NULL, d);
-	va_free(a);
+	strv_free(a);
 	return rc;
 }
 
@@ -46,16 +46,16 @@ static int clear_forwards(struct cfgrun *c, struct diag *d)
 {
 	struct vbox_natpf *f;
 	size_t n = vbox_forwards(&c->info, &f);
-	struct vargs a = {0};
+	struct strv a = {0};
 	modifyvm(&a, c->id);
 	for (size_t i = 0; i < n; i++) {
-		va_add(&a, "--natpf1");
-		va_add(&a, "delete");
-		va_add(&a, f[i].name);
+		strv_push(&a, "--natpf1");
+		strv_push(&a, "delete");
+		strv_push(&a, f[i].name);
 	}
 	free(f);
 	if (n == 0)
-		return va_free(&a), 0;
+		return strv_free(&a), 0;
 	return run_free("clear the NAT port forwards", &a, d);
 }
 
@@ -98,11 +98,11 @@ static int shared_folders(struct cfgrun *c, struct diag *d)
 
 static int clear_nics(struct cfgrun *c, struct diag *d)
 {
-	struct vargs a = {0};
+	struct strv a = {0};
 	modifyvm(&a, c->id);
 	for (int i = 2; i <= VBOX_MAX_NICS; i++) {
-		va_addf(&a, "--nic%d", i);
-		va_add(&a, "none");
+		strv_pushf(&a, "--nic%d", i);
+		strv_push(&a, "none");
 	}
 	return run_free("clear the network adapters", &a, d);
 }
@@ -115,41 +115,41 @@ static int networks(struct cfgrun *c, struct diag *d)
 	if (mc->nnetworks > VBOX_MAX_NICS - 1)
 		return diag_fail(d, "%s: at most %d private networks per VirtualBox VM", mc->name,
 				 VBOX_MAX_NICS - 1);
-	struct vargs a = {0};
+	struct strv a = {0};
 	modifyvm(&a, c->id);
-	va_add(&a, "--nic1");
-	va_add(&a, "nat");
+	strv_push(&a, "--nic1");
+	strv_push(&a, "nat");
 	for (size_t i = 0; i < mc->nnetworks; i++) {
 		const struct net_attach *na = &mc->networks[i];
 		const struct network_cfg *nc = env_network(c->m->env, na->network);
 		char ifname[64], ip[16];
 		if (!nc)
-			return va_free(&a), diag_fail(d, "%s: no network `%s`", mc->name, na->network);
+			return strv_free(&a), diag_fail(d, "%s: no network `%s`", mc->name, na->network);
 		if (vbox_hostif_for(nc, c->ifs, c->nifs, ifname, sizeof(ifname), d) < 0 ||
 		    vbox_guest_ip(c->m, na, ip, sizeof(ip), d) < 0)
-			return va_free(&a), -1;
+			return strv_free(&a), -1;
 		if (i == 0)
 			machine_set_str(c->m, MK_IP, ip);
-		va_addf(&a, "--nic%zu", i + 2);
-		va_add(&a, "hostonly");
-		va_addf(&a, "--hostonlyadapter%zu", i + 2);
-		va_add(&a, ifname);
-		va_addf(&a, "--cableconnected%zu", i + 2);
-		va_add(&a, "on");
+		strv_pushf(&a, "--nic%zu", i + 2);
+		strv_push(&a, "hostonly");
+		strv_pushf(&a, "--hostonlyadapter%zu", i + 2);
+		strv_push(&a, ifname);
+		strv_pushf(&a, "--cableconnected%zu", i + 2);
+		strv_push(&a, "on");
 	}
 	return run_free("attach the private networks", &a, d);
 }
 
 /* The natpf1 rules of a plan: SSH's, then each forward's. */
-static void rules(const struct machine_cfg *mc, const struct port_plan *p, struct vargs *a)
+static void rules(const struct machine_cfg *mc, const struct port_plan *p, struct strv *a)
 {
-	va_add(a, "--natpf1");
-	va_addf(a, "ssh,tcp,127.0.0.1,%u,,%u", p->ssh, mcfg_ssh_port(mc));
+	strv_push(a, "--natpf1");
+	strv_pushf(a, "ssh,tcp,127.0.0.1,%u,,%u", p->ssh, mcfg_ssh_port(mc));
 	for (size_t i = 0; i < mc->nports; i++) {
 		const struct port_fwd *pf = &mc->ports[i];
 		const char *ip = pf->host_ip ? pf->host_ip : "127.0.0.1", *proto = pf->udp ? "udp" : "tcp";
-		va_add(a, "--natpf1");
-		va_addf(a, "%s%u,%s,%s,%u,,%u", proto, pf->guest, proto, ip, p->host[i], pf->guest);
+		strv_push(a, "--natpf1");
+		strv_pushf(a, "%s%u,%s,%s,%u,,%u", proto, pf->guest, proto, ip, p->host[i], pf->guest);
 	}
 }
 
@@ -164,7 +164,7 @@ static int forwards(struct cfgrun *c, struct diag *d)
 		return diag_wrap(d, "lock the host port allocation");
 	struct port_set used;
 	struct port_plan plan = {0};
-	struct vargs a = {0};
+	struct strv a = {0};
 	int rc = vbox_used_ports(c->id, &used, d);
 	if (rc == 0) {
 		rc = ports_pick(c->m, true, &used, NULL, &plan, d);
@@ -176,7 +176,7 @@ static int forwards(struct cfgrun *c, struct diag *d)
 		rc = vbox_run("forward ports", &a, NULL, d);
 	}
 	lock_release(&l);
-	va_free(&a);
+	strv_free(&a);
 	if (rc == 0)
 		ports_record(c->m, &plan);
 	port_plan_free(&plan);
@@ -192,14 +192,14 @@ static int defaults(struct cfgrun *c, struct diag *d)
 static int resources(struct cfgrun *c, struct diag *d)
 {
 	const struct machine_cfg *mc = c->m->cfg;
-	struct vargs a = {0};
+	struct strv a = {0};
 	modifyvm(&a, c->id);
 	if (mc->memory) {
-		va_add(&a, "--memory");
-		va_addf(&a, "%llu", (unsigned long long)(mc->memory >> 20));
+		strv_push(&a, "--memory");
+		strv_pushf(&a, "%llu", (unsigned long long)(mc->memory >> 20));
 	}
-	va_add(&a, "--cpus");
-	va_addf(&a, "%u", mc->cpus ? mc->cpus : 1);
+	strv_push(&a, "--cpus");
+	strv_pushf(&a, "%u", mc->cpus ? mc->cpus : 1);
 	return run_free("set memory and CPUs", &a, d);
 }
 

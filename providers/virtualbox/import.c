@@ -79,40 +79,39 @@ static int import_ovf(const char *ovf, const char *name, struct diag *d)
 	vbox_res_free(&r);
 	if (rc < 0)
 		return diag_wrap(d, "import %s", ovf);
-	struct vargs a = {0};
-	va_add(&a, "import");
-	va_add(&a, ovf);
-	va_add(&a, "--vsys");
-	va_add(&a, "0");
-	va_add(&a, "--vmname");
-	va_add(&a, name);
+	struct strv a = {0};
+	strv_push(&a, "import");
+	strv_push(&a, ovf);
+	strv_push(&a, "--vsys");
+	strv_push(&a, "0");
+	strv_push(&a, "--vmname");
+	strv_push(&a, name);
 	for (size_t i = 0; i < imp.ndisks; i++) {
 		_cleanup_free_ char *t = disk_target(imp.disks[i].target, imp.name, name);
-		va_add(&a, "--vsys");
-		va_add(&a, "0");
-		va_add(&a, "--unit");
-		va_addf(&a, "%u", imp.disks[i].unit);
-		va_add(&a, "--disk");
-		va_add(&a, t);
+		strv_push(&a, "--vsys");
+		strv_push(&a, "0");
+		strv_push(&a, "--unit");
+		strv_pushf(&a, "%u", imp.disks[i].unit);
+		strv_push(&a, "--disk");
+		strv_push(&a, t);
 	}
 	rc = vbox_run("import the box", &a, NULL, d);
-	va_free(&a);
+	strv_free(&a);
 	vbox_import_free(&imp);
 	return rc;
 }
 
-int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d)
+int vbox_snapshot_list(const char *id, struct strv *names, struct diag *d)
 {
 	struct vbox_res r;
-	*names = NULL;
-	*n = 0;
+	*names = (struct strv){0};
 	int rc = vbox_runv("list snapshots", &r, d, "snapshot", id, "list", "--machinereadable", NULL);
 	if (rc < 0 && r.status == 1 && strstr(r.out.s ? r.out.s : "", "does not have any snapshots"))
 		rc = 0;
 	else if (rc == 0) {
 		struct vbox_kvs k;
 		vbox_kv_parse(r.out.s, &k);
-		*n = vbox_snapshot_names(&k, names);
+		vbox_snapshot_names(&k, names);
 		vbox_kv_free(&k);
 	}
 	vbox_res_free(&r);
@@ -121,16 +120,13 @@ int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d)
 
 int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *d)
 {
-	char **names;
-	size_t n;
-	if (vbox_snapshot_list(id, &names, &n, d) < 0)
+	struct strv names;
+	if (vbox_snapshot_list(id, &names, d) < 0)
 		return -1;
 	*has = false;
-	for (size_t i = 0; i < n; i++) {
-		*has |= strcmp(names[i], name) == 0;
-		free(names[i]);
-	}
-	free(names);
+	for (size_t i = 0; i < names.n; i++)
+		*has |= strcmp(names.v[i], name) == 0;
+	strv_free(&names);
 	return 0;
 }
 

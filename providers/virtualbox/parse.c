@@ -282,16 +282,12 @@ size_t vbox_parse_hostifs(const char *out, struct vbox_hostif *v, size_t max)
 	return n;
 }
 
-size_t vbox_snapshot_names(const struct vbox_kvs *k, char ***names)
+void vbox_snapshot_names(const struct vbox_kvs *k, struct strv *names)
 {
-	size_t n = 0;
-	*names = NULL;
+	*names = (struct strv){0};
 	for (size_t i = 0; i < k->n; i++) {
 		const char *key = k->v[i].key;
-		if (strcmp(key, "SnapshotName") != 0 && !str_starts(key, "SnapshotName-"))
-			continue;
-		*names = xrealloc(*names, (n + 1) * sizeof(char *));
-		(*names)[n++] = xstrdup(k->v[i].value);
+		if (strcmp(key, "SnapshotName") == 0 || str_starts(key, "SnapshotName-"))
+			strv_push(names, k->v[i].value);
 	}
-	return n;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "core/base/diag.h"
+#include "core/base/strv.h"
 #include "core/config/envfile.h"
 #include "core/base/util.h"
 #include "core/host/machine.h"
@@ -32,25 +33,16 @@ struct vbox_res {
 };
 void vbox_res_free(struct vbox_res *r);
 
-/* An argv under construction (VBoxManage itself excluded); owns its strings. */
-struct vargs {
-	char *v[96];
-	size_t n;
-};
-void va_add(struct vargs *a, const char *s);
-void va_addf(struct vargs *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void va_free(struct vargs *a);
-
 /* $CORRAL_VBOXMANAGE, else VBoxManage on PATH; caller frees. */
 int vbox_locate(char **path, struct diag *d);
 /* --version: 7.x and 6.1 accepted, anything else is a clear error. */
 int vbox_check_version(struct diag *d);
 
-/* Runs VBoxManage ARGS with LANG=C/LC_ALL=C, capturing both streams. A
+/* Runs VBoxManage ARGS (a: the arguments after VBoxManage) with LANG=C/LC_ALL=C, capturing both streams. A
  * non-zero exit is an error "DOING: VBoxManage: MESSAGE (CODE)"; transient
  * VBOX_E_INVALID_OBJECT_STATE failures are retried a few times first. res
  * may be NULL; when given it is filled (also on failure) and caller frees. */
-int vbox_run(const char *doing, const struct vargs *a, struct vbox_res *res, struct diag *d);
+int vbox_run(const char *doing, const struct strv *a, struct vbox_res *res, struct diag *d);
 /* The same, from a NULL-ended list of literal arguments. */
 int vbox_runv(const char *doing, struct vbox_res *res, struct diag *d, ...)
 	__attribute__((sentinel));
@@ -110,8 +102,8 @@ struct vbox_hostif {
 };
 size_t vbox_parse_hostifs(const char *out, struct vbox_hostif *v, size_t max);
 
-/* `snapshot list --machinereadable`: every SnapshotName value. */
-size_t vbox_snapshot_names(const struct vbox_kvs *k, char ***names);
+/* `snapshot list --machinereadable`: every SnapshotName value (caller frees). */
+void vbox_snapshot_names(const struct vbox_kvs *k, struct strv *names);
 
 /* ---- import.c ---- */
 
@@ -124,7 +116,7 @@ char *vbox_vm_name(struct machine *m);
 /* The uuid of the VM named `name` (*uuid NULL when there is none). */
 int vbox_find_vm(const char *name, char **uuid, struct diag *d);
 /* Every snapshot name of VM id (none is not an error); caller frees. */
-int vbox_snapshot_list(const char *id, char ***names, size_t *n, struct diag *d);
+int vbox_snapshot_list(const char *id, struct strv *names, struct diag *d);
 int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *d);
 
 /* ---- ports.c ---- */

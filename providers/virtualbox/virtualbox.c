@@ -257,11 +257,11 @@ static int vb_snapshot_delete(struct machine *m, const char *name, struct diag *
 	return vbox_runv("delete a snapshot", NULL, d, "snapshot", vm_id(m), "delete", name, NULL);
 }
 
-static int vb_snapshot_list(struct machine *m, struct snapshot_list *out, struct diag *d)
+static int vb_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
 {
 	if (created(m, d) < 0)
 		return -1;
-	return vbox_snapshot_list(vm_id(m), &out->names, &out->n, d);
+	return vbox_snapshot_list(vm_id(m), out, d);
 }
 
 const struct provider provider_virtualbox = {

@@ -16,7 +16,7 @@ static void add_step(struct buf *out, const struct env *e, const struct step *s,
 		     const char *machine)
 {
 	struct ansible_job j = {.env = e, .step = s, .machine = machine};
-	struct strlist argv;
+	struct strv argv;
 	ansible_command(&j, &argv);
 	buf_printf(out, "== %s step %u\n", machine ? machine : "provision", s->index);
 	size_t dn = strlen(e->dir);
@@ -30,7 +30,7 @@ static void add_step(struct buf *out, const struct env *e, const struct step *s,
 			buf_printf(out, "%s\n", a);
 		}
 	}
-	ansible_argv_free(&argv);
+	strv_free(&argv);
 }
 
 static char *render(const struct env *e)

@@ -16,8 +16,9 @@ static size_t argc_of(char **v)
 
 static void rsync_argv(void)
 {
-	char **v = guest_rsync_argv("/tmp/corral-rsync.x/ssh_config", "/p/my app", "/srv/a b",
-				    "/p/my app/.corral");
+	struct strv a = guest_rsync_argv("/tmp/corral-rsync.x/ssh_config", "/p/my app", "/srv/a b",
+					 "/p/my app/.corral");
+	char **v = a.v;
 	CHECK(argc_of(v) == 8);
 	CHECK_STR(v[0], "rsync");
 	CHECK_STR(v[1], "-az");
@@ -27,18 +28,18 @@ static void rsync_argv(void)
 	CHECK_STR(v[5], "--exclude=/.corral/");
 	CHECK_STR(v[6], "/p/my app/");
 	CHECK_STR(v[7], "corral-guest:/srv/a b");
-	guest_argv_free(v);
+	strv_free(&a);
 }
 
 static void rsync_argv_state_elsewhere(void)
 {
-	char **v = guest_rsync_argv("/c", "/p/app", "/srv", "/p/app-2/.corral");
-	CHECK(argc_of(v) == 7); /* a sibling with the same prefix is not inside */
-	CHECK_STR(v[5], "/p/app/");
-	guest_argv_free(v);
-	v = guest_rsync_argv("/c", "/p", "/srv", "/p/sub/.corral");
-	CHECK_STR(v[5], "--exclude=/sub/.corral/");
-	guest_argv_free(v);
+	struct strv a = guest_rsync_argv("/c", "/p/app", "/srv", "/p/app-2/.corral");
+	CHECK(argc_of(a.v) == 7); /* a sibling with the same prefix is not inside */
+	CHECK_STR(a.v[5], "/p/app/");
+	strv_free(&a);
+	a = guest_rsync_argv("/c", "/p", "/srv", "/p/sub/.corral");
+	CHECK_STR(a.v[5], "--exclude=/sub/.corral/");
+	strv_free(&a);
 }
 
 static int check(const char *provider, enum sync_type t, const char *host, struct diag *d)

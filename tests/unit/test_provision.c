@@ -234,7 +234,7 @@ static void test_shell_inline_env_args(void)
 	s.shell.env = env_vars;
 	s.shell.nenv = 2;
 	char *args[] = {"one", "two 'three'"};
-	s.shell.args = (struct strlist){args, 2};
+	s.shell.args = (struct strv){args, 2};
 	struct diag d = {0};
 	capture_start();
 	int rc = run_step(0, &s, &d);
@@ -282,7 +282,7 @@ static void test_shell_path_crlf(void)
 	s.shell.path = script;
 	s.shell.privileged = true;
 	char *args[] = {"fast", "0"};
-	s.shell.args = (struct strlist){args, 2};
+	s.shell.args = (struct strv){args, 2};
 	struct diag d = {0};
 	capture_start();
 	int rc = run_step(1, &s, &d);
@@ -393,7 +393,7 @@ static void test_selection_table(void)
 	struct step always = new_step(STEP_SHELL, "b", RUN_ALWAYS);
 	struct step never = new_step(STEP_SHELL, "c", RUN_NEVER);
 	char *names[] = {"c"};
-	struct strlist only = {names, 1};
+	struct strv only = {names, 1};
 	CHECK(provision_selects(&once, PROVISION_DEFAULT, NULL, true, false));
 	CHECK(!provision_selects(&once, PROVISION_DEFAULT, NULL, true, true));
 	CHECK(!provision_selects(&once, PROVISION_DEFAULT, NULL, false, false));
@@ -433,7 +433,7 @@ static void test_run_semantics(void)
 	struct prov_ctx pc = {.m = &mach[1], .conn = tg[1].conn, .ep = &tg[1].ep};
 	struct diag d = {0};
 	char *dn[] = {"d"}, *an[] = {"a", "c"};
-	struct strlist only_d = {dn, 1}, only_ac = {an, 2};
+	struct strv only_d = {dn, 1}, only_ac = {an, 2};
 	capture_start();
 	int r1 = provision_machine(&pc, PROVISION_DEFAULT, true, NULL, &d); /* created; b fails */
 	_cleanup_free_ char *o1 = log_of_runs();
@@ -577,7 +577,7 @@ static struct step playbook_step(const char *out)
 	s.ansible.extra_vars = json_pack("{s:s, s:s}", "release", "1.4", "out", out);
 	s.ansible.become = true;
 	static char *targets[] = {"m1", "m2"};
-	s.ansible.targets = (struct strlist){targets, 2};
+	s.ansible.targets = (struct strv){targets, 2};
 	return s;
 }
 
@@ -589,12 +589,12 @@ static void test_ansible_argv(void)
 	s.ansible.playbook = "/p/site.yml";
 	s.ansible.extra_vars = json_pack("{s:s}", "k", "it's");
 	s.ansible.become = true;
-	s.ansible.tags = (struct strlist){tags, 2};
-	s.ansible.skip_tags = (struct strlist){skip, 1};
-	s.ansible.raw_arguments = (struct strlist){raw, 2};
+	s.ansible.tags = (struct strv){tags, 2};
+	s.ansible.skip_tags = (struct strv){skip, 1};
+	s.ansible.raw_arguments = (struct strv){raw, 2};
 	s.ansible.verbose = 2;
 	struct ansible_job j = {.env = &env, .step = &s, .machine = "m1"};
-	struct strlist argv;
+	struct strv argv;
 	ansible_command(&j, &argv);
 	struct buf got = {0};
 	for (size_t i = 0; i < argv.n; i++)
@@ -605,7 +605,7 @@ static void test_ansible_argv(void)
 		"--diff\n--forks=2\n/p/site.yml\n", env.state_dir);
 	CHECK_STR(got.s, want);
 	CHECK(argv.v[argv.n] == NULL);
-	ansible_argv_free(&argv);
+	strv_free(&argv);
 	buf_free(&got);
 	json_decref(s.ansible.extra_vars);
 }

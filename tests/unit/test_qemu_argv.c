@@ -77,7 +77,7 @@ static void render_machine(struct buf *out, const struct machine_cfg *mc, size_t
 	_cleanup_free_ char *dir = xasprintf("/m/%s", mc->name);
 	struct qemu_run r = {.dir = dir, .ssh_port = 2222 + (unsigned)idx, .host_ports = ports,
 			     .nets = nets, .cidata = b.cloud_init};
-	struct strlist argv;
+	struct strv argv;
 	struct diag d = {0};
 	buf_printf(out, "== %s\n", mc->name);
 	if (qemu_argv(mc, &b, &h, &r, &argv, &d) < 0) {
@@ -86,7 +86,7 @@ static void render_machine(struct buf *out, const struct machine_cfg *mc, size_t
 		for (size_t i = 0; i < argv.n; i++)
 			buf_printf(out, "%s\n", argv.v[i]);
 		CHECK(argv.v[argv.n] == NULL);
-		qemu_argv_free(&argv);
+		strv_free(&argv);
 	}
 	kvm_box_free(&b);
 }

@@ -542,14 +542,14 @@ static void test_first_boot_swap(void)
 /* The Host block `corral ssh-config` prints, used by ssh, scp and rsync. */
 static char *write_ssh_config(const struct endpoint *e)
 {
-	struct strlist opts = {0};
+	struct strv opts = {0};
 	struct diag d = {0};
 	CHECK(ssh_client_options(e, &opts, &d) == 0);
 	struct buf b = {0};
 	buf_puts(&b, "Host web\n");
 	for (size_t i = 0; i < opts.n; i++)
 		buf_printf(&b, "  %s\n", opts.v[i]);
-	ssh_options_free(&opts);
+	strv_free(&opts);
 	put("ssh_config", b.s, 0644);
 	buf_free(&b);
 	return tpath("ssh_config");
@@ -595,10 +595,10 @@ static void test_quote_unit(void)
 	CHECK_STR(b, "''");
 	struct endpoint e = ep;
 	snprintf(e.user, sizeof(e.user), "bad\"user");
-	struct strlist opts = {0};
+	struct strv opts = {0};
 	struct diag d = {0};
 	CHECK(ssh_client_options(&e, &opts, &d) < 0 && strstr(d.msg, "bad\"user"));
-	ssh_options_free(&opts);
+	strv_free(&opts);
 }
 
 int main(void)

@@ -82,17 +82,15 @@ static void machinereadable(void)
 	}
 	free(f);
 
-	char **names;
-	n = vbox_snapshot_names(&k, &names);
-	CHECK(n == 3);
-	if (n == 3) {
-		CHECK_STR(names[0], "one");
-		CHECK_STR(names[1], "two");
-		CHECK_STR(names[2], "three \\ x");
+	struct strv names;
+	vbox_snapshot_names(&k, &names);
+	CHECK(names.n == 3);
+	if (names.n == 3) {
+		CHECK_STR(names.v[0], "one");
+		CHECK_STR(names.v[1], "two");
+		CHECK_STR(names.v[2], "three \\ x");
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	strv_free(&names);
 	vbox_kv_free(&k);
 }
 
