@@ -46,8 +46,12 @@ static const char *state_word(const struct lc_result *r, const char *done_word)
 static json_t *result_json(const struct lc_result *r, const char *done_word)
 {
 	json_t *o = json_pack("{s:s, s:s}", "machine", r->machine, "state", state_word(r, done_word));
-	json_object_set_new(o, "seconds", r->outcome == LC_SKIPPED ? json_null()
-								   : json_real((double)r->ms / 1000.0));
+	bool ran = r->outcome != LC_SKIPPED;
+	json_object_set_new(o, "seconds", ran ? json_real((double)r->ms / 1000.0) : json_null());
+	json_object_set_new(o, "boot_seconds",
+			    ran ? json_real((double)r->boot_ms / 1000.0) : json_null());
+	json_object_set_new(o, "provision_seconds",
+			    ran ? json_real((double)r->provision_ms / 1000.0) : json_null());
 	if (r->failed_step)
 		json_object_set_new(o, "failed_step",
 				    json_pack("{s:I, s:s}", "number", (json_int_t)r->failed_step->index,
@@ -72,20 +76,22 @@ static void print_json(const struct lc_result *res, size_t n, const char *done_w
 
 static void print_row(int w, int sw, const struct lc_result *r, const char *done_word)
 {
-	char secs[32] = "-", why[160] = "";
-	if (r->outcome != LC_SKIPPED)
-		snprintf(secs, sizeof(secs), "%.1fs", (double)r->ms / 1000.0);
+	char boot[32] = "-", prov[32] = "-", why[160] = "";
+	if (r->outcome != LC_SKIPPED) {
+		snprintf(boot, sizeof(boot), "%.1fs", (double)r->boot_ms / 1000.0);
+		snprintf(prov, sizeof(prov), "%.1fs", (double)r->provision_ms / 1000.0);
+	}
 	if (r->failed_step)
 		snprintf(why, sizeof(why), "#%u %s", r->failed_step->index, r->failed_step->name);
 	else if (r->blocked_by)
 		snprintf(why, sizeof(why), "(depends on %s)", r->blocked_by);
 	else if (r->outcome == LC_SKIPPED)
 		snprintf(why, sizeof(why), "(interrupted)");
-	printf("%-*s  %-*s  ", w, r->machine, sw, state_word(r, done_word));
+	printf("%-*s  %-*s  %-6s ", w, r->machine, sw, state_word(r, done_word), boot);
 	if (why[0])
-		printf("%-6s %s\n", secs, why);
+		printf("%-9s %s\n", prov, why);
 	else
-		printf("%s\n", secs);
+		printf("%s\n", prov);
 }
 
 void outcome_print(const struct lc_result *res, size_t n, const char *done_word, bool json)
@@ -105,7 +111,8 @@ void outcome_print(const struct lc_result *res, size_t n, const char *done_word,
 	}
 	if (n < 2 && all_done)
 		return;
-	printf("%-*s  %-*s  %-6s %s\n", w, "MACHINE", sw, "STATE", "TIME", "FAILED STEP");
+	printf("%-*s  %-*s  %-6s %-9s %s\n", w, "MACHINE", sw, "STATE", "BOOT", "PROVISION",
+	       "FAILED STEP");
 	for (size_t i = 0; i < n; i++)
 		print_row(w, sw, &res[i], done_word);
 	fflush(stdout);

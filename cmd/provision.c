@@ -119,7 +119,8 @@ static int provision_one(struct run *r, struct prov_target *t, struct lc_result 
 	struct diag d = {0};
 	uint64_t t0 = now_ms();
 	int rc = provision_machine(&pc, PROVISION_FORCE, false, only, &d);
-	*res = (struct lc_result){.machine = t->m->cfg->name, .ms = now_ms() - t0,
+	uint64_t ms = now_ms() - t0;
+	*res = (struct lc_result){.machine = t->m->cfg->name, .ms = ms, .provision_ms = ms,
 				  .outcome = rc < 0 ? LC_FAILED : LC_DONE, .failed_step = pc.failed};
 	if (rc < 0) {
 		report(&d);
@@ -143,10 +144,13 @@ static int provision_all(struct run *r)
 			done[ok++] = r->up[i];
 	}
 	struct diag d = {0};
-	if (provision_env(r->c->env, done, ok, PROVISION_FORCE, only, &d) < 0) {
+	struct env_failure f = {0};
+	if (provision_env(r->c->env, done, ok, PROVISION_FORCE, only, &f, &d) < 0) {
 		report(&d);
 		rc = EXIT_FAIL;
 	}
+	lifecycle_add_env(res, r->nsel, &f);
+	strv_free(&f.machines);
 	outcome_print(res, r->nsel, "provisioned", r->c->json);
 	return rc;
 }

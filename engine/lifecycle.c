@@ -23,7 +23,7 @@ struct job {
 	struct diag d;
 	pthread_t th;
 	bool threaded;
-	uint64_t ms;
+	uint64_t ms, boot_ms, provision_ms; /* all, to SSH ready, provisioning */
 	const struct step *failed_step;
 	const char *blocked_by;
 	struct run *r;
@@ -36,6 +36,7 @@ struct run {
 	size_t n;
 	int (*fn)(struct run *r, struct job *j, struct diag *d);
 	bool ordered;  /* wait for depends_on */
+	struct env_failure envf; /* what the top-level steps did */
 	size_t limit;  /* machines at once */
 	size_t active; /* under mu */
 	pthread_mutex_t mu;
@@ -181,6 +182,7 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	const char *name = j->cfg->name;
 	uint64_t t0 = now_ms();
 	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
+	j->boot_ms = 0;
 	_cleanup_free_ char *waiting = xasprintf("%s: waiting for ssh", name);
 	struct progress *timer = progress_timer_start(waiting);
 	int rc = s == MS_RUNNING ? 0 : guest_check_folders(p, m, d);
@@ -189,8 +191,9 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = connect_ssh(p, j, d);
 	progress_timer_end(timer);
+	j->boot_ms = now_ms() - t0;
 	if (rc == 0)
-		log_machine(name, "ssh ready (%.2fs)", (double)(now_ms() - t0) / 1000.0);
+		log_machine(name, "ssh ready (%.2fs)", (double)j->boot_ms / 1000.0);
 	return rc;
 }
 
@@ -213,8 +216,10 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	int rc = boot(p, j, s, d);
 	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = guest_setup(p, m, j->t.conn, &j->t.ep, d);
+	uint64_t t0 = now_ms();
 	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = provision(r, j, d);
+	j->provision_ms = now_ms() - t0;
 	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
 		struct diag dd = {0};
 		log_machine(name, "failed; destroying it (--destroy-on-error)");
@@ -363,7 +368,9 @@ static void fill_results(const struct run *r, struct lc_result *res)
 	for (size_t i = 0; res && i < r->n; i++) {
 		const struct job *j = &r->jobs[i];
 		res[i] = (struct lc_result){.machine = j->cfg->name, .outcome = outcome[j->st],
-					    .ms = j->ms, .failed_step = j->failed_step,
+					    .ms = j->ms, .boot_ms = j->boot_ms,
+					    .provision_ms = j->provision_ms,
+					    .failed_step = j->failed_step,
 					    .blocked_by = j->blocked_by};
 	}
 }
@@ -379,9 +386,24 @@ static void provision_all(struct run *r, struct diag_list *errs)
 		if (r->jobs[i].st == J_DONE)
 			t[n++] = r->jobs[i].t;
 	struct diag d = {0};
-	if (n && provision_env(r->e, t, n, r->o->provision, r->o->only, &d) < 0)
+	if (n && provision_env(r->e, t, n, r->o->provision, r->o->only, &r->envf, &d) < 0)
 		diag_list_add(errs, &d);
 	free(t);
+}
+
+void lifecycle_add_env(struct lc_result *res, size_t n, const struct env_failure *f)
+{
+	for (size_t i = 0; res && i < n; i++) {
+		if (res[i].outcome == LC_SKIPPED)
+			continue;
+		res[i].ms += f->ms;
+		res[i].provision_ms += f->ms;
+		for (size_t k = 0; f->step && k < f->machines.n; k++)
+			if (strcmp(f->machines.v[k], res[i].machine) == 0) {
+				res[i].failed_step = f->step;
+				res[i].outcome = LC_FAILED;
+			}
+	}
 }
 
 static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, size_t n,
@@ -403,9 +425,11 @@ static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, s
 	for (size_t i = 0; i < n; i++)
 		if (r.jobs[i].st != J_DONE)
 			diag_list_add(errs, &r.jobs[i].d);
-	fill_results(&r, res);
 	if (r.ordered)
 		provision_all(&r, errs);
+	fill_results(&r, res);
+	lifecycle_add_env(res, n, &r.envf);
+	strv_free(&r.envf.machines);
 	for (size_t i = 0; i < n; i++) {
 		ssh_close(r.jobs[i].t.conn);
 		machine_close(&r.jobs[i].m);

@@ -31,7 +31,11 @@ struct lc_result {
 	const char *machine; /* the machine's name (owned by the env) */
 	enum lc_outcome outcome;
 	uint64_t ms;                    /* how long it took; 0 when skipped */
-	const struct step *failed_step; /* the provisioning step that failed, else NULL */
+	uint64_t boot_ms;               /* of it, up to SSH ready */
+	uint64_t provision_ms;          /* of it, provisioning (its top-level steps too) */
+	/* the provisioning step that failed, else NULL; a top-level step that
+	 * failed on this machine makes it LC_FAILED too */
+	const struct step *failed_step;
 	/* skipped: the dependency that failed or was skipped; NULL: a stop was
 	 * requested (Ctrl-C) before it started */
 	const char *blocked_by;
@@ -53,6 +57,11 @@ int lifecycle_reload(const struct env *e, const struct machine_cfg *const *sel, 
 		     const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
 int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel, size_t n,
 		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
+
+/* What the top-level steps did to each result (n of them): their time,
+ * and the step that failed on a machine, which makes that machine failed.
+ * `up` applies it itself; for `corral provision`. */
+void lifecycle_add_env(struct lc_result *res, size_t n, const struct env_failure *f);
 
 /* The provider that created m (state "provider"), NULL when none did; *s
  * its state (MS_NOT_CREATED when no provider or it cannot tell). Works on

@@ -78,17 +78,93 @@ static void child_env(const char *known_hosts, struct strv *env)
 		strv_push(env, "ANSIBLE_FORCE_COLOR=1");
 }
 
+enum { CAUSE_LINES = 12, CAUSE_LINE_MAX = 300 };
+
 struct stream {
 	const char *prefix;
 	struct buf *tail;
+	char task[160];     /* the task running now, from "TASK [name] ***" */
+	struct buf causes;  /* "TASK [x]: fatal: [host]: ..." lines, the first few */
+	unsigned ncauses;
+	struct strv *failed; /* hosts with a fatal/failed line or a failing recap */
 };
+
+/* "[host]" right after the prefix, as Ansible writes it; NULL if not. */
+static char *bracketed_host(const char *after)
+{
+	if (after[0] != '[')
+		return NULL;
+	size_t n = strcspn(after + 1, "]");
+	return after[1 + n] == ']' ? xstrndup(after + 1, n) : NULL;
+}
+
+static void add_failed(struct strv *failed, const char *host)
+{
+	for (size_t i = 0; failed && i < failed->n; i++)
+		if (strcmp(failed->v[i], host) == 0)
+			return;
+	if (failed)
+		strv_push(failed, host);
+}
+
+/* "host : ok=1 changed=0 unreachable=0 failed=1 ...", from PLAY RECAP. */
+static void recap_line(struct stream *s, const char *line)
+{
+	unsigned unreachable = 0, failed = 0;
+	const char *u = strstr(line, " unreachable="), *f = strstr(line, " failed=");
+	const char *colon = strstr(line, " : ok=");
+	if (!u || !f || !colon || sscanf(u, " unreachable=%u", &unreachable) != 1 ||
+	    sscanf(f, " failed=%u", &failed) != 1 || !(unreachable || failed))
+		return;
+	_cleanup_free_ char *host = xstrndup(line, (size_t)(colon - line));
+	char *end = host + strlen(host);
+	while (end > host && end[-1] == ' ')
+		*--end = '\0';
+	add_failed(s->failed, host);
+}
+
+/* The cause of a failure: fatal:/failed: lines per host, with their task. */
+static void watch_line(struct stream *s, const char *line)
+{
+	static const char *const marks[] = {"fatal: ", "failed: "};
+	if (strncmp(line, "TASK [", 6) == 0) {
+		size_t n = strcspn(line + 6, "]");
+		snprintf(s->task, sizeof(s->task), "%.*s", (int)n, line + 6);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+		size_t ml = strlen(marks[i]);
+		_cleanup_free_ char *host = strncmp(line, marks[i], ml) ? NULL : bracketed_host(line + ml);
+		if (!host)
+			continue;
+		add_failed(s->failed, host);
+		if (s->ncauses++ < CAUSE_LINES)
+			buf_printf(&s->causes, "\n    task `%s`: %.*s", s->task, CAUSE_LINE_MAX, line);
+		return;
+	}
+	recap_line(s, line);
+}
 
 /* Each line of its output, as it comes: shown, and kept for the error. */
 static void on_line(const char *line, void *arg)
 {
-	const struct stream *s = arg;
+	struct stream *s = arg;
 	log_stream(s->prefix, line, false);
 	step_tail_push(s->tail, line, STEP_TAIL_LINES);
+	watch_line(s, line);
+}
+
+/* Ansible's own words for why it failed, where it said them; else the
+ * last lines, as for any step. */
+static int fail_with_cause(struct diag *d, int status, struct stream *s)
+{
+	if (!s->causes.len)
+		return step_exit_fail(d, status, s->tail);
+	_cleanup_free_ char *causes = log_redact(s->causes.s);
+	diag_fail(d, "exit code %d; failed:%s", status, causes);
+	if (s->ncauses > CAUSE_LINES)
+		diag_hint(d, "%u more failures: see the output above", s->ncauses - CAUSE_LINES);
+	return -1;
 }
 
 static int write_state(const char *path, const struct buf *b, struct diag *d)
@@ -132,7 +208,7 @@ static int write_files(const struct ansible_job *j, const char *known_hosts, str
 	return rc;
 }
 
-int ansible_run(const struct ansible_job *j, struct diag *d)
+int ansible_run(const struct ansible_job *j, struct strv *failed_hosts, struct diag *d)
 {
 	if (!proc_have("ansible-playbook")) {
 		diag_fail(d, "ansible-playbook is not installed on this host");
@@ -148,13 +224,14 @@ int ansible_run(const struct ansible_job *j, struct diag *d)
 	child_env(known_hosts, &env);
 	_cleanup_free_ char *limit = limit_of(j);
 	log_info("%s: ansible-playbook %s (limit %s)", j->prefix, j->step->ansible.playbook, limit);
-	struct stream st = {j->prefix, &tail};
+	struct stream st = {.prefix = j->prefix, .tail = &tail, .failed = failed_hosts};
 	struct proc_cmd c = {.argv = (const char *const *)argv.v, .env = (const char *const *)env.v,
 			     .env_drop = drop, .line = on_line, .arg = &st};
 	int rc = proc_cmd_run(&c, d);
 	if (rc == 0 && c.status != 0) /* step_exit_fail: above 255, a signal */
-		rc = step_exit_fail(d, c.sig ? 255 + c.sig : c.status, &tail);
+		rc = fail_with_cause(d, c.sig ? 255 + c.sig : c.status, &st);
 	proc_cmd_free(&c);
+	buf_free(&st.causes);
 	strv_free(&argv);
 	strv_free(&env);
 	buf_free(&tail);
@@ -173,7 +250,7 @@ static int ansible_step_run(struct prov_ctx *pc, const struct step *s, struct di
 		.nhosts = pc->npeers ? pc->npeers : 1,
 		.prefix = prefix,
 	};
-	return ansible_run(&j, d);
+	return ansible_run(&j, NULL, d);
 }
 
 const struct provisioner ansible_provisioner = {

@@ -39,7 +39,9 @@ int ansible_known_hosts(const struct prov_target *hosts, size_t n, const char *o
 			struct buf *out, struct diag *d);
 
 /* Writes known_hosts and the inventory (atomically), runs ansible-playbook
- * and streams its output; a failure names the exit code and last lines. */
-int ansible_run(const struct ansible_job *j, struct diag *d);
+ * and streams its output. A failure quotes Ansible's `fatal:`/`failed:`
+ * lines with their task (else the last lines) and, when failed_hosts is
+ * not NULL, appends the hosts that failed or were unreachable to it. */
+int ansible_run(const struct ansible_job *j, struct strv *failed_hosts, struct diag *d);
 
 #endif

@@ -76,8 +76,15 @@ int provision_machine(struct prov_ctx *pc, enum provision_mode mode, bool create
  * due on the targets that are there (so `up web-2` on a provisioned
  * topology says nothing). Recorded in every target's
  * state. Call after provision_machine has run for each target. */
+struct env_failure {
+	const struct step *step; /* the top-level step that failed, else NULL */
+	struct strv machines;    /* the machines it failed on (all its targets when
+				    Ansible named none); free with strv_free */
+	uint64_t ms;             /* time spent in top-level steps */
+};
 int provision_env(const struct env *e, struct prov_target *targets, size_t n,
-		  enum provision_mode mode, const struct strv *only, struct diag *d);
+		  enum provision_mode mode, const struct strv *only, struct env_failure *f,
+		  struct diag *d);
 
 /* Whether step s runs, given the mode, `only`, whether the machine's first
  * plan is due (created or pending) and whether s is already recorded. */

@@ -145,15 +145,30 @@ static bool env_step_selected(const struct step *s, struct prov_target **t, size
 	return provision_selects(s, mode, only, due, false);
 }
 
+/* A failed step's machines: those Ansible named, else every target. */
+static void blame(struct env_failure *f, const struct step *s, struct prov_target **t, size_t nt)
+{
+	f->step = s;
+	for (size_t i = 0; !f->machines.n && i < nt; i++)
+		strv_push(&f->machines, t[i]->m->cfg->name);
+}
+
 static int run_env_step(const struct env *e, const struct step *s, struct prov_target *ts,
-			size_t n, struct prov_target **t, size_t nt, struct diag *d)
+			size_t n, struct prov_target **t, size_t nt, struct env_failure *f,
+			struct diag *d)
 {
 	struct ansible_job j = {
 		.env = e, .step = s, .hosts = ts, .nhosts = n, .prefix = s->name,
 	};
+	uint64_t t0 = now_ms();
 	log_info("provisioning: top-level step %u/%zu: %s", s->index, e->nsteps, s->name);
-	if (ansible_run(&j, d) < 0)
+	int rc = ansible_run(&j, &f->machines, d);
+	f->ms += now_ms() - t0;
+	if (rc < 0) {
+		blame(f, s, t, nt);
 		return diag_wrap(d, "top-level provision step %u (%s)", s->index, s->name);
+	}
+	strv_free(&f->machines);
 	for (size_t i = 0; i < nt; i++)
 		if (record(t[i]->m, s, d) < 0)
 			return -1;
@@ -161,7 +176,8 @@ static int run_env_step(const struct env *e, const struct step *s, struct prov_t
 }
 
 int provision_env(const struct env *e, struct prov_target *targets_up, size_t n,
-		  enum provision_mode mode, const struct strv *only, struct diag *d)
+		  enum provision_mode mode, const struct strv *only, struct env_failure *f,
+		  struct diag *d)
 {
 	if (mode == PROVISION_NONE)
 		return 0;
@@ -180,7 +196,7 @@ int provision_env(const struct env *e, struct prov_target *targets_up, size_t n,
 		}
 		if (env_step_selected(s, t, nt, mode, only) &&
 		    (cancel_check("provisioning", d) < 0 ||
-		     run_env_step(e, s, targets_up, n, t, nt, d) < 0))
+		     run_env_step(e, s, targets_up, n, t, nt, f, d) < 0))
 			return -1;
 	}
 	return 0;

@@ -101,7 +101,7 @@ up_probes
 check "default: all at once (d waits for a)" [ "$(most_at_once "$out")" -eq 3 ]
 check "default: d starts after a is done" [ "$(line_of 'd: creating')" -gt "$(line_of 'a:probe | done')" ]
 table() { grep -Eq "$1" <<<"$out"; }
-check "summary table after a multi-machine up" table '^MACHINE +STATE +TIME +FAILED STEP$'
+check "summary table after a multi-machine up" table '^MACHINE +STATE +BOOT +PROVISION +FAILED STEP$'
 check "summary: a running, with its time" table '^a +running +[0-9]+\.[0-9]s$'
 expect_out "--parallel 0 is refused" 2 "--parallel takes a number of machines from 1" \
 	"$CORRAL" up --parallel 0
