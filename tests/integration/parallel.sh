@@ -102,7 +102,7 @@ check "default: all at once (d waits for a)" [ "$(most_at_once "$out")" -eq 3 ]
 check "default: d starts after a is done" [ "$(line_of 'd: creating')" -gt "$(line_of 'a:probe | done')" ]
 table() { grep -Eq "$1" <<<"$out"; }
 check "summary table after a multi-machine up" table '^MACHINE +STATE +BOOT +PROVISION +FAILED STEP$'
-check "summary: a running, with its time" table '^a +running +[0-9]+\.[0-9]s$'
+check "summary: a running, with its time" table '^a +running +[0-9]+\.[0-9]s +[0-9]+\.[0-9]s$'
 expect_out "--parallel 0 is refused" 2 "--parallel takes a number of machines from 1" \
 	"$CORRAL" up --parallel 0
 expect_out "--parallel x is refused" 2 "--parallel takes a number" "$CORRAL" up --parallel x
@@ -114,9 +114,9 @@ check "a failed machine fails up" [ "$rc" -eq 1 ]
 check "its dependents are not started" grep -q 'after-1: not started: depends on bad, which failed' <<<"$out"
 check "the others finish" grep -q '^indep:plain | token=visible-value$' <<<"$out"
 check "after-2 never booted" [ ! -e .corral/machines/after-2/state.json ]
-check "summary: the failed step" table '^bad +failed +[0-9]+\.[0-9]s +#2 setup$'
-check "summary: the skipped dependent" table '^after-1 +skipped +- +\(depends on bad\)$'
-check "summary: the independent machine" table '^indep +running +[0-9]+\.[0-9]s$'
+check "summary: the failed step" table '^bad +failed +[0-9]+\.[0-9]s +[0-9]+\.[0-9]s +#2 setup$'
+check "summary: the skipped dependent" table '^after-1 +skipped +- +- +\(depends on bad\)$'
+check "summary: the independent machine" table '^indep +running +[0-9]+\.[0-9]s +[0-9]+\.[0-9]s$'
 
 # sensitive: the secret the script prints is masked in the live output.
 check "sensitive: the printed secret is masked" grep -q '^indep:secret | token=\*\*\*$' <<<"$out"
@@ -126,7 +126,7 @@ rc=$?
 check "sensitive failing step: fails" [ "$rc" -eq 1 ]
 check "sensitive failing step: masked live and in the report" \
 	bash -c '[ "$(grep -c "leaking \*\*\*" <<<"$1")" -eq 2 ] && ! grep -q s3cr3t-value <<<"$1"' _ "$out"
-check "provision: summary of a failed machine" table '^indep +failed +[0-9]+\.[0-9]s +#4 leak$'
+check "provision: summary of a failed machine" table '^indep +failed +[0-9]+\.[0-9]s +[0-9]+\.[0-9]s +#4 leak$'
 
 json=$("$CORRAL" up --json bad after indep 2>/dev/null)
 rc=$?
@@ -163,7 +163,7 @@ check "Ctrl-C: says what happens" grep -q '^interrupted: no more machines start'
 check "Ctrl-C: the step underway finished" grep -q '^slow:first | finished$' <<<"$out"
 check "Ctrl-C: the next step did not run" bash -c '! grep -q "^slow:second" <<<"$1"' _ "$out"
 check "Ctrl-C: the machine underway failed, interrupted" grep -q 'slow: interrupted' <<<"$out"
-check "Ctrl-C: summary: the machine not started" table '^later +skipped +- +\(interrupted\)$'
+check "Ctrl-C: summary: the machine not started" table '^later +skipped +- +- +\(interrupted\)$'
 check "Ctrl-C: it was never created" [ ! -e .corral/machines/later/state.json ]
 out=$("$CORRAL" up slow later 2>&1)
 check "after Ctrl-C: up resumes the plan (the second step only)" \

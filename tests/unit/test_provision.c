@@ -664,8 +664,9 @@ static void test_ansible_playbook(void)
 	env.nsteps = 1;
 	tg[0].created = tg[1].created = true;
 	struct diag d = {0};
+	struct env_failure envf = {0};
 	capture_start();
-	int rc = provision_env(&env, tg, 2, PROVISION_DEFAULT, NULL, &d);
+	int rc = provision_env(&env, tg, 2, PROVISION_DEFAULT, NULL, &envf, &d);
 	_cleanup_free_ char *log = capture_end();
 	printf("#   diag: %s\n", rc ? d.msg : "");
 	CHECK(rc == 0);
@@ -696,15 +697,17 @@ static void test_ansible_playbook(void)
 	_cleanup_free_ char *rm = xasprintf("rm -rf %s", out);
 	sh(rm);
 	capture_start();
-	rc = provision_env(&env, tg, 2, PROVISION_DEFAULT, NULL, &d);
+	rc = provision_env(&env, tg, 2, PROVISION_DEFAULT, NULL, &envf, &d);
 	free(capture_end());
 	_cleanup_free_ char *again = out_file("m1", "app.conf");
 	CHECK(rc == 0 && !again);
 	/* a target not up in this run: the step waits, and says so when it was due */
 	capture_start();
-	rc = provision_env(&env, tg, 1, PROVISION_FORCE, NULL, &d);
+	rc = provision_env(&env, tg, 1, PROVISION_FORCE, NULL, &envf, &d);
 	_cleanup_free_ char *waits = capture_end();
 	CHECK(rc == 0 && strstr(waits, "it targets m2, which this run did not bring up"));
+	CHECK(!envf.step && envf.machines.n == 0);
+	strv_free(&envf.machines);
 	env.steps = NULL;
 	env.nsteps = 0;
 	json_decref(s.ansible.extra_vars);
