@@ -29,8 +29,9 @@ static void host_line(struct buf *out, const struct prov_target *t)
 	_cleanup_free_ char *user = ssh_quote(t->ep.user);
 	_cleanup_free_ char *key = ssh_quote(t->ep.key_path);
 	buf_printf(out, "%s ansible_host=%s ansible_port=%u ansible_user=%s"
-			" ansible_ssh_private_key_file=%s\n",
-		   t->m->cfg->name, host, t->ep.port, user, key);
+			" ansible_ssh_private_key_file=%s%s\n",
+		   t->m->cfg->name, host, t->ep.port, user, key,
+		   t->ep.forward_agent ? " ansible_ssh_extra_args='-o ForwardAgent=yes'" : "");
 }
 
 static bool is_host(const struct prov_target *hosts, size_t n, const char *name)

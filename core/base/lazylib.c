@@ -194,6 +194,10 @@ LAZY(S, void, ssh_clean_pubkey_hash, (unsigned char **hash), (hash))
 LAZY(S, int, ssh_connect, (ssh_session session), (session))
 LAZY(S, void, ssh_disconnect, (ssh_session session), (session))
 LAZY(S, int, ssh_event_add_session, (ssh_event event, ssh_session session), (event, session))
+LAZY(S, int, ssh_event_add_fd,
+     (ssh_event event, socket_t fd, short events, ssh_event_callback cb, void *userdata),
+     (event, fd, events, cb, userdata))
+LAZY(S, int, ssh_event_remove_fd, (ssh_event event, socket_t fd), (event, fd))
 LAZY(S, int, ssh_event_dopoll, (ssh_event event, int timeout), (event, timeout))
 LAZY(S, void, ssh_event_free, (ssh_event event), (event))
 LAZY(S, ssh_event, ssh_event_new, (void), ())
@@ -219,6 +223,8 @@ LAZY(S, int, ssh_pki_import_privkey_file, (const char *filename, const char *pas
 LAZY(S, enum ssh_known_hosts_e, ssh_session_is_known_server, (ssh_session session), (session))
 LAZY(S, int, ssh_session_update_known_hosts, (ssh_session session), (session))
 LAZY(S, int, ssh_set_channel_callbacks, (ssh_channel channel, ssh_channel_callbacks cb), (channel, cb))
+LAZY(S, int, ssh_set_callbacks, (ssh_session session, ssh_callbacks cb), (session, cb))
+LAZY(S, int, ssh_channel_request_auth_agent, (ssh_channel channel), (channel))
 LAZY(S, void, ssh_string_free_char, (char *s), (s))
 LAZY(S, int, ssh_userauth_publickey, (ssh_session session, const char *username, const ssh_key privkey), (session, username, privkey))
 #undef S

@@ -104,5 +104,6 @@ int machine_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
 	snprintf(ep->user, sizeof(ep->user), "%s", mcfg_ssh_user(m->cfg));
 	snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);
 	snprintf(ep->known_hosts, sizeof(ep->known_hosts), "%s", kh);
+	ep->forward_agent = m->cfg && m->cfg->ssh.forward_agent;
 	return 0;
 }

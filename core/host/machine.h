@@ -18,6 +18,7 @@ struct endpoint {
 	char user[64];
 	char key_path[4096];         /* private key to log in with */
 	char known_hosts[4096];      /* pinned host key file ("" before first contact) */
+	bool forward_agent;          /* ssh.forward_agent: the host's agent goes along */
 };
 
 struct machine {

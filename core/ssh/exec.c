@@ -99,13 +99,14 @@ static void on_signal(ssh_session s, ssh_channel ch, const char *sig, int core,
 
 /* Feeds stdin within the window, then EOF; polls until the command ends. */
 static int pump(struct ssh_conn *c, ssh_channel ch, struct run *r, const char *in,
-		size_t in_len, struct diag *d)
+		size_t in_len, struct ssh_agent_fwd *agent, struct diag *d)
 {
 	ssh_event ev = ssh_event_new();
 	if (!ev || ssh_event_add_session(ev, c->s) != SSH_OK) {
 		ssh_event_free(ev);
 		return diag_fail(d, "cannot poll the ssh session");
 	}
+	ssh_agent_attach(agent, ev);
 	size_t off = 0;
 	bool eof_sent = false;
 	int rc = 0;
@@ -131,9 +132,24 @@ static int pump(struct ssh_conn *c, ssh_channel ch, struct run *r, const char *i
 			break;
 		}
 	}
+	ssh_agent_end(agent); /* its fds leave the event before the event goes */
 	ssh_event_remove_session(ev, c->s);
 	ssh_event_free(ev);
 	return rc;
+}
+
+/* Callbacks, the agent (if forwarded), then the command itself. */
+static int start_command(struct ssh_conn *c, ssh_channel ch, struct ssh_channel_callbacks_struct *cb,
+			 const char *cmd, struct ssh_agent_fwd **agent, struct diag *d)
+{
+	if (ssh_set_channel_callbacks(ch, cb) != SSH_OK)
+		return ssh_fail(d, c->s, "starting a command over ssh");
+	*agent = ssh_agent_request(c, ch);
+	if (ssh_channel_request_exec(ch, cmd) == SSH_OK)
+		return 0;
+	ssh_agent_end(*agent);
+	*agent = NULL;
+	return ssh_fail(d, c->s, "starting a command over ssh");
 }
 
 int ssh_exec_run(struct ssh_conn *c, const char *cmd, const void *in, size_t in_len,
@@ -154,14 +170,12 @@ int ssh_exec_run(struct ssh_conn *c, const char *cmd, const void *in, size_t in_
 	if (!c)
 		return diag_fail(d, "no ssh connection to run a command on");
 	ssh_channel ch = ssh_channel_new(c->s);
+	struct ssh_agent_fwd *agent = NULL;
 	int rc = 0;
 	if (!ch || ssh_channel_open_session(ch) != SSH_OK)
 		rc = ssh_fail(d, c->s, "opening an ssh channel");
-	else if (ssh_set_channel_callbacks(ch, &cb) != SSH_OK ||
-		 ssh_channel_request_exec(ch, cmd) != SSH_OK)
-		rc = ssh_fail(d, c->s, "starting a command over ssh");
-	else
-		rc = pump(c, ch, &r, in, in_len, d);
+	else if ((rc = start_command(c, ch, &cb, cmd, &agent, d)) == 0)
+		rc = pump(c, ch, &r, in, in_len, agent, d);
 	for (int i = 0; i < 2; i++) {
 		if (r.part[i].len)
 			flush_line(&r, i);

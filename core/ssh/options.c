@@ -67,6 +67,7 @@ int ssh_client_options(const struct endpoint *ep, struct strv *opts, struct diag
 		"KbdInteractiveAuthentication no", "LogLevel ERROR",
 	};
 	strv_take(opts, xasprintf("Port %u", ep->port));
+	strv_take(opts, xasprintf("ForwardAgent %s", ep->forward_agent ? "yes" : "no"));
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		strv_take(opts, xstrdup(fixed[i]));
 	return 0;

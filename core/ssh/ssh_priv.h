@@ -27,6 +27,14 @@ int ssh_key_load(const char *path, ssh_key *key, struct diag *d);
 /* "TYPE BASE64 comment" of a private or public key (caller frees). */
 int ssh_key_line(ssh_key key, const char *comment, char **line, struct diag *d);
 
+/* agent.c: agent forwarding for one command, when c->ep.forward_agent:
+ * request asks on the command's channel (NULL: nothing forwarded), attach
+ * gives it the poll loop, end closes what it opened. */
+struct ssh_agent_fwd;
+struct ssh_agent_fwd *ssh_agent_request(struct ssh_conn *c, ssh_channel ch);
+void ssh_agent_attach(struct ssh_agent_fwd *a, ssh_event ev);
+void ssh_agent_end(struct ssh_agent_fwd *a);
+
 /* ssh_exec_input, optionally without logging the output (quiet). */
 int ssh_exec_run(struct ssh_conn *c, const char *cmd, const void *in, size_t in_len,
 		 const char *prefix, bool quiet, int *status, struct buf *tail,

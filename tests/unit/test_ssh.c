@@ -290,6 +290,43 @@ static void test_exec(void)
 	ssh_close(c);
 }
 
+/* ssh.forward_agent: the host's agent (a real ssh-agent holding the
+ * machine's key) answers `ssh-add -l` in the guest; without it, nothing. */
+static void test_agent_forwarding(void)
+{
+	_cleanup_free_ char *sock = tpath("agent.sock");
+	pid_t agent_pid = fork(); /* in the foreground (-D), so that it is ours to stop */
+	if (agent_pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl("/usr/bin/ssh-agent", "ssh-agent", "-D", "-a", sock, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && !path_exists(sock); i++)
+		usleep(10000);
+	setenv("SSH_AUTH_SOCK", sock, 1);
+	char *add[] = {"/usr/bin/ssh-add", ep.key_path, NULL};
+	CHECK(run(add, NULL) == 0);
+	int status = -1;
+	_cleanup_free_ char *on = NULL, *off = NULL;
+	ep.forward_agent = true;
+	struct ssh_conn *c = connect_ok();
+	CHECK(c && exec_captured(c, "ssh-add -l", NULL, 0, &status, NULL, &on) == 0);
+	CHECK(status == 0 && on && strstr(on, "(ED25519)"));
+	ssh_close(c);
+	ep.forward_agent = false;
+	c = connect_ok();
+	CHECK(c && exec_captured(c, "ssh-add -l", NULL, 0, &status, NULL, &off) == 0);
+	CHECK(status == 2); /* "Could not open a connection to your authentication agent" */
+	ssh_close(c);
+	unsetenv("SSH_AUTH_SOCK");
+	if (agent_pid > 0) {
+		kill(agent_pid, SIGTERM);
+		waitpid(agent_pid, NULL, 0);
+	}
+}
+
 static void test_exec_large_output(void)
 {
 	struct ssh_conn *c = connect_ok();
@@ -621,6 +658,7 @@ int main(void)
 	RUN(test_no_fd_leak);
 	RUN(test_host_key_mismatch);
 	RUN(test_exec);
+	RUN(test_agent_forwarding);
 	RUN(test_exec_large_output);
 	RUN(test_exec_input);
 	RUN(test_upload);
