@@ -104,12 +104,8 @@ int vbox_snapshot_list(const char *id, struct strv *names, struct diag *d)
 	int rc = vbox_runv("list snapshots", &r, d, "snapshot", id, "list", "--machinereadable", NULL);
 	if (rc < 0 && r.status == 1 && strstr(r.out.s ? r.out.s : "", "does not have any snapshots"))
 		rc = 0;
-	else if (rc == 0) {
-		struct vbox_kvs k;
-		vbox_kv_parse(r.out.s, &k);
-		vbox_snapshot_names(&k, names);
-		vbox_kv_free(&k);
-	}
+	else if (rc == 0)
+		vbox_snapshot_names(r.out.s ? r.out.s : "", names);
 	vbox_res_free(&r);
 	return rc;
 }

@@ -329,13 +329,19 @@ size_t vbox_parse_hostifs(const char *out, struct vbox_hostif *v, size_t max)
 	return n;
 }
 
-void vbox_snapshot_names(const struct vbox_kvs *k, struct strv *names)
+/* `snapshot list --machinereadable` prints names raw (no escaping, unlike
+ * showvminfo): the value is everything between `="` and the line's last `"`. */
+void vbox_snapshot_names(const char *out, struct strv *names)
 {
 	*names = (struct strv){0};
-	for (size_t i = 0; i < k->n; i++) {
-		const char *key = k->v[i].key;
-		if (strcmp(key, "SnapshotName") == 0 || str_starts(key, "SnapshotName-"))
-			strv_push(names, k->v[i].value);
+	for (const char *p = out, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		size_t k = strcspn(l, "=");
+		const char *v = l + k + 1, *end = strrchr(l, '"');
+		bool key = str_starts(l, "SnapshotName") &&
+			   (k == 12 || (l[12] == '-' && strspn(l + 12, "-0123456789") == k - 12));
+		if (key && l[k] == '=' && *v == '"' && end > v)
+			strv_pushf(names, "%.*s", (int)(end - v - 1), v + 1);
 	}
 }
 

@@ -129,8 +129,9 @@ bool vbox_ranges_allow(const struct vbox_range *v, size_t n, uint32_t net, unsig
  * local resolver, with which the NAT DNS proxy and host resolver break). */
 bool vbox_resolver_local(const char *resolv);
 
-/* `snapshot list --machinereadable`: every SnapshotName value (caller frees). */
-void vbox_snapshot_names(const struct vbox_kvs *k, struct strv *names);
+/* `snapshot list --machinereadable` output: every SnapshotName value, as
+ * printed (raw: quotes and backslashes are not escaped). Caller frees. */
+void vbox_snapshot_names(const char *out, struct strv *names);
 
 /* ---- import.c ---- */
 

@@ -119,16 +119,27 @@ static void machinereadable(void)
 	}
 	free(f);
 
+	vbox_kv_free(&k);
+}
+
+/* `snapshot list --machinereadable` prints names unescaped. */
+static void snapshot_names(void)
+{
 	struct strv names;
-	vbox_snapshot_names(&k, &names);
+	vbox_snapshot_names("SnapshotName=\"one\"\n"
+			    "SnapshotUUID=\"aaaa\"\n"
+			    "SnapshotName-1=\"say \"hi\"\"\n"
+			    "SnapshotName-1-1=\"back\\\\slash \\\" q\"\n"
+			    "CurrentSnapshotName=\"one\"\n"
+			    "SnapshotNameX=\"no\"\n",
+			    &names);
 	CHECK(names.n == 3);
 	if (names.n == 3) {
 		CHECK_STR(names.v[0], "one");
-		CHECK_STR(names.v[1], "two");
-		CHECK_STR(names.v[2], "three \\ x");
+		CHECK_STR(names.v[1], "say \"hi\"");
+		CHECK_STR(names.v[2], "back\\\\slash \\\" q");
 	}
 	strv_free(&names);
-	vbox_kv_free(&k);
 }
 
 static void natpf_rules(void)
@@ -272,6 +283,7 @@ int main(void)
 	RUN(version_skips_warnings);
 	RUN(error_lines);
 	RUN(machinereadable);
+	RUN(snapshot_names);
 	RUN(natpf_rules);
 	RUN(import_dry_run);
 	RUN(list_vms);
