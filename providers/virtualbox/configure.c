@@ -183,10 +183,29 @@ static int forwards(struct cfgrun *c, struct diag *d)
 	return rc;
 }
 
+/* The host's resolver configuration; CORRAL_VBOX_RESOLV_CONF names another
+ * file (a test hook, so call sequences do not depend on the test host). */
+static bool resolver_local(void)
+{
+	const char *env = getenv("CORRAL_VBOX_RESOLV_CONF");
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	struct diag ignored = {0};
+	if (read_file(env && *env ? env : "/etc/resolv.conf", 1 << 16, &text, &len, &ignored) < 0)
+		return false;
+	return vbox_resolver_local(text);
+}
+
+/* Vagrant's sane defaults: the clock in UTC; the NAT DNS proxy on, unless
+ * the host resolves through 127.0.0.1 or 127.0.1.1, where the proxy and the
+ * host resolver both break name resolution, so both are turned off. */
 static int defaults(struct cfgrun *c, struct diag *d)
 {
-	return vbox_runv("set defaults", NULL, d, "modifyvm", c->id, "--natdnsproxy1", "on",
-			 "--natdnshostresolver1", "on", NULL);
+	if (resolver_local())
+		return vbox_runv("set defaults", NULL, d, "modifyvm", c->id, "--rtcuseutc", "on",
+				 "--natdnsproxy1", "off", "--natdnshostresolver1", "off", NULL);
+	return vbox_runv("set defaults", NULL, d, "modifyvm", c->id, "--rtcuseutc", "on",
+			 "--natdnsproxy1", "on", NULL);
 }
 
 static int resources(struct cfgrun *c, struct diag *d)

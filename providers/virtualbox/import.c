@@ -2,8 +2,10 @@
  * snapshot; machines are linked clones of it, so a second machine copies
  * nothing (Vagrant's linked_clone). linked_clone: false imports the box
  * for the machine alone. Imports use the dry run to learn the disk units,
- * and give each disk a path under the VM's own name, so two imports of one
- * box never collide. */
+ * and give each disk a path in the VM's own folder (the suggested settings
+ * file's folder, its name replaced, as Vagrant does: VirtualBox 6.0+ names
+ * only the file, and a bare name would land in the current directory), so
+ * two imports of one box never collide. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,18 +49,6 @@ static char *master_name(const struct machine *m)
 	return n;
 }
 
-/* The last "/SUGGESTED/" in path becomes "/NAME/", as Vagrant does. */
-static char *disk_target(const char *path, const char *suggested, const char *name)
-{
-	_cleanup_free_ char *pat = xasprintf("/%s/", suggested);
-	const char *hit = NULL;
-	for (const char *p = strstr(path, pat); p; p = strstr(p + 1, pat))
-		hit = p;
-	if (!hit)
-		return xstrdup(path);
-	return xasprintf("%.*s/%s/%s", (int)(hit - path), path, name, hit + strlen(pat));
-}
-
 int vbox_find_vm(const char *name, char **uuid, struct diag *d)
 {
 	struct vbox_res r;
@@ -87,7 +77,12 @@ static int import_ovf(const char *ovf, const char *name, struct diag *d)
 	strv_push(&a, "--vmname");
 	strv_push(&a, name);
 	for (size_t i = 0; i < imp.ndisks; i++) {
-		_cleanup_free_ char *t = disk_target(imp.disks[i].target, imp.name, name);
+		_cleanup_free_ char *t = vbox_disk_target(&imp, i, name);
+		if (!t) {
+			rc = diag_fail(d, "import %s: the dry run named no settings file for the "
+					  "disks' folder", ovf);
+			break;
+		}
 		strv_push(&a, "--vsys");
 		strv_push(&a, "0");
 		strv_push(&a, "--unit");
@@ -95,7 +90,8 @@ static int import_ovf(const char *ovf, const char *name, struct diag *d)
 		strv_push(&a, "--disk");
 		strv_push(&a, t);
 	}
-	rc = vbox_run("import the box", &a, NULL, d);
+	if (rc == 0)
+		rc = vbox_run("import the box", &a, NULL, d);
 	strv_free(&a);
 	vbox_import_free(&imp);
 	return rc;
@@ -108,12 +104,8 @@ int vbox_snapshot_list(const char *id, struct strv *names, struct diag *d)
 	int rc = vbox_runv("list snapshots", &r, d, "snapshot", id, "list", "--machinereadable", NULL);
 	if (rc < 0 && r.status == 1 && strstr(r.out.s ? r.out.s : "", "does not have any snapshots"))
 		rc = 0;
-	else if (rc == 0) {
-		struct vbox_kvs k;
-		vbox_kv_parse(r.out.s, &k);
-		vbox_snapshot_names(&k, names);
-		vbox_kv_free(&k);
-	}
+	else if (rc == 0)
+		vbox_snapshot_names(r.out.s ? r.out.s : "", names);
 	vbox_res_free(&r);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* Private networks: a host-only interface per subnet (vboxnetN, its address
- * the subnet's first host, created when no interface has it) and the
+ * the subnet's first host, created when no interface has it; the subnet
+ * checked first against the ranges VirtualBox allows) and the
  * machine's address in it. Addresses not given in the envfile are handed
  * out in envfile order, skipping those other machines claim, so every
  * corral run computes the same ones without shared state. */
@@ -15,6 +16,9 @@
 #include "providers/virtualbox/vbox.h"
 
 #define HOSTIF_LOCK_MS 60000
+#define NETWORKS_CONF "/etc/vbox/networks.conf"
+#define DEFAULT_RANGE "192.168.56.0/21" /* VirtualBox's, without networks.conf */
+#define MAX_RANGES 64
 
 static void ip_str(uint32_t ip, char *out, size_t n)
 {
@@ -55,6 +59,76 @@ int vbox_guest_ip(const struct machine *m, const struct net_attach *a, char *out
 			next++;
 		}
 	return diag_fail(d, "%s: not attached to network %s", m->cfg->name, a->network);
+}
+
+/* The host-only ranges VirtualBox allows (6.1.28+ on Linux and macOS):
+ * networks.conf's "* RANGE..." lines, or 192.168.56.0/21 without the file.
+ * CORRAL_VBOX_NETWORKS_CONF names another file: a test hook (the fake
+ * VBoxManage reads it too), so tests never depend on the host's /etc/vbox. */
+static const char *networks_conf(void)
+{
+	const char *env = getenv("CORRAL_VBOX_NETWORKS_CONF");
+	return env && *env ? env : NETWORKS_CONF;
+}
+
+static int allowed_ranges(struct vbox_range *v, size_t *n, struct diag *d)
+{
+	const char *conf = networks_conf();
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	if (!path_exists(conf)) {
+		*n = vbox_parse_ranges("* " DEFAULT_RANGE "\n", v, MAX_RANGES);
+		return 0;
+	}
+	if (read_file(conf, 1 << 20, &text, &len, d) < 0)
+		return diag_wrap(d, "read VirtualBox's host-only ranges");
+	*n = vbox_parse_ranges(text, v, MAX_RANGES);
+	return 0;
+}
+
+static void ranges_text(const struct vbox_range *v, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n && o < cap; i++) {
+		char ip[16];
+		ip_str(v[i].net, ip, sizeof(ip));
+		o += (size_t)snprintf(out + o, cap - o, "%s%s/%u", i ? ", " : "", ip, v[i].prefix);
+	}
+	if (!n)
+		snprintf(out, cap, "none");
+}
+
+static int range_refused(const struct network_cfg *nc, const struct vbox_range *v, size_t n,
+			 struct diag *d)
+{
+	char allowed[512];
+	ranges_text(v, n, allowed, sizeof(allowed));
+	bool have = path_exists(networks_conf());
+	diag_fail(d, "network %s (%s) is outside the host-only ranges VirtualBox allows: %s (%s)",
+		  nc->name, nc->subnet, allowed,
+		  have ? networks_conf() : "VirtualBox's default: there is no " NETWORKS_CONF);
+	return diag_hint(d, "use a subnet inside them, or allow this one with a line `* %s` in %s "
+			    "(as root)", nc->subnet, networks_conf());
+}
+
+int vbox_check_ranges(const struct machine *m, struct diag *d)
+{
+	struct vbox_range v[MAX_RANGES];
+	size_t n = 0;
+	if (m->cfg->nnetworks == 0 || !vbox_hostonly_limited())
+		return 0;
+	if (allowed_ranges(v, &n, d) < 0)
+		return -1;
+	for (size_t i = 0; i < m->cfg->nnetworks; i++) {
+		const struct network_cfg *nc = env_network(m->env, m->cfg->networks[i].network);
+		uint32_t net;
+		unsigned prefix;
+		if (nc && parse_cidr(nc->subnet, &net, &prefix) == 0 &&
+		    !vbox_ranges_allow(v, n, net, prefix))
+			return range_refused(nc, v, n, d);
+	}
+	return 0;
 }
 
 /* The gateway and netmask of a network's subnet. */

@@ -2,6 +2,7 @@
  * "The VBoxManage contract"). Pure functions over text:
  * tests/unit/test_vbox_virtualbox.c feeds them real
  * VirtualBox output. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,37 +20,64 @@ static char *line_at(const char *s, const char **next)
 	return xstrndup(s, n);
 }
 
-int vbox_parse_version(const char *out, int *major, int *minor, char *ver, size_t n)
+/* A "WARNING:" line and the indented (or blank) lines that continue it. */
+static bool warning_line(const char *l, bool *in_block)
 {
+	if (str_starts(l, "WARNING:"))
+		return *in_block = true;
+	if (!l[0] || (*in_block && (l[0] == ' ' || l[0] == '\t')))
+		return true;
+	return *in_block = false;
+}
+
+int vbox_parse_version(const char *out, struct vbox_version *v)
+{
+	bool in_block = false;
+	*v = (struct vbox_version){0};
 	for (const char *p = out, *next; *p; p = next) {
 		_cleanup_free_ char *l = line_at(p, &next);
-		if (str_starts(l, "WARNING:") || !l[0])
+		if (warning_line(l, &in_block))
 			continue;
-		if (sscanf(l, "%d.%d", major, minor) != 2)
+		if (!isdigit((unsigned char)l[0]) ||
+		    sscanf(l, "%d.%d.%d", &v->major, &v->minor, &v->patch) < 2)
 			return -1;
-		snprintf(ver, n, "%s", l);
+		snprintf(v->text, sizeof(v->text), "%s", l);
 		return 0;
 	}
 	return -1;
 }
 
+/* "Details: code VBOX_E_X (0x...)" or "Code E_X (0x...) - ..." -> "VBOX_E_X". */
+static bool code_line(const char *rest, char *code, size_t coden)
+{
+	char c[64];
+	if (sscanf(rest, "Details: code %63[A-Za-z0-9_]", c) != 1 &&
+	    sscanf(rest, "Code %63[A-Za-z0-9_] (0x", c) != 1)
+		return false;
+	if (!code[0])
+		snprintf(code, coden, "%s", c);
+	return str_starts(rest, "Details: ");
+}
+
 void vbox_parse_error(const char *err, char *msg, size_t msgn, char *code, size_t coden)
 {
 	static const char prefix[] = "VBoxManage: error: ";
+	struct buf b = {0};
 	msg[0] = code[0] = '\0';
 	for (const char *p = err, *next; *p; p = next) {
 		_cleanup_free_ char *l = line_at(p, &next);
 		if (!str_starts(l, prefix))
 			continue;
 		const char *rest = l + sizeof(prefix) - 1;
-		char c[64];
-		if (str_starts(rest, "Details: code ") && sscanf(rest, "Details: code %63[A-Za-z0-9_]", c) == 1) {
-			if (!code[0])
-				snprintf(code, coden, "%s", c);
-		} else if (!msg[0] && !str_starts(rest, "Context: ") && !str_starts(rest, "Details: ")) {
-			snprintf(msg, msgn, "%s", rest);
-		}
+		if (code_line(rest, code, coden) || str_starts(rest, "Context: ") ||
+		    str_starts(rest, "Details: ") || !rest[0])
+			continue;
+		if (b.len)
+			buf_add(&b, "; ", 2);
+		buf_add(&b, rest, strlen(rest));
 	}
+	snprintf(msg, msgn, "%.*s", (int)b.len, b.s ? b.s : "");
+	buf_free(&b);
 }
 
 /* A quoted token: "..." with \" and \\ escapes, or up to `stop`. */
@@ -187,6 +215,25 @@ int vbox_parse_import(const char *out, struct vbox_import *imp, struct diag *d)
 	return 0;
 }
 
+char *vbox_disk_target(const struct vbox_import *imp, size_t i, const char *name)
+{
+	if (!imp->settings_file || i >= imp->ndisks)
+		return NULL;
+	const char *t = imp->disks[i].target, *base = strrchr(t, '/');
+	const char *slash = strrchr(imp->settings_file, '/');
+	if (!slash || !*(base = base ? base + 1 : t))
+		return NULL;
+	_cleanup_free_ char *path = xasprintf("%.*s/%s", (int)(slash - imp->settings_file),
+					      imp->settings_file, base);
+	_cleanup_free_ char *pat = xasprintf("/%s/", imp->name);
+	const char *hit = NULL;
+	for (const char *p = strstr(path, pat); p; p = strstr(p + 1, pat))
+		hit = p;
+	if (!hit)
+		return xstrdup(path);
+	return xasprintf("%.*s/%s/%s", (int)(hit - path), path, name, hit + strlen(pat));
+}
+
 void vbox_import_free(struct vbox_import *imp)
 {
 	free(imp->name);
@@ -282,12 +329,68 @@ size_t vbox_parse_hostifs(const char *out, struct vbox_hostif *v, size_t max)
 	return n;
 }
 
-void vbox_snapshot_names(const struct vbox_kvs *k, struct strv *names)
+/* `snapshot list --machinereadable` prints names raw (no escaping, unlike
+ * showvminfo): the value is everything between `="` and the line's last `"`. */
+void vbox_snapshot_names(const char *out, struct strv *names)
 {
 	*names = (struct strv){0};
-	for (size_t i = 0; i < k->n; i++) {
-		const char *key = k->v[i].key;
-		if (strcmp(key, "SnapshotName") == 0 || str_starts(key, "SnapshotName-"))
-			strv_push(names, k->v[i].value);
+	for (const char *p = out, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		size_t k = strcspn(l, "=");
+		const char *v = l + k + 1, *end = strrchr(l, '"');
+		bool key = str_starts(l, "SnapshotName") &&
+			   (k == 12 || (l[12] == '-' && strspn(l + 12, "-0123456789") == k - 12));
+		if (key && l[k] == '=' && *v == '"' && end > v)
+			strv_pushf(names, "%.*s", (int)(end - v - 1), v + 1);
 	}
+}
+
+/* "10.0.0.0/8" (host bits allowed, as VirtualBox masks them) -> range. */
+static bool range_of(const char *tok, struct vbox_range *r)
+{
+	char ip[16];
+	unsigned prefix;
+	int off = 0;
+	struct in_addr a;
+	if (sscanf(tok, "%15[0-9.]/%u%n", ip, &prefix, &off) != 2 || tok[off] || prefix > 32 ||
+	    inet_pton(AF_INET, ip, &a) != 1)
+		return false;
+	uint32_t mask = prefix ? ~(uint32_t)0 << (32 - prefix) : 0;
+	*r = (struct vbox_range){ntohl(a.s_addr) & mask, prefix};
+	return true;
+}
+
+size_t vbox_parse_ranges(const char *text, struct vbox_range *v, size_t max)
+{
+	size_t n = 0;
+	for (const char *p = text, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		const char *q = l + strspn(l, " \t");
+		if (*q != '*')
+			continue;
+		for (char *save = NULL, *tok = strtok_r((char *)q + 1, " \t", &save); tok && n < max;
+		     tok = strtok_r(NULL, " \t", &save))
+			n += range_of(tok, &v[n]);
+	}
+	return n;
+}
+
+bool vbox_ranges_allow(const struct vbox_range *v, size_t n, uint32_t net, unsigned prefix)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t mask = v[i].prefix ? ~(uint32_t)0 << (32 - v[i].prefix) : 0;
+		if (prefix >= v[i].prefix && (net & mask) == v[i].net)
+			return true;
+	}
+	return false;
+}
+
+bool vbox_resolver_local(const char *resolv)
+{
+	for (const char *p = resolv, *next; *p; p = next) {
+		_cleanup_free_ char *l = line_at(p, &next);
+		if (strcmp(l, "nameserver 127.0.0.1") == 0 || strcmp(l, "nameserver 127.0.1.1") == 0)
+			return true;
+	}
+	return false;
 }

@@ -12,6 +12,7 @@
 #define CORRAL_VBOX_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/base/diag.h"
 #include "core/base/strv.h"
@@ -35,8 +36,11 @@ void vbox_res_free(struct vbox_res *r);
 
 /* $CORRAL_VBOXMANAGE, else VBoxManage on PATH; caller frees. */
 int vbox_locate(char **path, struct diag *d);
-/* --version: 7.x and 6.1 accepted, anything else is a clear error. */
+/* --version: 7.x (but 7.0.0) and 6.1 accepted, anything else is a clear error. */
 int vbox_check_version(struct diag *d);
+/* Whether host-only addresses are limited to networks.conf's ranges: from
+ * 6.1.28 on (and when the version was not checked). */
+bool vbox_hostonly_limited(void);
 
 /* Runs VBoxManage ARGS (a: the arguments after VBoxManage) with LANG=C/LC_ALL=C, capturing both streams. A
  * non-zero exit is an error "DOING: VBoxManage: MESSAGE (CODE)"; transient
@@ -50,10 +54,16 @@ bool vbox_not_found(const struct vbox_res *r);
 
 /* ---- parse.c ---- */
 
-/* "7.0.14r161095" after any "WARNING:" lines -> major, minor; -1 if none. */
-int vbox_parse_version(const char *out, int *major, int *minor, char *ver, size_t n);
-/* stderr -> the first "VBoxManage: error:" message (not Details/Context)
- * and the VBOX_E_... code of its "Details: code" line ("" when absent). */
+/* `--version`: "7.0.14r161095" after any WARNING: blocks (a "WARNING:" line
+ * and its indented or blank continuation lines); -1 if none. */
+struct vbox_version {
+	int major, minor, patch;
+	char text[64];
+};
+int vbox_parse_version(const char *out, struct vbox_version *v);
+/* stderr -> every "VBoxManage: error:" message line but Details/Context,
+ * joined by "; ", and the code of its "Details: code X" (or, without
+ * details, "Code X (0x...) - ...") line ("" when absent). */
 void vbox_parse_error(const char *err, char *msg, size_t msgn, char *code, size_t coden);
 
 /* --machinereadable text: key="value" / key=number lines, keys and values
@@ -90,6 +100,11 @@ struct vbox_import {
 };
 int vbox_parse_import(const char *out, struct vbox_import *imp, struct diag *d);
 void vbox_import_free(struct vbox_import *imp);
+/* Where disk i goes, as Vagrant puts it: the folder of the suggested
+ * settings file and the disk's file name (VirtualBox 6.0+ prints only the
+ * name; a relative --disk would land in the current directory), the last
+ * "/SUGGESTED_NAME/" in it replaced by "/name/". NULL without a settings file. */
+char *vbox_disk_target(const struct vbox_import *imp, size_t i, const char *name);
 
 /* `list vms` lines `"name" {uuid}`: the uuid of `name`, or NULL. Caller frees. */
 char *vbox_vms_find(const char *out, const char *name);
@@ -102,8 +117,21 @@ struct vbox_hostif {
 };
 size_t vbox_parse_hostifs(const char *out, struct vbox_hostif *v, size_t max);
 
-/* `snapshot list --machinereadable`: every SnapshotName value (caller frees). */
-void vbox_snapshot_names(const struct vbox_kvs *k, struct strv *names);
+/* networks.conf: the IPv4 ranges of its "* RANGE RANGE..." lines. */
+struct vbox_range {
+	uint32_t net; /* host order, host bits zero */
+	unsigned prefix;
+};
+size_t vbox_parse_ranges(const char *text, struct vbox_range *v, size_t max);
+/* Whether subnet net/prefix lies wholly inside one of the ranges. */
+bool vbox_ranges_allow(const struct vbox_range *v, size_t n, uint32_t net, unsigned prefix);
+/* resolv.conf text names 127.0.0.1 or 127.0.1.1 (Vagrant's test for a
+ * local resolver, with which the NAT DNS proxy and host resolver break). */
+bool vbox_resolver_local(const char *resolv);
+
+/* `snapshot list --machinereadable` output: every SnapshotName value, as
+ * printed (raw: quotes and backslashes are not escaped). Caller frees. */
+void vbox_snapshot_names(const char *out, struct strv *names);
 
 /* ---- import.c ---- */
 
@@ -131,6 +159,10 @@ int vbox_used_ports(const char *self, struct port_set *u, struct diag *d);
  * envfile leaves free (.1 is the host's). */
 int vbox_guest_ip(const struct machine *m, const struct net_attach *a, char *out, size_t n,
 		  struct diag *d);
+/* Every private network of m inside the host-only ranges VirtualBox allows
+ * ($CORRAL_VBOX_NETWORKS_CONF, else /etc/vbox/networks.conf, else
+ * 192.168.56.0/21), else an error naming them and the file to edit. */
+int vbox_check_ranges(const struct machine *m, struct diag *d);
 int vbox_list_hostifs(struct vbox_hostif *v, size_t max, size_t *n, struct diag *d);
 /* The host-only interface holding nc's first address (one of `known`, or
  * created now and given it); its name into `name`. */

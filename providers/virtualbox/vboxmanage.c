@@ -66,7 +66,7 @@ static int spawn_once(const char *prog, const struct strv *a, struct vbox_res *r
 static void describe(const char *doing, const struct strv *a, struct vbox_res *r,
 		     struct diag *d)
 {
-	char msg[512];
+	char msg[1024];
 	vbox_parse_error(r->err.s ? r->err.s : "", msg, sizeof(msg), r->code, sizeof(r->code));
 	if (!msg[0]) {
 		const char *src = r->err.len > 1 ? r->err.s : r->out.s ? r->out.s : "";
@@ -125,19 +125,39 @@ int vbox_runv(const char *doing, struct vbox_res *res, struct diag *d, ...)
 	return rc;
 }
 
+/* What --version said, once checked (a run drives one VirtualBox). */
+static struct vbox_version checked;
+
+/* 7.0.0's `showvminfo` leaves out the Forwarding lines of a VM with two or
+ * more NAT rules: corral could neither clear nor avoid them. */
+static int refuse_700(const struct vbox_version *v, struct diag *d)
+{
+	diag_fail(d, "VirtualBox %s is not supported: its `VBoxManage showvminfo` omits the NAT "
+		     "port forwards of a VM that has more than one", v->text);
+	return diag_hint(d, "upgrade VirtualBox to 7.0.2 or later");
+}
+
 int vbox_check_version(struct diag *d)
 {
 	struct vbox_res r;
 	if (vbox_runv("check the VirtualBox version", &r, d, "--version", NULL) < 0)
 		return -1;
-	int major, minor;
-	char ver[64];
-	int rc = vbox_parse_version(r.out.s, &major, &minor, ver, sizeof(ver));
+	struct vbox_version v;
+	int rc = vbox_parse_version(r.out.s ? r.out.s : "", &v);
 	vbox_res_free(&r);
 	if (rc < 0)
 		return diag_fail(d, "VBoxManage --version printed no version");
-	if (major == 7 || (major == 6 && minor == 1))
+	if (v.major == 7 && v.minor == 0 && v.patch == 0)
+		return refuse_700(&v, d);
+	if (v.major == 7 || (v.major == 6 && v.minor == 1)) {
+		checked = v;
 		return 0;
-	diag_fail(d, "VirtualBox %s is not supported", ver);
+	}
+	diag_fail(d, "VirtualBox %s is not supported", v.text);
 	return diag_hint(d, "corral drives VirtualBox 7.x and 6.1: upgrade VirtualBox");
+}
+
+bool vbox_hostonly_limited(void)
+{
+	return checked.major != 6 || checked.patch >= 28;
 }

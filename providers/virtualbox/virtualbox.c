@@ -24,6 +24,10 @@ static const char *const running_states[] = {
 	"livesnapshotting", "teleporting", "onlinesnapshotting", "gurumeditation",
 };
 
+/* A saved state to resume or discard; 7.x's "aborted-saved" (the VM died
+ * after saving) is one too, and cannot be modified either. */
+static const char *const saved_states[] = {"saved", "aborted-saved"};
+
 static int created(const struct machine *m, struct diag *d)
 {
 	if (machine_str(m, MK_ID))
@@ -66,6 +70,17 @@ static int forget(struct machine *m, struct diag *d)
 	return path_is_dir(m->dir) ? machine_save(m, d) : 0;
 }
 
+/* showvminfo of a VM whose settings VirtualBox cannot read has no VMState
+ * (name "<inaccessible>"): neither stopped nor gone. */
+static int inaccessible(const struct machine *m, const char *id, struct diag *d)
+{
+	diag_fail(d, "%s: VirtualBox cannot read VM %s (it is inaccessible)",
+		  m->cfg ? m->cfg->name : "the machine", id);
+	return diag_hint(d, "`VBoxManage showvminfo %s` and the VirtualBox Manager say why: "
+			    "restore its settings file or disks, or remove it with `VBoxManage "
+			    "unregistervm %s`", id, id);
+}
+
 /* The VM's VMState ("" when not created) and corral's view of it. */
 static int vm_state(struct machine *m, char *raw, size_t n, enum mstate *s, struct diag *d)
 {
@@ -80,9 +95,15 @@ static int vm_state(struct machine *m, char *raw, size_t n, enum mstate *s, stru
 		return -1;
 	if (gone)
 		return forget(m, d);
-	snprintf(raw, n, "%s", vbox_kv_get(&k, "VMState") ? vbox_kv_get(&k, "VMState") : "");
+	const char *vs = vbox_kv_get(&k, "VMState");
+	snprintf(raw, n, "%s", vs ? vs : "");
 	vbox_kv_free(&k);
-	*s = strcmp(raw, "saved") == 0 ? MS_SAVED : MS_STOPPED;
+	if (!vs)
+		return inaccessible(m, id, d);
+	*s = MS_STOPPED;
+	for (size_t i = 0; i < sizeof(saved_states) / sizeof(saved_states[0]); i++)
+		if (strcmp(raw, saved_states[i]) == 0)
+			*s = MS_SAVED;
 	for (size_t i = 0; i < sizeof(running_states) / sizeof(running_states[0]); i++)
 		if (strcmp(raw, running_states[i]) == 0)
 			*s = MS_RUNNING;
@@ -112,6 +133,8 @@ static int vb_up(struct machine *m, struct diag *d)
 		return vbox_runv("resume the VM", NULL, d, "controlvm", vm_id(m), "resume", NULL);
 	if (s == MS_RUNNING)
 		return 0;
+	if (vbox_check_ranges(m, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
 	struct vbox_hostif ifs[32];
 	size_t nifs;
 	_cleanup_free_ char *pub = NULL;

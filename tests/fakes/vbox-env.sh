@@ -1,10 +1,16 @@
 # Sourced by tests/integration/virtualbox*.sh after tests/lib.sh: points
-# corral at the fake VBoxManage (state in $T/vbox), builds the VirtualBox
+# corral at the fake VBoxManage (state in $T/vbox), sets its test hooks, builds the VirtualBox
 # test box from the tiny box and adds it to the store as corral/tiny-vbox.
 # On exit every VM the fake still runs is powered off, so no stand-in guest
 # outlives the test.
 export VBOX_FAKE_HOME=$T/vbox
 export CORRAL_VBOXMANAGE=$ROOT/tests/fakes/VBoxManage
+# Test hooks read by both corral and the fake, so no test depends on the
+# host's /etc/vbox or /etc/resolv.conf: host-only ranges (absent: VirtualBox's
+# default 192.168.56.0/21) and the resolver that picks the NAT DNS settings.
+export CORRAL_VBOX_NETWORKS_CONF=$T/vbox-networks.conf
+export CORRAL_VBOX_RESOLV_CONF=$T/vbox-resolv.conf
+echo "nameserver 10.0.2.3" >"$CORRAL_VBOX_RESOLV_CONF"
 VBM=$CORRAL_VBOXMANAGE
 
 vbox_poweroff_all() {

@@ -19,12 +19,12 @@ check "corral up: db, then web" grep -qz 'db: ssh ready.*web: ssh ready' <<<"$ou
 check "one imported box, two linked clones" \
 	test "$(grep -c '^clonevm .* --options link$' "$VBOX_FAKE_HOME/calls.log")" = 2
 st=$(corral status)
-check "corral status: db 10.30.0.5, web 10.30.0.2" \
-	grep -qzE 'db +running \(virtualbox\) 10\.30\.0\.5.*web +running \(virtualbox\) 10\.30\.0\.2' <<<"$st"
-[[ $st == *10.30.0.2* ]] || printf '%s\n' "$st" | sed 's/^/#   /'
-expect_out "corral ssh web -c 'cat /etc/app.conf'" 0 "$(printf 'database = 10.30.0.5\nrelease = 1.4')" \
+check "corral status: db 192.168.57.5, web 192.168.57.2" \
+	grep -qzE 'db +running \(virtualbox\) 192\.168\.57\.5.*web +running \(virtualbox\) 192\.168\.57\.2' <<<"$st"
+[[ $st == *192.168.57.2* ]] || printf '%s\n' "$st" | sed 's/^/#   /'
+expect_out "corral ssh web -c 'cat /etc/app.conf'" 0 "$(printf 'database = 192.168.57.5\nrelease = 1.4')" \
 	corral ssh web -c 'cat /etc/app.conf'
 expect_out "corral ssh web -c 'ls /srv/app'" 0 "corral.yaml" corral ssh web -c 'ls /srv/app'
-expect_out "db's step ran" 0 "db: the database is 10.30.0.5" corral ssh db -c 'cat /etc/motd'
+expect_out "db's step ran" 0 "db: the database is 192.168.57.5" corral ssh db -c 'cat /etc/motd'
 expect_out "corral destroy -f" 0 "web: destroyed" corral destroy -f
 check "only the imported box's VM is left" test "$("$VBM" list vms | wc -l)" = 1

@@ -19,12 +19,48 @@ expect_out "fake: unknown subcommand (exit 2)" 2 "Invalid command 'frobnicate'" 
 expect_out "fake: --unit without --vsys (exit 2)" 2 'requires preceding --vsys' \
 	"$VBM" import "$ovf" --unit 9 --disk /tmp/x.vmdk
 "$VBM" import "$ovf" --vsys 0 --vmname probe >/dev/null
-expect_out "fake: a 5-field NAT rule (exit 2)" 2 "Invalid NAT rule" \
+# modifyvm looks the VM up and locks it before its option loop: a bad
+# option is an API failure (exit 1), and an unknown VM is reported first.
+expect_out "fake: a 5-field NAT rule (exit 1)" 1 "Invalid NAT rule" \
 	"$VBM" modifyvm probe --natpf1 ssh,tcp,127.0.0.1,2222,22
-expect_out "fake: a bad NAT protocol (exit 2)" 2 "Invalid NAT rule" \
+expect_out "fake: a bad NAT protocol (exit 1)" 1 "Invalid NAT rule" \
 	"$VBM" modifyvm probe --natpf1 ssh,sctp,,2222,,22
-expect_out "fake: an unknown modifyvm option (exit 2)" 2 "Unknown option: --bogus" \
+expect_out "fake: an unknown modifyvm option (exit 1)" 1 "Unknown option: --bogus" \
 	"$VBM" modifyvm probe --bogus 1
+expect_out "fake: modifyvm of an unknown VM: the lookup fails first" 1 "VBOX_E_OBJECT_NOT_FOUND" \
+	"$VBM" modifyvm no-such-vm --bogus 1
+out=$("$VBM" modifyvm probe --natpf1 delete nope 2>&1); rc=$?
+check "fake: deleting a missing NAT rule is a bare E_INVALIDARG (no Details line)" \
+	test "$rc" = 1 -a "$(grep -c 'error: Code E_INVALIDARG (0x80070057)' <<<"$out")" = 1 \
+	-a "$(grep -c 'Details:' <<<"$out")" = 0
+expect_out "fake: the dry run names disks by file name only (6.0+)" 0 \
+	"target path=box-disk001.vmdk, controller" "$VBM" import -n "$ovf"
+(cd "$T" && "$VBM" import "$ovf" --vsys 0 --vmname rel --vsys 0 --unit 9 --disk box-disk001.vmdk >/dev/null)
+check "fake: a relative --disk lands in the current directory" test -f "$T/box-disk001.vmdk"
+out=$(cd "$T" && "$VBM" import "$ovf" --vsys 0 --vmname rel2 --vsys 0 --unit 9 --disk box-disk001.vmdk 2>&1)
+check "fake: a disk that exists fails the import with VirtualBox's lines" \
+	grep -qz "error: Appliance import failed.*VERR_ALREADY_EXISTS" <<<"$out"
+"$VBM" unregistervm rel --delete >/dev/null 2>&1
+rm -f "$T/box-disk001.vmdk"
+"$VBM" hostonlyif create >/dev/null
+expect_out "fake: a host-only address outside 192.168.56.0/21 is refused (no networks.conf)" 1 \
+	"error: Code E_ACCESSDENIED (0x80070005) - Access denied" \
+	"$VBM" hostonlyif ipconfig vboxnet0 --ip 10.30.0.1 --netmask 255.255.255.0
+expect_out "fake: 192.168.63.1/24 is inside it" 0 "" \
+	"$VBM" hostonlyif ipconfig vboxnet0 --ip 192.168.63.1 --netmask 255.255.255.0
+expect_out "fake: before 6.1.28 any range goes" 0 "" \
+	env VBOX_FAKE_VERSION=6.1.26r145957 "$VBM" hostonlyif ipconfig vboxnet0 --ip 10.30.0.1
+echo "* 10.30.0.0/16" >"$T/nets.conf"
+expect_out "fake: networks.conf's ranges replace the default" 1 "E_ACCESSDENIED" \
+	env CORRAL_VBOX_NETWORKS_CONF="$T/nets.conf" "$VBM" hostonlyif ipconfig vboxnet0 --ip 192.168.56.1
+expect_out "fake: and allow theirs" 0 "" \
+	env CORRAL_VBOX_NETWORKS_CONF="$T/nets.conf" "$VBM" hostonlyif ipconfig vboxnet0 --ip 10.30.0.1
+"$VBM" hostonlyif remove vboxnet0
+"$VBM" modifyvm probe --natpf1 a,tcp,,2301,,1 --natpf1 b,tcp,,2302,,2
+check "fake: 7.0.0's showvminfo omits two NAT rules" bash -c \
+	"! VBOX_FAKE_VERSION=7.0.0r154998 '$VBM' showvminfo probe --machinereadable | grep -q Forwarding"
+check "fake: later versions list them" bash -c \
+	"'$VBM' showvminfo probe --machinereadable | grep -q 'Forwarding(1)=\"b,'"
 expect_out "fake: unknown VM (VBOX_E_OBJECT_NOT_FOUND)" 1 "VBOX_E_OBJECT_NOT_FOUND" \
 	"$VBM" showvminfo no-such-vm --machinereadable
 expect_out "fake: controlvm on a stopped VM" 1 "Machine 'probe' is not currently running." \
@@ -33,7 +69,57 @@ expect_out "fake: controlvm on a stopped VM" 1 "Machine 'probe' is not currently
 expect_out "fake: modifyvm on a running VM" 1 "VBOX_E_INVALID_OBJECT_STATE" \
 	"$VBM" modifyvm probe --cpus 2
 "$VBM" controlvm probe poweroff >/dev/null 2>&1
+cfg=$("$VBM" showvminfo probe --machinereadable | sed -n 's/^CfgFile="\(.*\)"$/\1/p')
+mv "$cfg" "$cfg.away"
+expect_out "fake: a VM without its settings file is inaccessible" 0 '"<inaccessible>" {' "$VBM" list vms
+probe=$("$VBM" list vms | sed -n 's/^"<inaccessible>" {\(.*\)}$/\1/p')
+check "fake: its showvminfo has no VMState" bash -c "! '$VBM' showvminfo $probe --machinereadable | grep -q VMState"
+expect_out "fake: other commands fail on it" 1 "E_ACCESSDENIED" "$VBM" startvm "$probe"
+mv "$cfg.away" "$cfg"
 "$VBM" unregistervm probe --delete >/dev/null 2>&1
+
+# ---- host-only ranges: checked before anything is made
+mkdir -p "$T/range"
+cat >"$T/range/corral.yaml" <<'YAML'
+version: 1
+networks:
+  backend: { subnet: 10.30.0.0/24 }
+machines:
+  m: { box: corral/tiny-vbox, provider: virtualbox, networks: [{ network: backend }] }
+YAML
+: >"$VBOX_FAKE_HOME/calls.log"
+out=$("$CORRAL" -C "$T/range" up 2>&1); rc=$?
+check "a subnet outside VirtualBox's host-only ranges fails up" test "$rc" = 1
+check "naming the allowed ranges and the file to edit" \
+	grep -qz "10.30.0.0/24.*192.168.56.0/21.*$T/vbox-networks.conf" <<<"$out"
+[[ $out == *192.168.56.0/21* ]] || printf '%s\n' "$out" | sed 's/^/#   /'
+check "before anything was created" bash -c "! grep -qE '^(import|clonevm|hostonlyif)' '$VBOX_FAKE_HOME/calls.log'"
+echo "* 10.0.0.0/8" >"$CORRAL_VBOX_NETWORKS_CONF"
+out=$("$CORRAL" -C "$T/range" up 2>&1)
+check "networks.conf's ranges are the ones checked" grep -q "m: ssh ready" <<<"$out"
+[[ $out == *"ssh ready"* ]] || printf '%s\n' "$out" | tail -n 5 | sed 's/^/#   /'
+check "the box's disk is imported into VirtualBox's machine folder" \
+	grep -q "^import .* --disk '$VBOX_FAKE_HOME/VirtualBox VMs/corral_box_[^/]*/box-disk001.vmdk'\$" "$VBOX_FAKE_HOME/calls.log"
+check "not into the project folder" test -z "$(find "$T/range" -name '*.vmdk')"
+"$CORRAL" -C "$T/range" destroy -f >/dev/null 2>&1
+"$VBM" hostonlyif remove vboxnet0
+rm -f "$CORRAL_VBOX_NETWORKS_CONF"
+
+# ---- a failed import: every error line VBoxManage gave, not only the first
+cat >"$T/taken-vboxmanage" <<EOF
+#!/bin/sh
+# the disk's target exists already, as a second box's box-disk001.vmdk would
+if [ "\$1" = import ] && [ "\$2" != -n ]; then
+	for a; do [ "\$prev" = --disk ] && mkdir -p "\$(dirname "\$a")" && : >"\$a"; prev=\$a; done
+fi
+exec "$VBM" "\$@"
+EOF
+chmod +x "$T/taken-vboxmanage"
+mkdir -p "$T/full"
+printf 'version: 1\nmachines:\n  m: { box: corral/tiny-vbox, provider: virtualbox, provider_options: { virtualbox: { linked_clone: false } } }\n' >"$T/full/corral.yaml"
+expect_out "a failed import shows its cause" 1 \
+	"Appliance import failed; Could not create the imported medium" \
+	env CORRAL_VBOXMANAGE="$T/taken-vboxmanage" "$CORRAL" -C "$T/full" up
 
 # A VBoxManage that gets one wrong option from corral makes `up` fail, with
 # VBoxManage's own error and what corral was doing.
@@ -56,14 +142,14 @@ echo from-host >"$T/env/share/h"
 cat >"$T/env/corral.yaml" <<'YAML'
 version: 1
 networks:
-  backend: { subnet: 10.77.0.0/24 }
+  backend: { subnet: 192.168.59.0/24 }
 defaults:
   box: corral/tiny-vbox
   provider: virtualbox
   memory: 256M
 machines:
   db:
-    networks: [{ network: backend, ip: 10.77.0.5 }]
+    networks: [{ network: backend, ip: 192.168.59.5 }]
     provision:
       - shell: { inline: "echo provisioned > /root/prov" }
   web:
@@ -92,12 +178,15 @@ check "up: both machines reach SSH" grep -qz 'db: ssh ready.*web: ssh ready' <<<
 check "up: the box has one master VM" [ "$("$VBM" list vms | grep -c '^"corral_box_')" = 1 ]
 check "up: each machine is a linked clone of it" [ "$(calls | grep -c '^clonevm .* --snapshot base --options link$')" = 2 ]
 check "up: one host-only interface for the network" [ "$(calls | grep -c '^hostonlyif create')" = 1 ]
-expect_out "the host-only interface has the subnet's first address" 0 "IPAddress:       10.77.0.1" "$VBM" list hostonlyifs
+check "up: no disk in the project folder" test -z "$(find "$T/env" -name '*.vmdk')"
+check "up: Vagrant's defaults: UTC clock, NAT DNS proxy" \
+	grep -q '^modifyvm .* --rtcuseutc on --natdnsproxy1 on$' "$VBOX_FAKE_HOME/calls.log"
+expect_out "the host-only interface has the subnet's first address" 0 "IPAddress:       192.168.59.1" "$VBM" list hostonlyifs
 expect_out "web's NIC 2 is on it" 0 'hostonlyadapter2="vboxnet0"' info web
 expect_out "web's forwarded port is a NAT rule" 0 'Forwarding(1)="tcp80,tcp,127.0.0.1,' info web
 expect_out "memory is set" 0 'memory=256' info db
-expect_out "status shows the private addresses" 0 "10.77.0.5" "$CORRAL" status db
-expect_out "an unset address comes from the subnet" 0 "10.77.0.2" "$CORRAL" status web
+expect_out "status shows the private addresses" 0 "192.168.59.5" "$CORRAL" status db
+expect_out "an unset address comes from the subnet" 0 "192.168.59.2" "$CORRAL" status web
 expect_out "port lists the forward" 0 "80 (guest) =>" "$CORRAL" port web
 expect_out "the provisioner ran on db (privileged)" 0 "provisioned" "$CORRAL" ssh db -c 'cat /root/prov'
 expect_out "the provisioner ran on web with its env" 0 "web-shop" "$CORRAL" ssh web -c 'cat /tmp/who'
@@ -111,11 +200,11 @@ expect_out "the host name is set" 0 "shop-web" "$CORRAL" ssh web -c hostname
 expect_out "and resolves through /etc/hosts" 0 "$(printf '127.0.1.1\tshop-web')" "$CORRAL" ssh web -c 'cat /etc/hosts'
 expect_out "db's host name is its name" 0 "db" "$CORRAL" ssh db -c hostname
 mac2=$(info web | sed -n 's/^macaddress2="\(..\)\(..\)\(..\)\(..\)\(..\)\(..\)"$/\1:\2:\3:\4:\5:\6/p' | tr A-F a-f)
-expect_out "the NIC with NIC 2's MAC gets the address" 0 "ip addr add 10.77.0.2/24 dev eth1" \
+expect_out "the NIC with NIC 2's MAC gets the address" 0 "ip addr add 192.168.59.2/24 dev eth1" \
 	"$CORRAL" ssh web -c 'cat /var/log/fake-ip.log'
 expect_out "and is set up" 0 "ip link set dev eth1 up" "$CORRAL" ssh web -c 'cat /var/log/fake-ip.log'
 check "NIC 2 of the fake guest has that MAC" bash -c "'$CORRAL' ssh web -c 'ip -o link' | grep -q 'eth1: .*link/ether $mac2 '"
-check "the host's network is untouched" bash -c '! ip -o addr | grep -q "10\.77\.0\.2/"'
+check "the host's network is untouched" bash -c '! ip -o addr | grep -q "192\.168\.59\.2/"'
 expect_out "rsync (auto) copied the project" 0 "version: 1" "$CORRAL" ssh web -c 'cat /srv/project/corral.yaml'
 expect_out "but never .corral (private keys)" 1 "" "$CORRAL" ssh web -c 'test -e /srv/project/.corral'
 expect_out "vboxsf: the share was mounted with the helper" 0 "mount.vboxsf srv_share /srv/share -o uid=0,gid=0" \
@@ -150,6 +239,37 @@ check "halt -f used controlvm poweroff" grep -q 'controlvm .* poweroff' "$VBOX_F
 expect_out "up retries a transient lock" 0 "web: ssh ready" env VBOX_FAKE_TRANSIENT_LOCKS=2 "$CORRAL" up web
 check "the refused modifyvm was repeated" [ "$(calls | grep -c '^modifyvm .* --natpf1 delete ssh')" = 3 ]
 
+# A host resolving through 127.0.1.1: NAT DNS proxy and host resolver off.
+"$CORRAL" halt -f web >/dev/null 2>&1
+echo "nameserver 127.0.1.1" >"$T/local-resolv.conf"
+: >"$VBOX_FAKE_HOME/calls.log"
+expect_out "up with a local host resolver" 0 "web: ssh ready" \
+	env CORRAL_VBOX_RESOLV_CONF="$T/local-resolv.conf" "$CORRAL" up web
+check "turns both NAT DNS options off" \
+	grep -q -- '--rtcuseutc on --natdnsproxy1 off --natdnshostresolver1 off$' "$VBOX_FAKE_HOME/calls.log"
+
+# ---- 7.x's aborted-saved (the VM died after saving) is a saved state
+fake_state() {
+	python3 - "$VBOX_FAKE_HOME/state.json" "$1" "$2" <<'PY'
+import json, sys
+p, vm, state = sys.argv[1:]
+st = json.load(open(p))
+st["vms"][vm]["state"] = state
+json.dump(st, open(p, "w"))
+PY
+}
+"$CORRAL" halt -f web >/dev/null 2>&1
+fake_state "$(st web id)" aborted-saved
+expect_out "status: aborted-saved reads as saved" 0 "saved" "$CORRAL" status web
+: >"$VBOX_FAKE_HOME/calls.log"
+expect_out "up starts it without modifying it (not mutable)" 0 "web: ssh ready" "$CORRAL" up web
+check "no modifyvm on it" bash -c "! grep -q '^modifyvm' '$VBOX_FAKE_HOME/calls.log'"
+"$CORRAL" halt -f web >/dev/null 2>&1
+fake_state "$(st web id)" aborted-saved
+expect_out "halt discards an aborted-saved state" 0 "" "$CORRAL" halt web
+expect_out "leaving it powered off" 0 'VMState="poweroff"' info web
+expect_out "up again" 0 "web: ssh ready" "$CORRAL" up web
+
 # ---- snapshots and suspend/resume
 "$CORRAL" ssh web -c 'echo one > ~/snap'
 expect_out "snapshot save" 0 "snapshot s1 saved" "$CORRAL" snapshot save web s1
@@ -159,6 +279,12 @@ expect_out "snapshot restore" 0 "snapshot s1 restored" "$CORRAL" snapshot restor
 expect_out "the restored guest has the snapshot's file" 0 "one" "$CORRAL" ssh web -c 'cat ~/snap'
 expect_out "snapshot delete" 0 "snapshot s1 deleted" "$CORRAL" snapshot delete web s1
 expect_out "no snapshots left" 0 "no snapshots" "$CORRAL" snapshot list web
+# snapshot list prints names unescaped: read as printed
+odd='say "hi" \ there'
+expect_out "snapshot save of a name with quotes and a backslash" 0 "saved" "$CORRAL" snapshot save web "$odd"
+expect_out "is listed as it is" 0 "$odd" "$CORRAL" snapshot list web
+expect_out "and restored by it" 0 "restored" "$CORRAL" snapshot restore web "$odd"
+expect_out "and deleted" 0 "deleted" "$CORRAL" snapshot delete web "$odd"
 expect_out "restore of an unknown snapshot" 1 "web has no snapshot \`nope\`" "$CORRAL" snapshot restore web nope
 expect_out "which leaves the machine running" 0 'VMState="running"' info web
 expect_out "suspend" 0 "web: suspended" "$CORRAL" suspend web
@@ -171,11 +297,32 @@ expect_out "an unsupported VirtualBox is refused" 1 "VirtualBox 6.0.24r139119 is
 	env VBOX_FAKE_VERSION=6.0.24r139119 "$CORRAL" up web
 expect_out "6.1 after a WARNING line is accepted" 0 "web: already running" \
 	env VBOX_FAKE_VERSION=6.1.50r161033 VBOX_FAKE_WARNING="The vboxdrv kernel module is not loaded" "$CORRAL" up web
+warning='The vboxdrv kernel module is not loaded. Either there is no module
+available for the current kernel (6.1.0-18-amd64) or it failed to
+load. Please recompile the kernel module and install it by
+
+  sudo /sbin/vboxconfig
+
+You will not be able to start VMs until this problem is fixed.'
+expect_out "7.1 after VirtualBox's indented WARNING block is accepted" 0 "web: already running" \
+	env VBOX_FAKE_VERSION=7.1.12r169651 VBOX_FAKE_WARNING="$warning" "$CORRAL" up web
+expect_out "7.0.0 is refused: its showvminfo hides NAT rules" 1 \
+	"VirtualBox 7.0.0r154998 is not supported: its \`VBoxManage showvminfo\` omits" \
+	env VBOX_FAKE_VERSION=7.0.0r154998 "$CORRAL" up web
 expect_out "no VBoxManage: a clear error" 1 "CORRAL_VBOXMANAGE=$T/none" \
 	env CORRAL_VBOXMANAGE="$T/none" "$CORRAL" up web
 
+# ---- an inaccessible VM (its settings file unreadable) is neither stopped nor gone
+# (`corral status` shows any provider state error as "not created": engine/)
+"$CORRAL" halt -f db >/dev/null 2>&1
+cfg=$(info db | sed -n 's/^CfgFile="\(.*\)"$/\1/p')
+mv "$cfg" "$cfg.away"
+expect_out "up refuses it, saying so" 1 "is inaccessible" "$CORRAL" up db
+mv "$cfg.away" "$cfg"
+expect_out "readable again: stopped" 0 "stopped" "$CORRAL" status db
+
 # ---- a VM removed outside corral
-"$CORRAL" halt -f db >/dev/null
+"$CORRAL" halt -f db >/dev/null 2>&1
 "$VBM" unregistervm "$(st db id)" --delete >/dev/null 2>&1
 expect_out "a vanished VM is not created" 0 "not created" "$CORRAL" status db
 check "its stale state is cleaned" [ -z "$(st db id)" ] && [ ! -e .corral/machines/db/known_hosts ]

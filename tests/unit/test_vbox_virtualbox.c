@@ -1,28 +1,40 @@
 /* Parsers of VBoxManage output (providers/virtualbox/parse.c), fed the
  * formats VirtualBox 7 prints (providers/virtualbox/README.md). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "providers/virtualbox/vbox.h"
 #include "tests/unit/t.h"
 
 static void version_skips_warnings(void)
 {
-	int major = 0, minor = 0;
-	char ver[64];
-	CHECK(vbox_parse_version("7.0.14r161095\n", &major, &minor, ver, sizeof(ver)) == 0);
-	CHECK(major == 7 && minor == 0);
-	CHECK_STR(ver, "7.0.14r161095");
+	struct vbox_version v;
+	CHECK(vbox_parse_version("7.0.14r161095\n", &v) == 0);
+	CHECK(v.major == 7 && v.minor == 0 && v.patch == 14);
+	CHECK_STR(v.text, "7.0.14r161095");
 	CHECK(vbox_parse_version("WARNING: The vboxdrv kernel module is not loaded.\n"
-				 "WARNING: Run /sbin/vboxconfig as root.\n6.1.50r161033\n",
-				 &major, &minor, ver, sizeof(ver)) == 0);
-	CHECK(major == 6 && minor == 1);
-	CHECK(vbox_parse_version("WARNING: only warnings\n", &major, &minor, ver, sizeof(ver)) < 0);
-	CHECK(vbox_parse_version("garbage\n", &major, &minor, ver, sizeof(ver)) < 0);
+				 "WARNING: Run /sbin/vboxconfig as root.\n6.1.50r161033\n", &v) == 0);
+	CHECK(v.major == 6 && v.minor == 1 && v.patch == 50);
+	/* VirtualBox's own warning: indented continuation lines, a blank one. */
+	CHECK(vbox_parse_version(
+		      "WARNING: The vboxdrv kernel module is not loaded. Either there is no module\n"
+		      "         available for the current kernel (6.1.0-18-amd64) or it failed to\n"
+		      "         load. Please recompile the kernel module and install it by\n"
+		      "\n"
+		      "           sudo /sbin/vboxconfig\n"
+		      "\n"
+		      "         You will not be able to start VMs until this problem is fixed.\n"
+		      "7.1.12r169651\n", &v) == 0);
+	CHECK(v.major == 7 && v.minor == 1 && v.patch == 12);
+	CHECK_STR(v.text, "7.1.12r169651");
+	CHECK(vbox_parse_version("WARNING: only warnings\n", &v) < 0);
+	CHECK(vbox_parse_version("garbage\n", &v) < 0);
+	CHECK(vbox_parse_version("  7.0.14 indented, not after a warning\n", &v) < 0);
 }
 
 static void error_lines(void)
 {
-	char msg[256], code[64];
+	char msg[512], code[64];
 	vbox_parse_error(
 		"VBoxManage: error: Could not find a registered machine named 'x'\n"
 		"VBoxManage: error: Details: code VBOX_E_OBJECT_NOT_FOUND (0x80bb0001), component "
@@ -38,6 +50,31 @@ static void error_lines(void)
 	CHECK_STR(code, "");
 	vbox_parse_error("", msg, sizeof(msg), code, sizeof(code));
 	CHECK_STR(msg, "");
+	/* A failed import: the cause is on the lines after the first. */
+	vbox_parse_error(
+		"Progress state: VBOX_E_FILE_ERROR\n"
+		"VBoxManage: error: Appliance import failed\n"
+		"VBoxManage: error: Could not create the imported medium '/p/box-disk001.vmdk'.\n"
+		"VBoxManage: error: VMDK: cannot create image '/p/box-disk001.vmdk' "
+		"(VERR_ALREADY_EXISTS)\n"
+		"VBoxManage: error: Details: code VBOX_E_FILE_ERROR (0x80bb0004), component "
+		"ApplianceWrap, interface IAppliance\n"
+		"VBoxManage: error: Context: \"RTEXITCODE handleImportAppliance(HandlerArg*)\" at "
+		"line 886 of file VBoxManageAppliance.cpp\n",
+		msg, sizeof(msg), code, sizeof(code));
+	CHECK_STR(msg, "Appliance import failed; Could not create the imported medium "
+		       "'/p/box-disk001.vmdk'.; VMDK: cannot create image '/p/box-disk001.vmdk' "
+		       "(VERR_ALREADY_EXISTS)");
+	CHECK_STR(code, "VBOX_E_FILE_ERROR");
+	/* No details (a refused host-only range): the code is on the "Code" line. */
+	vbox_parse_error(
+		"VBoxManage: error: Code E_ACCESSDENIED (0x80070005) - Access denied (extended "
+		"info not available)\n"
+		"VBoxManage: error: Context: \"EnableStaticIPConfig(Bstr(pszIp).raw(), "
+		"Bstr(pszNetmask).raw())\" at line 242 of file VBoxManageHostonly.cpp\n",
+		msg, sizeof(msg), code, sizeof(code));
+	CHECK_STR(code, "E_ACCESSDENIED");
+	CHECK(strstr(msg, "Access denied") != NULL);
 }
 
 static const char showvminfo[] =
@@ -82,16 +119,27 @@ static void machinereadable(void)
 	}
 	free(f);
 
+	vbox_kv_free(&k);
+}
+
+/* `snapshot list --machinereadable` prints names unescaped. */
+static void snapshot_names(void)
+{
 	struct strv names;
-	vbox_snapshot_names(&k, &names);
+	vbox_snapshot_names("SnapshotName=\"one\"\n"
+			    "SnapshotUUID=\"aaaa\"\n"
+			    "SnapshotName-1=\"say \"hi\"\"\n"
+			    "SnapshotName-1-1=\"back\\\\slash \\\" q\"\n"
+			    "CurrentSnapshotName=\"one\"\n"
+			    "SnapshotNameX=\"no\"\n",
+			    &names);
 	CHECK(names.n == 3);
 	if (names.n == 3) {
 		CHECK_STR(names.v[0], "one");
-		CHECK_STR(names.v[1], "two");
-		CHECK_STR(names.v[2], "three \\ x");
+		CHECK_STR(names.v[1], "say \"hi\"");
+		CHECK_STR(names.v[2], "back\\\\slash \\\" q");
 	}
 	strv_free(&names);
-	vbox_kv_free(&k);
 }
 
 static void natpf_rules(void)
@@ -119,11 +167,11 @@ static const char dry_run[] =
 	" 3: Suggested VM settings file name \"/root/VirtualBox VMs/debian-12/debian-12.vbox\"\n"
 	" 9: IDE controller, type PIIX4\n"
 	"10: SATA controller, type AHCI\n"
-	"11: Hard disk image: source image=box-disk001.vmdk, target path=/root/VirtualBox "
-	"VMs/debian-12/box-disk001.vmdk, controller=10;channel=0\n"
+	"11: Hard disk image: source image=box-disk001.vmdk, target path=box-disk001.vmdk, "
+	"controller=10;channel=0\n"
 	"    (change target path with \"--vsys 0 --unit 11 --disk path\";\n"
-	"12: Hard disk image: source image=data.vmdk, target path=/root/VirtualBox "
-	"VMs/debian-12/data.vmdk, controller=10;channel=1\n";
+	"12: Hard disk image: source image=data.vmdk, target path=data.vmdk, "
+	"controller=10;channel=1\n";
 
 static void import_dry_run(void)
 {
@@ -135,9 +183,25 @@ static void import_dry_run(void)
 	CHECK(imp.ndisks == 2);
 	if (imp.ndisks == 2) {
 		CHECK(imp.disks[0].unit == 11 && imp.disks[1].unit == 12);
-		CHECK_STR(imp.disks[0].target, "/root/VirtualBox VMs/debian-12/box-disk001.vmdk");
-		CHECK_STR(imp.disks[1].target, "/root/VirtualBox VMs/debian-12/data.vmdk");
+		CHECK_STR(imp.disks[0].target, "box-disk001.vmdk");
+		CHECK_STR(imp.disks[1].target, "data.vmdk");
 	}
+	/* Vagrant's paths: the settings file's folder, the VM's own name. */
+	char *t = vbox_disk_target(&imp, 0, "corral_web_1a2b");
+	CHECK_STR(t, "/root/VirtualBox VMs/corral_web_1a2b/box-disk001.vmdk");
+	free(t);
+	t = vbox_disk_target(&imp, 1, "corral_web_1a2b");
+	CHECK_STR(t, "/root/VirtualBox VMs/corral_web_1a2b/data.vmdk");
+	free(t);
+	/* 5.x printed full paths: the file name is what counts. */
+	free(imp.disks[0].target);
+	imp.disks[0].target = strdup("/elsewhere/debian-12/box-disk001.vmdk");
+	t = vbox_disk_target(&imp, 0, "m");
+	CHECK_STR(t, "/root/VirtualBox VMs/m/box-disk001.vmdk");
+	free(t);
+	free(imp.settings_file);
+	imp.settings_file = NULL;
+	CHECK(vbox_disk_target(&imp, 0, "m") == NULL);
 	vbox_import_free(&imp);
 	CHECK(vbox_parse_import("Interpreting x...\nOK.\n", &imp, &d) < 0);
 	CHECK(strstr(d.msg, "no VM name") != NULL);
@@ -186,14 +250,45 @@ static void hostonlyifs(void)
 	CHECK(vbox_parse_hostifs("", v, 4) == 0);
 }
 
+static void host_only_ranges(void)
+{
+	struct vbox_range v[8];
+	uint32_t n56 = 0xc0a83800u; /* 192.168.56.0 */
+	size_t n = vbox_parse_ranges("# comment\n* 192.168.56.0/21\n", v, 8);
+	CHECK(n == 1);
+	CHECK(vbox_ranges_allow(v, n, n56, 24));
+	CHECK(vbox_ranges_allow(v, n, 0xc0a83f00u, 24));  /* 192.168.63.0/24 */
+	CHECK(!vbox_ranges_allow(v, n, 0xc0a84000u, 24)); /* 192.168.64.0/24 */
+	CHECK(!vbox_ranges_allow(v, n, 0x0a1e0000u, 24)); /* 10.30.0.0/24 */
+	CHECK(!vbox_ranges_allow(v, n, 0xc0a83000u, 20)); /* wider than the range */
+	n = vbox_parse_ranges("* 10.0.0.0/8 192.168.0.0/16\n* 2001::/64\n*\t172.16.1.9/24\n", v, 8);
+	CHECK(n == 3);
+	CHECK(vbox_ranges_allow(v, n, 0x0a1e0000u, 24));
+	CHECK(vbox_ranges_allow(v, n, 0xac100100u, 24)); /* host bits of the range masked */
+	CHECK(!vbox_ranges_allow(v, n, 0xac100200u, 24));
+	CHECK(vbox_parse_ranges("", v, 8) == 0);
+	CHECK(!vbox_ranges_allow(v, 0, n56, 24));
+}
+
+static void resolver(void)
+{
+	CHECK(vbox_resolver_local("search x\nnameserver 127.0.1.1\n"));
+	CHECK(vbox_resolver_local("nameserver 127.0.0.1\n"));
+	CHECK(!vbox_resolver_local("nameserver 127.0.0.53\n"));
+	CHECK(!vbox_resolver_local("nameserver 10.0.0.1\n# nameserver 127.0.0.1\n"));
+}
+
 int main(void)
 {
 	RUN(version_skips_warnings);
 	RUN(error_lines);
 	RUN(machinereadable);
+	RUN(snapshot_names);
 	RUN(natpf_rules);
 	RUN(import_dry_run);
 	RUN(list_vms);
 	RUN(hostonlyifs);
+	RUN(host_only_ranges);
+	RUN(resolver);
 	return T_END();
 }
