@@ -160,6 +160,16 @@ static int prepare(struct machine *m, struct ct_boot *b, struct diag *d)
 	return 0;
 }
 
+static struct ct_limits limits_of(const struct machine_cfg *c)
+{
+	return (struct ct_limits){
+		.cpus = c->cpus, .memory = c->memory,
+		.pids = c->container.pids ? c->container.pids : ENV_CT_PIDS,
+		.fuse = c->container.fuse,
+		.best_effort = c->container.limits && strcmp(c->container.limits, "best-effort") == 0,
+	};
+}
+
 static int boot(struct machine *m, struct ct_boot *b, const char *id, struct diag *d)
 {
 	pid_t pid;
@@ -170,9 +180,11 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	machine_set_flag(m, MK_CREATED, true);
 	int r = machine_save(m, d);
 	if (r == 0) {
-		ct_cgroup_apply(id, pid, m->cfg->cpus, m->cfg->memory);
-		r = wire(b, id, pid, d);
+		struct ct_limits l = limits_of(m->cfg);
+		r = ct_cgroup_apply(id, pid, &l, d);
 	}
+	if (r == 0)
+		r = wire(b, id, pid, d);
 	if (r == 0)
 		r = ct_spawn_finish(ctl, INIT_REPORT_TIMEOUT_MS, d);
 	close(ctl);
