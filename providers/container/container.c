@@ -135,6 +135,7 @@ static void release_runtime(struct machine *m)
 	const char *id = machine_id(m);
 	ct_ports_stop(m);
 	ct_cgroup_remove(id);
+	ct_disk_close(m);
 	for (unsigned i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
 		char veth[16];
 		veth_name(id, i, veth, sizeof(veth));
@@ -224,7 +225,9 @@ static int ct_up(struct machine *m, struct diag *d)
 		return diag_fail(d, "%s: hostname `%s` is not a valid host name", m->cfg->name,
 				 hostname);
 	const char *id = machine_id(m);
-	_cleanup_free_ char *upper = machine_path(m, "upper"), *work = machine_path(m, "work");
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (ct_disk_open(m, s == MS_NOT_CREATED, &upper, &work, d) < 0)
+		return -1;
 	_cleanup_free_ char *root = machine_path(m, "root"), *console = machine_path(m, "console.log");
 	struct ct_boot b = {
 		.lower = lower, .upper = upper, .work = work, .root = root, .hostname = hostname,
@@ -269,7 +272,7 @@ static int ct_destroy(struct machine *m, struct diag *d)
 		if (br && net_release(br, m->dir, d) < 0)
 			return -1;
 	}
-	static const char *const leaves[] = {"upper", "work", "root"};
+	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img"};
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
 		if (rm_rf(p, d) < 0)

@@ -4,7 +4,8 @@
 # limit; root in the guest that mounts the cgroup controllers writes only
 # its own sub-cgroup, never the machine's limits; the device controller
 # lets the guest open only the basic nodes; a limit the host cannot apply
-# fails `up` naming it, and is a warning under `limits: best-effort`.
+# fails `up` naming it, and is a warning under `limits: best-effort`;
+# `disk:` bounds the upper layer (an image of its own), which persists.
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box tiny)
@@ -17,6 +18,7 @@ machines:
   lim:
     memory: 64M
     provider_options: { container: { pids: 64 } }
+  small: { autostart: false, disk: 64M }
   strict: { autostart: false }
   lax:
     autostart: false
@@ -73,6 +75,20 @@ if [ "$memfile" = memory.limit_in_bytes ]; then
 		'mkdir -p /mnt/d; if mount -t devtmpfs d /mnt/d 2>/dev/null; then
 			head -c1 /mnt/d/mem >/dev/null 2>&1 || echo denied; else echo denied; fi'
 fi
+
+# disk: the upper layer on a 64M image of the machine's own.
+expect_out "up with disk:" 0 "small: ssh ready" "$CORRAL" up small
+check "the upper layer is on the machine's image" bash -c \
+	"findmnt -n -o SOURCE --target .corral/machines/small/layer/upper | grep -q /dev/loop"
+expect_out "writing past disk: fails in the guest" 0 "No space left on device" \
+	"$CORRAL" ssh small -c 'dd if=/dev/zero of=/big bs=1M count=100 2>&1; rm -f /big; echo kept >/kept'
+expect_out "halt" 0 "small: stopped" "$CORRAL" halt small
+check "halt unmounts the image" bash -c "! findmnt .corral/machines/small/layer >/dev/null"
+expect_out "up again" 0 "small: ssh ready" "$CORRAL" up small
+expect_out "the upper layer persists on the image" 0 "kept" "$CORRAL" ssh small -c 'cat /kept'
+expect_out "destroy removes the image" 0 "small: destroyed" "$CORRAL" destroy -f small
+check "nothing of it is left" bash -c \
+	"[ ! -e .corral/machines/small/disk.img ] && ! findmnt .corral/machines/small/layer >/dev/null"
 
 # A host whose pids controller refuses corral: a read-only tmpfs over it,
 # in a mount namespace of this test's own.
