@@ -150,26 +150,34 @@ static void forget_owner(json_t *o, const char *owner, const char *keep)
 	}
 }
 
-/* The address owner prefers before any lease: from a hash of its
- * directory (the envfile's place and the machine's name), so it is the
- * same on every run whatever order machines come up in. */
-static uint32_t preferred(const struct subnet *s, const char *owner)
-{
-	unsigned char md[HASH_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, owner, strlen(owner));
-	hash_final(h, md, NULL);
-	uint32_t n = (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 | (uint32_t)md[2] << 8 | md[3];
-	uint32_t hosts = ~mask_of(s->prefix) - 2; /* .2 up to the last before broadcast */
-	return s->net + 2 + n % hosts;
-}
-
 struct pick {
-	json_t *leases, *seen; /* {ip: owner}: held now; last held (kept after release) */
+	json_t *leases, *seen; /* {ip: owner}: held now; {ip: owner's tag}: last held */
 	const struct subnet *s;
-	const char *owner;
+	const char *owner, *tag;
 	const struct net_skip *skip;
 };
+
+/* "seen" outlives the machine: it names it by a digest of its directory,
+ * not the path, so nothing of a destroyed project stays readable here. */
+static void owner_tag(const char *owner, char *tag)
+{
+	char hex[HASH_HEX_MAX];
+	struct hash *h = hash_new("sha256");
+	hash_update(h, owner, strlen(owner));
+	hash_final(h, NULL, hex);
+	snprintf(tag, 17, "%.16s", hex);
+}
+
+/* The address owner prefers before any lease: from the digest of its
+ * directory (the envfile's place and the machine's name), so it is the
+ * same on every run whatever order machines come up in. */
+static uint32_t preferred(const struct subnet *s, const char *tag)
+{
+	char first[9];
+	snprintf(first, sizeof(first), "%.8s", tag);
+	uint32_t hosts = ~mask_of(s->prefix) - 2; /* .2 up to the last before broadcast */
+	return s->net + 2 + (uint32_t)strtoul(first, NULL, 16) % hosts;
+}
 
 /* Free for owner: not leased to another machine nor given by `ip:`; with
  * `strict`, also not the address another machine had last. */
@@ -178,7 +186,7 @@ static bool usable(const struct pick *p, uint32_t a, char *ip, size_t n, bool st
 	ip_format(a, ip, n);
 	const char *h = holder_of(p->leases, ip), *was = holder_of(p->seen, ip);
 	return (!h || strcmp(h, p->owner) == 0) && !net_skips(p->skip, a) &&
-	       (!strict || !was || strcmp(was, p->owner) == 0);
+	       (!strict || !was || strcmp(was, p->tag) == 0);
 }
 
 /* The owner's last address when free, else from its preferred address up
@@ -189,11 +197,11 @@ static bool pick_auto(const struct pick *p, char *ip, size_t n)
 	json_t *v;
 	json_object_foreach(p->seen, k, v) {
 		uint32_t a = parse_ip(k);
-		if (strcmp(json_string_value(v), p->owner) == 0 && a && net_subnet_contains(p->s, a) &&
+		if (strcmp(json_string_value(v), p->tag) == 0 && a && net_subnet_contains(p->s, a) &&
 		    usable(p, a, ip, n, false))
 			return true;
 	}
-	uint32_t hosts = ~mask_of(p->s->prefix) - 2, start = preferred(p->s, p->owner) - p->s->net - 2;
+	uint32_t hosts = ~mask_of(p->s->prefix) - 2, start = preferred(p->s, p->tag) - p->s->net - 2;
 	for (int strict = 1; strict >= 0; strict--)
 		for (uint32_t i = 0; i < hosts; i++)
 			if (usable(p, p->s->net + 2 + (start + i) % hosts, ip, n, strict))
@@ -204,7 +212,9 @@ static bool pick_auto(const struct pick *p, char *ip, size_t n)
 int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const char *want,
 		  const struct net_skip *skip, char *ip, size_t n, struct diag *d)
 {
-	struct pick p = {pool_obj(pool, "leases"), pool_obj(pool, "seen"), s, owner, skip};
+	char tag[17];
+	owner_tag(owner, tag);
+	struct pick p = {pool_obj(pool, "leases"), pool_obj(pool, "seen"), s, owner, tag, skip};
 	forget_owner(p.leases, owner, want); /* an old lease of this machine */
 	if (want) {
 		if (pick_wanted(p.leases, s, owner, want, ip, n, d) < 0)
@@ -218,8 +228,8 @@ int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const
 	}
 	forget_owner(p.leases, owner, ip);
 	json_object_set_new(p.leases, ip, json_string(owner));
-	forget_owner(p.seen, owner, ip);
-	json_object_set_new(p.seen, ip, json_string(owner));
+	forget_owner(p.seen, tag, ip);
+	json_object_set_new(p.seen, ip, json_string(tag));
 	return 0;
 }
 
