@@ -197,7 +197,8 @@ static bool pick_auto(const struct pick *p, char *ip, size_t n)
 	json_t *v;
 	json_object_foreach(p->seen, k, v) {
 		uint32_t a = parse_ip(k);
-		if (strcmp(json_string_value(v), p->tag) == 0 && a && net_subnet_contains(p->s, a) &&
+		const char *t = json_string_value(v);
+		if (t && strcmp(t, p->tag) == 0 && a && net_subnet_contains(p->s, a) &&
 		    usable(p, a, ip, n, false))
 			return true;
 	}
