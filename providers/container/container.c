@@ -32,6 +32,9 @@ static int ct_usable(struct diag *why)
 	}
 	if (!proc_have("ip"))
 		return diag_fail(why, "the container provider needs `ip` (install iproute2)");
+	if (!proc_have("nft"))
+		return diag_fail(why, "the container provider needs `nft` for its firewall "
+				      "(install nftables)");
 	if (read_file("/proc/filesystems", 1 << 16, &fs, &len, why) < 0)
 		return -1;
 	bool ovl = strstr(fs, "\toverlay\n") != NULL;
