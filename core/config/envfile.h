@@ -111,6 +111,7 @@ struct synced_folder {
 #define ENV_SSH_PORT 22                  /* the guest's sshd */
 #define ENV_BOOT_TIMEOUT_MS 300000u      /* ssh.boot_timeout */
 #define ENV_HALT_TIMEOUT_MS 60000u       /* graceful_halt_timeout */
+#define ENV_CT_PIDS 4096u                /* provider_options.container.pids */
 
 struct ssh_cfg {
 	char *user;        /* default ENV_SSH_USER */
@@ -132,7 +133,10 @@ struct vbox_opts {
 };
 
 struct container_opts {
-	char *init; /* "auto" (default) | "systemd" | "builtin" */
+	char *init;   /* "auto" (default) | "systemd" | "builtin" */
+	unsigned pids; /* at most this many tasks; default ENV_CT_PIDS */
+	char *limits; /* "strict" (default: a limit not applied fails up) | "best-effort" */
+	bool fuse;    /* /dev/fuse allowed by the device controller */
 };
 
 struct machine_cfg {

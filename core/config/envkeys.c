@@ -910,6 +910,7 @@ static const char *const kvm_machines[] = {"q35", "microvm", NULL};
 static const char *const kvm_accels[] = {"auto", "kvm", "tcg", NULL};
 static const char *const firmwares[] = {"bios", "uefi", NULL};
 static const char *const inits[] = {"auto", "systemd", "builtin", NULL};
+static const char *const limit_modes[] = {"strict", "best-effort", NULL};
 
 #define STEP_COMMON                                                                     \
 	{KEY("name", t_str, struct step, name), .flags = K_NO_ID},                      \
@@ -1018,6 +1019,10 @@ static const struct key vbox_keys[] = {
 };
 static const struct key container_keys[] = {
 	{KEY("init", t_enum_str, struct container_opts, init), .choices = inits},
+	{KEY("pids", t_uint, struct container_opts, pids), .min = 16, .max = 4194304,
+	 .hint = "a whole number of processes and threads, like 4096"},
+	{KEY("limits", t_enum_str, struct container_opts, limits), .choices = limit_modes},
+	{KEY("fuse", t_bool, struct container_opts, fuse)},
 };
 static const struct keytab tab_kvm = TABLE(kvm_keys);
 static const struct keytab tab_vbox = TABLE(vbox_keys);
@@ -1112,7 +1117,8 @@ void envkeys_machine_init(struct machine_cfg *m)
 			.boot_timeout_ms = ENV_BOOT_TIMEOUT_MS},
 		.kvm = {xstrdup("q35"), xstrdup("auto"), xstrdup("bios")},
 		.vbox = {.linked_clone = true},
-		.container = {xstrdup("auto")},
+		.container = {.init = xstrdup("auto"), .pids = ENV_CT_PIDS,
+			      .limits = xstrdup("strict")},
 		.graceful_halt_timeout_ms = ENV_HALT_TIMEOUT_MS,
 	};
 }

@@ -126,42 +126,111 @@ bool net_skips(const struct net_skip *skip, uint32_t ip)
 	return false;
 }
 
-int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const char *want,
-		  const struct net_skip *skip, char *ip, size_t n, struct diag *d)
+/* The object `key` of the pool, made when missing. */
+static json_t *pool_obj(json_t *pool, const char *key)
 {
-	json_t *leases = json_object_get(pool, "leases");
-	if (!json_is_object(leases)) {
-		leases = json_object();
-		json_object_set_new(pool, "leases", leases);
+	json_t *o = json_object_get(pool, key);
+	if (!json_is_object(o)) {
+		o = json_object();
+		json_object_set_new(pool, key, o);
 	}
+	return o;
+}
+
+/* Drops owner's entries from an {ip: owner} object, except `keep`. */
+static void forget_owner(json_t *o, const char *owner, const char *keep)
+{
 	const char *k;
 	json_t *v;
 	void *tmp;
-	json_object_foreach_safe(leases, tmp, k, v) {
+	json_object_foreach_safe(o, tmp, k, v) {
 		if (json_is_string(v) && strcmp(json_string_value(v), owner) == 0 &&
-		    (!want || strcmp(k, want) != 0))
-			json_object_del(leases, k); /* an old lease of this machine */
+		    (!keep || strcmp(k, keep) != 0))
+			json_object_del(o, k);
 	}
+}
+
+struct pick {
+	json_t *leases, *seen; /* {ip: owner}: held now; {ip: owner's tag}: last held */
+	const struct subnet *s;
+	const char *owner, *tag;
+	const struct net_skip *skip;
+};
+
+/* "seen" outlives the machine: it names it by a digest of its directory,
+ * not the path, so nothing of a destroyed project stays readable here. */
+static void owner_tag(const char *owner, char *tag)
+{
+	char hex[HASH_HEX_MAX];
+	struct hash *h = hash_new("sha256");
+	hash_update(h, owner, strlen(owner));
+	hash_final(h, NULL, hex);
+	snprintf(tag, 17, "%.16s", hex);
+}
+
+/* The address owner prefers before any lease: from the digest of its
+ * directory (the envfile's place and the machine's name), so it is the
+ * same on every run whatever order machines come up in. */
+static uint32_t preferred(const struct subnet *s, const char *tag)
+{
+	char first[9];
+	snprintf(first, sizeof(first), "%.8s", tag);
+	uint32_t hosts = ~mask_of(s->prefix) - 2; /* .2 up to the last before broadcast */
+	return s->net + 2 + (uint32_t)strtoul(first, NULL, 16) % hosts;
+}
+
+/* Free for owner: not leased to another machine nor given by `ip:`; with
+ * `strict`, also not the address another machine had last. */
+static bool usable(const struct pick *p, uint32_t a, char *ip, size_t n, bool strict)
+{
+	ip_format(a, ip, n);
+	const char *h = holder_of(p->leases, ip), *was = holder_of(p->seen, ip);
+	return (!h || strcmp(h, p->owner) == 0) && !net_skips(p->skip, a) &&
+	       (!strict || !was || strcmp(was, p->tag) == 0);
+}
+
+/* The owner's last address when free, else from its preferred address up
+ * (wrapping), first passing over addresses other machines had last. */
+static bool pick_auto(const struct pick *p, char *ip, size_t n)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(p->seen, k, v) {
+		uint32_t a = parse_ip(k);
+		const char *t = json_string_value(v);
+		if (t && strcmp(t, p->tag) == 0 && a && net_subnet_contains(p->s, a) &&
+		    usable(p, a, ip, n, false))
+			return true;
+	}
+	uint32_t hosts = ~mask_of(p->s->prefix) - 2, start = preferred(p->s, p->tag) - p->s->net - 2;
+	for (int strict = 1; strict >= 0; strict--)
+		for (uint32_t i = 0; i < hosts; i++)
+			if (usable(p, p->s->net + 2 + (start + i) % hosts, ip, n, strict))
+				return true;
+	return false;
+}
+
+int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const char *want,
+		  const struct net_skip *skip, char *ip, size_t n, struct diag *d)
+{
+	char tag[17];
+	owner_tag(owner, tag);
+	struct pick p = {pool_obj(pool, "leases"), pool_obj(pool, "seen"), s, owner, tag, skip};
+	forget_owner(p.leases, owner, want); /* an old lease of this machine */
 	if (want) {
-		if (pick_wanted(leases, s, owner, want, ip, n, d) < 0)
+		if (pick_wanted(p.leases, s, owner, want, ip, n, d) < 0)
 			return -1;
-	} else {
-		uint32_t last = s->net | ~mask_of(s->prefix);
-		bool found = false;
-		for (uint32_t a = s->net + 2; a < last && !found; a++) {
-			ip_format(a, ip, n);
-			const char *h = holder_of(leases, ip);
-			found = (!h || strcmp(h, owner) == 0) && !net_skips(skip, a);
-		}
-		if (!found) {
-			char sn[20];
-			net_subnet_format(s, sn, sizeof(sn));
-			diag_fail(d, "no free address left in %s", sn);
-			return diag_hint(d, "destroy unused machines (corral global-status) or use a "
-					    "larger subnet");
-		}
+	} else if (!pick_auto(&p, ip, n)) {
+		char sn[20];
+		net_subnet_format(s, sn, sizeof(sn));
+		diag_fail(d, "no free address left in %s", sn);
+		return diag_hint(d, "destroy unused machines (corral global-status) or use a "
+				    "larger subnet");
 	}
-	json_object_set_new(leases, ip, json_string(owner));
+	forget_owner(p.leases, owner, ip);
+	json_object_set_new(p.leases, ip, json_string(owner));
+	forget_owner(p.seen, tag, ip);
+	json_object_set_new(p.seen, ip, json_string(tag));
 	return 0;
 }
 
@@ -196,22 +265,61 @@ static char *run_dir(const char *leaf)
 	return path_join(net, leaf);
 }
 
-/* Outbound NAT lives in a table of corral's own, so no other rule is ever
- * touched: one rule masquerades traffic from any corral subnet that leaves
- * through anything but a corral bridge (machines on two corral networks see
- * each other's real addresses), and each bridge adds itself to the two sets.
+/* Outbound NAT and the firewall live in a table of corral's own, so no
+ * other rule is ever touched. Each bridge adds itself to the sets.
+ *   postrouting: traffic from any corral subnet leaving through anything
+ *     but a corral bridge is masqueraded (machines on two corral networks
+ *     see each other's real addresses).
+ *   forward: replies pass; within one bridge (only seen with br_netfilter)
+ *     too; anything new routed to a bridge is dropped: a LAN host routing
+ *     a machine subnet through this host, or a machine on another corral
+ *     network. New traffic from a bridge out to elsewhere passes.
+ *   input: from a bridge to the host itself only replies (the host's SSH
+ *     sessions and port forwards connect out to the guests) and ping pass:
+ *     guests do not reach services the host listens on. corral serves
+ *     guests no DHCP or DNS (addresses are static; resolv.conf is the
+ *     host's).
  * The script is one transaction and changes nothing when run again; its
  * values come from net_subnet_format() and bridge_name() only. */
-static const char nat_script[] =
+static const char nft_script[] =
 	"table inet corral {\n"
 	" set subnets { type ipv4_addr; flags interval; }\n"
 	" set bridges { type ifname; }\n"
+	" set same { type ifname . ifname; }\n"
 	" chain postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
+	" chain forward { type filter hook forward priority filter; policy accept; }\n"
+	" chain input { type filter hook input priority filter; policy accept; }\n"
 	"}\n"
 	"flush chain inet corral postrouting\n"
+	"flush chain inet corral forward\n"
+	"flush chain inet corral input\n"
 	"add rule inet corral postrouting ip saddr @subnets oifname != @bridges masquerade\n"
+	"add rule inet corral forward ct state established,related accept\n"
+	"add rule inet corral forward iifname . oifname @same accept\n"
+	"add rule inet corral forward oifname @bridges drop\n"
+	"add rule inet corral input iifname != @bridges accept\n"
+	"add rule inet corral input ct state established,related accept\n"
+	"add rule inet corral input icmp type echo-request accept\n"
+	"add rule inet corral input drop\n"
 	"add element inet corral subnets { %s }\n"
-	"add element inet corral bridges { \"%s\" }\n";
+	"add element inet corral bridges { \"%s\" }\n"
+	"add element inet corral same { \"%s\" . \"%s\" }\n";
+
+/* What a bridge added, removed with the bridge: one command each, since
+ * deleting an absent element fails the whole transaction. */
+static void nft_forget(const char *bridge, const char *subnet)
+{
+	static const char *const what[] = {"subnets { %s }", "bridges { \"%s\" }",
+					   "same { \"%s\" . \"%s\" }"};
+	const char *val[] = {subnet, bridge, bridge};
+	for (size_t i = 0; i < 3 && proc_have("nft"); i++) {
+		_cleanup_free_ char *el = xasprintf(what[i], val[i], bridge);
+		_cleanup_free_ char *cmd = xasprintf("delete element inet corral %s\n", el);
+		const char *argv[] = {"nft", "-f", "-", NULL};
+		struct diag ignored = {0};
+		proc_run(argv, cmd, &ignored);
+	}
+}
 
 static void forwarding_on(void)
 {
@@ -232,20 +340,22 @@ static void forwarding_on(void)
 }
 
 /* Run on every lease, not only when the bridge is made: a firewall reload,
- * or nft installed after the bridge, must not leave a bridge without NAT. */
-static void nat_setup(const char *bridge, const char *subnet)
+ * or nft installed after the bridge, must not leave a bridge without NAT
+ * and filter. Forwarding is only switched on once the filter is in place:
+ * without it the host would route anyone's traffic to the machines. */
+static int nft_setup(const char *bridge, const char *subnet, struct diag *d)
 {
-	forwarding_on();
 	if (!proc_have("nft")) {
-		log_warn("nft is not installed: machines on %s get no outbound NAT (install "
-			 "nftables)", subnet);
-		return;
+		diag_fail(d, "nft is not installed: machines on %s cannot be fenced off from the "
+			     "network", subnet);
+		return diag_hint(d, "install nftables");
 	}
-	struct diag d = {0};
-	_cleanup_free_ char *script = xasprintf(nat_script, subnet, bridge);
+	_cleanup_free_ char *script = xasprintf(nft_script, subnet, bridge, bridge, bridge);
 	const char *argv[] = {"nft", "-f", "-", NULL};
-	if (proc_run(argv, script, &d) < 0)
-		log_warn("outbound NAT for %s not set up: %s", subnet, d.msg);
+	if (proc_run(argv, script, d) < 0)
+		return diag_wrap(d, "firewall and outbound NAT for %s", subnet);
+	forwarding_on();
+	return 0;
 }
 
 /* A bridge without a set address takes its lowest port's, so it changes as
@@ -361,7 +471,8 @@ static int lease_locked(const char *subnet, json_t *pool, const char *owner, con
 	} else if (bridge_pin_mac(out->bridge, &s, d) < 0) {
 		return diag_wrap(d, "bridge %s", out->bridge);
 	}
-	nat_setup(out->bridge, out->subnet);
+	if (nft_setup(out->bridge, out->subnet, d) < 0)
+		return -1;
 	json_object_set_new(pool, "subnet", json_string(out->subnet));
 	if (net_pool_pick(pool, &s, owner, want, skip, out->ip, sizeof(out->ip), d) < 0)
 		return -1;
@@ -423,21 +534,24 @@ int net_lease(const char *subnet, const char *owner, const char *want, const str
 	return with_pool(out->bridge, do_lease, &a, d);
 }
 
+/* The last lease gone, the bridge and its firewall elements go too (under
+ * the pool's lock, so no machine is leasing on it meanwhile). */
 static int do_release(json_t *pool, void *arg, struct diag *d)
 {
 	(void)d;
+	const char *const *a = arg; /* bridge, owner */
 	json_t *leases = json_object_get(pool, "leases");
-	const char *k;
-	json_t *v;
-	void *tmp;
-	json_object_foreach_safe(leases, tmp, k, v) {
-		if (strcmp(json_string_value(v), arg) == 0)
-			json_object_del(leases, k);
-	}
+	forget_owner(leases, a[1], NULL);
+	const char *subnet = state_str(pool, "subnet", NULL);
+	if (json_object_size(leases) || !subnet)
+		return 0;
+	net_link_delete(a[0]); /* warns when it cannot */
+	nft_forget(a[0], subnet);
 	return 0;
 }
 
 int net_release(const char *bridge, const char *owner, struct diag *d)
 {
-	return with_pool(bridge, do_release, (void *)owner, d);
+	const char *a[] = {bridge, owner};
+	return with_pool(bridge, do_release, a, d);
 }

@@ -5,7 +5,9 @@
  * The bridge is host-wide, so its pool is too: leases live beside it in
  * $CORRAL_RUN_DIR (default /run/corral)/net/BRIDGE.json under a lock, keyed
  * by the owning machine's state directory (a lease whose directory is gone
- * is free again). Each machine records its own address in its state.json.
+ * is free again), plus the address each owner had last, so that it gets
+ * it back after destroy. Each machine records its own address in its
+ * state.json. A bridge goes when its last lease is released.
  *
  * Bridges: machines on no `networks:` entry share corral0 (10.213.0.0/24,
  * or the first 10.213.N.0/24 no host route overlaps); each envfile
@@ -56,10 +58,13 @@ struct net_skip {
 };
 bool net_skips(const struct net_skip *skip, uint32_t ip); /* skip may be NULL */
 
-/* The pool logic, on the pool's JSON object {"leases": {ip: owner}}: owner's
- * existing lease, else `want` (NULL: the lowest host address after the
- * gateway that is neither leased nor in skip). Errors name the owner
- * holding a wanted address. */
+/* The pool logic, on the pool's JSON object {"leases": {ip: owner},
+ * "seen": {ip: owner}}: `want`, else (want NULL) the address owner had
+ * last when it is free (leases go on destroy, "seen" stays), else the
+ * first free one from an address derived from owner's name, passing over
+ * those in skip and, while others are free, those other owners had last.
+ * So a machine gets the same address on every up, whatever the boot order.
+ * Errors name the owner holding a wanted address. */
 int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const char *want,
 		  const struct net_skip *skip, char *ip, size_t n, struct diag *d);
 

@@ -1,6 +1,19 @@
-/* cpus and memory through cgroups: v2 when /sys/fs/cgroup is the unified
- * hierarchy, else the v1 cpu and memory controllers. Each machine gets
- * corral/<id> in each; removed again when it stops. */
+/* Limits for a machine's processes through cgroups: v2 when
+ * /sys/fs/cgroup is the unified hierarchy, else the v1 cpu, memory, pids
+ * and devices controllers.
+ *
+ * The limits sit on corral/<id>; the machine's processes go into its child
+ * corral/<id>/guest, and the init then enters a cgroup namespace rooted
+ * there. A guest that mounts a cgroup file system sees guest/ as its root,
+ * never the limits above it, and whatever it writes there only limits it
+ * further (every controller used here is hierarchical).
+ *
+ * A limit that cannot be applied fails `up`, naming the setting, unless
+ * the envfile says `limits: best-effort` (then one warning per setting).
+ * The device controller (v1) denies everything but null, zero, full,
+ * random, urandom, tty, ptmx and the pts (and fuse when asked); on v2 that
+ * would take a BPF program, and is left to /dev holding only those nodes
+ * with CAP_MKNOD dropped. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,11 +28,21 @@
 
 #define CG_ROOT "/sys/fs/cgroup"
 #define CFS_PERIOD 100000ULL
+#define GUEST "guest"
 
-struct limit {
-	const char *file;
+/* One value written into one file of one controller ("" on v2). */
+struct knob {
+	const char *setting, *ctl, *file;
 	char value[64];
+	bool optional; /* skipped when the kernel has no such file (swap accounting) */
 };
+
+/* Device numbers the guest may open (c MAJOR:MINOR), in devices.allow syntax. */
+static const char *const dev_allowed[] = {
+	"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", /* null zero full random urandom */
+	"c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm",                        /* tty ptmx pts */
+};
+#define DEV_FUSE "c 10:229 rwm"
 
 static bool is_v2(void)
 {
@@ -39,56 +62,119 @@ static int write_str(const char *dir, const char *file, const char *value, struc
 	return 0;
 }
 
-/* Creates dir, writes the limits, moves pid in. */
-static int place(const char *dir, const struct limit *l, size_t n, pid_t pid, struct diag *d)
+static void add(struct knob *k, size_t *n, const char *setting, const char *ctl, const char *file,
+		bool optional, const char *fmt, unsigned long long v)
 {
+	k[*n] = (struct knob){setting, ctl, file, "", optional};
+	snprintf(k[*n].value, sizeof(k[*n].value), fmt, v, CFS_PERIOD);
+	(*n)++;
+}
+
+/* The writes for l, in order; returns how many (k holds at least 16). */
+static size_t knobs_for(const struct ct_limits *l, bool v2, struct knob *k)
+{
+	size_t n = 0;
+	if (v2) {
+		add(k, &n, "cpus", "", "cpu.max", false, "%llu %llu", l->cpus * CFS_PERIOD);
+		add(k, &n, "memory", "", "memory.max", false, "%llu", l->memory);
+		add(k, &n, "memory", "", "memory.swap.max", true, "0", 0);
+		add(k, &n, "pids", "", "pids.max", false, "%llu", l->pids);
+		return n;
+	}
+	add(k, &n, "cpus", "cpu", "cpu.cfs_period_us", false, "%llu", CFS_PERIOD);
+	add(k, &n, "cpus", "cpu", "cpu.cfs_quota_us", false, "%llu", l->cpus * CFS_PERIOD);
+	add(k, &n, "memory", "memory", "memory.limit_in_bytes", false, "%llu", l->memory);
+	add(k, &n, "memory", "memory", "memory.memsw.limit_in_bytes", true, "%llu", l->memory);
+	add(k, &n, "pids", "pids", "pids.max", false, "%llu", l->pids);
+	add(k, &n, "devices", "devices", "devices.deny", false, "a", 0);
+	for (size_t i = 0; i < sizeof(dev_allowed) / sizeof(dev_allowed[0]); i++)
+		add(k, &n, "devices", "devices", "devices.allow", false, dev_allowed[i], 0);
+	if (l->fuse)
+		add(k, &n, "devices", "devices", "devices.allow", false, DEV_FUSE, 0);
+	return n;
+}
+
+/* A setting that could not be applied: an error, or under best-effort a
+ * warning (once per setting) and on. */
+static int miss(const struct ct_limits *l, const char *setting, const char **warned,
+		struct diag *d)
+{
+	if (!l->best_effort) {
+		diag_wrap(d, "the `%s` limit could not be applied", setting);
+		return diag_hint(d, "fix the host's cgroups, or set provider_options.container."
+				    "limits: best-effort to run without it");
+	}
+	if (!*warned || strcmp(*warned, setting) != 0)
+		log_warn("the `%s` limit is not applied (limits: best-effort): %s", setting, d->msg);
+	*warned = setting;
+	*d = (struct diag){0};
+	return 0;
+}
+
+static char *ctl_dir(const char *ctl, const char *id, const char *leaf)
+{
+	return xasprintf(CG_ROOT "%s%s/corral/%s%s%s", ctl[0] ? "/" : "", ctl, id,
+			 leaf ? "/" : "", leaf ? leaf : "");
+}
+
+/* On v2 the controllers must be enabled for corral/ and its children. */
+static int enable_v2(const struct ct_limits *l, struct diag *d)
+{
+	static const char *const ctl[][2] = {{"cpus", "+cpu"}, {"memory", "+memory"},
+					     {"pids", "+pids"}};
+	const char *warned = NULL;
+	_cleanup_free_ char *parent = path_join(CG_ROOT, "corral");
+	if (mkdir_p(parent, 0755, d) < 0 && miss(l, "cpus", &warned, d) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++)
+		if ((write_str(CG_ROOT, "cgroup.subtree_control", ctl[i][1], d) < 0 ||
+		     write_str(parent, "cgroup.subtree_control", ctl[i][1], d) < 0) &&
+		    miss(l, ctl[i][0], &warned, d) < 0)
+			return -1;
+	return 0;
+}
+
+/* Writes the knobs of one controller (k[0..n) share k->ctl) into its
+ * corral/<id>, then moves pid into corral/<id>/guest. */
+static int apply_ctl(const char *id, pid_t pid, const struct knob *k, size_t n,
+		     const struct ct_limits *l, struct diag *d)
+{
+	const char *warned = NULL;
+	_cleanup_free_ char *dir = ctl_dir(k->ctl, id, NULL), *guest = ctl_dir(k->ctl, id, GUEST);
+	if (mkdir_p(dir, 0755, d) < 0)
+		return miss(l, k->setting, &warned, d);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *p = path_join(dir, k[i].file);
+		if (k[i].optional && !path_exists(p))
+			continue;
+		if (write_str(dir, k[i].file, k[i].value, d) < 0 &&
+		    miss(l, k[i].setting, &warned, d) < 0)
+			return -1;
+	}
 	char pidstr[32];
 	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
-	if (mkdir_p(dir, 0755, d) < 0)
+	if ((mkdir_p(guest, 0755, d) < 0 || write_str(guest, "cgroup.procs", pidstr, d) < 0) &&
+	    miss(l, k->setting, &warned, d) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (l[i].value[0] && write_str(dir, l[i].file, l[i].value, d) < 0)
+	return 0;
+}
+
+int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d)
+{
+	struct knob k[24];
+	bool v2 = is_v2();
+	size_t n = knobs_for(l, v2, k);
+	if (v2 && enable_v2(l, d) < 0)
+		return -1;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && strcmp(k[j].ctl, k[i].ctl) == 0)
+			j++;
+		if (apply_ctl(id, pid, k + i, j - i, l, d) < 0)
 			return -1;
-	return write_str(dir, "cgroup.procs", pidstr, d);
-}
-
-static int apply_v2(const char *id, pid_t pid, unsigned cpus, uint64_t memory, struct diag *d)
-{
-	_cleanup_free_ char *parent = path_join(CG_ROOT, "corral");
-	_cleanup_free_ char *dir = path_join(parent, id);
-	if (mkdir_p(parent, 0755, d) < 0 ||
-	    write_str(CG_ROOT, "cgroup.subtree_control", "+cpu +memory", d) < 0 ||
-	    write_str(parent, "cgroup.subtree_control", "+cpu +memory", d) < 0)
-		return -1;
-	struct limit l[2] = {{"cpu.max", ""}, {"memory.max", ""}};
-	if (cpus)
-		snprintf(l[0].value, sizeof(l[0].value), "%llu %llu", cpus * CFS_PERIOD, CFS_PERIOD);
-	if (memory)
-		snprintf(l[1].value, sizeof(l[1].value), "%llu", (unsigned long long)memory);
-	return place(dir, l, 2, pid, d);
-}
-
-static int apply_v1(const char *id, pid_t pid, unsigned cpus, uint64_t memory, struct diag *d)
-{
-	_cleanup_free_ char *cpu = xasprintf(CG_ROOT "/cpu/corral/%s", id);
-	_cleanup_free_ char *mem = xasprintf(CG_ROOT "/memory/corral/%s", id);
-	struct limit lc[2] = {{"cpu.cfs_period_us", ""}, {"cpu.cfs_quota_us", ""}};
-	struct limit lm[1] = {{"memory.limit_in_bytes", ""}};
-	if (cpus) {
-		snprintf(lc[0].value, sizeof(lc[0].value), "%llu", CFS_PERIOD);
-		snprintf(lc[1].value, sizeof(lc[1].value), "%llu", cpus * CFS_PERIOD);
+		i = j;
 	}
-	if (memory)
-		snprintf(lm[0].value, sizeof(lm[0].value), "%llu", (unsigned long long)memory);
-	return place(cpu, lc, 2, pid, d) < 0 || place(mem, lm, 1, pid, d) < 0 ? -1 : 0;
-}
-
-void ct_cgroup_apply(const char *id, pid_t pid, unsigned cpus, uint64_t memory)
-{
-	struct diag d = {0};
-	int r = is_v2() ? apply_v2(id, pid, cpus, memory, &d) : apply_v1(id, pid, cpus, memory, &d);
-	if (r < 0)
-		log_warn("cpu and memory limits not applied (cgroups: %s)", d.msg);
+	return 0;
 }
 
 /* A cgroup whose last process just died may stay busy for a moment. */
@@ -100,14 +186,12 @@ static void remove_dir(const char *dir)
 
 void ct_cgroup_remove(const char *id)
 {
-	static const char *const v1[] = {"cpu", "memory"};
-	if (is_v2()) {
-		_cleanup_free_ char *dir = xasprintf(CG_ROOT "/corral/%s", id);
-		remove_dir(dir);
-		return;
-	}
-	for (size_t i = 0; i < sizeof(v1) / sizeof(v1[0]); i++) {
-		_cleanup_free_ char *dir = xasprintf(CG_ROOT "/%s/corral/%s", v1[i], id);
+	static const char *const v1[] = {"cpu", "memory", "pids", "devices"};
+	bool v2 = is_v2();
+	for (size_t i = 0; i < (v2 ? 1 : sizeof(v1) / sizeof(v1[0])); i++) {
+		const char *ctl = v2 ? "" : v1[i];
+		_cleanup_free_ char *guest = ctl_dir(ctl, id, GUEST), *dir = ctl_dir(ctl, id, NULL);
+		remove_dir(guest);
 		remove_dir(dir);
 	}
 }

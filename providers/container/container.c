@@ -32,6 +32,9 @@ static int ct_usable(struct diag *why)
 	}
 	if (!proc_have("ip"))
 		return diag_fail(why, "the container provider needs `ip` (install iproute2)");
+	if (!proc_have("nft"))
+		return diag_fail(why, "the container provider needs `nft` for its firewall "
+				      "(install nftables)");
 	if (read_file("/proc/filesystems", 1 << 16, &fs, &len, why) < 0)
 		return -1;
 	bool ovl = strstr(fs, "\toverlay\n") != NULL;
@@ -135,6 +138,7 @@ static void release_runtime(struct machine *m)
 	const char *id = machine_id(m);
 	ct_ports_stop(m);
 	ct_cgroup_remove(id);
+	ct_disk_close(m);
 	for (unsigned i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
 		char veth[16];
 		veth_name(id, i, veth, sizeof(veth));
@@ -160,6 +164,16 @@ static int prepare(struct machine *m, struct ct_boot *b, struct diag *d)
 	return 0;
 }
 
+static struct ct_limits limits_of(const struct machine_cfg *c)
+{
+	return (struct ct_limits){
+		.cpus = c->cpus, .memory = c->memory,
+		.pids = c->container.pids ? c->container.pids : ENV_CT_PIDS,
+		.fuse = c->container.fuse,
+		.best_effort = c->container.limits && strcmp(c->container.limits, "best-effort") == 0,
+	};
+}
+
 static int boot(struct machine *m, struct ct_boot *b, const char *id, struct diag *d)
 {
 	pid_t pid;
@@ -170,9 +184,11 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	machine_set_flag(m, MK_CREATED, true);
 	int r = machine_save(m, d);
 	if (r == 0) {
-		ct_cgroup_apply(id, pid, m->cfg->cpus, m->cfg->memory);
-		r = wire(b, id, pid, d);
+		struct ct_limits l = limits_of(m->cfg);
+		r = ct_cgroup_apply(id, pid, &l, d);
 	}
+	if (r == 0)
+		r = wire(b, id, pid, d);
 	if (r == 0)
 		r = ct_spawn_finish(ctl, INIT_REPORT_TIMEOUT_MS, d);
 	close(ctl);
@@ -212,7 +228,9 @@ static int ct_up(struct machine *m, struct diag *d)
 		return diag_fail(d, "%s: hostname `%s` is not a valid host name", m->cfg->name,
 				 hostname);
 	const char *id = machine_id(m);
-	_cleanup_free_ char *upper = machine_path(m, "upper"), *work = machine_path(m, "work");
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (ct_disk_open(m, s == MS_NOT_CREATED, &upper, &work, d) < 0)
+		return -1;
 	_cleanup_free_ char *root = machine_path(m, "root"), *console = machine_path(m, "console.log");
 	struct ct_boot b = {
 		.lower = lower, .upper = upper, .work = work, .root = root, .hostname = hostname,
@@ -257,7 +275,7 @@ static int ct_destroy(struct machine *m, struct diag *d)
 		if (br && net_release(br, m->dir, d) < 0)
 			return -1;
 	}
-	static const char *const leaves[] = {"upper", "work", "root"};
+	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img"};
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
 		if (rm_rf(p, d) < 0)

@@ -3,7 +3,8 @@
  *   passwd.c   the guest's /etc/passwd, parsed as untrusted input
  *   spawn.c    namespaces, clone and the hand-off to the init
  *   init.c     the built-in init (corral re-executed as the container's PID 1)
- *   cgroup.c   cpu and memory limits (cgroup v2, or v1 controllers)
+ *   cgroup.c   cpu, memory, pids and device limits (cgroup v2, or v1 controllers)
+ *   disk.c     the upper layer on a size-bounded image (`disk:`)
  *   portfwd.c  host ports forwarded to the guest by a detached process
  *   container.c the provider vtable over these
  * Runs as root. Internal to providers/container/. */
@@ -62,10 +63,24 @@ int ct_spawn_finish(int ctl, uint64_t timeout_ms, struct diag *d);
 /* init.c: `corral __init KEY=VALUE...` — never returns on success. */
 int ct_init_main(int argc, char **argv);
 
-/* cgroup.c: limits for the machine's processes; a host without usable
- * cgroups gets one warning line, not an error. */
-void ct_cgroup_apply(const char *id, pid_t pid, unsigned cpus, uint64_t memory);
+/* cgroup.c: limits for the machine's processes, out of the guest's reach
+ * (they sit above the cgroup its namespace is rooted in). A limit that
+ * cannot be applied is an error naming it, unless best_effort. */
+struct ct_limits {
+	unsigned cpus, pids;
+	uint64_t memory;
+	bool fuse, best_effort;
+};
+int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d);
 void ct_cgroup_remove(const char *id);
+
+/* disk.c: the machine's upper and work directories (caller frees): on
+ * its size-bounded image, mounted now, when it has one or is `creating`
+ * with `disk:` set; else plain directories in its state directory. */
+int ct_disk_open(const struct machine *m, bool creating, char **upper, char **work,
+		 struct diag *d);
+/* Unmounts the image (when mounted); the machine's processes are gone. */
+void ct_disk_close(const struct machine *m);
 
 /* portfwd.c: binds the machine's forwarded ports as core/host/ports.c
  * picks them, records them in state "ports", and starts the detached

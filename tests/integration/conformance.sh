@@ -113,6 +113,7 @@ c_kill9() {
 c_destroy() {
 	local pid id ports="" p
 	pid=$(pid_"$P") id=$(st id)
+	[ -n "$id" ] || id=$(st machine_id) # the container provider's
 	for p in $(jq -r '.ssh_port // empty, (.ports[]?.host)' "$M/state.json" | sort -u); do
 		! listening "$p" || ports+=" $p"
 	done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Multi-machine `up` on real containers of the tiny box: --parallel N bounds
 # how many machines boot/provision at once (still in depends_on order), a
-# failing machine stops its dependents while the others finish, the summary
-# table and its --json form, --provision-with on up, and a sensitive step's
+# failing machine stops its dependents while the others finish, the same
+# addresses after destroy and up whatever the boot order, the summary table
+# and its --json form, --provision-with on up, and a sensitive step's
 # secret kept out of the live output; Ctrl-C mid-up, and the up after it.
 . "$(dirname "$0")/../lib.sh"
 
@@ -94,8 +95,12 @@ check "--parallel 1: up succeeds" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
 check "--parallel 1: one machine at a time" [ "$(most_at_once "$out")" -eq 1 ]
 check "--parallel 1: every machine came up" [ "$(grep -c ':probe | done$' <<<"$out")" -eq 4 ]
+# The addresses corral picked, in machine order.
+addrs() { for m in a b c d; do jq -r .ip ".corral/machines/$m/state.json"; done | tr '\n' ' '; }
+addrs1=$(addrs)
 up_probes --parallel 2
 check "--parallel 2: two at a time, never three" [ "$(most_at_once "$out")" -eq 2 ]
+check "destroy and up --parallel: every machine gets the same address again" [ "$(addrs)" = "$addrs1" ]
 check "--parallel 2: d starts after a is done" [ "$(line_of 'd: creating')" -gt "$(line_of 'a:probe | done')" ]
 up_probes
 check "default: all at once (d waits for a)" [ "$(most_at_once "$out")" -eq 3 ]

@@ -1,6 +1,7 @@
 /* core/host/net: subnet parsing, the clash check against host routes, and the
  * address pool's choices. The bridge itself is covered by the container
  * integration tests. */
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <string.h>
 
@@ -48,49 +49,88 @@ static void route_clash(void)
 	CHECK(!net_route_clash(routes, &s, NULL, clash, sizeof(clash))); /* the default route never clashes */
 }
 
+/* The lease a name gets in an empty /24 pool. */
+static void first_pick(const char *owner, char *ip)
+{
+	struct subnet s;
+	struct diag d = {0};
+	json_t *pool = json_object();
+	net_subnet_parse("10.20.0.0/24", &s, &d);
+	CHECK(net_pool_pick(pool, &s, owner, NULL, NULL, ip, 16, &d) == 0);
+	json_decref(pool);
+}
+
 static void pool_pick(void)
 {
 	struct subnet s;
 	struct diag d = {0};
-	char ip[16];
+	char ip[16], a_ip[16], b_ip[16], msg[80];
 	json_t *pool = json_object();
 	net_subnet_parse("10.20.0.0/24", &s, &d);
+	CHECK(net_pool_pick(pool, &s, "/a", NULL, NULL, a_ip, sizeof(a_ip), &d) == 0);
+	CHECK(strncmp(a_ip, "10.20.0.", 8) == 0 && strcmp(a_ip, "10.20.0.1") != 0);
+	CHECK(net_pool_pick(pool, &s, "/b", NULL, NULL, b_ip, sizeof(b_ip), &d) == 0);
+	CHECK(strcmp(a_ip, b_ip) != 0);
 	CHECK(net_pool_pick(pool, &s, "/a", NULL, NULL, ip, sizeof(ip), &d) == 0);
-	CHECK_STR(ip, "10.20.0.2"); /* .1 is the gateway */
-	CHECK(net_pool_pick(pool, &s, "/b", NULL, NULL, ip, sizeof(ip), &d) == 0);
-	CHECK_STR(ip, "10.20.0.3");
-	CHECK(net_pool_pick(pool, &s, "/a", NULL, NULL, ip, sizeof(ip), &d) == 0);
-	CHECK_STR(ip, "10.20.0.2"); /* a machine keeps its lease */
-	CHECK(net_pool_pick(pool, &s, "/c", "10.20.0.3", NULL, ip, sizeof(ip), &d) < 0);
+	CHECK_STR(ip, a_ip); /* a machine keeps its lease */
+	CHECK(net_pool_pick(pool, &s, "/c", b_ip, NULL, ip, sizeof(ip), &d) < 0);
 	CHECK(strstr(d.msg, "already used by the machine in /b") != NULL);
 	CHECK(net_pool_pick(pool, &s, "/c", "10.20.0.1", NULL, ip, sizeof(ip), &d) < 0);
 	CHECK(net_pool_pick(pool, &s, "/c", "10.20.0.255", NULL, ip, sizeof(ip), &d) < 0);
 	CHECK(net_pool_pick(pool, &s, "/c", "10.30.0.5", NULL, ip, sizeof(ip), &d) < 0);
 	CHECK(strstr(d.msg, "not a usable machine address in 10.20.0.0/24") != NULL);
-	CHECK(net_pool_pick(pool, &s, "/a", "10.20.0.9", NULL, ip, sizeof(ip), &d) == 0);
-	CHECK_STR(ip, "10.20.0.9"); /* a static address replaces the old lease */
-	CHECK(json_object_get(json_object_get(pool, "leases"), "10.20.0.2") == NULL);
+	snprintf(msg, sizeof(msg), "%s", strcmp(a_ip, "10.20.0.9") && strcmp(b_ip, "10.20.0.9")
+						 ? "10.20.0.9" : "10.20.0.10");
+	CHECK(net_pool_pick(pool, &s, "/a", msg, NULL, ip, sizeof(ip), &d) == 0);
+	CHECK_STR(ip, msg); /* a static address replaces the old lease */
+	CHECK(json_object_get(json_object_get(pool, "leases"), a_ip) == NULL);
+	json_decref(pool);
+}
+
+/* Whatever order machines come in, each gets the same address, and gets
+ * it back after its lease is released (destroy) while others came and went. */
+static void pool_stable(void)
+{
+	struct subnet s;
+	struct diag d = {0};
+	static const char *const owners[] = {"/p/.corral/machines/web-1",
+					     "/p/.corral/machines/web-2",
+					     "/p/.corral/machines/web-3", "/p/.corral/machines/db"};
+	char want[4][16], ip[16];
+	for (size_t i = 0; i < 4; i++)
+		first_pick(owners[i], want[i]);
+	CHECK(strcmp(want[0], want[1]) != 0); /* the hash spreads them (true for these names) */
+	net_subnet_parse("10.20.0.0/24", &s, &d);
+	json_t *pool = json_object();
+	for (size_t i = 4; i-- > 0;) {
+		CHECK(net_pool_pick(pool, &s, owners[i], NULL, NULL, ip, sizeof(ip), &d) == 0);
+		CHECK_STR(ip, want[i]); /* reverse order, same addresses */
+	}
+	json_object_del(json_object_get(pool, "leases"), want[1]); /* web-2 destroyed */
+	CHECK(net_pool_pick(pool, &s, "/other", NULL, NULL, ip, sizeof(ip), &d) == 0);
+	CHECK(strcmp(ip, want[1]) != 0); /* another machine passes over web-2's last address */
+	CHECK(net_pool_pick(pool, &s, owners[1], NULL, NULL, ip, sizeof(ip), &d) == 0);
+	CHECK_STR(ip, want[1]);
 	json_decref(pool);
 }
 
 /* An address the envfile gives a machine that is not up yet is passed over
- * (db at .2 comes up after web, which must not take .2), yet can be wanted. */
+ * (db's comes up after web, which must not take it), yet can be wanted. */
 static void pool_skip(void)
 {
 	struct subnet s;
 	struct diag d = {0};
-	char ip[16];
+	char ip[16], w[16];
+	first_pick("/web-1", w);
+	uint32_t fixed[] = {ntohl(inet_addr(w))};
+	const struct net_skip skip = {fixed, 1};
 	json_t *pool = json_object();
-	static const uint32_t fixed[] = {0x0a140002, 0x0a140004};
-	const struct net_skip skip = {fixed, 2};
 	net_subnet_parse("10.20.0.0/24", &s, &d);
 	CHECK(net_pool_pick(pool, &s, "/web-1", NULL, &skip, ip, sizeof(ip), &d) == 0);
-	CHECK_STR(ip, "10.20.0.3");
-	CHECK(net_pool_pick(pool, &s, "/web-2", NULL, &skip, ip, sizeof(ip), &d) == 0);
-	CHECK_STR(ip, "10.20.0.5");
-	CHECK(net_pool_pick(pool, &s, "/db", "10.20.0.2", &skip, ip, sizeof(ip), &d) == 0);
-	CHECK_STR(ip, "10.20.0.2");
-	CHECK(net_skips(&skip, 0x0a140004) && !net_skips(&skip, 0x0a140003) && !net_skips(NULL, 1));
+	CHECK(strcmp(ip, w) != 0);
+	CHECK(net_pool_pick(pool, &s, "/db", w, &skip, ip, sizeof(ip), &d) == 0);
+	CHECK_STR(ip, w);
+	CHECK(net_skips(&skip, fixed[0]) && !net_skips(&skip, fixed[0] + 1) && !net_skips(NULL, 1));
 	json_decref(pool);
 }
 
@@ -113,6 +153,7 @@ int main(void)
 	RUN(subnet_parse);
 	RUN(route_clash);
 	RUN(pool_pick);
+	RUN(pool_stable);
 	RUN(pool_skip);
 	RUN(pool_full);
 	return T_END();
