@@ -71,9 +71,8 @@ static int open_failed(const char *rel, struct diag *d)
 	return diag_errno(d, "open /%s in the guest", rel);
 }
 
-/* The layer's file rel, read into *data; -1 with errno ENOENT (and d
- * untouched) when it does not exist or is a whiteout. */
-static int layer_read(int dirfd, const char *rel, size_t max, char **data, struct diag *d)
+/* A whiteout (the guest deleted the box's file) reads as missing. */
+int ct_tree_read(int dirfd, const char *rel, size_t max, char **data, struct diag *d)
 {
 	_cleanup_close_ int fd = layer_open(dirfd, rel, O_RDONLY | O_NONBLOCK, 0);
 	struct stat st;
@@ -89,6 +88,19 @@ static int layer_read(int dirfd, const char *rel, size_t max, char **data, struc
 	return read_fd(fd, name, max, data, NULL, d);
 }
 
+const char *ct_box_init(const char *lower)
+{
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
+	_cleanup_close_ int root = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int init = (int)syscall(SYS_openat2, root, "sbin/init", &how, sizeof(how));
+	_cleanup_close_ int sd = (int)syscall(SYS_openat2, root, "lib/systemd/systemd", &how,
+					      sizeof(how));
+	struct stat a, b;
+	bool same = init >= 0 && sd >= 0 && fstat(init, &a) == 0 && fstat(sd, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return same ? "systemd" : "builtin";
+}
+
 static bool is_whiteout(int dirfd, const char *name)
 {
 	struct stat st;
@@ -102,9 +114,9 @@ static int passwd_find(const struct layers *l, const char *user, struct owner *o
 		       size_t n, struct diag *d)
 {
 	char *data = NULL;
-	int r = layer_read(l->upper, "etc/passwd", 4 << 20, &data, d);
+	int r = ct_tree_read(l->upper, "etc/passwd", 4 << 20, &data, d);
 	if (r < 0 && errno == ENOENT && !d->msg[0])
-		r = layer_read(l->lower, "etc/passwd", 4 << 20, &data, d);
+		r = ct_tree_read(l->lower, "etc/passwd", 4 << 20, &data, d);
 	if (r < 0 && !d->msg[0])
 		diag_errno(d, "read /etc/passwd in the guest");
 	if (r < 0)
@@ -264,8 +276,8 @@ static int authorize_key(const struct machine *m, const struct layers *l, const 
 	close(fd);
 	char *old = NULL;
 	struct diag rd = {0};
-	if (layer_read(l->upper, rel, 1 << 20, &old, &rd) < 0 && errno == ENOENT && !rd.msg[0])
-		layer_read(l->lower, rel, 1 << 20, &old, &rd);
+	if (ct_tree_read(l->upper, rel, 1 << 20, &old, &rd) < 0 && errno == ENOENT && !rd.msg[0])
+		ct_tree_read(l->lower, rel, 1 << 20, &old, &rd);
 	if (rd.msg[0]) {
 		*d = rd;
 		return -1;
