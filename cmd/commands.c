@@ -13,7 +13,9 @@ static const struct command table[] = {
 	 "  --force   overwrite an existing corral.yaml\n"},
 	{"validate", cmd_validate, "", "check the envfile; every error with file:line:col", ""},
 	{"status", cmd_status, "[NAME...]", "show the state of the envfile's machines",
-	 "  --json    one JSON object per machine, as an array\n"},
+	 "  --json    one JSON object per machine, as an array\n"
+	 "  -v        (global) also a running container's init, and the /etc/rc2.d\n"
+	 "            services corral's built-in init started\n"},
 	{"provision", cmd_provision, "[NAME...] [--provision-with STEP,...]",
 	 "run provisioning steps on running machines now",
 	 "  --provision-with STEP,...   only these steps (by name), `run: never` ones included\n"},

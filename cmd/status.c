@@ -19,6 +19,29 @@ static bool selected(struct ctx *c, const struct machine_cfg *m)
 	return false;
 }
 
+/* -v: which init a container machine runs and, for corral's built-in
+ * one, what it started from the guest's /etc/rc2.d. */
+static void print_init(struct machine *m)
+{
+	static const struct {
+		const char *mode, *text;
+	} inits[] = {
+		{"systemd", "the box's systemd"},
+		{"builtin", "corral's built-in (runs sshd and the guest's /etc/rc2.d services)"},
+	};
+	const char *mode = machine_str(m, MK_INIT);
+	for (size_t i = 0; mode && i < sizeof(inits) / sizeof(inits[0]); i++)
+		if (strcmp(mode, inits[i].mode) == 0)
+			printf("  init: %s\n", inits[i].text);
+	if (!mode || strcmp(mode, "builtin") != 0)
+		return;
+	size_t n = machine_list_len(m, MK_INIT_SERVICES);
+	if (!n)
+		printf("  /etc/rc2.d: nothing enabled\n");
+	for (size_t i = 0; i < n; i++)
+		printf("  /etc/rc2.d: %s\n", machine_list_get(m, MK_INIT_SERVICES, i));
+}
+
 /* A machine with no recorded provider was never created. */
 static enum mstate machine_state(struct machine *m, const char **prov)
 {
@@ -55,6 +78,8 @@ int cmd_status(struct ctx *c)
 		else
 			printf("%-24s %s (%s)%s%s\n", mc->name, mstate_name(s), prov, ip ? " " : "",
 			       ip ? ip : "");
+		if (!c->json && c->verbose && s == MS_RUNNING)
+			print_init(&m);
 		machine_close(&m);
 	}
 	if (c->json) {

@@ -252,17 +252,22 @@ int read_file_flags(const char *path, int oflags, size_t max, char **data, size_
 		    struct diag *d)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | oflags);
-	struct stat st;
 	if (fd < 0 && errno == ELOOP && (oflags & O_NOFOLLOW))
 		return diag_fail(d, "%s is a symbolic link; corral does not follow it here", path);
 	if (fd < 0)
 		return diag_errno(d, "open %s", path);
+	return read_fd(fd, path, max, data, len, d);
+}
+
+int read_fd(int fd, const char *name, size_t max, char **data, size_t *len, struct diag *d)
+{
+	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return diag_errno(d, "stat %s", path);
+		return diag_errno(d, "stat %s", name);
 	if (S_ISDIR(st.st_mode))
-		return diag_fail(d, "%s is a directory, not a file", path);
+		return diag_fail(d, "%s is a directory, not a file", name);
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
-		return diag_fail(d, "%s is too large (%lld bytes; the limit is %zu)", path,
+		return diag_fail(d, "%s is too large (%lld bytes; the limit is %zu)", name,
 				 (long long)st.st_size, max);
 	struct buf b = {0};
 	char chunk[65536];
@@ -272,13 +277,13 @@ int read_file_flags(const char *path, int oflags, size_t max, char **data, size_
 			continue;
 		if (n < 0) {
 			buf_free(&b);
-			return diag_errno(d, "read %s", path);
+			return diag_errno(d, "read %s", name);
 		}
 		if (n == 0)
 			break;
 		if (b.len + (size_t)n > max) {
 			buf_free(&b);
-			return diag_fail(d, "%s is too large (the limit is %zu bytes)", path, max);
+			return diag_fail(d, "%s is too large (the limit is %zu bytes)", name, max);
 		}
 		buf_add(&b, chunk, (size_t)n);
 	}
@@ -290,7 +295,7 @@ int read_file_flags(const char *path, int oflags, size_t max, char **data, size_
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);

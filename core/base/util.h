@@ -54,6 +54,10 @@ int read_file(const char *path, size_t max, char **data, size_t *len, struct dia
  * a user or guest may control (a symlink there is an error, not followed). */
 int read_file_flags(const char *path, int oflags, size_t max, char **data, size_t *len,
 		    struct diag *d);
+/* The same from an open descriptor; name is for messages. */
+int read_fd(int fd, const char *name, size_t max, char **data, size_t *len, struct diag *d);
+/* Writes all n bytes (retrying short writes and EINTR); -1 with errno. */
+int write_all(int fd, const char *p, size_t n);
 /* temp file in the same directory + fsync + rename + fsync(dir): readers see
  * the old or the new content, never a torn file, even after kill -9. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

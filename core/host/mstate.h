@@ -11,7 +11,7 @@
  *   core          machine_id (machine_id() in core/host/machine.c)
  *   providers     created, ip, ports, ssh_port, bridges, pid, pid_start:
  *                 the same meaning for each provider that has them
- *   container     lower, init, portfwd_pid, portfwd_start
+ *   container     lower, init, init_services, portfwd_pid, portfwd_start
  *   kvm           net_addrs, accel_fallback, suspended
  *   virtualbox    id (the VM's uuid), vm_name
  * A container created before machine_id existed has its 12-digit id in
@@ -43,6 +43,7 @@ enum mkey {
 	MK_PID_START,         /* int: its start time (core/host/proc.h) */
 	MK_LOWER,             /* str, container: the overlay's lower dir */
 	MK_INIT,              /* str, container: "builtin" | "systemd" */
+	MK_INIT_SERVICES,     /* list, container: "NAME RESULT" per rc2.d script the built-in init ran */
 	MK_PORTFWD_PID,       /* int, container: the port forwarder */
 	MK_PORTFWD_START,     /* int, container */
 	MK_NET_ADDRS,         /* list, kvm: "10.20.0.5/24" per network */

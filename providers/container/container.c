@@ -2,10 +2,12 @@
  * box's rootfs/, booted by spawn.c in its own namespaces, wired to a host
  * bridge by a veth pair, limited by cgroups, reached over SSH on its
  * bridge address. Everything needed to find it again is in state.json. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/base/log.h"
@@ -17,7 +19,7 @@
 #include "providers/container/container.h"
 #include "providers/provider.h"
 
-#define INIT_REPORT_TIMEOUT_MS 30000
+#define INIT_REPORT_TIMEOUT_MS 120000 /* the built-in init runs rc2.d first */
 #define KILL_WAIT_MS 5000
 
 extern const struct provider provider_container;
@@ -67,8 +69,9 @@ static bool valid_hostname(const char *h)
 	return n && n < 64 && strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
 }
 
-/* "auto": the box's metadata decides ("init": "systemd"), else builtin. */
-static const char *init_mode(const struct machine *m, const char *box_dir)
+/* "auto": the box's metadata decides ("init": "systemd"), else its tree
+ * (systemd when its /sbin/init is systemd), else builtin. */
+static const char *init_mode(const struct machine *m, const char *box_dir, const char *lower)
 {
 	const char *want = m->cfg->container.init;
 	if (want && strcmp(want, "auto") != 0)
@@ -76,11 +79,12 @@ static const char *init_mode(const struct machine *m, const char *box_dir)
 	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
 	json_t *o;
 	struct diag d = {0};
-	if (state_load(meta, &o, &d) < 0)
-		return "builtin";
-	bool sd = strcmp(state_str(o, "init", ""), "systemd") == 0;
-	json_decref(o);
-	return sd ? "systemd" : "builtin";
+	bool sd = false;
+	if (state_load(meta, &o, &d) == 0) {
+		sd = strcmp(state_str(o, "init", ""), "systemd") == 0;
+		json_decref(o);
+	}
+	return sd ? "systemd" : ct_box_init(lower);
 }
 
 static int lease_all(struct machine *m, struct ct_boot *b, struct diag *d)
@@ -174,6 +178,36 @@ static struct ct_limits limits_of(const struct machine_cfg *c)
 	};
 }
 
+/* What the built-in init started from /etc/rc2.d, as it listed it in the
+ * guest's /run: untrusted text, kept to printable lines. */
+static void note_services(struct machine *m, pid_t pid)
+{
+	machine_list_clear(m, MK_INIT_SERVICES);
+	_cleanup_free_ char *proot = xasprintf("/proc/%d/root", (int)pid);
+	_cleanup_close_ int root = open(proot, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char *text = NULL;
+	struct diag ignored = {0};
+	if (root < 0 || ct_tree_read(root, "run/corral-init.status", 1 << 16, &text, &ignored) < 0)
+		return;
+	char *save = NULL;
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		for (char *c = l; *c; c++)
+			if (*c < 0x20 || *c == 0x7f)
+				*c = '?';
+		machine_list_add(m, MK_INIT_SERVICES, l);
+	}
+	free(text);
+}
+
+/* console.log past its cap moves to console.log.1 before a boot. */
+static void console_rotate(const char *console)
+{
+	struct stat st;
+	_cleanup_free_ char *old = xasprintf("%s.1", console);
+	if (lstat(console, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= CT_CONSOLE_MAX)
+		rename(console, old);
+}
+
 static int boot(struct machine *m, struct ct_boot *b, const char *id, struct diag *d)
 {
 	pid_t pid;
@@ -192,6 +226,8 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	if (r == 0)
 		r = ct_spawn_finish(ctl, INIT_REPORT_TIMEOUT_MS, d);
 	close(ctl);
+	if (r == 0 && strcmp(b->init, "builtin") == 0)
+		note_services(m, pid);
 	if (r == 0)
 		r = ct_ports_start(m, b->nets[0].ip, d);
 	if (r < 0) {
@@ -217,7 +253,7 @@ static int ct_up(struct machine *m, struct diag *d)
 		return diag_fail(d, "%s: no box to boot from", m->cfg->name);
 	if (!lower || s == MS_NOT_CREATED) {
 		machine_set_str(m, MK_LOWER, box_lower);
-		machine_set_str(m, MK_INIT, init_mode(m, m->box_dir));
+		machine_set_str(m, MK_INIT, init_mode(m, m->box_dir, box_lower));
 		lower = box_lower;
 	}
 	const char *hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name;
@@ -240,6 +276,7 @@ static int ct_up(struct machine *m, struct diag *d)
 	};
 	if (prepare(m, &b, d) < 0)
 		return -1;
+	console_rotate(console);
 	return boot(m, &b, id, d);
 }
 

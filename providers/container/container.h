@@ -41,6 +41,19 @@ struct ct_boot {
 int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const char *user_pub,
 		      char **host_pub, struct diag *d);
 
+/* rootfs.c: rel under the tree dirfd (a layer, or a running guest's
+ * /proc/PID/root), read as the guest's untrusted file: no symlink is
+ * followed and nothing outside the tree reached. -1 with errno ENOENT and
+ * d untouched when it is missing. */
+int ct_tree_read(int dirfd, const char *rel, size_t max, char **data, struct diag *d);
+/* rootfs.c: what "auto" boots for the box at lower: "systemd" when its
+ * /sbin/init is systemd, else "builtin". */
+const char *ct_box_init(const char *lower);
+
+/* The console log's cap: past it, console.log moves to console.log.1 (by
+ * the init while it runs, by the provider at up). */
+#define CT_CONSOLE_MAX (1u << 20)
+
 /* passwd.c: one line of passwd(5), split in place (fields point into
  * line); false for a line that is not seven fields with numeric ids. */
 struct passwd_entry {

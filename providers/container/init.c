@@ -1,10 +1,19 @@
 /* The built-in init: corral re-executed as PID 1 of the container. It
  * finishes the set-up that must happen inside the namespaces (network,
  * overlay root, /dev, /proc, /sys, /run, /tmp, pivot_root), then either
- * hands PID 1 to the box's systemd or stays as a small init: runs sshd,
- * reaps zombies, restarts sshd if it dies, and on SIGTERM/SIGINT stops
- * every process and exits. Failures before the hand-off go back to the
- * host over fd 3; afterwards to the console log (stdout/stderr). */
+ * hands PID 1 to the box's systemd or stays as a small init:
+ *   - starts the services the guest enabled in /etc/rc2.d (S* scripts, in
+ *     order, `start`, each given a bounded time) and lists what it ran in
+ *     /run/corral-init.status for `corral status -v`;
+ *   - keeps port 22 served: starts sshd when nothing listens there, leaves
+ *     it be when the guest runs its own (an rc2.d script, or a guest that
+ *     restarted sshd itself), restarts a dying sshd with a growing delay
+ *     (1 s doubling to 5 min) so a failing one cannot spin;
+ *   - reaps zombies, keeps the console log (its stdout) under
+ *     CT_CONSOLE_MAX by moving it to console.log.1, and on SIGTERM/SIGINT
+ *     stops every process and exits.
+ * Failures before the hand-off go back to the host over fd 3; afterwards
+ * to the console log (stdout/stderr). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -20,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +40,11 @@
 
 #define CTL_FD 3
 #define SSHD "/usr/sbin/sshd"
+#define RC_DIR "/etc/rc2.d"
+#define RC_TIMEOUT_MS 20000       /* one rc2.d script's start, before the next one runs */
+#define RC_STATUS "/run/corral-init.status"
+#define SSHD_BACKOFF_MAX 300      /* seconds between restarts of an sshd that keeps failing */
+#define SSHD_STABLE 10            /* seconds an sshd must run to count as started */
 
 struct init_cfg {
 	const char *lower, *upper, *work, *root, *hostname, *init;
@@ -242,6 +257,70 @@ static int setup_root(const struct init_cfg *c)
 	return attach_binds(c, binds);
 }
 
+/* The console log's other half: console.log is moved into console.log.1
+ * (copied, as the guest's processes hold console.log open) once it passes
+ * CONSOLE_MAX. Both are opened before pivot_root, by the name of our
+ * stdout; -1 when they cannot be (then the log is not capped). */
+struct console {
+	int cur, old; /* console.log for reading, console.log.1 */
+};
+
+static struct console console_open(void)
+{
+	struct console c = {-1, -1};
+	char path[4096];
+	ssize_t n = readlink("/proc/self/fd/1", path, sizeof(path) - 3);
+	if (n <= 0 || path[0] != '/')
+		return c;
+	path[n] = '\0';
+	c.cur = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	strcat(path, ".1");
+	c.old = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	return c;
+}
+
+static void console_cap(const struct console *c)
+{
+	struct stat st;
+	if (c->cur < 0 || c->old < 0 || fstat(1, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < CT_CONSOLE_MAX || ftruncate(c->old, 0) < 0)
+		return;
+	char chunk[65536];
+	off_t off = 0;
+	ssize_t n;
+	while ((n = pread(c->cur, chunk, sizeof(chunk), off)) > 0 &&
+	       pwrite(c->old, chunk, (size_t)n, off) == n)
+		off += n;
+	if (ftruncate(1, 0) == 0)
+		fprintf(stderr, "corral-init: console log continued from console.log.1\n");
+}
+
+/* Something in the container listens on TCP port 22 (IPv4 or IPv6). */
+static bool port22_served(void)
+{
+	static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+	bool found = false;
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]) && !found; i++) {
+		FILE *f = fopen(tables[i], "re");
+		char line[512], local[64];
+		unsigned state;
+		while (f && !found && fgets(line, sizeof(line), f))
+			found = sscanf(line, " %*[0-9]: %63s %*s %x", local, &state) == 2 &&
+				state == 0x0A && str_ends(local, ":0016");
+		if (f)
+			fclose(f);
+	}
+	return found;
+}
+
+/* Our sshd: running (pid > 0), or when to try again. */
+struct sshd {
+	pid_t pid;
+	time_t started, next;
+	unsigned fails; /* deaths in a row within SSHD_STABLE of their start */
+	bool guests;    /* noted: the guest serves port 22 itself */
+};
+
 /* sshd in the foreground, logging to our stderr (the console log), with
  * no signal blocked; reaped by serve. -1 when it could not start. */
 static pid_t start_sshd(struct diag *d)
@@ -252,26 +331,116 @@ static pid_t start_sshd(struct diag *d)
 	return proc_spawn(&s, &pid, d) < 0 ? -1 : pid;
 }
 
-/* Reaps every exited child; true when sshd was one of them. */
-static bool reap(pid_t sshd)
+static void sshd_died(struct sshd *s, int st, time_t now)
 {
-	bool sshd_died = false;
+	fprintf(stderr, "corral-init: sshd exited (status %d)\n",
+		WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	s->pid = -1;
+	s->fails = now - s->started >= SSHD_STABLE ? 0 : s->fails + 1;
+	unsigned delay = s->fails ? 1u << (s->fails < 9 ? s->fails - 1 : 9) : 0;
+	if (delay > SSHD_BACKOFF_MAX)
+		delay = SSHD_BACKOFF_MAX;
+	s->next = now + delay;
+	if (delay > 1)
+		fprintf(stderr, "corral-init: sshd failed %u times in a row; next try in %us\n",
+			s->fails, delay);
+}
+
+/* Port 22 served: by the guest's own sshd, or ours (started when nothing
+ * listens and its delay is over). -1 only when ours could not start. */
+static int sshd_keep(struct sshd *s, struct diag *d)
+{
+	time_t now = time(NULL);
+	if (s->pid > 0)
+		return 0;
+	if (port22_served()) {
+		if (!s->guests)
+			fprintf(stderr, "corral-init: port 22 is served by the guest's own sshd; "
+					"not starting another\n");
+		s->guests = true;
+		return 0;
+	}
+	s->guests = false;
+	if (now < s->next)
+		return 0;
+	s->started = now;
+	if ((s->pid = start_sshd(d)) > 0)
+		return 0;
+	s->fails++;
+	s->next = now + SSHD_BACKOFF_MAX;
+	return -1;
+}
+
+/* Reaps every exited child. */
+static void reap(struct sshd *s)
+{
 	pid_t p;
 	int st;
 	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-		if (p == sshd) {
-			sshd_died = true;
-			fprintf(stderr, "corral-init: sshd exited (status %d)\n",
-				WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-		}
-	return sshd_died;
+		if (p == s->pid)
+			sshd_died(s, st, time(NULL));
 }
 
-static int serve(const sigset_t *set)
+static int rc_start_script(const struct dirent *e)
+{
+	return e->d_name[0] == 'S';
+}
+
+/* One script's `start`: "started", "failed (status N)", or "still
+ * starting" when it outran RC_TIMEOUT_MS (then it goes on running). */
+static void rc_run(const char *name, FILE *status)
+{
+	_cleanup_free_ char *path = path_join(RC_DIR, name);
+	const char *const argv[] = {path, "start", NULL};
+	struct proc_spawn s = {.argv = argv};
+	struct diag d = {0};
+	pid_t pid;
+	int st = 0;
+	if (access(path, X_OK) < 0)
+		return;
+	if (proc_spawn(&s, &pid, &d) < 0) {
+		fprintf(stderr, "corral-init: %s\n", d.msg);
+		fprintf(status, "%s failed (could not start)\n", name);
+		return;
+	}
+	unsigned waited = 0;
+	pid_t r;
+	while ((r = waitpid(pid, &st, WNOHANG)) == 0 && waited < RC_TIMEOUT_MS)
+		sleep_ms(20), waited += 20;
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (r != pid)
+		fprintf(status, "%s still starting\n", name);
+	else if (code)
+		fprintf(status, "%s failed (status %d)\n", name, code);
+	else
+		fprintf(status, "%s started\n", name);
+	fprintf(stderr, "corral-init: %s start: %s\n", path,
+		r != pid ? "still running" : code ? "failed" : "done");
+}
+
+/* The services the guest enabled for runlevel 2, as sysvinit would start
+ * them; what ran is listed in RC_STATUS, one "NAME RESULT" a line. */
+static void rc_start(void)
+{
+	struct dirent **list = NULL;
+	int n = scandir(RC_DIR, &list, rc_start_script, alphasort);
+	FILE *status = fopen(RC_STATUS, "we");
+	for (int i = 0; i < n; i++) {
+		if (status)
+			rc_run(list[i]->d_name, status);
+		free(list[i]);
+	}
+	free(list);
+	if (status)
+		fclose(status);
+}
+
+static int serve(const sigset_t *set, const struct console *con)
 {
 	struct diag d = {0};
-	pid_t sshd = start_sshd(&d);
-	if (sshd < 0)
+	struct sshd sshd = {.pid = -1};
+	rc_start();
+	if (sshd_keep(&sshd, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
 	dprintf(CTL_FD, "OK\n");
 	close(CTL_FD);
@@ -284,14 +453,12 @@ static int serve(const sigset_t *set)
 			stopping = true;
 			kill(-1, SIGTERM); /* from PID 1 of the namespace: every other process in it */
 		}
-		bool died = reap(sshd);
+		reap(&sshd);
 		if (stopping && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
 			return 0;
-		if ((died || sshd < 0) && !stopping) {
-			sleep(1); /* a crashing sshd is restarted at most once a second */
-			if ((sshd = start_sshd(&d)) < 0)
-				fprintf(stderr, "corral-init: %s\n", d.msg);
-		}
+		if (!stopping && sshd_keep(&sshd, &d) < 0)
+			fprintf(stderr, "corral-init: %s\n", d.msg);
+		console_cap(con);
 	}
 }
 
@@ -312,6 +479,7 @@ int ct_init_main(int argc, char **argv)
 		return 1; /* the host gave up on us */
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return fail("cgroup namespace"), 1;
+	struct console con = console_open(); /* by its host path: before pivot_root */
 	if (setup_network(&c) < 0 || setup_root(&c) < 0 || drop_caps() < 0)
 		return 1;
 	if (strcmp(c.init, "systemd") == 0) {
@@ -325,5 +493,5 @@ int ct_init_main(int argc, char **argv)
 	}
 	if (mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
 		return fail("mkdir /run/sshd"), 1;
-	return serve(&set) < 0 ? 1 : 0;
+	return serve(&set, &con) < 0 ? 1 : 0;
 }

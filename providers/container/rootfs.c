@@ -1,15 +1,34 @@
 /* The machine's own files, written into its overlay upper layer before the
- * init mounts it: the box's lower layer stays untouched and shared. */
+ * init mounts it: the box's lower layer stays untouched and shared.
+ *
+ * Both layers are the guest's: root in it (or its SSH user) may have put a
+ * symlink anywhere in them, e.g. ~/.ssh -> /root/.ssh, and this code runs
+ * as root on the host. So no path inside a layer is ever handed to the
+ * host's resolver: each layer is opened once as a directory, and every
+ * name under it is opened with openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_SYMLINKS), created with *at() calls relative to a directory
+ * opened that way, and owners and modes are set on the open descriptor. A
+ * symlink where corral writes is an error naming it; nothing is written
+ * through it. The guest's /etc/passwd is parsed as untrusted text
+ * (passwd.c), and its SSH user may be uid 0 only when the envfile asks for
+ * root by name (`ssh: { user: root }`). */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "core/ssh/ssh.h"
 #include "core/base/util.h"
 #include "providers/container/container.h"
+
+#define HOST_KEY "etc/ssh/ssh_host_ed25519_key"
 
 struct owner {
 	uid_t uid;
@@ -17,19 +36,90 @@ struct owner {
 	mode_t mode;
 };
 
+/* The two layers, each an open directory; names under them are relative. */
+struct layers {
+	int upper, lower;
+};
+
 static const struct owner root_dir = {0, 0, 0755};
+
+/* Host keys of the types corral does not make: a box that ships them would
+ * give every machine made from it the same ones, so they are hidden. */
+static const char *const foreign_keys[] = {
+	"ssh_host_rsa_key", "ssh_host_rsa_key.pub", "ssh_host_ecdsa_key",
+	"ssh_host_ecdsa_key.pub", "ssh_host_dsa_key", "ssh_host_dsa_key.pub",
+};
+
+/* rel under the layer dirfd, never leaving it and following no symlink. */
+static int layer_open(int dirfd, const char *rel, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.mode = flags & O_CREAT ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	return (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+}
+
+static int open_failed(const char *rel, struct diag *d)
+{
+	if (errno == ELOOP || errno == EXDEV) {
+		diag_fail(d, "/%s in the guest is or passes through a symbolic link; corral does "
+			     "not follow links in a guest's tree from the host", rel);
+		return diag_hint(d, "replace the link by a real directory or file in the guest");
+	}
+	return diag_errno(d, "open /%s in the guest", rel);
+}
+
+/* A whiteout (the guest deleted the box's file) reads as missing. */
+int ct_tree_read(int dirfd, const char *rel, size_t max, char **data, struct diag *d)
+{
+	_cleanup_close_ int fd = layer_open(dirfd, rel, O_RDONLY | O_NONBLOCK, 0);
+	struct stat st;
+	if (fd < 0 && (errno == ENOENT || errno == ENXIO || errno == ENODEV))
+		return errno = ENOENT, -1;
+	if (fd < 0)
+		return open_failed(rel, d);
+	if (fstat(fd, &st) < 0)
+		return diag_errno(d, "stat /%s in the guest", rel);
+	if (!S_ISREG(st.st_mode))
+		return errno = ENOENT, -1;
+	_cleanup_free_ char *name = xasprintf("/%s in the guest", rel);
+	return read_fd(fd, name, max, data, NULL, d);
+}
+
+const char *ct_box_init(const char *lower)
+{
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
+	_cleanup_close_ int root = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int init = (int)syscall(SYS_openat2, root, "sbin/init", &how, sizeof(how));
+	_cleanup_close_ int sd = (int)syscall(SYS_openat2, root, "lib/systemd/systemd", &how,
+					      sizeof(how));
+	struct stat a, b;
+	bool same = init >= 0 && sd >= 0 && fstat(init, &a) == 0 && fstat(sd, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return same ? "systemd" : "builtin";
+}
+
+static bool is_whiteout(int dirfd, const char *name)
+{
+	struct stat st;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISCHR(st.st_mode) &&
+	       st.st_rdev == makedev(0, 0);
+}
 
 /* The user's uid, gid and home from the guest's /etc/passwd (the upper
  * layer's when the guest changed it). No NSS: it reads the file. */
-static int passwd_find(const struct ct_boot *b, const char *user, struct owner *o,
-		       char *home, size_t n, struct diag *d)
+static int passwd_find(const struct layers *l, const char *user, struct owner *o, char *home,
+		       size_t n, struct diag *d)
 {
-	_cleanup_free_ char *up = path_join(b->upper, "etc/passwd");
-	_cleanup_free_ char *lp = path_join(b->lower, "etc/passwd");
-	const char *path = path_exists(up) ? up : lp;
-	char *data;
-	size_t len;
-	if (read_file(path, 4 << 20, &data, &len, d) < 0)
+	char *data = NULL;
+	int r = ct_tree_read(l->upper, "etc/passwd", 4 << 20, &data, d);
+	if (r < 0 && errno == ENOENT && !d->msg[0])
+		r = ct_tree_read(l->lower, "etc/passwd", 4 << 20, &data, d);
+	if (r < 0 && !d->msg[0])
+		diag_errno(d, "read /etc/passwd in the guest");
+	if (r < 0)
 		return diag_wrap(d, "find SSH user `%s`", user);
 	struct passwd_entry e;
 	int found = passwd_lookup(data, user, &e) == 0 && e.home[0] == '/' && strlen(e.home) < n;
@@ -42,58 +132,111 @@ static int passwd_find(const struct ct_boot *b, const char *user, struct owner *
 		diag_fail(d, "the box has no user `%s` with a home directory in /etc/passwd", user);
 		return diag_hint(d, "set `ssh: { user: ... }` to a user the box has");
 	}
+	if (o->uid == 0 && strcmp(user, "root") != 0) {
+		diag_fail(d, "the guest's /etc/passwd gives SSH user `%s` uid 0", user);
+		return diag_hint(d, "log in as root only by asking for it: `ssh: { user: root }`");
+	}
 	return 0;
 }
 
-static int make_dir(const char *p, const struct owner *o, struct diag *d)
+/* The directory name in parent, created with o when missing (a whiteout,
+ * the guest's deletion of a box directory, is replaced by an opaque one);
+ * returns it open, or -1. fix: set o even when it existed. */
+static int sub_dir(int parent, const char *name, const char *rel, const struct owner *o,
+		   bool fix, struct diag *d)
 {
-	if (mkdir(p, o->mode) < 0 && errno != EEXIST)
-		return diag_errno(d, "mkdir %s", p);
-	if (chown(p, o->uid, o->gid) < 0 || chmod(p, o->mode) < 0)
-		return diag_errno(d, "set owner of %s", p);
-	return 0;
+	bool made = false, whiteout = is_whiteout(parent, name);
+	struct stat st;
+	if (whiteout && unlinkat(parent, name, 0) < 0)
+		return diag_errno(d, "remove the whiteout /%s", rel);
+	if (mkdirat(parent, name, o->mode) == 0)
+		made = true;
+	else if (errno != EEXIST)
+		return diag_errno(d, "mkdir /%s in the guest", rel);
+	int fd = layer_open(parent, name, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0 && fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+		errno = ELOOP;
+	if (fd < 0)
+		return open_failed(rel, d);
+	if (whiteout) /* the guest deleted the box's directory: its old entries stay hidden */
+		fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0);
+	if ((made || fix) && (fchown(fd, o->uid, o->gid) < 0 || fchmod(fd, o->mode) < 0)) {
+		diag_errno(d, "set owner of /%s in the guest", rel);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
-/* Creates upper/rel and its parents as the lower layer has them (owner,
- * mode), so the merged view is unchanged; directories the box lacks get
- * `last` (the final one) or root 0755. */
-static int mirror_dirs(const struct ct_boot *b, const char *rel, const struct owner *last,
-		       struct diag *d)
+/* Opens upper/rel, creating it and its parents as the lower layer has them
+ * (owner, mode) so the merged view is unchanged; directories the box lacks
+ * get `last` (the final one) or root 0755. fix_last: give the final one
+ * `last` even when it exists. "" is the layer itself. */
+static int mirror_dirs(const struct layers *l, const char *rel, const struct owner *last,
+		       bool fix_last, struct diag *d)
 {
+	int fd = layer_open(l->upper, ".", O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return diag_errno(d, "open the upper layer");
 	_cleanup_free_ char *copy = xstrdup(rel);
-	for (char *p = copy;; p++) {
+	char *name = copy;
+	for (char *p = copy; *name; p++) {
 		bool end = *p == '\0';
 		if (*p != '/' && !end)
 			continue;
 		*p = '\0';
-		_cleanup_free_ char *up = path_join(b->upper, copy);
-		_cleanup_free_ char *lp = path_join(b->lower, copy);
-		struct stat st;
 		struct owner o = end ? *last : root_dir;
-		if (lstat(lp, &st) == 0 && S_ISDIR(st.st_mode))
+		struct stat st;
+		_cleanup_close_ int lfd = layer_open(l->lower, copy, O_PATH, 0);
+		if (lfd >= 0 && fstat(lfd, &st) == 0 && S_ISDIR(st.st_mode))
 			o = (struct owner){st.st_uid, st.st_gid, st.st_mode & 07777};
-		if (!path_is_dir(up) && make_dir(up, &o, d) < 0)
+		int sub = sub_dir(fd, name, copy, end ? last : &o, end && fix_last, d);
+		close(fd);
+		if (sub < 0)
 			return -1;
+		fd = sub;
 		if (end)
-			return 0;
+			break;
 		*p = '/';
+		name = p + 1;
 	}
+	return fd;
 }
 
-static int put_file(const struct ct_boot *b, const char *rel, const char *data,
+/* Writes rel in the upper layer: a fresh temp name in its directory, owner
+ * and mode on the descriptor, then renamed over whatever rel was (a link
+ * there is replaced, not followed). */
+static int put_file(const struct layers *l, const char *rel, const char *data, size_t len,
 		    const struct owner *o, struct diag *d)
 {
 	_cleanup_free_ char *dir = path_dirname(rel);
-	_cleanup_free_ char *p = path_join(b->upper, rel);
-	if (mirror_dirs(b, dir, &root_dir, d) < 0 ||
-	    write_file_atomic(p, data, strlen(data), o->mode, d) < 0)
+	const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+	_cleanup_close_ int dfd = mirror_dirs(l, strcmp(dir, ".") ? dir : "", &root_dir, false, d);
+	if (dfd < 0)
 		return -1;
-	if (chown(p, o->uid, o->gid) < 0)
-		return diag_errno(d, "chown %s", p);
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), ".corral.%d.tmp", (int)getpid());
+	unlinkat(dfd, tmp, 0);
+	_cleanup_close_ int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+					0600);
+	if (fd < 0)
+		return diag_errno(d, "create /%s in the guest", rel);
+	if (write_all(fd, data, len) < 0 || fchown(fd, o->uid, o->gid) < 0 ||
+	    fchmod(fd, o->mode) < 0 || renameat(dfd, tmp, dfd, base) < 0) {
+		diag_errno(d, "write /%s in the guest", rel);
+		unlinkat(dfd, tmp, 0);
+		return -1;
+	}
 	return 0;
 }
 
-static int write_identity(const struct ct_boot *b, struct diag *d)
+static int put_str(const struct layers *l, const char *rel, const char *s, const struct owner *o,
+		   struct diag *d)
+{
+	return put_file(l, rel, s, strlen(s), o, d);
+}
+
+static int write_identity(const struct layers *l, const struct ct_boot *b, struct diag *d)
 {
 	const struct owner f = {0, 0, 0644};
 	_cleanup_free_ char *hostname = xasprintf("%s\n", b->hostname);
@@ -106,35 +249,39 @@ static int write_identity(const struct ct_boot *b, struct diag *d)
 	struct diag ignored = {0};
 	if (read_file("/etc/resolv.conf", 1 << 16, &resolv, &len, &ignored) < 0)
 		resolv = xstrdup("");
-	int r = put_file(b, "etc/hostname", hostname, &f, d) < 0 ||
-			put_file(b, "etc/hosts", hosts, &f, d) < 0 ||
-			put_file(b, "etc/resolv.conf", resolv, &f, d) < 0
+	int r = put_str(l, "etc/hostname", hostname, &f, d) < 0 ||
+			put_str(l, "etc/hosts", hosts, &f, d) < 0 ||
+			put_str(l, "etc/resolv.conf", resolv, &f, d) < 0
 		? -1 : 0;
 	free(resolv);
 	return r;
 }
 
-static int authorize_key(const struct machine *m, const struct ct_boot *b, const char *pub,
+static int authorize_key(const struct machine *m, const struct layers *l, const char *pub,
 			 struct diag *d)
 {
 	struct owner user = {0};
 	char home[256];
-	if (passwd_find(b, m->cfg->ssh.user, &user, home, sizeof(home), d) < 0)
+	if (passwd_find(l, m->cfg->ssh.user, &user, home, sizeof(home), d) < 0)
 		return -1;
 	_cleanup_free_ char *sshdir = xasprintf("%s/.ssh", home + 1);
 	_cleanup_free_ char *rel = path_join(sshdir, "authorized_keys");
-	_cleanup_free_ char *up = path_join(b->upper, rel);
 	struct owner home_o = {user.uid, user.gid, 0755};
-	if (mirror_dirs(b, home + 1, &home_o, d) < 0 || mirror_dirs(b, sshdir, &user, d) < 0)
+	int fd = mirror_dirs(l, home + 1, &home_o, false, d);
+	if (fd < 0)
 		return -1;
-	_cleanup_free_ char *ssh_abs = path_join(b->upper, sshdir);
-	if (chown(ssh_abs, user.uid, user.gid) < 0 || chmod(ssh_abs, 0700) < 0)
-		return diag_errno(d, "set owner of %s", ssh_abs);
+	close(fd);
+	if ((fd = mirror_dirs(l, sshdir, &user, true, d)) < 0)
+		return -1;
+	close(fd);
 	char *old = NULL;
-	size_t len = 0;
-	struct diag ignored = {0};
-	if (path_exists(up) && read_file(up, 1 << 20, &old, &len, &ignored) < 0)
-		old = NULL;
+	struct diag rd = {0};
+	if (ct_tree_read(l->upper, rel, 1 << 20, &old, &rd) < 0 && errno == ENOENT && !rd.msg[0])
+		ct_tree_read(l->lower, rel, 1 << 20, &old, &rd);
+	if (rd.msg[0]) {
+		*d = rd;
+		return -1;
+	}
 	struct buf keys = {0};
 	if (old)
 		buf_puts(&keys, old);
@@ -145,21 +292,69 @@ static int authorize_key(const struct machine *m, const struct ct_boot *b, const
 	}
 	free(old);
 	user.mode = 0600;
-	int r = put_file(b, rel, keys.s, &user, d);
+	int r = put_str(l, rel, keys.s, &user, d);
 	buf_free(&keys);
 	return r;
+}
+
+/* The machine's host key lives in its directory (made once, *host_pub set
+ * then) and is written with its matching .pub on every up, over whatever
+ * the box or the guest left; the key types corral does not make are hidden
+ * by whiteouts when the box has them and the guest made none of its own. */
+static int host_keys(const struct machine *m, const struct layers *l, char **host_pub,
+		     struct diag *d)
+{
+	_cleanup_free_ char *priv = path_join(m->dir, "ssh_host_ed25519_key");
+	_cleanup_free_ char *text = NULL, *pub = NULL;
+	if (!path_exists(priv) && ssh_host_key_generate(priv, host_pub, d) < 0)
+		return -1;
+	if (read_file_flags(priv, O_NOFOLLOW, 1 << 16, &text, NULL, d) < 0 ||
+	    ssh_public_line(priv, &pub, d) < 0)
+		return -1;
+	char *sp = strchr(pub, ' ') ? strchr(strchr(pub, ' ') + 1, ' ') : NULL;
+	if (sp) /* the guest's own comment, not corral's */
+		*sp = '\0';
+	_cleanup_free_ char *line = xasprintf("%s root@%s\n", pub, m->cfg->name);
+	const struct owner secret = {0, 0, 0600}, open_o = {0, 0, 0644};
+	int r = put_str(l, HOST_KEY, text, &secret, d) < 0 ||
+			put_str(l, HOST_KEY ".pub", line, &open_o, d) < 0
+		? -1 : 0;
+	explicit_bzero(text, strlen(text));
+	_cleanup_close_ int dfd = r < 0 ? -1 : mirror_dirs(l, "etc/ssh", &root_dir, false, d);
+	if (dfd < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(foreign_keys) / sizeof(foreign_keys[0]); i++) {
+		_cleanup_free_ char *rel = path_join("etc/ssh", foreign_keys[i]);
+		struct stat st;
+		_cleanup_close_ int lfd = layer_open(l->lower, rel, O_PATH, 0);
+		bool in_box = lfd >= 0 && fstat(lfd, &st) == 0;
+		if (in_box && fstatat(dfd, foreign_keys[i], &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    mknodat(dfd, foreign_keys[i], S_IFCHR, makedev(0, 0)) < 0)
+			return diag_errno(d, "hide the box's /%s", rel);
+	}
+	return 0;
 }
 
 int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const char *user_pub,
 		      char **host_pub, struct diag *d)
 {
 	*host_pub = NULL;
-	if (write_identity(b, d) < 0 || authorize_key(m, b, user_pub, d) < 0)
-		return diag_wrap(d, "%s: write the machine's files", m->cfg->name);
-	_cleanup_free_ char *key = path_join(b->upper, "etc/ssh/ssh_host_ed25519_key");
-	if (path_exists(key))
-		return 0;
-	if (mirror_dirs(b, "etc/ssh", &root_dir, d) < 0 || ssh_host_key_generate(key, host_pub, d) < 0)
-		return diag_wrap(d, "%s: SSH host key", m->cfg->name);
-	return 0;
+	struct layers l = {
+		open(b->upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+		open(b->lower, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+	};
+	int r = -1;
+	if (l.upper < 0 || l.lower < 0)
+		diag_errno(d, "open %s", l.upper < 0 ? b->upper : b->lower);
+	else if (write_identity(&l, b, d) < 0 || authorize_key(m, &l, user_pub, d) < 0)
+		diag_wrap(d, "%s: write the machine's files", m->cfg->name);
+	else if (host_keys(m, &l, host_pub, d) < 0)
+		diag_wrap(d, "%s: SSH host key", m->cfg->name);
+	else
+		r = 0;
+	if (l.upper >= 0)
+		close(l.upper);
+	if (l.lower >= 0)
+		close(l.lower);
+	return r;
 }

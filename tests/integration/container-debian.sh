@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The README's path on the real corral/debian-12 container box (PAM,
-# sudo, python3; no host keys in the box): up, a command over SSH, sudo,
+# sudo, python3, systemd; no host keys in the box): up (init auto boots the
+# box's systemd: its /sbin/init is systemd), a command over SSH, sudo,
 # halt/up keeping a file, reload, destroy leaving nothing; a forwarded UDP
 # port carrying two clients' datagrams to a real echo server in the guest
-# after corral has exited.
+# after corral has exited; init: builtin on the same box starting the
+# guest's /etc/rc2.d services (its ssh among them), shown by status -v.
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box debian-12)
@@ -24,14 +26,16 @@ machines:
     provider: container
     autostart: false
     provider_options:
-      container: { init: systemd }
+      container: { init: builtin }
 YAML
 cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
 M=$T/env/.corral/machines/deb
 
 expect_out "up" 0 "deb: ssh ready" "$CORRAL" up
-expect_out "the built-in init is PID 1" 0 "corral" "$CORRAL" ssh deb -c 'cat /proc/1/comm'
+expect_out "init auto boots the box's systemd" 0 "systemd" "$CORRAL" ssh deb -c 'cat /proc/1/comm'
+expect_out "systemd started sshd itself" 0 "active" "$CORRAL" ssh deb -c 'sudo -n systemctl is-active ssh'
+expect_out "status -v names systemd" 0 "init: the box's systemd" "$CORRAL" -v status deb
 expect_out "ssh runs a command" 0 'VERSION_CODENAME=bookworm' "$CORRAL" ssh deb -c 'cat /etc/os-release'
 expect_out "the hostname is the envfile's" 0 "deb.corral.test" "$CORRAL" ssh deb -c 'hostname'
 expect_out "password-less sudo" 0 "root" "$CORRAL" ssh deb -c 'sudo -n id -un'
@@ -73,10 +77,13 @@ expect_out "up again" 0 "deb: ssh ready" "$CORRAL" up
 expect_out "the file survived" 0 "kept" "$CORRAL" ssh deb -c 'cat /etc/kept'
 expect_out "reload" 0 "deb: ssh ready" "$CORRAL" reload
 expect_out "running after reload" 0 "running" "$CORRAL" status
-expect_out "init: systemd boots the box's systemd" 0 "sd: ssh ready" "$CORRAL" up sd
-expect_out "systemd is PID 1" 0 "systemd" "$CORRAL" ssh sd -c 'cat /proc/1/comm'
-expect_out "systemd started sshd itself" 0 "active" "$CORRAL" ssh sd -c 'sudo -n systemctl is-active ssh'
-expect_out "halt asks systemd to power off" 0 "sd: stopped" "$CORRAL" halt sd
+expect_out "init: builtin boots the same box" 0 "sd: ssh ready" "$CORRAL" up sd
+expect_out "the built-in init is PID 1" 0 "__init" "$CORRAL" ssh sd -c "tr '\\0' ' ' </proc/1/cmdline"
+expect_out "status -v lists the rc2.d services it started" 0 "/etc/rc2.d: S01ssh started" \
+	"$CORRAL" -v status sd
+expect_out "the guest's own sshd serves port 22" 0 "port 22 is served by the guest's own sshd" \
+	cat "$T/env/.corral/machines/sd/console.log"
+expect_out "halt the built-in init" 0 "sd: stopped" "$CORRAL" halt sd
 id=$(jq -r .machine_id "$M/state.json")
 expect_out "destroy" 0 "deb: destroyed" "$CORRAL" destroy -f
 check "nothing left: dir, mounts, links, cgroups" bash -c "[ ! -e '$M' ] && ! grep -q '$T' /proc/mounts &&
