@@ -41,9 +41,12 @@ fi
 check "the pids limit is set" [ "$(cat "$(cg pids pids.max)")" = 64 ]
 check "the memory limit is set" [ "$(cat "$(cg memory $memfile)")" = 67108864 ]
 
-# The bomb runs for a few seconds; the session's shell still gets its output out.
-expect_out "a fork bomb hits the pids limit" 0 "can't fork" \
-	timeout 60 "$CORRAL" ssh lim -c 'b() { b | b & }; b; sleep 3; echo done'
+# The bomb runs for a few seconds. Whether the session's own shell can
+# still fork afterwards is a race (busybox sh exits 2 when it cannot), so
+# only the refusal is checked here; the checks below show the host and the
+# machine survive.
+bomb=$(timeout 60 "$CORRAL" ssh lim -c 'b() { b | b & }; b; sleep 3; echo done' 2>&1)
+check "a fork bomb hits the pids limit" grep -q "can't fork" <<<"$bomb"
 check "the machine never held more tasks than the limit" bash -c \
 	"[ \$(cat '$(cg pids pids.peak)' 2>/dev/null || echo 64) -le 64 ]"
 check "the host still forks" bash -c 'for i in $(seq 50); do /bin/true || exit 1; done'
