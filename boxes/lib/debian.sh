@@ -106,3 +106,18 @@ debian_vagrant_setup() {
 		: >"$root/etc/resolv.conf"
 	fi
 }
+
+# debian_container_root ROOT
+# What a container box's tree needs beyond the Vagrant contract.
+debian_container_root() {
+	local root=$1
+	# pam_loginuid writes /proc/self/loginuid, which a container without
+	# CAP_AUDIT_CONTROL may not; as "required" that would refuse every ssh
+	# session. The login uid is audit bookkeeping only.
+	sed -i 's/^session\s\+required\s\+pam_loginuid\.so/session optional pam_loginuid.so/' \
+		"$root/etc/pam.d/sshd"
+	grep -q '^session optional pam_loginuid\.so' "$root/etc/pam.d/sshd" ||
+		die "pam_loginuid line not found in /etc/pam.d/sshd"
+	# The runtime mounts its own minimal /dev.
+	find "$root/dev" -mindepth 1 -delete
+}

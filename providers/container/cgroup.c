@@ -14,6 +14,7 @@
  * random, urandom, tty, ptmx and the pts (and fuse when asked); on v2 that
  * would take a BPF program, and is left to /dev holding only those nodes
  * with CAP_MKNOD dropped. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -177,9 +178,24 @@ int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct
 	return 0;
 }
 
-/* A cgroup whose last process just died may stay busy for a moment. */
-static void remove_dir(const char *dir)
+enum { CG_DEPTH_MAX = 32 };
+
+/* A cgroup and every cgroup the guest made below it (systemd makes a
+ * tree), deepest first: a v1 cgroup with children cannot be removed, nor
+ * its device rules set again on the next boot. A cgroup whose last process
+ * just died may stay busy for a moment. cgroupfs holds no links. */
+static void remove_dir(const char *dir, int depth)
 {
+	DIR *dh = depth < CG_DEPTH_MAX ? opendir(dir) : NULL;
+	struct dirent *e;
+	while (dh && (e = readdir(dh))) {
+		if (e->d_type != DT_DIR || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		_cleanup_free_ char *sub = path_join(dir, e->d_name);
+		remove_dir(sub, depth + 1);
+	}
+	if (dh)
+		closedir(dh);
 	for (int i = 0; i < 50 && rmdir(dir) < 0 && errno == EBUSY; i++)
 		sleep_ms(10);
 }
@@ -191,7 +207,7 @@ void ct_cgroup_remove(const char *id)
 	for (size_t i = 0; i < (v2 ? 1 : sizeof(v1) / sizeof(v1[0])); i++) {
 		const char *ctl = v2 ? "" : v1[i];
 		_cleanup_free_ char *guest = ctl_dir(ctl, id, GUEST), *dir = ctl_dir(ctl, id, NULL);
-		remove_dir(guest);
-		remove_dir(dir);
+		remove_dir(guest, 0);
+		remove_dir(dir, 0);
 	}
 }
