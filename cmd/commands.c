@@ -72,7 +72,8 @@ static const struct command table[] = {
 	{"port", cmd_port, "[NAME]", "forwarded ports of a machine (guest => host)",
 	 "  --json    as a JSON array\n"},
 	{"__init", cmd_provider_entry, "KEY=VALUE...", "(the container runtime's init)", ""},
-	{"__portfwd", cmd_provider_entry, "GUEST_IP FD:PORT...", "(the container port forwarder)", ""},
+	{"__portfwd", cmd_provider_entry, "GUEST_IP MAX_CONNECTIONS FD:PORT...",
+	 "(the container port forwarder)", ""},
 	{"ssh", cmd_ssh, "[NAME] [-c CMD] [--reset-host-key] [-- SSH_ARGS...]",
 	 "log in to a machine with OpenSSH, or run CMD there",
 	 "  -c, --command CMD   run CMD (a shell command line) instead of a login shell;\n"

@@ -112,6 +112,7 @@ struct synced_folder {
 #define ENV_BOOT_TIMEOUT_MS 300000u      /* ssh.boot_timeout */
 #define ENV_HALT_TIMEOUT_MS 60000u       /* graceful_halt_timeout */
 #define ENV_CT_PIDS 4096u                /* provider_options.container.pids */
+#define ENV_CT_MAX_CONNECTIONS 256u      /* provider_options.container.max_connections */
 
 struct ssh_cfg {
 	char *user;        /* default ENV_SSH_USER */
@@ -137,6 +138,7 @@ struct container_opts {
 	unsigned pids; /* at most this many tasks; default ENV_CT_PIDS */
 	char *limits; /* "strict" (default: a limit not applied fails up) | "best-effort" */
 	bool fuse;    /* /dev/fuse allowed by the device controller */
+	unsigned max_connections; /* open TCP connections per forwarded port */
 };
 
 struct machine_cfg {

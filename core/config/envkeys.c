@@ -1023,6 +1023,8 @@ static const struct key container_keys[] = {
 	 .hint = "a whole number of processes and threads, like 4096"},
 	{KEY("limits", t_enum_str, struct container_opts, limits), .choices = limit_modes},
 	{KEY("fuse", t_bool, struct container_opts, fuse)},
+	{KEY("max_connections", t_uint, struct container_opts, max_connections), .min = 1,
+	 .max = 65536, .hint = "a whole number of connections, like 256"},
 };
 static const struct keytab tab_kvm = TABLE(kvm_keys);
 static const struct keytab tab_vbox = TABLE(vbox_keys);
@@ -1118,6 +1120,7 @@ void envkeys_machine_init(struct machine_cfg *m)
 		.kvm = {xstrdup("q35"), xstrdup("auto"), xstrdup("bios")},
 		.vbox = {.linked_clone = true},
 		.container = {.init = xstrdup("auto"), .pids = ENV_CT_PIDS,
+			      .max_connections = ENV_CT_MAX_CONNECTIONS,
 			      .limits = xstrdup("strict")},
 		.graceful_halt_timeout_ms = ENV_HALT_TIMEOUT_MS,
 	};

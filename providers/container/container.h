@@ -100,7 +100,9 @@ void ct_disk_close(const struct machine *m);
  * forwarder (its identity: state MP_PORTFWD). */
 int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d);
 void ct_ports_stop(struct machine *m);
-/* `corral __portfwd GUEST_IP FD:GUEST_PORT[/udp]...` — serves until killed. */
+/* `corral __portfwd GUEST_IP MAX_CONNECTIONS FD:GUEST_PORT[/udp]...` — serves
+ * until killed; at most MAX_CONNECTIONS open TCP connections per port, more
+ * are closed as they come. */
 int ct_portfwd_main(int argc, char **argv);
 
 #endif

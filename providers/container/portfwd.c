@@ -76,6 +76,8 @@ static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *f
 	strv_push(&argv, "corral");
 	strv_push(&argv, "__portfwd");
 	strv_push(&argv, guest_ip);
+	strv_pushf(&argv, "%u", c->container.max_connections ? c->container.max_connections
+							     : ENV_CT_MAX_CONNECTIONS);
 	int *child = xcalloc(n + 3, sizeof(int));
 	child[0] = PROC_NULL;
 	child[1] = child[2] = out;
@@ -128,9 +130,17 @@ void ct_ports_stop(struct machine *m)
 	machine_clear_proc(m, MP_PORTFWD);
 }
 
+/* One forwarded TCP port: where it goes, and how many connections it has
+ * open against its cap (more are accepted and closed at once, so a flood
+ * of connections cannot exhaust the forwarder's threads or the host). */
+struct fwd_port {
+	struct sockaddr_in guest;
+	unsigned open, max; /* atomic */
+};
+
 struct relay {
 	int client;
-	struct sockaddr_in guest;
+	struct fwd_port *port;
 };
 
 /* Copies both ways until both sides have closed; a half-close is passed on. */
@@ -165,11 +175,13 @@ static void *relay_main(void *arg)
 {
 	struct relay *r = arg;
 	int g = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (g >= 0 && connect(g, (struct sockaddr *)&r->guest, sizeof(r->guest)) == 0)
+	const struct sockaddr_in *to = &r->port->guest;
+	if (g >= 0 && connect(g, (const struct sockaddr *)to, sizeof(*to)) == 0)
 		pump(r->client, g);
 	if (g >= 0)
 		close(g);
 	close(r->client);
+	__atomic_sub_fetch(&r->port->open, 1, __ATOMIC_RELAXED);
 	free(r);
 	return NULL;
 }
@@ -204,8 +216,12 @@ int ct_portfwd_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	size_t n = 0;
 	struct pollfd *p = xcalloc((size_t)argc, sizeof(*p));
-	struct sockaddr_in *g = xcalloc((size_t)argc, sizeof(*g));
-	for (int i = 2; i < argc; i++) {
+	struct fwd_port *g = xcalloc((size_t)argc, sizeof(*g));
+	char *end = NULL;
+	unsigned long max = strtoul(argv[2], &end, 10);
+	if (!*argv[2] || *end || max < 1 || max > 65536)
+		return 2;
+	for (int i = 3; i < argc; i++) {
 		struct sockaddr_in to = {.sin_family = AF_INET};
 		unsigned port;
 		int fd;
@@ -221,7 +237,7 @@ int ct_portfwd_main(int argc, char **argv)
 			continue;
 		}
 		p[n] = (struct pollfd){.fd = fd, .events = POLLIN};
-		g[n++] = to;
+		g[n++] = (struct fwd_port){.guest = to, .max = (unsigned)max};
 	}
 	while (poll(p, n, -1) >= 0 || errno == EINTR) {
 		for (size_t i = 0; i < n; i++) {
@@ -230,9 +246,15 @@ int ct_portfwd_main(int argc, char **argv)
 			int c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC);
 			if (c < 0)
 				continue;
+			if (__atomic_add_fetch(&g[i].open, 1, __ATOMIC_RELAXED) > g[i].max) {
+				__atomic_sub_fetch(&g[i].open, 1, __ATOMIC_RELAXED);
+				close(c); /* over the cap: refused */
+				continue;
+			}
 			struct relay *r = xmalloc(sizeof(*r));
-			*r = (struct relay){c, g[i]};
+			*r = (struct relay){c, &g[i]};
 			if (!start_thread(relay_main, r)) {
+				__atomic_sub_fetch(&g[i].open, 1, __ATOMIC_RELAXED);
 				close(c);
 				free(r);
 			}
