@@ -13,6 +13,7 @@
 #include "tests/unit/t.h"
 
 static char tmp[64];
+static const struct unpack_opts opts = {.private_store = true};
 
 struct ent {
 	const char *path;
@@ -56,7 +57,7 @@ static int unpack_entries(const struct ent *v, size_t n, int filter, struct diag
 	rm_rf(out, &ignore);
 	mkdir(out, 0755);
 	write_archive(file, filter, v, n);
-	return unpack_file(file, out, d);
+	return unpack_file(file, out, &opts, NULL, d);
 }
 
 static bool exists_in(const char *rel)
@@ -165,12 +166,12 @@ static void test_truncated(void)
 	CHECK(stat(file, &st) == 0 && truncate(file, st.st_size / 2) == 0);
 	rm_rf(out, &d);
 	mkdir(out, 0755);
-	CHECK(unpack_file(file, out, &d) < 0);
+	CHECK(unpack_file(file, out, &opts, NULL, &d) < 0);
 	CHECK(strstr(d.msg, "truncated") != NULL);
 	CHECK(write_file_atomic(file, "not an archive at all", 21, 0644, &d) == 0);
 	rm_rf(out, &d);
 	mkdir(out, 0755);
-	CHECK(unpack_file(file, out, &d) < 0);
+	CHECK(unpack_file(file, out, &opts, NULL, &d) < 0);
 }
 
 int main(void)
