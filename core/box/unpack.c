@@ -523,9 +523,10 @@ static int finish_tree(struct unpack *u, struct diag *d)
 		if (restore_held(u, &u->held[i], d) < 0)
 			return -1;
 	if (u->stats.dev_skipped)
-		log_info("box archive: skipped %llu special files under %s (device nodes and the "
+		log_info("box archive: skipped %llu special file%s under %s (device nodes and the "
 			 "like: the container runtime provides /dev)",
-			 (unsigned long long)u->stats.dev_skipped, DEV_DIR);
+			 (unsigned long long)u->stats.dev_skipped, u->stats.dev_skipped == 1 ? "" : "s",
+			 DEV_DIR);
 	return 0;
 }
 
