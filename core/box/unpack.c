@@ -67,6 +67,7 @@ struct unpack {
 	enum provider provider;
 	struct held *held;
 	size_t n_held;
+	json_t *held_at; /* path -> index in held */
 	struct unpack_stats stats;
 	char *first_dev; /* the first special file skipped under rootfs/dev/ */
 };
@@ -384,15 +385,15 @@ static bool strip(struct archive_entry *e, struct held *h)
 
 static struct held *held_find(struct unpack *u, const char *path)
 {
-	for (size_t i = 0; i < u->n_held; i++)
-		if (strcmp(u->held[i].path, path) == 0)
-			return &u->held[i];
-	return NULL;
+	json_t *at = json_object_get(u->held_at, path);
+	return at ? &u->held[json_integer_value(at)] : NULL;
 }
 
 static void held_add(struct unpack *u, const struct held *h)
 {
-	u->held = xrealloc(u->held, (u->n_held + 1) * sizeof(*u->held));
+	if (u->n_held % 64 == 0)
+		u->held = xrealloc(u->held, (u->n_held + 64) * sizeof(*u->held));
+	json_object_set_new(u->held_at, h->path, json_integer((json_int_t)u->n_held));
 	u->held[u->n_held++] = *h;
 }
 
@@ -665,6 +666,7 @@ static void unpack_free(struct unpack *u)
 		free(u->held[i].cap);
 	}
 	free(u->held);
+	json_decref(u->held_at);
 	free(u->first_dev);
 	json_decref(u->files);
 	ring_free(u->plain);
@@ -680,6 +682,7 @@ int unpack_stream(unpack_read_fn read, void *ctx, const char *dest_dir,
 		return -1;
 	u.plain = ring_new(PLAIN_RING, 1);
 	u.files = json_object();
+	u.held_at = json_object();
 	pthread_t tid;
 	if (pthread_create(&tid, NULL, tar_stage, &u) != 0)
 		abort(); /* only when out of memory or threads */
