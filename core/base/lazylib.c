@@ -149,6 +149,17 @@ LAZY(A, void, archive_entry_set_symlink, (struct archive_entry *e, const char *p
 LAZY(A, void, archive_entry_set_filetype, (struct archive_entry *e, unsigned int t), (e, t))
 LAZY(A, void, archive_entry_set_perm, (struct archive_entry *e, __LA_MODE_T m), (e, m))
 LAZY(A, void, archive_entry_set_size, (struct archive_entry *e, la_int64_t s), (e, s))
+LAZY(A, void, archive_entry_set_uid, (struct archive_entry *e, la_int64_t u), (e, u))
+LAZY(A, void, archive_entry_set_gid, (struct archive_entry *e, la_int64_t g), (e, g))
+LAZY(A, int, archive_entry_xattr_reset, (struct archive_entry *e), (e))
+LAZY(A, int, archive_entry_xattr_next,
+     (struct archive_entry *e, const char **n, const void **v, size_t *s), (e, n, v, s))
+LAZY(A, void, archive_entry_xattr_clear, (struct archive_entry *e), (e))
+LAZY(A, void, archive_entry_xattr_add_entry,
+     (struct archive_entry *e, const char *n, const void *v, size_t s), (e, n, v, s))
+LAZY(A, int, archive_entry_sparse_reset, (struct archive_entry *e), (e))
+LAZY(A, int, archive_entry_sparse_next, (struct archive_entry *e, la_int64_t *o, la_int64_t *l),
+     (e, o, l))
 #undef A
 
 /* archive_set_error is printf-like: format here, hand over as "%s". */

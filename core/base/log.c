@@ -155,7 +155,7 @@ void log_stream(const char *prefix, const char *line, bool is_stderr)
 	pthread_mutex_unlock(&out_lock);
 }
 
-static void human_bytes(char *out, size_t n, double v)
+void human_bytes(char *out, size_t n, double v)
 {
 	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	int i = 0;

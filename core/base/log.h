@@ -42,6 +42,8 @@ struct progress;
 struct progress *progress_start(const char *label, uint64_t total);
 void progress_set(struct progress *p, uint64_t done);
 void progress_end(struct progress *p, bool ok);
+/* 1536 -> "1.5 KiB", in the bar's units (B, KiB, MiB, GiB, TiB). */
+void human_bytes(char *out, size_t n, double v);
 
 /* For waits with no byte count (a machine booting): on a TTY, after a
  * second, "label 12s" is kept up to date until progress_timer_end, which

@@ -407,11 +407,18 @@ static int fetch_install(const struct box_add_opts *o, struct plan *p, struct bo
 	fo.signature = p->signature;
 	fo.label = label;
 	struct boxfetch_result res = {0};
+	char why[600];
+	fo.private_store = box_store_private(why, sizeof(why));
 	log_info("box %s: fetching %s", label, p->url);
 	if (!p->checksum && (strncmp(p->url, "http://", 7) == 0 || strncmp(p->url, "https://", 8) == 0))
 		log_warn("box %s: no checksum given, so its bytes are not verified (pass --checksum "
 			 "TYPE:HEX, or use a catalog that lists one)", label);
 	int r = boxfetch(p->url, unpacked, &fo, &res, d);
+	if (r == 0 && res.stripped)
+		log_warn("box %s: setuid/setgid bits and file capabilities were removed from %llu "
+			 "files of its root tree (sudo and the like will not work in its machines) "
+			 "because %s; make the store private (chmod 700, owned by root) and add the "
+			 "box again with --force", label, (unsigned long long)res.stripped, why);
 	if (r == 0 && (r = check_metadata(unpacked, p, d)) < 0)
 		diag_wrap(d, "%s", p->url);
 	if (r == 0 && !o->force && present(p))

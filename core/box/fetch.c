@@ -6,6 +6,7 @@
 
 #include <glob.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "core/base/bytering.h"
 #include "core/base/digest.h"
 #include "core/box/download.h"
+#include "core/box/guard.h"
 #include "core/base/log.h"
 #include "core/box/unpack.h"
 #include "core/base/util.h"
@@ -41,6 +43,8 @@ struct pipeline {
 	/* the unpack thread's */
 	int unpack_rc;
 	struct diag unpack_d;
+	struct unpack_stats unpack_st;
+	_Atomic uint64_t total; /* the archive's size, once known */
 };
 
 static const struct {
@@ -84,7 +88,8 @@ static int check_opts(const struct boxfetch_opts *o, const char *dest, struct di
 	}
 	if (path_exists(dest))
 		return diag_fail(d, "%s already exists", dest);
-	return 0;
+	struct box_limits lim; /* a typo in a limit fails before the download */
+	return box_limits_get(&lim, d);
 }
 
 static void *hash_thread(void *arg)
@@ -118,7 +123,8 @@ static ssize_t unpack_read(void *ctx, const void **buf)
 static void *unpack_thread(void *arg)
 {
 	struct pipeline *p = arg;
-	p->unpack_rc = unpack_stream(unpack_read, p, p->dest, &p->unpack_d);
+	struct unpack_opts uo = {.compressed = &p->total, .private_store = p->o->private_store};
+	p->unpack_rc = unpack_stream(unpack_read, p, p->dest, &uo, &p->unpack_st, &p->unpack_d);
 	if (p->unpack_rc < 0)
 		ring_abort(p->ring); /* stop the download: the box is unusable */
 	else
@@ -150,11 +156,38 @@ static int replay_partial(struct pipeline *p, uint64_t upto, struct diag *d)
 	return 0;
 }
 
+/* What the partial download still adds to the file system the box is
+ * unpacked on, when it is on the same one. */
+static uint64_t part_to_come(const struct pipeline *p, uint64_t total, bool resumed)
+{
+	struct stat part, dest;
+	if (p->part_fd < 0 || fstat(p->part_fd, &part) < 0 || stat(p->dest, &dest) < 0 ||
+	    part.st_dev != dest.st_dev)
+		return 0;
+	uint64_t have = resumed ? (uint64_t)part.st_size : 0;
+	return total > have ? total - have : 0;
+}
+
+/* The archive's size is known: the unpacked box is at least as large, so
+ * a file system with less room refuses it before a byte is fetched. */
+static int know_total(struct pipeline *p, uint64_t total, bool resumed, struct diag *d)
+{
+	atomic_store(&p->total, total);
+	if (room_check(p->dest, total + part_to_come(p, total, resumed), d) < 0) {
+		p->bad_bytes = true; /* the partial file takes space too; a resume would not help */
+		return diag_wrap(d, "%s is %llu MiB compressed", p->o->label ? p->o->label : p->src,
+				 (unsigned long long)((total + (1u << 20) - 1) >> 20));
+	}
+	return 0;
+}
+
 static int dl_start(void *ctx, bool resumed, uint64_t total, struct diag *d)
 {
 	struct pipeline *p = ctx;
 	if (!p->prog)
 		p->prog = progress_start(p->o->label ? p->o->label : p->src, total);
+	if (total && know_total(p, total, resumed, d) < 0)
+		return -1;
 	if (resumed) {
 		struct stat st;
 		if (fstat(p->part_fd, &st) < 0)
@@ -232,6 +265,8 @@ static int produce_local(struct pipeline *p, struct diag *d)
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return diag_errno(d, "box file %s", local_path(p->src));
 	p->prog = progress_start(p->o->label ? p->o->label : p->src, (uint64_t)st.st_size);
+	if (know_total(p, (uint64_t)st.st_size, false, d) < 0)
+		return -1;
 	_cleanup_free_ char *buf = xmalloc(CHUNK);
 	for (;;) {
 		ssize_t n = read(fd, buf, CHUNK);
@@ -357,6 +392,7 @@ int boxfetch(const char *src, const char *dest_dir, const struct boxfetch_opts *
 	}
 	memcpy(r->sha256, p.sha256_hex, sizeof(r->sha256));
 	r->bytes = p.fed;
+	r->stripped = p.unpack_st.stripped;
 	return 0;
 }
 

@@ -16,16 +16,20 @@ struct boxfetch_opts {
 	const char *signature;     /* base64 Ed25519 signature over the box's sha256 digest (raw 32 bytes), or NULL */
 	const char *token_url;     /* only its scheme://host:port receives "Authorization: Bearer $CORRAL_BOX_TOKEN"; NULL: nobody */
 	const char *label;         /* progress label, e.g. "corral/debian-12 12.0.0 (container)" */
+	bool private_store;        /* dest_dir is reachable by root only: a container root tree keeps setuid bits and file capabilities */
 };
 
 struct boxfetch_result {
 	char sha256[65];
 	uint64_t bytes;
 	bool signature_checked;
+	uint64_t stripped; /* setuid/setgid bits and file capabilities dropped from a container root tree (!private_store) */
 };
 
 /* Fetches `src` (http://, https://, file://, or a plain local path) and unpacks the
- * archive into dest_dir (must not exist; created 0755). Verifies checksum and the
+ * archive into dest_dir (must not exist; created 0755), within the limits and
+ * free space of core/box/guard.h (a box larger than the space left is refused
+ * as soon as its size is known, before it is downloaded). Verifies checksum and the
  * signature policy (CORRAL_VERIFY_SIGNATURES=required|if-present|off, default
  * if-present; trusted keys: $CORRAL_HOME/trusted-keys/NAME.pub, PEM or raw base64 Ed25519
  * public keys). On any failure dest_dir does not exist afterwards and the error says

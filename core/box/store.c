@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/box/fetch.h"
@@ -73,11 +74,33 @@ char *boxstore_path(const char *name, const char *version, const char *arch,
 	return xasprintf("%s/%s/%s/%s/%s", root, esc, version, arch, provider);
 }
 
+/* Made private: container boxes keep their setuid programs only in a
+ * store no other user can reach (box_store_private). */
+static int make_root(const char *root, struct diag *d) { return mkdir_p(root, 0700, d); }
+
+bool box_store_private(char *why, size_t n)
+{
+	_cleanup_free_ char *root = boxes_root();
+	struct stat st;
+	if (geteuid() != 0)
+		snprintf(why, n, "corral is not running as root");
+	else if (stat(root, &st) < 0)
+		snprintf(why, n, "%s cannot be read: %s", root, strerror(errno));
+	else if (st.st_uid != 0 || (st.st_mode & 077))
+		snprintf(why, n, "%s is mode %04o owned by uid %u, not 0700 owned by root", root,
+			 (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+	else
+		return true;
+	return false;
+}
+
 int box_name_lock(const char *name, struct lock *l, struct diag *d)
 {
 	_cleanup_free_ char *root = boxes_root();
 	_cleanup_free_ char *esc = box_name_escape(name);
 	_cleanup_free_ char *path = xasprintf("%s/.lock-%s", root, esc);
+	if (make_root(root, d) < 0)
+		return -1;
 	if (lock_acquire(path, 0, l, d) == 0)
 		return 0;
 	log_info("waiting for another corral working on box %s", name);
@@ -110,7 +133,7 @@ static void sweep_tmpdirs(const char *root)
 char *box_tmpdir(struct diag *d)
 {
 	_cleanup_free_ char *root = boxes_root();
-	if (mkdir_p(root, 0755, d) < 0)
+	if (make_root(root, d) < 0)
 		return NULL;
 	sweep_tmpdirs(root);
 	char *t = xasprintf("%s/.tmp-%ld-XXXXXX", root, (long)getpid());

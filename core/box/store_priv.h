@@ -3,6 +3,7 @@
 #ifndef CORRAL_BOXSTORE_PRIV_H
 #define CORRAL_BOXSTORE_PRIV_H
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "core/box/store.h"
 #include "core/box/catalog.h"
@@ -16,6 +17,10 @@ bool box_word_valid(const char *word); /* provider, architecture */
 char *box_name_escape(const char *name);
 /* Waits (saying so) for the lock that serializes changes to one box name. */
 int box_name_lock(const char *name, struct lock *l, struct diag *d);
+/* Whether the store is 0700 and root's, with corral running as root: only
+ * then may a container box keep setuid bits and file capabilities. *why
+ * says what is not so. */
+bool box_store_private(char *why, size_t n);
 /* A fresh boxes/.tmp-XXXXXX on the store's file system. */
 char *box_tmpdir(struct diag *d);
 /* The installed boxes of one name, newest version first. */

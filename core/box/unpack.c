@@ -14,15 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "core/box/fetch.h"
+#include "core/box/guard.h"
 #include "core/base/bytering.h"
 #include "core/base/digest.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
 
 #define PLAIN_RING (8u << 20) /* decompressed tar bytes between the two stages */
+#define BLOCK 4096u            /* what a file's data costs on disk is counted in these */
+#define CAP_XATTR "security.capability"
+#define DEV_DIR "rootfs/dev/"
+#define SKIPPED 1 /* check_entry: the entry is left out, not refused */
 
 /* FFLAGS is left out on purpose: an immutable flag from a box would make the
  * box impossible to remove. OWNER is added when running as root. */
@@ -31,22 +37,50 @@ static const int extract_flags =
 	ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 	ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
 
+enum provider { PROVIDER_UNKNOWN, PROVIDER_CONTAINER, PROVIDER_OTHER };
+
+/* A root-tree entry unpacked before metadata.json told whether the box is a
+ * container: written without its privileges, which come back if it is. */
+struct held {
+	char *path;
+	mode_t perm;
+	int64_t uid, gid;
+	void *cap; /* the security.capability value, or NULL */
+	size_t cap_len;
+	bool link; /* a hard link to another held entry: only its record follows */
+};
+
 struct unpack {
 	unpack_read_fn read;
 	void *ctx;
 	const char *dest;
+	struct unpack_opts o;
 	struct ring *plain;
 	struct archive *in, *out; /* the tar stage's reader and disk writer */
 	json_t *files;            /* the manifest: path -> record */
 	struct diag tar_d, raw_d;
 	int tar_rc;
 	bool raw_real_error; /* the decompressor failed on its own, not because the tar stage stopped */
+	uint64_t plain_bytes; /* the decompressor's output so far */
+	struct box_budget budget;
+	uint64_t room_at_start, room_left, disk; /* free space, and what the data needs */
+	enum provider provider;
+	struct held *held;
+	size_t n_held;
+	json_t *held_at; /* path -> index in held */
+	struct unpack_stats stats;
+	char *first_dev; /* the first special file skipped under rootfs/dev/ */
 };
 
 static int entry_fail(struct diag *d, const char *name, const char *why)
 {
 	diag_fail(d, "box archive: entry `%s`: %s", name, why);
 	return diag_hint(d, "the box is unsafe or damaged; it was not installed");
+}
+
+static uint64_t compressed_size(const struct unpack *u)
+{
+	return u->o.compressed ? atomic_load(u->o.compressed) : 0;
 }
 
 /* "./a//b/./c/" -> "a/b/c" ("" for the top directory itself); NULL and *why
@@ -124,7 +158,44 @@ static const char *special_type(mode_t type)
 	}
 }
 
-/* The checks before anything touches the disk; *path gets the clean name. */
+static int special_fail(struct diag *d, const char *name, const char *special)
+{
+	char msg[256];
+	snprintf(msg, sizeof(msg), "%s; boxes may not contain special files (only a container "
+		 "box's rootfs/dev/ may, and they are skipped: the runtime provides /dev)", special);
+	return entry_fail(d, name, msg);
+}
+
+/* Special files under a container root tree's /dev are left out: the
+ * runtime mounts its own /dev over them. Whether the box is a container may
+ * not be known yet; finish_tree refuses them if it is not. */
+static int special_entry(struct unpack *u, const char *path, const char *name, const char *special,
+			 struct diag *d)
+{
+	if (!str_starts(path, DEV_DIR) || u->provider == PROVIDER_OTHER)
+		return special_fail(d, name, special);
+	if (!u->first_dev)
+		u->first_dev = xstrdup(name);
+	u->stats.dev_skipped++;
+	return SKIPPED;
+}
+
+static int check_hardlink(struct unpack *u, struct archive_entry *e, const char *name,
+			  const char *hard, struct diag *d)
+{
+	const char *why = NULL;
+	_cleanup_free_ char *target = clean_path(hard, &why);
+	const char *ttype = target ? record_type(u->files, target) : NULL;
+	if (!ttype || strcmp(ttype, "file") != 0)
+		return entry_fail(d, name, "hard link to something that is not a regular file "
+					   "extracted earlier from this box");
+	archive_entry_set_hardlink(e, target);
+	archive_entry_set_size(e, 0);
+	return 0;
+}
+
+/* The checks before anything touches the disk; *path gets the clean name.
+ * Returns SKIPPED for an entry that is left out. */
 static int check_entry(struct unpack *u, struct archive_entry *e, char **path, struct diag *d)
 {
 	const char *name = archive_entry_pathname(e), *why = NULL;
@@ -145,23 +216,11 @@ static int check_entry(struct unpack *u, struct archive_entry *e, char **path, s
 	if (had && !(dir && strcmp(had, "dir") == 0))
 		return entry_fail(d, name, "duplicate entry (a later one would replace it)");
 	const char *hard = archive_entry_hardlink(e);
-	if (hard) {
-		_cleanup_free_ char *target = clean_path(hard, &why);
-		const char *ttype = target ? record_type(u->files, target) : NULL;
-		if (!ttype || strcmp(ttype, "file") != 0)
-			return entry_fail(d, name, "hard link to something that is not a regular file "
-						   "extracted earlier from this box");
-		archive_entry_set_hardlink(e, target);
-		archive_entry_set_size(e, 0);
-		return 0;
-	}
+	if (hard)
+		return check_hardlink(u, e, name, hard, d);
 	const char *special = special_type(archive_entry_filetype(e));
-	if (special) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "%s; boxes may not contain special files "
-			 "(a container's /dev is provided by the runtime)", special);
-		return entry_fail(d, name, msg);
-	}
+	if (special)
+		return special_entry(u, *path, name, special, d);
 	const char *target = archive_entry_symlink(e);
 	if (archive_entry_filetype(e) == AE_IFLNK && (!target || !target[0]))
 		return entry_fail(d, name, "symlink without a target");
@@ -170,15 +229,60 @@ static int check_entry(struct unpack *u, struct archive_entry *e, char **path, s
 	return 0;
 }
 
+/* Whether a failed or warning result of the disk writer means the entry
+ * did not land whole: any hard failure, or a full file system. */
+static bool write_failed(struct unpack *u, int r)
+{
+	return r < ARCHIVE_WARN || (r == ARCHIVE_WARN && room_errno(archive_errno(u->out)));
+}
+
+static int write_fail(struct unpack *u, const char *path, struct diag *d)
+{
+	if (room_errno(archive_errno(u->out)))
+		return room_full(".", u->disk, u->room_at_start, d);
+	return entry_fail(d, path, archive_error_string(u->out));
+}
+
+/* The bytes of data an entry puts on disk: a sparse entry's data only. */
+static uint64_t data_bytes(struct archive_entry *e)
+{
+	if (archive_entry_sparse_reset(e) == 0)
+		return (uint64_t)archive_entry_size(e);
+	uint64_t sum = 0;
+	la_int64_t off, len;
+	while (archive_entry_sparse_next(e, &off, &len) == ARCHIVE_OK)
+		sum += (uint64_t)len;
+	return sum;
+}
+
+/* Before a file is written, the file system must have room for it: from
+ * what was free at the start less what the box has written, asking again
+ * when that runs out. */
+static int reserve(struct unpack *u, struct archive_entry *e, struct diag *d)
+{
+	uint64_t cost = (data_bytes(e) + BLOCK - 1) / BLOCK * BLOCK;
+	u->disk += cost;
+	if (cost > u->room_left)
+		u->room_left = room_free(".");
+	if (cost > u->room_left)
+		return room_full(".", u->disk, u->room_at_start, d);
+	u->room_left -= cost;
+	return 0;
+}
+
+/* Holes are zeros: hashed from a zero buffer, never read or written. The
+ * limits bound how much of them a box may declare. */
 static void hash_zeros(struct hash *h, int64_t n)
 {
-	static const unsigned char zeros[65536];
+	static const unsigned char zeros[1 << 16];
 	for (; n > 0; n -= (int64_t)sizeof(zeros))
 		hash_update(h, zeros, n < (int64_t)sizeof(zeros) ? (size_t)n : sizeof(zeros));
 }
 
-/* Copies the entry's data to disk, hashing it on the way (holes as zeros). */
-static int copy_data(struct unpack *u, struct archive_entry *e, char *hex, struct diag *d)
+/* Copies the entry's data to disk, hashing it on the way (holes as zeros).
+ * A short write, however libarchive grades it, fails the entry. */
+static int copy_data(struct unpack *u, struct archive_entry *e, const char *path, char *hex,
+		     struct diag *d)
 {
 	struct hash *h = hash_new("sha256");
 	int64_t at = 0;
@@ -189,10 +293,11 @@ static int copy_data(struct unpack *u, struct archive_entry *e, char *hex, struc
 		int r = archive_read_data_block(u->in, &buf, &n, &off);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r < ARCHIVE_WARN || archive_write_data_block(u->out, buf, n, off) < ARCHIVE_WARN) {
+		int w = r < ARCHIVE_WARN ? ARCHIVE_OK : (int)archive_write_data_block(u->out, buf, n, off);
+		if (r < ARCHIVE_WARN || w != ARCHIVE_OK) {
 			hash_free(h);
-			return entry_fail(d, archive_entry_pathname(e),
-					  archive_error_string(r < ARCHIVE_WARN ? u->in : u->out));
+			return r < ARCHIVE_WARN ? entry_fail(d, path, archive_error_string(u->in))
+						: write_fail(u, path, d);
 		}
 		hash_zeros(h, off - at);
 		hash_update(h, buf, n);
@@ -230,26 +335,199 @@ static void record(struct unpack *u, const char *path, struct archive_entry *e, 
 	json_object_set_new(u->files, path, rec);
 }
 
+struct xattr {
+	char *name;
+	void *val;
+	size_t len;
+};
+
+/* Takes the file capability out of the entry's xattrs; *cap gets a copy. */
+static bool drop_cap(struct archive_entry *e, void **cap, size_t *cap_len)
+{
+	const char *name;
+	const void *val;
+	size_t len, kept = 0;
+	int n = archive_entry_xattr_reset(e);
+	bool found = false;
+	struct xattr *keep = xcalloc((size_t)n + 1, sizeof(*keep));
+	while (archive_entry_xattr_next(e, &name, &val, &len) == ARCHIVE_OK) {
+		bool is_cap = strcmp(name, CAP_XATTR) == 0;
+		void *copy = xmalloc(len + 1);
+		memcpy(copy, val, len);
+		if (is_cap && !found && cap)
+			*cap = copy, *cap_len = len;
+		else if (is_cap)
+			free(copy);
+		else
+			keep[kept++] = (struct xattr){xstrdup(name), copy, len};
+		found |= is_cap;
+	}
+	if (found) {
+		archive_entry_xattr_clear(e);
+		for (size_t i = 0; i < kept; i++)
+			archive_entry_xattr_add_entry(e, keep[i].name, keep[i].val, keep[i].len);
+	}
+	for (size_t i = 0; i < kept; i++) {
+		free(keep[i].name);
+		free(keep[i].val);
+	}
+	free(keep);
+	return found;
+}
+
+/* Clears setuid, setgid and the file capability; whether there were any. */
+static bool strip(struct archive_entry *e, struct held *h)
+{
+	mode_t perm = archive_entry_perm(e);
+	archive_entry_set_perm(e, perm & ~(mode_t)06000);
+	return drop_cap(e, h ? &h->cap : NULL, h ? &h->cap_len : NULL) || (perm & 06000);
+}
+
+static struct held *held_find(struct unpack *u, const char *path)
+{
+	json_t *at = json_object_get(u->held_at, path);
+	return at ? &u->held[json_integer_value(at)] : NULL;
+}
+
+static void held_add(struct unpack *u, const struct held *h)
+{
+	if (u->n_held % 64 == 0)
+		u->held = xrealloc(u->held, (u->n_held + 64) * sizeof(*u->held));
+	json_object_set_new(u->held_at, h->path, json_integer((json_int_t)u->n_held));
+	u->held[u->n_held++] = *h;
+}
+
+/* A hard link shares its target's inode, and so its fate. */
+static void hold_link(struct unpack *u, const char *path, const char *target)
+{
+	struct held *t = held_find(u, target);
+	if (!t)
+		return;
+	struct held h = *t;
+	h.path = xstrdup(path);
+	h.link = true;
+	h.cap = t->cap ? xmalloc(t->cap_len) : NULL;
+	if (h.cap)
+		memcpy(h.cap, t->cap, t->cap_len);
+	held_add(u, &h);
+}
+
+/* Decides what of the entry's owner, setuid/setgid bits and file
+ * capability reaches the disk (see unpack.h). */
+static void privileges(struct unpack *u, const char *path, struct archive_entry *e)
+{
+	if (archive_entry_hardlink(e))
+		return hold_link(u, path, archive_entry_hardlink(e));
+	bool tree = str_starts(path, "rootfs/");
+	if (tree && u->provider == PROVIDER_CONTAINER) {
+		if (!u->o.private_store && strip(e, NULL))
+			u->stats.stripped++;
+		return;
+	}
+	struct held h = {.perm = archive_entry_perm(e), .uid = archive_entry_uid(e),
+			 .gid = archive_entry_gid(e)};
+	bool had = strip(e, tree && u->provider == PROVIDER_UNKNOWN ? &h : NULL);
+	archive_entry_set_uid(e, geteuid());
+	archive_entry_set_gid(e, getegid());
+	if (!tree || u->provider != PROVIDER_UNKNOWN)
+		return;
+	if (had || h.uid != (int64_t)geteuid() || h.gid != (int64_t)getegid()) {
+		h.path = xstrdup(path);
+		held_add(u, &h);
+	} else {
+		free(h.cap);
+	}
+}
+
+/* metadata.json, just written: which kind of box this is. */
+static void learn_provider(struct unpack *u, struct archive_entry *e)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct diag ignored;
+	u->provider = PROVIDER_OTHER;
+	if (archive_entry_filetype(e) != AE_IFREG ||
+	    read_file_flags("metadata.json", O_NOFOLLOW, 1 << 20, &text, &len, &ignored) < 0)
+		return;
+	json_t *m = json_loadb(text, len, 0, NULL);
+	const char *prov = json_string_value(json_object_get(m, "provider"));
+	if (prov && strcmp(prov, "container") == 0)
+		u->provider = PROVIDER_CONTAINER;
+	json_decref(m);
+	free(text);
+}
+
 static int extract_entry(struct unpack *u, struct archive_entry *e, struct diag *d)
 {
 	_cleanup_free_ char *path = NULL;
 	char hex[HASH_HEX_MAX] = "";
-	if (check_entry(u, e, &path, d) < 0)
-		return -1;
+	int c = check_entry(u, e, &path, d);
+	if (c < 0 || c == SKIPPED)
+		return c < 0 ? -1 : 0;
 	if (!path[0])
 		return 0; /* the top directory: dest_dir itself */
-	archive_entry_set_pathname(e, path);
-	if (archive_write_header(u->out, e) < ARCHIVE_WARN)
-		return entry_fail(d, path, archive_error_string(u->out));
 	bool data = archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e);
-	if (data && copy_data(u, e, hex, d) < 0)
+	if (data && reserve(u, e, d) < 0)
+		return -1;
+	archive_entry_set_pathname(e, path);
+	privileges(u, path, e);
+	if (write_failed(u, archive_write_header(u->out, e)))
+		return write_fail(u, path, d);
+	if (data && copy_data(u, e, path, hex, d) < 0)
 		return -1;
 	int r = archive_write_finish_entry(u->out);
-	if (r < ARCHIVE_WARN)
-		return entry_fail(d, path, archive_error_string(u->out));
+	if (write_failed(u, r))
+		return write_fail(u, path, d);
 	if (r == ARCHIVE_WARN)
 		log_warn("box archive: %s: %s", path, archive_error_string(u->out));
 	record(u, path, e, hex);
+	if (strcmp(path, "metadata.json") == 0)
+		learn_provider(u, e);
+	return 0;
+}
+
+/* Gives a held entry back what it was held without, and its record too. */
+static int restore_held(struct unpack *u, const struct held *h, struct diag *d)
+{
+	json_t *rec = json_object_get(u->files, h->path);
+	const char *type = json_string_value(json_object_get(rec, "type"));
+	bool link = type && strcmp(type, "symlink") == 0;
+	bool privileged = (h->perm & 06000) || h->cap;
+	mode_t perm = u->o.private_store ? h->perm : h->perm & ~(mode_t)06000;
+	if (!h->link && geteuid() == 0 && lchown(h->path, (uid_t)h->uid, (gid_t)h->gid) < 0)
+		return diag_errno(d, "unpack: chown %s", h->path);
+	if (!h->link && !link && chmod(h->path, perm) < 0)
+		return diag_errno(d, "unpack: chmod %s", h->path);
+	if (!h->link && u->o.private_store && h->cap &&
+	    lsetxattr(h->path, CAP_XATTR, h->cap, h->cap_len, 0) < 0)
+		return diag_errno(d, "unpack: restore the file capability of %s", h->path);
+	if (!h->link && privileged && !u->o.private_store)
+		u->stats.stripped++;
+	char mode[8];
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)(perm & 07777));
+	json_object_set_new(rec, "mode", json_string(mode));
+	json_object_set_new(rec, "uid", json_integer(h->uid));
+	json_object_set_new(rec, "gid", json_integer(h->gid));
+	return 0;
+}
+
+/* After the last entry: a container's held entries get their privileges
+ * back, and special files skipped under rootfs/dev/ are refused after all
+ * if the box is not a container. */
+static int finish_tree(struct unpack *u, struct diag *d)
+{
+	bool container = u->provider == PROVIDER_CONTAINER;
+	u->stats.container = container;
+	if (u->first_dev && !container)
+		return special_fail(d, u->first_dev, "device node or other special file");
+	for (size_t i = 0; container && i < u->n_held; i++)
+		if (restore_held(u, &u->held[i], d) < 0)
+			return -1;
+	if (u->stats.dev_skipped)
+		log_info("box archive: skipped %llu special file%s under %s (device nodes and the "
+			 "like: the container runtime provides /dev)",
+			 (unsigned long long)u->stats.dev_skipped, u->stats.dev_skipped == 1 ? "" : "s",
+			 DEV_DIR);
 	return 0;
 }
 
@@ -262,11 +540,21 @@ static la_ssize_t plain_read(struct archive *a, void *ud, const void **buf)
 	return n;
 }
 
+/* Counts the entry against the limits before anything of it is written. */
+static int budget(struct unpack *u, struct archive_entry *e, struct diag *d)
+{
+	bool data = archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e);
+	const char *name = archive_entry_pathname(e);
+	return budget_entry(&u->budget, name ? name : "?",
+			    data ? (uint64_t)archive_entry_size(e) : 0, compressed_size(u), d);
+}
+
 static int extract_all(struct unpack *u, struct diag *d)
 {
 	struct archive_entry *e;
 	if (unshare(CLONE_FS) < 0 || chdir(u->dest) < 0)
 		return diag_errno(d, "unpack: enter %s", u->dest);
+	u->room_at_start = u->room_left = room_free(".");
 	archive_read_support_format_tar(u->in);
 	archive_write_disk_set_options(u->out, extract_flags |
 					       (geteuid() == 0 ? ARCHIVE_EXTRACT_OWNER : 0));
@@ -279,13 +567,13 @@ static int extract_all(struct unpack *u, struct diag *d)
 		if (r < ARCHIVE_WARN)
 			return diag_fail(d, "box archive is damaged or truncated: %s",
 					 archive_error_string(u->in));
-		if (extract_entry(u, e, d) < 0)
+		if (budget(u, e, d) < 0 || extract_entry(u, e, d) < 0)
 			return -1;
 	}
 	/* Directory modes and times are applied here, after their contents. */
 	if (archive_write_close(u->out) != ARCHIVE_OK)
 		return diag_fail(d, "unpack: %s", archive_error_string(u->out));
-	return 0;
+	return finish_tree(u, d);
 }
 
 static void *tar_stage(void *arg)
@@ -314,6 +602,19 @@ static la_ssize_t raw_read(struct archive *a, void *ud, const void **buf)
 	return n;
 }
 
+/* One block of tar bytes: within the limits, then to the tar stage. */
+static int pass_on(struct unpack *u, const void *buf, size_t n, struct diag *d)
+{
+	u->plain_bytes += n;
+	if (budget_stream(&u->budget, u->plain_bytes, compressed_size(u), d) < 0) {
+		u->raw_real_error = true;
+		return -1;
+	}
+	if (ring_write(u->plain, buf, n) < 0)
+		return diag_fail(d, "unpack stopped");
+	return 0;
+}
+
 /* Stage one: whatever the compression, out come the tar bytes. */
 static int decompress(struct unpack *u, struct diag *d)
 {
@@ -337,8 +638,8 @@ static int decompress(struct unpack *u, struct diag *d)
 		if (r < ARCHIVE_WARN) {
 			rc = diag_fail(d, "box archive is damaged or truncated: %s", archive_error_string(a));
 			u->raw_real_error = archive_errno(a) != ECANCELED;
-		} else if (ring_write(u->plain, buf, n) < 0) {
-			rc = diag_fail(d, "unpack stopped");
+		} else {
+			rc = pass_on(u, buf, n, d);
 		}
 	}
 	archive_read_free(a);
@@ -358,11 +659,30 @@ static int write_manifest(struct unpack *u, struct diag *d)
 	return write_file_atomic(path, text, strlen(text), 0644, d);
 }
 
-int unpack_stream(unpack_read_fn read, void *ctx, const char *dest_dir, struct diag *d)
+static void unpack_free(struct unpack *u)
+{
+	for (size_t i = 0; i < u->n_held; i++) {
+		free(u->held[i].path);
+		free(u->held[i].cap);
+	}
+	free(u->held);
+	json_decref(u->held_at);
+	free(u->first_dev);
+	json_decref(u->files);
+	ring_free(u->plain);
+}
+
+int unpack_stream(unpack_read_fn read, void *ctx, const char *dest_dir,
+		  const struct unpack_opts *o, struct unpack_stats *st, struct diag *d)
 {
 	struct unpack u = {.read = read, .ctx = ctx, .dest = dest_dir};
+	if (o)
+		u.o = *o;
+	if (box_limits_get(&u.budget.lim, d) < 0)
+		return -1;
 	u.plain = ring_new(PLAIN_RING, 1);
 	u.files = json_object();
+	u.held_at = json_object();
 	pthread_t tid;
 	if (pthread_create(&tid, NULL, tar_stage, &u) != 0)
 		abort(); /* only when out of memory or threads */
@@ -377,8 +697,9 @@ int unpack_stream(unpack_read_fn read, void *ctx, const char *dest_dir, struct d
 		rc = -1, *d = u.raw_d;
 	if (rc == 0)
 		rc = write_manifest(&u, d);
-	json_decref(u.files);
-	ring_free(u.plain);
+	if (st)
+		*st = u.stats;
+	unpack_free(&u);
 	return rc;
 }
 
@@ -398,15 +719,23 @@ static ssize_t file_read(void *ctx, const void **buf)
 	return n;
 }
 
-int unpack_file(const char *archive, const char *dest_dir, struct diag *d)
+int unpack_file(const char *archive, const char *dest_dir, const struct unpack_opts *o,
+		struct unpack_stats *st, struct diag *d)
 {
 	struct file_src *f = xmalloc(sizeof(*f));
+	struct stat sb;
 	f->fd = open(archive, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0) {
+	if (f->fd < 0 || fstat(f->fd, &sb) < 0) {
+		int rc = diag_errno(d, "open %s", archive);
+		if (f->fd >= 0)
+			close(f->fd);
 		free(f);
-		return diag_errno(d, "open %s", archive);
+		return rc;
 	}
-	int rc = unpack_stream(file_read, f, dest_dir, d);
+	_Atomic uint64_t size = (uint64_t)sb.st_size;
+	struct unpack_opts fo = o ? *o : (struct unpack_opts){0};
+	fo.compressed = &size;
+	int rc = unpack_stream(file_read, f, dest_dir, &fo, st, d);
 	close(f->fd);
 	free(f);
 	return rc;

@@ -201,16 +201,20 @@ for c in "gz:gzip" "xz:xz" "bz2:bzip2" "zst:zstd" "tar:cat"; do
 	check "format $ext: content intact" cmp "$T/src/rootfs/etc/numbers" "$T/out/fmt-$ext/rootfs/etc/numbers"
 done
 
-# Modes, numeric ownership and xattrs survive extraction.
+# Modes, numeric ownership and xattrs survive extraction in a container
+# box's root tree, unpacked into a private store.
 /usr/bin/python3 - "$T/meta.tar.gz" <<'PY'
 import io, sys, tarfile
 with tarfile.open(sys.argv[1], "w:gz", format=tarfile.PAX_FORMAT) as t:
+    j = b'{"provider":"container"}'
+    m = tarfile.TarInfo("metadata.json"); m.size = len(j)
+    t.addfile(m, io.BytesIO(j))
     m = tarfile.TarInfo("rootfs/usr/bin/sudo"); m.mode = 0o4755; m.uid, m.gid = 1234, 5678
     m.pax_headers = {"SCHILY.xattr.user.corral": "yes"}
     m.size = 3
     t.addfile(m, io.BytesIO(b"#!\n"))
 PY
-expect_out "metadata: box unpacks" 0 "sha256 " "$CLI" fetch "$T/meta.tar.gz" "$T/out/meta"
+expect_out "metadata: box unpacks" 0 "sha256 " "$CLI" fetch "$T/meta.tar.gz" "$T/out/meta" --private
 check "metadata: setuid mode kept" test "$(stat -c %a "$T/out/meta/rootfs/usr/bin/sudo")" = 4755
 check "metadata: numeric owner kept" test "$(stat -c %u:%g "$T/out/meta/rootfs/usr/bin/sudo")" = 1234:5678
 check "metadata: user xattr kept" test "$(/usr/bin/python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.corral").decode())' "$T/out/meta/rootfs/usr/bin/sudo")" = yes

@@ -1,6 +1,7 @@
 /* Drives core/box/fetch from the integration tests and the benchmark:
- *   boxfetch-cli fetch SRC DEST [--insecure] [--checksum TYPE:HEX]
+ *   boxfetch-cli fetch SRC DEST [--insecure] [--private] [--checksum TYPE:HEX]
  *                [--signature B64] [--token-url URL]
+ * (--private: DEST counts as a private store, see boxfetch_opts)
  *   boxfetch-cli text URL [--insecure] [--token-url URL]
  *   boxfetch-cli sign KEY BOXFILE
  *   boxfetch-cli verify DIR
@@ -25,8 +26,8 @@ static int parse_opts(int argc, char **argv, int i, struct boxfetch_opts *o, cha
 {
 	for (; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--insecure") == 0) {
-			o->insecure = true;
+		if (strcmp(a, "--insecure") == 0 || strcmp(a, "--private") == 0) {
+			*(strcmp(a, "--insecure") == 0 ? &o->insecure : &o->private_store) = true;
 			continue;
 		}
 		if (!v)

@@ -13,6 +13,7 @@
 #include "tests/unit/t.h"
 
 static char tmp[64];
+static const struct unpack_opts opts = {.private_store = true};
 
 struct ent {
 	const char *path;
@@ -56,7 +57,7 @@ static int unpack_entries(const struct ent *v, size_t n, int filter, struct diag
 	rm_rf(out, &ignore);
 	mkdir(out, 0755);
 	write_archive(file, filter, v, n);
-	return unpack_file(file, out, d);
+	return unpack_file(file, out, &opts, NULL, d);
 }
 
 static bool exists_in(const char *rel)
@@ -151,6 +152,71 @@ static void test_hostile(void)
 	refused((struct ent[]){{BOXFETCH_MANIFEST, AE_IFREG, 0644, "{}"}}, 1, "reserved");
 }
 
+static mode_t perm_of(const char *rel)
+{
+	struct stat st;
+	_cleanup_free_ char *p = xasprintf("%s/out/%s", tmp, rel);
+	return lstat(p, &st) == 0 ? st.st_mode & 07777 : (mode_t)-1;
+}
+
+/* Setuid survives only in a container's root tree, whichever comes first:
+ * metadata.json or the tree; a hard link follows its target. */
+static void test_privileges(void)
+{
+	static const struct ent last[] = {
+		{"rootfs/usr/bin/sudo", AE_IFREG, 04755, "#!/bin/sh\n"},
+		{"rootfs/usr/bin/sudoedit", 0, 0, "rootfs/usr/bin/sudo"},
+		{"rootfs/var/mail", AE_IFDIR, 02775, NULL},
+		{"metadata.json", AE_IFREG, 0644, "{\"provider\":\"container\"}"},
+	};
+	static const struct ent kvm[] = {
+		{"metadata.json", AE_IFREG, 0644, "{\"provider\":\"kvm\"}"},
+		{"rootfs/usr/bin/sudo", AE_IFREG, 04755, "#!/bin/sh\n"},
+		{"helper", AE_IFREG, 06755, "#!/bin/sh\n"},
+	};
+	struct diag d = {0};
+	CHECK(unpack_entries(last, sizeof(last) / sizeof(last[0]), ARCHIVE_FILTER_GZIP, &d) == 0);
+	CHECK(perm_of("rootfs/usr/bin/sudo") == 04755 && perm_of("rootfs/usr/bin/sudoedit") == 04755);
+	CHECK(perm_of("rootfs/var/mail") == 02775);
+	_cleanup_free_ char *out = xasprintf("%s/out", tmp);
+	struct diag_list problems = {0};
+	CHECK(unpack_verify(out, &problems, &d) == 0 && problems.n == 0);
+	diag_list_free(&problems);
+	CHECK(unpack_entries(kvm, sizeof(kvm) / sizeof(kvm[0]), ARCHIVE_FILTER_GZIP, &d) == 0);
+	CHECK(perm_of("rootfs/usr/bin/sudo") == 0755 && perm_of("helper") == 0755);
+	CHECK(unpack_verify(out, &problems, &d) == 0 && problems.n == 0);
+	diag_list_free(&problems);
+}
+
+/* Special files under a container's rootfs/dev/ are skipped; not in any
+ * other box, nor anywhere else. */
+static void test_dev(void)
+{
+	struct diag d = {0};
+	static const struct ent ct[] = {
+		{"rootfs/dev/null", AE_IFCHR, 0666, NULL},
+		{"rootfs/dev/fd", AE_IFLNK, 0777, "/proc/self/fd"},
+		{"metadata.json", AE_IFREG, 0644, "{\"provider\":\"container\"}"},
+	};
+	CHECK(unpack_entries(ct, sizeof(ct) / sizeof(ct[0]), ARCHIVE_FILTER_GZIP, &d) == 0);
+	CHECK(!exists_in("out/rootfs/dev/null") && perm_of("rootfs/dev/fd") != (mode_t)-1);
+	static const struct ent kvm[] = {
+		{"rootfs/dev/null", AE_IFCHR, 0666, NULL},
+		{"metadata.json", AE_IFREG, 0644, "{\"provider\":\"kvm\"}"},
+	};
+	CHECK(unpack_entries(kvm, 2, ARCHIVE_FILTER_GZIP, &d) < 0 && strstr(d.msg, "rootfs/dev/null"));
+	static const struct ent kvm_first[] = {
+		{"metadata.json", AE_IFREG, 0644, "{\"provider\":\"kvm\"}"},
+		{"rootfs/dev/null", AE_IFCHR, 0666, NULL},
+	};
+	CHECK(unpack_entries(kvm_first, 2, ARCHIVE_FILTER_GZIP, &d) < 0 && strstr(d.msg, "device node"));
+	static const struct ent elsewhere[] = {
+		{"metadata.json", AE_IFREG, 0644, "{\"provider\":\"container\"}"},
+		{"rootfs/etc/null", AE_IFCHR, 0666, NULL},
+	};
+	CHECK(unpack_entries(elsewhere, 2, ARCHIVE_FILTER_GZIP, &d) < 0 && strstr(d.msg, "device node"));
+}
+
 static void test_truncated(void)
 {
 	static char big[200000];
@@ -165,12 +231,12 @@ static void test_truncated(void)
 	CHECK(stat(file, &st) == 0 && truncate(file, st.st_size / 2) == 0);
 	rm_rf(out, &d);
 	mkdir(out, 0755);
-	CHECK(unpack_file(file, out, &d) < 0);
+	CHECK(unpack_file(file, out, &opts, NULL, &d) < 0);
 	CHECK(strstr(d.msg, "truncated") != NULL);
 	CHECK(write_file_atomic(file, "not an archive at all", 21, 0644, &d) == 0);
 	rm_rf(out, &d);
 	mkdir(out, 0755);
-	CHECK(unpack_file(file, out, &d) < 0);
+	CHECK(unpack_file(file, out, &opts, NULL, &d) < 0);
 }
 
 int main(void)
@@ -182,6 +248,8 @@ int main(void)
 	RUN(test_verify);
 	RUN(test_hostile);
 	RUN(test_truncated);
+	RUN(test_privileges);
+	RUN(test_dev);
 	struct diag d;
 	rm_rf(tmp, &d);
 	return T_END();
