@@ -149,6 +149,26 @@ static int provision(struct run *r, struct job *j, struct diag *d)
 	return rc;
 }
 
+/* A machine directory whose state names no provider (damaged, or moved
+ * aside): every provider removes what it finds of the machine without it,
+ * so that "destroyed" is never said while any of it runs. */
+static int reap_unknown(struct machine *m, struct diag *d)
+{
+	size_t n;
+	const struct provider *const *all = provider_all(&n);
+	bool found = false;
+	for (size_t i = 0; i < n; i++) {
+		bool f = false;
+		if (all[i]->reap && all[i]->reap(m, &f, d) < 0)
+			return -1;
+		if (f)
+			log_machine(m->cfg->name, "found and stopped what its %s machine left",
+				    all[i]->name);
+		found |= f;
+	}
+	return 0;
+}
+
 static int destroy_one(struct run *r, struct job *j, struct diag *d)
 {
 	(void)r;
@@ -159,6 +179,8 @@ static int destroy_one(struct run *r, struct job *j, struct diag *d)
 		log_machine(j->cfg->name, "not created");
 		return 0;
 	}
+	if (!p && reap_unknown(m, d) < 0)
+		return diag_wrap(d, "%s: destroy", j->cfg->name);
 	if ((p && p->destroy(m, d) < 0) || rm_rf(m->dir, d) < 0 || index_forget(m->dir, d) < 0)
 		return diag_wrap(d, "%s: destroy", j->cfg->name);
 	log_machine(j->cfg->name, "destroyed");
@@ -285,6 +307,12 @@ static void *job_main(void *arg)
 	struct run *r = j->r;
 	uint64_t t0 = now_ms();
 	int rc = machine_open(&j->m, r->e, j->cfg, &j->d);
+	if (rc < 0 && r->fn == destroy_one && j->d.code == DIAG_BAD_STATE) {
+		log_warn("%s: %s; destroying it from what survives", j->cfg->name, j->d.msg);
+		machine_open_blank(&j->m, r->e, j->cfg);
+		j->d = (struct diag){0};
+		rc = 0;
+	}
 	if (rc == 0) {
 		j->t.m = &j->m;
 		rc = r->fn(r, j, &j->d);

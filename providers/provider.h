@@ -47,6 +47,11 @@ struct provider {
 	/* optional: the name synced folder i has for the guest's mount (9p tag,
 	 * vboxsf share); caller frees */
 	char *(*sync_tag)(const struct machine *m, size_t i);
+	/* optional: stops and removes whatever a machine of this provider left
+	 * on the host, found without its state.json (damaged or moved aside):
+	 * processes, mounts, links, leases. *found says whether there was any.
+	 * Fails while anything of it remains. */
+	int (*reap)(struct machine *m, bool *found, struct diag *d);
 	/* optional: its helper processes' entry points, {NULL}-ended */
 	const struct provider_entry *entries;
 };

@@ -11,6 +11,7 @@ enum diag_code {
 	DIAG_STOPPED = 0x10000, /* a stage stopped because another one failed first */
 	DIAG_USAGE,             /* the command line or the working directory is wrong */
 	DIAG_PORT_TAKEN,        /* a host port was taken by another program meanwhile */
+	DIAG_BAD_STATE,         /* a state file is damaged (not the JSON corral wrote) */
 };
 
 struct diag {

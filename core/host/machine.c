@@ -40,6 +40,13 @@ int machine_open(struct machine *m, const struct env *e, const struct machine_cf
 	return load(m, d);
 }
 
+void machine_open_blank(struct machine *m, const struct env *e, const struct machine_cfg *c)
+{
+	*m = (struct machine){.env = e, .cfg = c, .state = json_object()};
+	_cleanup_free_ char *rel = xasprintf("machines/%s", c->name);
+	m->dir = path_join(e->state_dir, rel);
+}
+
 int machine_open_dir(struct machine *m, const char *dir, struct diag *d)
 {
 	*m = (struct machine){.dir = xstrdup(dir)};

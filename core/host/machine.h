@@ -35,6 +35,9 @@ int machine_open(struct machine *m, const struct env *e, const struct machine_cf
 		 struct diag *d);
 /* A machine known only by its directory (from the global index): no
  * envfile, m->env and m->cfg NULL. */
+/* The machine with an empty state, state.json not read: for destroying a
+ * machine whose state.json is damaged, from what survives elsewhere. */
+void machine_open_blank(struct machine *m, const struct env *e, const struct machine_cfg *c);
 int machine_open_dir(struct machine *m, const char *dir, struct diag *d);
 /* Writes state.json atomically, creating the machine directory. */
 int machine_save(struct machine *m, struct diag *d);

@@ -1,5 +1,6 @@
 #include "core/host/net.h"
 
+#include <glob.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -554,4 +555,20 @@ int net_release(const char *bridge, const char *owner, struct diag *d)
 {
 	const char *a[] = {bridge, owner};
 	return with_pool(bridge, do_release, a, d);
+}
+
+int net_release_everywhere(const char *owner, struct diag *d)
+{
+	_cleanup_free_ char *pat = run_dir("*.json");
+	glob_t g;
+	int rc = 0;
+	if (glob(pat, 0, NULL, &g) != 0)
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc && rc == 0; i++) {
+		const char *leaf = strrchr(g.gl_pathv[i], '/') + 1;
+		_cleanup_free_ char *bridge = xstrndup(leaf, strlen(leaf) - strlen(".json"));
+		rc = net_release(bridge, owner, d);
+	}
+	globfree(&g);
+	return rc;
 }

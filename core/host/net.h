@@ -74,6 +74,8 @@ int net_pool_pick(json_t *pool, const struct subnet *s, const char *owner, const
 int net_lease(const char *subnet, const char *owner, const char *want, const struct net_skip *skip,
 	      struct net_lease *out, struct diag *d);
 int net_release(const char *bridge, const char *owner, struct diag *d);
+/* The same on every bridge's pool, for an owner whose bridges are unknown. */
+int net_release_everywhere(const char *owner, struct diag *d);
 
 /* Runs `ip -batch -` with these lines (each built from validated names and
  * addresses only). */

@@ -24,9 +24,11 @@ int state_load(const char *path, json_t **obj, struct diag *d)
 	free(data);
 	if (!o || !json_is_object(o)) {
 		json_decref(o);
-		diag_fail(d, "state file %s is not valid JSON: %s", path, o ? "not an object" : err.text);
+		diag_code(d, DIAG_BAD_STATE, "state file %s is not valid JSON: %s", path,
+			  o ? "not an object" : err.text);
 		diag_at(d, path, err.line, err.column);
-		return diag_hint(d, "move it aside; corral will rebuild what it can");
+		return diag_hint(d, "for a machine's state, `corral destroy -f NAME` removes the machine "
+				 "from what survives elsewhere; or move the file aside");
 	}
 	*obj = o;
 	return 0;

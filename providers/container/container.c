@@ -111,7 +111,7 @@ static int lease_all(struct machine *m, struct ct_boot *b, struct diag *d)
 	return 0;
 }
 
-static void veth_name(const char *id, unsigned i, char *out, size_t n)
+void ct_veth_name(const char *id, unsigned i, char *out, size_t n)
 {
 	snprintf(out, n, "cr-%.10s%u", id, i);
 }
@@ -121,7 +121,7 @@ static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag 
 	struct buf batch = {0};
 	for (unsigned i = 0; i < b->nnets; i++) {
 		char veth[16];
-		veth_name(id, i, veth, sizeof(veth));
+		ct_veth_name(id, i, veth, sizeof(veth));
 		net_link_delete(veth); /* left by a container that was killed */
 		/* The address may have belonged to another machine a moment ago: a
 		 * cached neighbour entry would send its frames to the old MAC. */
@@ -145,7 +145,7 @@ static void release_runtime(struct machine *m)
 	ct_disk_close(m);
 	for (unsigned i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
 		char veth[16];
-		veth_name(id, i, veth, sizeof(veth));
+		ct_veth_name(id, i, veth, sizeof(veth));
 		net_link_delete(veth);
 	}
 	machine_clear_proc(m, MP_MACHINE);
@@ -341,4 +341,5 @@ const struct provider provider_container = {
 	.sync_types = 1u << SYNC_BIND,
 	.sync_auto = SYNC_BIND,
 	.entries = entries,
+	.reap = ct_reap,
 };

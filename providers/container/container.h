@@ -87,6 +87,11 @@ struct ct_limits {
 int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d);
 void ct_cgroup_remove(const char *id);
 
+/* container.c: the host side of eth<i>'s veth pair, from the machine id. */
+void ct_veth_name(const char *id, unsigned i, char *out, size_t n);
+/* reap.c: the provider's `reap` (see providers/provider.h). */
+int ct_reap(struct machine *m, bool *found, struct diag *d);
+
 /* disk.c: the machine's upper and work directories (caller frees): on
  * its size-bounded image, mounted now, when it has one or is `creating`
  * with `disk:` set; else plain directories in its state directory. */
