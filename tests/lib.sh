@@ -68,3 +68,17 @@ expect_out() {
 		printf '%s\n' "$out" | head -n 30 | sed 's/^/#     /'
 	fi
 }
+
+# tiny_web DIR [YAML_LINE...]: DIR/corral.yaml with one container machine
+# `web` of the tiny box (from its catalog), each YAML_LINE added to it.
+tiny_web() {
+	local dir=$1 box line
+	shift
+	box=$(test_box tiny)
+	mkdir -p "$dir"
+	{
+		printf 'version: 1\nmachines:\n  web:\n    box: corral/tiny\n'
+		printf '    box_url: file://%s/catalog.json\n    provider: container\n' "$(dirname "$box")"
+		for line in "$@"; do printf '    %s\n' "$line"; done
+	} >"$dir/corral.yaml"
+}

@@ -39,7 +39,7 @@ static int listen_on(const char *host_ip, unsigned port, bool udp)
 	if (fd < 0)
 		return -1;
 	if ((!udp && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
-	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (!udp && listen(fd, 128) < 0)) {
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || (!udp && listen(fd, SOMAXCONN) < 0)) {
 		int e = errno;
 		close(fd);
 		return errno = e, -1;

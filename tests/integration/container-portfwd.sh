@@ -5,18 +5,7 @@
 # keeps serving afterwards.
 . "$(dirname "$0")/../lib.sh"
 
-box=$(test_box tiny)
-mkdir -p "$T/env"
-cat >"$T/env/corral.yaml" <<YAML
-version: 1
-machines:
-  web:
-    box: corral/tiny
-    box_url: file://$(dirname "$box")/catalog.json
-    provider: container
-    ports: [{ guest: 7000, auto_correct: true }]
-    provider_options: { container: { max_connections: 50 } }
-YAML
+tiny_web "$T/env" 'ports: [{ guest: 7000, auto_correct: true }]' 'provider_options: { container: { max_connections: 50 } }'
 cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
 expect_out "up" 0 "ssh ready" "$CORRAL" up
@@ -45,7 +34,7 @@ for s in socks:  # connected ones ask; refused ones fail here, silently
     except OSError:
         pass
 greeted = closed = 0
-deadline = time.time() + 10
+deadline = time.time() + 15
 pending = {s.fileno(): s for s in socks}
 poller = select.poll()
 for fd in pending:
@@ -75,5 +64,19 @@ check "no more than 50 reach the guest at once" [ "$(sed -n 's/greeted=\([0-9]*\
 check "50 of them do" [ "$(sed -n 's/greeted=\([0-9]*\).*/\1/p' <<<"$out")" -ge 45 ]
 check "the rest are closed at once" [ "$(sed -n 's/.*closed=\([0-9]*\)/\1/p' <<<"$out")" -ge 900 ]
 sleep 16
-expect_out "afterwards the forwarder still serves" 0 "hi" \
-	/usr/bin/python3 -c "import socket; s=socket.create_connection(('127.0.0.1', $port)); s.settimeout(20); s.send(b'GET /cgi-bin/hold HTTP/1.0\r\n\r\n'); print(s.recv(4096).decode())"
+after() {
+	/usr/bin/python3 - "$port" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(20)
+s.send(b"GET /cgi-bin/hold HTTP/1.0\r\n\r\n")
+data = b""
+while b"hi" not in data:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print(data.decode(errors="replace"))
+PY
+}
+expect_out "afterwards the forwarder still serves" 0 "hi" after

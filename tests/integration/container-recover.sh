@@ -5,17 +5,7 @@
 # before it says "destroyed".
 . "$(dirname "$0")/../lib.sh"
 
-box=$(test_box tiny)
-mkdir -p "$T/env"
-cat >"$T/env/corral.yaml" <<YAML
-version: 1
-machines:
-  web:
-    box: corral/tiny
-    box_url: file://$(dirname "$box")/catalog.json
-    provider: container
-    ports: [{ guest: 80, auto_correct: true }]
-YAML
+tiny_web "$T/env" 'ports: [{ guest: 80, auto_correct: true }]'
 cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
 M=$T/env/.corral/machines/web
