@@ -143,7 +143,7 @@ static void list_add(struct box_list *l, const struct box_ref *r)
 {
 	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
 	l->v[l->n++] = (struct box_ref){xstrdup(r->name), xstrdup(r->version), xstrdup(r->provider),
-					xstrdup(r->arch), xstrdup(r->dir)};
+					xstrdup(r->arch), xstrdup(r->dir), r->vagrant};
 }
 
 /* The subdirectories of dir that do not start with a dot. */
@@ -173,30 +173,48 @@ static void free_names(char **v, size_t n)
 	free(v);
 }
 
-/* name/VERSION/ARCH/PROVIDER directories that hold a metadata.json. */
-static void scan_name(const char *root, const char *esc, struct box_list *l)
+/* The PROVIDER directories (those with a metadata.json) under one version:
+ * VERSION/ARCH/PROVIDER, or VERSION/PROVIDER (Vagrant before 2.4; arch
+ * "unknown"). An ARCH directory never holds a metadata.json itself. */
+static void scan_version(const char *vdir, struct box_ref *r, struct box_list *l)
+{
+	char **subs, **provs;
+	size_t ns = subdirs(vdir, &subs);
+	for (size_t j = 0; j < ns; j++) {
+		_cleanup_free_ char *sdir = path_join(vdir, subs[j]);
+		_cleanup_free_ char *smeta = path_join(sdir, "metadata.json");
+		if (r->vagrant && path_exists(smeta)) {
+			struct box_ref b = *r;
+			b.provider = subs[j], b.arch = "unknown", b.dir = sdir;
+			list_add(l, &b);
+			continue;
+		}
+		size_t np = subdirs(sdir, &provs);
+		for (size_t k = 0; k < np; k++) {
+			_cleanup_free_ char *pdir = path_join(sdir, provs[k]);
+			_cleanup_free_ char *meta = path_join(pdir, "metadata.json");
+			struct box_ref b = *r;
+			b.provider = provs[k], b.arch = subs[j], b.dir = pdir;
+			if (path_exists(meta))
+				list_add(l, &b);
+		}
+		free_names(provs, np);
+	}
+	free_names(subs, ns);
+}
+
+/* The boxes of one name directory (escaped name) under root. */
+static void scan_name(const char *root, const char *esc, bool vagrant, struct box_list *l)
 {
 	_cleanup_free_ char *ndir = path_join(root, esc);
 	_cleanup_free_ char *name = replace(esc, VAGRANT_SLASH, "/");
-	char **vers, **arches, **provs;
+	char **vers;
 	size_t nv = subdirs(ndir, &vers);
 	for (size_t i = 0; i < nv; i++) {
 		_cleanup_free_ char *vdir = path_join(ndir, vers[i]);
-		size_t na = version_valid(vers[i]) ? subdirs(vdir, &arches) : 0;
-		for (size_t j = 0; j < na; j++) {
-			_cleanup_free_ char *adir = path_join(vdir, arches[j]);
-			size_t np = subdirs(adir, &provs);
-			for (size_t k = 0; k < np; k++) {
-				_cleanup_free_ char *pdir = path_join(adir, provs[k]);
-				_cleanup_free_ char *meta = path_join(pdir, "metadata.json");
-				struct box_ref r = {name, vers[i], provs[k], arches[j], pdir};
-				if (path_exists(meta))
-					list_add(l, &r);
-			}
-			free_names(provs, np);
-		}
-		if (na)
-			free_names(arches, na);
+		struct box_ref r = {.name = name, .version = vers[i], .vagrant = vagrant};
+		if (version_valid(vers[i]))
+			scan_version(vdir, &r, l);
 	}
 	free_names(vers, nv);
 }
@@ -214,18 +232,48 @@ static int ref_cmp(const void *a, const void *b)
 
 static int ref_cmp_newest(const void *a, const void *b) { return ref_cmp(b, a); }
 
+static void scan_root(const char *root, bool vagrant, struct box_list *l)
+{
+	char **names;
+	size_t n = subdirs(root, &names);
+	for (size_t i = 0; i < n; i++)
+		scan_name(root, names[i], vagrant, l);
+	free_names(names, n);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), ref_cmp);
+}
+
 int boxstore_list(struct box_list *l, struct diag *d)
 {
 	(void)d;
 	*l = (struct box_list){0};
 	_cleanup_free_ char *root = boxes_root();
-	char **names;
-	size_t n = subdirs(root, &names);
-	for (size_t i = 0; i < n; i++)
-		scan_name(root, names[i], l);
-	free_names(names, n);
+	scan_root(root, false, l);
+	return 0;
+}
+
+char *vagrant_boxes_root(void)
+{
+	const char *vh = getenv("VAGRANT_HOME"), *home = getenv("HOME");
+	if (vh && *vh)
+		return path_join(vh, "boxes");
+	return xasprintf("%s/.vagrant.d/boxes", home && *home ? home : "/");
+}
+
+int vagrant_box_list(const char *name, struct box_list *l)
+{
+	*l = (struct box_list){0};
+	_cleanup_free_ char *root = vagrant_boxes_root();
+	if (!name) {
+		scan_root(root, true, l);
+		return 0;
+	}
+	if (!box_name_valid(name))
+		return 0;
+	_cleanup_free_ char *esc = box_name_escape(name);
+	scan_name(root, esc, true, l);
 	if (l->n)
-		qsort(l->v, l->n, sizeof(*l->v), ref_cmp);
+		qsort(l->v, l->n, sizeof(*l->v), ref_cmp_newest);
 	return 0;
 }
 
@@ -238,7 +286,7 @@ int boxstore_find_name(const char *name, struct box_list *out, struct diag *d)
 	}
 	_cleanup_free_ char *root = boxes_root();
 	_cleanup_free_ char *esc = box_name_escape(name);
-	scan_name(root, esc, out);
+	scan_name(root, esc, false, out);
 	if (out->n)
 		qsort(out->v, out->n, sizeof(*out->v), ref_cmp_newest);
 	return 0;
