@@ -88,8 +88,10 @@ static void summary(const char *src, const char *out, const struct vf_result *r)
 			fprintf(stderr, "%zu part%s not imported (the `# not imported` lines%s%s):\n",
 				n, n == 1 ? "" : "s", out ? " in " : "", out ? out : "");
 		for (size_t i = 0; i < r->nnotes; i++)
-			if (r->notes[i].imported == imported)
+			if (r->notes[i].imported == imported && r->notes[i].line)
 				fprintf(stderr, "  %s:%d: %s\n", src, r->notes[i].line, r->notes[i].text);
+			else if (r->notes[i].imported == imported)
+				fprintf(stderr, "  %s: %s\n", src, r->notes[i].text);
 	}
 	fputs("next: corral validate, then corral up\n", stderr);
 }

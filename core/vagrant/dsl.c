@@ -228,7 +228,7 @@ static struct value *env_call(struct interp *I, const char *m, struct value **a,
 			}
 		return v_unknown(I, "corral has no `%s` provider", p ? p : "?");
 	}
-	return v_unknown(I, "ENV.%s, which sets the environment of Vagrant itself", m);
+	return v_unknown(I, "ENV.%s: Vagrant's own environment", strcmp(m, "[]=") == 0 ? "[]= sets" : m);
 }
 
 /* ---- Vagrant, config, namespaces ---- */
@@ -242,6 +242,7 @@ static struct value *vagrant_call(struct interp *I, const char *m, struct value 
 			return v_unknown(I, "Vagrant.configure(\"%s\"): corral import reads version 2",
 					 ver ? ver : "?");
 		I->configured = true;
+		I->configure_line = I->stmt ? I->stmt->line : 0;
 		struct value *cfg = v_handle(I, hnew(I, H_CONFIG, I->global, NULL));
 		run_block(I, blk, &cfg, 1);
 		return v_nil(I);
@@ -250,6 +251,11 @@ static struct value *vagrant_call(struct interp *I, const char *m, struct value 
 		return v_nil(I);
 	if (strcmp(m, "has_plugin?") == 0)
 		return v_unknown(I, "whether a Vagrant plugin is installed");
+	if (strcmp(m, "::Config") == 0)
+		return v_unknown(I, "Vagrant::Config.run, the version 1 syntax: corral import reads "
+				    "Vagrant.configure(\"2\")");
+	if (str_starts(m, "::"))
+		return v_unknown(I, "Vagrant%s, Vagrant's own Ruby API", m);
 	return v_unknown(I, "Vagrant.%s", m);
 }
 
@@ -850,7 +856,8 @@ static struct value *docker_ports(struct interp *I, struct handle *h, const stru
 		v_hash_set(I, o, v_sym(I, "host"), v_int(I, host));
 		if (*ip)
 			v_hash_set(I, o, v_sym(I, "host_ip"), v_str(I, ar_strdup(I->ar, ip)));
-		v_hash_set(I, o, v_sym(I, "protocol"), v_str(I, ar_strdup(I->ar, proto)));
+		if (strcmp(proto, "tcp"))
+			v_hash_set(I, o, v_sym(I, "protocol"), v_str(I, ar_strdup(I->ar, proto)));
 		struct value *r = forwarded_port(I, h->sc, o);
 		if (r->k == V_UNKNOWN)
 			return r;
@@ -912,12 +919,20 @@ static struct value *vmx_call(struct interp *I, struct handle *h, const char *m,
 
 /* ---- entry points ---- */
 
+static const char *const ruby_consts[] = {"YAML", "JSON", "File", "Dir", "IO", "RbConfig", "Etc",
+					   "Socket", "Time", "ARGV", "Process", "Open3", "FileUtils",
+					   "Pathname", "ERB", "Net", "URI", "SecureRandom", "IPAddr",
+					   "Kernel", "Object", "OS", NULL};
+
 struct value *dsl_const(struct interp *I, const char *name)
 {
 	if (strcmp(name, "Vagrant") == 0)
 		return v_handle(I, hnew(I, H_VAGRANT, NULL, NULL));
 	if (strcmp(name, "ENV") == 0)
 		return v_handle(I, hnew(I, H_ENV, NULL, NULL));
+	for (const char *const *c = ruby_consts; *c; c++)
+		if (strcmp(name, *c) == 0)
+			return v_unknown(I, "Ruby's %s, which corral import does not run", name);
 	return NULL;
 }
 

@@ -69,9 +69,10 @@ static struct value *s_path(struct interp *I, struct pstep *st, const char *key,
 	const char *s = str_of(I, v), *what = "the file";
 	if (!s || !*s)
 		return bad(I, key, v);
-	if (str_starts(s, "http://") || str_starts(s, "https://"))
-		return v_unknown(I, "a script from a URL: download it next to the Vagrantfile and "
-				    "name that file");
+	if (str_starts(s, "http://") || str_starts(s, "https://")) {
+		st->why = "a script from a URL: download it next to the Vagrantfile and name that file";
+		return v_nil(I);
+	}
 	for (size_t i = 0; i < sizeof(path_keys) / sizeof(path_keys[0]); i++)
 		if (strcmp(key, path_keys[i].key) == 0)
 			what = path_keys[i].what;
@@ -186,7 +187,7 @@ static struct value *s_env(struct interp *I, struct pstep *st, const char *key, 
 	if (v->k != V_HASH)
 		return bad(I, key, v);
 	struct yv *m = y_map(I->ar);
-	m->user = true;
+	m->user = m->flow = true;
 	for (size_t i = 0; i < v->keys.n; i++) {
 		const char *k = str_of(I, v->keys.v[i]), *val = str_of(I, v->items.v[i]);
 		if (!k || !ident(k, false))

@@ -335,8 +335,11 @@ char *emit_yaml(struct interp *I, const struct model *m)
 	header(I, &out, m);
 	if (m->networks->keys.n) {
 		buf_puts(&out, "# Vagrant's private networks have no names: each subnet of their\n"
-			       "# addresses (a /24 unless a netmask said otherwise) is one here.\n"
-			       "networks:");
+			       "# addresses (a /24 unless a netmask said otherwise) is one here.\n");
+		if (m->dhcp)
+			buf_puts(&out, "# `type: \"dhcp\"` ones join 172.28.128.0/24 (VirtualBox's DHCP\n"
+				       "# network) without an address: corral hands one out.\n");
+		buf_puts(&out, "networks:");
 		value(&out, m->networks, 0);
 	}
 	for (size_t i = 0; i < m->notes.n; i++)

@@ -150,15 +150,17 @@ struct value *run_block(struct interp *I, const struct blk *blk, struct value **
 
 static bool truthy(const struct value *v) { return !(v->k == V_NIL || (v->k == V_BOOL && !v->b)); }
 
-/* Runs one statement; an unknown result is noted at it, once. */
+/* Runs one statement; an unknown result is noted at it, unless a
+ * statement inside it noted that value already (v->b: noted, at line v->hi). */
 static struct value *exec_stmt(struct interp *I, const struct node *n)
 {
 	const struct node *saved = I->stmt;
 	I->stmt = n;
 	struct value *v = eval(I, n);
-	if (v->k == V_UNKNOWN && !v->b) {
+	if (v->k == V_UNKNOWN && (!v->b || v->hi < n->line || v->hi > n->last_line)) {
 		note_stmt(I, v->s);
-		v->b = true; /* noted */
+		v->b = true;
+		v->hi = n->line;
 	}
 	I->stmt = saved;
 	return v;
@@ -520,6 +522,8 @@ struct value *eval(struct interp *I, const struct node *n)
 	case N_VAR: case N_CONST: case N_GVAR: case N_IVAR:
 		if (n->k == N_CONST && n->a) {
 			struct value *r = eval(I, n->a);
+			if (r->k == V_HANDLE)
+				return dsl_call(I, r->h, ar_printf(I->ar, "::%s", n->s), NULL, 0, NULL);
 			return r->k == V_UNKNOWN ? r : v_unknown(I, "`::%s`", n->s);
 		}
 		return eval_var(I, n);

@@ -212,8 +212,8 @@ struct strspec {
 static int read_body(struct lexer *L, const struct strspec *sp, struct sbuf *sb,
 		     struct vec *words)
 {
-	const char *start = L->p;
-	int depth = 0, line = L->line, col = col_of(L, L->p);
+	const char *start = L->p, *start_line = L->line_start;
+	int start_lineno = L->line, depth = 0, line = L->line, col = col_of(L, L->p);
 	while (L->p < L->end) {
 		char c = *L->p;
 		if (c == sp->close && !depth) {
@@ -286,6 +286,8 @@ static int read_body(struct lexer *L, const struct strspec *sp, struct sbuf *sb,
 		buf_add(&sb->b, L->p++, 1);
 	}
 	L->p = start;
+	L->line = start_lineno;
+	L->line_start = start_line;
 	return lex_err(L, start - 1, "unterminated string");
 }
 

@@ -4,8 +4,8 @@
  * addresses are grouped into named networks by subnet (/24 unless a
  * netmask says otherwise); addresses and host ports given twice are
  * noted, not written; machines NAME-1..NAME-N that differ in nothing else
- * become one entry with `count`; settings most machines share from the
- * global config move to `defaults`. */
+ * become one entry with `count`; a global setting two or more machines
+ * keep as it is moves to `defaults`. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -240,9 +240,9 @@ static void fix_groups(struct interp *I, struct scope *m, struct yv *groups, int
 	}
 }
 
-static void fix_steps(struct interp *I, struct scope *m)
+static void fix_steps(struct interp *I, struct scope *m, struct yv *cfg)
 {
-	struct yv *l = y_get(m->cfg, "provision");
+	struct yv *l = y_get(cfg, "provision");
 	for (size_t i = 0; l && i < l->vals.n; i++) {
 		struct yv *a = y_get(l->vals.v[i], "ansible");
 		struct yv *g = a ? y_get(a, "groups") : NULL;
@@ -253,8 +253,12 @@ static void fix_steps(struct interp *I, struct scope *m)
 
 /* ---- networks ---- */
 
+/* Where `type: "dhcp"` networks go: VirtualBox's default DHCP network. */
+#define DHCP_SUBNET "172.28.128.0/24"
+
 struct nets {
 	struct yv *map; /* name -> { subnet } */
+	bool dhcp;
 	struct vec subnets;
 	struct vec used; /* "a.b.c.d" given to a machine */
 };
@@ -287,7 +291,8 @@ static struct yv *convert_net(struct interp *I, struct nets *N, struct scope *m,
 	out->flow = true;
 	int line = line_of(e);
 	if (y_get(e, "_dhcp")) {
-		y_set(I->ar, out, "network", y_str(I->ar, net_name(I, N, "172.28.128.0/24")));
+		y_set(I->ar, out, "network", y_str(I->ar, net_name(I, N, DHCP_SUBNET)));
+		N->dhcp = true;
 		return out;
 	}
 	const char *ip = y_get(e, "_ip")->s;
@@ -433,22 +438,13 @@ static void fold_counts(struct interp *I, struct model *out)
 
 /* ---- defaults ---- */
 
-/* The value of key most machines share, if two or more do. */
-static struct yv *common(const struct model *out, const char *key)
+/* How many entries have v as their value of key. */
+static size_t sharing(const struct model *out, const char *key, const struct yv *v)
 {
-	struct yv *best = NULL;
-	size_t best_n = 1;
-	for (size_t i = 0; i < out->machines.n; i++) {
-		struct yv *v = y_get(((struct scope *)out->machines.v[i])->cfg, key);
-		size_t n = 0;
-		for (size_t j = 0; v && j < out->machines.n; j++)
-			n += y_equal(v, y_get(((struct scope *)out->machines.v[j])->cfg, key));
-		if (v && n > best_n && !(v->k == Y_SEQ && !v->vals.n)) {
-			best = v;
-			best_n = n;
-		}
-	}
-	return best;
+	size_t n = 0;
+	for (size_t i = 0; i < out->machines.n; i++)
+		n += y_equal(v, y_get(((struct scope *)out->machines.v[i])->cfg, key));
+	return n;
 }
 
 static void factor_defaults(struct interp *I, struct model *out, const struct yv *global)
@@ -458,8 +454,8 @@ static void factor_defaults(struct interp *I, struct model *out, const struct yv
 		const char *k = global->keys.v[i];
 		if (k[0] == '_' || in_list(k, not_in_defaults))
 			continue;
-		struct yv *v = common(out, k);
-		if (v)
+		struct yv *v = global->vals.v[i];
+		if (sharing(out, k, v) >= 2)
 			y_set(I->ar, out->defaults, k, y_copy(I->ar, v));
 	}
 	for (size_t i = 0; i < out->machines.n; i++) {
@@ -473,6 +469,30 @@ static void factor_defaults(struct interp *I, struct model *out, const struct yv
 				y_set(I->ar, m->cfg, k, y_seq(I->ar));
 		}
 	}
+}
+
+static bool has_note(const struct vec *v, const struct note *n)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		const struct note *o = v->v[i];
+		if (o->line == n->line && o->imported == n->imported && strcmp(o->text, n->text) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Drops the machine's copies of the global scope's notes; `single`: the
+ * only entry takes them instead (there is no top section then). */
+static void drop_global_notes(struct interp *I, const struct scope *g, struct scope *m, bool single)
+{
+	struct vec keep = {0};
+	for (size_t i = 0; i < m->notes.n; i++)
+		if (single || !has_note(&g->notes, m->notes.v[i]))
+			vec_push(I->ar, &keep, m->notes.v[i]);
+	for (size_t i = 0; single && i < g->notes.n; i++)
+		if (!has_note(&keep, g->notes.v[i]))
+			vec_push(I->ar, &keep, g->notes.v[i]);
+	m->notes = keep;
 }
 
 static void sort_notes(struct vec *v)
@@ -492,7 +512,7 @@ void model_build(struct interp *I, struct model *out)
 	if (!I->configured)
 		scope_note(I, g, 0, false, "no Vagrant.configure(\"2\") block: nothing to import");
 	if (!I->machines.n)
-		scope_new(I, "default", 0);
+		scope_new(I, "default", I->configure_line);
 	struct yv *implicit = y_map(I->ar), *gl = y_seq(I->ar), *old = y_get(g->cfg, "synced_folders");
 	implicit->flow = true;
 	y_set(I->ar, implicit, "host", y_str(I->ar, I->o->path_dir ? I->o->path_dir : "."));
@@ -511,18 +531,19 @@ void model_build(struct interp *I, struct model *out)
 	struct yv *gres = y_copy(I->ar, g->cfg);
 	resolve_synced(I, gres);
 	name_machines(I);
+	fix_steps(I, g, gres);
 	fix_primary(I);
 	struct nets N = {.map = y_map(I->ar)};
 	struct vec ports = {0};
 	for (size_t i = 0; i < I->machines.n; i++) {
 		struct scope *m = I->machines.v[i];
 		fix_box(I, m);
-		fix_steps(I, m);
+		fix_steps(I, m, m->cfg);
 		convert_nets(I, &N, m, m->cfg, true);
 		dedupe_ports(I, &ports, m);
 	}
 	out->networks = N.map;
-	out->grouped = N.subnets.n > 0;
+	out->dhcp = N.dhcp;
 	fold_counts(I, out);
 	if (out->machines.n > 1) {
 		struct scope scratch = {0};
@@ -530,11 +551,10 @@ void model_build(struct interp *I, struct model *out)
 		factor_defaults(I, out, gres);
 		for (size_t i = 0; i < g->notes.n; i++)
 			vec_push(I->ar, &out->notes, g->notes.v[i]);
-	} else {
-		struct scope *m = out->machines.v[0];
-		for (size_t i = 0; i < g->notes.n; i++)
-			vec_push(I->ar, &m->notes, g->notes.v[i]);
 	}
+	/* a note about a global setting is written once, at the top */
+	for (size_t i = 0; i < out->machines.n; i++)
+		drop_global_notes(I, g, out->machines.v[i], out->machines.n == 1);
 	sort_notes(&out->notes);
 	for (size_t i = 0; i < out->machines.n; i++)
 		sort_notes(&((struct scope *)out->machines.v[i])->notes);

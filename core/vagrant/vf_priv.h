@@ -224,6 +224,7 @@ struct interp {
 	unsigned long budget;    /* evaluation steps left */
 	int depth;
 	bool configured;         /* a Vagrant.configure block ran */
+	int configure_line;
 	const char *default_provider; /* from ENV['VAGRANT_DEFAULT_PROVIDER'] */
 	struct vec env_noted;    /* ENV names already noted */
 };
@@ -267,7 +268,7 @@ struct model {
 	struct yv *defaults; /* NULL: none */
 	struct vec machines; /* struct scope *, the entries written */
 	struct vec notes;    /* global notes */
-	bool grouped;        /* a comment on how networks were made */
+	bool dhcp;           /* a `type: dhcp` network is among them */
 };
 void model_build(struct interp *I, struct model *m);
 
