@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "core/base/util.h"
+#include "core/config/envfile.h"
+#include "core/config/yamltree.h"
 #include "core/vagrant/vf_priv.h"
 
 typedef struct value *(*vm_fn)(struct interp *I, struct scope *sc, struct value **a, size_t n,
@@ -47,7 +49,7 @@ static void set_path(struct interp *I, struct yv *m, const char *path, struct yv
 	}
 	const char *key = ar_strndup(I->ar, path, (size_t)(dot - path));
 	struct yv *sub = y_get(m, key);
-	if (!sub || sub->k != Y_MAP) {
+	if (!sub || sub->k != YV_MAP) {
 		sub = y_map(I->ar);
 		y_set(I->ar, m, key, sub);
 	}
@@ -97,58 +99,35 @@ static struct value *want(struct interp *I, const char *what, const struct value
 	return v_unknown(I, "%s must be %s, not %s", what, "a plain value", v ? v_kind_name(v) : "missing");
 }
 
+const char *dsl_size(struct interp *I, const struct value *v, uint64_t min, uint64_t max)
+{
+	long long n;
+	char u = 'M';
+	if (!int_of(v, &n)) {
+		char *e;
+		if (!v || v->k != V_STR)
+			return NULL;
+		n = strtoll(v->s, &e, 10);
+		u = (char)toupper((unsigned char)*e);
+		if (e == v->s || !u || !strchr("MGT", u) ||
+		    !(e[1] == '\0' || strcasecmp(e + 1, "B") == 0 || strcasecmp(e + 1, "iB") == 0))
+			return NULL;
+	}
+	const char *s = n > 0 && n < (1LL << 40) ? ar_printf(I->ar, "%lld%c", n, u) : NULL;
+	uint64_t bytes;
+	return s && parse_size(s, &bytes) == 0 && bytes >= min && bytes <= max ? s : NULL;
+}
+
 const char *dsl_memory(struct interp *I, const struct value *v)
 {
-	long long mb;
-	if (int_of(v, &mb))
-		return mb >= 16 && mb <= (16LL << 20) ? ar_printf(I->ar, "%lldM", mb) : NULL;
-	if (!v || v->k != V_STR)
-		return NULL;
-	char *e;
-	long long n = strtoll(v->s, &e, 10);
-	char u = (char)toupper((unsigned char)*e);
-	if (e == v->s || n <= 0 || !strchr("MGT", u) ||
-	    !(e[1] == '\0' || strcasecmp(e + 1, "B") == 0 || strcasecmp(e + 1, "iB") == 0))
-		return NULL;
-	return ar_printf(I->ar, "%lld%c", n, u);
-}
-
-static bool valid_box(const char *s)
-{
-	if (!*s || *s == '/' || *s == '.' || str_ends(s, "/") || strstr(s, "//") || strstr(s, ".."))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("._/-", *s))
-			return false;
-	return true;
-}
-
-static bool valid_hostname(const char *s)
-{
-	size_t len = strlen(s), label = 0;
-	if (!len || len > 253)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (!label || s[i - 1] == '-')
-				return false;
-			label = 0;
-		} else if (isalnum((unsigned char)c) || (c == '-' && label)) {
-			if (++label > 63)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return label && s[len - 1] != '-';
+	return dsl_size(I, v, 16ull << 20, 16ull << 40);
 }
 
 const char *dsl_path(struct interp *I, const struct value *v, const char *what, bool must_exist)
 {
 	const char *p = str_of(I, v);
-	if (!p || !*p)
-		return NULL;
+	if (!p || !*p || !vf_one_line(p) || (p[0] == '~' && p[1] != '/'))
+		return NULL; /* corral expands ~/ only */
 	const char *home = getenv("HOME");
 	_cleanup_free_ char *abs = str_starts(p, "~/") && home ? path_join(home, p + 2)
 				   : path_join(I->o->src_dir ? I->o->src_dir : ".", p);
@@ -168,8 +147,8 @@ void dsl_set_resource(struct interp *I, struct scope *sc, const char *prov, cons
 	struct yv *old = y_get(sc->cfg, key);
 	if (old && *by && strcmp(*by, prov) && !y_equal(old, v)) {
 		note_add(I, true, "the %s block sets %s to %s; corral keeps %s from the %s block",
-			 prov, key, v->k == Y_INT ? ar_printf(I->ar, "%lld", v->i) : v->s,
-			 old->k == Y_INT ? ar_printf(I->ar, "%lld", old->i) : old->s, *by);
+			 prov, key, v->k == YV_INT ? ar_printf(I->ar, "%lld", v->i) : v->s,
+			 old->k == YV_INT ? ar_printf(I->ar, "%lld", old->i) : old->s, *by);
 		return;
 	}
 	*by = prov;
@@ -335,11 +314,13 @@ static struct value *vm_box(struct interp *I, struct scope *sc, struct value **a
 }
 
 static struct value *vm_str_key(struct interp *I, struct scope *sc, const char *key,
-				const struct value *v)
+				const struct value *v, bool (*valid)(const char *))
 {
 	const char *s = str_of(I, v);
 	if (!s || !*s)
 		return want(I, key, v);
+	if (!valid(s))
+		return v_unknown(I, "%s `%s` is not one corral takes", key, s);
 	scope_set(I, sc, key, y_str(I->ar, s));
 	return v_nil(I);
 }
@@ -348,7 +329,7 @@ static struct value *vm_box_version(struct interp *I, struct scope *sc, struct v
 				    size_t n, const struct blk *blk)
 {
 	(void)n, (void)blk;
-	return vm_str_key(I, sc, "box_version", a[0]);
+	return vm_str_key(I, sc, "box_version", a[0], valid_constraint);
 }
 
 static struct value *vm_box_url(struct interp *I, struct scope *sc, struct value **a, size_t n,
@@ -362,7 +343,7 @@ static struct value *vm_box_url(struct interp *I, struct scope *sc, struct value
 				 str_of(I, v->items.v[0]) ? str_of(I, v->items.v[0]) : "?");
 		v = v->items.v[0];
 	}
-	return vm_str_key(I, sc, "box_url", v);
+	return vm_str_key(I, sc, "box_url", v, valid_url);
 }
 
 static struct value *vm_check_update(struct interp *I, struct scope *sc, struct value **a,
@@ -382,7 +363,7 @@ static struct value *vm_checksum(struct interp *I, struct scope *sc, struct valu
 {
 	(void)n, (void)blk;
 	const char *s = str_of(I, a[0]);
-	if (!s)
+	if (!s || !vf_one_line(s))
 		return want(I, "box_download_checksum", a[0]);
 	scope_set(I, sc, "_checksum", y_str(I->ar, s));
 	return v_nil(I);
@@ -420,9 +401,11 @@ static struct value *seconds_key(struct interp *I, struct scope *sc, const char 
 				 const struct value *v)
 {
 	long long s;
-	if (!int_of(v, &s) || s <= 0)
+	uint64_t ms;
+	const char *d = int_of(v, &s) && s > 0 && s < (1LL << 32) ? ar_printf(I->ar, "%llds", s) : NULL;
+	if (!d || parse_duration(d, &ms) < 0)
 		return want(I, key, v);
-	scope_set(I, sc, key, y_plain(I->ar, ar_printf(I->ar, "%llds", s)));
+	scope_set(I, sc, key, y_plain(I->ar, d));
 	return v_nil(I);
 }
 
@@ -518,18 +501,23 @@ static struct value *vm_provider(struct interp *I, struct scope *sc, struct valu
 	return v_nil(I);
 }
 
-/* "10.0.0.5" with a prefix from "/24" or a netmask; -1 when not IPv4. */
+/* "10.0.0.5" (and a prefix from "/24"), as corral's parser reads it; -1 when not IPv4. */
 static int parse_ip(const char *s, unsigned *addr, int *prefix)
 {
-	unsigned b[4];
-	char tail[8] = "";
-	int n = sscanf(s, "%u.%u.%u.%u%7s", &b[0], &b[1], &b[2], &b[3], tail);
-	if (n < 4 || b[0] > 255 || b[1] > 255 || b[2] > 255 || b[3] > 255)
+	const char *slash = strchr(s, '/');
+	char buf[16];
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	uint32_t a;
+	if (n >= sizeof(buf))
 		return -1;
-	*addr = b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
-	if (n == 5) {
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (parse_ipv4(buf, &a) < 0)
+		return -1;
+	*addr = a;
+	if (slash) {
 		char *e;
-		long p = tail[0] == '/' ? strtol(tail + 1, &e, 10) : -1;
+		long p = isdigit((unsigned char)slash[1]) ? strtol(slash + 1, &e, 10) : -1;
 		if (p < 0 || p > 32 || *e)
 			return -1;
 		*prefix = (int)p;
@@ -656,7 +644,7 @@ static struct value *vm_synced_folder(struct interp *I, struct scope *sc, struct
 	const char *guest = str_of(I, arg(a, n, 1));
 	struct value *opts = n > 2 ? a[2] : NULL;
 	const struct value *dis = v_opt(opts, "disabled");
-	if (!guest || guest[0] != '/')
+	if (!guest || !valid_abs(guest) || !vf_one_line(guest))
 		return v_unknown(I, "a synced folder's guest path must be absolute");
 	struct yv *f = y_map(I->ar);
 	f->flow = true;
@@ -698,7 +686,7 @@ static struct value *vm_disk(struct interp *I, struct scope *sc, struct value **
 	const struct value *primary = v_opt(opts, "primary");
 	if (!kind || strcmp(kind, "disk") || !primary || primary->k != V_BOOL || !primary->b)
 		return v_unknown(I, "corral sizes the primary disk only");
-	const char *size = dsl_memory(I, v_opt(opts, "size"));
+	const char *size = dsl_size(I, v_opt(opts, "size"), 1ull << 20, 64ull << 40);
 	if (!size)
 		return v_unknown(I, "a disk size corral import does not read");
 	scope_set(I, sc, "disk", y_plain(I->ar, size));
@@ -738,16 +726,6 @@ static struct value *vm_call(struct interp *I, struct scope *sc, const char *m, 
 }
 
 /* ---- config.ssh ---- */
-
-static bool valid_user(const char *s)
-{
-	if (!*s || strlen(s) > 32 || !(islower((unsigned char)*s) || *s == '_'))
-		return false;
-	for (; *s; s++)
-		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && !strchr("_-", *s))
-			return false;
-	return true;
-}
 
 static struct value *ssh_call(struct interp *I, struct scope *sc, const char *m, struct value **a,
 			      size_t n)
@@ -888,9 +866,11 @@ static struct value *provider_call(struct interp *I, struct handle *h, const cha
 		return v_handle(I, hnew(I, H_VMX, h->sc, p));
 	if (strcmp(p, "libvirt") == 0 && strcmp(m, "machine_virtual_size=") == 0) {
 		long long gb;
-		if (!int_of(v, &gb) || gb < 1)
-			return want(I, "machine_virtual_size", v);
-		scope_set(I, h->sc, "disk", y_plain(I->ar, ar_printf(I->ar, "%lldG", gb)));
+		uint64_t bytes;
+		const char *size = int_of(v, &gb) && gb > 0 && gb <= 65536 ? ar_printf(I->ar, "%lldG", gb) : NULL;
+		if (!size || parse_size(size, &bytes) < 0)
+			return want(I, "machine_virtual_size (GB, at most 64T)", v);
+		scope_set(I, h->sc, "disk", y_plain(I->ar, size));
 		return v_nil(I);
 	}
 	if (docker && strcmp(m, "ports=") == 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/base/util.h"
+#include "core/config/yamltree.h"
 #include "core/vagrant/vf_priv.h"
 
 struct pstep {
@@ -34,7 +35,7 @@ static struct value *bad(struct interp *I, const char *key, const struct value *
 static struct value *s_str(struct interp *I, struct pstep *st, const char *key, struct value *v)
 {
 	const char *s = str_of(I, v);
-	if (!s || !*s)
+	if (!s || !*s || (strcmp(key, "inline") && !vf_one_line(s)))
 		return bad(I, key, v);
 	y_set(I->ar, st->map, key, y_str(I->ar, s));
 	return v_nil(I);
@@ -128,17 +129,20 @@ static struct yv *split_args(struct interp *I, const char *s)
 	return l;
 }
 
-static struct yv *str_list(struct interp *I, const struct value *v)
+/* A string or an array of them as a list; lines: entries may span lines. */
+static struct yv *str_list(struct interp *I, const struct value *v, bool lines)
 {
 	struct yv *l = y_seq(I->ar);
 	l->flow = true;
 	if (str_of(I, v)) {
+		if (!*str_of(I, v) || (!lines && !vf_one_line(str_of(I, v))))
+			return NULL;
 		y_push(I->ar, l, y_str(I->ar, str_of(I, v)));
 		return l;
 	}
 	for (size_t i = 0; v->k == V_ARRAY && i < v->items.n; i++) {
 		const char *s = str_of(I, v->items.v[i]);
-		if (!s)
+		if (!s || !*s || (!lines && !vf_one_line(s)))
 			return NULL;
 		y_push(I->ar, l, y_str(I->ar, s));
 	}
@@ -153,7 +157,7 @@ static struct value *s_args(struct interp *I, struct pstep *st, const char *key,
 			return v_unknown(I, "args with shell syntax (`%s`): give them as an array", v->s);
 		l = split_args(I, v->s);
 	} else {
-		l = str_list(I, v);
+		l = str_list(I, v, true);
 	}
 	if (!l)
 		return bad(I, key, v);
@@ -164,22 +168,12 @@ static struct value *s_args(struct interp *I, struct pstep *st, const char *key,
 
 static struct value *s_list(struct interp *I, struct pstep *st, const char *key, struct value *v)
 {
-	struct yv *l = str_list(I, v);
+	struct yv *l = str_list(I, v, strcmp(key, "raw_arguments") == 0);
 	if (!l)
 		return bad(I, key, v);
 	if (l->vals.n)
 		y_set(I->ar, st->map, key, l);
 	return v_nil(I);
-}
-
-static bool ident(const char *s, bool leading_digit_ok)
-{
-	if (!*s || (!leading_digit_ok && isdigit((unsigned char)*s)))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '_')
-			return false;
-	return true;
 }
 
 static struct value *s_env(struct interp *I, struct pstep *st, const char *key, struct value *v)
@@ -190,7 +184,7 @@ static struct value *s_env(struct interp *I, struct pstep *st, const char *key, 
 	m->user = m->flow = true;
 	for (size_t i = 0; i < v->keys.n; i++) {
 		const char *k = str_of(I, v->keys.v[i]), *val = str_of(I, v->items.v[i]);
-		if (!k || !ident(k, false))
+		if (!k || !valid_ident(k))
 			return v_unknown(I, "`%s` is not an environment variable name", k ? k : "?");
 		if (!val)
 			return v_unknown(I, "env %s is %s", k, v_kind_name(v->items.v[i]));
@@ -203,7 +197,7 @@ static struct value *s_env(struct interp *I, struct pstep *st, const char *key, 
 
 static struct value *s_limit(struct interp *I, struct pstep *st, const char *key, struct value *v)
 {
-	struct yv *l = str_list(I, v);
+	struct yv *l = str_list(I, v, false);
 	if (!l || !l->vals.n)
 		return bad(I, key, v);
 	struct buf b = {0};
@@ -297,25 +291,24 @@ static struct value *s_groups(struct interp *I, struct pstep *st, const char *ke
 		const struct value *val = v->items.v[i];
 		const char *colon = g ? strchr(g, ':') : NULL;
 		_cleanup_free_ char *base = g ? xstrndup(g, colon ? (size_t)(colon - g) : strlen(g)) : NULL;
-		if (!g || !ident(base, true) || (colon && strcmp(colon, ":vars") && strcmp(colon, ":children"))) {
+		if (!g || !valid_ident(base) || (colon && strcmp(colon, ":vars") && strcmp(colon, ":children"))) {
 			note_add(I, false, "%s — the group `%s`: corral's group names are letters, "
 					   "digits and _", node_text(I, I->stmt), g ? g : "?");
 			continue;
 		}
-		struct yv *e = colon && strcmp(colon, ":vars") == 0 ? data(I, val, 1) : str_list(I, val);
+		struct yv *e = colon && strcmp(colon, ":vars") == 0 ? data(I, val, 1) : str_list(I, val, false);
 		if (!e) {
 			note_add(I, false, "%s — the group `%s` as %s", node_text(I, I->stmt), g,
 				 v_kind_name(val));
 			continue;
 		}
-		if (e->k == Y_MAP)
-			for (size_t j = 0; j < e->vals.n; j++)
-				if (((struct yv *)e->vals.v[j])->k == Y_MAP ||
-				    ((struct yv *)e->vals.v[j])->k == Y_SEQ)
-					e = NULL;
+		for (size_t j = 0; e && e->k == YV_MAP && j < e->vals.n; j++)
+			if (((struct yv *)e->vals.v[j])->k == YV_MAP ||
+			    ((struct yv *)e->vals.v[j])->k == YV_SEQ || !valid_ident(e->keys.v[j]))
+				e = NULL;
 		if (!e) {
-			note_add(I, false, "%s — `%s`: group variables are plain values",
-				 node_text(I, I->stmt), g);
+			note_add(I, false, "%s — `%s`: group variables are plain values with names of "
+					   "letters, digits and _", node_text(I, I->stmt), g);
 			continue;
 		}
 		y_set(I->ar, m, g, e);
@@ -377,11 +370,8 @@ static const char *incomplete(const struct pstep *st)
 		return "a shell step needs one of `inline` and `path`";
 	if (strcmp(st->kind, "file") == 0 && (!y_get(m, "source") || !y_get(m, "destination")))
 		return "a file step needs `source` and `destination`";
-	if (strcmp(st->kind, "file") == 0) {
-		const char *d = y_get(m, "destination")->s;
-		if (d[0] != '/' && d[0] != '~')
-			return "the destination must be absolute or start with ~";
-	}
+	if (strcmp(st->kind, "file") == 0 && !valid_dest(y_get(m, "destination")->s))
+		return "the destination must be absolute or start with ~";
 	if (strcmp(st->kind, "ansible") == 0 && !y_get(m, "playbook"))
 		return "an ansible step needs `playbook`";
 	return NULL;

@@ -189,14 +189,14 @@ static void literal(struct buf *out, const char *s, int ind)
 
 /* ---- values ---- */
 
-static bool is_scalar(const struct yv *v) { return v->k != Y_MAP && v->k != Y_SEQ; }
+static bool is_scalar(const struct yv *v) { return v->k != YV_MAP && v->k != YV_SEQ; }
 
 static void scalar_value(struct buf *out, const struct yv *v)
 {
 	switch (v->k) {
-	case Y_INT: buf_printf(out, "%lld", v->i); break;
-	case Y_BOOL: buf_puts(out, v->b ? "true" : "false"); break;
-	case Y_PLAIN: buf_puts(out, v->s); break;
+	case YV_INT: buf_printf(out, "%lld", v->i); break;
+	case YV_BOOL: buf_puts(out, v->b ? "true" : "false"); break;
+	case YV_PLAIN: buf_puts(out, v->s); break;
 	default: scalar(out, v->s, true); break;
 	}
 }
@@ -207,19 +207,19 @@ static char *flow(const struct yv *v)
 	struct buf b = {0};
 	size_t idx[256];
 	if (is_scalar(v)) {
-		if (v->k == Y_STR && strchr(v->s, '\n'))
+		if (v->k == YV_STR && strchr(v->s, '\n'))
 			return NULL;
 		scalar_value(&b, v);
 		return b.s;
 	}
 	if (v->vals.n > 256)
 		return NULL;
-	bool map = v->k == Y_MAP;
+	bool map = v->k == YV_MAP;
 	size_t n = map ? order(v, idx) : v->vals.n;
 	buf_puts(&b, map ? (n ? "{ " : "{") : "[");
 	for (size_t i = 0; i < n; i++) {
 		const struct yv *e = v->vals.v[map ? idx[i] : i];
-		if (!is_scalar(e) || (e->k == Y_STR && strchr(e->s, '\n'))) {
+		if (!is_scalar(e) || (e->k == YV_STR && strchr(e->s, '\n'))) {
 			buf_free(&b);
 			return NULL;
 		}
@@ -258,15 +258,21 @@ static void block_map(struct buf *out, const struct yv *m, int ind, bool first_i
 
 static bool wants_flow(const struct yv *v)
 {
-	return v->k == Y_SEQ ? true : v->flow;
+	return v->k == YV_SEQ ? true : v->flow;
 }
 
 /* After "key:" (or "- "): the value and its new line. */
 static void value(struct buf *out, const struct yv *v, int ind)
 {
-	if (v->k == Y_STR && literal_ok(v->s)) {
+	if (v->k == YV_STR && literal_ok(v->s)) {
 		buf_add(out, " ", 1);
 		literal(out, v->s, ind + 2);
+		return;
+	}
+	if (is_scalar(v)) { /* a string no literal block holds is quoted, \n and all */
+		buf_add(out, " ", 1);
+		scalar_value(out, v);
+		buf_add(out, "\n", 1);
 		return;
 	}
 	_cleanup_free_ char *f = (is_scalar(v) || wants_flow(v) || !v->vals.n) ? flow(v) : NULL;
@@ -275,7 +281,7 @@ static void value(struct buf *out, const struct yv *v, int ind)
 		return;
 	}
 	buf_add(out, "\n", 1);
-	if (v->k == Y_MAP) {
+	if (v->k == YV_MAP) {
 		block_map(out, v, ind + 2, false);
 		return;
 	}
@@ -286,7 +292,7 @@ static void value(struct buf *out, const struct yv *v, int ind)
 		_cleanup_free_ char *ef = (is_scalar(e) || wants_flow(e)) ? flow(e) : NULL;
 		if (ef) {
 			buf_printf(out, " %s\n", ef);
-		} else if (e->k == Y_MAP && e->keys.n) {
+		} else if (e->k == YV_MAP && e->keys.n) {
 			buf_add(out, " ", 1);
 			block_map(out, e, ind + 4, true);
 		} else {

@@ -17,6 +17,15 @@
 
 /* ---- notes ---- */
 
+const char *note_clean(struct interp *I, const char *s)
+{
+	char *c = ar_strdup(I->ar, s);
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = *p == '\t' ? ' ' : '?';
+	return c;
+}
+
 void note_add(struct interp *I, bool imported, const char *fmt, ...)
 {
 	va_list ap;
@@ -28,7 +37,7 @@ void note_add(struct interp *I, bool imported, const char *fmt, ...)
 	struct note *n = ar_alloc(I->ar, sizeof(*n));
 	n->line = I->stmt ? I->stmt->line : 0;
 	n->imported = imported;
-	n->text = ar_strdup(I->ar, s ? s : "?");
+	n->text = note_clean(I, s ? s : "?");
 	free(s);
 	struct scope *sc = I->cur ? I->cur : I->global;
 	for (size_t i = 0; i < sc->notes.n; i++) {

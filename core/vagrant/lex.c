@@ -125,6 +125,8 @@ static void put_utf8(struct buf *b, unsigned long c)
 {
 	char o[4];
 	size_t n;
+	if (c >= 0xd800 && c < 0xe000)
+		return; /* a surrogate is no character */
 	if (c < 0x80) {
 		o[0] = (char)c, n = 1;
 	} else if (c < 0x800) {
@@ -454,6 +456,7 @@ static int read_heredoc(struct lexer *L, struct heredoc *h)
 			struct strspec sp = {'\0', '\0', !h->raw, h->raw};
 			struct sbuf sb = {.a = L->a};
 			if (read_body(&sub, &sp, &sb, NULL) < 0) {
+				buf_free(&sb.b);
 				buf_free(&text);
 				return -1;
 			}
@@ -762,11 +765,54 @@ static int lex_one(struct lexer *L)
 	return lex_op(L);
 }
 
+/* Length of the UTF-8 character at p (0: not one). */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+		   : (*p & 0xf8) == 0xf0 ? 4 : 0;
+	if (!n || (size_t)(end - p) < n || (n == 2 && *p < 0xc2))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	unsigned long c = n == 2 ? (p[0] & 0x1fu) << 6 | (p[1] & 0x3f)
+			  : n == 3 ? (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3f)
+			  : n == 4 ? (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 |
+					     (p[3] & 0x3f)
+				   : p[0];
+	bool overlong = (n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff));
+	return overlong || (c >= 0xd800 && c < 0xe000) ? 0 : n;
+}
+
+/* Ruby reads source as UTF-8: anything else is refused where it starts. */
+static int check_utf8(struct lexer *L)
+{
+	const unsigned char *p = (const unsigned char *)L->s, *end = (const unsigned char *)L->end;
+	while (p < end) {
+		size_t n = utf8_len(p, end);
+		if (!n) {
+			L->p = (const char *)p;
+			return lex_err(L, L->p, "not UTF-8 text");
+		}
+		if (*p == '\n') {
+			L->line++;
+			L->line_start = (const char *)p + 1;
+		}
+		p += n;
+	}
+	L->line = 1;
+	L->line_start = L->s;
+	L->p = L->s;
+	return 0;
+}
+
 int vf_lex(struct arena *a, const char *src, size_t len, int line0, int col0, struct tok **out,
 	   size_t *n, struct diag *d)
 {
 	struct lexer L = {.a = a, .s = src, .end = src + len, .p = src, .line = line0,
 			  .line_start = src, .col0 = col0 ? col0 - 1 : 0, .d = d};
+	if (line0 == 1 && col0 == 1 && check_utf8(&L) < 0)
+		return -1;
 	while (L.p < L.end)
 		if (lex_one(&L) < 0)
 			return -1;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/base/util.h"
+#include "core/config/yamltree.h"
 #include "core/vagrant/vf_priv.h"
 
 static const char *const list_keys[] = {"networks", "ports", "synced_folders", "provision", NULL};
@@ -42,7 +43,7 @@ static void scope_note(struct interp *I, struct scope *sc, int line, bool import
 	struct note *n = ar_alloc(I->ar, sizeof(*n));
 	n->line = line;
 	n->imported = imported;
-	n->text = ar_strdup(I->ar, s ? s : "?");
+	n->text = note_clean(I, s ? s : "?");
 	free(s);
 	vec_push(I->ar, &sc->notes, n);
 }
@@ -59,7 +60,7 @@ static void merge_map(struct interp *I, struct yv *into, const struct yv *from)
 	for (size_t i = 0; i < from->keys.n; i++) {
 		const char *k = from->keys.v[i];
 		struct yv *v = from->vals.v[i], *old = y_get(into, k);
-		if (old && old->k == Y_MAP && v->k == Y_MAP)
+		if (old && old->k == YV_MAP && v->k == YV_MAP)
 			merge_map(I, old, v);
 		else
 			y_set(I->ar, into, k, y_copy(I->ar, v));
@@ -173,8 +174,12 @@ static const char *corral_name(const struct interp *I, const char *vname)
 static void fix_box(struct interp *I, struct scope *m)
 {
 	struct yv *c = m->cfg, *cks = y_get(c, "_checksum"), *type = y_get(c, "_checksum_type");
-	if (cks && type)
-		y_set(I->ar, c, "box_checksum", y_str(I->ar, ar_printf(I->ar, "%s:%s", type->s, cks->s)));
+	const char *both = cks && type ? ar_printf(I->ar, "%s:%s", type->s, cks->s) : NULL;
+	if (both && valid_checksum(both))
+		y_set(I->ar, c, "box_checksum", y_str(I->ar, both));
+	else if (both)
+		scope_note(I, m, m->line, false, "box_download_checksum `%s` is not a %s checksum",
+			   cks->s, type->s);
 	else if (cks)
 		scope_note(I, m, m->line, false, "box_download_checksum without "
 			   "box_download_checksum_type: corral needs both");
@@ -343,8 +348,9 @@ static void convert_nets(struct interp *I, struct nets *N, struct scope *m, stru
 		y_del(cfg, "networks");
 }
 
-/* A host port (address, protocol) forwarded twice without auto_correct:
- * the second is noted, not written. */
+/* A host port (address, protocol) forwarded again without auto_correct
+ * (after any earlier forward of it, as corral's loader checks): noted, not
+ * written. */
 static void dedupe_ports(struct interp *I, struct vec *seen, struct scope *m)
 {
 	struct yv *l = y_get(m->cfg, "ports");
@@ -354,22 +360,19 @@ static void dedupe_ports(struct interp *I, struct vec *seen, struct scope *m)
 	for (size_t i = 0; i < l->vals.n; i++) {
 		struct yv *p = l->vals.v[i], *h = y_get(p, "host"), *ip = y_get(p, "host_ip"),
 			  *proto = y_get(p, "protocol");
-		if (!h || y_get(p, "auto_correct")) {
-			y_push(I->ar, out, p);
-			continue;
-		}
-		const char *key = ar_printf(I->ar, "%s/%s/%lld", ip ? ip->s : "127.0.0.1",
-					    proto ? proto->s : "tcp", h->i);
+		const char *key = h ? ar_printf(I->ar, "%s/%s/%lld", ip ? ip->s : "127.0.0.1",
+						proto ? proto->s : "tcp", h->i) : NULL;
 		bool dup = false;
-		for (size_t j = 0; j < seen->n && !dup; j++)
+		for (size_t j = 0; key && j < seen->n && !dup; j++)
 			dup = strcmp(seen->v[j], key) == 0;
-		if (dup) {
+		if (dup && !y_get(p, "auto_correct")) {
 			scope_note(I, m, line_of(p), false, "forwarded port %lld — host port %lld is "
 				   "forwarded already (add auto_correct: true to move it)",
 				   y_get(p, "guest")->i, h->i);
 			continue;
 		}
-		vec_push(I->ar, seen, (void *)key);
+		if (key && !dup)
+			vec_push(I->ar, seen, (void *)key);
 		y_push(I->ar, out, p);
 	}
 	if (out->vals.n)

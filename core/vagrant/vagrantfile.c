@@ -69,7 +69,8 @@ int vagrantfile_import(const struct vf_opts *o, const char *text, size_t len,
 	struct tok *t;
 	size_t n;
 	struct node *prog = NULL;
-	if (vf_lex(&ar, text, len, 1, 1, &t, &n, d) == 0)
+	const char *src = ar_strndup(&ar, text, len); /* NUL-padded for look-ahead */
+	if (vf_lex(&ar, src, len, 1, 1, &t, &n, d) == 0)
 		prog = vf_parse(&ar, t, n, d);
 	if (!prog) {
 		diag_at(d, o->name, d->line, d->col);
@@ -78,7 +79,7 @@ int vagrantfile_import(const struct vf_opts *o, const char *text, size_t len,
 	}
 	struct frame top = {0};
 	struct interp I = {.ar = &ar, .o = o, .top = &top, .fr = &top, .budget = EVAL_BUDGET};
-	split_lines(&I, ar_strndup(&ar, text, len));
+	split_lines(&I, src);
 	I.global = I.cur = scope_new(&I, NULL, 0);
 	exec_seq(&I, prog);
 	I.cur = I.global;

@@ -23,9 +23,10 @@ void *ar_alloc(struct arena *a, size_t n)
 	return a->v[a->n++] = xcalloc(1, n ? n : 1);
 }
 
+/* With three more NULs: the tokenizer looks up to three bytes ahead. */
 char *ar_strndup(struct arena *a, const char *s, size_t n)
 {
-	char *p = ar_alloc(a, n + 1);
+	char *p = ar_alloc(a, n + 4);
 	memcpy(p, s, n);
 	return p;
 }
@@ -77,38 +78,38 @@ static struct yv *y_new(struct arena *a, enum yk k)
 
 struct yv *y_str(struct arena *a, const char *s)
 {
-	struct yv *v = y_new(a, Y_STR);
+	struct yv *v = y_new(a, YV_STR);
 	v->s = s;
 	return v;
 }
 
 struct yv *y_plain(struct arena *a, const char *s)
 {
-	struct yv *v = y_new(a, Y_PLAIN);
+	struct yv *v = y_new(a, YV_PLAIN);
 	v->s = s;
 	return v;
 }
 
 struct yv *y_int(struct arena *a, long long i)
 {
-	struct yv *v = y_new(a, Y_INT);
+	struct yv *v = y_new(a, YV_INT);
 	v->i = i;
 	return v;
 }
 
 struct yv *y_bool(struct arena *a, bool b)
 {
-	struct yv *v = y_new(a, Y_BOOL);
+	struct yv *v = y_new(a, YV_BOOL);
 	v->b = b;
 	return v;
 }
 
-struct yv *y_map(struct arena *a) { return y_new(a, Y_MAP); }
-struct yv *y_seq(struct arena *a) { return y_new(a, Y_SEQ); }
+struct yv *y_map(struct arena *a) { return y_new(a, YV_MAP); }
+struct yv *y_seq(struct arena *a) { return y_new(a, YV_SEQ); }
 
 static long y_index(const struct yv *m, const char *key)
 {
-	for (size_t i = 0; m && m->k == Y_MAP && i < m->keys.n; i++)
+	for (size_t i = 0; m && m->k == YV_MAP && i < m->keys.n; i++)
 		if (strcmp(m->keys.v[i], key) == 0)
 			return (long)i;
 	return -1;
@@ -153,16 +154,16 @@ bool y_equal(const struct yv *x, const struct yv *y)
 	if (x->k != y->k || x->vals.n != y->vals.n || x->comments.n != y->comments.n)
 		return false;
 	switch (x->k) {
-	case Y_STR: case Y_PLAIN: return strcmp(x->s, y->s) == 0;
-	case Y_INT: return x->i == y->i;
-	case Y_BOOL: return x->b == y->b;
+	case YV_STR: case YV_PLAIN: return strcmp(x->s, y->s) == 0;
+	case YV_INT: return x->i == y->i;
+	case YV_BOOL: return x->b == y->b;
 	default: break;
 	}
 	for (size_t i = 0; i < x->comments.n; i++)
 		if (strcmp(x->comments.v[i], y->comments.v[i]))
 			return false;
 	for (size_t i = 0; i < x->vals.n; i++)
-		if ((x->k == Y_MAP && strcmp(x->keys.v[i], y->keys.v[i])) ||
+		if ((x->k == YV_MAP && strcmp(x->keys.v[i], y->keys.v[i])) ||
 		    !y_equal(x->vals.v[i], y->vals.v[i]))
 			return false;
 	return true;
@@ -178,7 +179,7 @@ struct yv *y_copy(struct arena *a, const struct yv *v)
 	c->vals = (struct vec){0};
 	c->comments = (struct vec){0};
 	for (size_t i = 0; i < v->vals.n; i++) {
-		if (v->k == Y_MAP)
+		if (v->k == YV_MAP)
 			vec_push(a, &c->keys, v->keys.v[i]);
 		vec_push(a, &c->vals, y_copy(a, v->vals.v[i]));
 	}
@@ -267,6 +268,8 @@ const struct value *v_unknown_in(const struct value *v)
 }
 
 bool v_is_unknown(const struct value *v) { return v_unknown_in(v) != NULL; }
+
+bool vf_one_line(const char *s) { return !strpbrk(s, "\r\n"); }
 
 const char *v_to_s(struct interp *I, const struct value *v)
 {

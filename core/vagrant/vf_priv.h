@@ -5,6 +5,7 @@
 #define CORRAL_VF_PRIV_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/base/diag.h"
 #include "core/vagrant/vagrantfile.h"
@@ -100,17 +101,17 @@ struct node *vf_parse_code(struct arena *a, const char *src, int line, int col);
 
 /* ---- the YAML tree the translation builds (emitted by emit.c) ---- */
 
-enum yk { Y_STR, Y_INT, Y_BOOL, Y_PLAIN, Y_MAP, Y_SEQ };
+enum yk { YV_STR, YV_INT, YV_BOOL, YV_PLAIN, YV_MAP, YV_SEQ };
 
 struct yv {
 	enum yk k;
-	const char *s; /* Y_STR (quoted when needed), Y_PLAIN (written as is) */
+	const char *s; /* YV_STR (quoted when needed), YV_PLAIN (written as is) */
 	long long i;
 	bool b;
-	struct vec keys, vals; /* Y_MAP: const char *, struct yv *; Y_SEQ: vals */
+	struct vec keys, vals; /* YV_MAP: const char *, struct yv *; YV_SEQ: vals */
 	bool flow;             /* a map written { k: v } */
 	bool user;             /* a map of the user's keys: kept in its order */
-	struct vec comments;   /* Y_MAP/Y_SEQ items: lines written above it */
+	struct vec comments;   /* YV_MAP/YV_SEQ items: lines written above it */
 };
 
 struct yv *y_str(struct arena *a, const char *s);
@@ -164,6 +165,8 @@ struct value *v_unknown(struct interp *I, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 struct value *v_handle(struct interp *I, struct handle *h);
 bool v_is_unknown(const struct value *v); /* anywhere inside */
+/* No \r or \n: what corral's keys other than scripts, args and env take. */
+bool vf_one_line(const char *s);
 const struct value *v_unknown_in(const struct value *v);
 /* Ruby's to_s of a string, symbol or number; NULL for others. */
 const char *v_to_s(struct interp *I, const struct value *v);
@@ -229,6 +232,8 @@ struct interp {
 	struct vec env_noted;    /* ENV names already noted */
 };
 
+/* s fit for a comment line and a terminal: control characters become '?'. */
+const char *note_clean(struct interp *I, const char *s);
 /* A note at the statement being run, in the current machine's scope. */
 void note_add(struct interp *I, bool imported, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -249,7 +254,9 @@ struct value *dsl_index(struct interp *I, struct handle *h, struct value **args,
 struct scope *scope_new(struct interp *I, const char *vname, int line);
 /* A machine key set in a scope, noting a conflict between provider blocks. */
 void scope_set(struct interp *I, struct scope *sc, const char *key, struct yv *v);
-/* Sizes: Vagrant's memory (MiB as a number or digits, or "4G") as corral's size. */
+/* Sizes: a number or digits (MiB), or "4G", "40GB", as corral's size within
+ * min..max bytes; NULL when it is none. dsl_memory: 16M to 16T. */
+const char *dsl_size(struct interp *I, const struct value *v, uint64_t min, uint64_t max);
 const char *dsl_memory(struct interp *I, const struct value *v);
 void dsl_set_resource(struct interp *I, struct scope *sc, const char *prov, const char *key,
 		      struct yv *v);
