@@ -14,7 +14,7 @@
 
 static const char *const key_order[] = {
 	"count", "box", "box_version", "box_url", "box_checksum", "hostname", "primary",
-	"autostart", "provider", "cpus", "memory", "disk", "networks", "ports", "synced_folders",
+	"autostart", "depends_on", "provider", "cpus", "memory", "disk", "networks", "ports", "synced_folders",
 	"ssh", "provider_options", "graceful_halt_timeout", "provision",
 	/* in lists and steps */
 	"network", "ip", "guest", "host", "host_ip", "protocol", "auto_correct", "type", "user",

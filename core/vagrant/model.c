@@ -18,7 +18,7 @@
 
 static const char *const list_keys[] = {"networks", "ports", "synced_folders", "provision", NULL};
 static const char *const map_keys[] = {"ssh", "provider_options", NULL};
-static const char *const not_in_defaults[] = {"hostname", "primary", "count", NULL};
+static const char *const not_in_defaults[] = {"hostname", "primary", "count", "depends_on", NULL};
 
 static bool in_list(const char *s, const char *const *l)
 {
@@ -254,6 +254,30 @@ static void fix_steps(struct interp *I, struct scope *m, struct yv *cfg)
 		if (g)
 			fix_groups(I, m, g, line_of(l->vals.v[i]));
 	}
+}
+
+/* An Ansible step whose limit reaches other machines relied on Vagrant's
+ * one-at-a-time `up`: the machines defined before were up when it ran.
+ * corral boots in parallel, so the machine waits for them (depends_on). */
+static void wait_for_earlier(struct interp *I, size_t i)
+{
+	struct scope *m = I->machines.v[i];
+	struct yv *l = y_get(m->cfg, "provision");
+	int line = 0;
+	for (size_t j = 0; l && j < l->vals.n && !line; j++) {
+		struct yv *a = y_get(l->vals.v[j], "ansible");
+		struct yv *limit = a ? y_get(a, "limit") : NULL;
+		if (limit && strcmp(limit->s, m->name))
+			line = line_of(l->vals.v[j]);
+	}
+	if (!line || !i)
+		return;
+	struct yv *deps = y_seq(I->ar);
+	for (size_t j = 0; j < i; j++)
+		y_push(I->ar, deps, y_str(I->ar, ((struct scope *)I->machines.v[j])->name));
+	y_set(I->ar, m->cfg, "depends_on", deps);
+	scope_note(I, m, line, true, "the ansible step's limit reaches other machines: depends_on "
+		   "makes %s wait for the machines before it, as Vagrant's one-by-one up did", m->name);
 }
 
 /* ---- networks ---- */
@@ -542,6 +566,7 @@ void model_build(struct interp *I, struct model *out)
 		struct scope *m = I->machines.v[i];
 		fix_box(I, m);
 		fix_steps(I, m, m->cfg);
+		wait_for_earlier(I, i);
 		convert_nets(I, &N, m, m->cfg, true);
 		dedupe_ports(I, &ports, m);
 	}
