@@ -12,7 +12,7 @@ static const struct command table[] = {
 	{"init", cmd_init, "[--force] [BOX]", "write a commented corral.yaml here",
 	 "  --force   overwrite an existing corral.yaml\n"},
 	{"import", cmd_import, "[VAGRANTFILE] [-o FILE] [--force]",
-	 "write corral.yaml from a Vagrantfile (default ./Vagrantfile), without running Ruby",
+	 "write corral.yaml from a Vagrantfile, without running Ruby",
 	 "  -o, --output FILE   write FILE (default: corral.yaml next to the Vagrantfile; - for stdout)\n"
 	 "  --force             overwrite an existing output file\n"
 	 "  What cannot be translated becomes a `# not imported (Vagrantfile line N)` comment\n"

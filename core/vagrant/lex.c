@@ -672,7 +672,7 @@ static bool at_line_start(const struct lexer *L) { return L->p == L->line_start;
 
 static int skip_block_comment(struct lexer *L)
 {
-	const char *at = L->p;
+	const char *at = L->p, *at_line = L->line_start;
 	int line = L->line;
 	while (L->p < L->end) {
 		const char *eol = memchr(L->p, '\n', (size_t)(L->end - L->p));
@@ -684,6 +684,7 @@ static int skip_block_comment(struct lexer *L)
 			return 0;
 	}
 	L->line = line;
+	L->line_start = at_line;
 	return lex_err(L, at, "=begin without =end");
 }
 

@@ -185,6 +185,15 @@ static const char *close_of(const char *open)
 	return strcmp(open, "(") == 0 ? ")" : strcmp(open, "[") == 0 ? "]" : "}";
 }
 
+/* `x rescue y`, `if c then`: a keyword inside the statement, not one ending it. */
+static bool modifier_kw(const struct parser *P)
+{
+	static const char *const mods[] = {"rescue", "then", "in", "ensure", NULL};
+	const struct tok *prev = &P->t[P->i - 1];
+	return cur(P)->k == TK_IDENT && in_list(cur(P)->s, mods) && prev->k != TK_NL &&
+	       !is_op(prev, ";");
+}
+
 /* Skips one statement from P->i by its brackets and blocks. */
 static int skip_balanced(struct parser *P)
 {
@@ -203,7 +212,7 @@ static int skip_balanced(struct parser *P)
 		}
 		if (!depth && (t->k == TK_NL || is_op(t, ";")))
 			return 0;
-		if (!depth && P->i > start && at_terminator(P))
+		if (!depth && P->i > start && at_terminator(P) && !modifier_kw(P))
 			return 0;
 		if (t->k == TK_OP && (is_op(t, "(") || is_op(t, "[") || is_op(t, "{"))) {
 			if (depth == 256)
