@@ -302,6 +302,16 @@ static const char *other_opts(struct interp *I, const struct value *opts, const 
 	return r;
 }
 
+/* Notes the options of the statement other than `known`: "WHAT options corral does not have". */
+static void note_other_opts(struct interp *I, const struct value *opts, const char *const *known,
+			    const char *what)
+{
+	const char *other = other_opts(I, opts, known);
+	if (other)
+		note_add(I, false, "%s — %s options corral does not have: %s", node_text(I, I->stmt),
+			 what, other);
+}
+
 static struct value *vm_box(struct interp *I, struct scope *sc, struct value **a, size_t n,
 			    const struct blk *blk)
 {
@@ -466,10 +476,7 @@ static struct value *vm_define(struct interp *I, struct scope *sc, struct value 
 		scope_set(I, m, "primary", y_bool(I->ar, true));
 	if (autostart && autostart->k == V_BOOL && !autostart->b)
 		scope_set(I, m, "autostart", y_bool(I->ar, false));
-	const char *other = other_opts(I, opts, (const char *const[]){"primary", "autostart", NULL});
-	if (other)
-		note_add(I, false, "%s — define options corral does not have: %s",
-			 node_text(I, I->stmt), other);
+	note_other_opts(I, opts, (const char *const[]){"primary", "autostart", NULL}, "define");
 	if (blk) {
 		struct value *cfg = v_handle(I, hnew(I, H_CONFIG, m, NULL));
 		run_block(I, blk, &cfg, 1);
@@ -568,10 +575,8 @@ static struct value *private_network(struct interp *I, struct scope *sc, struct 
 							      addr & 255)));
 		y_set(I->ar, e, "_prefix", y_int(I->ar, prefix));
 	}
-	const char *other = other_opts(I, opts, (const char *const[]){"ip", "type", "netmask", NULL});
-	if (other)
-		note_add(I, false, "%s — private network options corral does not have: %s",
-			 node_text(I, I->stmt), other);
+	note_other_opts(I, opts, (const char *const[]){"ip", "type", "netmask", NULL},
+			"private network");
 	y_set(I->ar, e, "_line", y_int(I->ar, I->stmt ? I->stmt->line : 0));
 	list_push(I, sc, "networks", e);
 	return v_nil(I);
@@ -608,11 +613,8 @@ static struct value *forwarded_port(struct interp *I, struct scope *sc, struct v
 	const struct value *ac = v_opt(opts, "auto_correct");
 	if (ac && ac->k == V_BOOL && ac->b)
 		y_set(I->ar, p, "auto_correct", y_bool(I->ar, true));
-	const char *other = other_opts(I, opts, (const char *const[]){"guest", "host", "host_ip",
-					"protocol", "auto_correct", NULL});
-	if (other)
-		note_add(I, false, "%s — forwarded port options corral does not have: %s",
-			 node_text(I, I->stmt), other);
+	note_other_opts(I, opts, (const char *const[]){"guest", "host", "host_ip", "protocol",
+							"auto_correct", NULL}, "forwarded port");
 	y_set(I->ar, p, "_line", y_int(I->ar, I->stmt ? I->stmt->line : 0));
 	list_push(I, sc, "ports", p);
 	return v_nil(I);
@@ -669,10 +671,7 @@ static struct value *vm_synced_folder(struct interp *I, struct scope *sc, struct
 	if (!mapped)
 		note_add(I, true, "synced folder type %s is corral's auto (bind, 9p or rsync, by "
 				  "provider)", type);
-	const char *other = other_opts(I, opts, (const char *const[]){"type", "disabled", NULL});
-	if (other)
-		note_add(I, false, "%s — synced folder options corral does not have: %s",
-			 node_text(I, I->stmt), other);
+	note_other_opts(I, opts, (const char *const[]){"type", "disabled", NULL}, "synced folder");
 	list_push(I, sc, "synced_folders", f);
 	return v_nil(I);
 }

@@ -149,6 +149,17 @@ static struct yv *str_list(struct interp *I, const struct value *v, bool lines)
 	return v->k == V_ARRAY ? l : NULL;
 }
 
+/* key: l, unless l is empty; l NULL: v was not a list of strings. */
+static struct value *set_list(struct interp *I, struct pstep *st, const char *key,
+			      const struct value *v, struct yv *l)
+{
+	if (!l)
+		return bad(I, key, v);
+	if (l->vals.n)
+		y_set(I->ar, st->map, key, l);
+	return v_nil(I);
+}
+
 static struct value *s_args(struct interp *I, struct pstep *st, const char *key, struct value *v)
 {
 	struct yv *l;
@@ -159,21 +170,12 @@ static struct value *s_args(struct interp *I, struct pstep *st, const char *key,
 	} else {
 		l = str_list(I, v, true);
 	}
-	if (!l)
-		return bad(I, key, v);
-	if (l->vals.n)
-		y_set(I->ar, st->map, key, l);
-	return v_nil(I);
+	return set_list(I, st, key, v, l);
 }
 
 static struct value *s_list(struct interp *I, struct pstep *st, const char *key, struct value *v)
 {
-	struct yv *l = str_list(I, v, strcmp(key, "raw_arguments") == 0);
-	if (!l)
-		return bad(I, key, v);
-	if (l->vals.n)
-		y_set(I->ar, st->map, key, l);
-	return v_nil(I);
+	return set_list(I, st, key, v, str_list(I, v, strcmp(key, "raw_arguments") == 0));
 }
 
 static struct value *s_env(struct interp *I, struct pstep *st, const char *key, struct value *v)

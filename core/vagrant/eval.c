@@ -26,26 +26,35 @@ const char *note_clean(struct interp *I, const char *s)
 	return c;
 }
 
-void note_add(struct interp *I, bool imported, const char *fmt, ...)
+static void note_v(struct interp *I, struct scope *sc, int line, bool imported, const char *fmt,
+		   va_list ap)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
 	struct note *n = ar_alloc(I->ar, sizeof(*n));
-	n->line = I->stmt ? I->stmt->line : 0;
+	n->line = line;
 	n->imported = imported;
-	n->text = note_clean(I, s ? s : "?");
-	free(s);
-	struct scope *sc = I->cur ? I->cur : I->global;
+	n->text = note_clean(I, ar_vprintf(I->ar, fmt, ap));
 	for (size_t i = 0; i < sc->notes.n; i++) {
 		const struct note *o = sc->notes.v[i];
 		if (o->line == n->line && o->imported == imported && strcmp(o->text, n->text) == 0)
 			return;
 	}
 	vec_push(I->ar, &sc->notes, n);
+}
+
+void note_at(struct interp *I, struct scope *sc, int line, bool imported, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	note_v(I, sc, line, imported, fmt, ap);
+	va_end(ap);
+}
+
+void note_add(struct interp *I, bool imported, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	note_v(I, I->cur ? I->cur : I->global, I->stmt ? I->stmt->line : 0, imported, fmt, ap);
+	va_end(ap);
 }
 
 /* A string cut to at most max bytes without splitting a UTF-8 character. */
@@ -334,13 +343,21 @@ static struct value *eval_call(struct interp *I, const struct node *n)
 	return v;
 }
 
+/* The receiver and arguments of recv[args]; the first unknown of them, else NULL. */
+static struct value *index_parts(struct interp *I, const struct node *n, struct value **recv,
+				 struct vec *args)
+{
+	*recv = eval(I, n->a);
+	if ((*recv)->k == V_UNKNOWN)
+		return *recv;
+	return eval_args(I, n, args);
+}
+
 static struct value *eval_index(struct interp *I, const struct node *n)
 {
-	struct value *recv = eval(I, n->a);
-	if (recv->k == V_UNKNOWN)
-		return recv;
+	struct value *recv;
 	struct vec args = {0};
-	struct value *unknown = eval_args(I, n, &args);
+	struct value *unknown = index_parts(I, n, &recv, &args);
 	if (unknown)
 		return unknown;
 	if (recv->k == V_HANDLE)
@@ -365,11 +382,9 @@ static struct value *eval_var(struct interp *I, const struct node *n)
 
 static struct value *set_index(struct interp *I, const struct node *target, struct value *val)
 {
-	struct value *recv = eval(I, target->a);
-	if (recv->k == V_UNKNOWN)
-		return recv;
+	struct value *recv;
 	struct vec args = {0};
-	struct value *unknown = eval_args(I, target, &args);
+	struct value *unknown = index_parts(I, target, &recv, &args);
 	if (unknown)
 		return unknown;
 	vec_push(I->ar, &args, val);

@@ -7,7 +7,6 @@
  * become one entry with `count`; a global setting two or more machines
  * keep as it is moves to `defaults`. */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,26 +25,6 @@ static bool in_list(const char *s, const char *const *l)
 		if (strcmp(s, *l) == 0)
 			return true;
 	return false;
-}
-
-static void scope_note(struct interp *I, struct scope *sc, int line, bool imported,
-		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void scope_note(struct interp *I, struct scope *sc, int line, bool imported,
-		       const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	struct note *n = ar_alloc(I->ar, sizeof(*n));
-	n->line = line;
-	n->imported = imported;
-	n->text = note_clean(I, s ? s : "?");
-	free(s);
-	vec_push(I->ar, &sc->notes, n);
 }
 
 static int line_of(const struct yv *item)
@@ -154,7 +133,7 @@ static void name_machines(struct interp *I)
 			name = ar_printf(I->ar, "%.58s-%d", base, k);
 		m->name = name;
 		if (strcmp(name, m->vname))
-			scope_note(I, m, m->line, true, "the machine `%s` is `%s` here: corral's names "
+			note_at(I, m, m->line, true, "the machine `%s` is `%s` here: corral's names "
 				   "are lowercase letters, digits and -", m->vname, name);
 	}
 }
@@ -178,14 +157,14 @@ static void fix_box(struct interp *I, struct scope *m)
 	if (both && valid_checksum(both))
 		y_set(I->ar, c, "box_checksum", y_str(I->ar, both));
 	else if (both)
-		scope_note(I, m, m->line, false, "box_download_checksum `%s` is not a %s checksum",
+		note_at(I, m, m->line, false, "box_download_checksum `%s` is not a %s checksum",
 			   cks->s, type->s);
 	else if (cks)
-		scope_note(I, m, m->line, false, "box_download_checksum without "
+		note_at(I, m, m->line, false, "box_download_checksum without "
 			   "box_download_checksum_type: corral needs both");
 	if (!y_get(c, "box")) {
 		y_set(I->ar, c, "box", y_str(I->ar, "corral/debian-12"));
-		scope_note(I, m, m->line, false, "the Vagrantfile names no box for `%s`: "
+		note_at(I, m, m->line, false, "the Vagrantfile names no box for `%s`: "
 			   "corral/debian-12 stands in for it — change it", m->vname);
 	}
 }
@@ -199,7 +178,7 @@ static void fix_primary(struct interp *I)
 			continue;
 		if (seen) {
 			y_del(m->cfg, "primary");
-			scope_note(I, m, m->line, false, "primary: true — another machine is primary");
+			note_at(I, m, m->line, false, "primary: true — another machine is primary");
 		}
 		seen = true;
 	}
@@ -221,7 +200,7 @@ static void fix_groups(struct interp *I, struct scope *m, struct yv *groups, int
 			if (n)
 				y_push(I->ar, out, y_str(I->ar, n));
 			else
-				scope_note(I, m, line, false, "ansible group %s: `%s` is no machine of "
+				note_at(I, m, line, false, "ansible group %s: `%s` is no machine of "
 					   "this Vagrantfile", g, h);
 		}
 		groups->vals.v[i] = out;
@@ -238,7 +217,7 @@ static void fix_groups(struct interp *I, struct scope *m, struct yv *groups, int
 			if (y_get(groups, k))
 				y_push(I->ar, out, kids->vals.v[j]);
 			else
-				scope_note(I, m, line, false, "ansible group %s: `%s` is no group of "
+				note_at(I, m, line, false, "ansible group %s: `%s` is no group of "
 					   "this step", g, k);
 		}
 		groups->vals.v[i] = out;
@@ -276,7 +255,7 @@ static void wait_for_earlier(struct interp *I, size_t i)
 	for (size_t j = 0; j < i; j++)
 		y_push(I->ar, deps, y_str(I->ar, ((struct scope *)I->machines.v[j])->name));
 	y_set(I->ar, m->cfg, "depends_on", deps);
-	scope_note(I, m, line, true, "the ansible step's limit reaches other machines: depends_on "
+	note_at(I, m, line, true, "the ansible step's limit reaches other machines: depends_on "
 		   "makes %s wait for the machines before it, as Vagrant's one-by-one up did", m->name);
 }
 
@@ -330,19 +309,19 @@ static struct yv *convert_net(struct interp *I, struct nets *N, struct scope *m,
 	sscanf(ip, "%u.%u.%u.%u", &b0, &b1, &b2, &b3);
 	a = b0 << 24 | b1 << 16 | b2 << 8 | b3;
 	if (prefix < 8 || prefix > 30) {
-		scope_note(I, m, line, false, "private network %s/%d — corral's networks are /8 to /30",
+		note_at(I, m, line, false, "private network %s/%d — corral's networks are /8 to /30",
 			   ip, prefix);
 		return NULL;
 	}
 	unsigned mask = ~0u << (32 - prefix), net = a & mask;
 	if (a == net || a == (net | ~mask)) {
-		scope_note(I, m, line, false, "private network %s — the network's own or broadcast "
+		note_at(I, m, line, false, "private network %s — the network's own or broadcast "
 			   "address", ip);
 		return NULL;
 	}
 	for (size_t i = 0; fresh && i < N->used.n; i++)
 		if (strcmp(N->used.v[i], ip) == 0) {
-			scope_note(I, m, line, false, "private network %s — another machine has this "
+			note_at(I, m, line, false, "private network %s — another machine has this "
 				   "address", ip);
 			return NULL;
 		}
@@ -390,7 +369,7 @@ static void dedupe_ports(struct interp *I, struct vec *seen, struct scope *m)
 		for (size_t j = 0; key && j < seen->n && !dup; j++)
 			dup = strcmp(seen->v[j], key) == 0;
 		if (dup && !y_get(p, "auto_correct")) {
-			scope_note(I, m, line_of(p), false, "forwarded port %lld — host port %lld is "
+			note_at(I, m, line_of(p), false, "forwarded port %lld — host port %lld is "
 				   "forwarded already (add auto_correct: true to move it)",
 				   y_get(p, "guest")->i, h->i);
 			continue;
@@ -537,7 +516,7 @@ void model_build(struct interp *I, struct model *out)
 {
 	struct scope *g = I->global;
 	if (!I->configured)
-		scope_note(I, g, 0, false, "no Vagrant.configure(\"2\") block: nothing to import");
+		note_at(I, g, 0, false, "no Vagrant.configure(\"2\") block: nothing to import");
 	if (!I->machines.n)
 		scope_new(I, "default", I->configure_line);
 	struct yv *implicit = y_map(I->ar), *gl = y_seq(I->ar), *old = y_get(g->cfg, "synced_folders");

@@ -335,14 +335,16 @@ static bool parse_pair(struct parser *P, struct node *hash)
 	return true;
 }
 
-static struct node *parse_hash(struct parser *P)
+/* Comma-separated items from the opening bracket at P->i up to `close`:
+ * new lines anywhere, a trailing comma allowed. */
+static bool parse_list(struct parser *P, const char *close, bool (*item)(struct parser *, void *),
+		       void *ctx)
 {
-	struct node *h = mk(P, N_HASH, cur(P));
 	struct saved s = enter(P, false, false);
 	P->i++;
-	for (skip_nl(P); !is_op(cur(P), "}"); skip_nl(P)) {
-		if (!parse_pair(P, h))
-			return leave(P, s), NULL;
+	for (skip_nl(P); !is_op(cur(P), close); skip_nl(P)) {
+		if (!item(P, ctx))
+			return leave(P, s), false;
 		skip_nl(P);
 		if (!is_op(cur(P), ","))
 			break;
@@ -350,10 +352,18 @@ static struct node *parse_hash(struct parser *P)
 	}
 	skip_nl(P);
 	leave(P, s);
-	if (!is_op(cur(P), "}"))
-		return fail(P, "expected `}` closing a hash");
+	if (!is_op(cur(P), close))
+		return fail(P, ar_printf(P->a, "expected `%s`", close)), false;
 	P->i++;
-	return h;
+	return true;
+}
+
+static bool pair_item(struct parser *P, void *hash) { return parse_pair(P, hash); }
+
+static struct node *parse_hash(struct parser *P)
+{
+	struct node *h = mk(P, N_HASH, cur(P));
+	return parse_list(P, "}", pair_item, h) ? h : NULL;
 }
 
 /* One argument: *splat, &block, label: v or k => v (into the trailing hash), or a value. */
@@ -388,26 +398,21 @@ static bool parse_arg(struct parser *P, struct node *call, struct node **hash)
 	return parse_pair(P, *hash);
 }
 
-/* Arguments up to `close` (")" or "]"); new lines anywhere. */
+struct args_ctx {
+	struct node *call, *hash;
+};
+
+static bool arg_item(struct parser *P, void *ctx)
+{
+	struct args_ctx *c = ctx;
+	return parse_arg(P, c->call, &c->hash);
+}
+
+/* Arguments up to `close` (")" or "]"). */
 static bool parse_paren_args(struct parser *P, struct node *call, const char *close)
 {
-	struct saved s = enter(P, false, false);
-	struct node *hash = NULL;
-	P->i++;
-	for (skip_nl(P); !is_op(cur(P), close); skip_nl(P)) {
-		if (!parse_arg(P, call, &hash))
-			return leave(P, s), false;
-		skip_nl(P);
-		if (!is_op(cur(P), ","))
-			break;
-		P->i++;
-	}
-	skip_nl(P);
-	leave(P, s);
-	if (!is_op(cur(P), close))
-		return fail(P, close[0] == ')' ? "expected `)`" : "expected `]`"), false;
-	P->i++;
-	return true;
+	struct args_ctx c = {call, NULL};
+	return parse_list(P, close, arg_item, &c);
 }
 
 static const char *const not_args[] = {"if", "unless", "while", "until", "and", "or", "then",

@@ -33,15 +33,23 @@ char *ar_strndup(struct arena *a, const char *s, size_t n)
 
 char *ar_strdup(struct arena *a, const char *s) { return s ? ar_strndup(a, s, strlen(s)) : NULL; }
 
+char *ar_vprintf(struct arena *a, const char *fmt, va_list ap)
+{
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	char *p = ar_alloc(a, n > 0 ? (size_t)n + 1 : 1);
+	if (n > 0)
+		vsnprintf(p, (size_t)n + 1, fmt, again);
+	va_end(again);
+	return p;
+}
+
 char *ar_printf(struct arena *a, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	char *p = ar_alloc(a, (size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	char *p = ar_vprintf(a, fmt, ap);
 	va_end(ap);
 	return p;
 }
@@ -235,12 +243,8 @@ struct value *v_unknown(struct interp *I, const char *fmt, ...)
 	struct value *v = v_new(I, V_UNKNOWN);
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	v->s = ar_vprintf(I->ar, fmt, ap);
 	va_end(ap);
-	v->s = ar_strdup(I->ar, s ? s : "a value corral import cannot compute");
-	free(s);
 	return v;
 }
 

@@ -3,6 +3,7 @@
  * builds, and the interpreter's state. */
 #ifndef CORRAL_VF_PRIV_H
 #define CORRAL_VF_PRIV_H
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@ void *ar_alloc(struct arena *a, size_t n); /* zeroed */
 char *ar_strndup(struct arena *a, const char *s, size_t n);
 char *ar_strdup(struct arena *a, const char *s);
 char *ar_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *ar_vprintf(struct arena *a, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void ar_free(struct arena *a);
 
 struct vec {
@@ -234,6 +236,9 @@ struct interp {
 
 /* s fit for a comment line and a terminal: control characters become '?'. */
 const char *note_clean(struct interp *I, const char *s);
+/* A note in sc at a line of the Vagrantfile (0: none), once. */
+void note_at(struct interp *I, struct scope *sc, int line, bool imported, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 /* A note at the statement being run, in the current machine's scope. */
 void note_add(struct interp *I, bool imported, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
