@@ -209,8 +209,67 @@ struct strspec {
 	bool raw;         /* <<~'EOS': no escapes at all */
 };
 
-/* Reads a string body from L->p up to its closing delimiter into parts.
- * Tracks lines; returns 0, or -1 when it never ends. */
+/* A backslash escape at L->p by the string's rules. */
+static void backslash(struct lexer *L, const struct strspec *sp, struct sbuf *sb, bool words)
+{
+	if (sp->interp) {
+		if (L->p[1] == '\n') {
+			L->line++;
+			L->line_start = L->p + 2;
+		}
+		L->p = escape(&sb->b, L->p + 1, L->end);
+		return;
+	}
+	char n = L->p[1];
+	bool esc = n == '\\' || n == sp->close || n == sp->open || (words && isspace((unsigned char)n));
+	if (!esc)
+		buf_add(&sb->b, L->p, 1);
+	buf_add(&sb->b, L->p + 1, 1);
+	L->p += 2;
+}
+
+/* #{code}, #@ivar or #$global at L->p: the code as a part of its own.
+ * 1: it was one, 0: it was not, -1: it never ends. */
+static int interpolation(struct lexer *L, struct sbuf *sb, int *line, int *col)
+{
+	const char *p = L->p, *e;
+	if (p[1] == '{') {
+		if (!(e = interp_end(p + 2, L->end)))
+			return lex_err(L, p, "unterminated #{ in a string");
+		flush_text(sb, *line, *col);
+		_cleanup_free_ char *code = xstrndup(p + 2, (size_t)(e - p - 2));
+		part_add(sb, code, true, L->line, col_of(L, p + 2));
+		for (const char *q = p; q < e; q++)
+			if (*q == '\n') {
+				L->line++;
+				L->line_start = q + 1;
+			}
+		L->p = e + 1;
+	} else if ((p[1] == '@' || p[1] == '$') && ident_start(p[2])) {
+		for (e = p + 2; e < L->end && ident_char(*e);)
+			e++;
+		flush_text(sb, *line, *col);
+		_cleanup_free_ char *code = xstrndup(p + 1, (size_t)(e - p - 1));
+		part_add(sb, code, true, L->line, col_of(L, p + 1));
+		L->p = e;
+	} else {
+		return 0;
+	}
+	*line = L->line, *col = col_of(L, L->p);
+	return 1;
+}
+
+/* Ends the current word of a %w() list. */
+static void word_end(struct lexer *L, struct sbuf *sb, struct vec *words, int line, int col)
+{
+	flush_text(sb, line, col);
+	if (sb->n)
+		vec_push(L->a, words, (void *)sb->parts[--sb->n].text);
+}
+
+/* Reads a string body from L->p up to its closing delimiter into parts
+ * (words: split at white space into it instead). Tracks lines; returns 0,
+ * or -1 when it never ends. */
 static int read_body(struct lexer *L, const struct strspec *sp, struct sbuf *sb,
 		     struct vec *words)
 {
@@ -220,72 +279,31 @@ static int read_body(struct lexer *L, const struct strspec *sp, struct sbuf *sb,
 		char c = *L->p;
 		if (c == sp->close && !depth) {
 			L->p++;
-			flush_text(sb, line, col);
-			if (words && sb->n)
-				vec_push(L->a, words, (void *)sb->parts[--sb->n].text);
+			if (words)
+				word_end(L, sb, words, line, col);
+			else
+				flush_text(sb, line, col);
 			return 0;
 		}
-		if (sp->open != sp->close && c == sp->open)
-			depth++;
-		else if (sp->open != sp->close && c == sp->close)
-			depth--;
+		if (sp->open != sp->close && (c == sp->open || c == sp->close))
+			depth += c == sp->open ? 1 : -1;
 		if (c == '\n') {
 			L->line++;
 			L->line_start = L->p + 1;
 		}
+		int r = sp->interp && c == '#' ? interpolation(L, sb, &line, &col) : 0;
+		if (r < 0)
+			return -1;
+		if (r)
+			continue;
 		if (words && isspace((unsigned char)c)) {
-			flush_text(sb, line, col);
-			if (sb->n)
-				vec_push(L->a, words, (void *)sb->parts[--sb->n].text);
+			word_end(L, sb, words, line, col);
 			L->p++;
-			continue;
+		} else if (c == '\\' && L->p + 1 < L->end && !sp->raw) {
+			backslash(L, sp, sb, words != NULL);
+		} else {
+			buf_add(&sb->b, L->p++, 1);
 		}
-		if (c == '\\' && L->p + 1 < L->end && !sp->raw) {
-			if (sp->interp) {
-				if (L->p[1] == '\n') {
-					L->line++;
-					L->line_start = L->p + 2;
-				}
-				L->p = escape(&sb->b, L->p + 1, L->end);
-			} else {
-				char n = L->p[1];
-				bool esc = n == '\\' || n == sp->close || n == sp->open ||
-					   (words && isspace((unsigned char)n));
-				if (!esc)
-					buf_add(&sb->b, L->p, 1);
-				buf_add(&sb->b, L->p + 1, 1);
-				L->p += 2;
-			}
-			continue;
-		}
-		if (sp->interp && c == '#' && L->p + 1 < L->end && L->p[1] == '{') {
-			const char *e = interp_end(L->p + 2, L->end);
-			if (!e)
-				return lex_err(L, L->p, "unterminated #{ in a string");
-			flush_text(sb, line, col);
-			_cleanup_free_ char *code = xstrndup(L->p + 2, (size_t)(e - L->p - 2));
-			part_add(sb, code, true, L->line, col_of(L, L->p + 2));
-			for (const char *q = L->p; q < e; q++)
-				if (*q == '\n') {
-					L->line++;
-					L->line_start = q + 1;
-				}
-			L->p = e + 1;
-			line = L->line, col = col_of(L, L->p);
-			continue;
-		}
-		if (sp->interp && c == '#' && L->p + 2 < L->end && (L->p[1] == '@' || L->p[1] == '$') &&
-		    ident_start(L->p[2])) {
-			const char *q = L->p + 2;
-			while (q < L->end && ident_char(*q))
-				q++;
-			flush_text(sb, line, col);
-			_cleanup_free_ char *code = xstrndup(L->p + 1, (size_t)(q - L->p - 1));
-			part_add(sb, code, true, L->line, col_of(L, L->p + 1));
-			L->p = q;
-			continue;
-		}
-		buf_add(&sb->b, L->p++, 1);
 	}
 	L->p = start;
 	L->line = start_lineno;
@@ -414,6 +432,54 @@ static bool blank_line(const char *s, const char *e)
 	return s + indent_of(s, e) >= e;
 }
 
+/* The lines body..end of a heredoc, without their common indentation for <<~. */
+static void heredoc_text(const char *body, const char *end, bool squiggly, struct buf *text)
+{
+	size_t strip = (size_t)-1;
+	for (const char *l = body; squiggly && l < end;) {
+		const char *le = memchr(l, '\n', (size_t)(end - l));
+		if (!blank_line(l, le) && indent_of(l, le) < strip)
+			strip = indent_of(l, le);
+		l = le + 1;
+	}
+	buf_puts(text, "");
+	for (const char *l = body; l < end;) {
+		const char *le = memchr(l, '\n', (size_t)(end - l));
+		size_t cut = squiggly ? indent_of(l, le) : 0;
+		if (cut > strip)
+			cut = strip;
+		buf_add(text, l + cut, (size_t)(le + 1 - l - cut));
+		l = le + 1;
+	}
+}
+
+/* The heredoc's text as its string token's parts, escapes and #{} read
+ * unless its id was quoted. The text has no closing delimiter: its NUL ends it. */
+static int heredoc_parts(struct lexer *L, const struct heredoc *h, const struct buf *text,
+			 int line)
+{
+	struct lexer sub = *L;
+	sub.s = sub.p = sub.line_start = text->s;
+	sub.end = text->s + text->len + 1;
+	sub.line = line;
+	sub.col0 = 0;
+	struct strspec sp = {'\0', '\0', !h->raw, h->raw};
+	struct sbuf sb = {.a = L->a};
+	if (read_body(&sub, &sp, &sb, NULL) < 0) {
+		buf_free(&sb.b);
+		return -1;
+	}
+	set_parts(L, &L->v[h->tok], &sb);
+	return 0;
+}
+
+static void next_line(struct lexer *L, const char *eol)
+{
+	L->p = eol < L->end ? eol + 1 : eol;
+	L->line++;
+	L->line_start = L->p;
+}
+
 /* The body of one heredoc, from L->p (the start of a line) to its id line. */
 static int read_heredoc(struct lexer *L, struct heredoc *h)
 {
@@ -429,48 +495,14 @@ static int read_heredoc(struct lexer *L, struct heredoc *h)
 		while (we > w && (we[-1] == ' ' || we[-1] == '\t' || we[-1] == '\r'))
 			we--;
 		if ((size_t)(we - w) == idlen && memcmp(w, h->id, idlen) == 0) {
-			/* strip the common indentation of a <<~ body */
-			size_t strip = (size_t)-1;
-			for (const char *l = body; h->squiggly && l < L->p;) {
-				const char *le = memchr(l, '\n', (size_t)(L->p - l));
-				if (!blank_line(l, le) && indent_of(l, le) < strip)
-					strip = indent_of(l, le);
-				l = le + 1;
-			}
 			struct buf text = {0};
-			buf_puts(&text, "");
-			for (const char *l = body; l < L->p;) {
-				const char *le = memchr(l, '\n', (size_t)(L->p - l));
-				size_t cut = h->squiggly ? indent_of(l, le) : 0;
-				if (cut > strip)
-					cut = strip;
-				buf_add(&text, l + cut, (size_t)(le + 1 - l - cut));
-				l = le + 1;
-			}
-			/* the body has no closing delimiter: its NUL ends it */
-			struct lexer sub = *L;
-			sub.s = sub.p = sub.line_start = text.s;
-			sub.end = text.s + text.len + 1;
-			sub.line = body_line;
-			sub.col0 = 0;
-			struct strspec sp = {'\0', '\0', !h->raw, h->raw};
-			struct sbuf sb = {.a = L->a};
-			if (read_body(&sub, &sp, &sb, NULL) < 0) {
-				buf_free(&sb.b);
-				buf_free(&text);
-				return -1;
-			}
-			struct tok *t = &L->v[h->tok];
-			set_parts(L, t, &sb);
+			heredoc_text(body, L->p, h->squiggly, &text);
+			int rc = heredoc_parts(L, h, &text, body_line);
 			buf_free(&text);
-			L->p = eol < L->end ? eol + 1 : eol;
-			L->line++;
-			L->line_start = L->p;
-			return 0;
+			next_line(L, eol);
+			return rc;
 		}
-		L->p = eol < L->end ? eol + 1 : eol;
-		L->line++;
-		L->line_start = L->p;
+		next_line(L, eol);
 	}
 	L->line = L->v[h->tok].line;
 	diag_fail(L->d, "heredoc <<%s never ends (no line `%s`)", h->id, h->id);

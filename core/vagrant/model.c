@@ -512,6 +512,20 @@ static void sort_notes(struct vec *v)
 		}
 }
 
+/* Vagrant shares the project as /vagrant unless a synced folder disables it:
+ * the global scope's first folder, which a later one may replace or disable. */
+static void share_project(struct interp *I, struct scope *g)
+{
+	struct yv *f = y_map(I->ar), *l = y_seq(I->ar), *old = y_get(g->cfg, "synced_folders");
+	f->flow = true;
+	y_set(I->ar, f, "host", y_str(I->ar, I->o->path_dir ? I->o->path_dir : "."));
+	y_set(I->ar, f, "guest", y_str(I->ar, "/vagrant"));
+	y_push(I->ar, l, f);
+	for (size_t i = 0; old && i < old->vals.n; i++)
+		y_push(I->ar, l, old->vals.v[i]);
+	y_set(I->ar, g->cfg, "synced_folders", l);
+}
+
 void model_build(struct interp *I, struct model *out)
 {
 	struct scope *g = I->global;
@@ -519,14 +533,7 @@ void model_build(struct interp *I, struct model *out)
 		note_at(I, g, 0, false, "no Vagrant.configure(\"2\") block: nothing to import");
 	if (!I->machines.n)
 		scope_new(I, "default", I->configure_line);
-	struct yv *implicit = y_map(I->ar), *gl = y_seq(I->ar), *old = y_get(g->cfg, "synced_folders");
-	implicit->flow = true;
-	y_set(I->ar, implicit, "host", y_str(I->ar, I->o->path_dir ? I->o->path_dir : "."));
-	y_set(I->ar, implicit, "guest", y_str(I->ar, "/vagrant"));
-	y_push(I->ar, gl, implicit);
-	for (size_t i = 0; old && i < old->vals.n; i++)
-		y_push(I->ar, gl, old->vals.v[i]);
-	y_set(I->ar, g->cfg, "synced_folders", gl);
+	share_project(I, g);
 	if (I->default_provider)
 		y_set(I->ar, g->cfg, "provider", y_str(I->ar, I->default_provider));
 	for (size_t i = 0; i < I->machines.n; i++) {
