@@ -766,8 +766,6 @@ static int lex_one(struct lexer *L)
 	}
 	if (c == '=' && at_line_start(L) && strncmp(L->p, "=begin", 6) == 0)
 		return skip_block_comment(L);
-	if (c == '\0')
-		return lex_err(L, L->p, "a NUL byte in the file");
 	if (isdigit((unsigned char)c))
 		return lex_number(L);
 	if (ident_start(c))
@@ -817,15 +815,16 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 	return overlong || (c >= 0xd800 && c < 0xe000) ? 0 : n;
 }
 
-/* Ruby reads source as UTF-8: anything else is refused where it starts. */
+/* Ruby reads source as UTF-8: anything else is refused where it starts,
+ * and so is a NUL byte (corral's strings end there). */
 static int check_utf8(struct lexer *L)
 {
 	const unsigned char *p = (const unsigned char *)L->s, *end = (const unsigned char *)L->end;
 	while (p < end) {
-		size_t n = utf8_len(p, end);
+		size_t n = *p ? utf8_len(p, end) : 0;
 		if (!n) {
 			L->p = (const char *)p;
-			return lex_err(L, L->p, "not UTF-8 text");
+			return lex_err(L, L->p, *p ? "not UTF-8 text" : "a NUL byte in the file");
 		}
 		if (*p == '\n') {
 			L->line++;
