@@ -408,8 +408,9 @@ struct value *dsl_provision(struct interp *I, struct scope *sc, struct value **a
 	if (!st->kind)
 		return v_unknown(I, "corral has no %s provisioner", type ? type : "such");
 	st->map = y_map(I->ar);
-	if (name)
-		y_set(I->ar, st->map, "name", y_str(I->ar, name));
+	struct value *r = name ? dsl_step_set(I, st, "name", a[0]) : NULL;
+	if (r && r->k == V_UNKNOWN)
+		note_add(I, false, "%s — the step's name: %s", node_text(I, I->stmt), r->s);
 	apply_opts(I, st, opts);
 	if (blk) {
 		struct handle *h = ar_alloc(I->ar, sizeof(*h));
