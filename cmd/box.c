@@ -125,33 +125,42 @@ static int box_add(struct ctx *c, struct box_args *a)
 	return EXIT_OK;
 }
 
+static void list_one(struct ctx *c, json_t *arr, const struct box_ref *r)
+{
+	if (c->json)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", r->name,
+						     "version", r->version, "provider", r->provider,
+						     "architecture", r->arch, "dir", r->dir, "store",
+						     r->vagrant ? "vagrant" : "corral"));
+	else
+		printf("%-32s %-12s %-12s %s%s\n", r->name, r->version, r->provider, r->arch,
+		       r->vagrant ? "  (Vagrant's)" : "");
+}
+
+/* corral's boxes, then Vagrant's (~/.vagrant.d/boxes), which `up` uses as they are. */
 static int box_list(struct ctx *c, struct box_args *a)
 {
 	(void)a;
-	struct box_list l;
+	struct box_list l, v;
 	struct diag d = {0};
 	if (boxstore_list(&l, &d) < 0)
 		return report_exit(&d);
+	vagrant_box_list(NULL, &v);
 	json_t *arr = json_array();
-	for (size_t i = 0; i < l.n; i++) {
-		const struct box_ref *r = &l.v[i];
-		if (c->json)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", r->name,
-							     "version", r->version, "provider",
-							     r->provider, "architecture", r->arch,
-							     "dir", r->dir));
-		else
-			printf("%-32s %-12s %-12s %s\n", r->name, r->version, r->provider, r->arch);
-	}
+	for (size_t i = 0; i < l.n; i++)
+		list_one(c, arr, &l.v[i]);
+	for (size_t i = 0; i < v.n; i++)
+		list_one(c, arr, &v.v[i]);
 	if (c->json) {
 		char *s = json_dumps(arr, JSON_INDENT(2));
 		puts(s);
 		free(s);
-	} else if (!l.n) {
+	} else if (!l.n && !v.n) {
 		puts("no boxes yet; add one with `corral box add`");
 	}
 	json_decref(arr);
 	box_list_free(&l);
+	box_list_free(&v);
 	return EXIT_OK;
 }
 

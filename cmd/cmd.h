@@ -60,6 +60,7 @@ int report_exit(const struct diag *d);
 int usage_error(const struct command *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int cmd_init(struct ctx *c);
+int cmd_import(struct ctx *c);
 int cmd_validate(struct ctx *c);
 int cmd_status(struct ctx *c);
 int cmd_provision(struct ctx *c);

@@ -11,6 +11,13 @@
 static const struct command table[] = {
 	{"init", cmd_init, "[--force] [BOX]", "write a commented corral.yaml here",
 	 "  --force   overwrite an existing corral.yaml\n"},
+	{"import", cmd_import, "[VAGRANTFILE] [-o FILE] [--force]",
+	 "write corral.yaml from a Vagrantfile, without running Ruby",
+	 "  -o, --output FILE   write FILE (default: corral.yaml next to the Vagrantfile; - for stdout)\n"
+	 "  --force             overwrite an existing output file\n"
+	 "  What cannot be translated becomes a `# not imported (Vagrantfile line N)` comment\n"
+	 "  and a line of the summary on stderr. Exit 0: written; 1: the output exists;\n"
+	 "  2: the Vagrantfile cannot be read or parsed (file:line:col).\n"},
 	{"validate", cmd_validate, "", "check the envfile; every error with file:line:col", ""},
 	{"status", cmd_status, "[NAME...]", "show the state of the envfile's machines",
 	 "  --json    one JSON object per machine, as an array\n"
@@ -28,7 +35,8 @@ static const struct command table[] = {
 	 "        --provider P  --architecture A (default: this host's, then unknown)\n"
 	 "        --checksum TYPE:HEX   for a .box   --force  replace   --insecure  no TLS checks\n"
 	 "        --signature B64   the .box's Ed25519 signature (catalogs carry `signature`)\n"
-	 "  list                 every box: name, version, provider, architecture (--json)\n"
+	 "  list                 every box: name, version, provider, architecture (--json);\n"
+	 "                       also Vagrant's (~/.vagrant.d/boxes), which up uses as they are\n"
 	 "  remove NAME [--box-version V] [--provider P] [--architecture A] [--all] [--force]\n"
 	 "                       refuses a box a machine uses unless --force\n"
 	 "  prune [--dry-run]    remove all but the newest version of each box, never one in use\n"

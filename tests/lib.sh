@@ -21,7 +21,8 @@ test_box() {
 	printf '%s\n' "$box"
 }
 T=$(mktemp -d /tmp/corral-test.XXXXXX)
-export CORRAL_HOME=$T/home NO_COLOR=1
+# Vagrant's box store is listed and used too: none unless a test makes one.
+export CORRAL_HOME=$T/home VAGRANT_HOME=$T/vagrant.d NO_COLOR=1
 cleanup_hooks=()
 on_exit() { cleanup_hooks+=("$1"); }
 trap 'for h in "${cleanup_hooks[@]}"; do eval "$h"; done; rm -rf "$T"' EXIT

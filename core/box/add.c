@@ -259,7 +259,7 @@ static int plan_direct(const struct box_add_opts *o, const struct source *s, str
 static void fill_ref(const struct plan *p, struct box_ref *out)
 {
 	*out = (struct box_ref){xstrdup(p->name), xstrdup(p->version), xstrdup(p->provider),
-				xstrdup(p->arch), boxstore_path(p->name, p->version, p->arch, p->provider)};
+				xstrdup(p->arch), boxstore_path(p->name, p->version, p->arch, p->provider), false};
 }
 
 /* A .box whose provider is unknown until unpacked: present when one of the

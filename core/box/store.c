@@ -167,7 +167,7 @@ static void list_add(struct box_list *l, const struct box_ref *r)
 {
 	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
 	l->v[l->n++] = (struct box_ref){xstrdup(r->name), xstrdup(r->version), xstrdup(r->provider),
-					xstrdup(r->arch), xstrdup(r->dir)};
+					xstrdup(r->arch), xstrdup(r->dir), r->vagrant};
 }
 
 /* The subdirectories of dir that do not start with a dot. */
@@ -187,28 +187,46 @@ static struct strv subdirs(const char *dir)
 	return out;
 }
 
-/* name/VERSION/ARCH/PROVIDER directories that hold a metadata.json. */
-static void scan_name(const char *root, const char *esc, struct box_list *l)
+/* The PROVIDER directories (those with a metadata.json) under one version:
+ * VERSION/ARCH/PROVIDER, or VERSION/PROVIDER (Vagrant before 2.4; arch
+ * "unknown"). An ARCH directory never holds a metadata.json itself. */
+static void scan_version(const char *vdir, struct box_ref *r, struct box_list *l)
+{
+	struct strv subs = subdirs(vdir);
+	for (size_t j = 0; j < subs.n; j++) {
+		_cleanup_free_ char *sdir = path_join(vdir, subs.v[j]);
+		_cleanup_free_ char *smeta = path_join(sdir, "metadata.json");
+		if (r->vagrant && path_exists(smeta)) {
+			struct box_ref b = *r;
+			b.provider = subs.v[j], b.arch = "unknown", b.dir = sdir;
+			list_add(l, &b);
+			continue;
+		}
+		struct strv provs = subdirs(sdir);
+		for (size_t k = 0; k < provs.n; k++) {
+			_cleanup_free_ char *pdir = path_join(sdir, provs.v[k]);
+			_cleanup_free_ char *meta = path_join(pdir, "metadata.json");
+			struct box_ref b = *r;
+			b.provider = provs.v[k], b.arch = subs.v[j], b.dir = pdir;
+			if (path_exists(meta))
+				list_add(l, &b);
+		}
+		strv_free(&provs);
+	}
+	strv_free(&subs);
+}
+
+/* The boxes of one name directory (escaped name) under root. */
+static void scan_name(const char *root, const char *esc, bool vagrant, struct box_list *l)
 {
 	_cleanup_free_ char *ndir = path_join(root, esc);
 	_cleanup_free_ char *name = replace(esc, VAGRANT_SLASH, "/");
 	struct strv vers = subdirs(ndir);
 	for (size_t i = 0; i < vers.n; i++) {
 		_cleanup_free_ char *vdir = path_join(ndir, vers.v[i]);
-		struct strv arches = version_valid(vers.v[i]) ? subdirs(vdir) : (struct strv){0};
-		for (size_t j = 0; j < arches.n; j++) {
-			_cleanup_free_ char *adir = path_join(vdir, arches.v[j]);
-			struct strv provs = subdirs(adir);
-			for (size_t k = 0; k < provs.n; k++) {
-				_cleanup_free_ char *pdir = path_join(adir, provs.v[k]);
-				_cleanup_free_ char *meta = path_join(pdir, "metadata.json");
-				struct box_ref r = {name, vers.v[i], provs.v[k], arches.v[j], pdir};
-				if (path_exists(meta))
-					list_add(l, &r);
-			}
-			strv_free(&provs);
-		}
-		strv_free(&arches);
+		struct box_ref r = {.name = name, .version = vers.v[i], .vagrant = vagrant};
+		if (version_valid(vers.v[i]))
+			scan_version(vdir, &r, l);
 	}
 	strv_free(&vers);
 }
@@ -226,17 +244,47 @@ static int ref_cmp(const void *a, const void *b)
 
 static int ref_cmp_newest(const void *a, const void *b) { return ref_cmp(b, a); }
 
+static void scan_root(const char *root, bool vagrant, struct box_list *l)
+{
+	struct strv names = subdirs(root);
+	for (size_t i = 0; i < names.n; i++)
+		scan_name(root, names.v[i], vagrant, l);
+	strv_free(&names);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), ref_cmp);
+}
+
 int boxstore_list(struct box_list *l, struct diag *d)
 {
 	(void)d;
 	*l = (struct box_list){0};
 	_cleanup_free_ char *root = boxes_root();
-	struct strv names = subdirs(root);
-	for (size_t i = 0; i < names.n; i++)
-		scan_name(root, names.v[i], l);
-	strv_free(&names);
+	scan_root(root, false, l);
+	return 0;
+}
+
+char *vagrant_boxes_root(void)
+{
+	const char *vh = getenv("VAGRANT_HOME"), *home = getenv("HOME");
+	if (vh && *vh)
+		return path_join(vh, "boxes");
+	return xasprintf("%s/.vagrant.d/boxes", home && *home ? home : "/");
+}
+
+int vagrant_box_list(const char *name, struct box_list *l)
+{
+	*l = (struct box_list){0};
+	_cleanup_free_ char *root = vagrant_boxes_root();
+	if (!name) {
+		scan_root(root, true, l);
+		return 0;
+	}
+	if (!box_name_valid(name))
+		return 0;
+	_cleanup_free_ char *esc = box_name_escape(name);
+	scan_name(root, esc, true, l);
 	if (l->n)
-		qsort(l->v, l->n, sizeof(*l->v), ref_cmp);
+		qsort(l->v, l->n, sizeof(*l->v), ref_cmp_newest);
 	return 0;
 }
 
@@ -249,7 +297,7 @@ int boxstore_find_name(const char *name, struct box_list *out, struct diag *d)
 	}
 	_cleanup_free_ char *root = boxes_root();
 	_cleanup_free_ char *esc = box_name_escape(name);
-	scan_name(root, esc, out);
+	scan_name(root, esc, false, out);
 	if (out->n)
 		qsort(out->v, out->n, sizeof(*out->v), ref_cmp_newest);
 	return 0;

@@ -20,6 +20,7 @@
 
 struct box_ref {
 	char *name, *version, *provider, *arch, *dir;
+	bool vagrant; /* in Vagrant's store (read only), not corral's */
 };
 void box_ref_free(struct box_ref *r);
 
@@ -31,6 +32,15 @@ void box_list_free(struct box_list *l);
 
 /* Every box in the store, by name, then version (oldest first), arch, provider. */
 int boxstore_list(struct box_list *l, struct diag *d);
+
+/* Vagrant's own store, $VAGRANT_HOME/boxes (default ~/.vagrant.d/boxes), read
+ * in place and never written: NAME/VERSION/PROVIDER (Vagrant before 2.4) or
+ * NAME/VERSION/ARCH/PROVIDER, "/" in NAME as -VAGRANTSLASH-. Its boxes are
+ * listed by `box list` (marked) and booted by `up` when corral's store has
+ * no match, without adding them again. The old layout's arch is "unknown". */
+char *vagrant_boxes_root(void);
+/* Every box there, ordered as boxstore_list; name NULL: all, else that one's, newest first. */
+int vagrant_box_list(const char *name, struct box_list *l);
 
 /* The store directory of one box (whether or not it exists). */
 char *boxstore_path(const char *name, const char *version, const char *arch,

@@ -1,5 +1,6 @@
 /* The store seen from its users: `up` finding (or adding) a machine's box,
- * and `box outdated` comparing installed boxes with their catalogs. */
+ * corral's store first, then Vagrant's as it is, and `box outdated`
+ * comparing installed boxes with their catalogs. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,8 +10,31 @@
 #include "core/base/util.h"
 #include "core/box/version.h"
 
-/* The newest installed box meeting the constraint, for the providers (in
- * their order within one version) on this host's architecture. */
+/* The newest box of l (newest first) meeting the constraint, for the
+ * providers (in their order within one version) on this host's architecture. */
+static bool pick(const struct box_list *l, const struct vconstraint *vc,
+		 const char *const *providers, struct box_ref *out)
+{
+	const char *arches[] = {host_arch(), "unknown", NULL};
+	for (size_t i = 0; i < l->n; i++) {
+		if (!vconstraint_match(vc, l->v[i].version))
+			continue;
+		for (const char *const *p = providers; *p; p++)
+			for (size_t j = i; j < l->n; j++) {
+				const struct box_ref *r = &l->v[j];
+				if (strcmp(r->version, l->v[i].version) == 0 &&
+				    strcmp(r->provider, *p) == 0 && box_in_list(r->arch, arches)) {
+					*out = (struct box_ref){xstrdup(r->name), xstrdup(r->version),
+								xstrdup(r->provider), xstrdup(r->arch),
+								xstrdup(r->dir), r->vagrant};
+					return true;
+				}
+			}
+	}
+	return false;
+}
+
+/* In corral's store, else in Vagrant's (used in place, never copied). */
 static int find_installed(const struct machine_cfg *mc, const char *const *providers,
 			  struct box_ref *out, bool *found, struct diag *d)
 {
@@ -22,23 +46,13 @@ static int find_installed(const struct machine_cfg *mc, const char *const *provi
 		vconstraint_free(&vc);
 		return -1;
 	}
-	const char *arches[] = {host_arch(), "unknown", NULL};
-	*found = false;
-	for (size_t i = 0; i < l.n && !*found; i++) {
-		if (!vconstraint_match(&vc, l.v[i].version))
-			continue;
-		for (const char *const *p = providers; *p && !*found; p++)
-			for (size_t j = i; j < l.n && !*found; j++) {
-				struct box_ref *r = &l.v[j];
-				*found = strcmp(r->version, l.v[i].version) == 0 &&
-					 strcmp(r->provider, *p) == 0 && box_in_list(r->arch, arches);
-				if (*found)
-					*out = (struct box_ref){xstrdup(r->name), xstrdup(r->version),
-								xstrdup(r->provider), xstrdup(r->arch),
-								xstrdup(r->dir)};
-			}
-	}
+	*found = pick(&l, &vc, providers, out);
 	box_list_free(&l);
+	if (!*found) {
+		vagrant_box_list(mc->box, &l);
+		*found = pick(&l, &vc, providers, out);
+		box_list_free(&l);
+	}
 	vconstraint_free(&vc);
 	return 0;
 }
@@ -49,7 +63,7 @@ int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 	*out = (struct box_ref){0};
 	if (!mc->box)
 		return diag_fail(d, "machine %s has no box", mc->name);
-	bool found;
+	bool found = false;
 	if (find_installed(mc, providers, out, &found, d) < 0)
 		return diag_wrap(d, "box %s", mc->box);
 	if (found)

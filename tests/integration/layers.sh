@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 # layer DIR: the rank of a source folder (higher may include lower).
 layer() {
 	case $1 in
-	core/base) echo 0 ;; core/config) echo 1 ;; core/host) echo 2 ;;
+	core/base) echo 0 ;; core/config) echo 1 ;; core/host | core/vagrant) echo 2 ;;
 	core/box | core/ssh) echo 3 ;;
 	providers | providers/* | provisioners) echo 4 ;;
 	engine) echo 5 ;; cmd) echo 6 ;;

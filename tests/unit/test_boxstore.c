@@ -1,5 +1,6 @@
 /* boxstore_ensure, as `up` calls it: a real store in a temporary
- * $CORRAL_HOME, real .box archives and a catalog on disk. */
+ * $CORRAL_HOME, real .box archives and a catalog on disk; and Vagrant's
+ * store in a temporary $VAGRANT_HOME, in both of its layouts. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
@@ -121,14 +122,68 @@ static void test_no_box(void)
 	CHECK(d.msg[0] != '\0');
 }
 
+/* A box in Vagrant's store: rel is NAME/VERSION[/ARCH]/PROVIDER under $VAGRANT_HOME/boxes. */
+static void vagrant_box(const char *rel, const char *tag)
+{
+	_cleanup_free_ char *dir = xasprintf("%s/vagrant.d/boxes/%s", home, rel);
+	_cleanup_free_ char *meta = path_join(dir, "metadata.json"), *img = path_join(dir, "box.img");
+	struct diag d;
+	mkdir_p(dir, 0755, &d);
+	write_file_atomic(meta, "{\"provider\": \"libvirt\"}", 23, 0644, &d);
+	write_file_atomic(img, tag, strlen(tag), 0644, &d);
+}
+
+static void test_vagrant_store(void)
+{
+	vagrant_box("old-VAGRANTSLASH-layout/1.0/libvirt", "old layout");
+	vagrant_box("new-VAGRANTSLASH-layout/2.0/unknown/libvirt", "new 2.0");
+	vagrant_box("new-VAGRANTSLASH-layout/2.1/unknown/libvirt", "new 2.1");
+	vagrant_box("test-VAGRANTSLASH-cat/9.0/unknown/libvirt", "vagrant's cat");
+	vagrant_box("partial/1.0/unknown/libvirt-without-metadata/x", "not a box");
+	struct box_list l;
+	CHECK(vagrant_box_list(NULL, &l) == 0);
+	CHECK(l.n == 4);
+	CHECK_STR(l.n ? l.v[0].name : NULL, "new/layout");
+	CHECK_STR(l.n ? l.v[2].name : NULL, "old/layout");
+	CHECK_STR(l.n > 2 ? l.v[2].arch : NULL, "unknown");
+	CHECK(l.n && l.v[0].vagrant);
+	box_list_free(&l);
+	CHECK(boxstore_list(&l, &(struct diag){0}) == 0);
+	for (size_t i = 0; i < l.n; i++)
+		CHECK(!l.v[i].vagrant);
+	box_list_free(&l);
+
+	struct box_ref r;
+	struct diag d = {0};
+	struct machine_cfg mc = {.name = "a", .box = "old/layout"};
+	CHECK(boxstore_ensure(&mc, kvm, &r, &d) == 0);
+	_cleanup_free_ char *old = disk(&r);
+	CHECK_STR(old, "old layout");
+	CHECK(r.vagrant);
+	box_ref_free(&r);
+	mc = (struct machine_cfg){.name = "b", .box = "new/layout", .box_version = "< 2.1"};
+	CHECK(boxstore_ensure(&mc, kvm, &r, &d) == 0);
+	_cleanup_free_ char *v20 = disk(&r);
+	CHECK_STR(v20, "new 2.0");
+	box_ref_free(&r);
+	/* corral's own store wins when it has the box */
+	mc = (struct machine_cfg){.name = "c", .box = "test/cat"};
+	CHECK(boxstore_ensure(&mc, kvm, &r, &d) == 0);
+	CHECK(!r.vagrant);
+	box_ref_free(&r);
+}
+
 int main(void)
 {
 	if (!mkdtemp(home))
 		return 1;
 	setenv("CORRAL_HOME", home, 1);
+	_cleanup_free_ char *vh = path_join(home, "vagrant.d");
+	setenv("VAGRANT_HOME", vh, 1);
 	RUN(test_direct_box);
 	RUN(test_catalog);
 	RUN(test_no_box);
+	RUN(test_vagrant_store);
 	struct diag d;
 	rm_rf(home, &d);
 	return T_END();
