@@ -190,7 +190,7 @@ check "concurrent: downloaded once" test "$(grep -c '"path": "/conc.box' "$LOG")
 : >"$LOG"
 "$CORRAL" box add --name test/killed "$H/conc.box?slow=20000" >/dev/null 2>&1 & pk=$!
 for _ in $(seq 100); do compgen -G "$CORRAL_HOME/boxes/.tmp-$pk-*" >/dev/null && break; sleep 0.1; done
-check "killed add: its temp dir exists while it runs" compgen -G "$CORRAL_HOME/boxes/.tmp-$pk-*"
+check "killed add: its temp dir exists while it runs" eval "compgen -G \"\$CORRAL_HOME/boxes/.tmp-$pk-*\" >/dev/null"
 kill -9 $pk; wait $pk 2>/dev/null
 mkdir -p "$CORRAL_HOME/boxes/.tmp-$$-live"
 expect_out "killed add: the next add works" 0 "added box test/killed" corral box add --name test/killed "$H/conc.box"
