@@ -43,6 +43,7 @@ enum mkey {
 	MK_PID_START,         /* int: its start time (core/host/proc.h) */
 	MK_LOWER,             /* str, container: the overlay's lower dir */
 	MK_INIT,              /* str, container: "builtin" | "systemd" */
+	MK_IDMAP_BASE,        /* int, container: the host id its uid/gid 0 maps to */
 	MK_PORTFWD_PID,       /* int, container: the port forwarder */
 	MK_PORTFWD_START,     /* int, container */
 	MK_NET_ADDRS,         /* list, kvm: "10.20.0.5/24" per network */

@@ -1,5 +1,6 @@
 /* The machine's own files, written into its overlay upper layer before the
- * init mounts it: the box's lower layer stays untouched and shared. */
+ * init mounts it: the box's lower layer stays untouched and shared. Owners
+ * are the guest's ids moved into the machine's range (b->idmap). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,11 +46,11 @@ static int passwd_find(const struct ct_boot *b, const char *user, struct owner *
 	return 0;
 }
 
-static int make_dir(const char *p, const struct owner *o, struct diag *d)
+static int make_dir(const char *p, const struct owner *o, uint32_t shift, struct diag *d)
 {
 	if (mkdir(p, o->mode) < 0 && errno != EEXIST)
 		return diag_errno(d, "mkdir %s", p);
-	if (chown(p, o->uid, o->gid) < 0 || chmod(p, o->mode) < 0)
+	if (chown(p, o->uid + shift, o->gid + shift) < 0 || chmod(p, o->mode) < 0)
 		return diag_errno(d, "set owner of %s", p);
 	return 0;
 }
@@ -72,7 +73,7 @@ static int mirror_dirs(const struct ct_boot *b, const char *rel, const struct ow
 		struct owner o = end ? *last : root_dir;
 		if (lstat(lp, &st) == 0 && S_ISDIR(st.st_mode))
 			o = (struct owner){st.st_uid, st.st_gid, st.st_mode & 07777};
-		if (!path_is_dir(up) && make_dir(up, &o, d) < 0)
+		if (!path_is_dir(up) && make_dir(up, &o, b->idmap, d) < 0)
 			return -1;
 		if (end)
 			return 0;
@@ -88,7 +89,7 @@ static int put_file(const struct ct_boot *b, const char *rel, const char *data,
 	if (mirror_dirs(b, dir, &root_dir, d) < 0 ||
 	    write_file_atomic(p, data, strlen(data), o->mode, d) < 0)
 		return -1;
-	if (chown(p, o->uid, o->gid) < 0)
+	if (chown(p, o->uid + b->idmap, o->gid + b->idmap) < 0)
 		return diag_errno(d, "chown %s", p);
 	return 0;
 }
@@ -128,7 +129,7 @@ static int authorize_key(const struct machine *m, const struct ct_boot *b, const
 	if (mirror_dirs(b, home + 1, &home_o, d) < 0 || mirror_dirs(b, sshdir, &user, d) < 0)
 		return -1;
 	_cleanup_free_ char *ssh_abs = path_join(b->upper, sshdir);
-	if (chown(ssh_abs, user.uid, user.gid) < 0 || chmod(ssh_abs, 0700) < 0)
+	if (chown(ssh_abs, user.uid + b->idmap, user.gid + b->idmap) < 0 || chmod(ssh_abs, 0700) < 0)
 		return diag_errno(d, "set owner of %s", ssh_abs);
 	char *old = NULL;
 	size_t len = 0;
@@ -159,7 +160,10 @@ int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const ch
 	_cleanup_free_ char *key = path_join(b->upper, "etc/ssh/ssh_host_ed25519_key");
 	if (path_exists(key))
 		return 0;
+	_cleanup_free_ char *pub = xasprintf("%s.pub", key);
 	if (mirror_dirs(b, "etc/ssh", &root_dir, d) < 0 || ssh_host_key_generate(key, host_pub, d) < 0)
 		return diag_wrap(d, "%s: SSH host key", m->cfg->name);
+	if (lchown(key, b->idmap, b->idmap) < 0 || (path_exists(pub) && lchown(pub, b->idmap, b->idmap) < 0))
+		return diag_errno(d, "%s: set owner of the SSH host key", m->cfg->name);
 	return 0;
 }
