@@ -131,32 +131,37 @@ int iso_namespaces(uint32_t base, int *userns, struct diag *d)
 }
 
 /* An idmapping (lines of "disk-id host-id count") that shows guest ids
- * 0..65535 at base, except that disk id owner and guest id to swap places
- * (so the host owner of a synced folder is the guest user). */
+ * 0..65535 at base, except that disk id owner and guest id `to` swap places
+ * (so the host owner of a synced folder is the guest user) and that host
+ * root (disk id 0), unless it owns the folder, is left unmapped: guest root
+ * cannot make host root's files there, and sees host root's as nobody. */
 static void swap_map(char *out, size_t n, uint32_t base, uint32_t owner, uint32_t to)
 {
 	size_t len = 0;
-#define LINE(in, outid, cnt)                                                                  \
-	do {                                                                                   \
-		if ((cnt) > 0)                                                                 \
-			len += (size_t)snprintf(out + len, n - len, "%u %u %u\n", (unsigned)(in), \
-						(unsigned)(outid), (unsigned)(cnt));           \
-	} while (0)
+	uint32_t seg[4][3]; /* disk id, host id, count: the identity-offset parts */
+	size_t nseg = 0;
 	if (owner == to) {
-		LINE(0, base, CT_IDMAP_SIZE);
-	} else if (owner >= CT_IDMAP_SIZE) { /* to itself stays unmapped */
-		LINE(owner, base + to, 1);
-		LINE(0, base, to);
-		LINE(to + 1, base + to + 1, CT_IDMAP_SIZE - to - 1);
+		seg[nseg][0] = 0, seg[nseg][1] = base, seg[nseg++][2] = CT_IDMAP_SIZE;
 	} else {
 		uint32_t a = owner < to ? owner : to, b = owner < to ? to : owner;
-		LINE(0, base, a);
-		LINE(a, base + b, 1);
-		LINE(a + 1, base + a + 1, b - a - 1);
-		LINE(b, base + a, 1);
-		LINE(b + 1, base + b + 1, CT_IDMAP_SIZE - b - 1);
+		if (owner >= CT_IDMAP_SIZE)
+			a = to, b = CT_IDMAP_SIZE;
+		len += (size_t)snprintf(out + len, n - len, "%u %u 1\n", owner, base + to);
+		if (owner < CT_IDMAP_SIZE)
+			len += (size_t)snprintf(out + len, n - len, "%u %u 1\n", to, base + owner);
+		seg[nseg][0] = 0, seg[nseg][1] = base, seg[nseg++][2] = a;
+		seg[nseg][0] = a + 1, seg[nseg][1] = base + a + 1, seg[nseg++][2] = b - a - 1;
+		if (b + 1 < CT_IDMAP_SIZE)
+			seg[nseg][0] = b + 1, seg[nseg][1] = base + b + 1,
+			seg[nseg++][2] = CT_IDMAP_SIZE - b - 1;
 	}
-#undef LINE
+	for (size_t i = 0; i < nseg; i++) {
+		uint32_t in = seg[i][0], host = seg[i][1], count = seg[i][2];
+		if (in == 0 && owner != 0 && count > 0) /* host root stays unmapped */
+			in = 1, host++, count--;
+		if (count > 0)
+			len += (size_t)snprintf(out + len, n - len, "%u %u %u\n", in, host, count);
+	}
 }
 
 /* The guest user's ids from the guest's /etc/passwd, read inside its root
