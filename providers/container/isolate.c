@@ -355,6 +355,7 @@ static int load_seccomp(struct diag *d)
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return diag_fail(d, "seccomp_init failed");
+	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* libseccomp sets it by default: sudo */
 	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
 		if (seccomp_arch_exist(ctx, arches[i]) == -EEXIST)
 			seccomp_arch_add(ctx, arches[i]); /* fails on a host that can't run it: fine */
