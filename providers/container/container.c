@@ -218,7 +218,7 @@ static int ct_up(struct machine *m, struct diag *d)
 	struct ct_boot b = {
 		.lower = lower, .upper = upper, .work = work, .root = root, .hostname = hostname,
 		.init = machine_str(m, MK_INIT) ? machine_str(m, MK_INIT) : "builtin",
-		.user = m->cfg->ssh.user,
+		.user = m->cfg->ssh.user, .id = id,
 		.console = console,
 		.binds = m->cfg->synced, .nbinds = m->cfg->nsynced,
 	};

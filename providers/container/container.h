@@ -30,6 +30,7 @@ struct ct_boot {
 	const char *hostname;
 	const char *init; /* "builtin" | "systemd" */
 	const char *user; /* the SSH user: owns the synced folders */
+	const char *id;   /* machine_id() */
 	uint32_t idmap;   /* the host id guest id 0 maps to */
 	const char *console;
 	struct net_lease nets[CT_MAX_NETS]; /* eth0, eth1, ... */
@@ -78,7 +79,8 @@ int ct_spawn_finish(int ctl, uint64_t timeout_ms, struct diag *d);
  * mounts and iso_enter. iso_idmap_lower mounts the box's tree idmapped at
  * stage; iso_idmap_bind idmaps a detached synced folder so its host owner
  * is user's uid/gid in the guest. iso_protect masks /proc and /sys as
- * runc does; iso_cgroup mounts the machine's cgroup, delegated. iso_enter
+ * runc does; iso_cgroup_own moves the init into a cgroup v2 group of the
+ * machine's on a v1 host, iso_cgroup mounts that group, delegated. iso_enter
  * becomes root of the user namespace in a mount namespace of its own, with
  * a new keyring, the seccomp filter and the kept capabilities only. */
 int iso_namespaces(uint32_t base, int *userns, struct diag *d);
@@ -86,6 +88,7 @@ int iso_idmap_lower(const char *lower, const char *stage, int userns, struct dia
 int iso_idmap_bind(int tree, const char *src, const char *root, const char *user, uint32_t base,
 		   struct diag *d);
 int iso_protect(const char *root, struct diag *d);
+int iso_cgroup_own(const char *root, const char *id, struct diag *d);
 int iso_cgroup(const char *root, uint32_t base, struct diag *d);
 int iso_enter(int userns, bool systemd, struct diag *d);
 

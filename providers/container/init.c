@@ -30,7 +30,7 @@
 #define SSHD "/usr/sbin/sshd"
 
 struct init_cfg {
-	const char *lower, *upper, *work, *root, *hostname, *init, *user, *idmap_arg;
+	const char *lower, *upper, *work, *root, *hostname, *init, *user, *idmap_arg, *id;
 	uint32_t idmap; /* the host id of guest id 0 */
 	int userns;     /* the machine's user namespace, from iso_namespaces */
 	const char *nets[CT_MAX_NETS];
@@ -64,6 +64,7 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 		{"init", offsetof(struct init_cfg, init)},
 		{"user", offsetof(struct init_cfg, user)},
 		{"idmap", offsetof(struct init_cfg, idmap_arg)},
+		{"id", offsetof(struct init_cfg, id)},
 	};
 	for (int i = 1; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
@@ -86,7 +87,7 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 			return errno = 0, fail("unknown init argument `%s`", argv[i]);
 	}
 	if (!c->lower || !c->upper || !c->work || !c->root || !c->hostname || !c->init ||
-	    !c->user || !c->idmap_arg || c->nsrc != c->ndst)
+	    !c->user || !c->idmap_arg || !c->id || c->nsrc != c->ndst)
 		return errno = 0, fail("init arguments incomplete");
 	char *end;
 	unsigned long id = strtoul(c->idmap_arg, &end, 10);
@@ -157,6 +158,12 @@ static int setup_dev(const char *root, uint32_t base)
 		if (mount(host, p, NULL, MS_BIND, NULL) < 0)
 			return fail("bind %s", host);
 	}
+	_cleanup_free_ char *machine = path_dirname(root);
+	_cleanup_free_ char *log = path_join(machine, "console.log");
+	_cleanup_free_ char *console = path_join(dev, "console"); /* the console log */
+	int fd = open(console, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 || close(fd) < 0 || mount(log, console, NULL, MS_BIND, NULL) < 0)
+		return fail("bind the console log on %s", console);
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		_cleanup_free_ char *p = path_join(dev, links[i][1]);
 		if (symlink(links[i][0], p) < 0)
@@ -261,6 +268,14 @@ static int enter_namespaces(struct init_cfg *c)
 	return dprintf(CTL_FD, "R") == 1 ? 0 : -1;
 }
 
+static int own_cgroup(const struct init_cfg *c)
+{
+	struct diag d = {0};
+	if (iso_cgroup_own(c->root, c->id, &d) < 0)
+		return errno = 0, fail("cgroup: %s", d.msg);
+	return 0;
+}
+
 /* The last step as host root: from here on the init is the guest's root. */
 static int isolate(const struct init_cfg *c)
 {
@@ -338,6 +353,8 @@ int ct_init_main(int argc, char **argv)
 		return 1;
 	if (read(CTL_FD, &go, 1) != 1)
 		return 1; /* the host gave up on us */
+	if (own_cgroup(&c) < 0)
+		return 1;
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return fail("cgroup namespace"), 1;
 	if (setup_network(&c) < 0 || setup_root(&c) < 0 || isolate(&c) < 0)

@@ -277,19 +277,43 @@ int iso_protect(const char *root, struct diag *d)
 	return 0;
 }
 
-/* The machine's own cgroup (the init's cgroup namespace's root) at
+/* On a cgroup v1 host the init has no cgroup v2 group of its own (cgroup.c
+ * makes v1 ones): it makes corral/<id> in the v2 hierarchy, mounted for a
+ * moment on root, and moves in, so that its cgroup namespace's v2 root is
+ * the machine's and not the host's. */
+int iso_cgroup_own(const char *root, const char *id, struct diag *d)
+{
+	struct statfs s;
+	if (statfs("/sys/fs/cgroup", &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC)
+		return 0; /* cgroup.c placed us */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return diag_errno(d, "make mounts private");
+	if (mount("cgroup2", root, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return 0; /* no cgroup v2 at all: the guest gets none */
+	_cleanup_free_ char *parent = path_join(root, "corral");
+	_cleanup_free_ char *dir = path_join(parent, id);
+	_cleanup_free_ char *procs = path_join(dir, "cgroup.procs");
+	int r = 0, fd = -1;
+	if ((mkdir(parent, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST))
+		r = diag_errno(d, "mkdir %s", dir);
+	else if ((fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0 || write(fd, "0", 1) != 1)
+		r = diag_errno(d, "move into %s", dir); /* "0": the writer itself */
+	if (fd >= 0)
+		close(fd);
+	umount2(root, MNT_DETACH);
+	return r;
+}
+
+/* The machine's own cgroup (the init's cgroup namespace's v2 root) at
  * /sys/fs/cgroup, delegated to guest root as systemd-nspawn does: the
  * directory and the files that create and fill children, not the limits. */
 int iso_cgroup(const char *root, uint32_t base, struct diag *d)
 {
 	static const char *const files[] = {"", "cgroup.procs", "cgroup.threads",
 					    "cgroup.subtree_control"};
-	struct statfs s;
-	if (statfs("/sys/fs/cgroup", &s) < 0 || s.f_type != CGROUP2_SUPER_MAGIC)
-		return 0; /* cgroup v1: the box's init mounts what it needs */
 	_cleanup_free_ char *cg = path_join(root, "sys/fs/cgroup");
 	if (mount("cgroup2", cg, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return diag_errno(d, "mount cgroup2 on %s", cg);
+		return errno == ENODEV ? 0 : diag_errno(d, "mount cgroup2 on %s", cg);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		_cleanup_free_ char *p = path_join(cg, files[i]);
 		if (lchown(p, base, base) < 0 && errno != ENOENT)
@@ -345,7 +369,7 @@ static int load_seccomp(struct diag *d)
 	static const char *const deny[] = {
 		"acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
 		"delete_module", "finit_module", "get_kernel_syms", "init_module", "ioperm", "iopl",
-		"kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie", "name_to_handle_at",
+		"kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
 		"nfsservctl", "open_by_handle_at", "perf_event_open", "query_module", "quotactl",
 		"request_key", "settimeofday", "stime", "swapoff", "swapon", "sysfs", "_sysctl",
 		"uselib", "userfaultfd", "ustat", "vm86", "vm86old", "io_uring_setup",

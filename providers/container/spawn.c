@@ -28,6 +28,7 @@ static void build_argv(const struct ct_boot *b, struct strv *argv)
 	const char *const kv[][2] = {
 		{"lower", b->lower}, {"upper", b->upper}, {"work", b->work}, {"root", b->root},
 		{"hostname", b->hostname}, {"init", b->init}, {"user", b->user},
+		{"id", b->id},
 	};
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
 		strv_pushf(argv, "%s=%s", kv[i][0], kv[i][1]);
@@ -85,6 +86,10 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	int console = open(b->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (console < 0)
 		return diag_errno(d, "open %s", b->console);
+	if (fchown(console, b->idmap, b->idmap) < 0) { /* it is the guest's /dev/console */
+		close(console);
+		return diag_errno(d, "set owner of %s", b->console);
+	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		close(console);

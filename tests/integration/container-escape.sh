@@ -79,7 +79,7 @@ for who in "sudo -n" ""; do
 	expect_fail "a read-write sysfs" "mount -t sysfs sysfs /mnt"
 	expect_fail "a devtmpfs" "mount -t devtmpfs devtmpfs /mnt"
 	expect_fail "making a block device" "mknod /tmp/vda b 253 0"
-	expect_fail "unmounting the mask on /proc/kcore" "umount /proc/kcore"
+	expect_fail "unmounting the mask on /proc/timer_list" "umount /proc/timer_list"
 	expect_fail "unmounting read-only /proc/sys" "umount /proc/sys"
 	expect_fail "sysrq-trigger" "sh -c \"echo h > /proc/sysrq-trigger\""
 	expect_fail "a kernel module" "modprobe dummy"
