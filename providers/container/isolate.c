@@ -15,6 +15,7 @@
  * itself can stay host root for the mounts and join the user namespace last. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
@@ -277,6 +278,23 @@ int iso_protect(const char *root, struct diag *d)
 	return 0;
 }
 
+static const char *rm_top;
+
+static int rmdir_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st, (void)f;
+	if (flag == FTW_DP && strcmp(p, rm_top) != 0)
+		rmdir(p);
+	return 0;
+}
+
+/* Removes the (empty) cgroups below dir, deepest first. */
+static void rmdir_below(const char *dir)
+{
+	rm_top = dir;
+	nftw(dir, rmdir_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* On a cgroup v1 host the init has no cgroup v2 group of its own (cgroup.c
  * makes v1 ones): it makes corral/<id> in the v2 hierarchy, mounted for a
  * moment on root, and moves in, so that its cgroup namespace's v2 root is
@@ -294,6 +312,8 @@ int iso_cgroup_own(const char *root, const char *id, struct diag *d)
 	_cleanup_free_ char *dir = path_join(parent, id);
 	_cleanup_free_ char *procs = path_join(dir, "cgroup.procs");
 	int r = 0, fd = -1;
+	if (path_is_dir(dir))
+		rmdir_below(dir); /* what the last boot's guest made (its ids may differ) */
 	if ((mkdir(parent, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST))
 		r = diag_errno(d, "mkdir %s", dir);
 	else if ((fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0 || write(fd, "0", 1) != 1)
