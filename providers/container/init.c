@@ -197,8 +197,11 @@ static int attach_binds(const struct init_cfg *c, const int *fds)
 {
 	for (unsigned i = 0; i < c->nsrc; i++) {
 		struct diag d = {0};
+		bool made = !path_exists(c->bind_dst[i]);
 		if (mkdir_p(c->bind_dst[i], 0755, &d) < 0)
 			return errno = 0, fail("synced folder %s: %s", c->bind_dst[i], d.msg);
+		if (made && lchown(c->bind_dst[i], c->idmap, c->idmap) < 0) /* guest root's */
+			return fail("set owner of %s", c->bind_dst[i]);
 		if (move_mount(fds[i], "", AT_FDCWD, c->bind_dst[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			return fail("mount synced folder %s on %s", c->bind_src[i], c->bind_dst[i]);
 		close(fds[i]);
