@@ -4,7 +4,7 @@
 # (plain, sanitizers, fuzzer).
 MAKEFLAGS += -j$(shell nproc)
 CC      ?= gcc
-PKGS    := yaml-0.1 libcurl libarchive libcrypto libssh jansson
+PKGS    := yaml-0.1 libcurl libarchive libcrypto libssh jansson libseccomp
 # Recursive on purpose: pkg-config must run after `deps` has installed it.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 # libcurl, libarchive and libssh are not linked: core/base/lazylib.c loads them
@@ -19,7 +19,7 @@ SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 
 # Debian packages: to build, to test, and to run the providers and boxes.
 DEB_BUILD := gcc make pkg-config libyaml-dev libcurl4-openssl-dev libarchive-dev \
-	libssl-dev libssh-dev libjansson-dev go-md2man
+	libssl-dev libssh-dev libjansson-dev libseccomp-dev go-md2man
 # `make deb`: dpkg-shlibdeps, dpkg-deb.
 DEB_PACKAGE := dpkg-dev
 DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \

@@ -37,6 +37,7 @@ static const struct {
 	[MK_LOWER] = {"lower", T_STR},
 	[MK_INIT] = {"init", T_STR},
 	[MK_INIT_SERVICES] = {"init_services", T_LIST},
+	[MK_IDMAP_BASE] = {"idmap_base", T_INT},
 	[MK_PORTFWD_PID] = {"portfwd_pid", T_INT},
 	[MK_PORTFWD_START] = {"portfwd_start", T_INT},
 	[MK_NET_ADDRS] = {"net_addrs", T_LIST},

@@ -44,6 +44,7 @@ enum mkey {
 	MK_LOWER,             /* str, container: the overlay's lower dir */
 	MK_INIT,              /* str, container: "builtin" | "systemd" */
 	MK_INIT_SERVICES,     /* list, container: "NAME RESULT" per rc2.d script the built-in init ran */
+	MK_IDMAP_BASE,        /* int, container: the host id its uid/gid 0 maps to */
 	MK_PORTFWD_PID,       /* int, container: the port forwarder */
 	MK_PORTFWD_START,     /* int, container */
 	MK_NET_ADDRS,         /* list, kvm: "10.20.0.5/24" per network */

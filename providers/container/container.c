@@ -159,6 +159,7 @@ static int prepare(struct machine *m, struct ct_boot *b, struct diag *d)
 		if (mkdir_p(dirs[i], 0755, d) < 0 || check_mount_path(dirs[i], d) < 0)
 			return -1;
 	if (check_mount_path(b->lower, d) < 0 || lease_all(m, b, d) < 0 ||
+	    ct_idmap_acquire(m, b, &b->idmap, d) < 0 || ct_idmap_upper(b, d) < 0 ||
 	    ssh_machine_key(m->dir, &pub, d) < 0 || ct_rootfs_prepare(m, b, pub, &host_pub, d) < 0)
 		return -1;
 	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
@@ -271,6 +272,7 @@ static int ct_up(struct machine *m, struct diag *d)
 	struct ct_boot b = {
 		.lower = lower, .upper = upper, .work = work, .root = root, .hostname = hostname,
 		.init = machine_str(m, MK_INIT) ? machine_str(m, MK_INIT) : "builtin",
+		.user = m->cfg->ssh.user, .id = id,
 		.console = console,
 		.binds = m->cfg->synced, .nbinds = m->cfg->nsynced,
 	};
@@ -318,6 +320,7 @@ static int ct_destroy(struct machine *m, struct diag *d)
 		if (rm_rf(p, d) < 0)
 			return -1;
 	}
+	ct_idmap_release(m);
 	machine_del(m, MK_CREATED);
 	return 0;
 }

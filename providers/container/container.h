@@ -1,7 +1,10 @@
 /* The built-in container runtime, split by concern like systemd-nspawn:
  *   rootfs.c   the per-machine upper layer, written before boot
  *   passwd.c   the guest's /etc/passwd, parsed as untrusted input
+ *   userns.c   the machine's range of host user ids (subuid, pool)
  *   spawn.c    namespaces, clone and the hand-off to the init
+ *   isolate.c  the init's user namespace, idmapped mounts, capabilities,
+ *              seccomp filter and masked /proc and /sys
  *   init.c     the built-in init (corral re-executed as the container's PID 1)
  *   cgroup.c   cpu, memory, pids and device limits (cgroup v2, or v1 controllers)
  *   disk.c     the upper layer on a size-bounded image (`disk:`)
@@ -20,12 +23,16 @@
 
 #define CT_MAX_NETS 8
 #define CT_MAX_BINDS 16
+#define CT_IDMAP_SIZE 65536u /* host ids per machine: guest ids 0..65535 */
 
 /* Everything the init needs to boot the machine, passed as argv. */
 struct ct_boot {
 	const char *lower, *upper, *work, *root; /* root: the overlay's mount point */
 	const char *hostname;
 	const char *init; /* "builtin" | "systemd" */
+	const char *user; /* the SSH user: owns the synced folders */
+	const char *id;   /* machine_id() */
+	uint32_t idmap;   /* the host id guest id 0 maps to */
 	const char *console;
 	struct net_lease nets[CT_MAX_NETS]; /* eth0, eth1, ... */
 	unsigned nnets;
@@ -54,6 +61,13 @@ const char *ct_box_init(const char *lower);
  * the init while it runs, by the provider at up). */
 #define CT_CONSOLE_MAX (1u << 20)
 
+/* userns.c: the machine's id range, taken once (recorded in its state)
+ * and kept until ct_idmap_release at destroy; ct_idmap_upper gives the
+ * upper layer's root the box root's owner, moved into the range. */
+int ct_idmap_acquire(struct machine *m, const struct ct_boot *b, uint32_t *base, struct diag *d);
+void ct_idmap_release(struct machine *m);
+int ct_idmap_upper(const struct ct_boot *b, struct diag *d);
+
 /* passwd.c: one line of passwd(5), split in place (fields point into
  * line); false for a line that is not seven fields with numeric ids. */
 struct passwd_entry {
@@ -72,6 +86,25 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d);
 /* Tells the init that its cgroup and links are ready, then waits until it
  * reports the root file system mounted and its services started (or the error). */
 int ct_spawn_finish(int ctl, uint64_t timeout_ms, struct diag *d);
+
+/* isolate.c, run by the init as host root. iso_namespaces makes the user
+ * namespace (guest ids at base) with the net, UTS and IPC namespaces it
+ * owns, joins the latter and gives back the former, for the idmapped
+ * mounts and iso_enter. iso_idmap_lower mounts the box's tree idmapped at
+ * stage; iso_idmap_bind idmaps a detached synced folder so its host owner
+ * is user's uid/gid in the guest. iso_protect masks /proc and /sys as
+ * runc does; iso_cgroup_own moves the init into a cgroup v2 group of the
+ * machine's on a v1 host, iso_cgroup mounts that group, delegated. iso_enter
+ * becomes root of the user namespace in a mount namespace of its own, with
+ * a new keyring, the seccomp filter and the kept capabilities only. */
+int iso_namespaces(uint32_t base, int *userns, struct diag *d);
+int iso_idmap_lower(const char *lower, const char *stage, int userns, struct diag *d);
+int iso_idmap_bind(int tree, const char *src, const char *root, const char *user, uint32_t base,
+		   struct diag *d);
+int iso_protect(const char *root, struct diag *d);
+int iso_cgroup_own(const char *root, const char *id, struct diag *d);
+int iso_cgroup(const char *root, uint32_t base, struct diag *d);
+int iso_enter(int userns, bool systemd, struct diag *d);
 
 /* init.c: `corral __init KEY=VALUE...` — never returns on success. */
 int ct_init_main(int argc, char **argv);

@@ -23,9 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/capability.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,7 +45,9 @@
 #define SSHD_STABLE 10            /* seconds an sshd must run to count as started */
 
 struct init_cfg {
-	const char *lower, *upper, *work, *root, *hostname, *init;
+	const char *lower, *upper, *work, *root, *hostname, *init, *user, *idmap_arg, *id;
+	uint32_t idmap; /* the host id of guest id 0 */
+	int userns;     /* the machine's user namespace, from iso_namespaces */
 	const char *nets[CT_MAX_NETS];
 	unsigned nnets;
 	const char *bind_src[CT_MAX_BINDS], *bind_dst[CT_MAX_BINDS];
@@ -77,6 +77,9 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 		{"work", offsetof(struct init_cfg, work)},   {"root", offsetof(struct init_cfg, root)},
 		{"hostname", offsetof(struct init_cfg, hostname)},
 		{"init", offsetof(struct init_cfg, init)},
+		{"user", offsetof(struct init_cfg, user)},
+		{"idmap", offsetof(struct init_cfg, idmap_arg)},
+		{"id", offsetof(struct init_cfg, id)},
 	};
 	for (int i = 1; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
@@ -99,8 +102,13 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 			return errno = 0, fail("unknown init argument `%s`", argv[i]);
 	}
 	if (!c->lower || !c->upper || !c->work || !c->root || !c->hostname || !c->init ||
-	    c->nsrc != c->ndst)
+	    !c->user || !c->idmap_arg || !c->id || c->nsrc != c->ndst)
 		return errno = 0, fail("init arguments incomplete");
+	char *end;
+	unsigned long id = strtoul(c->idmap_arg, &end, 10);
+	if (*end || id == 0 || id > 0xffffffffUL - CT_IDMAP_SIZE)
+		return errno = 0, fail("bad idmap `%s`", c->idmap_arg);
+	c->idmap = (uint32_t)id;
 	return 0;
 }
 
@@ -137,7 +145,11 @@ static int mnt(const char *src, const char *root, const char *rel, const char *t
 	return 0;
 }
 
-static int setup_dev(const char *root)
+/* /dev: a tmpfs of guest root's with the allowed devices bound from the
+ * host's (null, zero, full, random, urandom, tty), the guest's own pts
+ * (and ptmx) and shm; the guest cannot make other nodes (no CAP_MKNOD
+ * outside its user namespace). */
+static int setup_dev(const char *root, uint32_t base)
 {
 	static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 	static const char *const links[][2] = {
@@ -145,7 +157,10 @@ static int setup_dev(const char *root)
 		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
 	};
 	const unsigned long ns = MS_NOSUID | MS_NOEXEC;
-	if (mnt("tmpfs", root, "dev", "tmpfs", MS_NOSUID, "mode=755,size=64k") < 0)
+	_cleanup_free_ char *dev_opt = xasprintf("mode=755,size=64k,uid=%u,gid=%u", base, base);
+	_cleanup_free_ char *pts_opt = xasprintf("newinstance,ptmxmode=0666,mode=0620,gid=%u", base + 5);
+	_cleanup_free_ char *shm_opt = xasprintf("mode=1777,uid=%u,gid=%u", base, base);
+	if (mnt("tmpfs", root, "dev", "tmpfs", MS_NOSUID, dev_opt) < 0)
 		return -1;
 	_cleanup_free_ char *dev = path_join(root, "dev");
 	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
@@ -158,47 +173,20 @@ static int setup_dev(const char *root)
 		if (mount(host, p, NULL, MS_BIND, NULL) < 0)
 			return fail("bind %s", host);
 	}
+	_cleanup_free_ char *machine = path_dirname(root);
+	_cleanup_free_ char *log = path_join(machine, "console.log");
+	_cleanup_free_ char *console = path_join(dev, "console"); /* the console log */
+	int fd = open(console, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 || close(fd) < 0 || mount(log, console, NULL, MS_BIND, NULL) < 0)
+		return fail("bind the console log on %s", console);
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		_cleanup_free_ char *p = path_join(dev, links[i][1]);
 		if (symlink(links[i][0], p) < 0)
 			return fail("symlink %s", p);
 	}
-	return mnt("devpts", dev, "pts", "devpts", ns, "newinstance,ptmxmode=0666,mode=0620,gid=5") ||
-		       mnt("tmpfs", dev, "shm", "tmpfs", ns | MS_NODEV, "mode=1777")
+	return mnt("devpts", dev, "pts", "devpts", ns, pts_opt) ||
+		       mnt("tmpfs", dev, "shm", "tmpfs", ns | MS_NODEV, shm_opt)
 		? -1 : 0;
-}
-
-/* What root in the guest must not reach on the host through /proc: the
- * kernel's tunables (read-only) and the host-wide triggers (masked). */
-static int protect_proc(const char *root)
-{
-	static const char *const ro[] = {"proc/sys", "proc/irq", "proc/bus"};
-	static const char *const masked[] = {"proc/sysrq-trigger", "proc/kcore", "proc/timer_list"};
-	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
-		_cleanup_free_ char *p = path_join(root, ro[i]);
-		if (path_exists(p) && (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-				       mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0))
-			return fail("make %s read-only", p);
-	}
-	for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
-		_cleanup_free_ char *p = path_join(root, masked[i]);
-		if (path_exists(p) && mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
-			return fail("mask %s", p);
-	}
-	return 0;
-}
-
-/* Capabilities no guest needs and that would let root in it act on the
- * host: dropped from the bounding set before anything of the guest runs. */
-static int drop_caps(void)
-{
-	static const int caps[] = {CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_MKNOD,
-				   CAP_SYS_BOOT, CAP_MAC_ADMIN, CAP_MAC_OVERRIDE, CAP_SYSLOG,
-				   CAP_WAKE_ALARM, CAP_BLOCK_SUSPEND, CAP_AUDIT_CONTROL};
-	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
-		if (prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0) < 0)
-			return fail("drop capability %d", caps[i]);
-	return 0;
 }
 
 /* Synced folders, in two halves: each host directory is cloned (a
@@ -209,10 +197,13 @@ static int drop_caps(void)
 static int clone_binds(const struct init_cfg *c, int *fds)
 {
 	for (unsigned i = 0; i < c->nsrc; i++) {
+		struct diag d = {0};
 		fds[i] = open_tree(AT_FDCWD, c->bind_src[i],
 				   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 		if (fds[i] < 0)
 			return fail("synced folder %s", c->bind_src[i]);
+		if (iso_idmap_bind(fds[i], c->bind_src[i], c->root, c->user, c->idmap, &d) < 0)
+			return errno = 0, fail("synced folder %s: %s", c->bind_src[i], d.msg);
 	}
 	return 0;
 }
@@ -221,8 +212,11 @@ static int attach_binds(const struct init_cfg *c, const int *fds)
 {
 	for (unsigned i = 0; i < c->nsrc; i++) {
 		struct diag d = {0};
+		bool made = !path_exists(c->bind_dst[i]);
 		if (mkdir_p(c->bind_dst[i], 0755, &d) < 0)
 			return errno = 0, fail("synced folder %s: %s", c->bind_dst[i], d.msg);
+		if (made && lchown(c->bind_dst[i], c->idmap, c->idmap) < 0) /* guest root's */
+			return fail("set owner of %s", c->bind_dst[i]);
 		if (move_mount(fds[i], "", AT_FDCWD, c->bind_dst[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			return fail("mount synced folder %s on %s", c->bind_src[i], c->bind_dst[i]);
 		close(fds[i]);
@@ -230,21 +224,47 @@ static int attach_binds(const struct init_cfg *c, const int *fds)
 	return 0;
 }
 
+/* The overlay root: the box's tree, idmapped into the machine's ids and
+ * mounted at <machine>/lower (the init's mount namespace only), under the
+ * machine's upper layer, whose files are stored with the machine's ids. */
+static int mount_overlay(const struct init_cfg *c)
+{
+	struct diag d = {0};
+	_cleanup_free_ char *machine = path_dirname(c->root);
+	_cleanup_free_ char *stage = path_join(machine, "lower");
+	if (iso_idmap_lower(c->lower, stage, c->userns, &d) < 0)
+		return errno = 0, fail("%s", d.msg);
+	_cleanup_free_ char *ovl = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", stage,
+					     c->upper, c->work);
+	if (mount("overlay", c->root, "overlay", 0, ovl) < 0)
+		return fail("mount the overlay root on %s", c->root);
+	return 0;
+}
+
+/* The API file systems, owned by guest root where they take an owner,
+ * with /proc and /sys masked and the machine's cgroup delegated. */
+static int mount_api(const struct init_cfg *c)
+{
+	const unsigned long nsd = MS_NOSUID | MS_NODEV, all = nsd | MS_NOEXEC;
+	struct diag d = {0};
+	_cleanup_free_ char *run = xasprintf("mode=755,uid=%u,gid=%u", c->idmap, c->idmap);
+	_cleanup_free_ char *tmp = xasprintf("mode=1777,uid=%u,gid=%u", c->idmap, c->idmap);
+	if (setup_dev(c->root, c->idmap) < 0 || mnt("proc", c->root, "proc", "proc", all, NULL) < 0 ||
+	    mnt("sysfs", c->root, "sys", "sysfs", all | MS_RDONLY, NULL) < 0 ||
+	    mnt("tmpfs", c->root, "run", "tmpfs", nsd, run) < 0 ||
+	    mnt("tmpfs", c->root, "tmp", "tmpfs", nsd, tmp) < 0)
+		return -1;
+	if (iso_protect(c->root, &d) < 0 || iso_cgroup(c->root, c->idmap, &d) < 0)
+		return errno = 0, fail("%s", d.msg);
+	return 0;
+}
+
 static int setup_root(const struct init_cfg *c)
 {
 	int binds[CT_MAX_BINDS];
-	const unsigned long nsd = MS_NOSUID | MS_NODEV, all = nsd | MS_NOEXEC;
-	_cleanup_free_ char *ovl = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", c->lower,
-					     c->upper, c->work);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail("make mounts private");
-	if (mount("overlay", c->root, "overlay", 0, ovl) < 0)
-		return fail("mount the overlay root on %s", c->root);
-	if (setup_dev(c->root) < 0 || mnt("proc", c->root, "proc", "proc", all, NULL) < 0 ||
-	    protect_proc(c->root) < 0 ||
-	    mnt("sysfs", c->root, "sys", "sysfs", all | MS_RDONLY, NULL) < 0 ||
-	    mnt("tmpfs", c->root, "run", "tmpfs", nsd, "mode=755") < 0 ||
-	    mnt("tmpfs", c->root, "tmp", "tmpfs", nsd, "mode=1777") < 0)
+	if (mount_overlay(c) < 0 || mount_api(c) < 0)
 		return -1;
 	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
 		return fail("set hostname");
@@ -320,6 +340,32 @@ struct sshd {
 	unsigned fails; /* deaths in a row within SSHD_STABLE of their start */
 	bool guests;    /* noted: the guest serves port 22 itself */
 };
+
+/* Before the host wires the machine: its namespaces, then "R" on fd 3. */
+static int enter_namespaces(struct init_cfg *c)
+{
+	struct diag d = {0};
+	if (iso_namespaces(c->idmap, &c->userns, &d) < 0)
+		return errno = 0, fail("%s", d.msg);
+	return dprintf(CTL_FD, "R") == 1 ? 0 : -1;
+}
+
+static int own_cgroup(const struct init_cfg *c)
+{
+	struct diag d = {0};
+	if (iso_cgroup_own(c->root, c->id, &d) < 0)
+		return errno = 0, fail("cgroup: %s", d.msg);
+	return 0;
+}
+
+/* The last step as host root: from here on the init is the guest's root. */
+static int isolate(const struct init_cfg *c)
+{
+	struct diag d = {0};
+	if (iso_enter(c->userns, strcmp(c->init, "systemd") == 0, &d) < 0)
+		return errno = 0, fail("%s", d.msg);
+	return 0;
+}
 
 /* sshd in the foreground, logging to our stderr (the console log), with
  * no signal blocked; reaped by serve. -1 when it could not start. */
@@ -473,14 +519,16 @@ int ct_init_main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	char go;
 	fcntl(CTL_FD, F_SETFD, FD_CLOEXEC); /* sshd and `ip` must not hold the host's EOF back */
-	if (parse_args(argc, argv, &c) < 0)
+	if (parse_args(argc, argv, &c) < 0 || enter_namespaces(&c) < 0)
 		return 1;
 	if (read(CTL_FD, &go, 1) != 1)
 		return 1; /* the host gave up on us */
+	if (own_cgroup(&c) < 0)
+		return 1;
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return fail("cgroup namespace"), 1;
 	struct console con = console_open(); /* by its host path: before pivot_root */
-	if (setup_network(&c) < 0 || setup_root(&c) < 0 || drop_caps() < 0)
+	if (setup_network(&c) < 0 || setup_root(&c) < 0 || isolate(&c) < 0)
 		return 1;
 	if (strcmp(c.init, "systemd") == 0) {
 		static char *const envp[] = {"container=corral", NULL};

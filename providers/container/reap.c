@@ -3,7 +3,8 @@
  * not live in that file. Its processes are those whose output is its
  * console.log (the init, and the port forwarder) or that sit in its cgroup
  * (named by machine_id, a hash of the machine's directory); its links are
- * named by the same id; its address leases are filed under its directory.
+ * named by the same id; its address leases and id range are filed under
+ * its directory.
  * Each is stopped or removed, and anything still there is an error. */
 #include <dirent.h>
 #include <errno.h>
@@ -92,6 +93,7 @@ int ct_reap(struct machine *m, bool *found, struct diag *d)
 	}
 	if (net_release_everywhere(m->dir, d) < 0)
 		return -1;
+	ct_idmap_release(m);
 	static pid_t left[8];
 	size_t n = find_pids(console, cg, left, 8);
 	if (n)

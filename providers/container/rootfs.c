@@ -1,5 +1,7 @@
 /* The machine's own files, written into its overlay upper layer before the
- * init mounts it: the box's lower layer stays untouched and shared.
+ * init mounts it: the box's lower layer stays untouched and shared. Owners
+ * in the upper layer are the guest's ids moved into the machine's range
+ * (ct_boot.idmap), as the guest's user namespace maps them.
  *
  * Both layers are the guest's: root in it (or its SSH user) may have put a
  * symlink anywhere in them, e.g. ~/.ssh -> /root/.ssh, and this code runs
@@ -36,9 +38,12 @@ struct owner {
 	mode_t mode;
 };
 
-/* The two layers, each an open directory; names under them are relative. */
+/* The two layers, each an open directory; names under them are relative.
+ * shift: the machine's id range (ct_boot.idmap): the upper layer holds the
+ * guest's ids moved into it, the box's lower layer its ids as they are. */
 struct layers {
 	int upper, lower;
+	uint32_t shift;
 };
 
 static const struct owner root_dir = {0, 0, 0755};
@@ -143,7 +148,7 @@ static int passwd_find(const struct layers *l, const char *user, struct owner *o
  * the guest's deletion of a box directory, is replaced by an opaque one);
  * returns it open, or -1. fix: set o even when it existed. */
 static int sub_dir(int parent, const char *name, const char *rel, const struct owner *o,
-		   bool fix, struct diag *d)
+		   uint32_t shift, bool fix, struct diag *d)
 {
 	bool made = false, whiteout = is_whiteout(parent, name);
 	struct stat st;
@@ -160,7 +165,8 @@ static int sub_dir(int parent, const char *name, const char *rel, const struct o
 		return open_failed(rel, d);
 	if (whiteout) /* the guest deleted the box's directory: its old entries stay hidden */
 		fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0);
-	if ((made || fix) && (fchown(fd, o->uid, o->gid) < 0 || fchmod(fd, o->mode) < 0)) {
+	if ((made || fix) &&
+	    (fchown(fd, o->uid + shift, o->gid + shift) < 0 || fchmod(fd, o->mode) < 0)) {
 		diag_errno(d, "set owner of /%s in the guest", rel);
 		close(fd);
 		return -1;
@@ -190,7 +196,7 @@ static int mirror_dirs(const struct layers *l, const char *rel, const struct own
 		_cleanup_close_ int lfd = layer_open(l->lower, copy, O_PATH, 0);
 		if (lfd >= 0 && fstat(lfd, &st) == 0 && S_ISDIR(st.st_mode))
 			o = (struct owner){st.st_uid, st.st_gid, st.st_mode & 07777};
-		int sub = sub_dir(fd, name, copy, end ? last : &o, end && fix_last, d);
+		int sub = sub_dir(fd, name, copy, end ? last : &o, l->shift, end && fix_last, d);
 		close(fd);
 		if (sub < 0)
 			return -1;
@@ -221,7 +227,7 @@ static int put_file(const struct layers *l, const char *rel, const char *data, s
 					0600);
 	if (fd < 0)
 		return diag_errno(d, "create /%s in the guest", rel);
-	if (write_all(fd, data, len) < 0 || fchown(fd, o->uid, o->gid) < 0 ||
+	if (write_all(fd, data, len) < 0 || fchown(fd, o->uid + l->shift, o->gid + l->shift) < 0 ||
 	    fchmod(fd, o->mode) < 0 || renameat(dfd, tmp, dfd, base) < 0) {
 		diag_errno(d, "write /%s in the guest", rel);
 		unlinkat(dfd, tmp, 0);
@@ -342,6 +348,7 @@ int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const ch
 	struct layers l = {
 		open(b->upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
 		open(b->lower, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
+		b->idmap,
 	};
 	int r = -1;
 	if (l.upper < 0 || l.lower < 0)

@@ -1,10 +1,13 @@
 /* Starting a container: corral itself is re-executed (/proc/self/exe,
- * through proc_spawn) as `corral __init` in fresh namespaces and its own
- * session, so the machine outlives this command. Host-side set-up (cgroup,
- * veth) happens while the init starts; a control socket orders the two. */
+ * through proc_spawn) as `corral __init` in fresh mount and PID namespaces
+ * and its own session, so the machine outlives this command. The init makes
+ * the user namespace and the namespaces it owns (net, UTS, IPC) itself
+ * (isolate.c) and says "R"; host-side set-up (cgroup, veth) happens then;
+ * a control socket orders the two. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,16 +19,20 @@
 #include "core/host/proc.h"
 #include "providers/container/container.h"
 
+#define SPAWN_READY_MS 10000
+
 static void build_argv(const struct ct_boot *b, struct strv *argv)
 {
 	strv_push(argv, "corral");
 	strv_push(argv, "__init");
 	const char *const kv[][2] = {
 		{"lower", b->lower}, {"upper", b->upper}, {"work", b->work}, {"root", b->root},
-		{"hostname", b->hostname}, {"init", b->init},
+		{"hostname", b->hostname}, {"init", b->init}, {"user", b->user},
+		{"id", b->id},
 	};
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
 		strv_pushf(argv, "%s=%s", kv[i][0], kv[i][1]);
+	strv_pushf(argv, "idmap=%u", b->idmap);
 	for (unsigned i = 0; i < b->nnets; i++)
 		strv_pushf(argv, "net=eth%u,%s/%u,%s", i, b->nets[i].ip, b->nets[i].prefix,
 			   b->nets[i].gateway);
@@ -33,6 +40,39 @@ static void build_argv(const struct ct_boot *b, struct strv *argv)
 		strv_pushf(argv, "bind_src=%s", b->binds[i].host);
 		strv_pushf(argv, "bind_dst=%s", b->binds[i].guest);
 	}
+}
+
+/* The init's last word after len bytes already in msg: "OK\n", or an
+ * error message, until EOF. */
+static int read_report(int ctl, uint64_t timeout_ms, char *msg, size_t cap, size_t len,
+		       struct diag *d)
+{
+	uint64_t deadline = now_ms() + timeout_ms;
+	for (;;) {
+		struct pollfd p = {.fd = ctl, .events = POLLIN};
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return diag_fail(d, "the container's init did not report back within %llus",
+					 (unsigned long long)timeout_ms / 1000);
+		int pr = poll(&p, 1, (int)(deadline - now));
+		if (pr < 0 && errno != EINTR)
+			return diag_errno(d, "poll");
+		if (pr <= 0)
+			continue;
+		ssize_t n = read(ctl, msg + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == cap - 1)
+			break;
+	}
+	msg[len] = '\0';
+	if (strcmp(msg, "OK\n") == 0)
+		return 0;
+	msg[strcspn(msg, "\n")] = '\0';
+	return diag_fail(d, "container init: %s", len ? msg : "exited without a word (see console.log)");
 }
 
 /* The init's stdin is /dev/null, its output the console log, fd 3 the
@@ -46,6 +86,10 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	int console = open(b->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (console < 0)
 		return diag_errno(d, "open %s", b->console);
+	if (fchown(console, b->idmap, b->idmap) < 0) { /* it is the guest's /dev/console */
+		close(console);
+		return diag_errno(d, "set owner of %s", b->console);
+	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		close(console);
@@ -57,7 +101,7 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	struct proc_spawn s = {
 		.argv = (const char *const *)argv.v, .exe = "/proc/self/exe", .envp = envp,
 		.fds = fds, .nfds = 4, .setsid = true,
-		.namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET,
+		.namespaces = CLONE_NEWNS | CLONE_NEWPID,
 	};
 	int r = proc_spawn(&s, pid, d);
 	strv_free(&argv);
@@ -68,7 +112,19 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 		return diag_wrap(d, "start the container's init");
 	}
 	*ctl = sv[0];
-	return 0;
+	char ready = 0;
+	struct pollfd p = {.fd = sv[0], .events = POLLIN};
+	while (poll(&p, 1, SPAWN_READY_MS) < 0 && errno == EINTR)
+		;
+	if (read(sv[0], &ready, 1) == 1 && ready == 'R')
+		return 0;
+	/* anything else is the start of the init's error message */
+	char msg[1024] = {ready};
+	if (read_report(sv[0], SPAWN_READY_MS, msg, sizeof(msg), ready ? 1 : 0, d) == 0)
+		diag_fail(d, "the container's init did not make its namespaces");
+	kill(*pid, SIGKILL);
+	close(sv[0]);
+	return -1;
 }
 
 int ct_spawn_finish(int ctl, uint64_t timeout_ms, struct diag *d)
@@ -77,31 +133,5 @@ int ct_spawn_finish(int ctl, uint64_t timeout_ms, struct diag *d)
 		return diag_fail(d, "the container's init exited before it started "
 				    "(see its console.log)");
 	char msg[1024];
-	size_t len = 0;
-	uint64_t deadline = now_ms() + timeout_ms;
-	for (;;) {
-		struct pollfd p = {.fd = ctl, .events = POLLIN};
-		uint64_t now = now_ms();
-		if (now >= deadline)
-			return diag_fail(d, "the container's init did not report back within %llus",
-					 (unsigned long long)timeout_ms / 1000);
-		int pr = poll(&p, 1, (int)(deadline - now));
-		if (pr < 0 && errno != EINTR)
-			return diag_errno(d, "poll");
-		if (pr <= 0)
-			continue;
-		ssize_t n = read(ctl, msg + len, sizeof(msg) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof(msg) - 1)
-			break;
-	}
-	msg[len] = '\0';
-	if (strcmp(msg, "OK\n") == 0)
-		return 0;
-	msg[strcspn(msg, "\n")] = '\0';
-	return diag_fail(d, "container init: %s", len ? msg : "exited without a word (see console.log)");
+	return read_report(ctl, timeout_ms, msg, sizeof(msg), 0, d);
 }

@@ -108,7 +108,7 @@ check "the first up finished" [ $? -eq 0 ]
 # A guest whose host key changes is refused. The key is replaced through
 # the guest's own view (the overlay forbids changing its layers underneath),
 # then sshd restarted.
-in_guest() { nsenter -t "$(st pid)" -m -- /bin/sh -c "$1"; }
+in_guest() { nsenter -t "$(st pid)" -U -m -- /bin/sh -c "$1"; } # as guest root, in its user namespace
 restart_sshd() { kill -HUP "$(pgrep -P "$(st pid)" -x sshd)"; sleep 0.5; }
 key=/etc/ssh/ssh_host_ed25519_key
 in_guest "cp $key /root/good.key && rm -f $key && ssh-keygen -q -t ed25519 -N '' -f $key"
