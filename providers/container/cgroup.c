@@ -202,7 +202,9 @@ static void remove_dir(const char *dir, int depth)
 
 void ct_cgroup_remove(const char *id)
 {
-	static const char *const v1[] = {"cpu", "memory", "pids", "devices"};
+	/* "unified": the v2 group the init makes for itself on a v1 host
+	 * (isolate.c), where a hybrid host mounts the v2 hierarchy */
+	static const char *const v1[] = {"cpu", "memory", "pids", "devices", "unified"};
 	bool v2 = is_v2();
 	for (size_t i = 0; i < (v2 ? 1 : sizeof(v1) / sizeof(v1[0])); i++) {
 		const char *ctl = v2 ? "" : v1[i];

@@ -21,6 +21,9 @@ machines:
     box_url: file://$catalog
     provider: container
     synced_folders: [{ host: $T/sync, guest: /vagrant }]
+    # corral's init: exactly Docker's capabilities and /dev list (systemd as
+    # PID 1 keeps a few more, docs/providers.md; container-debian.sh boots it)
+    provider_options: { container: { init: builtin } }
 YAML
 # open_by_handle_at (the "shocker" read of host files), the keyring, bpf,
 # perf and module and kexec calls: each name with the errno it got.
