@@ -143,14 +143,13 @@ static int run_ssh(char **argv)
 	struct proc_spawn sp = {.argv = (const char *const *)argv, .exe = "/usr/bin/ssh"};
 	struct diag d = {0};
 	pid_t pid;
-	int status = 0, rc = proc_spawn(&sp, &pid, &d);
-	while (rc == 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	int sig = 0, rc = proc_spawn(&sp, &pid, &d);
+	int status = rc == 0 ? proc_wait(pid, &sig) : EXIT_FAIL;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGQUIT, &old_quit, NULL);
 	if (rc < 0)
-		return report(&d), EXIT_FAIL;
-	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+		report(&d);
+	return status;
 }
 
 /* ssh ended with 255, its own failure or the command's: one libssh login

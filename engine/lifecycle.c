@@ -156,7 +156,6 @@ static int reap_unknown(struct machine *m, struct diag *d)
 {
 	size_t n;
 	const struct provider *const *all = provider_all(&n);
-	bool found = false;
 	for (size_t i = 0; i < n; i++) {
 		bool f = false;
 		if (all[i]->reap && all[i]->reap(m, &f, d) < 0)
@@ -164,7 +163,6 @@ static int reap_unknown(struct machine *m, struct diag *d)
 		if (f)
 			log_machine(m->cfg->name, "found and stopped what its %s machine left",
 				    all[i]->name);
-		found |= f;
 	}
 	return 0;
 }

@@ -83,3 +83,9 @@ tiny_web() {
 		for line in "$@"; do printf '    %s\n' "$line"; done
 	} >"$dir/corral.yaml"
 }
+
+# tiny_tree DIR: the tiny box unpacked into DIR (metadata.json, rootfs/),
+# to be changed into a box of another shape and packed with pack_box.
+tiny_tree() { mkdir -p "$1" && tar -C "$1" -xf "$(test_box tiny)"; }
+# pack_box DIR FILE: DIR's metadata.json and rootfs/ as a .box file.
+pack_box() { tar -C "$1" -czf "$2" metadata.json rootfs; }

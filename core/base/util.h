@@ -24,6 +24,8 @@ void closep(int *fd);
 
 bool str_starts(const char *s, const char *prefix);
 bool str_ends(const char *s, const char *suffix);
+/* Whether s is one of list's strings (list NULL-ended, or NULL). */
+bool str_in_list(const char *s, const char *const *list);
 /* Levenshtein distance, for "did you mean" suggestions. */
 size_t str_distance(const char *a, const char *b);
 /* Closest of `n` candidates within a small distance, or NULL. */

@@ -273,7 +273,7 @@ static bool direct_present(struct plan *p)
 		return false;
 	for (size_t i = 0; i < l.n && !found; i++) {
 		const struct box_ref *r = &l.v[i];
-		bool prov = box_in_list(r->provider, p->providers);
+		bool prov = str_in_list(r->provider, p->providers);
 		_cleanup_free_ char *rec = path_join(r->dir, BOXSTORE_RECORD);
 		json_t *o = NULL;
 		if (!p->providers && state_load(rec, &o, &d) == 0)
@@ -336,7 +336,7 @@ static int check_metadata(const char *dir, struct plan *p, struct diag *d)
 	if (r < 0)
 		return -1;
 	if (p->provider ? strcmp(prov, p->provider) != 0
-			: p->providers && !box_in_list(prov, p->providers)) {
+			: p->providers && !str_in_list(prov, p->providers)) {
 		diag_fail(d, "the box is for provider %s, not %s", prov,
 			  p->provider ? p->provider : p->providers[0]);
 		return diag_hint(d, "add a box built for that provider");
@@ -410,7 +410,7 @@ static int fetch_install(const struct box_add_opts *o, struct plan *p, struct bo
 	char why[600];
 	fo.private_store = box_store_private(why, sizeof(why));
 	log_info("box %s: fetching %s", label, p->url);
-	if (!p->checksum && (strncmp(p->url, "http://", 7) == 0 || strncmp(p->url, "https://", 8) == 0))
+	if (!p->checksum && download_is_remote(p->url))
 		log_warn("box %s: no checksum given, so its bytes are not verified (pass --checksum "
 			 "TYPE:HEX, or use a catalog that lists one)", label);
 	int r = boxfetch(p->url, unpacked, &fo, &res, d);

@@ -303,14 +303,6 @@ int boxstore_find_name(const char *name, struct box_list *out, struct diag *d)
 	return 0;
 }
 
-bool box_in_list(const char *s, const char *const *list)
-{
-	for (; list && *list; list++)
-		if (strcmp(*list, s) == 0)
-			return true;
-	return false;
-}
-
 static bool wanted(const struct box_filter *f, const struct box_ref *r)
 {
 	return (!f->version || version_cmp(f->version, r->version) == 0) &&

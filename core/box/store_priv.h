@@ -25,7 +25,6 @@ bool box_store_private(char *why, size_t n);
 char *box_tmpdir(struct diag *d);
 /* The installed boxes of one name, newest version first. */
 int boxstore_find_name(const char *name, struct box_list *out, struct diag *d);
-bool box_in_list(const char *s, const char *const *list); /* list NULL-ended, or NULL */
 /* No other box of l with the same name, provider and arch is newer. */
 bool box_newest_of_kind(const struct box_list *l, size_t i);
 /* Fetches and parses a catalog with the box server's token rules. */

@@ -23,7 +23,7 @@ static bool pick(const struct box_list *l, const struct vconstraint *vc,
 			for (size_t j = i; j < l->n; j++) {
 				const struct box_ref *r = &l->v[j];
 				if (strcmp(r->version, l->v[i].version) == 0 &&
-				    strcmp(r->provider, *p) == 0 && box_in_list(r->arch, arches)) {
+				    strcmp(r->provider, *p) == 0 && str_in_list(r->arch, arches)) {
 					*out = (struct box_ref){xstrdup(r->name), xstrdup(r->version),
 								xstrdup(r->provider), xstrdup(r->arch),
 								xstrdup(r->dir), r->vagrant};

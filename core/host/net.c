@@ -313,7 +313,9 @@ static void nft_forget(const char *bridge, const char *subnet)
 	static const char *const what[] = {"subnets { %s }", "bridges { \"%s\" }",
 					   "same { \"%s\" . \"%s\" }"};
 	const char *val[] = {subnet, bridge, bridge};
-	for (size_t i = 0; i < 3 && proc_have("nft"); i++) {
+	if (!proc_have("nft"))
+		return;
+	for (size_t i = 0; i < 3; i++) {
 		_cleanup_free_ char *el = xasprintf(what[i], val[i], bridge);
 		_cleanup_free_ char *cmd = xasprintf("delete element inet corral %s\n", el);
 		const char *argv[] = {"nft", "-f", "-", NULL};

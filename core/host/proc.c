@@ -356,13 +356,13 @@ static void pump(struct pump *u)
 	buf_add(&u->c->err, "", 0);
 }
 
-static void reap(pid_t pid, struct proc_cmd *c)
+int proc_wait(pid_t pid, int *sig)
 {
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	c->sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-	c->status = c->sig ? 128 + c->sig : WEXITSTATUS(st);
+	*sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+	return *sig ? 128 + *sig : WEXITSTATUS(st);
 }
 
 /* Pipes for what the child reads and writes: [IN|OUT|ERR][0 read, 1 write]. */
@@ -413,7 +413,7 @@ int proc_cmd_run(struct proc_cmd *c, struct diag *d)
 	for (int i = IN; i <= ERR; i++)
 		u.p[i] = (struct pollfd){.fd = mine[i], .events = i == IN ? POLLOUT : POLLIN};
 	pump(&u);
-	reap(pid, c);
+	c->status = proc_wait(pid, &c->sig);
 	return 0;
 }
 

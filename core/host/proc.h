@@ -16,8 +16,7 @@
  * corral, and a program that cannot be executed is an error of the start
  * ("cannot run PROG: why"), not an exit status. The child gets an empty
  * signal mask. What replaces a process instead of starting one stays a
- * plain exec: `corral ssh` becoming ssh, the built-in init handing PID 1
- * to the box's systemd.
+ * plain exec: the built-in init handing PID 1 to the box's systemd.
  *
  * Finding one again: an identity that survives pid reuse (pid + start
  * time), and stopping with a deadline. */
@@ -59,6 +58,9 @@ struct proc_spawn {
 /* Starts it and returns once it runs its program (*pid set), or -1 when it
  * could not (nothing left running). */
 int proc_spawn(const struct proc_spawn *s, pid_t *pid, struct diag *d);
+/* Waits for a child started by proc_spawn: its exit status, or 128+N when
+ * signal N ended it (*sig = N, else 0). */
+int proc_wait(pid_t pid, int *sig);
 
 #define PROC_OUTPUT_MAX (16u << 20) /* bytes kept of each stream; the rest is read and dropped */
 

@@ -67,15 +67,8 @@ static int on_channel_data(ssh_session s, ssh_channel ch, void *data, uint32_t l
 {
 	(void)s, (void)ch, (void)is_stderr;
 	struct agent_link *l = userdata;
-	const char *p = data;
-	for (uint32_t off = 0; l->fd >= 0 && off < len;) {
-		ssize_t w = write(l->fd, p + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (uint32_t)w;
-	}
+	if (l->fd >= 0)
+		write_all(l->fd, data, len); /* an agent gone away: the guest's client fails */
 	return (int)len;
 }
 

@@ -73,13 +73,6 @@ static void list_push(struct interp *I, struct scope *sc, const char *key, struc
 
 /* ---- converting values ---- */
 
-static const char *str_of(struct interp *I, const struct value *v)
-{
-	if (!v || (v->k != V_STR && v->k != V_SYM && v->k != V_INT))
-		return NULL;
-	return v_to_s(I, v);
-}
-
 static bool int_of(const struct value *v, long long *out)
 {
 	if (v && v->k == V_INT) {
@@ -125,7 +118,7 @@ const char *dsl_memory(struct interp *I, const struct value *v)
 
 const char *dsl_path(struct interp *I, const struct value *v, const char *what, bool must_exist)
 {
-	const char *p = str_of(I, v);
+	const char *p = v_str_of(I, v);
 	if (!p || !*p || !vf_one_line(p) || (p[0] == '~' && p[1] != '/'))
 		return NULL; /* corral expands ~/ only */
 	const char *home = getenv("HOME");
@@ -169,9 +162,9 @@ static bool env_noted(struct interp *I, const char *name)
 static struct value *env_read(struct interp *I, const char *name, struct value *dflt)
 {
 	if (!env_noted(I, name)) {
-		if (dflt && str_of(I, dflt))
+		if (dflt && v_str_of(I, dflt))
 			note_add(I, true, "ENV['%s'] is read as unset: its default `%s` is used", name,
-				 str_of(I, dflt));
+				 v_str_of(I, dflt));
 		else
 			note_add(I, true, "ENV['%s'] is read as unset", name);
 	}
@@ -184,7 +177,7 @@ static const struct {
 
 static struct value *env_call(struct interp *I, const char *m, struct value **a, size_t n)
 {
-	const char *name = n ? str_of(I, a[0]) : NULL;
+	const char *name = n ? v_str_of(I, a[0]) : NULL;
 	if (!name)
 		return v_unknown(I, "ENV.%s", m);
 	if (strcmp(m, "fetch") == 0)
@@ -196,7 +189,7 @@ static struct value *env_call(struct interp *I, const char *m, struct value **a,
 		return v_bool(I, false);
 	}
 	if (strcmp(m, "[]=") == 0 && n == 2 && strcmp(name, "VAGRANT_DEFAULT_PROVIDER") == 0) {
-		const char *p = str_of(I, a[1]);
+		const char *p = v_str_of(I, a[1]);
 		for (size_t i = 0; p && i < sizeof(provider_names) / sizeof(provider_names[0]); i++)
 			if (strcmp(p, provider_names[i].vagrant) == 0) {
 				I->default_provider = provider_names[i].corral;
@@ -216,7 +209,7 @@ static struct value *vagrant_call(struct interp *I, const char *m, struct value 
 				  const struct blk *blk)
 {
 	if (strcmp(m, "configure") == 0) {
-		const char *ver = n ? str_of(I, a[0]) : NULL;
+		const char *ver = n ? v_str_of(I, a[0]) : NULL;
 		if (!ver || strcmp(ver, "2") || !blk)
 			return v_unknown(I, "Vagrant.configure(\"%s\"): corral import reads version 2",
 					 ver ? ver : "?");
@@ -290,7 +283,7 @@ static const char *other_opts(struct interp *I, const struct value *opts, const 
 {
 	struct buf b = {0};
 	for (size_t i = 0; opts && i < opts->keys.n; i++) {
-		const char *k = str_of(I, opts->keys.v[i]);
+		const char *k = v_str_of(I, opts->keys.v[i]);
 		bool ok = false;
 		for (const char *const *p = known; k && *p && !ok; p++)
 			ok = strcmp(k, *p) == 0;
@@ -316,7 +309,7 @@ static struct value *vm_box(struct interp *I, struct scope *sc, struct value **a
 			    const struct blk *blk)
 {
 	(void)n, (void)blk;
-	const char *s = str_of(I, a[0]);
+	const char *s = v_str_of(I, a[0]);
 	if (!s || !valid_box(s))
 		return s ? v_unknown(I, "`%s` is not a box name corral takes", s) : want(I, "box", a[0]);
 	scope_set(I, sc, "box", y_str(I->ar, s));
@@ -326,7 +319,7 @@ static struct value *vm_box(struct interp *I, struct scope *sc, struct value **a
 static struct value *vm_str_key(struct interp *I, struct scope *sc, const char *key,
 				const struct value *v, bool (*valid)(const char *))
 {
-	const char *s = str_of(I, v);
+	const char *s = v_str_of(I, v);
 	if (!s || !*s)
 		return want(I, key, v);
 	if (!valid(s))
@@ -350,7 +343,7 @@ static struct value *vm_box_url(struct interp *I, struct scope *sc, struct value
 	if (v->k == V_ARRAY && v->items.n) {
 		if (v->items.n > 1)
 			note_add(I, true, "corral takes one box_url: the first, %s",
-				 str_of(I, v->items.v[0]) ? str_of(I, v->items.v[0]) : "?");
+				 v_str_of(I, v->items.v[0]) ? v_str_of(I, v->items.v[0]) : "?");
 		v = v->items.v[0];
 	}
 	return vm_str_key(I, sc, "box_url", v, valid_url);
@@ -372,7 +365,7 @@ static struct value *vm_checksum(struct interp *I, struct scope *sc, struct valu
 				 const struct blk *blk)
 {
 	(void)n, (void)blk;
-	const char *s = str_of(I, a[0]);
+	const char *s = v_str_of(I, a[0]);
 	if (!s || !vf_one_line(s))
 		return want(I, "box_download_checksum", a[0]);
 	scope_set(I, sc, "_checksum", y_str(I->ar, s));
@@ -384,7 +377,7 @@ static struct value *vm_checksum_type(struct interp *I, struct scope *sc, struct
 {
 	(void)n, (void)blk;
 	static const char *const types[] = {"md5", "sha1", "sha256", "sha384", "sha512", NULL};
-	const char *s = str_of(I, a[0]);
+	const char *s = v_str_of(I, a[0]);
 	for (const char *const *t = types; s && *t; t++)
 		if (strcasecmp(s, *t) == 0) {
 			scope_set(I, sc, "_checksum_type", y_str(I->ar, *t));
@@ -399,7 +392,7 @@ static struct value *vm_hostname(struct interp *I, struct scope *sc, struct valu
 	(void)n, (void)blk;
 	if (a[0]->k == V_NIL)
 		return v_nil(I);
-	const char *s = str_of(I, a[0]);
+	const char *s = v_str_of(I, a[0]);
 	if (!s || !valid_hostname(s))
 		return s ? v_unknown(I, "`%s` is not a host name corral takes (RFC 1123)", s)
 			 : want(I, "hostname", a[0]);
@@ -437,7 +430,7 @@ static struct value *vm_communicator(struct interp *I, struct scope *sc, struct 
 				     size_t n, const struct blk *blk)
 {
 	(void)sc, (void)n, (void)blk;
-	const char *s = str_of(I, a[0]);
+	const char *s = v_str_of(I, a[0]);
 	if (s && strcmp(s, "ssh") == 0)
 		return v_nil(I);
 	return v_unknown(I, "corral logs in over SSH only");
@@ -447,7 +440,7 @@ static struct value *vm_guest(struct interp *I, struct scope *sc, struct value *
 			      const struct blk *blk)
 {
 	(void)sc, (void)n, (void)blk;
-	const char *s = str_of(I, a[0]);
+	const char *s = v_str_of(I, a[0]);
 	if (s && strcmp(s, "windows") == 0)
 		return v_unknown(I, "corral provisions over SSH: a Windows guest needs an SSH "
 				    "server and `ssh.user`");
@@ -459,7 +452,7 @@ static struct value *vm_define(struct interp *I, struct scope *sc, struct value 
 {
 	if (sc != I->global)
 		return v_unknown(I, "a machine defined inside a machine");
-	const char *name = str_of(I, a[0]);
+	const char *name = v_str_of(I, a[0]);
 	if (!name || !*name)
 		return want(I, "a machine's name", a[0]);
 	struct scope *m = NULL;
@@ -493,7 +486,7 @@ static struct value *vm_provider(struct interp *I, struct scope *sc, struct valu
 				 const struct blk *blk)
 {
 	(void)n;
-	const char *p = str_of(I, a[0]);
+	const char *p = v_str_of(I, a[0]);
 	bool known = false;
 	for (const char *const *k = providers; p && *k; k++)
 		known |= strcmp(p, *k) == 0;
@@ -537,7 +530,7 @@ static int mask_prefix(struct interp *I, const struct value *v)
 	long long p;
 	if (int_of(v, &p))
 		return p >= 0 && p <= 32 ? (int)p : -1;
-	const char *s = str_of(I, v);
+	const char *s = v_str_of(I, v);
 	unsigned m;
 	int ignored = 0;
 	if (!s || parse_ip(s, &m, &ignored) < 0)
@@ -552,13 +545,13 @@ static struct value *private_network(struct interp *I, struct scope *sc, struct 
 {
 	struct yv *e = y_map(I->ar);
 	const struct value *type = v_opt(opts, "type"), *ip = v_opt(opts, "ip");
-	const char *t = type ? str_of(I, type) : NULL;
+	const char *t = type ? v_str_of(I, type) : NULL;
 	if (t && strcmp(t, "dhcp") == 0) {
 		y_set(I->ar, e, "_dhcp", y_bool(I->ar, true));
 	} else if (t && strcmp(t, "static")) {
 		return v_unknown(I, "a private network of type %s", t);
 	} else {
-		const char *s = str_of(I, ip);
+		const char *s = v_str_of(I, ip);
 		unsigned addr;
 		int prefix = 24;
 		if (!s)
@@ -586,7 +579,7 @@ static struct value *forwarded_port(struct interp *I, struct scope *sc, struct v
 {
 	long long guest, host;
 	const struct value *id = v_opt(opts, "id");
-	if (id && str_of(I, id) && strcmp(str_of(I, id), "ssh") == 0)
+	if (id && v_str_of(I, id) && strcmp(v_str_of(I, id), "ssh") == 0)
 		return v_unknown(I, "corral forwards SSH itself");
 	if (!int_of(v_opt(opts, "guest"), &guest) || guest < 1 || guest > 65535)
 		return v_unknown(I, "a forwarded port needs `guest:` from 1 to 65535");
@@ -598,14 +591,14 @@ static struct value *forwarded_port(struct interp *I, struct scope *sc, struct v
 		return v_unknown(I, "`host:` must be a port from 1 to 65535");
 	if (h)
 		y_set(I->ar, p, "host", y_int(I->ar, host));
-	const char *hip = str_of(I, v_opt(opts, "host_ip"));
+	const char *hip = v_str_of(I, v_opt(opts, "host_ip"));
 	unsigned ignored;
 	int pfx = 32;
 	if (hip && *hip && parse_ip(hip, &ignored, &pfx) < 0)
 		return v_unknown(I, "host_ip `%s` is not an IPv4 address", hip);
 	if (hip && *hip)
 		y_set(I->ar, p, "host_ip", y_str(I->ar, hip));
-	const char *proto = str_of(I, v_opt(opts, "protocol"));
+	const char *proto = v_str_of(I, v_opt(opts, "protocol"));
 	if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
 		return v_unknown(I, "protocol `%s`: corral forwards tcp and udp", proto);
 	if (proto)
@@ -624,7 +617,7 @@ static struct value *vm_network(struct interp *I, struct scope *sc, struct value
 				const struct blk *blk)
 {
 	(void)blk;
-	const char *type = str_of(I, a[0]);
+	const char *type = v_str_of(I, a[0]);
 	struct value *opts = opts_of(a, n);
 	if (type && strcmp(type, "private_network") == 0)
 		return private_network(I, sc, opts);
@@ -643,7 +636,7 @@ static struct value *vm_synced_folder(struct interp *I, struct scope *sc, struct
 				      size_t n, const struct blk *blk)
 {
 	(void)blk;
-	const char *guest = str_of(I, arg(a, n, 1));
+	const char *guest = v_str_of(I, arg(a, n, 1));
 	struct value *opts = n > 2 ? a[2] : NULL;
 	const struct value *dis = v_opt(opts, "disabled");
 	if (!guest || !valid_abs(guest) || !vf_one_line(guest))
@@ -661,7 +654,7 @@ static struct value *vm_synced_folder(struct interp *I, struct scope *sc, struct
 		return want(I, "a synced folder's host path", a[0]);
 	y_set(I->ar, f, "host", y_str(I->ar, host));
 	y_set(I->ar, f, "guest", y_str(I->ar, guest));
-	const char *type = str_of(I, v_opt(opts, "type"));
+	const char *type = v_str_of(I, v_opt(opts, "type"));
 	bool mapped = !type;
 	for (size_t i = 0; type && i < sizeof(sync_types) / sizeof(sync_types[0]); i++)
 		if (strcmp(type, sync_types[i].vagrant) == 0) {
@@ -680,7 +673,7 @@ static struct value *vm_disk(struct interp *I, struct scope *sc, struct value **
 			     const struct blk *blk)
 {
 	(void)blk;
-	const char *kind = str_of(I, a[0]);
+	const char *kind = v_str_of(I, a[0]);
 	struct value *opts = opts_of(a, n);
 	const struct value *primary = v_opt(opts, "primary");
 	if (!kind || strcmp(kind, "disk") || !primary || primary->k != V_BOOL || !primary->b)
@@ -731,7 +724,7 @@ static struct value *ssh_call(struct interp *I, struct scope *sc, const char *m,
 {
 	struct value *v = n ? a[0] : NULL;
 	if (strcmp(m, "username=") == 0) {
-		const char *s = str_of(I, v);
+		const char *s = v_str_of(I, v);
 		if (!s || !valid_user(s))
 			return v_unknown(I, "`%s` is not a user name corral takes", s ? s : "?");
 		scope_set(I, sc, "ssh.user", y_str(I->ar, s));
@@ -794,12 +787,12 @@ static struct value *customize(struct interp *I, struct handle *h, const struct 
 {
 	if (!v || v->k != V_ARRAY || v->items.n < 2)
 		return v_unknown(I, "a VBoxManage command corral does not run");
-	const char *cmd = str_of(I, v->items.v[0]), *id = str_of(I, v->items.v[1]);
+	const char *cmd = v_str_of(I, v->items.v[0]), *id = v_str_of(I, v->items.v[1]);
 	if (!cmd || strcmp(cmd, "modifyvm") || !id || strcmp(id, "id"))
 		return v_unknown(I, "VBoxManage %s, which corral does not run", cmd ? cmd : "?");
 	struct buf rest = {0};
 	for (size_t i = 2; i + 1 < v->items.n + 1; i += 2) {
-		const char *flag = str_of(I, v->items.v[i]);
+		const char *flag = v_str_of(I, v->items.v[i]);
 		const struct value *val = i + 1 < v->items.n ? v->items.v[i + 1] : NULL;
 		if (flag && val && strcmp(flag, "--memory") == 0 && dsl_memory(I, val))
 			set_memory(I, h, val);
@@ -821,7 +814,7 @@ static struct value *docker_ports(struct interp *I, struct handle *h, const stru
 	if (!v || v->k != V_ARRAY)
 		return want(I, "ports", v);
 	for (size_t i = 0; i < v->items.n; i++) {
-		const char *s = str_of(I, v->items.v[i]);
+		const char *s = v_str_of(I, v->items.v[i]);
 		char ip[64] = "";
 		unsigned host, guest;
 		char proto[8] = "tcp";
@@ -886,7 +879,7 @@ static struct value *provider_call(struct interp *I, struct handle *h, const cha
 static struct value *vmx_call(struct interp *I, struct handle *h, const char *m, struct value **a,
 			      size_t n)
 {
-	const char *key = n == 2 ? str_of(I, a[0]) : NULL;
+	const char *key = n == 2 ? v_str_of(I, a[0]) : NULL;
 	if (strcmp(m, "[]=") || !key)
 		return v_unknown(I, "a vmx setting corral import does not read");
 	if (strcmp(key, "memsize") == 0)

@@ -20,13 +20,6 @@ struct pstep {
 typedef struct value *(*step_fn)(struct interp *I, struct pstep *st, const char *key,
 				 struct value *v);
 
-static const char *str_of(struct interp *I, const struct value *v)
-{
-	if (!v || (v->k != V_STR && v->k != V_SYM && v->k != V_INT))
-		return NULL;
-	return v_to_s(I, v);
-}
-
 static struct value *bad(struct interp *I, const char *key, const struct value *v)
 {
 	return v_unknown(I, "`%s` as %s", key, v_kind_name(v));
@@ -34,7 +27,7 @@ static struct value *bad(struct interp *I, const char *key, const struct value *
 
 static struct value *s_str(struct interp *I, struct pstep *st, const char *key, struct value *v)
 {
-	const char *s = str_of(I, v);
+	const char *s = v_str_of(I, v);
 	if (!s || !*s || (strcmp(key, "inline") && !vf_one_line(s)))
 		return bad(I, key, v);
 	y_set(I->ar, st->map, key, y_str(I->ar, s));
@@ -51,7 +44,7 @@ static struct value *s_bool(struct interp *I, struct pstep *st, const char *key,
 
 static struct value *s_run(struct interp *I, struct pstep *st, const char *key, struct value *v)
 {
-	const char *s = str_of(I, v);
+	const char *s = v_str_of(I, v);
 	if (!s || (strcmp(s, "once") && strcmp(s, "always") && strcmp(s, "never")))
 		return v_unknown(I, "run: %s (corral has once, always, never)", s ? s : "?");
 	y_set(I->ar, st->map, key, y_str(I->ar, s));
@@ -67,7 +60,7 @@ static const struct {
 
 static struct value *s_path(struct interp *I, struct pstep *st, const char *key, struct value *v)
 {
-	const char *s = str_of(I, v), *what = "the file";
+	const char *s = v_str_of(I, v), *what = "the file";
 	if (!s || !*s)
 		return bad(I, key, v);
 	if (str_starts(s, "http://") || str_starts(s, "https://")) {
@@ -134,14 +127,14 @@ static struct yv *str_list(struct interp *I, const struct value *v, bool lines)
 {
 	struct yv *l = y_seq(I->ar);
 	l->flow = true;
-	if (str_of(I, v)) {
-		if (!*str_of(I, v) || (!lines && !vf_one_line(str_of(I, v))))
+	if (v_str_of(I, v)) {
+		if (!*v_str_of(I, v) || (!lines && !vf_one_line(v_str_of(I, v))))
 			return NULL;
-		y_push(I->ar, l, y_str(I->ar, str_of(I, v)));
+		y_push(I->ar, l, y_str(I->ar, v_str_of(I, v)));
 		return l;
 	}
 	for (size_t i = 0; v->k == V_ARRAY && i < v->items.n; i++) {
-		const char *s = str_of(I, v->items.v[i]);
+		const char *s = v_str_of(I, v->items.v[i]);
 		if (!s || !*s || (!lines && !vf_one_line(s)))
 			return NULL;
 		y_push(I->ar, l, y_str(I->ar, s));
@@ -185,7 +178,7 @@ static struct value *s_env(struct interp *I, struct pstep *st, const char *key, 
 	struct yv *m = y_map(I->ar);
 	m->user = m->flow = true;
 	for (size_t i = 0; i < v->keys.n; i++) {
-		const char *k = str_of(I, v->keys.v[i]), *val = str_of(I, v->items.v[i]);
+		const char *k = v_str_of(I, v->keys.v[i]), *val = v_str_of(I, v->items.v[i]);
 		if (!k || !valid_ident(k))
 			return v_unknown(I, "`%s` is not an environment variable name", k ? k : "?");
 		if (!val)
@@ -218,8 +211,8 @@ static struct value *s_verbose(struct interp *I, struct pstep *st, const char *k
 		n = v->b;
 	else if (v->k == V_INT)
 		n = v->i;
-	else if (str_of(I, v)) {
-		const char *s = str_of(I, v);
+	else if (v_str_of(I, v)) {
+		const char *s = v_str_of(I, v);
 		for (s += *s == '-'; *s == 'v'; s++)
 			n++;
 		if (*s)
@@ -255,7 +248,7 @@ static struct yv *data(struct interp *I, const struct value *v, int depth)
 		struct yv *m = y_map(I->ar);
 		m->user = true;
 		for (size_t i = 0; i < v->keys.n; i++) {
-			const char *k = str_of(I, v->keys.v[i]);
+			const char *k = v_str_of(I, v->keys.v[i]);
 			struct yv *e = data(I, v->items.v[i], depth + 1);
 			if (!k || !e)
 				return NULL;
@@ -289,7 +282,7 @@ static struct value *s_groups(struct interp *I, struct pstep *st, const char *ke
 	struct yv *m = y_map(I->ar);
 	m->user = true;
 	for (size_t i = 0; i < v->keys.n; i++) {
-		const char *g = str_of(I, v->keys.v[i]);
+		const char *g = v_str_of(I, v->keys.v[i]);
 		const struct value *val = v->items.v[i];
 		const char *colon = g ? strchr(g, ':') : NULL;
 		_cleanup_free_ char *base = g ? xstrndup(g, colon ? (size_t)(colon - g) : strlen(g)) : NULL;
@@ -382,7 +375,7 @@ static const char *incomplete(const struct pstep *st)
 static struct value *apply_opts(struct interp *I, struct pstep *st, const struct value *opts)
 {
 	for (size_t i = 0; opts && i < opts->keys.n; i++) {
-		const char *k = str_of(I, opts->keys.v[i]);
+		const char *k = v_str_of(I, opts->keys.v[i]);
 		if (!k || strcmp(k, "type") == 0 || strcmp(k, "preserve_order") == 0)
 			continue;
 		struct value *r = dsl_step_set(I, st, k, opts->items.v[i]);
@@ -396,10 +389,10 @@ struct value *dsl_provision(struct interp *I, struct scope *sc, struct value **a
 			    const struct blk *blk)
 {
 	const struct value *opts = n && a[n - 1]->k == V_HASH ? a[n - 1] : NULL;
-	const char *first = n ? str_of(I, a[0]) : NULL, *type = first, *name = NULL;
+	const char *first = n ? v_str_of(I, a[0]) : NULL, *type = first, *name = NULL;
 	if (v_opt(opts, "type")) {
 		name = first;
-		type = str_of(I, v_opt(opts, "type"));
+		type = v_str_of(I, v_opt(opts, "type"));
 	}
 	struct pstep *st = ar_alloc(I->ar, sizeof(*st));
 	for (size_t i = 0; type && i < sizeof(kinds) / sizeof(kinds[0]); i++)

@@ -166,8 +166,6 @@ struct value *run_block(struct interp *I, const struct blk *blk, struct value **
 
 /* ---- statements ---- */
 
-static bool truthy(const struct value *v) { return !(v->k == V_NIL || (v->k == V_BOOL && !v->b)); }
-
 /* Runs one statement; an unknown result is noted at it, unless a
  * statement inside it noted that value already (v->b: noted, at line v->hi). */
 static struct value *exec_stmt(struct interp *I, const struct node *n)
@@ -264,20 +262,12 @@ static const char *const stdlib[] = {"yaml", "json", "fileutils", "ipaddr", "sec
 				     "rbconfig", "etc", "open3", "pathname", "set", "erb",
 				     "socket", "net/http", "uri", "digest", NULL};
 
-static bool in_list(const char *s, const char *const *l)
-{
-	for (; *l; l++)
-		if (strcmp(s, *l) == 0)
-			return true;
-	return false;
-}
-
 /* Kernel methods: calls without a receiver that are not local variables. */
 static struct value *kernel(struct interp *I, const char *m, struct value **args, size_t n,
 			    const struct blk *blk)
 {
 	if (strcmp(m, "require") == 0 && n == 1 && args[0]->k == V_STR &&
-	    in_list(args[0]->s, stdlib))
+	    str_in_list(args[0]->s, stdlib))
 		return v_nil(I); /* the library's use is what matters, and is noted */
 	if ((strcmp(m, "format") == 0 || strcmp(m, "sprintf") == 0) && n >= 1 && args[0]->k == V_STR) {
 		const char *s = v_format(I, args[0]->s, args + 1, n - 1);
@@ -440,9 +430,9 @@ static struct value *eval_opassign(struct interp *I, const struct node *n)
 	if (!curv)
 		curv = v_nil(I);
 	if (strcmp(n->s, "||") == 0)
-		return curv->k == V_UNKNOWN || truthy(curv) ? curv : assign(I, n->a, eval(I, n->b));
+		return curv->k == V_UNKNOWN || v_truthy(curv) ? curv : assign(I, n->a, eval(I, n->b));
 	if (strcmp(n->s, "&&") == 0)
-		return curv->k == V_UNKNOWN || !truthy(curv) ? curv : assign(I, n->a, eval(I, n->b));
+		return curv->k == V_UNKNOWN || !v_truthy(curv) ? curv : assign(I, n->a, eval(I, n->b));
 	return assign(I, n->a, v_binop(I, n->s, curv, eval(I, n->b)));
 }
 
@@ -451,7 +441,7 @@ static struct value *eval_if(struct interp *I, const struct node *n)
 	struct value *c = eval(I, n->a);
 	if (c->k == V_UNKNOWN)
 		return v_unknown(I, "a condition on %s", c->s);
-	const struct node *branch = truthy(c) ? n->b : n->c;
+	const struct node *branch = v_truthy(c) ? n->b : n->c;
 	if (!branch)
 		return v_nil(I);
 	return branch->k == N_SEQ ? exec_body(I, branch) : eval(I, branch);
@@ -470,7 +460,7 @@ static struct value *eval_case(struct interp *I, const struct node *n)
 			if (v->k == V_UNKNOWN)
 				return v_unknown(I, "a `when` on %s", v->s);
 			if (!subj)
-				hit = truthy(v);
+				hit = v_truthy(v);
 			else if (v->k == V_RANGE && subj->k == V_INT)
 				hit = subj->i >= v->i && subj->i <= v->hi;
 			else
@@ -487,7 +477,7 @@ static struct value *eval_logic(struct interp *I, const struct node *n)
 	struct value *l = eval(I, n->a);
 	if (l->k == V_UNKNOWN)
 		return l;
-	bool t = truthy(l);
+	bool t = v_truthy(l);
 	if ((n->k == N_AND && !t) || (n->k == N_OR && t))
 		return l;
 	return eval(I, n->b);
@@ -559,7 +549,7 @@ struct value *eval(struct interp *I, const struct node *n)
 	case N_AND: case N_OR: return eval_logic(I, n);
 	case N_NOT: {
 		struct value *v = eval(I, n->a);
-		return v->k == V_UNKNOWN ? v : v_bool(I, !truthy(v));
+		return v->k == V_UNKNOWN ? v : v_bool(I, !v_truthy(v));
 	}
 	case N_NEG: {
 		struct value *v = eval(I, n->a);

@@ -19,14 +19,6 @@ static const char *const list_keys[] = {"networks", "ports", "synced_folders", "
 static const char *const map_keys[] = {"ssh", "provider_options", NULL};
 static const char *const not_in_defaults[] = {"hostname", "primary", "count", "depends_on", NULL};
 
-static bool in_list(const char *s, const char *const *l)
-{
-	for (; *l; l++)
-		if (strcmp(s, *l) == 0)
-			return true;
-	return false;
-}
-
 static int line_of(const struct yv *item)
 {
 	const struct yv *l = y_get(item, "_line");
@@ -52,10 +44,10 @@ static struct yv *merged(struct interp *I, const struct yv *global, const struct
 	for (size_t i = 0; i < own->keys.n; i++) {
 		const char *k = own->keys.v[i];
 		struct yv *v = own->vals.v[i], *old = y_get(eff, k);
-		if (old && in_list(k, list_keys)) {
+		if (old && str_in_list(k, list_keys)) {
 			for (size_t j = 0; j < v->vals.n; j++)
 				y_push(I->ar, old, y_copy(I->ar, v->vals.v[j]));
-		} else if (old && in_list(k, map_keys)) {
+		} else if (old && str_in_list(k, map_keys)) {
 			merge_map(I, old, v);
 		} else {
 			y_set(I->ar, eff, k, y_copy(I->ar, v));
@@ -458,7 +450,7 @@ static void factor_defaults(struct interp *I, struct model *out, const struct yv
 	out->defaults = y_map(I->ar);
 	for (size_t i = 0; i < global->keys.n; i++) {
 		const char *k = global->keys.v[i];
-		if (k[0] == '_' || in_list(k, not_in_defaults))
+		if (k[0] == '_' || str_in_list(k, not_in_defaults))
 			continue;
 		struct yv *v = global->vals.v[i];
 		if (sharing(out, k, v) >= 2)
@@ -471,7 +463,7 @@ static void factor_defaults(struct interp *I, struct model *out, const struct yv
 			struct yv *v = y_get(m->cfg, k);
 			if (y_equal(v, out->defaults->vals.v[j]))
 				y_del(m->cfg, k);
-			else if (!v && in_list(k, list_keys))
+			else if (!v && str_in_list(k, list_keys))
 				y_set(I->ar, m->cfg, k, y_seq(I->ar));
 		}
 	}

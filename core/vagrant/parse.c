@@ -144,14 +144,6 @@ static bool is_modifier(const struct parser *P, size_t i)
 static const char *const openers[] = {"do", "def", "class", "module", "begin", "case", NULL};
 static const char *const cond_openers[] = {"if", "unless", "while", "until", "for", NULL};
 
-static bool in_list(const char *s, const char *const *l)
-{
-	for (; *l; l++)
-		if (strcmp(s, *l) == 0)
-			return true;
-	return false;
-}
-
 static bool opens_block(struct parser *P, size_t i, int *loop_line)
 {
 	const struct tok *t = &P->t[i];
@@ -161,9 +153,9 @@ static bool opens_block(struct parser *P, size_t i, int *loop_line)
 		*loop_line = 0; /* while COND do: one block */
 		return false;
 	}
-	if (in_list(t->s, openers))
+	if (str_in_list(t->s, openers))
 		return true;
-	if (in_list(t->s, cond_openers) && !is_modifier(P, i)) {
+	if (str_in_list(t->s, cond_openers) && !is_modifier(P, i)) {
 		if (strcmp(t->s, "if") && strcmp(t->s, "unless"))
 			*loop_line = t->line;
 		return true;
@@ -190,7 +182,7 @@ static bool modifier_kw(const struct parser *P)
 {
 	static const char *const mods[] = {"rescue", "then", "in", "ensure", NULL};
 	const struct tok *prev = &P->t[P->i - 1];
-	return cur(P)->k == TK_IDENT && in_list(cur(P)->s, mods) && prev->k != TK_NL &&
+	return cur(P)->k == TK_IDENT && str_in_list(cur(P)->s, mods) && prev->k != TK_NL &&
 	       !is_op(prev, ";");
 }
 
@@ -431,7 +423,7 @@ static bool command_arg_start(const struct parser *P)
 	case TK_LABEL: case TK_REGEX:
 		return true;
 	case TK_IDENT:
-		return !in_list(t->s, not_args);
+		return !str_in_list(t->s, not_args);
 	case TK_OP:
 		if (is_op(t, "[") || is_op(t, "(") || is_op(t, "->"))
 			return true;
@@ -680,9 +672,9 @@ static struct node *parse_ident(struct parser *P)
 		struct node *n = mk(P, N_NOT, t);
 		return (n->a = parse_unary(P)) ? n : NULL;
 	}
-	if (in_list(t->s, opaque_kw))
+	if (str_in_list(t->s, opaque_kw))
 		return fail(P, ar_printf(P->a, "Ruby `%s` that corral import does not run", t->s));
-	if (in_list(t->s, not_args))
+	if (str_in_list(t->s, not_args))
 		return fail(P, ar_printf(P->a, "unexpected `%s`", t->s));
 	P->i++;
 	if (is_local(P, t->s) && !(is_op(cur(P), "(") && !cur(P)->sp)) {
@@ -937,7 +929,7 @@ static struct node *parse_assign(struct parser *P)
 {
 	struct node *l = parse_ternary(P);
 	const struct tok *t = cur(P);
-	if (!l || t->k != TK_OP || !in_list(t->s, assign_ops))
+	if (!l || t->k != TK_OP || !str_in_list(t->s, assign_ops))
 		return l;
 	if (!assignable(l))
 		return fail(P, "an assignment corral import does not read");

@@ -351,8 +351,6 @@ const char *v_kind_name(const struct value *v)
 	return names[v->k];
 }
 
-static bool truthy(const struct value *v) { return !(v->k == V_NIL || (v->k == V_BOOL && !v->b)); }
-
 /* ---- format ---- */
 
 const char *v_format(struct interp *I, const char *fmt, struct value **args, size_t nargs)
@@ -520,7 +518,7 @@ static struct value *iterate(struct interp *I, struct value *recv, const struct 
 			return r;
 		if (how == IT_MAP || how == IT_MAP_WITH_INDEX)
 			vec_push(I->ar, &out->items, r);
-		else if ((how == IT_SELECT && truthy(r)) || (how == IT_REJECT && !truthy(r)))
+		else if ((how == IT_SELECT && v_truthy(r)) || (how == IT_REJECT && !v_truthy(r)))
 			vec_push(I->ar, &out->items, els->items.v[i]);
 	}
 	return how == IT_EACH || how == IT_WITH_INDEX ? recv : out;
@@ -749,4 +747,13 @@ struct value *v_range(struct interp *I, struct value *lo, struct value *hi, bool
 	if (lo->k != V_INT || hi->k != V_INT)
 		return v_unknown(I, "a range of %s and %s", v_kind_name(lo), v_kind_name(hi));
 	return range(I, lo->i, hi->i - excl);
+}
+
+bool v_truthy(const struct value *v) { return !(v->k == V_NIL || (v->k == V_BOOL && !v->b)); }
+
+const char *v_str_of(struct interp *I, const struct value *v)
+{
+	if (!v || (v->k != V_STR && v->k != V_SYM && v->k != V_INT))
+		return NULL;
+	return v_to_s(I, v);
 }

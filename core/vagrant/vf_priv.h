@@ -172,6 +172,10 @@ bool vf_one_line(const char *s);
 const struct value *v_unknown_in(const struct value *v);
 /* Ruby's to_s of a string, symbol or number; NULL for others. */
 const char *v_to_s(struct interp *I, const struct value *v);
+/* Ruby's truth: everything but nil and false. */
+bool v_truthy(const struct value *v);
+/* A string, symbol or integer as text; NULL for anything else. */
+const char *v_str_of(struct interp *I, const struct value *v);
 bool v_eq(const struct value *x, const struct value *y);
 struct value *v_hash_get(const struct value *h, const struct value *key);
 /* A hash option by symbol or string key. */

@@ -160,6 +160,11 @@ static int apply_ctl(const char *id, pid_t pid, const struct knob *k, size_t n,
 	return 0;
 }
 
+bool ct_best_effort(const struct machine_cfg *c)
+{
+	return c->container.limits && strcmp(c->container.limits, "best-effort") == 0;
+}
+
 int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d)
 {
 	struct knob k[24];

@@ -136,18 +136,23 @@ static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag 
 	return r < 0 ? diag_wrap(d, "connect the container to its bridge") : 0;
 }
 
-/* Everything a running machine holds on the host besides its processes. */
-static void release_runtime(struct machine *m)
+void ct_release_host(struct machine *m, unsigned nlinks)
 {
 	const char *id = machine_id(m);
-	ct_ports_stop(m);
 	ct_cgroup_remove(id);
 	ct_disk_close(m);
-	for (unsigned i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
+	for (unsigned i = 0; i < nlinks; i++) {
 		char veth[16];
 		ct_veth_name(id, i, veth, sizeof(veth));
 		net_link_delete(veth);
 	}
+}
+
+/* Everything a running machine holds on the host besides its processes. */
+static void release_runtime(struct machine *m)
+{
+	ct_ports_stop(m);
+	ct_release_host(m, machine_list_len(m, MK_BRIDGES));
 	machine_clear_proc(m, MP_MACHINE);
 }
 
@@ -175,7 +180,7 @@ static struct ct_limits limits_of(const struct machine_cfg *c)
 		.cpus = c->cpus, .memory = c->memory,
 		.pids = c->container.pids ? c->container.pids : ENV_CT_PIDS,
 		.fuse = c->container.fuse,
-		.best_effort = c->container.limits && strcmp(c->container.limits, "best-effort") == 0,
+		.best_effort = ct_best_effort(c),
 	};
 }
 

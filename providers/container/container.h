@@ -119,9 +119,13 @@ struct ct_limits {
 };
 int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d);
 void ct_cgroup_remove(const char *id);
+/* `limits: best-effort`: a limit that cannot be applied is a warning. */
+bool ct_best_effort(const struct machine_cfg *c);
 
 /* container.c: the host side of eth<i>'s veth pair, from the machine id. */
 void ct_veth_name(const char *id, unsigned i, char *out, size_t n);
+/* container.c: its cgroups, disk image mount and first nlinks veths. */
+void ct_release_host(struct machine *m, unsigned nlinks);
 /* reap.c: the provider's `reap` (see providers/provider.h). */
 int ct_reap(struct machine *m, bool *found, struct diag *d);
 

@@ -51,12 +51,6 @@ static int mount_layer(const char *img, const char *layer, struct diag *d)
 	return mkdir_p(layer, 0700, d) < 0 || proc_run(argv, NULL, d) < 0 ? -1 : 0;
 }
 
-static bool best_effort(const struct machine *m)
-{
-	const char *l = m->cfg->container.limits;
-	return l && strcmp(l, "best-effort") == 0;
-}
-
 int ct_disk_open(const struct machine *m, bool creating, char **upper, char **work,
 		 struct diag *d)
 {
@@ -68,7 +62,7 @@ int ct_disk_open(const struct machine *m, bool creating, char **upper, char **wo
 		*work = machine_path(m, "work");
 		return 0;
 	}
-	if (!have && make_image(img, size, d) < 0 && best_effort(m)) {
+	if (!have && make_image(img, size, d) < 0 && ct_best_effort(m->cfg)) {
 		log_warn("%s: the `disk` limit is not applied (limits: best-effort): %s",
 			 m->cfg->name, d->msg);
 		*d = (struct diag){0};

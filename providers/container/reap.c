@@ -59,7 +59,9 @@ static size_t find_pids(const char *console, const char *cg, pid_t *out, size_t 
 	return n;
 }
 
-static size_t kill_all(const char *console, const char *cg)
+/* SIGKILL to them until none is left (bounded): how many there were;
+ * *left is one still there after the last scan, or 0. */
+static size_t kill_all(const char *console, const char *cg, pid_t *left)
 {
 	static pid_t pids[MAX_PIDS];
 	size_t n = find_pids(console, cg, pids, MAX_PIDS), first = n;
@@ -68,13 +70,8 @@ static size_t kill_all(const char *console, const char *cg)
 			kill(pids[i], SIGKILL);
 		n = find_pids(console, cg, pids, MAX_PIDS);
 	}
+	*left = n ? pids[0] : 0;
 	return first;
-}
-
-static bool link_there(const char *dev)
-{
-	_cleanup_free_ char *p = xasprintf("/sys/class/net/%s", dev);
-	return path_exists(p);
 }
 
 int ct_reap(struct machine *m, bool *found, struct diag *d)
@@ -82,21 +79,13 @@ int ct_reap(struct machine *m, bool *found, struct diag *d)
 	const char *id = machine_id(m);
 	_cleanup_free_ char *console = machine_path(m, "console.log");
 	_cleanup_free_ char *cg = xasprintf("/corral/%s", id);
-	*found = kill_all(console, cg) > 0;
-	ct_disk_close(m);
-	ct_cgroup_remove(id);
-	for (unsigned i = 0; i < CT_MAX_NETS; i++) {
-		char veth[16];
-		ct_veth_name(id, i, veth, sizeof(veth));
-		*found |= link_there(veth);
-		net_link_delete(veth);
-	}
+	pid_t left;
+	*found = kill_all(console, cg, &left) > 0;
+	if (left)
+		return diag_fail(d, "process %d of the machine still runs after SIGKILL", (int)left);
+	ct_release_host(m, CT_MAX_NETS);
 	if (net_release_everywhere(m->dir, d) < 0)
 		return -1;
 	ct_idmap_release(m);
-	static pid_t left[8];
-	size_t n = find_pids(console, cg, left, 8);
-	if (n)
-		return diag_fail(d, "process %d of the machine still runs after SIGKILL", (int)left[0]);
 	return 0;
 }

@@ -41,7 +41,7 @@ text() {
 	for i in $(seq "${3:-1}"); do
 		seq 1 100000000 | head -c $(($2 * 1048576 / ${3:-1})) >"$src/rootfs/usr/f$i"
 	done
-	tar -C "$src" -czf "$1" metadata.json rootfs
+	pack_box "$src" "$1"
 }
 in_box() { echo "$BOXES/test-VAGRANTSLASH-$1/0/"*"/$2/$3"; }
 mode() { stat -c %a "$(in_box "$@")"; }
@@ -56,7 +56,7 @@ on_exit 'umount "$BOXES" 2>/dev/null'
 head -c 12000000 /dev/urandom >"$T/noise"
 mkdir -p "$T/src/big/rootfs" && mv "$T/noise" "$T/src/big/rootfs/noise"
 echo '{"provider": "container"}' >"$T/src/big/metadata.json"
-tar -C "$T/src/big" -czf "$T/big" metadata.json rootfs
+pack_box "$T/src/big" "$T/big"
 refused "space: a box larger than the disk" "no space left on $BOXES (needed at least 12 MiB" "$T/big"
 text "$T/text" 22
 refused "space: a box that unpacks larger than the disk" "no space left on $BOXES" "$T/text"

@@ -108,10 +108,8 @@ boots() {
 }
 
 # --- plain useradd, on the tiny box
-tiny=$(test_box tiny)
 src=$T/useradd
-mkdir -p "$src"
-tar -C "$src" -xf "$tiny"
+tiny_tree "$src"
 root=$src/rootfs
 for f in passwd shadow group; do sed -i '/^vagrant:/d' "$root/etc/$f"; done
 rm -rf "$root/home/vagrant"
@@ -121,7 +119,7 @@ useradd --root "$root" --create-home --user-group --shell /bin/sh vagrant
 # such box. Box builders unlock it the same way.
 usermod --root "$root" --password '*' vagrant
 check "useradd wrote an empty GECOS" grep -q '^vagrant:x:[0-9]*:[0-9]*::/home/vagrant:/bin/sh$' "$root/etc/passwd"
-tar -C "$src" -czf "$T/useradd.box" metadata.json rootfs
+pack_box "$src" "$T/useradd.box"
 expect_out "box add of the useradd box" 0 "added box test/useradd" \
 	"$CORRAL" box add --name test/useradd "$T/useradd.box"
 boots useradd

@@ -8,16 +8,14 @@
 # link, or writes inside the guest only.
 . "$(dirname "$0")/../lib.sh"
 
-tiny=$(test_box tiny)
 src=$T/keyed
-mkdir -p "$src"
-tar -C "$src" -xf "$tiny"
+tiny_tree "$src"
 # A box made by a tool that left host keys in it (as mmdebstrap does).
 ssh-keygen -q -A -f "$src/rootfs"
 check "the box carries rsa, ecdsa and ed25519 host keys" \
 	test -f "$src/rootfs/etc/ssh/ssh_host_rsa_key" -a -f "$src/rootfs/etc/ssh/ssh_host_ecdsa_key.pub" \
 	-a -f "$src/rootfs/etc/ssh/ssh_host_ed25519_key.pub"
-tar -C "$src" -czf "$T/keyed.box" metadata.json rootfs
+pack_box "$src" "$T/keyed.box"
 expect_out "box add" 0 "added box test/keyed" "$CORRAL" box add --name test/keyed "$T/keyed.box"
 
 mkdir -p "$T/env"

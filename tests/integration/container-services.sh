@@ -7,10 +7,8 @@
 # the console log stays capped, moved to console.log.1.
 . "$(dirname "$0")/../lib.sh"
 
-tiny=$(test_box tiny)
 src=$T/svc
-mkdir -p "$src"
-tar -C "$src" -xf "$tiny"
+tiny_tree "$src"
 root=$src/rootfs
 mkdir -p "$root/etc/init.d" "$root/etc/rc2.d"
 # A daemon with a pid file, as an init.d script of a package starts it.
@@ -31,7 +29,7 @@ chmod 0755 "$root/etc/init.d/hello" "$root/etc/init.d/noisy"
 ln -s ../init.d/hello "$root/etc/rc2.d/S20hello"
 ln -s ../init.d/noisy "$root/etc/rc2.d/S30noisy"
 ln -s ../init.d/hello "$root/etc/rc2.d/K01hello" # a stop link: not run at boot
-tar -C "$src" -czf "$T/svc.box" metadata.json rootfs
+pack_box "$src" "$T/svc.box"
 expect_out "box add" 0 "added box test/svc" "$CORRAL" box add --name test/svc "$T/svc.box"
 
 mkdir -p "$T/env"

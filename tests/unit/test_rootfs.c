@@ -70,26 +70,26 @@ static void test_writes_and_keys(void)
 	CHECK(stat(etc, &st) == 0 && (st.st_mode & 07777) == 0755);
 }
 
+/* rel (a directory corral writes into) replaced by a link to victim:
+ * prepare refuses, naming want, and victim is untouched. */
+static void dir_link_refused(const char *rel, const char *victim, const char *want)
+{
+	struct diag d = {0};
+	_cleanup_free_ char *path = path_join(dir, rel);
+	CHECK(rm_rf(path, &d) == 0);
+	CHECK(symlink(victim, path) == 0);
+	CHECK(prepare("vagrant", &d) < 0);
+	CHECK(strstr(d.msg, want) != NULL);
+	CHECK(untouched(victim));
+	unlink(path);
+}
+
 static void test_symlinks_refused(void)
 {
 	struct diag d = {0};
 	_cleanup_free_ char *victim = path_join(dir, "victim");
-	_cleanup_free_ char *ssh = path_join(dir, "upper/home/vagrant/.ssh");
-	CHECK(rm_rf(ssh, &d) == 0);
-	CHECK(symlink(victim, ssh) == 0);
-	CHECK(prepare("vagrant", &d) < 0);
-	CHECK(strstr(d.msg, "symbolic link") != NULL);
-	CHECK(untouched(victim));
-	unlink(ssh);
-
-	_cleanup_free_ char *etcssh = path_join(dir, "upper/etc/ssh");
-	memset(&d, 0, sizeof(d));
-	CHECK(rm_rf(etcssh, &d) == 0);
-	CHECK(symlink(victim, etcssh) == 0);
-	CHECK(prepare("vagrant", &d) < 0);
-	CHECK(strstr(d.msg, "/etc/ssh in the guest") != NULL);
-	CHECK(untouched(victim));
-	unlink(etcssh);
+	dir_link_refused("upper/home/vagrant/.ssh", victim, "symbolic link");
+	dir_link_refused("upper/etc/ssh", victim, "/etc/ssh in the guest");
 
 	_cleanup_free_ char *hosts = path_join(dir, "upper/etc/hosts");
 	_cleanup_free_ char *vf = path_join(victim, "file");
