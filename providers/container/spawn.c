@@ -114,13 +114,18 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	*ctl = sv[0];
 	char ready = 0;
 	struct pollfd p = {.fd = sv[0], .events = POLLIN};
-	while (poll(&p, 1, SPAWN_READY_MS) < 0 && errno == EINTR)
+	int pr;
+	while ((pr = poll(&p, 1, SPAWN_READY_MS)) < 0 && errno == EINTR)
 		;
-	if (read(sv[0], &ready, 1) == 1 && ready == 'R')
+	if (pr > 0 && read(sv[0], &ready, 1) == 1 && ready == 'R')
 		return 0;
-	/* anything else is the start of the init's error message */
+	/* anything else is the start of the init's error message; nothing
+	 * within the time (pr 0) is a hung init, not one to wait for again */
 	char msg[1024] = {ready};
-	if (read_report(sv[0], SPAWN_READY_MS, msg, sizeof(msg), ready ? 1 : 0, d) == 0)
+	if (pr <= 0)
+		diag_fail(d, "the container's init did not make its namespaces within %us",
+			  SPAWN_READY_MS / 1000);
+	else if (read_report(sv[0], SPAWN_READY_MS, msg, sizeof(msg), ready ? 1 : 0, d) == 0)
 		diag_fail(d, "the container's init did not make its namespaces");
 	kill(*pid, SIGKILL);
 	close(sv[0]);
