@@ -61,6 +61,13 @@ size_t hash_final(struct hash *h, unsigned char *raw, char *hex)
 	return n;
 }
 
+void hash_str(const char *s, unsigned char *raw, char *hex)
+{
+	struct hash *h = hash_new("sha256");
+	hash_update(h, s, strlen(s));
+	hash_final(h, raw, hex);
+}
+
 void hash_free(struct hash *h)
 {
 	if (!h)

@@ -17,6 +17,8 @@ void hash_update(struct hash *h, const void *p, size_t n);
 /* Finishes and frees h; raw (HASH_MAX bytes) and hex (HASH_HEX_MAX) may be NULL.
  * Returns the digest's length in bytes. */
 size_t hash_final(struct hash *h, unsigned char *raw, char *hex);
+/* sha256 of the string s in one call: raw and hex as for hash_final. */
+void hash_str(const char *s, unsigned char *raw, char *hex);
 void hash_free(struct hash *h);
 int hash_file(const char *path, const char *type, unsigned char *raw, char *hex,
 	      struct diag *d);

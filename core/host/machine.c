@@ -90,9 +90,7 @@ const char *machine_id(struct machine *m)
 	if (legacy_id(old))
 		return old;
 	char hex[HASH_HEX_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, m->dir, strlen(m->dir));
-	hash_final(h, NULL, hex);
+	hash_str(m->dir, NULL, hex);
 	hex[MACHINE_ID_LEN] = '\0';
 	machine_set_str(m, MK_MACHINE_ID, hex);
 	return machine_str(m, MK_MACHINE_ID);

@@ -163,9 +163,7 @@ struct pick {
 static void owner_tag(const char *owner, char *tag)
 {
 	char hex[HASH_HEX_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, owner, strlen(owner));
-	hash_final(h, NULL, hex);
+	hash_str(owner, NULL, hex);
 	snprintf(tag, 17, "%.16s", hex);
 }
 
@@ -447,9 +445,7 @@ static void bridge_name(const char *subnet, char *out, size_t n)
 		return;
 	}
 	char hex[HASH_HEX_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, subnet, strlen(subnet));
-	hash_final(h, NULL, hex);
+	hash_str(subnet, NULL, hex);
 	snprintf(out, n, "corral-%.8s", hex);
 }
 

@@ -95,9 +95,7 @@ static int socket_net(const struct machine_cfg *c, const struct net_attach *a,
 		      const struct network_cfg *nc, struct qemu_net *q, struct diag *d)
 {
 	unsigned char md[HASH_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, nc->subnet, strlen(nc->subnet));
-	hash_final(h, md, NULL);
+	hash_str(nc->subnet, md, NULL);
 	snprintf(q->mcast, sizeof(q->mcast), "230.0.%u.%u:%u", md[0], md[1],
 		 20000u + ((unsigned)md[2] << 8 | md[3]) % 20000u);
 	if (!a->ip) {

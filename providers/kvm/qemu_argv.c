@@ -52,9 +52,7 @@ static const char *bus(const struct args *x) { return x->microvm ? "device" : "p
 void qemu_mac(const char *dir, unsigned nic, char out[18])
 {
 	unsigned char md[HASH_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, dir, strlen(dir));
-	hash_final(h, md, NULL);
+	hash_str(dir, md, NULL);
 	snprintf(out, 18, "52:54:00:%02x:%02x:%02x", md[0], md[1], (md[2] + nic) & 0xff);
 }
 

@@ -20,9 +20,7 @@
 static void short_hash(const char *s, char out[9])
 {
 	char hex[HASH_HEX_MAX];
-	struct hash *h = hash_new("sha256");
-	hash_update(h, s, strlen(s));
-	hash_final(h, NULL, hex);
+	hash_str(s, NULL, hex);
 	snprintf(out, 9, "%.8s", hex);
 }
 
