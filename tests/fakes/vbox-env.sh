@@ -3,6 +3,12 @@
 # test box from the tiny box and adds it to the store as corral/tiny-vbox.
 # On exit every VM the fake still runs is powered off, so no stand-in guest
 # outlives the test.
+# The fake's stand-in guests share the host's network stack (a real VM's
+# NAT forward would be its own), so two tests using the fake at once could
+# both be given host port 2200 for SSH and reach each other's guest: one
+# test at a time holds the fake, until it exits.
+exec {vbox_fake_lock}>/tmp/corral-test-vbox-fake.lock
+flock "$vbox_fake_lock"
 export VBOX_FAKE_HOME=$T/vbox
 export CORRAL_VBOXMANAGE=$ROOT/tests/fakes/VBoxManage
 # Test hooks read by both corral and the fake, so no test depends on the
