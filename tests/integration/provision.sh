@@ -79,6 +79,19 @@ provision:
           ratio: 1.5
       extra_vars: { release: "1.4" }
       become: true
+  - ansible: { name: broken, playbook: broken.yml, run: never, groups: { dbs: [db] } }
+YAML
+cat >"$P/broken.yml" <<'YAML'
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: fine everywhere
+      command: "true"
+    - name: broken on db
+      fail: { msg: "db is broken on purpose" }
+      when: inventory_hostname == "db"
+    - name: after the failure
+      command: "true"
 YAML
 cd "$P" || exit 1
 on_exit '"$CORRAL" -C "$P" destroy -f >/dev/null 2>&1'
@@ -135,44 +148,21 @@ expect_out "up resumes the plan" 0 "flaky: provisioning: step 3/3: last" "$CORRA
 check "the finished step did not run twice" [ "$(lines flaky /root/first.log)" -eq 1 ]
 check "the plan is complete" [ "$(jq '.provision_pending // false' .corral/machines/flaky/state.json)" = false ]
 
-# A top-level step that fails on one host: the table, --json and the exit
-# status name the step and that machine; the error quotes Ansible's fatal
-# line with its task, not the play recap.
-F=$T/toplevel
-mkdir -p "$F"
-cat >"$F/site.yml" <<'YAML'
-- hosts: all
-  gather_facts: false
-  tasks:
-    - name: fine everywhere
-      command: "true"
-    - name: broken on db
-      fail: { msg: "db is broken on purpose" }
-      when: inventory_hostname == "db"
-    - name: after the failure
-      command: "true"
-YAML
-cat >"$F/corral.yaml" <<'YAML'
-version: 1
-defaults: { box: corral/debian-12, provider: container, memory: 512M }
-machines:
-  app: {}
-  db: {}
-provision:
-  - ansible: { name: site, playbook: site.yml, groups: { apps: [app], dbs: [db] } }
-YAML
-on_exit '"$CORRAL" -C "$F" destroy -f >/dev/null 2>&1'
-out=$("$CORRAL" -C "$F" up 2>&1)
+# A top-level step that fails on one host (`broken`, run: never, asked for
+# by name): the table, --json and the exit status name the step and that
+# machine; the error quotes Ansible's fatal line with its task, not the
+# play recap.
+out=$("$CORRAL" up --provision-with broken 2>&1)
 rc=$?
 check "a failed top-level step fails up" [ "$rc" -eq 1 ]
-check "the table shows db failed at the step" grep -Eq '^db +failed +[0-9.]+s +[0-9.]+s +#1 site$' <<<"$out"
-check "and app done" grep -Eq '^app +running ' <<<"$out"
+check "the table shows db failed at the step" grep -Eq '^db +failed +[0-9.]+s +[0-9.]+s +#2 broken$' <<<"$out"
+check "and web done" grep -Eq '^web +running ' <<<"$out"
 check "the error quotes the task and the fatal line" \
 	grep -q "task \`broken on db\`: fatal: \[db\]: FAILED! => .*db is broken on purpose" <<<"$out"
 check "not the recap" sh -c '! grep -A3 "^corral: error" | grep -q "PLAY RECAP"' <<<"$out"
 printf '%s\n' "$out" | grep -A12 '^corral: error' | sed 's/^/#   /' | head -n 8
-json=$("$CORRAL" -C "$F" --json provision 2>/dev/null)
+json=$("$CORRAL" --json provision --provision-with broken 2>/dev/null)
 check "--json (provision): db has the failed step" \
-	test "$(jq -r '.[] | select(.machine == "db") | "\(.state) \(.failed_step.name)"' <<<"$json")" = "failed site"
+	test "$(jq -r '.[] | select(.machine == "db") | "\(.state) \(.failed_step.name)"' <<<"$json")" = "failed broken"
 check "--json: provision seconds are there" \
-	test "$(jq -r '.[] | select(.machine == "app") | (.provision_seconds | type)' <<<"$json")" = number
+	test "$(jq -r '.[] | select(.machine == "web") | (.provision_seconds | type)' <<<"$json")" = number
