@@ -3,8 +3,10 @@
 # that can run on this host — container (the tiny box), kvm (tiny-kvm; TCG
 # where /dev/kvm does not work, the accelerator is printed) and virtualbox
 # against the fake VBoxManage (tests/fakes). One machine with a forwarded
-# port, through:
-#   up; ssh (output, exit status); halt (its process gone); up keeps data;
+# port and a shell provisioner, through:
+#   up (provisioned); ssh (output, exit status); halt (graceful: well within
+#   graceful_halt_timeout; its process gone); up keeps data, provisions
+#   nothing again;
 #   reload (a new boot, data kept); kill -9 of the machine's process
 #   (status says stopped, up brings it back); destroy leaves nothing (no
 #   process, no .corral/machines/NAME, no listening port, no address
@@ -66,6 +68,7 @@ c_up() {
 	out=$("$CORRAL" up 2>&1)
 	check "$P: up reaches ssh" grep -q "$NAME: ssh ready" <<<"$out" ||
 		printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
+	check "$P: up provisions" grep -q "$NAME: provisioning" <<<"$out"
 	[ "$P" != kvm ] || echo "# kvm: $(grep -o 'starting QEMU ([A-Z]*)' <<<"$out" | tail -n 1)"
 	check "$P: status says running" state_is running
 	check "$P: the machine has a process" test -n "$(pid_"$P")"
@@ -80,14 +83,20 @@ c_halt() {
 	expect_out "$P: write a file" 0 "" ssh_m 'echo kept > ~/kept; sync'
 	local pid
 	pid=$(pid_"$P")
+	local t0=$SECONDS
 	expect_out "$P: halt" 0 "$NAME: stopped" "$CORRAL" halt "$NAME"
+	check "$P: halt was graceful (well within graceful_halt_timeout)" test $((SECONDS - t0)) -lt 15
 	check "$P: status says stopped" state_is stopped
 	check "$P: halt: the machine's process is gone" wait_gone "$pid"
 }
 
 c_up_keeps_data() {
-	expect_out "$P: up after halt" 0 "$NAME: ssh ready" "$CORRAL" up "$NAME"
+	local out
+	out=$("$CORRAL" up "$NAME" 2>&1)
+	check "$P: up after halt" grep -q "$NAME: ssh ready" <<<"$out"
+	check "$P: up after halt provisions nothing again" bash -c '! grep -q "$1: provisioning" <<<"$2"' _ "$NAME" "$out"
 	expect_out "$P: the file survived halt" 0 "kept" ssh_m 'cat ~/kept'
+	expect_out "$P: the provisioner ran once" 0 "ran once" ssh_m '[ "$(wc -l < ~/provisioned)" -eq 1 ] && echo ran once'
 }
 
 c_reload() {
@@ -156,6 +165,7 @@ machines:
     memory: 256M
     graceful_halt_timeout: 30s
     ports: [{ guest: 8000, host: $FWD }]
+    provision: [{ shell: { inline: "echo once >> ~/provisioned", privileged: false } }]
 YAML
 	M=$T/$P/.corral/machines/$NAME
 	on_exit "'$CORRAL' -C '$T/$P' destroy -f >/dev/null 2>&1"
