@@ -21,6 +21,14 @@ for recipe in debian-12-sysv debian-12; do
 	rc=$?
 	check "$recipe: up provisions the topology with the roles" [ "$rc" -eq 0 ]
 	[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 25 | sed 's/^/#   /'
+	if [ "$recipe" = debian-12-sysv ]; then
+		expect_out "$recipe: status -v lists the rc2.d services the built-in init started" 0 \
+			"/etc/rc2.d: S01ssh started" "$CORRAL" -C "$P" -v status db
+		expect_out "$recipe: the built-in init is PID 1" 0 "__init" \
+			"$CORRAL" -C "$P" ssh db -c "tr '\\0' ' ' </proc/1/cmdline"
+		expect_out "$recipe: the guest's own sshd serves port 22" 0 \
+			"port 22 is served by the guest's own sshd" cat "$P/.corral/machines/db/console.log"
+	fi
 	serves() { "$CORRAL" -C "$P" ssh "$1" -c 'python3 -c "import urllib.request as u; print(u.urlopen(\"http://127.0.0.1:8081/\").read().decode())"' 2>&1; }
 	expect_out "$recipe: web-1 serves its page" 0 "hello from web-1" serves web-1
 	expect_out "$recipe: web-2 too" 0 "hello from web-2" serves web-2
