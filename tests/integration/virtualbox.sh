@@ -2,7 +2,7 @@
 # The VirtualBox provider end to end against the fake VBoxManage
 # (tests/fakes/VBoxManage): two machines on a private network, one with a
 # forwarded port, through up (first-boot key swap, shell provisioners),
-# ssh -c, graceful halt, snapshots, suspend/resume, a VM removed behind
+# ssh -c, graceful and forced halt, snapshots, suspend/resume, a VM removed behind
 # corral's back, the transient-lock retry, the version check and destroy;
 # the guest set-up over SSH: host name, /etc/hosts, the private address on
 # the NIC with the VM's MAC (the stand-in guest's `ip` is a stub that logs:
@@ -223,14 +223,9 @@ out=$("$CORRAL" up web 2>&1)
 check "up again on a running guest: no change made" bash -c '! grep -qE "host name set|eth1 \(|/etc/hosts:" <<<"$1"' _ "$out"
 check "no address added twice" [ "$("$CORRAL" ssh web -c 'cat /var/log/fake-ip.log' | grep -c 'addr add')" = "$before" ]
 
-# ---- halt: a guest shutdown over SSH, no forced poweroff
-"$CORRAL" ssh web -c 'echo kept > ~/kept'
+# ---- halt -f: powered off at once (up after halt keeping the disk:
+# conformance.sh)
 : >"$VBOX_FAKE_HOME/calls.log"
-expect_out "halt web" 0 "web: stopped" "$CORRAL" halt web
-check "halt was graceful (no controlvm poweroff)" bash -c "! grep -q 'controlvm .* poweroff' '$VBOX_FAKE_HOME/calls.log'"
-expect_out "the VM is powered off" 0 'VMState="poweroff"' info web
-expect_out "up again" 0 "web: ssh ready" "$CORRAL" up web
-expect_out "the file survived halt" 0 "kept" "$CORRAL" ssh web -c 'cat ~/kept'
 expect_out "halt -f powers off at once" 0 "web: stopped" "$CORRAL" halt -f web
 check "halt -f used controlvm poweroff" grep -q 'controlvm .* poweroff' "$VBOX_FAKE_HOME/calls.log"
 
@@ -239,8 +234,13 @@ check "halt -f used controlvm poweroff" grep -q 'controlvm .* poweroff' "$VBOX_F
 expect_out "up retries a transient lock" 0 "web: ssh ready" env VBOX_FAKE_TRANSIENT_LOCKS=2 "$CORRAL" up web
 check "the refused modifyvm was repeated" [ "$(calls | grep -c '^modifyvm .* --natpf1 delete ssh')" = 3 ]
 
+# ---- halt: a guest shutdown over SSH, no forced poweroff
+: >"$VBOX_FAKE_HOME/calls.log"
+expect_out "halt web" 0 "web: stopped" "$CORRAL" halt web
+check "halt was graceful (no controlvm poweroff)" bash -c "! grep -q 'controlvm .* poweroff' '$VBOX_FAKE_HOME/calls.log'"
+expect_out "the VM is powered off" 0 'VMState="poweroff"' info web
+
 # A host resolving through 127.0.1.1: NAT DNS proxy and host resolver off.
-"$CORRAL" halt -f web >/dev/null 2>&1
 echo "nameserver 127.0.1.1" >"$T/local-resolv.conf"
 : >"$VBOX_FAKE_HOME/calls.log"
 expect_out "up with a local host resolver" 0 "web: ssh ready" \
