@@ -139,6 +139,7 @@ struct container_opts {
 	char *limits; /* "strict" (default: a limit not applied fails up) | "best-effort" */
 	bool fuse;    /* /dev/fuse allowed by the device controller */
 	unsigned max_connections; /* open TCP connections per forwarded port */
+	char *command; /* NULL | "image": the OCI image's entrypoint/cmd as main service */
 };
 
 struct machine_cfg {

@@ -911,6 +911,7 @@ static const char *const kvm_accels[] = {"auto", "kvm", "tcg", NULL};
 static const char *const firmwares[] = {"bios", "uefi", NULL};
 static const char *const inits[] = {"auto", "systemd", "builtin", NULL};
 static const char *const limit_modes[] = {"strict", "best-effort", NULL};
+static const char *const ct_commands[] = {"image", NULL};
 
 #define STEP_COMMON                                                                     \
 	{KEY("name", t_str, struct step, name), .flags = K_NO_ID},                      \
@@ -1025,6 +1026,7 @@ static const struct key container_keys[] = {
 	{KEY("fuse", t_bool, struct container_opts, fuse)},
 	{KEY("max_connections", t_uint, struct container_opts, max_connections), .min = 1,
 	 .max = 65536, .hint = "a whole number of connections, like 256"},
+	{KEY("command", t_enum_str, struct container_opts, command), .choices = ct_commands},
 };
 static const struct keytab tab_kvm = TABLE(kvm_keys);
 static const struct keytab tab_vbox = TABLE(vbox_keys);

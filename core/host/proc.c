@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -132,6 +133,10 @@ static int child_main(void *arg)
 		ok = (c->moved[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, (int)s->nfds)) >= 0;
 	for (size_t i = 0; ok && i < s->nfds; i++)
 		ok = dup2(c->moved[i], (int)i) >= 0;
+	if (ok && s->cwd)
+		ok = chdir(s->cwd) == 0;
+	if (ok && s->set_ids)
+		ok = setgroups(0, NULL) == 0 && setgid(s->gid) == 0 && setuid(s->uid) == 0;
 	if (ok)
 		execve(c->path, (char *const *)s->argv, c->envp);
 	int e = errno;

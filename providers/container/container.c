@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/base/log.h"
+#include "core/base/strv.h"
 #include "core/base/util.h"
 #include "core/host/mstate.h"
 #include "core/host/proc.h"
@@ -245,6 +246,66 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	return machine_save(m, r < 0 ? &ignored : d) < 0 ? -1 : r;
 }
 
+/* Appends the strings of the array key of o to v; false when one is not a string. */
+static bool json_strings(const json_t *o, const char *key, struct strv *v)
+{
+	const json_t *a = json_object_get(o, key), *it;
+	size_t i;
+	if (a && !json_is_array(a))
+		return false;
+	json_array_foreach(a, i, it) {
+		if (!json_is_string(it))
+			return false;
+		strv_push(v, json_string_value(it));
+	}
+	return true;
+}
+
+/* `command: image`: the image's entrypoint + cmd, Env, WorkingDir and
+ * User from the box's metadata.json "oci" object into b (argv and env own
+ * the strings; dir and user point into them). */
+static int image_command(const struct machine *m, const char *box_dir, struct ct_boot *b,
+			 struct strv *argv, struct strv *env, struct diag *d)
+{
+	const char *cmd = m->cfg->container.command;
+	if (!cmd || strcmp(cmd, "image") != 0)
+		return 0;
+	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
+	json_t *o;
+	if (state_load(meta, &o, d) < 0)
+		return diag_wrap(d, "%s: command: image", m->cfg->name);
+	const json_t *oci = json_object_get(o, "oci");
+	bool ok = json_is_object(oci) && json_strings(oci, "entrypoint", argv) &&
+		  json_strings(oci, "cmd", argv) && json_strings(oci, "env", env);
+	if (ok) {
+		strv_push(env, state_str(oci, "working_dir", ""));
+		strv_push(env, state_str(oci, "user", ""));
+	}
+	json_decref(o);
+	if (!ok || !argv->n) {
+		diag_fail(d, "%s: `command: image`, but the box records no image command "
+			     "(metadata.json \"oci\": entrypoint, cmd)", m->cfg->name);
+		return diag_hint(d, "use an OCI image box, or leave `command` out");
+	}
+	b->svc_argv = (const char *const *)argv->v, b->nsvc = argv->n;
+	b->svc_env = (const char *const *)env->v, b->nsvc_env = env->n - 2;
+	b->svc_dir = env->v[env->n - 2], b->svc_user = env->v[env->n - 1];
+	return 0;
+}
+
+/* The host's sshd when the box has none of its own (or is an OCI image). */
+static int sshd_choice(const char *box_dir, const char *lower, struct ct_boot *b, char **dir,
+		       struct diag *d)
+{
+	*dir = NULL;
+	if (!ct_needs_host_sshd(box_dir, lower))
+		return 0;
+	if (ct_sshd_bundle(dir, d) < 0)
+		return -1;
+	b->sshd_dir = *dir;
+	return 0;
+}
+
 static int ct_up(struct machine *m, struct diag *d)
 {
 	enum mstate s;
@@ -281,10 +342,18 @@ static int ct_up(struct machine *m, struct diag *d)
 		.console = console,
 		.binds = m->cfg->synced, .nbinds = m->cfg->nsynced,
 	};
-	if (prepare(m, &b, d) < 0)
-		return -1;
-	console_rotate(console);
-	return boot(m, &b, id, d);
+	_cleanup_free_ char *box_dir = path_dirname(lower), *sshd_dir = NULL;
+	struct strv svc = {0}, svc_env = {0};
+	int r = sshd_choice(box_dir, lower, &b, &sshd_dir, d) < 0 ||
+			image_command(m, box_dir, &b, &svc, &svc_env, d) < 0 || prepare(m, &b, d) < 0
+		? -1 : 0;
+	if (r == 0) {
+		console_rotate(console);
+		r = boot(m, &b, id, d);
+	}
+	strv_free(&svc);
+	strv_free(&svc_env);
+	return r;
 }
 
 /* Stops the machine's processes and releases what they held; the caller saves. */
