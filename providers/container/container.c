@@ -70,13 +70,16 @@ static bool valid_hostname(const char *h)
 	return n && n < 64 && strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
 }
 
-/* "auto": the box's metadata decides ("init": "systemd"), else its tree
- * (systemd when its /sbin/init is systemd), else builtin. */
+/* "auto": builtin for a box that runs the host's sshd (only the built-in
+ * init starts it), else the box's metadata decides ("init": "systemd"),
+ * else its tree (systemd when its /sbin/init is systemd), else builtin. */
 static const char *init_mode(const struct machine *m, const char *box_dir, const char *lower)
 {
 	const char *want = m->cfg->container.init;
 	if (want && strcmp(want, "auto") != 0)
 		return want;
+	if (ct_needs_host_sshd(box_dir, lower))
+		return "builtin";
 	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
 	json_t *o;
 	struct diag d = {0};
@@ -300,6 +303,11 @@ static int sshd_choice(const char *box_dir, const char *lower, struct ct_boot *b
 	*dir = NULL;
 	if (!ct_needs_host_sshd(box_dir, lower))
 		return 0;
+	if (strcmp(b->init, "systemd") == 0) {
+		diag_fail(d, "the box has no sshd of its own (or is an OCI image): only corral's "
+			     "built-in init runs the host's sshd in it");
+		return diag_hint(d, "set `provider_options: { container: { init: builtin } }`");
+	}
 	if (ct_sshd_bundle(dir, d) < 0)
 		return -1;
 	b->sshd_dir = *dir;
