@@ -118,10 +118,13 @@ int ct_sshd_bundle(char **dir, struct diag *d)
 	_cleanup_free_ char *final = path_join(cache, leaf);
 	if (path_is_dir(final))
 		return *dir = xstrdup(final), 0;
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", final, (int)getpid());
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.XXXXXX", final);
 	struct diag ignored = {0};
-	rm_rf(tmp, &ignored);
-	if (mkdir_p(tmp, 0755, d) < 0 || chmod(tmp, 0755) < 0 || fill(tmp, d) < 0) {
+	if (mkdir_p(cache, 0755, d) < 0)
+		return -1;
+	if (!mkdtemp(tmp))
+		return diag_errno(d, "mkdtemp in %s", cache);
+	if (chmod(tmp, 0755) < 0 || fill(tmp, d) < 0) {
 		rm_rf(tmp, &ignored);
 		return diag_wrap(d, "pack the host's sshd for the machine");
 	}
