@@ -65,7 +65,7 @@ static void mark_ids(const char *text, size_t idx, unsigned from, unsigned to, b
 	_cleanup_free_ char *copy = xstrdup(text ? text : "");
 	char *save = NULL;
 	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *p = line;
+		char *p = line[0] == '#' ? NULL : line;
 		for (size_t i = 0; i < idx && p; i++)
 			p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL;
 		unsigned id;
