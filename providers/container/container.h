@@ -9,6 +9,7 @@
  *   cgroup.c   cpu, memory, pids and device limits (cgroup v2, or v1 controllers)
  *   disk.c     the upper layer on a size-bounded image (`disk:`)
  *   portfwd.c  host ports forwarded to the guest by a detached process
+ *   sshbundle.c the host's sshd packed for trees without one (OCI images)
  *   container.c the provider vtable over these
  * Runs as root. Internal to providers/container/. */
 #ifndef CORRAL_CONTAINER_H
