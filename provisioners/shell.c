@@ -133,6 +133,21 @@ static void hide_env(const struct shell_step *sh)
 	log_secrets_set(v, sh->nenv);
 }
 
+/* Status 127 of a privileged step (command not found): when the guest
+ * has no sudo (most OCI images), that is the reason, said plainly. */
+static int privileged_fail(struct prov_ctx *pc, const struct shell_step *sh, struct diag *d)
+{
+	int st = 0;
+	struct diag ignored = {0};
+	if (!sh->privileged || strcmp(pc->ep->user, "root") == 0 ||
+	    ssh_exec(pc->conn, "command -v sudo >/dev/null 2>&1", NULL, &st, NULL, 0, &ignored) < 0 ||
+	    st == 0)
+		return 0;
+	diag_fail(d, "the guest has no sudo to run this privileged step as root");
+	diag_hint(d, "log in as root (`ssh: { user: root }`) or set `privileged: false`");
+	return -1;
+}
+
 static int shell_run(struct prov_ctx *pc, const struct step *s, struct diag *d)
 {
 	const struct shell_step *sh = &s->shell;
@@ -157,6 +172,8 @@ static int shell_run(struct prov_ctx *pc, const struct step *s, struct diag *d)
 			rc = ssh_exec(pc->conn, cmd.s, prefix, &status, &tail, STEP_TAIL_LINES, d);
 		}
 	}
+	if (rc == 0 && status == 127)
+		rc = privileged_fail(pc, sh, d);
 	if (rc == 0 && status != 0)
 		rc = step_exit_fail(d, status, &tail);
 	log_secrets_clear();

@@ -173,14 +173,15 @@ static int append_line(const struct layers *l, const char *rel, const char *line
 	return put_str(l, rel, text, &o, d);
 }
 
-/* The login shell for a user corral adds: the guest's sh, else bash. */
+/* The login shell for a user corral adds: the guest's sh, else bash;
+ * NULL when it has neither. */
 static const char *login_shell(const struct layers *l)
 {
 	static const char *const shells[] = {"/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash"};
 	for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
 		if (ct_tree_has(l->upper, shells[i] + 1) || ct_tree_has(l->lower, shells[i] + 1))
 			return shells[i];
-	return "/bin/sh";
+	return NULL;
 }
 
 /* A user corral adds when the guest's /etc/passwd lacks it. */
@@ -203,6 +204,11 @@ static int ensure_user(const struct layers *l, const struct new_user *u, struct 
 	struct passwd_entry e;
 	if (passwd_lookup(copy, u->name, &e) == 0)
 		return 0;
+	if (!u->shell) {
+		diag_fail(d, "the guest has no /bin/sh (nor bash) to give its new user `%s`: SSH "
+			     "logins and shell steps need one", u->name);
+		return diag_hint(d, "use an image with a shell (a static busybox is enough)");
+	}
 	unsigned id = strcmp(u->name, "root") == 0 ? 0 : passwd_free_id(passwd, group, u->from, u->to);
 	if (id == 0 && strcmp(u->name, "root") != 0)
 		return diag_fail(d, "no free user id for `%s` in the guest's /etc/passwd", u->name);

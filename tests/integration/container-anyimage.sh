@@ -38,12 +38,16 @@ cat >"$web/metadata.json" <<'JSON'
 JSON
 tar -C "$web" -cf "$T/web.box" metadata.json rootfs
 
+# No shell at all (a "distroless" image).
+cp -a "$bb" "$T/nosh" && rm "$T/nosh/rootfs/bin/sh"
+tar -C "$T/nosh" -cf "$T/nosh.box" metadata.json rootfs
+
 # A Debian tree without openssh-server (python3 and sudo kept), streamed
 # from the cached box without unpacking it.
 deb=$(test_box debian-12-sysv)
 gzip -dc "$deb" | tar --delete rootfs/usr/sbin/sshd >"$T/deb.box"
 
-for b in bb web deb; do
+for b in bb web deb nosh; do
 	expect_out "box add test/$b" 0 "added box test/$b" "$CORRAL" box add --name "test/$b" "$T/$b.box"
 done
 
@@ -68,6 +72,7 @@ machines:
       - shell: { inline: "echo user=$(id -un) shell=$SHELL", privileged: false }
       - file: { source: note.txt, destination: /tmp/note.txt }
       - ansible: { name: play, playbook: site.yml, run: never }
+      - shell: { name: priv, inline: "true", run: never }
   bbroot:
     box: test/bb
     ssh: { user: root }
@@ -108,6 +113,14 @@ check "busybox: the box's passwd is unchanged" \
 expect_out "busybox: privileged shell as root" 0 "root=0" printf '%s\n' "$out"
 expect_out "busybox: ansible without python3 says so" 1 \
 	"the image has no python3; ansible needs it" "$CORRAL" -C "$E" provision bb --provision-with play
+expect_out "busybox: a privileged step without sudo says so" 1 \
+	"the guest has no sudo to run this privileged step" "$CORRAL" -C "$E" provision bb --provision-with priv
+
+N=$T/nosh-env
+mkdir -p "$N"
+printf 'version: 1\nmachines:\n  n: { box: test/nosh, provider: container }\n' >"$N/corral.yaml"
+on_exit '"$CORRAL" -C "$N" destroy -f >/dev/null 2>&1'
+expect_out "an image without /bin/sh: up says so" 1 "the guest has no /bin/sh" "$CORRAL" -C "$N" up
 
 expect_out "debian without sshd: sudo works" 0 "deb=root" printf '%s\n' "$out"
 expect_out "debian without sshd: no sshd in the tree" 0 "none" \
