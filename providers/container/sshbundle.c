@@ -6,10 +6,11 @@
  * under lib/ (by file name), the dynamic loader as ld.so and a fixed
  * sshd_config; the init starts sshd through that loader with
  * --library-path, so nothing of the guest's C library is needed (a
- * busybox-only or musl tree works). Built once per host binary, in
- * $CORRAL_HOME/cache/sshd/<first 16 hex digits of sshd's sha256>, made in
- * a temporary directory and renamed into place so concurrent builders
- * never see half of one. Only host paths are read: ldd's, ours. */
+ * busybox-only or musl tree works). Built once per set of host files (a
+ * package upgrade of sshd or of a library makes a new one), in
+ * $CORRAL_HOME/cache/sshd/<16 hex digits>, made in a temporary directory
+ * and renamed into place so concurrent builders never see half of one.
+ * Only host paths are read: ldd's, ours. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/base/digest.h"
+#include "core/base/strv.h"
 #include "core/base/util.h"
 #include "core/host/proc.h"
 #include "core/host/state.h"
@@ -69,38 +71,93 @@ static char *ldd_path(char *line, bool *loader)
 	return p;
 }
 
-static int fill(const char *dir, struct diag *d)
+/* The shared objects ldd lists for the host's sshd, and its loader. */
+static int ldd_list(struct strv *libs, char **loader, struct diag *d)
 {
 	const char *const argv[] = {"ldd", HOST_SSHD, NULL};
 	struct proc_cmd c = {.argv = argv, .split = true};
+	*loader = NULL;
 	if (proc_cmd_run(&c, d) < 0 || proc_cmd_check(&c, d) < 0) {
 		proc_cmd_free(&c);
 		return diag_wrap(d, "list the libraries of %s", HOST_SSHD);
 	}
-	_cleanup_free_ char *lib = path_join(dir, "lib");
-	int r = mkdir_p(lib, 0755, d);
-	bool have_loader = false;
 	char *save = NULL;
-	for (char *l = strtok_r(c.out.s, "\n", &save); r == 0 && l; l = strtok_r(NULL, "\n", &save)) {
-		bool loader = false;
-		char *src = ldd_path(l, &loader);
-		if (!src)
-			continue;
-		const char *base = strrchr(src, '/') + 1;
-		_cleanup_free_ char *dst = loader ? path_join(dir, "ld.so") : path_join(lib, base);
-		have_loader |= loader;
-		r = copy_host_file(src, dst, 0755, d);
+	for (char *l = strtok_r(c.out.s, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		bool is_loader = false;
+		char *src = ldd_path(l, &is_loader);
+		if (src && is_loader && !*loader)
+			*loader = xstrdup(src);
+		else if (src && !is_loader)
+			strv_push(libs, src);
 	}
 	proc_cmd_free(&c);
-	if (r == 0 && !have_loader)
-		r = diag_fail(d, "ldd names no loader for %s (a static sshd is not supported)",
-			      HOST_SSHD);
+	if (!*loader)
+		return diag_fail(d, "ldd names no loader for %s (a static sshd is not supported)",
+				 HOST_SSHD);
+	return 0;
+}
+
+/* What the pack is made of, as the host has it now: each file's identity
+ * (device, inode, size, change time: a package upgrade replaces the file)
+ * and our sshd_config; an upgraded library makes a new pack. */
+static void pack_key(const struct strv *libs, const char *loader, char *hex)
+{
+	struct hash *h = hash_new("sha256");
+	hash_update(h, sshd_config, strlen(sshd_config));
+	const char *fixed[] = {HOST_SSHD, loader};
+	for (size_t i = 0; i < 2 + libs->n; i++) {
+		const char *p = i < 2 ? fixed[i] : libs->v[i - 2];
+		struct stat st = {0};
+		stat(p, &st);
+		char line[4200];
+		int n = snprintf(line, sizeof(line), "%s %llu %llu %lld %lld.%09ld\n", p,
+				 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+				 (long long)st.st_size, (long long)st.st_ctim.tv_sec,
+				 st.st_ctim.tv_nsec);
+		hash_update(h, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	}
+	hash_final(h, NULL, hex);
+}
+
+static int fill(const char *dir, const struct strv *libs, const char *loader, struct diag *d)
+{
+	_cleanup_free_ char *lib = path_join(dir, "lib"), *ld = path_join(dir, "ld.so");
 	_cleanup_free_ char *bin = path_join(dir, "sshd"), *conf = path_join(dir, "sshd_config");
+	int r = mkdir_p(lib, 0755, d);
+	for (size_t i = 0; r == 0 && i < libs->n; i++) {
+		_cleanup_free_ char *dst = path_join(lib, strrchr(libs->v[i], '/') + 1);
+		r = copy_host_file(libs->v[i], dst, 0755, d);
+	}
+	if (r == 0)
+		r = copy_host_file(loader, ld, 0755, d);
 	if (r == 0)
 		r = copy_host_file(HOST_SSHD, bin, 0755, d);
 	if (r == 0)
 		r = write_file_atomic(conf, sshd_config, strlen(sshd_config), 0644, d);
 	return r;
+}
+
+/* Made in a temporary directory, renamed into place: a concurrent maker
+ * of the same pack wins or loses whole. */
+static int make_pack(const char *cache, const char *final, const struct strv *libs,
+		     const char *loader, struct diag *d)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.XXXXXX", final);
+	struct diag ignored = {0};
+	if (mkdir_p(cache, 0755, d) < 0)
+		return -1;
+	if (!mkdtemp(tmp))
+		return diag_errno(d, "mkdtemp in %s", cache);
+	if (chmod(tmp, 0755) < 0 || fill(tmp, libs, loader, d) < 0) {
+		rm_rf(tmp, &ignored);
+		return diag_wrap(d, "pack the host's sshd for the machine");
+	}
+	if (rename(tmp, final) < 0) { /* another corral made it first */
+		rm_rf(tmp, &ignored);
+		if (!path_is_dir(final))
+			return diag_errno(d, "rename %s", tmp);
+	}
+	return 0;
 }
 
 int ct_sshd_bundle(char **dir, struct diag *d)
@@ -111,30 +168,21 @@ int ct_sshd_bundle(char **dir, struct diag *d)
 		diag_fail(d, "this box has no sshd and the host has none to lend it (%s)", HOST_SSHD);
 		return diag_hint(d, "install openssh-server on the host (it need not run)");
 	}
-	if (hash_file(HOST_SSHD, "sha256", NULL, hex, d) < 0)
+	struct strv libs = {0};
+	_cleanup_free_ char *loader = NULL;
+	if (ldd_list(&libs, &loader, d) < 0) {
+		strv_free(&libs);
 		return -1;
+	}
+	pack_key(&libs, loader, hex);
 	_cleanup_free_ char *cache = path_join(corral_home(), "cache/sshd");
 	_cleanup_free_ char *leaf = xasprintf("%.16s", hex);
 	_cleanup_free_ char *final = path_join(cache, leaf);
-	if (path_is_dir(final))
-		return *dir = xstrdup(final), 0;
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp.XXXXXX", final);
-	struct diag ignored = {0};
-	if (mkdir_p(cache, 0755, d) < 0)
-		return -1;
-	if (!mkdtemp(tmp))
-		return diag_errno(d, "mkdtemp in %s", cache);
-	if (chmod(tmp, 0755) < 0 || fill(tmp, d) < 0) {
-		rm_rf(tmp, &ignored);
-		return diag_wrap(d, "pack the host's sshd for the machine");
-	}
-	if (rename(tmp, final) < 0) { /* another corral made it first */
-		rm_rf(tmp, &ignored);
-		if (!path_is_dir(final))
-			return diag_errno(d, "rename %s", tmp);
-	}
-	*dir = xstrdup(final);
-	return 0;
+	int r = path_is_dir(final) ? 0 : make_pack(cache, final, &libs, loader, d);
+	strv_free(&libs);
+	if (r == 0)
+		*dir = xstrdup(final);
+	return r;
 }
 
 bool ct_box_is_oci(const char *box_dir)
