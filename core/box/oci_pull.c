@@ -343,6 +343,10 @@ static int pull_locked(struct pull *p, enum box_added *how, struct diag *d)
 		rc = fetch_layers(p, &dirs, d);
 	p->st.bytes_fetched = p->src.bytes;
 	if (rc == 0)
+		log_info("%s: %u layers, %u fetched, %u already in the layer store; %llu bytes fetched",
+			 p->shown, p->st.layers, p->st.layers_fetched, p->st.layers - p->st.layers_fetched,
+			 p->st.bytes_fetched);
+	if (rc == 0)
 		rc = install(p, &dirs, how, d);
 	strv_free(&dirs);
 	return rc;
