@@ -106,6 +106,10 @@ static int bearer_token(const char *params, const char *creds, bool insecure, ch
 	_cleanup_free_ char *es = url_escape(service ? service : ""), *esc = url_escape(scope ? scope : "");
 	_cleanup_free_ char *url = xasprintf("%s%sservice=%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
 					     es, scope ? "&scope=" : "", scope ? esc : "");
+	if (creds && !str_starts(realm, "https://")) {
+		diag_fail(d, "the registry sends corral to %s for a token: credentials go only over https", realm);
+		return diag_hint(d, "use a registry whose token server is on https");
+	}
 	_cleanup_free_ char *basic = creds ? xasprintf("Authorization: Basic %s", creds) : NULL;
 	struct boxfetch_opts fo = {.insecure = insecure, .auth = basic, .auth_url = realm};
 	char *text = NULL;

@@ -87,7 +87,11 @@ static int remove_path(struct assembly *a, const char *path, struct diag *d)
 {
 	_cleanup_free_ char *full = path_join(a->box, path);
 	struct stat st;
-	forget(a->files, path, true);
+	const char *t = type_of(a->files, path);
+	if (t && strcmp(t, "dir") == 0)
+		forget(a->files, path, true);
+	else
+		json_object_del(a->files, path);
 	if (lstat(full, &st) < 0)
 		return errno == ENOENT ? 0 : diag_errno(d, "stat %s", full);
 	if (S_ISDIR(st.st_mode))
@@ -157,7 +161,12 @@ static int whiteouts(struct assembly *a, json_t *files, struct diag *d)
 				return diag_errno(d, "empty %s", full);
 			continue;
 		}
-		_cleanup_free_ char *gone = xasprintf("%s/%s", dir, name + strlen(WH));
+		const char *what = name + strlen(WH);
+		if (str_starts(what, WH))
+			continue; /* AUFS's own metadata (.wh..wh.plnk and the like) */
+		if (!*what || strcmp(what, ".") == 0 || strcmp(what, "..") == 0)
+			return refuse(a, path, "a whiteout of no file", d);
+		_cleanup_free_ char *gone = xasprintf("%s/%s", dir, what);
 		if (remove_path(a, gone, d) < 0)
 			return -1;
 	}

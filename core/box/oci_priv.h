@@ -43,6 +43,9 @@ int oci_get_blob_text(struct oci_source *s, const char *digest, uint64_t size, c
 int oci_fetch_layer(struct oci_source *s, const char *digest, uint64_t size, const char *dest,
 		    bool private_store, const char *label, struct diag *d);
 
+/* "sha256:" and 64 lower-case hex digits: safe in a path or URL. */
+bool oci_digest_valid(const char *digest);
+
 /* oci_auth.c */
 char *oci_credentials(const char *host);
 int oci_answer_challenge(const char *challenge, const char *host, bool insecure, char **auth,

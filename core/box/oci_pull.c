@@ -117,6 +117,11 @@ static int resolve_manifest(struct pull *p, struct diag *d)
 		return rc;
 	const char *sub = pick_platform(p, p->manifest, d);
 	_cleanup_free_ char *subd = sub ? xstrdup(sub) : NULL;
+	if (subd && !oci_digest_valid(subd)) {
+		free(subd);
+		subd = NULL;
+		diag_fail(d, "%s: the index names a manifest without a sha256 digest", p->shown);
+	}
 	json_decref(p->manifest);
 	p->manifest = NULL;
 	if (!subd || oci_get_manifest(&p->src, subd, &body, &len, &mt, p->digest, d) < 0)
@@ -151,7 +156,7 @@ static int fetch_layer(struct pull *p, json_t *desc, size_t i, size_t n, char **
 	const char *dg = json_string_value(json_object_get(desc, "digest"));
 	const char *mt = json_string_value(json_object_get(desc, "mediaType"));
 	json_int_t size = json_integer_value(json_object_get(desc, "size"));
-	if (!dg || size < 0 || !str_starts(dg, "sha256:") || strlen(dg) != 71)
+	if (!oci_digest_valid(dg) || size < 0)
 		return diag_fail(d, "%s: layer %zu has no sha256 digest and size", p->shown, i + 1);
 	if (mt && !str_in_list(mt, layer_types)) {
 		diag_fail(d, "%s: layer %zu has media type %s", p->shown, i + 1, mt);

@@ -48,9 +48,9 @@ static bool tag_valid(const char *t)
 	return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
-static bool digest_valid(const char *dg)
+bool oci_digest_valid(const char *dg)
 {
-	if (!str_starts(dg, "sha256:") || strlen(dg) != 7 + 64)
+	if (!dg || !str_starts(dg, "sha256:") || strlen(dg) != 7 + 64)
 		return false;
 	return strspn(dg + 7, "0123456789abcdef") == 64;
 }
@@ -79,7 +79,7 @@ static int split_name(const char *s, struct oci_ref *r, char **name, struct diag
 	if (at) {
 		*at = '\0';
 		r->digest = xstrdup(at + 1);
-		if (!digest_valid(r->digest))
+		if (!oci_digest_valid(r->digest))
 			return diag_fail(d, "`%s`: `%s` is not a sha256:HEX digest", s, r->digest);
 	}
 	char *slash = strrchr(copy, '/');

@@ -190,6 +190,8 @@ int oci_get_manifest(struct oci_source *s, const char *ref, char **body, size_t 
 		     char **media_type, char *digest, struct diag *d)
 {
 	*media_type = NULL;
+	if (is_digest(ref) && !oci_digest_valid(ref))
+		return diag_fail(d, "`%s` is not a sha256 digest", ref);
 	if (s->dir) {
 		if (local_manifest(s, ref, body, len, d) < 0)
 			return -1;
@@ -236,7 +238,7 @@ static int blob_check(const char *digest, uint64_t size, const char *body, size_
 int oci_get_blob_text(struct oci_source *s, const char *digest, uint64_t size, char **body,
 		      size_t *len, struct diag *d)
 {
-	if (!is_digest(digest) || size > MANIFEST_MAX)
+	if (!oci_digest_valid(digest) || size > MANIFEST_MAX)
 		return diag_fail(d, "the image config `%s` is not a sha256 blob of at most 4 MiB", digest);
 	if (s->dir) {
 		_cleanup_free_ char *f = blob_file(s, digest);
@@ -264,7 +266,7 @@ int oci_get_blob_text(struct oci_source *s, const char *digest, uint64_t size, c
 int oci_fetch_layer(struct oci_source *s, const char *digest, uint64_t size, const char *dest,
 		    bool private_store, const char *label, struct diag *d)
 {
-	if (!is_digest(digest) || strspn(digest + 7, "0123456789abcdef") != 64)
+	if (!oci_digest_valid(digest))
 		return diag_fail(d, "layer `%s` is not named by a sha256 digest", digest);
 	_cleanup_free_ char *src = s->dir ? blob_file(s, digest)
 					  : xasprintf("%s/v2/%s/blobs/%s", s->base, s->ref->repo, digest);
@@ -325,7 +327,7 @@ static int open_docker_archive(struct oci_source *s, struct diag *d)
 		struct diag ignored;
 		_cleanup_free_ char *f = path_join(s->dir, json_string_value(l) ? json_string_value(l) : "");
 		char hex[HASH_HEX_MAX];
-		if (!json_string_value(l) || strstr(json_string_value(l), "..") ||
+		if (!json_string_value(l) || strstr(json_string_value(l), "..") || json_string_value(l)[0] == '/' ||
 		    hash_file(f, "sha256", NULL, hex, &ignored) < 0) {
 			rc = diag_fail(d, "%s: manifest.json names a layer it does not hold", s->ref->path);
 			break;
@@ -338,7 +340,7 @@ static int open_docker_archive(struct oci_source *s, struct diag *d)
 	}
 	_cleanup_free_ char *cf = path_join(s->dir, config);
 	char chex[HASH_HEX_MAX];
-	if (rc == 0 && (strstr(config, "..") || hash_file(cf, "sha256", NULL, chex, d) < 0))
+	if (rc == 0 && (strstr(config, "..") || config[0] == '/' || hash_file(cf, "sha256", NULL, chex, d) < 0))
 		rc = -1;
 	if (rc == 0) {
 		_cleanup_free_ char *cdg = xasprintf("sha256:%s", chex);
