@@ -234,6 +234,13 @@ printf '{"auths": {"localhost:%s": {"auth": "%s"}}}\n' "$TPORT" "$(printf bob:pw
 expect_out "bearer token: challenge answered with a token from the realm" 0 "added box" \
 	"$CORRAL" box add "oci://localhost:$TPORT/test/tiny:1"
 
+# --- a mirror for docker.io serves the short form (anything past it would
+# go to a proxy that is not there: nothing reaches the internet)
+push t "$R/library/tinyimg:1"
+expect_out "mirror: docker.io's short form served by CORRAL_OCI_MIRRORS" 0 "added box oci/docker.io/library/tinyimg/1" \
+	env CORRAL_OCI_MIRRORS="docker.io=https://$R" https_proxy=http://127.0.0.1:1 no_proxy=localhost \
+	"$CORRAL" box add tinyimg:1
+
 # --- references
 expect_out "reference: a plain org/name stays a Vagrant box" 1 "catalog: gave up" \
 	env CORRAL_BOX_SERVER=http://127.0.0.1:1 "$CORRAL" box add corral/nothing
