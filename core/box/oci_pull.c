@@ -105,7 +105,8 @@ static int resolve_manifest(struct pull *p, struct diag *d)
 {
 	char *body, *mt;
 	size_t len;
-	const char *want = p->ref.digest ? p->ref.digest : p->ref.tag;
+	/* a local layout's index names the tag's manifest by digest: checked too */
+	const char *want = p->ref.digest ? p->ref.digest : p->src.tag_digest ? p->src.tag_digest : p->ref.tag;
 	if (oci_get_manifest(&p->src, want ? want : "latest", &body, &len, &mt, p->top_digest, d) < 0)
 		return -1;
 	int rc = load_json(body, len, "the manifest", &p->manifest, d);

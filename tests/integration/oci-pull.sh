@@ -167,6 +167,11 @@ jq --arg d "sha256:$NM" --argjson s "$(stat -c %s "$T/m.json")" \
 before=$(snapshot)
 expect_out "size mismatch: refused" 1 "size mismatch" "$CORRAL" box add "oci:$T/L2:bad"
 check "size mismatch: store unchanged" test "$(snapshot)" = "$before"
+cp -r "$T/L" "$T/L3"
+M=$(jq -r '.manifests[] | select(.annotations."org.opencontainers.image.ref.name"=="t2") | .digest' "$T/L3/index.json" | cut -d: -f2)
+sed -i 's/"schemaVersion":2/"schemaVersion": 2/' "$T/L3/blobs/sha256/$M"
+expect_out "manifest digest mismatch: refused" 1 "manifest digest mismatch" "$CORRAL" box add "oci:$T/L3:t2"
+check "manifest digest mismatch: store unchanged" test "$(snapshot)" = "$before"
 expect_out "oci layout: added" 0 "added box oci-local/layout-" "$CORRAL" box add "oci:$T/L:t2"
 skopeo copy -q "oci:$T/L:t" "oci-archive:$T/img.tar:t"
 expect_out "oci-archive: added" 0 "added box oci-local/archive-" "$CORRAL" box add "oci-archive:$T/img.tar:t"
