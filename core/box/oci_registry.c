@@ -140,6 +140,16 @@ static json_int_t file_size(const char *path)
 	return stat(path, &st) == 0 ? (json_int_t)st.st_size : -1;
 }
 
+/* A mirror's credentials are its own: looked up by its host[:port]. */
+static char *mirror_host(const char *base)
+{
+	_cleanup_free_ char *h = download_url_part(base, CURLUPART_HOST);
+	_cleanup_free_ char *port = download_url_part(base, CURLUPART_PORT);
+	if (!h)
+		return xstrdup(base);
+	return port ? xasprintf("%s:%s", h, port) : xstrdup(h);
+}
+
 static bool is_digest(const char *s) { return str_starts(s, "sha256:"); }
 
 static char *blob_file(const struct oci_source *s, const char *digest)
@@ -176,6 +186,8 @@ static int remote_manifest(struct oci_source *s, const char *ref, struct reply *
 		_cleanup_free_ char *url = xasprintf("%s/v2/%s/manifests/%s", b.v[i], s->ref->repo, ref);
 		free(s->base);
 		s->base = xstrdup(b.v[i]);
+		free(s->host);
+		s->host = i + 1 < b.n ? mirror_host(b.v[i]) : xstrdup(s->ref->registry);
 		rc = reg_get(s, url, accept_manifests, MANIFEST_MAX, r, d);
 		if (rc < 0 && i + 1 < b.n && !s->auth) {
 			free(s->base);
