@@ -226,6 +226,8 @@ int oci_get_manifest(struct oci_source *s, const char *ref, char **body, size_t 
 	snprintf(digest, 72, "sha256:%s", hex);
 	if (is_digest(ref) && strcmp(ref, digest) != 0) {
 		free(*body);
+		free(*media_type);
+		*media_type = NULL;
 		diag_fail(d, "manifest digest mismatch for %s: expected %s, got %s", s->ref->repo, ref, digest);
 		return diag_hint(d, "the registry or the image is damaged; nothing was installed");
 	}
