@@ -8,6 +8,7 @@
 
 #include "cmd/cmd.h"
 #include "core/box/fetch.h"
+#include "core/box/oci.h"
 #include "core/box/store.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
@@ -125,16 +126,42 @@ static int box_add(struct ctx *c, struct box_args *a)
 	return EXIT_OK;
 }
 
+static void print_strs(const char *label, json_t *v)
+{
+	size_t i;
+	json_t *s;
+	printf("    %-11s", label);
+	json_array_foreach(v, i, s)
+		printf(" %s", json_string_value(s) ? json_string_value(s) : "?");
+	putchar('\n');
+}
+
+/* -v: an OCI image's reference, digests and config. */
+static void print_oci(json_t *oci)
+{
+	printf("    %-11s %s\n", "Reference", json_string_value(json_object_get(oci, "reference")));
+	printf("    %-11s %s\n", "Digest", json_string_value(json_object_get(oci, "manifest_digest")));
+	print_strs("Env", json_object_get(oci, "env"));
+	printf("    %-11s %s\n", "WorkingDir", json_string_value(json_object_get(oci, "working_dir")));
+	printf("    %-11s %s\n", "User", json_string_value(json_object_get(oci, "user")));
+	print_strs("Entrypoint", json_object_get(oci, "entrypoint"));
+	print_strs("Cmd", json_object_get(oci, "cmd"));
+}
+
 static void list_one(struct ctx *c, json_t *arr, const struct box_ref *r)
 {
+	json_t *oci = c->verbose || c->json ? oci_box_info(r->dir) : NULL;
 	if (c->json)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", r->name,
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O*}", "name", r->name,
 						     "version", r->version, "provider", r->provider,
 						     "architecture", r->arch, "dir", r->dir, "store",
-						     r->vagrant ? "vagrant" : "corral"));
+						     r->vagrant ? "vagrant" : "corral", "oci", oci));
 	else
 		printf("%-32s %-12s %-12s %s%s\n", r->name, r->version, r->provider, r->arch,
 		       r->vagrant ? "  (Vagrant's)" : "");
+	if (!c->json && oci)
+		print_oci(oci);
+	json_decref(oci);
 }
 
 /* corral's boxes, then Vagrant's (~/.vagrant.d/boxes), which `up` uses as they are. */

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/base/log.h"
+#include "core/box/oci.h"
+#include "core/host/mstate.h"
 #include "core/ssh/ssh.h"
 #include "provisioners/step.h"
 
@@ -46,6 +48,22 @@ static void add_quoted(struct buf *b, const char *s)
 	free(q);
 }
 
+/* An OCI image's config Env (its box's metadata.json), which the step's
+ * own env may override: scripts see what the image's processes see. */
+static void image_env(struct buf *b, const struct prov_ctx *pc)
+{
+	const char *dir = pc->m->box_dir ? pc->m->box_dir : machine_str(pc->m, MK_BOX_DIR);
+	json_t *oci = dir && *dir ? oci_box_info(dir) : NULL, *v;
+	size_t i;
+	json_array_foreach(json_object_get(oci, "env"), i, v) {
+		const char *kv = json_string_value(v), *eq = kv ? strchr(kv, '=') : NULL;
+		_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : NULL;
+		if (k && env_name_ok(k))
+			add_quoted(b, kv);
+	}
+	json_decref(oci);
+}
+
 /* "[sudo -E -H --] env K='v'..." : the variables are set by env(1) after
  * sudo, so they reach the script whatever sudo's env_reset says. */
 static void command_start(struct buf *b, const struct prov_ctx *pc, const struct shell_step *sh)
@@ -53,6 +71,7 @@ static void command_start(struct buf *b, const struct prov_ctx *pc, const struct
 	if (sh->privileged && strcmp(pc->ep->user, "root") != 0)
 		buf_puts(b, "sudo -E -H -- ");
 	buf_puts(b, "env");
+	image_env(b, pc);
 	for (size_t i = 0; i < sh->nenv; i++) {
 		_cleanup_free_ char *kv = xasprintf("%s=%s", sh->env[i].key, sh->env[i].value);
 		add_quoted(b, kv);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/box/fetch.h"
+#include "core/box/oci.h"
 #include "core/box/store.h"
 #include "core/box/store_priv.h"
 #include "core/box/catalog.h"
@@ -454,6 +455,10 @@ int boxstore_add(const struct box_add_opts *o, struct box_ref *out, enum box_add
 	*out = (struct box_ref){0};
 	if (o->arch && !box_word_valid(o->arch))
 		return diag_fail(d, "`%s` is not an architecture name", o->arch);
+	if (oci_ref_is(o->source)) {
+		struct oci_pull_opts po = {.force = o->force, .insecure = o->insecure, .arch = o->arch};
+		return oci_pull(o->source, &po, out, how, NULL, d);
+	}
 	struct vconstraint vc; /* a typo fails before any download */
 	if (vconstraint_parse(o->constraint, &vc, d) < 0)
 		return -1;

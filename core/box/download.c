@@ -108,6 +108,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		a->have_range = true;
 		a->range_start = start;
 	}
+	if (a->dl->on_header)
+		a->dl->on_header(a->dl->ctx, p, len);
 	return len;
 }
 
@@ -175,12 +177,18 @@ static struct curl_slist *setup(CURL *c, struct attempt *a, const char *url, cha
 	char range[32];
 	snprintf(range, sizeof(range), "%llu-", (unsigned long long)dl->offset);
 	curl_easy_setopt(c, CURLOPT_RANGE, dl->offset ? range : NULL);
+	struct curl_slist *headers = NULL;
+	for (const char *const *h = dl->headers; h && *h; h++)
+		headers = curl_slist_append(headers, *h);
+	if (dl->auth && token_allowed(url, dl->auth_url))
+		headers = curl_slist_append(headers, dl->auth);
 	const char *token = getenv("CORRAL_BOX_TOKEN");
-	if (!token || !*token || !token_allowed(url, dl->token_url))
-		return NULL;
-	_cleanup_free_ char *h = xasprintf("Authorization: Bearer %s", token);
-	struct curl_slist *headers = curl_slist_append(NULL, h);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	if (token && *token && token_allowed(url, dl->token_url)) {
+		_cleanup_free_ char *h = xasprintf("Authorization: Bearer %s", token);
+		headers = curl_slist_append(headers, h);
+	}
+	if (headers)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	return headers;
 }
 
@@ -244,6 +252,7 @@ static int attempt(struct download *dl, bool *transient, struct diag *d)
 		CURLcode rc = curl_easy_perform(a.c);
 		char *next = NULL;
 		curl_easy_getinfo(a.c, CURLINFO_RESPONSE_CODE, &a.code);
+		dl->status = a.code;
 		if (rc == CURLE_OK && a.code >= 300 && a.code < 400 &&
 		    curl_easy_getinfo(a.c, CURLINFO_REDIRECT_URL, &next) == CURLE_OK && next)
 			next = xstrdup(next);

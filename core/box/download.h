@@ -29,6 +29,16 @@ struct download {
 	int (*start)(void *ctx, bool resumed, uint64_t total, struct diag *d);
 	int (*write)(void *ctx, const void *p, size_t n, struct diag *d);
 	void *ctx;
+	/* Optional, for registries (core/box/oci_*.c). headers: "Name: value"
+	 * lines sent on every hop; auth: one more line ("Authorization: ...")
+	 * sent only to requests whose scheme, host and port are auth_url's
+	 * (checked on every hop, so a registry's credentials never follow a
+	 * redirect to blob storage); on_header: each response header line;
+	 * status: the last response's HTTP status, also when the run failed. */
+	const char *const *headers;
+	const char *auth, *auth_url;
+	void (*on_header)(void *ctx, const char *line, size_t n);
+	long status;
 };
 
 /* Runs attempts until the body is complete or a failure is not transient. */

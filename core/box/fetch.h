@@ -17,6 +17,14 @@ struct boxfetch_opts {
 	const char *token_url;     /* only its scheme://host:port receives "Authorization: Bearer $CORRAL_BOX_TOKEN"; NULL: nobody */
 	const char *label;         /* progress label, e.g. "corral/debian-12 12.0.0 (container)" */
 	bool private_store;        /* dest_dir is reachable by root only: a container root tree keeps setuid bits and file capabilities */
+	/* For OCI blobs (core/box/oci_*.c): headers sent on every hop, auth
+	 * only to auth_url's origin (see core/box/download.h); size: the exact
+	 * byte count the descriptor gives (0: not known), a different length
+	 * fails as soon as it shows; layer: unpack as an image layer (unpack.h). */
+	const char *const *headers;
+	const char *auth, *auth_url;
+	uint64_t size;
+	bool layer;
 };
 
 struct boxfetch_result {

@@ -7,6 +7,7 @@
 #include "core/box/store.h"
 #include "core/box/store_priv.h"
 #include "core/box/catalog.h"
+#include "core/box/oci.h"
 #include "core/base/util.h"
 #include "core/box/version.h"
 
@@ -57,6 +58,33 @@ static int find_installed(const struct machine_cfg *mc, const char *const *provi
 	return 0;
 }
 
+/* An OCI image: its box in the store, else pulled (box_url is not used). */
+static int ensure_oci(const struct machine_cfg *mc, const char *const *providers,
+		      struct box_ref *out, struct diag *d)
+{
+	struct oci_ref r;
+	if (!str_in_list("container", providers)) {
+		diag_fail(d, "box %s is an OCI image: only the container provider boots it", mc->box);
+		return diag_hint(d, "use `provider: container` for this machine");
+	}
+	if (oci_ref_parse(mc->box, &r, d) < 0)
+		return diag_wrap(d, "box");
+	struct machine_cfg named = *mc;
+	named.box = oci_store_name(&r);
+	oci_ref_free(&r);
+	const char *const container[] = {"container", NULL};
+	bool found = false;
+	int rc = find_installed(&named, container, out, &found, d);
+	free(named.box);
+	if (rc < 0 || found)
+		return rc;
+	struct oci_pull_opts po = {0};
+	enum box_added how;
+	if (oci_pull(mc->box, &po, out, &how, NULL, d) < 0)
+		return diag_wrap(d, "box %s", mc->box);
+	return 0;
+}
+
 int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 		    struct box_ref *out, struct diag *d)
 {
@@ -64,6 +92,8 @@ int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 	if (!mc->box)
 		return diag_fail(d, "machine %s has no box", mc->name);
 	bool found = false;
+	if (oci_ref_is(mc->box))
+		return ensure_oci(mc, providers, out, d);
 	if (find_installed(mc, providers, out, &found, d) < 0)
 		return diag_wrap(d, "box %s", mc->box);
 	if (found)
