@@ -19,6 +19,7 @@ export GNUPGHOME=$T/gnupg
 mkdir -m 700 "$GNUPGHOME"
 gpg --batch -q --passphrase '' --quick-gen-key "Test Publisher <pub@example.org>" ed25519 sign never 2>/dev/null
 gpg --batch -q --passphrase '' --quick-gen-key "Stranger <x@example.org>" ed25519 sign never 2>/dev/null
+gpg --batch -q --check-trustdb 2>/dev/null
 fpr() { gpg --with-colons --list-keys "$1" | awk -F: '/^fpr/ {print $10; exit}'; }
 PUB=$(fpr pub@example.org)
 STRANGER=$(fpr x@example.org)
