@@ -63,7 +63,7 @@ static const char *checksum_type(const struct boxfetch_opts *o)
 	return "?";
 }
 
-static const char *signature_policy(void)
+const char *boxfetch_signature_policy(void)
 {
 	const char *p = getenv("CORRAL_VERIFY_SIGNATURES");
 	return p && *p ? p : "if-present";
@@ -72,7 +72,7 @@ static const char *signature_policy(void)
 /* Everything that can be refused before a byte is fetched. */
 static int check_opts(const struct boxfetch_opts *o, const char *dest, struct diag *d)
 {
-	const char *policy = signature_policy();
+	const char *policy = boxfetch_signature_policy();
 	if (o->checksum && !hash_known(checksum_type(o))) {
 		diag_fail(d, "unknown checksum type `%s`", checksum_type(o));
 		return diag_hint(d, "use one of sha256, sha384, sha512, sha1, md5");
@@ -331,7 +331,7 @@ static bool have_trusted_keys(const char *dir)
 
 static int check_signature(struct pipeline *p, bool *checked, struct diag *d)
 {
-	if (strcmp(signature_policy(), "off") == 0)
+	if (strcmp(boxfetch_signature_policy(), "off") == 0)
 		return 0;
 	if (!p->o->signature && p->o->digest_signed) {
 		*checked = true; /* the digest it matched was signed */

@@ -38,6 +38,9 @@ struct boxfetch_result {
 int boxfetch(const char *src, const char *dest_dir, const struct boxfetch_opts *o,
 	     struct boxfetch_result *r, struct diag *d);
 
+/* CORRAL_VERIFY_SIGNATURES, default "if-present" (check_opts refuses other words). */
+const char *boxfetch_signature_policy(void);
+
 /* A small document (a catalog JSON), max bytes. Same TLS/token/proxy rules.
  * A plain path or file:// URL is read from disk. *data is NUL-terminated. */
 int fetch_text(const char *url, size_t max, const struct boxfetch_opts *o,

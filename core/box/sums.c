@@ -186,12 +186,6 @@ int sums_find(const char *text, size_t len, const char *file, struct sums_entry 
 	return r;
 }
 
-static const char *signature_policy(void)
-{
-	const char *p = getenv("CORRAL_VERIFY_SIGNATURES");
-	return p && *p ? p : "if-present";
-}
-
 /* The name the checksum file lists the box under: the URL's last path part. */
 static char *lookup_name(const struct sums_source *s)
 {
@@ -253,7 +247,7 @@ static int verify(const struct sums_source *s, const char *work, const struct bo
 /* Whether and how the checksum file is to be verified, by the policy. */
 static int check_policy(const struct sums_source *s, bool clear, bool *check, struct diag *d)
 {
-	const char *policy = signature_policy();
+	const char *policy = boxfetch_signature_policy();
 	*check = strcmp(policy, "off") != 0 && (s->signature_url || clear);
 	if (*check || strcmp(policy, "off") == 0)
 		return 0;
