@@ -132,6 +132,8 @@ jq --arg k "$PUB" '.distros |= map(if (.keys | length) > 0 then .keys = [$k] els
 	"$ROOT/data/distros.json" >"$T/data/distros.json"
 export CORRAL_DATA_DIR=$T/data
 expect_out "ubuntu/24.04: SHA256SUMS + .gpg, pinned key" 0 "added box ubuntu/24.04" add ubuntu/24.04
+expect_out "the same short name again: already present, nothing fetched" 0 "already present: box ubuntu/24.04" \
+	add ubuntu/24.04
 expect_out "fedora/41: clearsigned CHECKSUM with BSD tags" 0 "added box fedora/41" add fedora/41
 expect_out "almalinux/9: CHECKSUM + armored .asc" 0 "added box almalinux/9" add almalinux/9
 expect_out "debian/12: unsigned SHA512SUMS under if-present" 0 "added box debian/12" add debian/12
