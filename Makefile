@@ -49,7 +49,7 @@ INSTALLED := build/corral:bin/corral build/man/corral.1:share/man/man1/corral.1 
 	build/completions/corral.bash:share/bash-completion/completions/corral \
 	build/completions/_corral:share/zsh/vendor-completions/_corral \
 	data/distros.json:share/corral/distros.json \
-	$(foreach k,$(wildcard data/keys/*.asc data/keys/*.gpg),$(k):share/corral/keys/$(notdir $(k)))
+	$(foreach k,$(wildcard data/keys/*.asc data/keys/*.gpg data/keys/*.pgp),$(k):share/corral/keys/$(notdir $(k)))
 # The package's version: corral's, Debian revision 1.
 DEB_VERSION := $(VERSION)-1
 DEB       = build/corral_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb

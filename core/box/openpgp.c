@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/base/digest.h"
+#include "core/base/log.h"
 #include "core/base/strv.h"
 #include "core/base/util.h"
 #include "core/box/distros.h"
@@ -20,7 +21,7 @@
 #define KEY_MAX (4u << 20)
 #define ARMOR_BEGIN "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 
-static const char *const key_exts[] = {".asc", ".gpg", ".pgp", ".key"};
+static const char *const key_exts[] = {".asc", ".gpg", ".pgp"};
 
 bool pgp_fpr_normal(const char *in, char out[PGP_FPR_LEN + 1])
 {
@@ -74,7 +75,9 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* One key file as a binary keyring in workdir, added to argv. */
+/* One key file as a binary keyring in workdir, added to argv. A file that
+ * is no OpenPGP key is skipped with a warning: one bad file in the keyring
+ * would make gpgv miss the good keys after it. */
 static int add_key(const char *path, const char *workdir, struct strv *argv, struct diag *d)
 {
 	_cleanup_free_ char *text = NULL;
@@ -85,8 +88,12 @@ static int add_key(const char *path, const char *workdir, struct strv *argv, str
 	unsigned char *bin = NULL;
 	size_t n = len;
 	bool armored = strstr(text, ARMOR_BEGIN) != NULL;
-	if (armored && dearmor(text, &bin, &n) < 0)
-		return diag_fail(d, "%s: not an OpenPGP public key (the armor does not decode)", path);
+	if (armored ? dearmor(text, &bin, &n) < 0 || n == 0 || !(bin[0] & 0x80)
+		    : len == 0 || !((unsigned char)text[0] & 0x80)) {
+		free(bin);
+		log_warn("%s is not an OpenPGP public key (armored or binary): skipped", path);
+		return 0;
+	}
 	int r = write_file_atomic(ring, armored ? (char *)bin : text, n, 0600, d);
 	free(bin);
 	if (r == 0) {

@@ -1,7 +1,7 @@
 /* OpenPGP signatures of publishers' checksum files, checked by gpgv
  * (GnuPG's verify-only tool: no agent, no trust database, keys only from
  * the keyrings it is given). The keyring is assembled for each check from
- * $CORRAL_HOME/trusted-keys/ (files ending .asc, .gpg, .pgp or .key,
+ * $CORRAL_HOME/trusted-keys/ (files ending .asc, .gpg or .pgp,
  * armored or binary) and the keys shipped with corral (share/corral/keys).
  * gpgv's status lines (--status-fd) say which key signed: a signature
  * counts only when its key's fingerprint is one the caller pins. */

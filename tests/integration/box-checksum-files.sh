@@ -24,6 +24,7 @@ fpr() { gpg --with-colons --list-keys "$1" | awk -F: '/^fpr/ {print $10; exit}';
 PUB=$(fpr pub@example.org)
 STRANGER=$(fpr x@example.org)
 gpg --armor --export "$PUB" >"$CORRAL_HOME/trusted-keys/publisher.asc"
+echo "not a key" >"$CORRAL_HOME/trusted-keys/aa-junk.asc"   # skipped with a warning, not fatal
 sign() { gpg --batch -q --yes -u "$1" "${@:2}" 2>/dev/null; } # sign KEY gpg-args...
 
 M=$T/mirror
