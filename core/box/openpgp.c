@@ -206,7 +206,9 @@ int pgp_verify(const struct pgp_check *c, char signer[PGP_FPR_LEN + 1], struct d
 	struct verdict v = {0};
 	struct proc_cmd pc = {.argv = (const char *const *)argv.v, .split = true,
 			      .line = status_line, .arg = &v};
-	if (r == 0 && (r = proc_cmd_run(&pc, d)) == 0)
+	if (r == 0 && (r = proc_cmd_run(&pc, d)) < 0)
+		diag_hint(d, "OpenPGP signatures are checked by gpgv: apt-get install gpgv");
+	if (r == 0)
 		r = judge(c, &v, d);
 	if (r == 0)
 		memcpy(signer, v.signer, sizeof(v.signer));
