@@ -1,4 +1,4 @@
-/* corral box add|list|remove|prune|outdated|update|verify|sign: the box
+/* corral box add|search|list|remove|prune|outdated|update|verify|sign: the box
  * store ($CORRAL_HOME/boxes, Vagrant's layout). The work is in core/box/. */
 #include <getopt.h>
 #include <jansson.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/box/distros.h"
 #include "core/box/fetch.h"
 #include "core/box/oci.h"
 #include "core/box/store.h"
@@ -17,13 +18,14 @@
 /* Every option any box subcommand takes; each subcommand lists its own. */
 struct box_args {
 	const char *name, *version, *provider, *arch, *checksum, *signature;
+	const char *checksum_file, *checksum_signature;
 	bool force, insecure, all, dry_run;
 	int npos;
 	char **pos;
 };
 
 enum { O_NAME = 256, O_VERSION, O_PROVIDER, O_ARCH, O_CHECKSUM, O_SIGNATURE, O_FORCE,
-       O_INSECURE, O_ALL, O_DRY_RUN };
+       O_INSECURE, O_ALL, O_DRY_RUN, O_CHECKSUM_FILE, O_CHECKSUM_SIGNATURE };
 
 static const struct option all_opts[] = {
 	{"name", required_argument, NULL, O_NAME},
@@ -36,6 +38,8 @@ static const struct option all_opts[] = {
 	{"insecure", no_argument, NULL, O_INSECURE},
 	{"all", no_argument, NULL, O_ALL},
 	{"dry-run", no_argument, NULL, O_DRY_RUN},
+	{"checksum-file", required_argument, NULL, O_CHECKSUM_FILE},
+	{"checksum-signature", required_argument, NULL, O_CHECKSUM_SIGNATURE},
 	{0},
 };
 
@@ -61,6 +65,8 @@ static int set_opt(struct box_args *a, int opt, const char *arg)
 	case O_INSECURE: a->insecure = true; break;
 	case O_ALL: a->all = true; break;
 	case O_DRY_RUN: a->dry_run = true; break;
+	case O_CHECKSUM_FILE: a->checksum_file = arg; break;
+	case O_CHECKSUM_SIGNATURE: a->checksum_signature = arg; break;
 	default: return -1;
 	}
 	return 0;
@@ -113,6 +119,7 @@ static int box_add(struct ctx *c, struct box_args *a)
 		.name = a->npos == 2 ? a->pos[0] : a->name, .source = a->pos[a->npos - 1],
 		.constraint = a->version, .providers = a->provider ? providers : NULL,
 		.arch = a->arch, .checksum = a->checksum, .signature = a->signature, .force = a->force, .insecure = a->insecure,
+		.checksum_file = a->checksum_file, .checksum_signature = a->checksum_signature,
 	};
 	warn_insecure(a->insecure);
 	struct box_ref r;
@@ -378,9 +385,49 @@ static int box_sign_cmd(struct ctx *c, struct box_args *a)
 	return EXIT_OK;
 }
 
+static json_t *distro_json(const struct distro *x)
+{
+	json_t *keys = json_array();
+	for (size_t i = 0; i < x->keys.n; i++)
+		json_array_append_new(keys, json_string(x->keys.v[i]));
+	return json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:o, s:s?}", "name", x->name,
+			 "architecture", x->arch, "description", x->description, "image",
+			 x->image, "checksum_file", x->sums_url, "signature", x->signature_url,
+			 "keys", keys, "note", x->note);
+}
+
+/* The short names of distributions' cloud images (core/box/distros.h). */
+static int box_search(struct ctx *c, struct box_args *a)
+{
+	struct distro_list l;
+	struct diag d = {0};
+	if (distros_list(a->npos ? a->pos[0] : NULL, &l, &d) < 0)
+		return report_exit(&d);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < l.n; i++) {
+		const struct distro *x = &l.v[i];
+		if (c->json)
+			json_array_append_new(arr, distro_json(x));
+		else
+			printf("%-16s %-6s %-9s %s\n", x->name, x->arch,
+			       x->keys.n ? "signed" : "unsigned", x->description ? x->description : "");
+	}
+	if (c->json) {
+		char *s = json_dumps(arr, JSON_INDENT(2));
+		puts(s);
+		free(s);
+	} else if (!l.n) {
+		puts("no distribution matches; `corral box search` lists them all");
+	}
+	json_decref(arr);
+	distro_list_free(&l);
+	return EXIT_OK;
+}
+
 static const struct sub subs[] = {
-	{"add", box_add, "name,box-version,provider,architecture,checksum,signature,force,insecure",
-	 1, 2},
+	{"add", box_add, "name,box-version,provider,architecture,checksum,signature,force,insecure,"
+	 "checksum-file,checksum-signature", 1, 2},
+	{"search", box_search, "", 0, 1},
 	{"list", box_list, "", 0, 0},
 	{"remove", box_remove, "box-version,provider,architecture,all,force", 1, 1},
 	{"prune", box_prune, "dry-run", 0, 0},

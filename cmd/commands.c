@@ -26,7 +26,7 @@ static const struct command table[] = {
 	{"provision", cmd_provision, "[NAME...] [--provision-with STEP,...]",
 	 "run provisioning steps on running machines now",
 	 "  --provision-with STEP,...   only these steps (by name), `run: never` ones included\n"},
-	{"box", cmd_box, "add|list|remove|prune|outdated|update|verify|sign ...",
+	{"box", cmd_box, "add|search|list|remove|prune|outdated|update|verify|sign ...",
 	 "manage the box store ($CORRAL_HOME/boxes, Vagrant's layout)",
 	 "  add [--name NAME] NAME|URL|PATH   a .box file or URL (needs a name; version 0),\n"
 	 "      a catalog .json (path or URL), or org/name from $CORRAL_BOX_SERVER/org/name\n"
@@ -35,6 +35,14 @@ static const struct command table[] = {
 	 "        --provider P  --architecture A (default: this host's, then unknown)\n"
 	 "        --checksum TYPE:HEX   for a .box   --force  replace   --insecure  no TLS checks\n"
 	 "        --signature B64   the .box's Ed25519 signature (catalogs carry `signature`)\n"
+	 "        --checksum-file URL   take the digest from the publisher's SHA256SUMS,\n"
+	 "                          SHA512SUMS or CHECKSUM file (the entry for the file's name)\n"
+	 "        --checksum-signature URL   its detached OpenPGP signature (.gpg/.asc/.sign);\n"
+	 "                          a clearsigned checksum file needs none. Keys: gpgv, with\n"
+	 "                          $CORRAL_HOME/trusted-keys/*.asc|.gpg and corral's shipped keys\n"
+	 "      or a distribution's short name (debian/12, ubuntu/24.04, ...: see search)\n"
+	 "  search [TERM]        short names of distributions' cloud images (--json); the\n"
+	 "                       publisher's checksums and signature key come with each\n"
 	 "  list                 every box: name, version, provider, architecture (--json);\n"
 	 "                       also Vagrant's (~/.vagrant.d/boxes), which up uses as they are\n"
 	 "  remove NAME [--box-version V] [--provider P] [--architecture A] [--all] [--force]\n"

@@ -63,7 +63,7 @@ static const char *checksum_type(const struct boxfetch_opts *o)
 	return "?";
 }
 
-static const char *signature_policy(void)
+const char *boxfetch_signature_policy(void)
 {
 	const char *p = getenv("CORRAL_VERIFY_SIGNATURES");
 	return p && *p ? p : "if-present";
@@ -72,7 +72,7 @@ static const char *signature_policy(void)
 /* Everything that can be refused before a byte is fetched. */
 static int check_opts(const struct boxfetch_opts *o, const char *dest, struct diag *d)
 {
-	const char *policy = signature_policy();
+	const char *policy = boxfetch_signature_policy();
 	if (o->checksum && !hash_known(checksum_type(o))) {
 		diag_fail(d, "unknown checksum type `%s`", checksum_type(o));
 		return diag_hint(d, "use one of sha256, sha384, sha512, sha1, md5");
@@ -82,7 +82,7 @@ static int check_opts(const struct boxfetch_opts *o, const char *dest, struct di
 		diag_fail(d, "CORRAL_VERIFY_SIGNATURES=%s is not a policy", policy);
 		return diag_hint(d, "use required, if-present or off");
 	}
-	if (strcmp(policy, "required") == 0 && !o->signature && !o->layer) {
+	if (strcmp(policy, "required") == 0 && !o->signature && !o->layer && !o->digest_signed) {
 		diag_fail(d, "the box has no signature and CORRAL_VERIFY_SIGNATURES=required");
 		return diag_hint(d, "ask the publisher for a signed box, or give its signature");
 	}
@@ -331,8 +331,8 @@ static int check_checksum(struct pipeline *p, struct diag *d)
 	const struct boxfetch_opts *o = p->o;
 	if (!o->checksum || hash_hex_equal(o->checksum, p->other_hex))
 		return 0;
-	diag_fail(d, "checksum mismatch for %s: expected %s %s, got %s", p->src, checksum_type(o),
-		  o->checksum, p->other_hex);
+	diag_code(d, DIAG_CHECKSUM_MISMATCH, "checksum mismatch for %s: expected %s %s, got %s",
+		  p->src, checksum_type(o), o->checksum, p->other_hex);
 	return diag_hint(d, "the download was damaged or the box changed on the server; "
 			    "nothing was installed, and running the command again downloads it afresh");
 }
@@ -349,8 +349,12 @@ static bool have_trusted_keys(const char *dir)
 
 static int check_signature(struct pipeline *p, bool *checked, struct diag *d)
 {
-	if (strcmp(signature_policy(), "off") == 0 || p->o->layer)
+	if (strcmp(boxfetch_signature_policy(), "off") == 0 || p->o->layer)
 		return 0; /* an image layer is vouched for by its digest */
+	if (!p->o->signature && p->o->digest_signed) {
+		*checked = true; /* the digest it matched was signed */
+		return 0;
+	}
 	if (!p->o->signature) {
 		_cleanup_free_ char *keys = path_join(corral_home(), "trusted-keys");
 		if (have_trusted_keys(keys))

@@ -77,9 +77,11 @@ int boxstore_prune_plan(struct prune_item **v, size_t *n, struct diag *d);
 void prune_plan_free(struct prune_item *v, size_t n);
 
 /* `box add`. source: a path or URL of a .box (needs name; version "0"), a
- * path or URL of a catalog (names itself), or "org/name", whose catalog is
- * fetched from $CORRAL_BOX_SERVER/org/name (default https://vagrantcloud.com,
- * the only host that gets $CORRAL_BOX_TOKEN). */
+ * path or URL of a catalog (names itself), a short name of a distribution's
+ * cloud image ("debian/12": core/box/distros.h; the name is the box's, version
+ * "0", verified by the publisher's checksum file and signature), or
+ * "org/name", whose catalog is fetched from $CORRAL_BOX_SERVER/org/name
+ * (default https://vagrantcloud.com, the only host that gets $CORRAL_BOX_TOKEN). */
 struct box_add_opts {
 	const char *name;              /* required for a .box, must match a catalog's */
 	const char *source;
@@ -88,6 +90,8 @@ struct box_add_opts {
 	const char *arch;              /* NULL: the host's, then "unknown" */
 	const char *checksum;          /* "TYPE:HEX" for a .box; NULL: none */
 	const char *signature;         /* base64 Ed25519 for a .box; NULL: none */
+	const char *checksum_file;     /* URL of a checksum file listing the box file (core/box/sums.h) */
+	const char *checksum_signature; /* URL of its detached OpenPGP signature; NULL: clearsigned or none */
 	bool force, insecure;
 };
 enum box_added { BOX_ADDED, BOX_PRESENT, BOX_REPLACED };

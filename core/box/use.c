@@ -101,6 +101,8 @@ int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 	struct box_add_opts o = {
 		.name = mc->box, .source = mc->box_url ? mc->box_url : mc->box,
 		.constraint = mc->box_version, .providers = providers, .checksum = mc->box_checksum,
+		.checksum_file = mc->box_checksum_file,
+		.checksum_signature = mc->box_checksum_signature,
 	};
 	enum box_added how;
 	if (boxstore_add(&o, out, &how, d) < 0)

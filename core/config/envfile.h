@@ -149,6 +149,7 @@ struct machine_cfg {
 	unsigned count;  /* the machine's `count`, 0 without one */
 	struct srcpos pos;
 	char *box, *box_version, *box_url, *box_checksum;
+	char *box_checksum_file, *box_checksum_signature; /* a publisher's checksum file and its signature */
 	char *hostname; /* default: name */
 	char *provider; /* "container" | "kvm" | "virtualbox" | "auto" */
 	unsigned cpus;  /* default 1 */
