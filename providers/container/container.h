@@ -9,6 +9,7 @@
  *   cgroup.c   cpu, memory, pids and device limits (cgroup v2, or v1 controllers)
  *   disk.c     the upper layer on a size-bounded image (`disk:`)
  *   portfwd.c  host ports forwarded to the guest by a detached process
+ *   package.c  `corral package`: box tree and upper layer merged into a .box
  *   container.c the provider vtable over these
  * Runs as root. Internal to providers/container/. */
 #ifndef CORRAL_CONTAINER_H
@@ -136,6 +137,9 @@ int ct_disk_open(const struct machine *m, bool creating, char **upper, char **wo
 		 struct diag *d);
 /* Unmounts the image (when mounted); the machine's processes are gone. */
 void ct_disk_close(const struct machine *m);
+
+/* package.c: the stopped machine's merged tree as a container .box at out. */
+int ct_package(struct machine *m, const char *out, struct diag *d);
 
 /* portfwd.c: binds the machine's forwarded ports as core/host/ports.c
  * picks them, records them in state "ports", and starts the detached

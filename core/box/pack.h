@@ -1,0 +1,51 @@
+/* Writing a Vagrant-format .box: a tar archive (zstd, else gzip) whose first
+ * entry is metadata.json, then the payload. Used by `corral package`
+ * (each provider streams its machine in) and by the tests. The archive is
+ * written where the caller says; the caller writes to a temporary name and
+ * renames (cmd/package.c), so a failed pack never leaves a box behind. */
+#ifndef CORRAL_BOXPACK_H
+#define CORRAL_BOXPACK_H
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "core/base/diag.h"
+
+struct boxpack;
+
+/* Creates path (must not exist) and starts the archive. */
+int boxpack_open(const char *path, struct boxpack **out, struct diag *d);
+
+/* metadata.json, first: box_dir's own (NULL or missing: {}), with
+ * "provider" set to provider and "architecture" to this host's when it
+ * has none; every key in `drop` (NULL-ended, may be NULL) removed. */
+int boxpack_metadata(struct boxpack *p, const char *box_dir, const char *provider,
+		     const char *const *drop, struct diag *d);
+
+/* One entry named `name` in the box. st gives its type, mode and mtime;
+ * uid/gid its owner in the box. Regular files are read from fd; xattrs are
+ * taken from fd too (regular files and directories; fd < 0: none), except
+ * overlayfs' own (trusted.overlay.*, user.overlay.*). symlink: the target
+ * of a symbolic link. */
+struct boxpack_entry {
+	const char *name;
+	const struct stat *st;
+	uid_t uid;
+	gid_t gid;
+	int fd;
+	const char *symlink;
+};
+int boxpack_add(struct boxpack *p, const struct boxpack_entry *e, struct diag *d);
+
+/* A host file (followed: the caller's own, e.g. a flattened disk) as a
+ * regular file `name`, mode 0644, owner 0. */
+int boxpack_add_file(struct boxpack *p, const char *name, const char *host_path,
+		     struct diag *d);
+
+/* Finishes the archive (flushing it to disk: fsync) and frees p. On
+ * failure (ENOSPC: the code is ENOSPC) the caller removes the file. */
+int boxpack_close(struct boxpack *p, struct diag *d);
+/* Frees p without finishing; the caller removes the file. */
+void boxpack_abort(struct boxpack *p);
+
+#endif

