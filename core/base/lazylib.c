@@ -111,6 +111,7 @@ LAZY(A, int, archive_read_open,
      (struct archive *a, void *d, archive_open_callback *o, archive_read_callback *r,
       archive_close_callback *c),
      (a, d, o, r, c))
+LAZY(A, int, archive_read_open_filename, (struct archive *a, const char *f, size_t b), (a, f, b))
 LAZY(A, int, archive_read_next_header, (struct archive *a, struct archive_entry **e), (a, e))
 LAZY(A, int, archive_read_data_block,
      (struct archive *a, const void **b, size_t *s, la_int64_t *o), (a, b, s, o))

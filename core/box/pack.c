@@ -176,3 +176,46 @@ void boxpack_abort(struct boxpack *p)
 	free(p->path);
 	free(p);
 }
+
+/* At most 1 MiB of metadata, as add.c would take. */
+static int read_entry(struct archive *a, char **json, struct diag *d)
+{
+	struct buf b = {0};
+	const void *blk;
+	size_t n;
+	la_int64_t off;
+	int r;
+	while ((r = archive_read_data_block(a, &blk, &n, &off)) == ARCHIVE_OK && b.len < (1 << 20))
+		buf_add(&b, blk, n);
+	if (r != ARCHIVE_EOF && r != ARCHIVE_OK) {
+		buf_free(&b);
+		return diag_fail(d, "read metadata.json: %s", archive_error_string(a));
+	}
+	buf_add(&b, "", 0);
+	*json = b.s ? b.s : xstrdup("");
+	return 0;
+}
+
+int boxpack_read_metadata(const char *path, char **json, struct diag *d)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	struct archive_entry *e;
+	int r = archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK ? 1 : -1;
+	while (r == 1) {
+		int h = archive_read_next_header(a, &e);
+		if (h != ARCHIVE_OK && h != ARCHIVE_WARN)
+			r = -1;
+		else if (strcmp(archive_entry_pathname(e), "metadata.json") == 0 ||
+			 strcmp(archive_entry_pathname(e), "./metadata.json") == 0)
+			r = read_entry(a, json, d);
+	}
+	if (r < 0 && !d->msg[0]) {
+		const char *s = archive_error_string(a);
+		diag_fail(d, "%s: %s", path, s ? s : "no metadata.json in the box");
+		diag_hint(d, "a .box is a tar archive with metadata.json at its top");
+	}
+	archive_read_free(a);
+	return r;
+}

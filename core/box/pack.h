@@ -48,4 +48,8 @@ int boxpack_close(struct boxpack *p, struct diag *d);
 /* Frees p without finishing; the caller removes the file. */
 void boxpack_abort(struct boxpack *p);
 
+/* The metadata.json of the .box file at path (its first entries are read
+ * until it is found), NUL-terminated in *json (caller frees). */
+int boxpack_read_metadata(const char *path, char **json, struct diag *d);
+
 #endif

@@ -66,3 +66,36 @@ key1=$(awk '{print $2}' "$T/one/.corral/machines/web/id_ed25519.pub")
 expect_out "the first machine's key is not in the box's authorized_keys" 0 "clean" \
 	bash -c "tar -xOf '$T/one/web.box' rootfs/root/.ssh/authorized_keys 2>/dev/null | grep -q '$key1' || echo clean"
 "$CORRAL" -C "$T/two" destroy -f >/dev/null 2>&1
+
+# --- box publish: a directory any static server can serve as a box server
+openssl genpkey -algorithm ed25519 -out "$T/signer.key" 2>/dev/null
+mkdir -p "$CORRAL_HOME/trusted-keys"
+openssl pkey -in "$T/signer.key" -pubout -out "$CORRAL_HOME/trusted-keys/signer.pub"
+W=$T/www
+jqc() { jq -e "$@" >/dev/null; }
+expect_out "publish version 1.0.0, unsigned" 0 "published acme/tiny 1.0.0 (container, amd64)" \
+	"$CORRAL" box publish "$W" "$T/one/web.box" --name acme/tiny --version 1.0.0
+expect_out "publish version 2.0.0, signed" 0 "signed" \
+	"$CORRAL" box publish "$W" "$T/one/web.box" --name acme/tiny --version 2.0.0 --key "$T/signer.key"
+"$CORRAL" box publish "$W" "$T/one/web.box" --name acme/tiny --version 2.0.0 --key "$T/signer.key" >/dev/null 2>&1
+check "the catalog keeps both versions, newest first, one entry each after a re-publish" \
+	jqc '[.versions[].version] == ["2.0.0","1.0.0"] and ([.versions[].providers | length] == [1,1])' "$W/acme/tiny"
+check "entries name their box relative to the catalog, with sha256" \
+	jqc '.versions[1].providers[0] | .url == "tiny-1.0.0-container-amd64.box" and .checksum_type == "sha256" and (.signature == null)' "$W/acme/tiny"
+check "the box is in place beside the catalog" test -f "$W/acme/tiny-2.0.0-container-amd64.box"
+expect_out "publish refuses a box of another provider" 1 "is a container box, not kvm" \
+	"$CORRAL" box publish "$W" "$T/one/web.box" --name acme/tiny --version 3.0.0 --provider kvm
+expect_out "publish needs a version" 2 "--version" "$CORRAL" box publish "$W" "$T/one/web.box" --name acme/tiny
+
+"$ROOT/tests/server/mkca" "$T/ca" >/dev/null 2>&1
+boxserver_start PORT "$W" --cert "$T/ca/server.pem" --key "$T/ca/server.key"
+export CURL_CA_BUNDLE=$T/ca/ca.pem CORRAL_BOX_SERVER=https://localhost:$PORT
+expect_out "box add ORG/NAME from the published directory over https (~> 2.0, signature required)" 0 \
+	"added box acme/tiny 2.0.0 (container, amd64)" \
+	env CORRAL_VERIFY_SIGNATURES=required "$CORRAL" box add acme/tiny --box-version '~> 2.0'
+check "its signature was checked" \
+	jqc '.signature_checked == true' "$CORRAL_HOME"/boxes/acme-VAGRANTSLASH-tiny/2.0.0/amd64/container/.corral-box.json
+expect_out "the unsigned 1.0.0 is refused when signatures are required" 1 "signature" \
+	env CORRAL_VERIFY_SIGNATURES=required "$CORRAL" box add acme/tiny --box-version '< 2'
+expect_out "and added under the default policy" 0 "added box acme/tiny 1.0.0" \
+	"$CORRAL" box add acme/tiny --box-version '< 2'
