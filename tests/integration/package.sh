@@ -99,3 +99,29 @@ expect_out "the unsigned 1.0.0 is refused when signatures are required" 1 "signa
 	env CORRAL_VERIFY_SIGNATURES=required "$CORRAL" box add acme/tiny --box-version '< 2'
 expect_out "and added under the default policy" 0 "added box acme/tiny 1.0.0" \
 	"$CORRAL" box add acme/tiny --box-version '< 2'
+
+# --- kvm: the flatten, on a machine made as `up` makes it (the box's
+# box.img under a qcow2 overlay) but not booted (TCG boots take ~30 s here);
+# the guest's write is a pattern written into the overlay with qemu-io.
+unset CORRAL_BOX_SERVER
+kbox=$(test_box tiny-kvm)
+"$CORRAL" box add "$(dirname "$kbox")/catalog.json" >/dev/null 2>&1
+kdir=$(ls -d "$CORRAL_HOME"/boxes/corral-VAGRANTSLASH-tiny-kvm/*/*/kvm | head -n 1)
+mkdir -p "$T/kvm/.corral/machines/vm"
+printf 'version: 1\nmachines:\n  vm:\n    box: corral/tiny-kvm\n    provider: kvm\n' >"$T/kvm/corral.yaml"
+jq -n --arg dir "$kdir" '{provider: "kvm", box: "corral/tiny-kvm", box_version: "1.0.0", box_dir: $dir, created: true}' \
+	>"$T/kvm/.corral/machines/vm/state.json"
+KD=$T/kvm/.corral/machines/vm/disk.qcow2
+qemu-img create -q -f qcow2 -F qcow2 -b "$kdir/box.img" "$KD"
+qemu-io -c "write -P 0xab 1M 64k" "$KD" >/dev/null
+expect_out "kvm: package a stopped machine" 0 "packaged vm (kvm)" "$CORRAL" -C "$T/kvm" package
+mkdir -p "$T/kvm/x" && tar -C "$T/kvm/x" -xf "$T/kvm/vm.box"
+check "kvm: box.img, kernel and initrd in the box, metadata.json first" \
+	bash -c "[ \"\$(tar -tf '$T/kvm/vm.box' | xargs)\" = 'metadata.json box.img vmlinuz initrd.img' ]"
+check "kvm: the disk is flattened (no backing file) and compressed qcow2" \
+	bash -c "qemu-img info --output=json '$T/kvm/x/box.img' | jq -e '.format == \"qcow2\" and (.[\"backing-filename\"] == null)' >/dev/null"
+check "kvm: the machine's writes are in it" \
+	bash -c "qemu-io -r -c 'read -P 0xab 1M 64k' '$T/kvm/x/box.img' | grep -q 'read 65536'"
+check "kvm: the staging directory is gone" test ! -e "$T/kvm/vm.box.d"
+expect_out "kvm: the packaged box adds" 0 "added box test/kvm-pkg" \
+	"$CORRAL" box add --name test/kvm-pkg "$T/kvm/vm.box"
