@@ -125,3 +125,22 @@ check "kvm: the machine's writes are in it" \
 check "kvm: the staging directory is gone" test ! -e "$T/kvm/vm.box.d"
 expect_out "kvm: the packaged box adds" 0 "added box test/kvm-pkg" \
 	"$CORRAL" box add --name test/kvm-pkg "$T/kvm/vm.box"
+
+# --- virtualbox, through the VBoxManage fake (tests/fakes/VBoxManage: it
+# models `export`'s files, not VirtualBox's disk contents)
+. "$ROOT/tests/fakes/vbox-env.sh"
+mkdir -p "$T/vb"
+printf 'version: 1\nmachines:\n  vb:\n    box: corral/tiny-vbox\n    provider: virtualbox\n' >"$T/vb/corral.yaml"
+on_exit '"$CORRAL" -C "$T/vb" destroy -f >/dev/null 2>&1'
+"$CORRAL" -C "$T/vb" up >/dev/null 2>&1 || echo "not ok - virtualbox: up"
+"$CORRAL" -C "$T/vb" halt >/dev/null 2>&1
+expect_out "virtualbox: package a powered-off VM" 0 "packaged vb (virtualbox)" "$CORRAL" -C "$T/vb" package
+check "virtualbox: VBoxManage export was asked for the OVF" grep -q "^export .* --output $T/vb/.*box.ovf" "$VBOX_FAKE_HOME/calls.log"
+check "virtualbox: metadata.json, box.ovf, its disk and manifest in the box" \
+	bash -c "[ \"\$(tar -tf '$T/vb/vb.box' | xargs)\" = 'metadata.json box.ovf box-disk001.vmdk box.mf' ]"
+check "virtualbox: metadata.json names the provider" \
+	bash -c "tar -xOf '$T/vb/vb.box' metadata.json | jq -e '.provider == \"virtualbox\"' >/dev/null"
+expect_out "virtualbox: the packaged box adds" 0 "added box test/vb-pkg" \
+	"$CORRAL" box add --name test/vb-pkg "$T/vb/vb.box"
+expect_out "virtualbox: its OVF imports (dry run)" 0 "box-disk001.vmdk" \
+	"$VBM" import -n "$(ls -d "$CORRAL_HOME"/boxes/test-VAGRANTSLASH-vb-pkg/*/*/virtualbox)/box.ovf"
