@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -158,6 +159,42 @@ int boxpack_add_file(struct boxpack *p, const char *name, const char *host_path,
 	st.st_mode = S_IFREG | 0644;
 	struct boxpack_entry e = {.name = name, .st = &st, .fd = fd};
 	return boxpack_add(p, &e, d);
+}
+
+int boxpack_files(const char *out, const char *box_dir, const char *provider,
+		  const char *const *names, const char *const *paths, size_t n, struct diag *d)
+{
+	static const char *const drop[] = {"virtual_size", NULL};
+	struct boxpack *p;
+	if (boxpack_open(out, &p, d) < 0)
+		return -1;
+	int r = boxpack_metadata(p, box_dir, provider, drop, d);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = boxpack_add_file(p, names[i], paths[i], d);
+	if (r < 0) {
+		boxpack_abort(p);
+		return -1;
+	}
+	return boxpack_close(p, d);
+}
+
+char *boxpack_stage(const char *out, struct diag *d)
+{
+	char *stage = xasprintf("%s.d", out);
+	struct diag ignored = {0};
+	rm_rf(stage, &ignored);
+	if (mkdir_p(stage, 0700, d) == 0)
+		return stage;
+	free(stage);
+	return NULL;
+}
+
+void boxpack_unstage(char *stage)
+{
+	struct diag ignored = {0};
+	if (stage)
+		rm_rf(stage, &ignored);
+	free(stage);
 }
 
 int boxpack_close(struct boxpack *p, struct diag *d)

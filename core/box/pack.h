@@ -42,6 +42,18 @@ int boxpack_add(struct boxpack *p, const struct boxpack_entry *e, struct diag *d
 int boxpack_add_file(struct boxpack *p, const char *name, const char *host_path,
 		     struct diag *d);
 
+/* A whole box of host files in one call: creates out, writes
+ * boxpack_metadata(box_dir, provider; "virtual_size" dropped: the payload
+ * changed), then paths[i] as names[i], in order, and finishes it. */
+int boxpack_files(const char *out, const char *box_dir, const char *provider,
+		  const char *const *names, const char *const *paths, size_t n, struct diag *d);
+
+/* OUT.d: a fresh staging directory beside the box for a provider's
+ * intermediate files (a flattened disk, an export); NULL on failure.
+ * boxpack_unstage removes it, whatever is in it, and frees the name. */
+char *boxpack_stage(const char *out, struct diag *d);
+void boxpack_unstage(char *stage);
+
 /* Finishes the archive (flushing it to disk: fsync) and frees p. On
  * failure (ENOSPC: the code is ENOSPC) the caller removes the file. */
 int boxpack_close(struct boxpack *p, struct diag *d);

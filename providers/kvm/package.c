@@ -21,32 +21,19 @@ static int flatten(const char *disk, const char *img, struct diag *d)
 	return 0;
 }
 
-/* The payload after metadata.json: box.img, then kernel and initrd by the
- * names metadata.json gives them. */
-static int pack_files(struct boxpack *p, const char *img, const struct kvm_box *b,
-		      struct diag *d)
-{
-	const char *extra[] = {b->kernel, b->initrd};
-	if (boxpack_add_file(p, "box.img", img, d) < 0)
-		return -1;
-	for (size_t i = 0; i < 2; i++)
-		if (extra[i] && boxpack_add_file(p, strrchr(extra[i], '/') + 1, extra[i], d) < 0)
-			return -1;
-	return 0;
-}
-
+/* box.img, then kernel and initrd by the names metadata.json gives them. */
 static int write_box(const char *out, const char *img, const char *box_dir,
 		     const struct kvm_box *b, struct diag *d)
 {
-	static const char *const drop[] = {"virtual_size", NULL};
-	struct boxpack *p;
-	if (boxpack_open(out, &p, d) < 0)
-		return -1;
-	if (boxpack_metadata(p, box_dir, "kvm", drop, d) < 0 || pack_files(p, img, b, d) < 0) {
-		boxpack_abort(p);
-		return -1;
-	}
-	return boxpack_close(p, d);
+	const char *names[3] = {"box.img"}, *paths[3] = {img};
+	size_t n = 1;
+	const char *extra[] = {b->kernel, b->initrd};
+	for (size_t i = 0; i < 2; i++)
+		if (extra[i]) {
+			names[n] = strrchr(extra[i], '/') + 1;
+			paths[n++] = extra[i];
+		}
+	return boxpack_files(out, box_dir, "kvm", names, paths, n, d);
 }
 
 int kvm_package(struct machine *m, const char *out, struct diag *d)
@@ -57,16 +44,10 @@ int kvm_package(struct machine *m, const char *out, struct diag *d)
 	if (kvm_box_load(m->box_dir, &b, d) < 0)
 		return -1;
 	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
-	_cleanup_free_ char *stage = xasprintf("%s.d", out);
-	_cleanup_free_ char *img = path_join(stage, "box.img");
-	struct diag ignored = {0};
-	rm_rf(stage, &ignored);
-	int r = mkdir_p(stage, 0700, d);
-	if (r == 0)
-		r = flatten(disk, img, d);
-	if (r == 0)
-		r = write_box(out, img, m->box_dir, &b, d);
-	rm_rf(stage, &ignored);
+	char *stage = boxpack_stage(out, d);
+	_cleanup_free_ char *img = stage ? path_join(stage, "box.img") : NULL;
+	int r = stage && flatten(disk, img, d) == 0 ? write_box(out, img, m->box_dir, &b, d) : -1;
+	boxpack_unstage(stage);
 	kvm_box_free(&b);
 	return r;
 }

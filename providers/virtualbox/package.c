@@ -20,41 +20,26 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* box.ovf first, then what export wrote beside it, in name order. */
-static int pack_stage(struct boxpack *p, const char *stage, struct diag *d)
+static int write_box(const char *out, const char *stage, const char *box_dir, struct diag *d)
 {
 	DIR *dir = opendir(stage);
 	if (!dir)
 		return diag_errno(d, "read %s", stage);
-	struct strv names = {0};
+	struct strv names = {0}, paths = {0};
+	strv_push(&names, "box.ovf");
 	struct dirent *de;
 	while ((de = readdir(dir)))
 		if (de->d_name[0] != '.' && strcmp(de->d_name, "box.ovf") != 0)
 			strv_push(&names, de->d_name);
 	closedir(dir);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(names.v[0]), cmp_str);
-	_cleanup_free_ char *ovf = path_join(stage, "box.ovf");
-	int r = boxpack_add_file(p, "box.ovf", ovf, d);
-	for (size_t i = 0; r == 0 && i < names.n; i++) {
-		_cleanup_free_ char *f = path_join(stage, names.v[i]);
-		r = boxpack_add_file(p, names.v[i], f, d);
-	}
+	qsort(names.v + 1, names.n - 1, sizeof(names.v[0]), cmp_str);
+	for (size_t i = 0; i < names.n; i++)
+		strv_pushf(&paths, "%s/%s", stage, names.v[i]);
+	int r = boxpack_files(out, box_dir, "virtualbox", (const char *const *)names.v,
+			      (const char *const *)paths.v, names.n, d);
 	strv_free(&names);
+	strv_free(&paths);
 	return r;
-}
-
-static int write_box(const char *out, const char *stage, const char *box_dir, struct diag *d)
-{
-	static const char *const drop[] = {"virtual_size", NULL};
-	struct boxpack *p;
-	if (boxpack_open(out, &p, d) < 0)
-		return -1;
-	if (boxpack_metadata(p, box_dir, "virtualbox", drop, d) < 0 ||
-	    pack_stage(p, stage, d) < 0) {
-		boxpack_abort(p);
-		return -1;
-	}
-	return boxpack_close(p, d);
 }
 
 int vbox_package(struct machine *m, const char *out, struct diag *d)
@@ -62,15 +47,11 @@ int vbox_package(struct machine *m, const char *out, struct diag *d)
 	const char *id = machine_str(m, MK_ID);
 	if (!id)
 		return diag_fail(d, "%s: its state names no VirtualBox VM", m->cfg->name);
-	_cleanup_free_ char *stage = xasprintf("%s.d", out);
-	_cleanup_free_ char *ovf = path_join(stage, "box.ovf");
-	struct diag ignored = {0};
-	rm_rf(stage, &ignored);
-	int r = mkdir_p(stage, 0700, d);
-	if (r == 0)
-		r = vbox_runv("export the VM", NULL, d, "export", id, "--output", ovf, NULL);
+	char *stage = boxpack_stage(out, d);
+	_cleanup_free_ char *ovf = stage ? path_join(stage, "box.ovf") : NULL;
+	int r = stage ? vbox_runv("export the VM", NULL, d, "export", id, "--output", ovf, NULL) : -1;
 	if (r == 0)
 		r = write_box(out, stage, m->box_dir, d);
-	rm_rf(stage, &ignored);
+	boxpack_unstage(stage);
 	return r;
 }
