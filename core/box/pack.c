@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -95,16 +96,35 @@ static bool overlay_xattr(const char *name)
 	return str_starts(name, "trusted.overlay.") || str_starts(name, "user.overlay.");
 }
 
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A namespaced file capability of ns_root as the plain one it stands for
+ * (the magic's revision byte is its last, little-endian). */
+static void cap_unshift(const char *k, unsigned char *val, ssize_t *n, uint32_t ns_root)
+{
+	if (!ns_root || strcmp(k, "security.capability") != 0 || *n != XATTR_CAPS_SZ_3 ||
+	    (le32(val) & VFS_CAP_REVISION_MASK) != VFS_CAP_REVISION_3 ||
+	    le32(val + XATTR_CAPS_SZ_2) != ns_root)
+		return;
+	val[3] = VFS_CAP_REVISION_2 >> VFS_CAP_REVISION_SHIFT;
+	*n = XATTR_CAPS_SZ_2;
+}
+
 /* The entry's extended attributes from fd, but overlayfs' bookkeeping. */
-static int add_xattrs(struct archive_entry *e, int fd, const char *name, struct diag *d)
+static int add_xattrs(struct archive_entry *e, int fd, const char *name, uint32_t ns_root,
+		      struct diag *d)
 {
 	char list[65536];
 	ssize_t n = flistxattr(fd, list, sizeof(list));
 	if (n < 0)
 		return errno == ENOTSUP ? 0 : diag_errno(d, "list xattrs of %s", name);
 	for (const char *k = list; k < list + n; k += strlen(k) + 1) {
-		char val[65536];
+		unsigned char val[65536];
 		ssize_t vn = overlay_xattr(k) ? -1 : fgetxattr(fd, k, val, sizeof(val));
+		cap_unshift(k, val, &vn, ns_root);
 		if (vn >= 0)
 			archive_entry_xattr_add_entry(e, k, val, (size_t)vn);
 	}
@@ -139,7 +159,7 @@ int boxpack_add(struct boxpack *p, const struct boxpack_entry *in, struct diag *
 	archive_entry_set_size(e, type == S_IFREG ? (la_int64_t)in->st->st_size : 0);
 	if (type == S_IFLNK)
 		archive_entry_set_symlink(e, in->symlink);
-	int r = in->fd >= 0 && type != S_IFLNK ? add_xattrs(e, in->fd, in->name, d) : 0;
+	int r = in->fd >= 0 && type != S_IFLNK ? add_xattrs(e, in->fd, in->name, in->ns_root, d) : 0;
 	if (r == 0 && archive_write_header(p->a, e) != ARCHIVE_OK)
 		r = pack_fail(p, in->name, d);
 	archive_entry_free(e);

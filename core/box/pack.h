@@ -6,6 +6,7 @@
 #ifndef CORRAL_BOXPACK_H
 #define CORRAL_BOXPACK_H
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -34,6 +35,10 @@ struct boxpack_entry {
 	gid_t gid;
 	int fd;
 	const char *symlink;
+	/* A file capability made in a user namespace (VFS_CAP_REVISION_3)
+	 * whose root is this host uid becomes a plain one (revision 2), as it
+	 * was meant for the guest's root; 0: capabilities kept as they are. */
+	uint32_t ns_root;
 };
 int boxpack_add(struct boxpack *p, const struct boxpack_entry *e, struct diag *d);
 

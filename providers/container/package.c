@@ -6,7 +6,8 @@
  * (a character device 0/0) deletes it; an upper directory marked opaque
  * (trusted.overlay.opaque or user.overlay.opaque = "y") hides the lower
  * directory's whole contents. Owners in the upper layer are the guest's
- * ids moved into the machine's range (MK_IDMAP_BASE) and are moved back.
+ * ids moved into the machine's range (MK_IDMAP_BASE) and are moved back,
+ * as are file capabilities the guest's root set (namespaced to that range).
  * What corral wrote for this machine does not go into the box: the SSH
  * host keys are left out, and the SSH users' authorized_keys, hostname,
  * hosts and resolv.conf are the box's own again (lower layer; none if it
@@ -128,7 +129,8 @@ static int emit(struct walk *w, int src, bool from_upper, int lower, const char 
 	}
 	uint32_t base = from_upper ? w->shift : 0;
 	struct boxpack_entry e = {.name = rel, .st = st, .fd = fd, .symlink = target,
-				  .uid = unshift(st->st_uid, base), .gid = unshift(st->st_gid, base)};
+				  .uid = unshift(st->st_uid, base), .gid = unshift(st->st_gid, base),
+				  .ns_root = base};
 	if (boxpack_add(w->bp, &e, d) < 0)
 		return -1;
 	if (t != S_IFDIR)

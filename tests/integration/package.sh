@@ -21,6 +21,11 @@ on_exit '"$CORRAL" -C "$T/one" destroy -f >/dev/null 2>&1; "$CORRAL" -C "$T/two"
 expect_out "package refuses a running machine" 1 "is running: package takes a stopped machine" \
 	"$CORRAL" -C "$T/one" package
 "$CORRAL" -C "$T/one" halt >/dev/null 2>&1
+# A file capability the guest's root set: namespaced (v3) to the machine's
+# host id range, as the kernel stores it in the upper layer.
+base=$(jq -r .idmap_base "$T/one/.corral/machines/web/state.json")
+python3 -c 'import os,struct,sys; os.setxattr(sys.argv[1], "security.capability", struct.pack("<IIIIII", 0x03000001, 1 << 13, 0, 0, 0, int(sys.argv[2])))' \
+	"$T/one/.corral/machines/web/upper/root/marker" "$base"
 expect_out "package a stopped machine" 0 "packaged web (container) as $T/one/web.box" \
 	"$CORRAL" -C "$T/one" package
 check "the box and its .sha256 (sha256sum -c)" \
@@ -31,6 +36,14 @@ check "no host key of the machine in the box" \
 	bash -c "! tar -tf '$T/one/web.box' | grep -q ssh_host_"
 check "owners are the guest's (moved back from the machine's id range)" \
 	bash -c "tar -tvf '$T/one/web.box' rootfs/root/marker | grep -q ' 0/0 '"
+check "a guest-made file capability is the guest root's again (v2, not namespaced)" \
+	bash -c "tar -xOf '$T/one/web.box' >/dev/null && zstd -qdc '$T/one/web.box' | python3 -c '
+import tarfile, sys
+for m in tarfile.open(fileobj=sys.stdin.buffer, mode=\"r|\"):
+    if m.name == \"rootfs/root/marker\":
+        v = m.pax_headers.get(\"SCHILY.xattr.security.capability\", \"\").encode(\"utf-8\", \"surrogateescape\")
+        sys.exit(0 if len(v) == 20 and v[3] == 2 else 1)
+sys.exit(1)'"
 check "no temporary file left beside the box" \
 	bash -c "[ -z \"\$(ls -A '$T/one' | grep tmp)\" ]"
 expect_out "an existing output is not overwritten" 1 "exists" "$CORRAL" -C "$T/one" package
