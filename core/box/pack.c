@@ -156,14 +156,17 @@ int boxpack_add(struct boxpack *p, const struct boxpack_entry *in, struct diag *
 	archive_entry_set_uid(e, in->uid);
 	archive_entry_set_gid(e, in->gid);
 	archive_entry_set_mtime(e, in->st->st_mtim.tv_sec, in->st->st_mtim.tv_nsec);
-	archive_entry_set_size(e, type == S_IFREG ? (la_int64_t)in->st->st_size : 0);
+	bool data = type == S_IFREG && !in->hardlink;
+	archive_entry_set_size(e, data ? (la_int64_t)in->st->st_size : 0);
 	if (type == S_IFLNK)
 		archive_entry_set_symlink(e, in->symlink);
+	if (in->hardlink)
+		archive_entry_set_hardlink(e, in->hardlink);
 	int r = in->fd >= 0 && type != S_IFLNK ? add_xattrs(e, in->fd, in->name, in->ns_root, d) : 0;
 	if (r == 0 && archive_write_header(p->a, e) != ARCHIVE_OK)
 		r = pack_fail(p, in->name, d);
 	archive_entry_free(e);
-	if (r == 0 && type == S_IFREG)
+	if (r == 0 && data)
 		r = copy_data(p, in->fd, in->name, d);
 	return r;
 }

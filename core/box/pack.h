@@ -35,6 +35,7 @@ struct boxpack_entry {
 	gid_t gid;
 	int fd;
 	const char *symlink;
+	const char *hardlink; /* a regular file: a link to this earlier entry (no data) */
 	/* A file capability made in a user namespace (VFS_CAP_REVISION_3)
 	 * whose root is this host uid becomes a plain one (revision 2), as it
 	 * was meant for the guest's root; 0: capabilities kept as they are. */

@@ -12,7 +12,8 @@
  * host keys are left out, and the SSH users' authorized_keys, hostname,
  * hosts and resolv.conf are the box's own again (lower layer; none if it
  * had none). Device nodes, FIFOs and sockets are left out (the runtime
- * makes its own /dev), counted in the log.
+ * makes its own /dev), counted in the log. Hard links stay links (a file
+ * the guest changed was copied up: a file of its own).
  *
  * Both layers are the guest's: every name is opened relative to its open
  * parent directory with O_NOFOLLOW, so no symlink a guest left is followed
@@ -40,11 +41,34 @@ static const char *const dropped_prefix[] = {"rootfs/etc/ssh/ssh_host_", NULL};
 static const char *const reset[] = {"rootfs/etc/hostname", "rootfs/etc/hosts",
 				    "rootfs/etc/resolv.conf", NULL};
 
+/* A regular file with other links, by the name it went into the box as. */
+struct linked {
+	dev_t dev;
+	ino_t ino;
+	char *name;
+};
+
 struct walk {
 	struct boxpack *bp;
 	uint32_t shift; /* the machine's id range base; 0: ids as they are */
 	unsigned long skipped;
+	struct linked *links; /* hard-linked files seen so far */
+	size_t nlinks;
 };
+
+/* The box name of an earlier link to st's file, else NULL (and rel is
+ * remembered for the next). */
+static const char *link_of(struct walk *w, const struct stat *st, const char *rel)
+{
+	if (!S_ISREG(st->st_mode) || st->st_nlink < 2)
+		return NULL;
+	for (size_t i = 0; i < w->nlinks; i++)
+		if (w->links[i].dev == st->st_dev && w->links[i].ino == st->st_ino)
+			return w->links[i].name;
+	w->links = xrealloc(w->links, (w->nlinks + 1) * sizeof(*w->links));
+	w->links[w->nlinks++] = (struct linked){st->st_dev, st->st_ino, xstrdup(rel)};
+	return NULL;
+}
 
 static bool dropped(const char *rel)
 {
@@ -130,7 +154,7 @@ static int emit(struct walk *w, int src, bool from_upper, int lower, const char 
 	uint32_t base = from_upper ? w->shift : 0;
 	struct boxpack_entry e = {.name = rel, .st = st, .fd = fd, .symlink = target,
 				  .uid = unshift(st->st_uid, base), .gid = unshift(st->st_gid, base),
-				  .ns_root = base};
+				  .ns_root = base, .hardlink = link_of(w, st, rel)};
 	if (boxpack_add(w->bp, &e, d) < 0)
 		return -1;
 	if (t != S_IFDIR)
@@ -220,6 +244,9 @@ int ct_package(struct machine *m, const char *out, struct diag *d)
 			boxpack_abort(w.bp);
 	}
 	ct_disk_close(m);
+	for (size_t i = 0; i < w.nlinks; i++)
+		free(w.links[i].name);
+	free(w.links);
 	if (r == 0 && w.skipped)
 		log_info("%s: %lu device nodes, FIFOs or sockets left out of the box", m->cfg->name,
 			 w.skipped);

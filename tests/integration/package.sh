@@ -17,7 +17,7 @@ unset CORRAL_VERIFY_SIGNATURES CORRAL_BOX_TOKEN CORRAL_BOX_SERVER
 tiny_web "$T/one" "ssh: { user: root }"
 on_exit '"$CORRAL" -C "$T/one" destroy -f >/dev/null 2>&1; "$CORRAL" -C "$T/two" destroy -f >/dev/null 2>&1'
 "$CORRAL" -C "$T/one" up >/dev/null 2>&1 || echo "not ok - up of the first machine"
-"$CORRAL" -C "$T/one" ssh -c 'echo packaged-data >/root/marker; rm /etc/shells; mkdir -p /opt/new/deep; echo x >/opt/new/deep/f; rm -r /home/vagrant; mkdir /home/vagrant; echo y >/home/vagrant/z' >/dev/null 2>&1
+"$CORRAL" -C "$T/one" ssh -c 'echo packaged-data >/root/marker; ln /root/marker /root/marker-link; rm /etc/shells; mkdir -p /opt/new/deep; echo x >/opt/new/deep/f; rm -r /home/vagrant; mkdir /home/vagrant; echo y >/home/vagrant/z' >/dev/null 2>&1
 expect_out "package refuses a running machine" 1 "is running: package takes a stopped machine" \
 	"$CORRAL" -C "$T/one" package
 "$CORRAL" -C "$T/one" halt >/dev/null 2>&1
@@ -66,6 +66,8 @@ printf 'version: 1\nmachines:\n  two:\n    box: test/packaged\n    provider: con
 "$CORRAL" -C "$T/two" up >/dev/null 2>&1 || echo "not ok - up from the packaged box"
 expect_out "the second machine sees the first one's file" 0 "packaged-data" \
 	"$CORRAL" -C "$T/two" ssh -c 'cat /root/marker'
+expect_out "a hard link made in the first machine is a link" 0 "2 packaged-data" \
+	"$CORRAL" -C "$T/two" ssh -c 'echo "$(stat -c %h /root/marker-link) $(cat /root/marker-link)"'
 expect_out "a directory made in the first machine is there" 0 "x" \
 	"$CORRAL" -C "$T/two" ssh -c 'cat /opt/new/deep/f'
 expect_out "a box file deleted in the first machine stays deleted" 0 "gone" \
