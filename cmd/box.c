@@ -10,6 +10,7 @@
 #include "core/box/distros.h"
 #include "core/box/fetch.h"
 #include "core/box/oci.h"
+#include "core/box/publish.h"
 #include "core/box/store.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
@@ -19,13 +20,15 @@
 struct box_args {
 	const char *name, *version, *provider, *arch, *checksum, *signature;
 	const char *checksum_file, *checksum_signature;
+	const char *pub_version, *key, *base_url; /* publish */
 	bool force, insecure, all, dry_run;
 	int npos;
 	char **pos;
 };
 
 enum { O_NAME = 256, O_VERSION, O_PROVIDER, O_ARCH, O_CHECKSUM, O_SIGNATURE, O_FORCE,
-       O_INSECURE, O_ALL, O_DRY_RUN, O_CHECKSUM_FILE, O_CHECKSUM_SIGNATURE };
+       O_INSECURE, O_ALL, O_DRY_RUN, O_CHECKSUM_FILE, O_CHECKSUM_SIGNATURE, O_PUB_VERSION,
+       O_KEY, O_BASE_URL };
 
 static const struct option all_opts[] = {
 	{"name", required_argument, NULL, O_NAME},
@@ -40,6 +43,10 @@ static const struct option all_opts[] = {
 	{"dry-run", no_argument, NULL, O_DRY_RUN},
 	{"checksum-file", required_argument, NULL, O_CHECKSUM_FILE},
 	{"checksum-signature", required_argument, NULL, O_CHECKSUM_SIGNATURE},
+	{"version", required_argument, NULL, O_PUB_VERSION},
+	{"key", required_argument, NULL, O_KEY},
+	{"base-url", required_argument, NULL, O_BASE_URL},
+	{"arch", required_argument, NULL, O_ARCH},
 	{0},
 };
 
@@ -67,6 +74,9 @@ static int set_opt(struct box_args *a, int opt, const char *arg)
 	case O_DRY_RUN: a->dry_run = true; break;
 	case O_CHECKSUM_FILE: a->checksum_file = arg; break;
 	case O_CHECKSUM_SIGNATURE: a->checksum_signature = arg; break;
+	case O_PUB_VERSION: a->pub_version = arg; break;
+	case O_KEY: a->key = arg; break;
+	case O_BASE_URL: a->base_url = arg; break;
 	default: return -1;
 	}
 	return 0;
@@ -424,6 +434,49 @@ static int box_search(struct ctx *c, struct box_args *a)
 	return EXIT_OK;
 }
 
+static void print_published(struct ctx *c, const struct box_args *a, const struct published *v,
+			    size_t n, const char *catalog)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (c->json)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:b}",
+				"name", a->name, "version", a->pub_version, "provider", v[i].provider,
+				"architecture", v[i].arch, "path", v[i].path, "sha256", v[i].sha256,
+				"signed", v[i].signature != NULL));
+		else
+			printf("published %s %s (%s, %s)%s: %s\n", a->name, a->pub_version,
+			       v[i].provider, v[i].arch ? v[i].arch : "any architecture",
+			       v[i].signature ? ", signed" : "", v[i].path);
+	}
+	if (c->json) {
+		char *s = json_dumps(arr, JSON_INDENT(2));
+		puts(s);
+		free(s);
+	} else {
+		printf("catalog %s\nserve %s, then: CORRAL_BOX_SERVER=URL-of-it corral box add %s\n",
+		       catalog, a->pos[0], a->name);
+	}
+	json_decref(arr);
+}
+
+static int box_publish_cmd(struct ctx *c, struct box_args *a)
+{
+	struct publish_opts o = {.dir = a->pos[0], .name = a->name, .version = a->pub_version,
+				 .provider = a->provider, .arch = a->arch, .key = a->key,
+				 .base_url = a->base_url};
+	struct published *v;
+	char *catalog;
+	struct diag d = {0};
+	size_t n = (size_t)a->npos - 1;
+	if (box_publish(&o, a->pos + 1, n, &v, &catalog, &d) < 0)
+		return d.code == DIAG_USAGE ? usage_error(box_cmd(), "%s", d.msg) : report_exit(&d);
+	print_published(c, a, v, n, catalog);
+	published_free(v, n);
+	free(catalog);
+	return EXIT_OK;
+}
+
 static const struct sub subs[] = {
 	{"add", box_add, "name,box-version,provider,architecture,checksum,signature,force,insecure,"
 	 "checksum-file,checksum-signature", 1, 2},
@@ -435,6 +488,7 @@ static const struct sub subs[] = {
 	{"update", box_update, "provider,insecure", 0, 1},
 	{"verify", box_verify, "", 0, 0},
 	{"sign", box_sign_cmd, "", 2, 2},
+	{"publish", box_publish_cmd, "name,version,provider,architecture,arch,key,base-url", 2, 4096},
 };
 
 int cmd_box(struct ctx *c)

@@ -76,6 +76,7 @@ int cmd_provider_entry(struct ctx *c);
 int cmd_ssh(struct ctx *c);
 int cmd_rsync(struct ctx *c);
 int cmd_snapshot(struct ctx *c);
+int cmd_package(struct ctx *c);
 int cmd_suspend(struct ctx *c);
 int cmd_resume(struct ctx *c);
 int cmd_ssh_config(struct ctx *c);

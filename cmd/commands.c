@@ -26,7 +26,7 @@ static const struct command table[] = {
 	{"provision", cmd_provision, "[NAME...] [--provision-with STEP,...]",
 	 "run provisioning steps on running machines now",
 	 "  --provision-with STEP,...   only these steps (by name), `run: never` ones included\n"},
-	{"box", cmd_box, "add|search|list|remove|prune|outdated|update|verify|sign ...",
+	{"box", cmd_box, "add|search|list|remove|prune|outdated|update|verify|sign|publish ...",
 	 "manage the box store ($CORRAL_HOME/boxes, Vagrant's layout)",
 	 "  add [--name NAME] NAME|URL|PATH   a .box file or URL (needs a name; version 0),\n"
 	 "      a catalog .json (path or URL), or org/name from $CORRAL_BOX_SERVER/org/name\n"
@@ -51,7 +51,13 @@ static const struct command table[] = {
 	 "  outdated [NAME]      compare boxes added from a catalog with it (--json)\n"
 	 "  update [NAME] [--provider P]   add the newest version from the catalog\n"
 	 "  verify               re-hash every box's files; exit 1 on any change\n"
-	 "  sign KEY BOXFILE     print the base64 Ed25519 signature of BOXFILE\n"},
+	 "  sign KEY BOXFILE     print the base64 Ed25519 signature of BOXFILE\n"
+	 "  publish DIR BOX... --name ORG/NAME --version V [--provider P] [--architecture A]\n"
+	 "          [--key KEY] [--base-url URL]\n"
+	 "                       copy the boxes into DIR and add them to the catalog DIR/ORG/NAME\n"
+	 "                       (made or updated; other versions kept), with their sha256 and,\n"
+	 "                       given a PEM Ed25519 KEY, their signature: serve DIR with any\n"
+	 "                       static web server and set CORRAL_BOX_SERVER to its URL\n"},
 	{"up", cmd_up,
 	 "[NAME...] [--provider P] [--provision|--no-provision] [--provision-with STEP,...] "
 	 "[--parallel N] [--destroy-on-error]",
@@ -79,6 +85,14 @@ static const struct command table[] = {
 	 "  restore [MACHINE] NAME   back to the snapshot (a running machine keeps running)\n"
 	 "  delete [MACHINE] NAME    remove it\n"
 	 "  list [MACHINE]           the snapshots of each machine\n"},
+	{"package", cmd_package, "[NAME] [-o FILE]",
+	 "make a .box of a stopped machine, for its provider, with FILE.sha256",
+	 "  -o, --output FILE   the box to write (default: NAME.box beside the envfile)\n"
+	 "  container: the box's tree with the machine's changes (deleted files stay deleted);\n"
+	 "  kvm: the disk flattened and compressed; virtualbox: VBoxManage export (OVF).\n"
+	 "  The machine's host keys, authorized_keys, hostname, hosts and resolv.conf are\n"
+	 "  left out or the box's own. Written to a temporary file, renamed when complete.\n"
+	 "  --json    the box's path, provider and sha256 as JSON\n"},
 	{"suspend", cmd_suspend, "[NAME...]", "save running machines' memory to disk and stop them", ""},
 	{"resume", cmd_resume, "[NAME...]", "start suspended machines where they left off", ""},
 	{"global-status", cmd_global_status, "[--prune]",

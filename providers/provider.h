@@ -52,6 +52,11 @@ struct provider {
 	 * processes, mounts, links, leases. *found says whether there was any.
 	 * Fails while anything of it remains. */
 	int (*reap)(struct machine *m, bool *found, struct diag *d);
+	/* optional: `corral package`: writes the stopped machine as a .box for
+	 * this provider to `out` (which must not exist; see core/box/pack.h),
+	 * metadata.json first. m->box_dir is the box it was made from. The
+	 * caller removes `out` on failure and renames it into place. */
+	int (*package)(struct machine *m, const char *out, struct diag *d);
 	/* optional: its helper processes' entry points, {NULL}-ended */
 	const struct provider_entry *entries;
 };

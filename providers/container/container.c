@@ -427,4 +427,5 @@ const struct provider provider_container = {
 	.sync_auto = SYNC_BIND,
 	.entries = entries,
 	.reap = ct_reap,
+	.package = ct_package,
 };

@@ -10,6 +10,7 @@
  *   disk.c     the upper layer on a size-bounded image (`disk:`)
  *   portfwd.c  host ports forwarded to the guest by a detached process
  *   sshbundle.c the host's sshd packed for trees without one (OCI images)
+ *   package.c  `corral package`: box tree and upper layer merged into a .box
  *   container.c the provider vtable over these
  * Runs as root. Internal to providers/container/. */
 #ifndef CORRAL_CONTAINER_H
@@ -161,6 +162,9 @@ int ct_disk_open(const struct machine *m, bool creating, char **upper, char **wo
 		 struct diag *d);
 /* Unmounts the image (when mounted); the machine's processes are gone. */
 void ct_disk_close(const struct machine *m);
+
+/* package.c: the stopped machine's merged tree as a container .box at out. */
+int ct_package(struct machine *m, const char *out, struct diag *d);
 
 /* portfwd.c: binds the machine's forwarded ports as core/host/ports.c
  * picks them, records them in state "ports", and starts the detached
