@@ -280,7 +280,24 @@ expect_out "e2e: the image's Env in a plain corral ssh session" 0 "FOO=bar" g ti
 port=$("$CORRAL" -C "$E" port web 2>/dev/null | sed -n 's/.*=> \([0-9]*\) (host.*/\1/p')
 expect_out "e2e: command: image serves through the forwarded port" 0 "hello from the image" \
 	curl -sS --max-time 5 "http://127.0.0.1:$port/"
+expect_out "e2e: status -v names the image and its command" 0 \
+	"image command: /bin/httpd -f -p 8080 (run by \`command: image\`)" "$CORRAL" -C "$E" -v status web
 expect_out "e2e: destroy" 0 "destroyed" "$CORRAL" -C "$E" destroy -f
+
+# --- the layer store keeps what boxes list: box remove drops the layers
+# only its box had; prune drops those a --force replacement left behind
+WB=$(ls -d "$CORRAL_HOME"/boxes/oci-*web*/0/*/container)
+LS=$CORRAL_HOME/boxes/.oci/layers
+WL=$(jq -r '.oci.layers[-1]' "$WB/metadata.json") BL=$(jq -r '.oci.layers[0]' "$WB/metadata.json")
+expect_out "layer gc: box remove drops the layer only that box used" 0 "removed 1 image layer no box uses" \
+	"$CORRAL" box remove "oci/localhost_$PORT/test/web/1"
+check "layer gc: its own layer is gone, the shared one stays" test ! -e "$LS/sha256-${WL#sha256:}" -a -d "$LS/sha256-${BL#sha256:}"
+push web "$R/test/swap:1" && "$CORRAL" box add "oci://$R/test/swap:1" >/dev/null 2>&1
+push bb "$R/test/swap:1" && "$CORRAL" box add --force "oci://$R/test/swap:1" >/dev/null 2>&1
+check "layer gc: a replaced image's layer stays until prune" test -d "$LS/sha256-${WL#sha256:}"
+expect_out "layer gc: prune drops it" 0 "removed 1 image layer no box uses" "$CORRAL" box prune
+check "layer gc: pruned; the layers boxes use stay" test ! -e "$LS/sha256-${WL#sha256:}" -a -d "$LS/sha256-${BL#sha256:}"
+expect_out "layer gc: the boxes left are whole" 0 "ok box oci/localhost_$PORT/test/swap/1" "$CORRAL" box verify
 
 # --- basic auth (htpasswd) and a bearer-token server
 htpasswd -Bbn alice s3cret >"$T/htpasswd" 2>/dev/null
