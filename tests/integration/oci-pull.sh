@@ -308,6 +308,23 @@ expect_out "basic auth: no credentials, the error says how to log in" 1 "docker 
 printf '{"auths": {"localhost:%s": {"auth": "%s"}}}\n' "$BPORT" "$(printf alice:s3cret | base64)" >"$REGISTRY_AUTH_FILE"
 expect_out "basic auth: credentials from \$REGISTRY_AUTH_FILE" 0 "added box" \
 	"$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
+# a credential helper (credHelpers, then credsStore) gets the host on stdin
+mkdir -p "$T/bin"
+cat >"$T/bin/docker-credential-fake" <<SH
+#!/bin/sh
+[ "\$1" = get ] && [ "\$(cat)" = "localhost:$BPORT" ] || exit 1
+echo '{"ServerURL": "localhost:$BPORT", "Username": "alice", "Secret": "s3cret"}'
+SH
+chmod +x "$T/bin/docker-credential-fake"
+printf '{"credHelpers": {"localhost:%s": "fake"}}\n' "$BPORT" >"$REGISTRY_AUTH_FILE"
+expect_out "credential helper: credHelpers answers for the registry" 0 "already present" \
+	env PATH="$T/bin:$PATH" "$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
+printf '{"credsStore": "fake"}\n' >"$REGISTRY_AUTH_FILE"
+expect_out "credential helper: credsStore" 0 "already present" \
+	env PATH="$T/bin:$PATH" "$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
+printf '{"credsStore": "missing"}\n' >"$REGISTRY_AUTH_FILE"
+expect_out "credential helper: one that is not there means no credentials" 1 "docker login localhost:$BPORT" \
+	"$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=token -keyout "$T/tok.key" -out "$T/tok.pem" 2>/dev/null
 TPF=$T/token.port
