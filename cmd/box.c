@@ -208,6 +208,18 @@ static int box_list(struct ctx *c, struct box_args *a)
 	return EXIT_OK;
 }
 
+/* Image layers no box lists any more go with the last box that had them. */
+static int collect_layers(int rc)
+{
+	unsigned removed;
+	struct diag d = {0};
+	if (oci_layers_gc(&removed, &d) < 0)
+		return report_exit(&d);
+	if (removed)
+		printf("removed %u image layer%s no box uses\n", removed, removed == 1 ? "" : "s");
+	return rc;
+}
+
 static int box_remove(struct ctx *c, struct box_args *a)
 {
 	(void)c;
@@ -224,7 +236,7 @@ static int box_remove(struct ctx *c, struct box_args *a)
 			print_ref("removed box", &l.v[i]);
 	}
 	box_list_free(&l);
-	return rc;
+	return collect_layers(rc);
 }
 
 static int box_prune(struct ctx *c, struct box_args *a)
@@ -254,7 +266,7 @@ static int box_prune(struct ctx *c, struct box_args *a)
 	if (!acted)
 		puts("nothing to prune: only the newest version of each box is installed");
 	prune_plan_free(v, n);
-	return rc;
+	return a->dry_run ? rc : collect_layers(rc);
 }
 
 static bool newer(const struct box_status *s)

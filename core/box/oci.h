@@ -64,4 +64,8 @@ int oci_pull(const char *ref, const struct oci_pull_opts *o, struct box_ref *out
  * the box is not an OCI image. */
 json_t *oci_box_info(const char *box_dir);
 
+/* Removes the layers of the layer store that no box of the store lists
+ * any more (`box remove`, `box prune`); *removed counts them. */
+int oci_layers_gc(unsigned *removed, struct diag *d);
+
 #endif

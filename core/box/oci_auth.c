@@ -4,7 +4,9 @@
  * also keyed by https://HOST and, for Docker Hub, its v1 index URL); a
  * `Basic` challenge is answered with them, a `Bearer realm=,service=,scope=`
  * challenge by asking the realm for a token (with them when there are any,
- * anonymously otherwise). Secrets never reach a log line. */
+ * anonymously otherwise). A host with no "auths" entry asks the credential
+ * helper the file names (credHelpers, credsStore). Secrets never reach a
+ * log line. */
 #include "core/box/oci_priv.h"
 
 #include <stdlib.h>
@@ -12,8 +14,10 @@
 #include <strings.h>
 
 #include "core/base/digest.h"
+#include "core/base/log.h"
 #include "core/box/fetch.h"
 #include "core/base/util.h"
+#include "core/host/proc.h"
 
 #define TOKEN_MAX (64u << 10)
 
@@ -32,6 +36,44 @@ static char *auth_file(void)
 static const char *auth_of(json_t *auths, const char *key)
 {
 	return json_string_value(json_object_get(json_object_get(auths, key), "auth"));
+}
+
+/* A credential helper's answer for host, as base64("user:secret"), or
+ * NULL: `docker-credential-NAME get` with the server on stdin (Docker
+ * Hub's by its v1 index URL), answering {"Username": ..., "Secret": ...}.
+ * NAME is credHelpers[host], else credsStore; it is a program name, never
+ * a path. A helper that fails (no credentials stored) means none. */
+static char *helper_credentials(json_t *doc, const char *host, bool hub)
+{
+	const char *name = json_string_value(json_object_get(json_object_get(doc, "credHelpers"), host));
+	if (!name)
+		name = json_string_value(json_object_get(doc, "credsStore"));
+	if (!name || !*name || strpbrk(name, "/ ") || name[0] == '.')
+		return NULL;
+	_cleanup_free_ char *prog = xasprintf("docker-credential-%s", name);
+	_cleanup_free_ char *server = xasprintf("%s\n", hub ? "https://index.docker.io/v1/" : host);
+	const char *const argv[] = {prog, "get", NULL};
+	struct proc_cmd c = {.argv = argv, .input = server, .split = true};
+	struct diag d = {0};
+	char *r = NULL;
+	if (proc_cmd_run(&c, &d) == 0 && c.status == 0 && c.out.s) {
+		json_t *o = json_loads(c.out.s, 0, NULL);
+		const char *u = json_string_value(json_object_get(o, "Username"));
+		const char *sec = json_string_value(json_object_get(o, "Secret"));
+		if (u && sec && *sec) {
+			_cleanup_free_ char *pair = xasprintf("%s:%s", u, sec);
+			r = b64_encode((const unsigned char *)pair, strlen(pair));
+			explicit_bzero(pair, strlen(pair));
+		}
+		json_decref(o);
+	} else {
+		log_debug("credential helper %s for %s: none (%s)", prog, host,
+			  d.msg[0] ? d.msg : "it failed");
+	}
+	if (c.out.s)
+		explicit_bzero(c.out.s, c.out.len);
+	proc_cmd_free(&c);
+	return r;
 }
 
 /* base64("user:password") for host, or NULL. */
@@ -53,7 +95,7 @@ char *oci_credentials(const char *host)
 		a = auth_of(auths, v1);
 	if (!a)
 		a = hub;
-	char *r = a && *a ? xstrdup(a) : NULL;
+	char *r = a && *a ? xstrdup(a) : helper_credentials(doc, host, hub != NULL || strcmp(host, "docker.io") == 0);
 	json_decref(doc);
 	return r;
 }

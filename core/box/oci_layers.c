@@ -13,10 +13,12 @@
  * tree so far is refused, so assembly never follows a path out of the box. */
 #include "core/box/oci_priv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -255,5 +257,73 @@ int oci_assemble(const char *box_dir, char *const *layer_dirs, size_t n, json_t 
 		rc = write_file_atomic(path, text, strlen(text), 0644, d);
 	}
 	json_decref(a.files);
+	return rc;
+}
+
+/* The layer store's lock (boxes/.oci/layers.lock): a pull holds it shared
+ * from its first layer to its box's rename, the collector exclusively, so
+ * a layer is never collected between its fetch and its box. -1 on error. */
+int oci_layers_lock(bool exclusive, struct diag *d)
+{
+	_cleanup_free_ char *root = boxes_root();
+	_cleanup_free_ char *dir = path_join(root, ".oci"), *path = path_join(dir, "layers.lock");
+	if (mkdir_p(dir, 0700, d) < 0)
+		return -1;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return diag_errno(d, "open %s", path);
+	if (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
+		close(fd);
+		return diag_errno(d, "lock %s", path);
+	}
+	return fd;
+}
+
+/* The layers the store's OCI boxes use, into keep (digest -> true); false
+ * when a box does not list its layers (pulled before they were recorded):
+ * then nothing is known to be unused. */
+static bool layers_in_use(json_t *keep, struct diag *d)
+{
+	struct box_list l = {0};
+	bool known = boxstore_list(&l, d) == 0;
+	for (size_t i = 0; known && i < l.n; i++) {
+		json_t *oci = oci_box_info(l.v[i].dir), *layers = json_object_get(oci, "layers"), *v;
+		size_t j;
+		known = !oci || json_is_array(layers);
+		json_array_foreach(layers, j, v)
+			if (json_is_string(v))
+				json_object_set_new(keep, json_string_value(v), json_true());
+		json_decref(oci);
+	}
+	box_list_free(&l);
+	return known;
+}
+
+int oci_layers_gc(unsigned *removed, struct diag *d)
+{
+	*removed = 0;
+	_cleanup_free_ char *root = boxes_root();
+	_cleanup_free_ char *dir = xasprintf("%s/.oci/layers", root);
+	if (!path_is_dir(dir))
+		return 0;
+	int fd = oci_layers_lock(true, d);
+	if (fd < 0)
+		return -1;
+	json_t *keep = json_object();
+	DIR *dp = layers_in_use(keep, d) ? opendir(dir) : NULL;
+	int rc = 0;
+	for (struct dirent *e; rc == 0 && dp && (e = readdir(dp));) {
+		_cleanup_free_ char *dg = xasprintf("sha256:%s", e->d_name + 7);
+		if (!str_starts(e->d_name, "sha256-") || !oci_digest_valid(dg) ||
+		    json_object_get(keep, dg))
+			continue;
+		_cleanup_free_ char *path = path_join(dir, e->d_name);
+		rc = rm_rf(path, d);
+		*removed += rc == 0;
+	}
+	if (dp)
+		closedir(dp);
+	json_decref(keep);
+	close(fd);
 	return rc;
 }

@@ -60,5 +60,8 @@ char *oci_layer_dir(const char *digest);
  * record, e.g. metadata.json's) added. */
 int oci_assemble(const char *box_dir, char *const *layer_dirs, size_t n, json_t *extra,
 		 struct diag *d);
+/* The layer store's lock: shared while pulling, exclusive to collect;
+ * returns the fd to close, or -1. */
+int oci_layers_lock(bool exclusive, struct diag *d);
 
 #endif

@@ -224,6 +224,11 @@ static json_t *metadata(const struct pull *p)
 	json_object_set_new(oci, "user", config_str(cfg, "User", ""));
 	json_object_set_new(oci, "entrypoint", config_list(cfg, "Entrypoint"));
 	json_object_set_new(oci, "cmd", config_list(cfg, "Cmd"));
+	json_t *layers = json_array(), *l;
+	size_t i;
+	json_array_foreach(json_object_get(p->manifest, "layers"), i, l)
+		json_array_append(layers, json_object_get(l, "digest"));
+	json_object_set_new(oci, "layers", layers); /* what the layer store keeps for it */
 	return json_pack("{s:s, s:s, s:s, s:o}", "provider", "container", "architecture", p->arch,
 			 "format", "oci", "oci", oci);
 }
@@ -344,7 +349,8 @@ static int pull_locked(struct pull *p, enum box_added *how, struct diag *d)
 		return 0;
 	}
 	struct strv dirs = {0};
-	int rc = get_config(p, d);
+	int lock = oci_layers_lock(false, d); /* no layer collected until the box is in */
+	int rc = lock < 0 ? -1 : get_config(p, d);
 	if (rc == 0)
 		rc = fetch_layers(p, &dirs, d);
 	p->st.bytes_fetched = p->src.bytes;
@@ -355,6 +361,8 @@ static int pull_locked(struct pull *p, enum box_added *how, struct diag *d)
 	if (rc == 0)
 		rc = install(p, &dirs, how, d);
 	strv_free(&dirs);
+	if (lock >= 0)
+		close(lock);
 	return rc;
 }
 

@@ -264,35 +264,37 @@ static bool json_strings(const json_t *o, const char *key, struct strv *v)
 	return true;
 }
 
-/* `command: image`: the image's entrypoint + cmd, Env, WorkingDir and
- * User from the box's metadata.json "oci" object into b (argv and env own
- * the strings; dir and user point into them). */
+/* An OCI image box's Env (for every machine: the host's sshd sets it in
+ * its sessions) and, with `command: image`, its entrypoint + cmd,
+ * WorkingDir and User, from metadata.json's "oci" object into b (argv and
+ * env own the strings; dir and user point into them). */
 static int image_command(const struct machine *m, const char *box_dir, struct ct_boot *b,
 			 struct strv *argv, struct strv *env, struct diag *d)
 {
 	const char *cmd = m->cfg->container.command;
-	if (!cmd || strcmp(cmd, "image") != 0)
+	bool run = cmd && strcmp(cmd, "image") == 0;
+	if (!run && !ct_box_is_oci(box_dir))
 		return 0;
 	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
 	json_t *o;
 	if (state_load(meta, &o, d) < 0)
-		return diag_wrap(d, "%s: command: image", m->cfg->name);
+		return diag_wrap(d, "%s: the image's config", m->cfg->name);
 	const json_t *oci = json_object_get(o, "oci");
 	bool ok = json_is_object(oci) && json_strings(oci, "entrypoint", argv) &&
 		  json_strings(oci, "cmd", argv) && json_strings(oci, "env", env);
-	if (ok) {
-		strv_push(env, state_str(oci, "working_dir", ""));
-		strv_push(env, state_str(oci, "user", ""));
-	}
+	strv_push(env, state_str(oci, "working_dir", ""));
+	strv_push(env, state_str(oci, "user", ""));
 	json_decref(o);
-	if (!ok || !argv->n) {
+	if (run && (!ok || !argv->n)) {
 		diag_fail(d, "%s: `command: image`, but the box records no image command "
 			     "(metadata.json \"oci\": entrypoint, cmd)", m->cfg->name);
 		return diag_hint(d, "use an OCI image box, or leave `command` out");
 	}
-	b->svc_argv = (const char *const *)argv->v, b->nsvc = argv->n;
 	b->svc_env = (const char *const *)env->v, b->nsvc_env = env->n - 2;
-	b->svc_dir = env->v[env->n - 2], b->svc_user = env->v[env->n - 1];
+	if (run) {
+		b->svc_argv = (const char *const *)argv->v, b->nsvc = argv->n;
+		b->svc_dir = env->v[env->n - 2], b->svc_user = env->v[env->n - 1];
+	}
 	return 0;
 }
 

@@ -48,6 +48,7 @@
 #define RC_STATUS "/run/corral-init.status"
 #define SSHD_BACKOFF_MAX 300      /* seconds between restarts of an sshd that keeps failing */
 #define SSHD_STABLE 10            /* seconds an sshd must run to count as started */
+#define SSHD_LISTEN_MS 3000       /* the host's sshd listening, before the rc scripts */
 #define SVC_MAX_ARGS 256          /* the image's argv and Env entries, each */
 
 struct init_cfg {
@@ -400,6 +401,29 @@ static const char *const host_sshd[] = {
 };
 static const char *const *sshd_argv = box_sshd;
 
+/* The host's sshd with the image's Env (svc_env) set in every session it
+ * starts (SetEnv, as "K=V" words; an entry holding a quote or a backslash
+ * cannot be written so and is left out): shells, sftp and Ansible's
+ * modules see what the image's processes see. Lives as long as the init. */
+static const char *const *host_sshd_argv(const struct init_cfg *c)
+{
+	static const char *argv[sizeof(host_sshd) / sizeof(host_sshd[0]) + 2];
+	static struct buf set;
+	size_t n = 0;
+	for (; host_sshd[n]; n++)
+		argv[n] = host_sshd[n];
+	buf_puts(&set, "SetEnv");
+	for (unsigned i = 0; i < c->nsvc_env; i++)
+		if (!strpbrk(c->svc_env[i], "\"\\\n") && strchr(c->svc_env[i], '='))
+			buf_printf(&set, " \"%s\"", c->svc_env[i]);
+	if (strcmp(set.s, "SetEnv") != 0) {
+		argv[n++] = "-o";
+		argv[n++] = set.s;
+	}
+	argv[n] = NULL;
+	return argv;
+}
+
 /* Before the host wires the machine: its namespaces, then "R" on fd 3. */
 static int enter_namespaces(struct init_cfg *c)
 {
@@ -639,6 +663,12 @@ static int serve(const sigset_t *set, const struct console *con, const struct in
 {
 	struct diag d = {0};
 	struct svc sshd = {.name = "sshd", .pid = -1}, image = {.name = "the image's command", .pid = -1};
+	/* The host's sshd (an image's own sshd is not corral's to configure)
+	 * holds port 22 before the guest's services start. */
+	if (c->sshd_dir && sshd_keep(&sshd, &d) < 0)
+		return errno = 0, fail("%s", d.msg);
+	for (unsigned w = 0; c->sshd_dir && w < SSHD_LISTEN_MS && !port22_served(); w += 20)
+		sleep_ms(20);
 	rc_start();
 	if (sshd_keep(&sshd, &d) < 0 || image_keep(&image, c, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
@@ -697,7 +727,7 @@ int ct_init_main(int argc, char **argv)
 	if (mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
 		return fail("mkdir /run/sshd"), 1;
 	if (c.sshd_dir)
-		sshd_argv = host_sshd;
+		sshd_argv = host_sshd_argv(&c);
 	c.svc[c.nsvc] = NULL;
 	return serve(&set, &con, &c) < 0 ? 1 : 0;
 }

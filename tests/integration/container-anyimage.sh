@@ -4,11 +4,11 @@
 # loader: no glibc needed in the guest) and the users they lack, added in
 # the machine's upper layer. A busybox-only tree (no sshd, no libc, no
 # bash, no vagrant user), a Debian tree without sshd and an "OCI image"
-# box run the shell, file and ansible provisioners unmodified (ansible on
-# a guest without python3 fails saying so); `command: image` runs the
-# image's entrypoint/cmd (busybox httpd) with its Env, WorkingDir and User,
-# restarted when it dies, reached through a forwarded port and from a
-# machine that depends on it. Host keys checked strictly; the guest can
+# box run the shell, file and ansible provisioners unmodified; `command:
+# image` runs the image's entrypoint/cmd (busybox httpd) with its Env,
+# WorkingDir and User, restarted when it dies, reached from a machine that
+# depends on it. (Images pulled from a registry, end to end, with ansible's
+# python3 error and a forwarded port: oci-pull.sh.) Host keys checked strictly; the guest can
 # neither change the mounted sshd nor reach the host through its paths.
 . "$(dirname "$0")/../lib.sh"
 
@@ -71,7 +71,6 @@ machines:
     provision:
       - shell: { inline: "echo user=$(id -un) shell=$SHELL", privileged: false }
       - file: { source: note.txt, destination: /tmp/note.txt }
-      - ansible: { name: play, playbook: site.yml, run: never }
       - shell: { name: priv, inline: "true", run: never }
   bbroot:
     box: test/bb
@@ -111,8 +110,6 @@ expect_out "busybox: vagrant and sshd added to passwd" 0 "2" \
 check "busybox: the box's passwd is unchanged" \
 	bash -c "! grep -q vagrant \"\$(jq -r .lower '$M/bb/state.json')/etc/passwd\""
 expect_out "busybox: privileged shell as root" 0 "root=0" printf '%s\n' "$out"
-expect_out "busybox: ansible without python3 says so" 1 \
-	"the image has no python3; ansible needs it" "$CORRAL" -C "$E" provision bb --provision-with play
 expect_out "busybox: a privileged step without sudo says so" 1 \
 	"the guest has no sudo to run this privileged step" "$CORRAL" -C "$E" provision bb --provision-with priv
 
@@ -154,8 +151,6 @@ check "nothing made on the host through the link" [ ! -e /etc/sshd ]
 
 # command: image
 port=127.0.0.1:$("$CORRAL" -C "$E" port web 2>/dev/null | sed -n 's/.*=> \([0-9]*\) (host.*/\1/p')
-expect_out "image: served through the forwarded port" 0 "hello from the image" \
-	curl -sS --max-time 5 "http://$port/"
 expect_out "image: reached from a machine that depends on it" 0 "hello from the image" \
 	g client 'wget -qO- http://10.251.77.10:8080/'
 expect_out "image: Env, WorkingDir and User" 0 "hi there|/srv/www|nobody" g web 'cat /tmp/svc.txt'

@@ -120,23 +120,6 @@ DIGEST=$(skopeo inspect --cert-dir "$T/certs" "docker://$R/test/tiny:1" | jq -r 
 expect_out "digest: @sha256 pins the manifest" 0 "added box oci/localhost_$PORT/test/tiny/sha256-" \
 	"$CORRAL" box add "oci://$R/test/tiny@$DIGEST"
 
-# --- up: a machine from the image, provisioned with the image's Env
-mkdir -p "$T/proj"
-cat >"$T/proj/corral.yaml" <<EOF
-version: 1
-machines:
-  web:
-    box: oci://$R/test/tiny@$DIGEST
-    provider: container
-    provision:
-      - shell: {privileged: false, inline: 'cat /opt/x/g; echo "FOO=\$FOO"'}
-EOF
-on_exit '"$CORRAL" -C "$T/proj" destroy -f >/dev/null 2>&1'
-out=$("$CORRAL" -C "$T/proj" up 2>&1)
-check "up: the machine runs from the image" grep -q "web | opaque" <<<"$out"
-check "up: the image's Env reaches provisioners" grep -q "web | FOO=bar" <<<"$out"
-"$CORRAL" -C "$T/proj" destroy -f >/dev/null 2>&1
-
 # --- bad blobs leave the store as it was
 # (lock files of box names come and stay: they are not boxes)
 snapshot() { (cd "$CORRAL_HOME/boxes" && find . -name '.lock-*' -prune -o -print | sort); }
@@ -217,6 +200,105 @@ check "multi-arch index: index and platform digests recorded" test "$(jq -r '.oc
 expect_out "multi-arch index: another architecture is named in the error" 1 "linux/386" \
 	"$CORRAL" box add --architecture i386 "oci://$R/test/multi:1"
 
+# --- end to end through the CLI: machines from pulled images, reached over
+# SSH by the host's sshd. "t" has no /bin/bash; "web" is busybox alone
+# (applet links, a passwd, a page) whose entrypoint is busybox httpd; "deb"
+# is Debian (python3) as one layer. Provisioners run unmodified and see the
+# image's Env; ansible on busybox says python3 is missing; `command: image`
+# serves through a forwarded port.
+mkdir -p "$T/www/bin" "$T/www/etc" "$T/www/srv/www"
+for a in $("$BB" --list); do [ "$a" = busybox ] || [ "$a" = sh ] || ln -s busybox "$T/www/bin/$a"; done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$T/www/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$T/www/etc/group"
+echo "hello from the image" >"$T/www/srv/www/index.html"
+tar -C "$T/www" -cf "$T/www.tar" bin etc srv
+umoci tag --image L:bb web && umoci raw add-layer --image L:web "$T/www.tar"
+umoci config --image L:web --config.env GREETING=hi --config.env PATH=/bin --config.workingdir /srv/www \
+	--config.entrypoint /bin/httpd --config.cmd -f --config.cmd -p --config.cmd 8080
+/usr/bin/python3 - "$(test_box debian-12-sysv)" "$T/deb.tar" <<'PY'
+import sys, tarfile
+src, dst = tarfile.open(sys.argv[1], "r|gz"), tarfile.open(sys.argv[2], "w", format=tarfile.PAX_FORMAT)
+for m in src:
+    if m.name.startswith("rootfs/") and m.name != "rootfs/":
+        m.name = m.name[7:]
+        if m.islnk(): m.linkname = m.linkname[7:]
+        dst.addfile(m, src.extractfile(m) if m.isreg() else None)
+dst.close()
+PY
+umoci new --image L:deb && umoci raw add-layer --image L:deb "$T/deb.tar" && rm "$T/deb.tar"
+umoci config --image L:deb --config.env FOO=from-deb --config.env PATH=/usr/sbin:/usr/bin:/sbin:/bin
+push web "$R/test/web:1" && push deb "$R/test/deb:1"
+E=$T/e2e
+mkdir -p "$E"
+echo "copied by sftp" >"$E/note.txt"
+cat >"$E/site.yml" <<'YAML'
+- hosts: all
+  gather_facts: false
+  tasks:
+    - shell: 'echo "ansible FOO=$FOO" >/tmp/ansible.txt'
+YAML
+cat >"$E/corral.yaml" <<YAML
+version: 1
+defaults: { provider: container }
+machines:
+  tiny:
+    box: oci://$R/test/tiny@$DIGEST
+    provision:
+      - shell: { privileged: false, inline: 'cat /opt/x/g; echo "FOO=\$FOO"; test -e /bin/bash || echo no-bash' }
+      - file: { source: note.txt, destination: /tmp/note.txt }
+  web:
+    box: oci://$R/test/web:1
+    ssh: { user: root }
+    ports: [{ guest: 8080 }]
+    provider_options: { container: { command: image } }
+    provision:
+      - shell: { inline: 'echo "web GREETING=\$GREETING"' }
+      - file: { source: note.txt, destination: /tmp/note.txt }
+      - ansible: { name: play, playbook: site.yml, run: never }
+  deb:
+    box: oci://$R/test/deb:1
+    provision:
+      - ansible: { playbook: site.yml }
+YAML
+on_exit '"$CORRAL" -C "$E" destroy -f >/dev/null 2>&1'
+out=$("$CORRAL" -C "$E" up 2>&1)
+rc=$?
+expect_out "e2e: up of three machines from pulled images" 0 "" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
+g() { "$CORRAL" -C "$E" ssh "$1" -c "$2" 2>&1; }
+expect_out "e2e: shell on an image without /bin/bash, its layers" 0 "tiny | opaque" printf '%s\n' "$out"
+expect_out "e2e: the image's Env reaches shell steps" 0 "tiny | FOO=bar" printf '%s\n' "$out"
+expect_out "e2e: no /bin/bash in it" 0 "tiny | no-bash" printf '%s\n' "$out"
+expect_out "e2e: file provisioner (internal-sftp)" 0 "copied by sftp" g tiny 'cat /tmp/note.txt'
+expect_out "e2e: busybox image: shell with its Env" 0 "web | web GREETING=hi" printf '%s\n' "$out"
+expect_out "e2e: busybox image: file provisioner" 0 "copied by sftp" g web 'cat /tmp/note.txt'
+expect_out "e2e: busybox image: ansible says python3 is missing" 1 \
+	"the image has no python3; ansible needs it" "$CORRAL" -C "$E" provision web --provision-with play
+expect_out "e2e: debian image: ansible ran, with the image's Env" 0 "ansible FOO=from-deb" \
+	g deb 'cat /tmp/ansible.txt'
+expect_out "e2e: the image's Env in a plain corral ssh session" 0 "FOO=bar" g tiny 'echo FOO=$FOO'
+port=$("$CORRAL" -C "$E" port web 2>/dev/null | sed -n 's/.*=> \([0-9]*\) (host.*/\1/p')
+expect_out "e2e: command: image serves through the forwarded port" 0 "hello from the image" \
+	curl -sS --max-time 5 "http://127.0.0.1:$port/"
+expect_out "e2e: status -v names the image and its command" 0 \
+	"image command: /bin/httpd -f -p 8080 (run by \`command: image\`)" "$CORRAL" -C "$E" -v status web
+expect_out "e2e: destroy" 0 "destroyed" "$CORRAL" -C "$E" destroy -f
+
+# --- the layer store keeps what boxes list: box remove drops the layers
+# only its box had; prune drops those a --force replacement left behind
+WB=$(ls -d "$CORRAL_HOME"/boxes/oci-*web*/0/*/container)
+LS=$CORRAL_HOME/boxes/.oci/layers
+WL=$(jq -r '.oci.layers[-1]' "$WB/metadata.json") BL=$(jq -r '.oci.layers[0]' "$WB/metadata.json")
+expect_out "layer gc: box remove drops the layer only that box used" 0 "removed 1 image layer no box uses" \
+	"$CORRAL" box remove "oci/localhost_$PORT/test/web/1"
+check "layer gc: its own layer is gone, the shared one stays" test ! -e "$LS/sha256-${WL#sha256:}" -a -d "$LS/sha256-${BL#sha256:}"
+push web "$R/test/swap:1" && "$CORRAL" box add "oci://$R/test/swap:1" >/dev/null 2>&1
+push bb "$R/test/swap:1" && "$CORRAL" box add --force "oci://$R/test/swap:1" >/dev/null 2>&1
+check "layer gc: a replaced image's layer stays until prune" test -d "$LS/sha256-${WL#sha256:}"
+expect_out "layer gc: prune drops it" 0 "removed 1 image layer no box uses" "$CORRAL" box prune
+check "layer gc: pruned; the layers boxes use stay" test ! -e "$LS/sha256-${WL#sha256:}" -a -d "$LS/sha256-${BL#sha256:}"
+expect_out "layer gc: the boxes left are whole" 0 "ok box oci/localhost_$PORT/test/swap/1" "$CORRAL" box verify
+
 # --- basic auth (htpasswd) and a bearer-token server
 htpasswd -Bbn alice s3cret >"$T/htpasswd" 2>/dev/null
 registry_start BPORT basic "auth: {htpasswd: {realm: corral-test, path: $T/htpasswd}}"
@@ -225,6 +307,23 @@ expect_out "basic auth: no credentials, the error says how to log in" 1 "docker 
 	"$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
 printf '{"auths": {"localhost:%s": {"auth": "%s"}}}\n' "$BPORT" "$(printf alice:s3cret | base64)" >"$REGISTRY_AUTH_FILE"
 expect_out "basic auth: credentials from \$REGISTRY_AUTH_FILE" 0 "added box" \
+	"$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
+# a credential helper (credHelpers, then credsStore) gets the host on stdin
+mkdir -p "$T/bin"
+cat >"$T/bin/docker-credential-fake" <<SH
+#!/bin/sh
+[ "\$1" = get ] && [ "\$(cat)" = "localhost:$BPORT" ] || exit 1
+echo '{"ServerURL": "localhost:$BPORT", "Username": "alice", "Secret": "s3cret"}'
+SH
+chmod +x "$T/bin/docker-credential-fake"
+printf '{"credHelpers": {"localhost:%s": "fake"}}\n' "$BPORT" >"$REGISTRY_AUTH_FILE"
+expect_out "credential helper: credHelpers answers for the registry" 0 "already present" \
+	env PATH="$T/bin:$PATH" "$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
+printf '{"credsStore": "fake"}\n' >"$REGISTRY_AUTH_FILE"
+expect_out "credential helper: credsStore" 0 "already present" \
+	env PATH="$T/bin:$PATH" "$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
+printf '{"credsStore": "missing"}\n' >"$REGISTRY_AUTH_FILE"
+expect_out "credential helper: one that is not there means no credentials" 1 "docker login localhost:$BPORT" \
 	"$CORRAL" box add "oci://localhost:$BPORT/test/tiny:1"
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=token -keyout "$T/tok.key" -out "$T/tok.pem" 2>/dev/null
