@@ -1145,8 +1145,7 @@ static const struct key machine_keys[] = {
 	{M("ssh", t_map, ssh), .sub = &tab_ssh},
 	{LIST("provision", t_steps, struct machine_cfg, steps, nsteps, tab_step_kinds)},
 	{.name = "provider_options", .type = &t_map, .off = 0, .sub = &tab_popts},
-	{LIST("triggers", t_list, struct machine_cfg, triggers, ntriggers, tab_trigger),
-	 .flags = K_MACHINE_ONLY},
+	{LIST("triggers", t_list, struct machine_cfg, triggers, ntriggers, tab_trigger)},
 	{M("graceful_halt_timeout", t_duration, graceful_halt_timeout_ms)},
 };
 static const struct keytab tab_machine = TABLE(machine_keys);
