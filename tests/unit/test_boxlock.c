@@ -116,8 +116,36 @@ static void stale(void)
 	env_free(e);
 }
 
+/* The entry for a box: URL, digest and signer from the store's record. */
+static void from_box(void)
+{
+	char dir[] = "/tmp/corral-boxlock-box.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	_cleanup_free_ char *rec = path_join(dir, BOXSTORE_RECORD);
+	const char *json = "{\"sha256\": \"00ff\", \"source\": \"https://example.org/t.box\", "
+			   "\"signer\": \"release\"}";
+	struct diag d = {0};
+	CHECK(write_file_atomic(rec, json, strlen(json), 0644, &d) == 0);
+	struct env *e = load(two);
+	if (!e)
+		return;
+	struct box_ref ref = {"test/tiny", "1.2", "container", "amd64", dir, false};
+	struct boxlock_entry le;
+	boxlock_entry_from_box(env_machine(e, "web"), &ref, &le);
+	CHECK_STR(le.digest, "sha256:00ff");
+	CHECK_STR(le.url, "https://example.org/t.box");
+	CHECK_STR(le.signer, "release");
+	CHECK_STR(le.constraint, ">= 1.0");
+	CHECK(le.source == NULL);
+	CHECK(boxlock_fits(&le, env_machine(e, "web")));
+	boxlock_entry_free(&le);
+	env_free(e);
+	rm_rf(dir, &d);
+}
+
 int main(void)
 {
+	RUN(from_box);
 	RUN(roundtrip);
 	RUN(missing_and_bad);
 	RUN(stale);
