@@ -934,6 +934,22 @@ struct value *dsl_call(struct interp *I, struct handle *h, const char *m, struct
 	return v_unknown(I, "`%s`", m);
 }
 
+void dsl_run_settings(struct interp *I, const struct blk *blk, enum hk k, struct scope *sc,
+		      void *what)
+{
+	if (!blk)
+		return;
+	struct handle *h = ar_alloc(I->ar, sizeof(*h));
+	h->k = k;
+	h->sc = sc;
+	if (k == H_STEP)
+		h->st = what;
+	else
+		h->tr = what;
+	struct value *hv = v_handle(I, h);
+	run_block(I, blk, &hv, 1);
+}
+
 struct value *dsl_index(struct interp *I, struct handle *h, struct value **a, size_t n)
 {
 	if (h->k == H_ENV)

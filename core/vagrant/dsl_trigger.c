@@ -130,14 +130,7 @@ struct value *dsl_trigger(struct interp *I, struct scope *sc, const char *when,
 	t->map = y_map(I->ar);
 	t->before = when[0] == 'b';
 	set_actions(I, t, when, a, n);
-	if (blk) {
-		struct handle *h = ar_alloc(I->ar, sizeof(*h));
-		h->k = H_TRIGGER;
-		h->sc = sc;
-		h->tr = t;
-		struct value *hv = v_handle(I, h);
-		run_block(I, blk, &hv, 1);
-	}
+	dsl_run_settings(I, blk, H_TRIGGER, sc, t);
 	const char *why = t->why ? t->why : incomplete(t);
 	if (why)
 		return v_unknown(I, "%s", why);

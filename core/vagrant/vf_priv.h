@@ -263,6 +263,11 @@ struct value *dsl_call(struct interp *I, struct handle *h, const char *name,
 		       struct value **args, size_t nargs, const struct blk *blk);
 struct value *dsl_index(struct interp *I, struct handle *h, struct value **args, size_t n);
 struct scope *scope_new(struct interp *I, const char *vname, int line);
+/* Runs a provisioner's or trigger's block (NULL: none) with its handle (k
+ * H_STEP with a struct pstep *, or H_TRIGGER with a struct ptrig *) as
+ * the block's parameter. */
+void dsl_run_settings(struct interp *I, const struct blk *blk, enum hk k, struct scope *sc,
+		      void *what);
 /* config.trigger.before|after (when) ACTIONS [do |t| ... end] into sc's `triggers`. */
 struct value *dsl_trigger(struct interp *I, struct scope *sc, const char *when,
 			  struct value **a, size_t n, const struct blk *blk);
