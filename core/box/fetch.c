@@ -352,7 +352,7 @@ static int check_signature(struct pipeline *p, struct boxfetch_result *r, struct
 	if (strcmp(boxfetch_signature_policy(), "off") == 0 || p->o->layer)
 		return 0; /* an image layer is vouched for by its digest */
 	if (!p->o->signature && p->o->digest_signed) {
-		*checked = true; /* the digest it matched was signed */
+		r->signature_checked = true; /* the digest it matched was signed */
 		return 0;
 	}
 	if (!p->o->signature) {
