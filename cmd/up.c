@@ -1,4 +1,4 @@
-/* The machine lifecycle: up, halt, reload, destroy, global-status, port,
+/* The machine lifecycle: up, halt, reload, reset, destroy, global-status, port,
  * and providers' helper processes (__init, __portfwd).
  * The work is in engine/lifecycle. */
 #include <getopt.h>
@@ -181,7 +181,7 @@ static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool 
 static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autostart_only)
 {
 	struct parsed p = {.o.provision = PROVISION_DEFAULT};
-	bool summary = fn == lifecycle_up || fn == lifecycle_reload;
+	bool summary = fn == lifecycle_up || fn == lifecycle_reload || fn == lifecycle_reset;
 	int rc = parse_opts(c, allowed, &p);
 	if (rc == EXIT_OK)
 		rc = run_lifecycle(c, &p.o, fn, autostart_only, summary);
@@ -206,6 +206,12 @@ int cmd_reload(struct ctx *c)
 {
 	static const int allowed[] = {O_PROVISION, O_NO_PROVISION, O_PARALLEL, O_PROVISION_WITH, 0};
 	return parse_and_run(c, allowed, lifecycle_reload, false);
+}
+
+int cmd_reset(struct ctx *c)
+{
+	static const int allowed[] = {0};
+	return parse_and_run(c, allowed, lifecycle_reset, false);
 }
 
 /* Without -f a person at a terminal confirms; scripts (no TTY) need not. */

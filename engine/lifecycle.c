@@ -7,6 +7,7 @@
 #include "core/base/cancel.h"
 #include "core/box/store.h"
 #include "engine/guest.h"
+#include "engine/probe.h"
 #include "core/host/index.h"
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
@@ -217,6 +218,58 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	return rc;
 }
 
+/* The `provisioned` checkpoint `reset` returns to, once: after the first
+ * complete provisioning. */
+static int checkpoint(const struct provider *p, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	if (machine_flag(m, MK_CHECKPOINT) || machine_flag(m, MK_PROVISION_PENDING) ||
+	    (!p->checkpoint && !p->snapshot_save))
+		return 0;
+	uint64_t t0 = now_ms();
+	int rc = p->checkpoint ? p->checkpoint(m, d) : p->snapshot_save(m, PROVIDER_CHECKPOINT, d);
+	if (rc < 0)
+		return diag_wrap(d, "%s: the `provisioned` checkpoint", j->cfg->name);
+	machine_set_flag(m, MK_CHECKPOINT, true);
+	log_machine(j->cfg->name, "checkpoint `provisioned` taken (%.2fs)",
+		    (double)(now_ms() - t0) / 1000);
+	return machine_save(m, d);
+}
+
+static int reset_one(struct run *r, struct job *j, struct diag *d)
+{
+	(void)r;
+	struct machine *m = &j->m;
+	const char *name = j->cfg->name;
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (!p || s == MS_NOT_CREATED) {
+		diag_fail(d, "%s is not created", name);
+		return diag_hint(d, "`corral up %s` first", name);
+	}
+	if (!machine_flag(m, MK_CHECKPOINT)) {
+		diag_fail(d, "%s has no `provisioned` checkpoint to reset to", name);
+		return diag_hint(d, p->reset || p->snapshot_restore
+				    ? "it is taken when `up` completes the first provisioning"
+				    : "its provider does not support reset");
+	}
+	m->box_dir = xstrdup(machine_str(m, MK_BOX_DIR));
+	uint64_t t0 = now_ms();
+	log_machine(name, "resetting");
+	int rc = p->reset ? p->reset(m, d) : p->snapshot_restore(m, PROVIDER_CHECKPOINT, d);
+	if (rc == 0 && !p->reset && p->state(m, &s, d) == 0 && s != MS_RUNNING)
+		rc = p->up(m, d);
+	if (rc == 0)
+		rc = connect_ssh(p, j, d);
+	j->boot_ms = now_ms() - t0;
+	if (rc == 0)
+		rc = probes_wait(m, j->t.conn, NULL, d);
+	if (rc < 0)
+		return diag_wrap(d, "%s: reset", name);
+	log_machine(name, "reset to `provisioned` (%.2fs)", (double)(now_ms() - t0) / 1000);
+	return 0;
+}
+
 /* A stop requested (Ctrl-C) ends it at the next step, as a failure. */
 static int up_one(struct run *r, struct job *j, struct diag *d)
 {
@@ -240,6 +293,10 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = provision(r, j, d);
 	j->provision_ms = now_ms() - t0;
+	if (rc == 0)
+		rc = checkpoint(p, j, d);
+	if (rc == 0)
+		rc = probes_wait(m, j->t.conn, NULL, d);
 	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
 		struct diag dd = {0};
 		log_machine(name, "failed; destroying it (--destroy-on-error)");
@@ -486,4 +543,10 @@ int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel,
 		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
 {
 	return run_jobs(e, sel, n, o, destroy_one, errs, res);
+}
+
+int lifecycle_reset(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		    const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
+{
+	return run_jobs(e, sel, n, o, reset_one, errs, res);
 }

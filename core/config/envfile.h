@@ -89,6 +89,24 @@ struct port_fwd {
 	struct srcpos pos;
 };
 
+/* A readiness probe (`ready:`): exactly one of tcp, http and command.
+ * tcp and http are checked from the host (a forwarded port, else the
+ * machine's address), command over SSH; each is retried every interval
+ * until it passes or timeout has passed since the first try. */
+enum probe_kind { PROBE_TCP, PROBE_HTTP, PROBE_COMMAND };
+#define ENV_PROBE_TIMEOUT_MS 60000u  /* ready[].timeout */
+#define ENV_PROBE_INTERVAL_MS 1000u  /* ready[].interval */
+#define ENV_PROBE_STATUS 200u        /* ready[].status */
+struct probe {
+	enum probe_kind kind; /* set by the check from the key given */
+	unsigned tcp;         /* guest port */
+	char *http;           /* URL; its port is the guest's */
+	unsigned status;      /* http: the status that passes, default ENV_PROBE_STATUS */
+	char *command;        /* a shell command line run as the SSH user */
+	uint64_t timeout_ms, interval_ms;
+	struct srcpos pos;
+};
+
 struct net_attach {
 	char *network; /* name in env.networks */
 	char *ip;      /* NULL: allocated from the network's subnet */
@@ -161,6 +179,8 @@ struct machine_cfg {
 	struct synced_folder *synced;
 	size_t nsynced;
 	struct ssh_cfg ssh;
+	struct probe *ready; /* `ready:` probes, in order */
+	size_t nready;
 	struct step *steps;
 	size_t nsteps;
 	struct kvm_opts kvm;

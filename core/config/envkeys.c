@@ -981,6 +981,55 @@ static const struct key port_keys[] = {
 };
 static const struct keytab tab_port = ELEMS(port_keys, struct port_fwd, .init = port_init);
 
+static void probe_init(void *obj)
+{
+	struct probe *p = obj;
+	p->status = ENV_PROBE_STATUS;
+	p->timeout_ms = ENV_PROBE_TIMEOUT_MS;
+	p->interval_ms = ENV_PROBE_INTERVAL_MS;
+}
+
+/* Exactly one of tcp, http and command: that one is the probe's kind. */
+static void probe_check(struct dec *d, const struct ynode *n, void *obj)
+{
+	static const char *const kinds[] = {[PROBE_TCP] = "tcp", [PROBE_HTTP] = "http",
+					    [PROBE_COMMAND] = "command"};
+	struct probe *p = obj;
+	unsigned have = 0;
+	for (size_t i = 0; i < NKEYS(kinds); i++)
+		if (ynode_get(n, kinds[i])) {
+			p->kind = (enum probe_kind)i;
+			have++;
+		}
+	if (have != 1)
+		dec_err(d, n, "write { tcp: PORT }, { http: URL } or { command: CMD }",
+			"a probe needs exactly one of `tcp`, `http` and `command`");
+	else if (p->kind != PROBE_HTTP && ynode_get(n, "status"))
+		dec_err(d, n, "remove `status`, or make it an http probe",
+			"`status` belongs to http probes");
+	if (p->interval_ms == 0)
+		dec_err(d, n, "use an interval like 1s", "`interval` must be more than 0");
+}
+
+static bool valid_http(const char *s)
+{
+	return valid_url(s) && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0);
+}
+
+static const struct key probe_keys[] = {
+	{KEY("tcp", t_uint, struct probe, tcp), PORT_RANGE},
+	{KEY("http", t_str, struct probe, http), .valid = valid_http,
+	 .bad = "is not an http:// or https:// URL",
+	 .hint = "write a URL like http://localhost:8080/health (its port is the guest's)"},
+	{KEY("status", t_uint, struct probe, status), .min = 100, .max = 599,
+	 .hint = "an HTTP status from 100 to 599, like 200"},
+	{KEY("command", t_str, struct probe, command), .flags = K_MULTILINE},
+	{KEY("timeout", t_duration, struct probe, timeout_ms)},
+	{KEY("interval", t_duration, struct probe, interval_ms)},
+};
+static const struct keytab tab_probe = ELEMS(probe_keys, struct probe, .init = probe_init,
+					     .check = probe_check);
+
 static const struct key attach_keys[] = {
 	{KEY("network", t_str, struct net_attach, network), .flags = K_REQUIRED,
 	 .valid = valid_name, .bad = "is not a network name",
@@ -1065,6 +1114,7 @@ static const struct key machine_keys[] = {
 	{LIST("ports", t_list, struct machine_cfg, ports, nports, tab_port)},
 	{LIST("synced_folders", t_list, struct machine_cfg, synced, nsynced, tab_synced)},
 	{M("ssh", t_map, ssh), .sub = &tab_ssh},
+	{LIST("ready", t_list, struct machine_cfg, ready, nready, tab_probe)},
 	{LIST("provision", t_steps, struct machine_cfg, steps, nsteps, tab_step_kinds)},
 	{.name = "provider_options", .type = &t_map, .off = 0, .sub = &tab_popts},
 	{M("graceful_halt_timeout", t_duration, graceful_halt_timeout_ms)},

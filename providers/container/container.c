@@ -21,6 +21,7 @@
 
 #define INIT_REPORT_TIMEOUT_MS 120000 /* the built-in init runs rc2.d first */
 #define KILL_WAIT_MS 5000
+#define CHECKPOINT PROVIDER_CHECKPOINT /* the upper layer's copy, beside it */
 
 extern const struct provider provider_container;
 
@@ -319,7 +320,8 @@ static int ct_destroy(struct machine *m, struct diag *d)
 		if (br && net_release(br, m->dir, d) < 0)
 			return -1;
 	}
-	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img"};
+	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img",
+					     CHECKPOINT};
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
 		if (rm_rf(p, d) < 0)
@@ -328,6 +330,56 @@ static int ct_destroy(struct machine *m, struct diag *d)
 	ct_idmap_release(m);
 	machine_del(m, MK_CREATED);
 	return 0;
+}
+
+/* ---- the `provisioned` checkpoint: a copy of the upper layer ---- */
+
+/* cp -a keeps owners, modes, times, xattrs (overlay's opaque marks) and
+ * whiteouts; reflinks where the file system has them. */
+static int copy_tree(const char *from, const char *to, struct diag *d)
+{
+	const char *argv[] = {"cp", "-a", "--reflink=auto", "--", from, to, NULL};
+	return rm_rf(to, d) < 0 || proc_run(argv, NULL, d) < 0 ? -1 : 0;
+}
+
+/* Beside the upper layer: on the disk image when the machine has one. */
+static char *checkpoint_dir(const char *upper)
+{
+	_cleanup_free_ char *parent = path_dirname(upper);
+	return path_join(parent, CHECKPOINT);
+}
+
+/* Taken while the machine runs: it is quiet right after provisioning. */
+static int ct_checkpoint(struct machine *m, struct diag *d)
+{
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (ct_disk_open(m, false, &upper, &work, d) < 0)
+		return -1;
+	_cleanup_free_ char *cp = checkpoint_dir(upper), *tmp = xasprintf("%s.new", cp);
+	if (copy_tree(upper, tmp, d) < 0 || rm_rf(cp, d) < 0)
+		return diag_wrap(d, "%s: checkpoint", m->cfg->name);
+	if (rename(tmp, cp) < 0)
+		return diag_errno(d, "%s: checkpoint: rename %s", m->cfg->name, tmp);
+	return 0;
+}
+
+/* Killed (what it holds is discarded anyway), upper layer replaced by the
+ * checkpoint's copy, booted again. */
+static int ct_reset(struct machine *m, struct diag *d)
+{
+	if (stop(m, true, d) < 0 || machine_save(m, d) < 0)
+		return -1;
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (ct_disk_open(m, false, &upper, &work, d) < 0)
+		return -1;
+	_cleanup_free_ char *cp = checkpoint_dir(upper);
+	if (!path_is_dir(cp)) {
+		diag_fail(d, "%s has no `provisioned` checkpoint", m->cfg->name);
+		return diag_hint(d, "it is taken after the first complete provisioning");
+	}
+	if (rm_rf(work, d) < 0 || copy_tree(cp, upper, d) < 0)
+		return diag_wrap(d, "%s: reset", m->cfg->name);
+	return ct_up(m, d);
 }
 
 static const struct provider_entry entries[] = {
@@ -350,4 +402,6 @@ const struct provider provider_container = {
 	.sync_auto = SYNC_BIND,
 	.entries = entries,
 	.reap = ct_reap,
+	.checkpoint = ct_checkpoint,
+	.reset = ct_reset,
 };
