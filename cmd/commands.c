@@ -23,9 +23,11 @@ static const struct command table[] = {
 	 "  --json    one JSON object per machine, as an array\n"
 	 "  -v        (global) also a running container's init, and the /etc/rc2.d\n"
 	 "            services corral's built-in init started\n"},
-	{"provision", cmd_provision, "[NAME...] [--provision-with STEP,...]",
+	{"provision", cmd_provision, "[NAME...] [--provision-with STEP,...] [--report FMT:FILE]",
 	 "run provisioning steps on running machines now",
-	 "  --provision-with STEP,...   only these steps (by name), `run: never` ones included\n"},
+	 "  --provision-with STEP,...   only these steps (by name), `run: never` ones included\n"
+	 "  --report junit:FILE|json:FILE   each step as a test case (repeatable)\n"
+	 "  --json                events as JSON lines, then the summary (docs/events.md)\n"},
 	{"box", cmd_box, "add|list|remove|prune|outdated|update|verify|sign ...",
 	 "manage the box store ($CORRAL_HOME/boxes, Vagrant's layout)",
 	 "  add [--name NAME] NAME|URL|PATH   a .box file or URL (needs a name; version 0),\n"
@@ -46,7 +48,7 @@ static const struct command table[] = {
 	 "  sign KEY BOXFILE     print the base64 Ed25519 signature of BOXFILE\n"},
 	{"up", cmd_up,
 	 "[NAME...] [--provider P] [--provision|--no-provision] [--provision-with STEP,...] "
-	 "[--parallel N] [--destroy-on-error]",
+	 "[--parallel N] [--destroy-on-error] [--report FMT:FILE]",
 	 "create and start machines, wait for SSH, provision",
 	 "  --provider P          provider for machines not yet created (container, kvm, ...)\n"
 	 "  --provision           run every provisioning step (not only the first time)\n"
@@ -54,7 +56,10 @@ static const struct command table[] = {
 	 "  --provision-with STEP,...   run only these steps (by name), `run: never` ones included\n"
 	 "  --parallel N          at most N machines booting/provisioning at once (default: all)\n"
 	 "  --destroy-on-error    destroy a machine this up created when its up fails\n"
-	 "  --json                the closing summary (machine, state, seconds, failed step) as JSON\n"},
+	 "  --report junit:FILE|json:FILE   each boot and step as a test case, JUnit XML or JSON\n"
+	 "                        (repeatable)\n"
+	 "  --json                events as JSON lines as they happen, then the summary (machine,\n"
+	 "                        state, seconds, failed step) as one line (docs/events.md)\n"},
 	{"halt", cmd_halt, "[-f] [NAME...]", "stop machines (gracefully, then by force)",
 	 "  -f, --force   stop at once, without waiting for a graceful shutdown\n"},
 	{"reload", cmd_reload,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/events.h"
 #include "cmd/outcome.h"
 #include "engine/lifecycle.h"
 #include "core/base/log.h"
@@ -29,10 +30,15 @@ struct run {
 static int parse_args(struct run *r)
 {
 	static const struct option opts[] = {{"provision-with", required_argument, NULL, 'w'},
+					     {"report", required_argument, NULL, 'r'},
 					     {0}};
 	const struct command *cmd = command_find("provision");
 	int o;
 	while ((o = getopt_long(r->c->argc, r->c->argv, "", opts, NULL)) != -1) {
+		if (o == 'r' && events_report_arg(cmd, optarg))
+			return EXIT_USAGE;
+		if (o == 'r')
+			continue;
 		if (o != 'w')
 			return usage_error(cmd, "unknown option");
 		steps_split(optarg, &r->only);
@@ -152,6 +158,8 @@ static int provision_all(struct run *r)
 	lifecycle_add_env(res, r->nsel, &f);
 	strv_free(&f.machines);
 	outcome_print(res, r->nsel, "provisioned", r->c->json);
+	if (events_write_reports("provision", res, r->nsel, "provisioned") != EXIT_OK)
+		rc = EXIT_FAIL;
 	return rc;
 }
 

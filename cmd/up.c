@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/events.h"
 #include "cmd/outcome.h"
 #include "core/base/cancel.h"
 #include "core/host/index.h"
@@ -21,7 +22,7 @@
 
 enum {
 	O_PROVIDER = 256, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, O_FORCE, O_PRUNE,
-	O_PARALLEL, O_PROVISION_WITH,
+	O_PARALLEL, O_PROVISION_WITH, O_REPORT,
 };
 
 static const struct option lc_opts_table[] = {
@@ -33,6 +34,7 @@ static const struct option lc_opts_table[] = {
 	{"prune", no_argument, NULL, O_PRUNE},
 	{"parallel", required_argument, NULL, O_PARALLEL},
 	{"provision-with", required_argument, NULL, O_PROVISION_WITH},
+	{"report", required_argument, NULL, O_REPORT},
 	{0},
 };
 
@@ -87,6 +89,10 @@ static int parse_opts(struct ctx *c, const int *allowed, struct parsed *p)
 		case O_FORCE: o->force = true; break;
 		case O_PRUNE: p->prune = true; break;
 		case O_PROVISION_WITH: steps_split(optarg, &p->only); break;
+		case O_REPORT:
+			if (events_report_arg(cmd, optarg))
+				return EXIT_USAGE;
+			break;
 		case O_PARALLEL:
 			if (parse_parallel(cmd, optarg, &o->parallel))
 				return EXIT_USAGE;
@@ -175,6 +181,8 @@ static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool 
 	rc = report_all(&errs);
 	if (summary)
 		outcome_print(res, n, "running", c->json);
+	if (events_write_reports(c->argv[0], res, n, "running") != EXIT_OK)
+		rc = EXIT_FAIL;
 	return rc;
 }
 
@@ -192,7 +200,7 @@ static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autos
 int cmd_up(struct ctx *c)
 {
 	static const int allowed[] = {O_PROVIDER, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR,
-				      O_PARALLEL, O_PROVISION_WITH, 0};
+				      O_PARALLEL, O_PROVISION_WITH, O_REPORT, 0};
 	return parse_and_run(c, allowed, lifecycle_up, true);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/base/cancel.h"
+#include "core/base/event.h"
 #include "core/box/store.h"
 #include "engine/guest.h"
 #include "engine/probe.h"
@@ -180,9 +181,16 @@ static int destroy_one(struct run *r, struct job *j, struct diag *d)
 	}
 	if (!p && reap_unknown(m, d) < 0)
 		return diag_wrap(d, "%s: destroy", j->cfg->name);
+	uint64_t t0 = now_ms();
+	event_start(EV_DESTROY, j->cfg->name, "destroy");
+	int rc = 0;
 	if ((p && p->destroy(m, d) < 0) || rm_rf(m->dir, d) < 0 || index_forget(m->dir, d) < 0)
-		return diag_wrap(d, "%s: destroy", j->cfg->name);
+		rc = diag_wrap(d, "%s: destroy", j->cfg->name);
+	event_end(EV_DESTROY, j->cfg->name, "destroy", rc == 0, now_ms() - t0, rc ? d->msg : NULL);
+	if (rc < 0)
+		return -1;
 	log_machine(j->cfg->name, "destroyed");
+	event_state(j->cfg->name, "not created");
 	return 0;
 }
 
@@ -203,6 +211,8 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	const char *name = j->cfg->name;
 	uint64_t t0 = now_ms();
 	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
+	event_state(name, s == MS_RUNNING ? "running" : "booting");
+	event_start(EV_BOOT, name, "boot");
 	j->boot_ms = 0;
 	_cleanup_free_ char *waiting = xasprintf("%s: waiting for ssh", name);
 	struct progress *timer = progress_timer_start(waiting);
@@ -215,6 +225,9 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	j->boot_ms = now_ms() - t0;
 	if (rc == 0)
 		log_machine(name, "ssh ready (%.2fs)", (double)j->boot_ms / 1000.0);
+	event_end(EV_BOOT, name, "boot", rc == 0, j->boot_ms, rc ? d->msg : NULL);
+	if (rc == 0)
+		event_state(name, "running");
 	return rc;
 }
 
@@ -280,8 +293,10 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	if (!p || p->state(m, &s, d) < 0)
 		return -1;
 	j->t.created = s == MS_NOT_CREATED;
-	if (j->t.created)
+	if (j->t.created) {
 		log_machine(name, "creating");
+		event_state(name, "creating");
+	}
 	if (!j->t.created)
 		m->box_dir = xstrdup(machine_str(m, MK_BOX_DIR));
 	else if (ensure_box(p, m, d) < 0)
@@ -319,10 +334,15 @@ static int halt_one(struct run *r, struct job *j, struct diag *d)
 	}
 	if (s == MS_RUNNING)
 		log_machine(j->cfg->name, r->o->force ? "stopping (forced)" : "stopping");
+	uint64_t t0 = now_ms();
+	event_start(EV_HALT, j->cfg->name, "halt");
 	/* Also for a stopped machine: whatever a killed one left behind goes. */
-	if (p->halt(m, r->o->force, d) < 0)
-		return diag_wrap(d, "%s: halt", j->cfg->name);
+	int rc = p->halt(m, r->o->force, d) < 0 ? diag_wrap(d, "%s: halt", j->cfg->name) : 0;
+	event_end(EV_HALT, j->cfg->name, "halt", rc == 0, now_ms() - t0, rc ? d->msg : NULL);
+	if (rc < 0)
+		return -1;
 	log_machine(j->cfg->name, s == MS_RUNNING ? "stopped" : "already stopped");
+	event_state(j->cfg->name, "stopped");
 	return 0;
 }
 
@@ -372,6 +392,8 @@ static void *job_main(void *arg)
 		j->t.m = &j->m;
 		rc = r->fn(r, j, &j->d);
 	}
+	if (rc < 0)
+		event_state(j->cfg->name, "failed");
 	pthread_mutex_lock(&r->mu);
 	j->ms = now_ms() - t0;
 	j->st = rc == 0 ? J_DONE : J_FAILED;
@@ -387,6 +409,7 @@ static void skip(struct job *j)
 {
 	const struct job *dep = j->blocked_by ? job_named(j->r, j->blocked_by) : NULL;
 	j->st = J_SKIPPED;
+	event_state(j->cfg->name, "skipped");
 	if (!dep)
 		diag_fail(&j->d, "%s: not started: interrupted", j->cfg->name);
 	else

@@ -173,6 +173,6 @@ check "not the recap" sh -c '! grep -A3 "^corral: error" | grep -q "PLAY RECAP"'
 printf '%s\n' "$out" | grep -A12 '^corral: error' | sed 's/^/#   /' | head -n 8
 json=$("$CORRAL" -C "$F" --json provision 2>/dev/null)
 check "--json (provision): db has the failed step" \
-	test "$(jq -r '.[] | select(.machine == "db") | "\(.state) \(.failed_step.name)"' <<<"$json")" = "failed site"
+	test "$(jq -r 'select(.event == "summary") | .machines[] | select(.machine == "db") | "\(.state) \(.failed_step.name)"' <<<"$json")" = "failed site"
 check "--json: provision seconds are there" \
-	test "$(jq -r '.[] | select(.machine == "app") | (.provision_seconds | type)' <<<"$json")" = number
+	test "$(jq -r 'select(.event == "summary") | .machines[] | select(.machine == "app") | (.provision_seconds | type)' <<<"$json")" = number
