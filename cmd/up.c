@@ -218,7 +218,7 @@ int cmd_reload(struct ctx *c)
 
 int cmd_reset(struct ctx *c)
 {
-	static const int allowed[] = {0};
+	static const int allowed[] = {O_REPORT, 0};
 	return parse_and_run(c, allowed, lifecycle_reset, false);
 }
 

@@ -269,18 +269,22 @@ static int reset_one(struct run *r, struct job *j, struct diag *d)
 	m->box_dir = xstrdup(machine_str(m, MK_BOX_DIR));
 	uint64_t t0 = now_ms();
 	log_machine(name, "resetting");
+	event_state(name, "resetting");
+	event_start(EV_RESET, name, "reset");
 	int rc = p->reset ? p->reset(m, d) : p->snapshot_restore(m, PROVIDER_CHECKPOINT, d);
 	if (rc == 0 && !p->reset && p->state(m, &s, d) == 0 && s != MS_RUNNING)
 		rc = p->up(m, d);
 	if (rc == 0)
 		rc = connect_ssh(p, j, d);
 	j->boot_ms = now_ms() - t0;
-	if (rc == 0)
-		rc = probes_wait(m, j->t.conn, NULL, d);
 	if (rc < 0)
-		return diag_wrap(d, "%s: reset", name);
-	log_machine(name, "reset to `provisioned` (%.2fs)", (double)(now_ms() - t0) / 1000);
-	return 0;
+		diag_wrap(d, "%s: reset", name);
+	event_end(EV_RESET, name, "reset", rc == 0, j->boot_ms, rc ? d->msg : NULL);
+	if (rc < 0)
+		return -1;
+	log_machine(name, "reset to `provisioned` (%.2fs)", (double)j->boot_ms / 1000);
+	event_state(name, "running");
+	return probes_wait(m, j->t.conn, d);
 }
 
 /* A stop requested (Ctrl-C) ends it at the next step, as a failure. */
@@ -311,7 +315,7 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	if (rc == 0)
 		rc = checkpoint(p, j, d);
 	if (rc == 0)
-		rc = probes_wait(m, j->t.conn, NULL, d);
+		rc = probes_wait(m, j->t.conn, d);
 	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
 		struct diag dd = {0};
 		log_machine(name, "failed; destroying it (--destroy-on-error)");

@@ -5,7 +5,7 @@
  * one, else at the machine's address; command runs over SSH. A machine is
  * up (and the machines that depend on it may start) once every probe has
  * passed. A probe that does not pass fails the machine with its last
- * output and the console's last lines. */
+ * output and the console's last lines. Each probe is an EV_PROBE event. */
 #include "engine/probe.h"
 
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 
 #include "core/base/cancel.h"
+#include "core/base/event.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/box/download.h"
@@ -172,11 +173,13 @@ static int not_ready(const struct machine *m, const struct probe *p, size_t i, u
 			    "probe's `timeout`", m->cfg->name);
 }
 
-static int wait_one(struct machine *m, struct ssh_conn *c, size_t i, const struct probe_hook *h,
-		    struct diag *d)
+static int wait_one(struct machine *m, struct ssh_conn *c, size_t i, struct diag *d)
 {
 	const struct probe *p = &m->cfg->ready[i];
 	uint64_t t0 = now_ms();
+	char what[160];
+	probe_describe(p, what, sizeof(what));
+	event_start(EV_PROBE, m->cfg->name, what);
 	struct buf out = {0};
 	int rc;
 	for (;;) {
@@ -193,18 +196,16 @@ static int wait_one(struct machine *m, struct ssh_conn *c, size_t i, const struc
 		}
 		sleep_ms((unsigned)p->interval_ms);
 	}
-	if (h && h->fn)
-		h->fn(h->arg, m, i, rc == 0, now_ms() - t0, out.s ? out.s : "");
+	event_end(EV_PROBE, m->cfg->name, what, rc == 0, now_ms() - t0, rc ? d->msg : NULL);
 	buf_free(&out);
 	return rc;
 }
 
-int probes_wait(struct machine *m, struct ssh_conn *c, const struct probe_hook *h,
-		struct diag *d)
+int probes_wait(struct machine *m, struct ssh_conn *c, struct diag *d)
 {
 	for (size_t i = 0; i < m->cfg->nready; i++) {
 		uint64_t t0 = now_ms();
-		if (wait_one(m, c, i, h, d) < 0)
+		if (wait_one(m, c, i, d) < 0)
 			return -1;
 		char what[160];
 		probe_describe(&m->cfg->ready[i], what, sizeof(what));

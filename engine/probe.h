@@ -10,20 +10,11 @@
 #include "core/host/machine.h"
 #include "core/ssh/ssh.h"
 
-/* Told of each probe as it ends: its index in cfg->ready, whether it
- * passed, how long it took and its last output. */
-struct probe_hook {
-	void (*fn)(void *arg, const struct machine *m, size_t i, bool passed, uint64_t ms,
-		   const char *output);
-	void *arg;
-};
-
 /* Waits for m's probes in order (c: the machine's SSH connection, for
  * command probes). A probe that does not pass in its timeout fails with
  * its last output and the console's last lines; a stop request ends the
- * wait as a failure. */
-int probes_wait(struct machine *m, struct ssh_conn *c, const struct probe_hook *h,
-		struct diag *d);
+ * wait as a failure. Each probe is an EV_PROBE event (start, end). */
+int probes_wait(struct machine *m, struct ssh_conn *c, struct diag *d);
 
 /* Where the host reaches guest TCP port `guest` of m: host:port of its
  * forward, else the machine's address and the port itself. */
