@@ -10,6 +10,7 @@
 #include "engine/guest.h"
 #include "engine/probe.h"
 #include "core/host/index.h"
+#include "core/host/ports.h"
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
 #include "core/host/mstate.h"
@@ -231,6 +232,25 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	return rc;
 }
 
+/* ports: auto: what the provider's watcher forwards by now (it goes on
+ * watching after up returns; `corral port` lists the current ones). */
+static void auto_ports_note(const struct provider *p, struct machine *m)
+{
+	if (!m->cfg->ports_auto.on)
+		return;
+	if (!p->auto_ports) {
+		log_warn("%s: `ports: auto` is not supported by the %s provider yet: ignored",
+			 m->cfg->name, p->name);
+		return;
+	}
+	struct mport *v;
+	size_t n = ports_auto_load(m, &v);
+	for (size_t i = 0; i < n; i++)
+		log_machine(m->cfg->name, "forwarding %s:%u -> %u", v[i].host_ip, v[i].host,
+			    v[i].guest);
+	free(v);
+}
+
 /* The `provisioned` checkpoint `reset` returns to, once: after the first
  * complete provisioning. */
 static int checkpoint(const struct provider *p, struct job *j, struct diag *d)
@@ -316,6 +336,8 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 		rc = checkpoint(p, j, d);
 	if (rc == 0)
 		rc = probes_wait(m, j->t.conn, d);
+	if (rc == 0)
+		auto_ports_note(p, m);
 	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
 		struct diag dd = {0};
 		log_machine(name, "failed; destroying it (--destroy-on-error)");

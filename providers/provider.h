@@ -54,6 +54,10 @@ struct provider {
 	 * processes, mounts, links, leases. *found says whether there was any.
 	 * Fails while anything of it remains. */
 	int (*reap)(struct machine *m, bool *found, struct diag *d);
+	/* `ports: auto`: the provider watches the guest's listening TCP ports
+	 * while it runs and forwards them, listed by ports_auto_load
+	 * (core/host/ports.h). */
+	bool auto_ports;
 	/* optional: `corral reset`. checkpoint records the running machine as
 	 * it is now (right after its first complete provisioning) as its
 	 * `provisioned` checkpoint, replacing an older one; reset brings it

@@ -107,6 +107,13 @@ struct probe {
 	struct srcpos pos;
 };
 
+/* `ports: auto` or `ports: { auto: true, exclude: [...] }`: every TCP
+ * port the guest listens on is forwarded while it listens. */
+struct auto_ports {
+	bool on;
+	struct strv exclude; /* "22", "6000-6100" (checked) */
+};
+
 struct net_attach {
 	char *network; /* name in env.networks */
 	char *ip;      /* NULL: allocated from the network's subnet */
@@ -176,6 +183,7 @@ struct machine_cfg {
 	size_t nnetworks;
 	struct port_fwd *ports;
 	size_t nports;
+	struct auto_ports ports_auto; /* ports: auto (then nports is 0) */
 	struct synced_folder *synced;
 	size_t nsynced;
 	struct ssh_cfg ssh;
@@ -246,6 +254,9 @@ const struct machine_cfg *env_primary(const struct env *e);
  * envfile order; *n of them, caller frees): automatic allocation passes
  * over them even while their machines are not up. */
 uint32_t *env_fixed_ips(const struct env *e, const char *network, size_t *n);
+
+/* Whether guest port `port` is in one of the `exclude` ranges. */
+bool auto_ports_excluded(const struct auto_ports *a, unsigned port);
 
 /* A machine's SSH user, guest SSH port and graceful-halt time; mc may be
  * NULL (or not from an envfile): then the defaults above. */

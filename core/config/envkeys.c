@@ -630,6 +630,70 @@ static void p_defer(struct dec *d, const struct ynode *n, void *obj, const struc
 	d->deferred[k->off] = n;
 }
 
+/* ---- ports: a list of forwards, `auto`, or { auto, exclude } ---- */
+
+static const struct keytab tab_auto_ports;
+
+/* k->sub is the list's element table; the `auto` forms fill ports_auto,
+ * which sits at k->off's neighbour given by the machine's struct. */
+static void p_ports(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	struct machine_cfg *m = obj;
+	strv_free(&m->ports_auto.exclude);
+	m->ports_auto.on = false;
+	if (n->type == Y_SCALAR && !ynode_null(n) && strcmp(n->str, "auto") == 0) {
+		f_list(obj, k);
+		m->ports_auto.on = true;
+	} else if (n->type == Y_MAP) {
+		f_list(obj, k);
+		decode_map(d, n, &tab_auto_ports, &m->ports_auto);
+	} else if (n->type == Y_SCALAR && !ynode_null(n)) {
+		dec_err(d, n, "write `ports: auto`, or a list like [{ guest: 80 }]",
+			"expected a list of forwards or `auto`, got \"%s\"", n->str);
+	} else {
+		p_list(d, n, obj, k);
+	}
+}
+
+static void f_ports(void *obj, const struct key *k)
+{
+	f_list(obj, k);
+	strv_free(&((struct machine_cfg *)obj)->ports_auto.exclude);
+}
+
+/* "22" or "6000-6100", each a port, the range not reversed. */
+static bool port_range(const char *s, unsigned *lo, unsigned *hi)
+{
+	char *end;
+	unsigned long a = strtoul(s, &end, 10), b = a;
+	if (end == s || s[0] < '0' || s[0] > '9')
+		return false;
+	if (*end == '-') {
+		const char *t = end + 1;
+		if (*t < '0' || *t > '9')
+			return false;
+		b = strtoul(t, &end, 10);
+	}
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return !*end && a >= 1 && b <= 65535 && a <= b;
+}
+
+static bool valid_port_range(const char *s)
+{
+	unsigned lo, hi;
+	return port_range(s, &lo, &hi);
+}
+
+bool auto_ports_excluded(const struct auto_ports *a, unsigned port)
+{
+	unsigned lo, hi;
+	for (size_t i = 0; i < a->exclude.n; i++)
+		if (port_range(a->exclude.v[i], &lo, &hi) && port >= lo && port <= hi)
+			return true;
+	return false;
+}
+
 /* ---- provisioning steps ---- */
 
 static const struct keytab tab_step_kinds;
@@ -892,6 +956,7 @@ static const struct ktype t_named = {"a mapping", p_named, f_list, NULL};
 static const struct ktype t_steps = {"a list of steps", p_steps, f_steps, NULL};
 static const struct ktype t_groups = {"a mapping of groups", p_groups, f_groups, j_groups};
 static const struct ktype t_defer = {"a mapping", p_defer, NULL, NULL};
+static const struct ktype t_ports = {"a list of forwards or `auto`", p_ports, f_ports, NULL};
 
 /* ---- the tables ---- */
 
@@ -1030,6 +1095,14 @@ static const struct key probe_keys[] = {
 static const struct keytab tab_probe = ELEMS(probe_keys, struct probe, .init = probe_init,
 					     .check = probe_check);
 
+static const struct key auto_port_keys[] = {
+	{KEY("auto", t_bool, struct auto_ports, on)},
+	{KEY("exclude", t_strlist, struct auto_ports, exclude), .valid = valid_port_range,
+	 .bad = "is not a port or a range of ports",
+	 .hint = "write a port like 22 or a range like \"6000-6100\""},
+};
+static const struct keytab tab_auto_ports = TABLE(auto_port_keys);
+
 static const struct key attach_keys[] = {
 	{KEY("network", t_str, struct net_attach, network), .flags = K_REQUIRED,
 	 .valid = valid_name, .bad = "is not a network name",
@@ -1111,7 +1184,7 @@ static const struct key machine_keys[] = {
 	{M("depends_on", t_strlist, depends_on), .flags = K_MACHINE_ONLY, .valid = valid_name,
 	 .bad = "is not a machine name", .hint = "list machines of this envfile"},
 	{LIST("networks", t_list, struct machine_cfg, networks, nnetworks, tab_attach)},
-	{LIST("ports", t_list, struct machine_cfg, ports, nports, tab_port)},
+	{LIST("ports", t_ports, struct machine_cfg, ports, nports, tab_port)},
 	{LIST("synced_folders", t_list, struct machine_cfg, synced, nsynced, tab_synced)},
 	{M("ssh", t_map, ssh), .sub = &tab_ssh},
 	{LIST("ready", t_list, struct machine_cfg, ready, nready, tab_probe)},
@@ -1228,6 +1301,7 @@ static void collect(const struct keytab *t)
 static void collect_all(void)
 {
 	collect(&tab_top);
+	collect(&tab_auto_ports); /* under `ports`, beside its list's */
 }
 
 const char *const *envfile_keys(size_t *n)
@@ -1260,10 +1334,15 @@ static void walk_key(struct walk *w, const struct key *k)
 	bool defaults = k->type == &t_defer && k->off == DEFER_DEFAULTS;
 	if (k->type == &t_named || k->type == &t_defer)
 		buf_puts(&w->path, ".NAME");
-	else if (k->type == &t_list || k->type == &t_steps)
+	else if (k->type == &t_list || k->type == &t_steps || k->type == &t_ports)
 		buf_puts(&w->path, "[]");
 	if (k->sub && !defaults)
 		walk_table(w, k->sub, k->flags & K_ANSIBLE_ONLY);
+	if (k->type == &t_ports) { /* ports.auto, ports.exclude */
+		w->path.len -= 2;
+		w->path.s[w->path.len] = '\0';
+		walk_table(w, &tab_auto_ports, false);
+	}
 	w->path.len = mark;
 	w->path.s[mark] = '\0';
 }

@@ -402,6 +402,7 @@ const struct provider provider_container = {
 	.sync_auto = SYNC_BIND,
 	.entries = entries,
 	.reap = ct_reap,
+	.auto_ports = true, /* the port forwarder watches (portfwd.c) */
 	.checkpoint = ct_checkpoint,
 	.reset = ct_reset,
 };

@@ -82,3 +82,41 @@ expect_out "... naming the last output" 1 "Connection refused" "$CORRAL" -C "$T/
 expect_out "... and the console's last lines" 1 "last console lines" "$CORRAL" -C "$T/bad" up
 expect_out "a probe with two kinds is an envfile error" 2 "exactly one of" \
 	sh -c "printf 'version: 1\nmachines:\n  a:\n    box: x/y\n    ready: [{ tcp: 1, command: x }]\n' >'$T/two.yaml' && '$CORRAL' -f '$T/two.yaml' validate"
+
+# ports: auto: what the guest starts listening on is forwarded (same port
+# when free, else the next free one), listed by `corral port`, removed when
+# it stops listening; excluded ranges are not.
+mkdir -p "$T/auto"
+cat >"$T/auto/corral.yaml" <<EOF2
+version: 1
+machines:
+  svc:
+    box: corral/tiny
+    box_url: "$url"
+    provider: container
+    ssh: { user: root }
+    ports: { auto: true, exclude: [6000-6100] }
+EOF2
+on_exit '"$CORRAL" -C "$T/auto" destroy -f >/dev/null 2>&1'
+# Host port 7070 is taken by another program.
+python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 7070)); s.listen(1); time.sleep(120)' &
+holder=$!
+on_exit "kill $holder 2>/dev/null"
+expect_out "up with ports: auto" 0 "ssh ready" "$CORRAL" -C "$T/auto" up
+"$CORRAL" -C "$T/auto" ssh -c 'mkdir -p /www && echo auto-hello >/www/index.html && httpd -p 7080 -h /www && httpd -p 7070 -h /www && httpd -p 6050 -h /www'
+ports() { "$CORRAL" -C "$T/auto" --json port | jq -r '.[] | select(.auto) | "\(.guest):\(.host)"' | sort | tr '\n' ' '; }
+wait_ports() { # WANT: until `corral port` lists exactly these auto forwards (5 s)
+	local i
+	for i in $(seq 50); do [ "$(ports)" = "$1" ] && return 0; sleep 0.1; done
+	echo "#   auto forwards: $(ports), wanted: $1"
+	return 1
+}
+check "listening ports are forwarded: same port, a busy one to the next free, 6050 excluded" wait_ports "7070:7071 7080:7080 "
+expect_out "... and reached from the host" 0 "auto-hello" curl -s http://127.0.0.1:7080/
+expect_out "corral port marks it auto" 0 "7080 (guest) => 7080 (host 127.0.0.1, tcp, auto)" "$CORRAL" -C "$T/auto" port
+# (busybox has no pkill: the httpd whose command line has 7080; [8] keeps
+# the shell doing it from matching itself)
+"$CORRAL" -C "$T/auto" ssh -c 'for p in /proc/[0-9]*; do grep -q "70[8]0" $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true'
+check "a port the guest stops listening on is removed" wait_ports "7070:7071 "
+expect_out "halt stops the watcher" 0 "stopped" "$CORRAL" -C "$T/auto" halt
+check "... and its forwards are gone" [ ! -e "$T/auto/.corral/machines/svc/auto-ports" ]
