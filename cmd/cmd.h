@@ -62,6 +62,7 @@ int usage_error(const struct command *cmd, const char *fmt, ...) __attribute__((
 int cmd_init(struct ctx *c);
 int cmd_import(struct ctx *c);
 int cmd_validate(struct ctx *c);
+int cmd_lock(struct ctx *c);
 int cmd_status(struct ctx *c);
 int cmd_provision(struct ctx *c);
 int cmd_box(struct ctx *c);

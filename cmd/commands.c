@@ -19,6 +19,15 @@ static const struct command table[] = {
 	 "  and a line of the summary on stderr. Exit 0: written; 1: the output exists;\n"
 	 "  2: the Vagrantfile cannot be read or parsed (file:line:col).\n"},
 	{"validate", cmd_validate, "", "check the envfile; every error with file:line:col", ""},
+	{"lock", cmd_lock, "[--update [NAME...]]",
+	 "write corral.lock: the box version and digest each machine resolves to",
+	 "  corral.lock (beside the envfile, meant to be committed) pins each machine's box:\n"
+	 "  name, version, provider, architecture, URL, digest (sha256:HEX), signer. `up`\n"
+	 "  writes it too and then boots new machines on exactly those boxes.\n"
+	 "  Without --update: adds the machines the lock lacks or whose box, box_version or\n"
+	 "  box_url changed; the others keep their pins.\n"
+	 "  --update [NAME...]   resolve again (newest fitting box_version) for those machines\n"
+	 "                       (all without names), fetching the box when missing\n"},
 	{"status", cmd_status, "[NAME...]", "show the state of the envfile's machines",
 	 "  --json    one JSON object per machine, as an array\n"
 	 "  -v        (global) also a running container's init, and the /etc/rc2.d\n"
@@ -48,7 +57,7 @@ static const struct command table[] = {
 	 "  sign KEY BOXFILE     print the base64 Ed25519 signature of BOXFILE\n"},
 	{"up", cmd_up,
 	 "[NAME...] [--provider P] [--provision|--no-provision] [--provision-with STEP,...] "
-	 "[--parallel N] [--destroy-on-error] [--report FMT:FILE]",
+	 "[--parallel N] [--destroy-on-error] [--locked] [--report FMT:FILE]",
 	 "create and start machines, wait for SSH, provision",
 	 "  --provider P          provider for machines not yet created (container, kvm, ...)\n"
 	 "  --provision           run every provisioning step (not only the first time)\n"
@@ -56,6 +65,7 @@ static const struct command table[] = {
 	 "  --provision-with STEP,...   run only these steps (by name), `run: never` ones included\n"
 	 "  --parallel N          at most N machines booting/provisioning at once (default: all)\n"
 	 "  --destroy-on-error    destroy a machine this up created when its up fails\n"
+	 "  --locked              fail unless corral.lock exists and matches the envfile (CI)\n"
 	 "  --report junit:FILE|json:FILE   each boot and step as a test case, JUnit XML or JSON\n"
 	 "                        (repeatable)\n"
 	 "  --json                events as JSON lines as they happen, then the summary (machine,\n"

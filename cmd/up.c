@@ -11,6 +11,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/events.h"
+#include "cmd/lockfile.h"
 #include "cmd/outcome.h"
 #include "core/base/cancel.h"
 #include "core/host/index.h"
@@ -23,7 +24,7 @@
 
 enum {
 	O_PROVIDER = 256, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, O_FORCE, O_PRUNE,
-	O_PARALLEL, O_PROVISION_WITH, O_REPORT,
+	O_PARALLEL, O_PROVISION_WITH, O_REPORT, O_LOCKED,
 };
 
 static const struct option lc_opts_table[] = {
@@ -36,12 +37,13 @@ static const struct option lc_opts_table[] = {
 	{"parallel", required_argument, NULL, O_PARALLEL},
 	{"provision-with", required_argument, NULL, O_PROVISION_WITH},
 	{"report", required_argument, NULL, O_REPORT},
+	{"locked", no_argument, NULL, O_LOCKED},
 	{0},
 };
 
 struct parsed {
 	struct lc_opts o;
-	bool prune;
+	bool prune, locked;
 	struct strv only; /* --provision-with */
 };
 
@@ -89,6 +91,7 @@ static int parse_opts(struct ctx *c, const int *allowed, struct parsed *p)
 		case O_DESTROY_ON_ERROR: o->destroy_on_error = true; break;
 		case O_FORCE: o->force = true; break;
 		case O_PRUNE: p->prune = true; break;
+		case O_LOCKED: p->locked = true; break;
 		case O_PROVISION_WITH: steps_split(optarg, &p->only); break;
 		case O_REPORT:
 			if (events_report_arg(cmd, optarg))
@@ -160,9 +163,10 @@ static void catch_interrupts(bool on, struct sigaction old[2])
 typedef int (*lc_fn)(const struct env *, const struct machine_cfg *const *, size_t,
 		     const struct lc_opts *, struct diag_list *, struct lc_result *);
 
-/* summary: up and reload end with what became of each machine. */
-static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool autostart_only,
-			 bool summary)
+/* summary: up and reload end with what became of each machine; they also
+ * take boxes from corral.lock and write it. */
+static int run_lifecycle(struct ctx *c, struct lc_opts *o, lc_fn fn, bool autostart_only,
+			 bool summary, bool locked)
 {
 	_cleanup_free_ const struct machine_cfg **sel = NULL;
 	size_t n;
@@ -171,6 +175,11 @@ static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool 
 	    (o->only && (rc = steps_check(c->env, o->only, command_find(c->argv[0])))) ||
 	    (rc = ctx_lock(c)))
 		return rc;
+	struct boxlock pins = {0};
+	if (summary && (rc = lockfile_open(c, locked, &pins)))
+		return rc;
+	if (summary)
+		o->lock = &pins;
 	struct diag_list errs = {0};
 	_cleanup_free_ struct lc_result *res = xcalloc(n + 1, sizeof(*res));
 	struct sigaction old[2];
@@ -180,6 +189,9 @@ static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool 
 	if (summary)
 		catch_interrupts(false, old);
 	rc = report_all(&errs);
+	if (summary && lockfile_write(c, &pins) != EXIT_OK)
+		rc = EXIT_FAIL;
+	boxlock_free(&pins);
 	if (summary)
 		outcome_print(res, n, "running", c->json);
 	if (events_write_reports(c->argv[0], res, n, "running") != EXIT_OK)
@@ -193,7 +205,7 @@ static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autos
 	bool summary = fn == lifecycle_up || fn == lifecycle_reload || fn == lifecycle_reset;
 	int rc = parse_opts(c, allowed, &p);
 	if (rc == EXIT_OK)
-		rc = run_lifecycle(c, &p.o, fn, autostart_only, summary);
+		rc = run_lifecycle(c, &p.o, fn, autostart_only, summary, p.locked);
 	strv_free(&p.only);
 	return rc;
 }
@@ -201,7 +213,7 @@ static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autos
 int cmd_up(struct ctx *c)
 {
 	static const int allowed[] = {O_PROVIDER, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR,
-				      O_PARALLEL, O_PROVISION_WITH, O_REPORT, 0};
+				      O_PARALLEL, O_PROVISION_WITH, O_REPORT, O_LOCKED, 0};
 	return parse_and_run(c, allowed, lifecycle_up, true);
 }
 
@@ -244,7 +256,7 @@ int cmd_destroy(struct ctx *c)
 		fputs("nothing destroyed\n", stderr);
 		return EXIT_OK;
 	}
-	return run_lifecycle(c, &p.o, lifecycle_destroy, false, false);
+	return run_lifecycle(c, &p.o, lifecycle_destroy, false, false, false);
 }
 
 static void print_entry(json_t *arr, const struct index_entry *e, const char *state, bool json)

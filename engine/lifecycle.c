@@ -99,11 +99,63 @@ static const struct provider *pick_provider(struct run *r, struct machine *m, st
  * first instead of each fetching it (or failing where only one names its URL). */
 static pthread_mutex_t box_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int ensure_box(const struct provider *p, struct machine *m, struct diag *d)
+/* The lock's entry for mc when it still fits the envfile, else NULL. */
+static const struct boxlock_entry *pinned(const struct boxlock *l, const struct machine_cfg *mc)
+{
+	const struct boxlock_entry *le = l ? boxlock_find(l, mc->name) : NULL;
+	return le && boxlock_fits(le, mc) ? le : NULL;
+}
+
+/* Under box_mu: the box from the lock's pin, else resolved; the lock
+ * learns what a machine without a fitting entry got. */
+static int resolve_box(struct boxlock *l, const char *const *providers,
+		       const struct machine_cfg *mc, struct box_ref *ref, struct diag *d, bool update)
+{
+	const struct boxlock_entry *le = update ? NULL : pinned(l, mc);
+	struct box_pin pin = {0};
+	if (le)
+		pin = (struct box_pin){le->version, le->provider, le->arch, le->digest};
+	int rc = le       ? boxstore_ensure_pinned(mc, providers, &pin, ref, d)
+		 : update ? boxstore_resolve_latest(mc, providers, ref, d)
+			  : boxstore_ensure(mc, providers, ref, d);
+	if (rc == 0 && l && !le) {
+		struct boxlock_entry e;
+		boxlock_entry_from_box(mc, ref, &e);
+		boxlock_set(l, &e);
+		boxlock_entry_free(&e);
+	}
+	return rc;
+}
+
+/* A machine created before there was a lock (or before its entry fitted):
+ * the lock records the box it runs. */
+static void pin_running(struct boxlock *l, struct machine *m)
+{
+	if (!l || pinned(l, m->cfg) || !machine_str(m, MK_BOX) || !machine_str(m, MK_BOX_DIR))
+		return;
+	struct box_ref ref = {(char *)machine_str(m, MK_BOX), (char *)machine_str(m, MK_BOX_VERSION),
+			      NULL, NULL, (char *)machine_str(m, MK_BOX_DIR), false};
+	_cleanup_free_ char *prov = NULL, *arch = NULL;
+	/* provider and arch: the store path's last two parts (…/ARCH/PROVIDER) */
+	_cleanup_free_ char *parent = path_dirname(ref.dir);
+	prov = xstrdup(strrchr(ref.dir, '/') ? strrchr(ref.dir, '/') + 1 : ref.dir);
+	arch = xstrdup(strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent);
+	ref.provider = prov;
+	ref.arch = arch;
+	struct boxlock_entry e;
+	pthread_mutex_lock(&box_mu);
+	boxlock_entry_from_box(m->cfg, &ref, &e);
+	boxlock_set(l, &e);
+	pthread_mutex_unlock(&box_mu);
+	boxlock_entry_free(&e);
+}
+
+static int ensure_box(struct run *r, const struct provider *p, struct machine *m,
+		      struct diag *d)
 {
 	struct box_ref ref = {0};
 	pthread_mutex_lock(&box_mu);
-	int rc = boxstore_ensure(m->cfg, p->box_provider, &ref, d);
+	int rc = resolve_box(r->o->lock, p->box_provider, m->cfg, &ref, d, false);
 	pthread_mutex_unlock(&box_mu);
 	if (rc < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
@@ -321,10 +373,12 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 		log_machine(name, "creating");
 		event_state(name, "creating");
 	}
-	if (!j->t.created)
+	if (!j->t.created) {
 		m->box_dir = xstrdup(machine_str(m, MK_BOX_DIR));
-	else if (ensure_box(p, m, d) < 0)
+		pin_running(r->o->lock, m);
+	} else if (ensure_box(r, p, m, d) < 0) {
 		return -1;
+	}
 	int rc = boot(p, j, s, d);
 	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = guest_setup(p, m, j->t.conn, &j->t.ep, d);
@@ -598,4 +652,45 @@ int lifecycle_reset(const struct env *e, const struct machine_cfg *const *sel, s
 		    const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
 {
 	return run_jobs(e, sel, n, o, reset_one, errs, res);
+}
+
+/* One machine for `corral lock`. */
+static int lock_one(const struct env *e, const struct machine_cfg *mc, bool update,
+		    struct boxlock *l, struct diag *d)
+{
+	struct machine m;
+	if (!update && pinned(l, mc))
+		return 0;
+	if (machine_open(&m, e, mc, d) < 0)
+		return -1;
+	struct lc_opts o = {0};
+	struct run r = {.e = e, .o = &o};
+	int rc = 0;
+	const struct provider *p = NULL;
+	if (!update && machine_str(&m, MK_BOX_DIR))
+		pin_running(l, &m);
+	else if (!(p = pick_provider(&r, &m, d)))
+		rc = -1;
+	if (p) {
+		struct box_ref ref = {0};
+		pthread_mutex_lock(&box_mu);
+		rc = resolve_box(l, p->box_provider, mc, &ref, d, update);
+		pthread_mutex_unlock(&box_mu);
+		box_ref_free(&ref);
+	}
+	machine_close(&m);
+	return rc < 0 ? diag_wrap(d, "%s", mc->name) : 0;
+}
+
+int lifecycle_lock(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		   bool update, struct boxlock *lock, struct diag_list *errs)
+{
+	size_t before = errs->n;
+	boxlock_retain(lock, e);
+	for (size_t i = 0; i < n; i++) {
+		struct diag d = {0};
+		if (lock_one(e, sel[i], update, lock, &d) < 0)
+			diag_list_add(errs, &d);
+	}
+	return errs->n > before ? -1 : 0;
 }

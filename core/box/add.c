@@ -358,12 +358,13 @@ static int write_record(const char *dir, const struct plan *p, const struct boxf
 	time_t t = time(NULL);
 	struct tm tm;
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s, s:b}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s, s:b, s:s?}",
 			      "name", p->name, "version", p->version, "provider", p->provider,
 			      "architecture", p->arch, "source", p->url, "sha256", res->sha256,
 			      "bytes", (json_int_t)res->bytes, "checksum_type", p->checksum_type,
 			      "checksum", p->checksum, "catalog_url", p->catalog_url, "added_at",
-			      when, "signature_checked", res->signature_checked);
+			      when, "signature_checked", res->signature_checked, "signer",
+			      res->signer[0] ? res->signer : NULL);
 	_cleanup_free_ char *path = path_join(dir, BOXSTORE_RECORD);
 	int r = state_save(path, o, d);
 	json_decref(o);
@@ -414,6 +415,12 @@ static int fetch_install(const struct box_add_opts *o, struct plan *p, struct bo
 		log_warn("box %s: no checksum given, so its bytes are not verified (pass --checksum "
 			 "TYPE:HEX, or use a catalog that lists one)", label);
 	int r = boxfetch(p->url, unpacked, &fo, &res, d);
+	if (r == 0 && o->digest && strcmp(o->digest + strlen("sha256:"), res.sha256) != 0) {
+		diag_fail(d, "box %s: its bytes have digest sha256:%s, but corral.lock pins %s", label,
+			  res.sha256, o->digest);
+		r = diag_hint(d, "the box changed where it is published; if that is expected, "
+				 "`corral lock --update` pins what is there now");
+	}
 	if (r == 0 && res.stripped)
 		log_warn("box %s: setuid/setgid bits and file capabilities were removed from %llu "
 			 "files of its root tree (sudo and the like will not work in its machines) "

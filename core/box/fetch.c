@@ -329,7 +329,7 @@ static bool have_trusted_keys(const char *dir)
 	return any;
 }
 
-static int check_signature(struct pipeline *p, bool *checked, struct diag *d)
+static int check_signature(struct pipeline *p, struct boxfetch_result *r, struct diag *d)
 {
 	if (strcmp(signature_policy(), "off") == 0)
 		return 0;
@@ -345,7 +345,11 @@ static int check_signature(struct pipeline *p, bool *checked, struct diag *d)
 	if (sig_verify(keys, p->sha256, 32, p->o->signature, &key, d) < 0)
 		return diag_wrap(d, "signature of %s", p->src);
 	log_debug("%s: signature verified with trusted key %s", p->src, key);
-	*checked = true;
+	r->signature_checked = true;
+	_cleanup_free_ char *base = xstrdup(strrchr(key, '/') ? strrchr(key, '/') + 1 : key);
+	if (str_ends(base, ".pub"))
+		base[strlen(base) - 4] = '\0';
+	snprintf(r->signer, sizeof(r->signer), "%s", base);
 	return 0;
 }
 
@@ -378,7 +382,7 @@ int boxfetch(const char *src, const char *dest_dir, const struct boxfetch_opts *
 		rc = check_checksum(&p, d);
 	memset(r, 0, sizeof(*r));
 	if (rc == 0)
-		rc = check_signature(&p, &r->signature_checked, d);
+		rc = check_signature(&p, r, d);
 	if (p.prog)
 		progress_end(p.prog, rc == 0);
 	if (p.part_fd >= 0)

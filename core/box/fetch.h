@@ -23,6 +23,7 @@ struct boxfetch_result {
 	char sha256[65];
 	uint64_t bytes;
 	bool signature_checked;
+	char signer[128]; /* the trusted key that verified the signature ("" none): its file name without .pub */
 	uint64_t stripped; /* setuid/setgid bits and file capabilities dropped from a container root tree (!private_store) */
 };
 

@@ -88,6 +88,7 @@ struct box_add_opts {
 	const char *arch;              /* NULL: the host's, then "unknown" */
 	const char *checksum;          /* "TYPE:HEX" for a .box; NULL: none */
 	const char *signature;         /* base64 Ed25519 for a .box; NULL: none */
+	const char *digest;            /* "sha256:HEX" the bytes must have (corral.lock); NULL: any */
 	bool force, insecure;
 };
 enum box_added { BOX_ADDED, BOX_PRESENT, BOX_REPLACED };
@@ -113,5 +114,20 @@ void box_status_free(struct box_status *v, size_t n);
  * an org/name. Fills out (caller frees with box_ref_free). */
 int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 		    struct box_ref *out, struct diag *d);
+
+/* What corral.lock pins a machine's box to (core/box/boxlock.h). */
+struct box_pin {
+	const char *version, *provider, *arch;
+	const char *digest; /* "sha256:HEX"; NULL: not known (a box of Vagrant's store) */
+};
+/* boxstore_ensure for exactly that version, provider and architecture,
+ * even when a newer one fits box_version; a box in the store, or fetched,
+ * whose bytes differ from pin->digest is refused, naming both digests. */
+int boxstore_ensure_pinned(const struct machine_cfg *mc, const char *const *providers,
+			   const struct box_pin *pin, struct box_ref *out, struct diag *d);
+/* Resolves again from the box's source (catalog or box server): the newest
+ * version fitting box_version, added when missing (`corral lock --update`). */
+int boxstore_resolve_latest(const struct machine_cfg *mc, const char *const *providers,
+			    struct box_ref *out, struct diag *d);
 
 #endif
