@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,22 +113,31 @@ static int http_try(const struct machine *m, const struct probe *p, unsigned ms,
 	return rc;
 }
 
-static int command_try(struct ssh_conn *c, const struct probe *p, struct buf *out)
+/* The command under the guest's timeout(1) when it has one (coreutils and
+ * busybox do): a hung command ends with the probe's time. */
+static int command_try(struct ssh_conn *c, const struct probe *p, uint64_t left_ms,
+		       struct buf *out)
 {
 	int status;
 	struct diag d = {0};
-	if (ssh_exec_quiet(c, p->command, &status, out, TAIL_LINES, &d) < 0) {
+	_cleanup_free_ char *q = ssh_quote(p->command);
+	_cleanup_free_ char *cmd = xasprintf(
+		"if command -v timeout >/dev/null 2>&1; then exec timeout %llu sh -c %s; "
+		"else exec sh -c %s; fi", (unsigned long long)(left_ms + 999) / 1000, q, q);
+	if (ssh_exec_quiet(c, cmd, &status, out, TAIL_LINES, &d) < 0) {
 		buf_printf(out, "%s%s", out->len ? "\n" : "", d.msg);
 		return -1;
 	}
-	if (status != 0)
+	if (status == 124 || status == 255 + SIGTERM) /* coreutils' timeout; busybox's kills */
+		buf_printf(out, "%s(timed out)", out->len ? "\n" : "");
+	else if (status != 0)
 		buf_printf(out, "%s(exit status %d)", out->len ? "\n" : "", status);
 	return status == 0 ? 0 : -1;
 }
 
 /* One try; out gets what it said when it did not pass. */
 static int try_once(const struct machine *m, struct ssh_conn *c, const struct probe *p,
-		    unsigned ms, struct buf *out)
+		    unsigned ms, uint64_t left_ms, struct buf *out)
 {
 	char host[64];
 	unsigned port;
@@ -143,7 +153,7 @@ static int try_once(const struct machine *m, struct ssh_conn *c, const struct pr
 		}
 		return tcp_try(host, port, ms, out);
 	case PROBE_HTTP: return http_try(m, p, ms, out);
-	case PROBE_COMMAND: return command_try(c, p, out);
+	case PROBE_COMMAND: return command_try(c, p, left_ms, out);
 	}
 	return -1;
 }
@@ -188,7 +198,7 @@ static int wait_one(struct machine *m, struct ssh_conn *c, size_t i, struct diag
 		unsigned ms = left < TRY_MAX_MS ? (unsigned)left : TRY_MAX_MS;
 		if ((rc = cancel_check(m->cfg->name, d)) < 0)
 			break;
-		if ((rc = try_once(m, c, p, ms ? ms : 1, &out)) == 0)
+		if ((rc = try_once(m, c, p, ms ? ms : 1, left, &out)) == 0)
 			break;
 		if (now_ms() - t0 + p->interval_ms > p->timeout_ms) {
 			rc = not_ready(m, p, i, now_ms() - t0, &out, d);

@@ -80,6 +80,10 @@ on_exit '"$CORRAL" -C "$T/bad" destroy -f >/dev/null 2>&1'
 expect_out "a failing probe fails up with its output" 1 "did not pass in" "$CORRAL" -C "$T/bad" up
 expect_out "... naming the last output" 1 "Connection refused" "$CORRAL" -C "$T/bad" up
 expect_out "... and the console's last lines" 1 "last console lines" "$CORRAL" -C "$T/bad" up
+sed -i 's/{ tcp: 9, timeout: 2s, interval: 500ms }/{ command: "echo waiting; sleep 30", timeout: 2s }/' "$T/bad/corral.yaml"
+t0=$SECONDS
+expect_out "a command probe that hangs ends with its timeout" 1 "(timed out)" "$CORRAL" -C "$T/bad" up
+check "... in about that time" [ $((SECONDS - t0)) -lt 15 ]
 expect_out "a probe with two kinds is an envfile error" 2 "exactly one of" \
 	sh -c "printf 'version: 1\nmachines:\n  a:\n    box: x/y\n    ready: [{ tcp: 1, command: x }]\n' >'$T/two.yaml' && '$CORRAL' -f '$T/two.yaml' validate"
 
