@@ -102,25 +102,33 @@ machines:
     ports: { auto: true, exclude: [6000-6100] }
 EOF2
 on_exit '"$CORRAL" -C "$T/auto" destroy -f >/dev/null 2>&1'
-# Host port 7070 is taken by another program.
-python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 7070)); s.listen(1); time.sleep(120)' &
+# Guest ports A (whose host port another program holds: it goes to A+1)
+# and B, picked free on this host so that parallel tests do not collide.
+free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 20); do
+	A=$((20000 + RANDOM % 20000)) B=$((A + 10))
+	free "$A" && free $((A + 1)) && free "$B" && break
+done
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(120)' "$A" &
 holder=$!
 on_exit "kill $holder 2>/dev/null"
 expect_out "up with ports: auto" 0 "ssh ready" "$CORRAL" -C "$T/auto" up
-"$CORRAL" -C "$T/auto" ssh -c 'mkdir -p /www && echo auto-hello >/www/index.html && httpd -p 7080 -h /www && httpd -p 7070 -h /www && httpd -p 6050 -h /www'
-ports() { "$CORRAL" -C "$T/auto" --json port | jq -r '.[] | select(.auto) | "\(.guest):\(.host)"' | sort | tr '\n' ' '; }
+"$CORRAL" -C "$T/auto" ssh -c "mkdir -p /www && echo auto-hello >/www/index.html && httpd -p $B -h /www && httpd -p $A -h /www && httpd -p 6050 -h /www"
+ports() { "$CORRAL" -C "$T/auto" --json port | jq -r '.[] | select(.auto) | "\(.guest):\(.host)"' | sort -n | tr '\n' ' '; }
 wait_ports() { # WANT: until `corral port` lists exactly these auto forwards (5 s)
 	local i
 	for i in $(seq 50); do [ "$(ports)" = "$1" ] && return 0; sleep 0.1; done
 	echo "#   auto forwards: $(ports), wanted: $1"
 	return 1
 }
-check "listening ports are forwarded: same port, a busy one to the next free, 6050 excluded" wait_ports "7070:7071 7080:7080 "
-expect_out "... and reached from the host" 0 "auto-hello" curl -s http://127.0.0.1:7080/
-expect_out "corral port marks it auto" 0 "7080 (guest) => 7080 (host 127.0.0.1, tcp, auto)" "$CORRAL" -C "$T/auto" port
-# (busybox has no pkill: the httpd whose command line has 7080; [8] keeps
-# the shell doing it from matching itself)
-"$CORRAL" -C "$T/auto" ssh -c 'for p in /proc/[0-9]*; do grep -q "70[8]0" $p/cmdline 2>/dev/null && kill ${p#/proc/}; done; true'
-check "a port the guest stops listening on is removed" wait_ports "7070:7071 "
+check "listening ports are forwarded: same port, a busy one to the next free, 6050 excluded" \
+	wait_ports "$A:$((A + 1)) $B:$B "
+expect_out "... and reached from the host" 0 "auto-hello" curl -s "http://127.0.0.1:$B/"
+expect_out "corral port marks it auto" 0 "$B (guest) => $B (host 127.0.0.1, tcp, auto)" "$CORRAL" -C "$T/auto" port
+# (busybox has no pkill: the httpd whose command line has port B; the
+# sed-made pattern keeps the shell doing it from matching itself)
+pat=$(sed 's/^\(.\)/[\1]/' <<<"$B")
+"$CORRAL" -C "$T/auto" ssh -c "for p in /proc/[0-9]*; do grep -q '$pat' \$p/cmdline 2>/dev/null && kill \${p#/proc/}; done; true"
+check "a port the guest stops listening on is removed" wait_ports "$A:$((A + 1)) "
 expect_out "halt stops the watcher" 0 "stopped" "$CORRAL" -C "$T/auto" halt
 check "... and its forwards are gone" [ ! -e "$T/auto/.corral/machines/svc/auto-ports" ]
