@@ -303,6 +303,18 @@ static void auto_ports_note(const struct provider *p, struct machine *m)
 	free(v);
 }
 
+static void copy_list(struct machine *m, enum mkey from, enum mkey to)
+{
+	struct strv v = {0};
+	for (size_t i = 0; i < machine_list_len(m, from); i++)
+		if (machine_list_get(m, from, i))
+			strv_push(&v, machine_list_get(m, from, i));
+	machine_list_clear(m, to);
+	for (size_t i = 0; i < v.n; i++)
+		machine_list_add(m, to, v.v[i]);
+	strv_free(&v);
+}
+
 /* The `provisioned` checkpoint `reset` returns to, once: after the first
  * complete provisioning. */
 static int checkpoint(const struct provider *p, struct job *j, struct diag *d)
@@ -316,6 +328,7 @@ static int checkpoint(const struct provider *p, struct job *j, struct diag *d)
 	if (rc < 0)
 		return diag_wrap(d, "%s: the `provisioned` checkpoint", j->cfg->name);
 	machine_set_flag(m, MK_CHECKPOINT, true);
+	copy_list(m, MK_PROVISIONED, MK_CHECKPOINT_STEPS);
 	log_machine(j->cfg->name, "checkpoint `provisioned` taken (%.2fs)",
 		    (double)(now_ms() - t0) / 1000);
 	return machine_save(m, d);
@@ -349,6 +362,10 @@ static int reset_one(struct run *r, struct job *j, struct diag *d)
 	if (rc == 0)
 		rc = connect_ssh(p, j, d);
 	j->boot_ms = now_ms() - t0;
+	if (rc == 0) { /* the steps that ran since are undone: they are due again */
+		copy_list(m, MK_CHECKPOINT_STEPS, MK_PROVISIONED);
+		rc = machine_save(m, d);
+	}
 	if (rc < 0)
 		diag_wrap(d, "%s: reset", name);
 	event_end(EV_RESET, name, "reset", rc == 0, j->boot_ms, rc ? d->msg : NULL);

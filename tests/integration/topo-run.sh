@@ -21,6 +21,7 @@ machines:
   db:
     provision:
       - shell: { inline: '$(svc 5432)', privileged: false }
+      - shell: { name: extra, run: never, inline: "touch /root/extra", privileged: false }
     ready:
       - { tcp: 5432 }
       - { command: "test -f /root/prov", interval: 200ms }
@@ -51,6 +52,9 @@ check "the provisioned checkpoint is taken" grep -q "db: checkpoint \`provisione
 # reset: what changed after provisioning goes, what provisioning made stays.
 "$CORRAL" ssh db -c 'echo later >/root/after && rm /root/prov.keep 2>/dev/null; true'
 "$CORRAL" ssh web -c 'echo later >/root/after'
+"$CORRAL" provision db --provision-with extra >/dev/null 2>&1
+check "a step run after the checkpoint is recorded" \
+	test "$(jq '.provisioned | length' .corral/machines/db/state.json)" = 2
 t0=${EPOCHREALTIME/./}
 out=$("$CORRAL" reset 2>&1)
 rc=$?
@@ -61,6 +65,9 @@ check "reset prints each machine's time" grep -q "web: reset to \`provisioned\` 
 echo "# reset of 2 machines: ${ms} ms"
 expect_out "a file written after provisioning is gone" 1 "" "$CORRAL" ssh db -c 'test -e /root/after'
 expect_out "the provisioned file stays" 0 "provisioned" "$CORRAL" ssh db -c 'cat /root/prov'
+expect_out "what a later step made is gone" 1 "" "$CORRAL" ssh db -c 'test -e /root/extra'
+check "... and the step is no longer recorded as run" \
+	test "$(jq '.provisioned | length' .corral/machines/db/state.json)" = 1
 expect_out "services are back, probes passed" 0 "web: ready: http" echo "$out"
 expect_out "reset of a machine never provisioned is refused" 2 "no machine" "$CORRAL" reset nosuch
 
