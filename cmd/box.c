@@ -91,9 +91,20 @@ static int parse_args(const struct sub *s, int argc, char **argv, struct box_arg
 	return 0;
 }
 
+/* With --json a line among the event lines: {"event": "box", "result": what, ...}. */
 static void print_ref(const char *what, const struct box_ref *r)
 {
-	printf("%s %s %s (%s, %s)\n", what, r->name, r->version, r->provider, r->arch);
+	if (!log_opts()->json) {
+		printf("%s %s %s (%s, %s)\n", what, r->name, r->version, r->provider, r->arch);
+		return;
+	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event", "box", "result", what,
+			      "name", r->name, "version", r->version, "provider", r->provider,
+			      "architecture", r->arch);
+	char *s = json_dumps(o, JSON_COMPACT);
+	puts(s);
+	free(s);
+	json_decref(o);
 }
 
 static void warn_insecure(bool insecure)

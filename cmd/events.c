@@ -193,7 +193,8 @@ int events_write_reports(const char *name, const struct lc_result *res, size_t n
 	int rc = EXIT_OK;
 	if (!rec.nfiles)
 		return rc;
-	event_set_sink(rec.json ? sink : NULL, NULL);
+	if (!rec.json)
+		event_set_sink(NULL, NULL);
 	rec.cases.name = xasprintf("corral %s", name);
 	add_skipped(res, n);
 	for (size_t i = 0; i < rec.nfiles; i++) {
@@ -207,5 +208,6 @@ int events_write_reports(const char *name, const struct lc_result *res, size_t n
 		buf_free(&out);
 	}
 	test_report_free(&rec.cases);
+	rec.nfiles = 0;
 	return rc;
 }

@@ -21,12 +21,15 @@ static int print_json(const struct env *e)
 	}
 	struct strv stale = {0};
 	lockfile_warn_stale(e, &stale);
-	json_t *lock = json_array();
-	for (size_t i = 0; i < stale.n; i++)
-		json_array_append_new(lock, json_string(stale.v[i]));
+	json_t *o = json_pack("{s:b, s:s, s:o, s:o}", "ok", 1, "file", e->path, "machines", names,
+			      "warnings", warnings);
+	if (stale.n) { /* "lock": why corral.lock is stale, only when it is */
+		json_t *lock = json_array();
+		for (size_t i = 0; i < stale.n; i++)
+			json_array_append_new(lock, json_string(stale.v[i]));
+		json_object_set_new(o, "lock", lock);
+	}
 	strv_free(&stale);
-	json_t *o = json_pack("{s:b, s:s, s:o, s:o, s:o}", "ok", 1, "file", e->path, "machines",
-			      names, "warnings", warnings, "lock", lock);
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(o);

@@ -9,6 +9,7 @@
 #include "core/box/store.h"
 #include "engine/guest.h"
 #include "engine/probe.h"
+#include "engine/triggers.h"
 #include "core/host/index.h"
 #include "core/host/ports.h"
 #include "core/base/log.h"
@@ -38,6 +39,7 @@ struct run {
 	struct job *jobs;
 	size_t n;
 	int (*fn)(struct run *r, struct job *j, struct diag *d);
+	const char *action; /* "up", "halt", "reload", "destroy": for triggers */
 	bool ordered;  /* wait for depends_on */
 	struct env_failure envf; /* what the top-level steps did */
 	size_t limit;  /* machines at once */
@@ -473,6 +475,19 @@ static int deps_ready(struct run *r, struct job *j)
 	return ready;
 }
 
+/* The machine's triggers at `when` of the run's action; guest ones get an
+ * SSH connection when the machine is running. */
+static int fire(struct run *r, struct job *j, enum trig_when when, struct diag *d)
+{
+	enum mstate s;
+	if (!j->t.conn && triggers_remote(r->e, j->cfg, when, r->action) &&
+	    lifecycle_state(&j->m, &s) && s == MS_RUNNING &&
+	    lifecycle_endpoint(&j->m, &j->t.ep, d) == 0 &&
+	    ssh_wait_ready(&j->t.ep, 30000, NULL, NULL, &j->t.conn, d) < 0)
+		return diag_wrap(d, "%s: connect for its triggers", j->cfg->name);
+	return triggers_fire(r->e, j->cfg, when, r->action, j->t.conn, d);
+}
+
 static void *job_main(void *arg)
 {
 	struct job *j = arg;
@@ -487,8 +502,12 @@ static void *job_main(void *arg)
 	}
 	if (rc == 0) {
 		j->t.m = &j->m;
-		rc = r->fn(r, j, &j->d);
+		rc = fire(r, j, TRIG_BEFORE, &j->d);
 	}
+	if (rc == 0)
+		rc = r->fn(r, j, &j->d);
+	if (rc == 0)
+		rc = fire(r, j, TRIG_AFTER, &j->d);
 	if (rc < 0)
 		event_state(j->cfg->name, "failed");
 	pthread_mutex_lock(&r->mu);
@@ -609,6 +628,20 @@ void lifecycle_add_env(struct lc_result *res, size_t n, const struct env_failure
 	}
 }
 
+/* The action's name, for triggers. */
+static const char *action_of(int (*fn)(struct run *, struct job *, struct diag *))
+{
+	static const struct {
+		int (*fn)(struct run *, struct job *, struct diag *);
+		const char *action;
+	} actions[] = {{up_one, "up"}, {halt_one, "halt"}, {reload_one, "reload"},
+		       {destroy_one, "destroy"}};
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (actions[i].fn == fn)
+			return actions[i].action;
+	return "";
+}
+
 static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, size_t n,
 		    const struct lc_opts *o, int (*fn)(struct run *, struct job *, struct diag *),
 		    struct diag_list *errs, struct lc_result *res)
@@ -617,19 +650,29 @@ static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, s
 	struct run r = {.e = e, .o = o, .n = n, .fn = fn, .ordered = ordered,
 			.limit = ordered && o->parallel ? o->parallel : n,
 			.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	r.action = action_of(fn);
 	r.jobs = xcalloc(n, sizeof(*r.jobs));
 	for (size_t i = 0; i < n; i++)
 		r.jobs[i] = (struct job){.cfg = sel[i], .r = &r};
-	schedule(&r);
+	struct diag td = {0};
+	if (n && triggers_fire(e, NULL, TRIG_BEFORE, r.action, NULL, &td) < 0) {
+		diag_list_add(errs, &td);
+		for (size_t i = 0; i < n; i++)
+			r.jobs[i].st = J_SKIPPED;
+	} else {
+		schedule(&r);
+	}
 	for (size_t i = 0; i < n; i++)
 		if (r.jobs[i].threaded)
 			pthread_join(r.jobs[i].th, NULL);
 	size_t before = errs->n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !td.msg[0]; i++)
 		if (r.jobs[i].st != J_DONE)
 			diag_list_add(errs, &r.jobs[i].d);
-	if (r.ordered)
+	if (r.ordered && !td.msg[0])
 		provision_all(&r, errs);
+	if (n && !td.msg[0] && triggers_fire(e, NULL, TRIG_AFTER, r.action, NULL, &td) < 0)
+		diag_list_add(errs, &td);
 	fill_results(&r, res);
 	lifecycle_add_env(res, n, &r.envf);
 	strv_free(&r.envf.machines);

@@ -81,6 +81,19 @@ struct step {
 	};
 };
 
+/* A trigger (Vagrant's config.trigger): a command run on the host or in
+ * the guest before or after an action on a machine (or, at envfile level,
+ * before the action starts on any machine / after it ended on all). */
+struct trigger_cfg {
+	char *name;         /* default "trigger N" */
+	struct strv before; /* actions: up, halt, reload, destroy, provision */
+	struct strv after;
+	struct strv run;    /* host argv; an inline string is ["/bin/sh", "-c", s]; empty: none */
+	char *run_remote;   /* a shell command line in the guest; NULL: none */
+	bool on_error_continue; /* on_error: continue — a failing `before` does not stop the action */
+	struct srcpos pos;
+};
+
 struct port_fwd {
 	unsigned guest, host; /* host 0: pick a free port */
 	char *host_ip;        /* default "127.0.0.1" */
@@ -191,6 +204,8 @@ struct machine_cfg {
 	size_t nready;
 	struct step *steps;
 	size_t nsteps;
+	struct trigger_cfg *triggers;
+	size_t ntriggers;
 	struct kvm_opts kvm;
 	struct vbox_opts vbox;
 	struct container_opts container;
@@ -214,6 +229,8 @@ struct env {
 	size_t nmachines;
 	struct step *steps; /* top-level `provision:` (ansible), run once all targets are up */
 	size_t nsteps;
+	struct trigger_cfg *triggers; /* envfile-level: once per command, around all machines */
+	size_t ntriggers;
 	struct diag_list warnings; /* valid, but probably not meant (file:line:col each) */
 };
 

@@ -938,6 +938,44 @@ static json_t *j_groups(const void *obj, const struct key *k, const char *dir)
 
 /* ---- the value types ---- */
 
+/* Trigger actions: one word, or a list of them, each of k->choices. */
+static void p_actions(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	struct strv *l = FIELD(obj, k, struct strv);
+	strv_free(l);
+	if (n->type != Y_SEQ) {
+		int i = choice(d, n, k);
+		if (i >= 0)
+			strv_push(l, k->choices[i]);
+		return;
+	}
+	for (size_t i = 0; i < n->nitems && spend(d, n); i++) {
+		size_t mark = dec_push(d, "[%zu]", i + 1);
+		int c = choice(d, n->items[i], k);
+		if (c >= 0)
+			strv_push(l, k->choices[c]);
+		dec_pop(d, mark);
+	}
+}
+
+/* A host command: a list is its argv; a string is inline shell, run as
+ * /bin/sh -c STRING (the user's own text, nothing put into it). */
+static void p_command(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	if (n->type == Y_SEQ) {
+		p_strlist(d, n, obj, k);
+		return;
+	}
+	char *s = checked_str(d, n, k);
+	if (!s)
+		return;
+	struct strv *l = FIELD(obj, k, struct strv);
+	strv_free(l);
+	strv_push(l, "/bin/sh");
+	strv_push(l, "-c");
+	strv_take(l, s);
+}
+
 static const struct ktype t_str = {"a string", p_str, f_str, j_str};
 static const struct ktype t_path = {"a path", p_path, f_str, j_path};
 static const struct ktype t_bool = {"true or false", p_bool, NULL, j_bool};
@@ -957,6 +995,9 @@ static const struct ktype t_steps = {"a list of steps", p_steps, f_steps, NULL};
 static const struct ktype t_groups = {"a mapping of groups", p_groups, f_groups, j_groups};
 static const struct ktype t_defer = {"a mapping", p_defer, NULL, NULL};
 static const struct ktype t_ports = {"a list of forwards or `auto`", p_ports, f_ports, NULL};
+static const struct ktype t_actions = {"an action or a list of them", p_actions, f_strlist, NULL};
+static const struct ktype t_command = {"a command: a list (argv) or a string (shell)", p_command,
+				       f_strlist, NULL};
 
 /* ---- the tables ---- */
 
@@ -976,6 +1017,8 @@ static const char *const kvm_accels[] = {"auto", "kvm", "tcg", NULL};
 static const char *const firmwares[] = {"bios", "uefi", NULL};
 static const char *const inits[] = {"auto", "systemd", "builtin", NULL};
 static const char *const limit_modes[] = {"strict", "best-effort", NULL};
+static const char *const trigger_actions[] = {"up", "halt", "reload", "destroy", "provision", NULL};
+static const char *const on_errors[] = {"halt", "continue", NULL};
 
 #define STEP_COMMON                                                                     \
 	{KEY("name", t_str, struct step, name), .flags = K_NO_ID},                      \
@@ -1120,6 +1163,41 @@ static const struct key synced_keys[] = {
 };
 static const struct keytab tab_synced = ELEMS(synced_keys, struct synced_folder);
 
+/* run_remote needs the machine running: not before up, not after halt or destroy. */
+static void trigger_check(struct dec *d, const struct ynode *n, void *obj)
+{
+	const struct trigger_cfg *t = obj;
+	if (!t->before.n && !t->after.n)
+		dec_err(d, n, "write `before: up` or `after: [halt, destroy]`",
+			"needs `before` or `after`");
+	if ((t->run.n > 0) == (t->run_remote != NULL))
+		dec_err(d, n, "give a host command in `run:` or a guest one in `run_remote:`",
+			"needs exactly one of `run` and `run_remote`");
+	if (t->run_remote && (str_in_list("up", (const char *const *)t->before.v) ||
+			      str_in_list("halt", (const char *const *)t->after.v) ||
+			      str_in_list("destroy", (const char *const *)t->after.v)))
+		dec_err(d, n, "use `run:` on the host there, or `after: up` / `before: halt`",
+			"`run_remote` needs a running machine: not before up or after halt/destroy");
+}
+
+#define TRIGGER_COMMON                                                                   \
+	{KEY("name", t_str, struct trigger_cfg, name)},                                  \
+	{KEY("before", t_actions, struct trigger_cfg, before), .choices = trigger_actions}, \
+	{KEY("after", t_actions, struct trigger_cfg, after), .choices = trigger_actions},   \
+	{KEY("run", t_command, struct trigger_cfg, run), .flags = K_MULTILINE},             \
+	{KEY("on_error", t_enum_bool, struct trigger_cfg, on_error_continue), .choices = on_errors}
+
+static const struct key trigger_keys[] = {
+	TRIGGER_COMMON,
+	{KEY("run_remote", t_str, struct trigger_cfg, run_remote), .flags = K_MULTILINE},
+};
+static const struct keytab tab_trigger = ELEMS(trigger_keys, struct trigger_cfg,
+					       .check = trigger_check);
+/* Envfile-level triggers run on the host only. */
+static const struct key env_trigger_keys[] = {TRIGGER_COMMON};
+static const struct keytab tab_env_trigger = ELEMS(env_trigger_keys, struct trigger_cfg,
+						   .check = trigger_check);
+
 static const struct key ssh_keys[] = {
 	{KEY("user", t_str, struct ssh_cfg, user), .valid = valid_user,
 	 .bad = "is not a safe user name", .hint = "use lowercase letters, digits, _ and -"},
@@ -1190,6 +1268,7 @@ static const struct key machine_keys[] = {
 	{LIST("ready", t_list, struct machine_cfg, ready, nready, tab_probe)},
 	{LIST("provision", t_steps, struct machine_cfg, steps, nsteps, tab_step_kinds)},
 	{.name = "provider_options", .type = &t_map, .off = 0, .sub = &tab_popts},
+	{LIST("triggers", t_list, struct machine_cfg, triggers, ntriggers, tab_trigger)},
 	{M("graceful_halt_timeout", t_duration, graceful_halt_timeout_ms)},
 };
 static const struct keytab tab_machine = TABLE(machine_keys);
@@ -1214,6 +1293,7 @@ static const struct key top_keys[] = {
 	{.name = "machines", .type = &t_defer, .off = DEFER_MACHINES, .sub = &tab_machine},
 	{LIST("provision", t_steps, struct env, steps, nsteps, tab_step_kinds),
 	 .flags = K_ANSIBLE_ONLY},
+	{LIST("triggers", t_list, struct env, triggers, ntriggers, tab_env_trigger)},
 };
 static const struct keytab tab_top = TABLE(top_keys);
 

@@ -126,7 +126,7 @@ static int child_main(void *arg)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	bool ok = !s->setsid || setsid() >= 0;
+	bool ok = (!s->setsid || setsid() >= 0) && (!s->dir || chdir(s->dir) == 0);
 	/* Two passes: a source may be another entry's target. */
 	for (size_t i = 0; ok && i < s->nfds; i++)
 		ok = (c->moved[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, (int)s->nfds)) >= 0;
@@ -398,7 +398,7 @@ int proc_cmd_run(struct proc_cmd *c, struct diag *d)
 		child_env(c, &env);
 	int child[3] = {c->input ? fd[IN][0] : PROC_NULL, fd[OUT][1], c->split ? fd[ERR][1] : fd[OUT][1]};
 	struct proc_spawn s = {.argv = c->argv, .envp = (const char *const *)env.v,
-			       .fds = child, .nfds = 3};
+			       .fds = child, .nfds = 3, .dir = c->dir};
 	pid_t pid;
 	int rc = proc_spawn(&s, &pid, d);
 	strv_free(&env);

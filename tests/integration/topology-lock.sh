@@ -90,3 +90,63 @@ check "--locked: names the changed constraint" grep -q 'web: box_version is `>= 
 check "--locked: names the new machine" grep -q 'machine db is not in corral.lock' <<<"$out"
 check "--locked: nothing was created" test ! -e "$D/.corral/machines/db"
 expect_out "validate: reports the stale lock" 0 "corral.lock is stale" corral -C "$D" validate
+
+# --- reports, events and triggers, on a fresh project of two machines
+P=$T/tp
+mkdir -p "$P"
+on_exit '"$CORRAL" -C "$P" destroy -f >/dev/null 2>&1'
+cat >"$P/corral.yaml" <<YAML
+version: 1
+triggers:
+  - { name: all-up, after: up, run: "echo \$CORRAL_ACTION >>all.log" }
+machines:
+  web:
+    box: test/tiny
+    box_url: file://$T/www/catalog.json
+    box_version: "= 1.0"
+    provider: container
+    triggers:
+      - { name: mark, before: up, run: [sh, -c, 'echo "\$CORRAL_WHEN \$CORRAL_ACTION \$CORRAL_MACHINE \$(basename "\$CORRAL_ENVFILE")" >"\$PWD/before-up"'] }
+      - { name: guest, after: up, run_remote: "echo in-guest >/tmp/trig" }
+      - { name: keep, before: halt, run: "test ! -e \$PWD/block-halt || { echo halt is blocked; exit 7; }" }
+    provision:
+      - shell: { name: hello, inline: "echo hello from web", privileged: false }
+  db:
+    box: test/tiny
+    box_url: file://$T/www/catalog.json
+    box_version: "= 1.0"
+    provider: container
+    provision:
+      - shell: { name: broken, inline: "echo about to fail; exit 3", privileged: false }
+YAML
+"$CORRAL" -C "$P" up --json --report "junit:$T/up.xml" --report "json:$T/up.json" >"$T/events" 2>"$T/up.err"
+rc=$?
+check "report: up with a failing step exits 1" [ "$rc" -eq 1 ]
+check "report: junit valid against tests/junit.xsd" xmllint --noout --schema "$ROOT/tests/junit.xsd" "$T/up.xml" 2>/dev/null
+check "report: junit has the boot and steps of both machines" test "$(xmllint --xpath \
+	'count(//testcase)' "$T/up.xml")" -ge 4
+check "report: the failed step is a <failure> with its output" \
+	grep -q 'exit code 3; last lines:' <<<"$(xmllint --xpath '//testcase[@name="step broken"]/failure/text()' "$T/up.xml")"
+check "report: json has cases with status and seconds" test "$(jq -r \
+	'.cases[] | select(.name == "step hello") | "\(.suite) \(.status) \(.seconds | type)"' "$T/up.json")" = "web ok number"
+check "events: every line is one JSON object" python3 -c "
+import json,sys
+for l in open('$T/events'): assert isinstance(json.loads(l), dict)"
+check "events: step start and end with status" test "$(jq -r \
+	'select(.event == "step_end" and .name == "broken") | .status' "$T/events")" = failed
+check "events: state changes and boots" test "$(jq -r \
+	'select(.machine == "web" and (.event == "state" or .event == "boot_end")) | .state // .event' \
+	"$T/events" | xargs)" = "creating booting boot_end running"
+check "events: the summary is the last line" test "$(tail -n1 "$T/events" | jq -r '.event')" = summary
+check "events: triggers too" test "$(jq -r 'select(.event == "trigger_end") | .name' "$T/events" | sort | xargs)" = "all-up guest mark"
+
+check "trigger: before up ran on the host in the envfile's directory, with its environment" \
+	test "$(cat "$P/before-up")" = "before up web corral.yaml"
+check "trigger: after up ran in the guest" test "$("$CORRAL" -C "$P" ssh web -c 'cat /tmp/trig')" = in-guest
+check "trigger: envfile-level after up, once" test "$(cat "$P/all.log")" = up
+touch "$P/block-halt"
+expect_out "trigger: a failing before halt stops the halt, its output shown" 1 "halt is blocked" \
+	corral -C "$P" halt web
+check "trigger: the machine still runs" test "$("$CORRAL" -C "$P" status --json | jq -r '.[] | select(.name == "web") | .state')" = running
+rm "$P/block-halt"
+expect_out "trigger: halt goes on once it passes" 0 "web: stopped" corral -C "$P" halt web
