@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/base/digest.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/host/mstate.h"
@@ -117,19 +118,31 @@ void ct_veth_name(const char *id, unsigned i, char *out, size_t n)
 	snprintf(out, n, "cr-%.10s%u", id, i);
 }
 
+/* The guest's ethI MAC, the same at every boot (a locally administered
+ * address from the machine's id): after a restart or reset, the other
+ * machines' neighbour caches still point at it. */
+static void guest_mac(const char *id, unsigned i, char out[18])
+{
+	unsigned char md[HASH_MAX];
+	_cleanup_free_ char *s = xasprintf("%s/%u", id, i);
+	hash_str(s, md, NULL);
+	snprintf(out, 18, "02:%02x:%02x:%02x:%02x:%02x", md[0], md[1], md[2], md[3], md[4]);
+}
+
 static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag *d)
 {
 	struct buf batch = {0};
 	for (unsigned i = 0; i < b->nnets; i++) {
-		char veth[16];
+		char veth[16], mac[18];
 		ct_veth_name(id, i, veth, sizeof(veth));
+		guest_mac(id, i, mac);
 		net_link_delete(veth); /* left by a container that was killed */
 		/* The address may have belonged to another machine a moment ago: a
 		 * cached neighbour entry would send its frames to the old MAC. */
 		buf_printf(&batch, "neigh flush to %s dev %s\n"
-				   "link add %s type veth peer name eth%u netns %d\n"
+				   "link add %s type veth peer name eth%u address %s netns %d\n"
 				   "link set %s master %s up\n",
-			   b->nets[i].ip, b->nets[i].bridge, veth, i, (int)pid, veth,
+			   b->nets[i].ip, b->nets[i].bridge, veth, i, mac, (int)pid, veth,
 			   b->nets[i].bridge);
 	}
 	int r = net_ip_batch(batch.s, d);
