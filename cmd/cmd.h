@@ -69,6 +69,7 @@ int cmd_box(struct ctx *c);
 int cmd_up(struct ctx *c);
 int cmd_halt(struct ctx *c);
 int cmd_reload(struct ctx *c);
+int cmd_reset(struct ctx *c);
 int cmd_destroy(struct ctx *c);
 int cmd_global_status(struct ctx *c);
 int cmd_port(struct ctx *c);

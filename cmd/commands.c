@@ -94,6 +94,13 @@ static const struct command table[] = {
 	{"destroy", cmd_destroy, "[-f] [NAME...]",
 	 "remove machines and everything they hold on the host",
 	 "  -f, --force   no confirmation question\n"},
+	{"reset", cmd_reset, "[NAME...] [--report FMT:FILE]",
+	 "return machines to their state right after their first complete provisioning",
+	 "  The `provisioned` checkpoint is taken by `up` once a machine's first\n"
+	 "  provisioning completes. container: its upper layer's changes since then are\n"
+	 "  discarded and it starts again (no full boot); kvm, virtualbox: the snapshot\n"
+	 "  `provisioned` is restored (memory too when taken running). Probes are waited for.\n"
+	 "  --report junit:FILE|json:FILE   each reset and probe as a test case\n"},
 	{"snapshot", cmd_snapshot, "save|restore|delete [MACHINE] NAME | list [MACHINE]",
 	 "save, restore, delete or list machine snapshots (no MACHINE: every machine)",
 	 "  save [MACHINE] NAME      a running machine: disk, memory and devices; stopped: disk\n"

@@ -1,4 +1,4 @@
-/* The machine lifecycle: up, halt, reload, destroy, global-status, port,
+/* The machine lifecycle: up, halt, reload, reset, destroy, global-status, port,
  * and providers' helper processes (__init, __portfwd).
  * The work is in engine/lifecycle. */
 #include <getopt.h>
@@ -15,6 +15,7 @@
 #include "cmd/outcome.h"
 #include "core/base/cancel.h"
 #include "core/host/index.h"
+#include "core/host/ports.h"
 #include "engine/lifecycle.h"
 #include "providers/provider.h"
 #include "core/base/log.h"
@@ -201,7 +202,7 @@ static int run_lifecycle(struct ctx *c, struct lc_opts *o, lc_fn fn, bool autost
 static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autostart_only)
 {
 	struct parsed p = {.o.provision = PROVISION_DEFAULT};
-	bool summary = fn == lifecycle_up || fn == lifecycle_reload;
+	bool summary = fn == lifecycle_up || fn == lifecycle_reload || fn == lifecycle_reset;
 	int rc = parse_opts(c, allowed, &p);
 	if (rc == EXIT_OK)
 		rc = run_lifecycle(c, &p.o, fn, autostart_only, summary, p.locked);
@@ -226,6 +227,12 @@ int cmd_reload(struct ctx *c)
 {
 	static const int allowed[] = {O_PROVISION, O_NO_PROVISION, O_PARALLEL, O_PROVISION_WITH, 0};
 	return parse_and_run(c, allowed, lifecycle_reload, false);
+}
+
+int cmd_reset(struct ctx *c)
+{
+	static const int allowed[] = {O_REPORT, 0};
+	return parse_and_run(c, allowed, lifecycle_reset, false);
 }
 
 /* Without -f a person at a terminal confirms; scripts (no TTY) need not. */
@@ -336,18 +343,20 @@ static const struct machine_cfg *port_machine(struct ctx *c)
 	return mc;
 }
 
-static void print_ports(const struct mport *v, size_t n, bool json)
+/* v[fixed..n) are the forwards `ports: auto` made. */
+static void print_ports(const struct mport *v, size_t n, size_t fixed, bool json)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const char *proto = v[i].udp ? "udp" : "tcp";
 		if (json)
-			json_array_append_new(arr, json_pack("{s:i, s:i, s:s, s:s}", "guest",
+			json_array_append_new(arr, json_pack("{s:i, s:i, s:s, s:s, s:b}", "guest",
 							     (int)v[i].guest, "host", (int)v[i].host,
-							     "host_ip", v[i].host_ip, "protocol", proto));
+							     "host_ip", v[i].host_ip, "protocol", proto,
+							     "auto", i >= fixed));
 		else
-			printf("%6u (guest) => %u (host %s, %s)\n", v[i].guest, v[i].host, v[i].host_ip,
-			       proto);
+			printf("%6u (guest) => %u (host %s, %s%s)\n", v[i].guest, v[i].host,
+			       v[i].host_ip, proto, i >= fixed ? ", auto" : "");
 	}
 	if (json) {
 		char *s = json_dumps(arr, JSON_INDENT(2));
@@ -381,10 +390,14 @@ int cmd_port(struct ctx *c)
 		report(&d);
 		rc = EXIT_FAIL;
 	} else {
-		struct mport *v;
-		size_t n = machine_ports(&m, &v);
-		print_ports(v, n, c->json);
+		struct mport *v, *a;
+		size_t n = machine_ports(&m, &v), na = ports_auto_load(&m, &a);
+		v = xrealloc(v, (n + na + 1) * sizeof(*v));
+		if (na)
+			memcpy(v + n, a, na * sizeof(*a));
+		print_ports(v, n + na, n, c->json);
 		free(v);
+		free(a);
 	}
 	machine_close(&m);
 	return rc;

@@ -8,8 +8,10 @@
 #include "core/base/event.h"
 #include "core/box/store.h"
 #include "engine/guest.h"
+#include "engine/probe.h"
 #include "engine/triggers.h"
 #include "core/host/index.h"
+#include "core/host/ports.h"
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
 #include "core/host/mstate.h"
@@ -284,6 +286,98 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	return rc;
 }
 
+/* ports: auto: what the provider's watcher forwards by now (it goes on
+ * watching after up returns; `corral port` lists the current ones). */
+static void auto_ports_note(const struct provider *p, struct machine *m)
+{
+	if (!m->cfg->ports_auto.on)
+		return;
+	if (!p->auto_ports) {
+		log_warn("%s: `ports: auto` is not supported by the %s provider yet: ignored",
+			 m->cfg->name, p->name);
+		return;
+	}
+	struct mport *v;
+	size_t n = ports_auto_load(m, &v);
+	for (size_t i = 0; i < n; i++)
+		log_machine(m->cfg->name, "forwarding %s:%u -> %u", v[i].host_ip, v[i].host,
+			    v[i].guest);
+	free(v);
+}
+
+static void copy_list(struct machine *m, enum mkey from, enum mkey to)
+{
+	struct strv v = {0};
+	for (size_t i = 0; i < machine_list_len(m, from); i++)
+		if (machine_list_get(m, from, i))
+			strv_push(&v, machine_list_get(m, from, i));
+	machine_list_clear(m, to);
+	for (size_t i = 0; i < v.n; i++)
+		machine_list_add(m, to, v.v[i]);
+	strv_free(&v);
+}
+
+/* The `provisioned` checkpoint `reset` returns to, once: after the first
+ * complete provisioning. */
+static int checkpoint(const struct provider *p, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	if (machine_flag(m, MK_CHECKPOINT) || machine_flag(m, MK_PROVISION_PENDING) ||
+	    (!p->checkpoint && !p->snapshot_save))
+		return 0;
+	uint64_t t0 = now_ms();
+	int rc = p->checkpoint ? p->checkpoint(m, d) : p->snapshot_save(m, PROVIDER_CHECKPOINT, d);
+	if (rc < 0)
+		return diag_wrap(d, "%s: the `provisioned` checkpoint", j->cfg->name);
+	machine_set_flag(m, MK_CHECKPOINT, true);
+	copy_list(m, MK_PROVISIONED, MK_CHECKPOINT_STEPS);
+	log_machine(j->cfg->name, "checkpoint `provisioned` taken (%.2fs)",
+		    (double)(now_ms() - t0) / 1000);
+	return machine_save(m, d);
+}
+
+static int reset_one(struct run *r, struct job *j, struct diag *d)
+{
+	(void)r;
+	struct machine *m = &j->m;
+	const char *name = j->cfg->name;
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (!p || s == MS_NOT_CREATED) {
+		diag_fail(d, "%s is not created", name);
+		return diag_hint(d, "`corral up %s` first", name);
+	}
+	if (!machine_flag(m, MK_CHECKPOINT)) {
+		diag_fail(d, "%s has no `provisioned` checkpoint to reset to", name);
+		return diag_hint(d, p->reset || p->snapshot_restore
+				    ? "it is taken when `up` completes the first provisioning"
+				    : "its provider does not support reset");
+	}
+	m->box_dir = xstrdup(machine_str(m, MK_BOX_DIR));
+	uint64_t t0 = now_ms();
+	log_machine(name, "resetting");
+	event_state(name, "resetting");
+	event_start(EV_RESET, name, "reset");
+	int rc = p->reset ? p->reset(m, d) : p->snapshot_restore(m, PROVIDER_CHECKPOINT, d);
+	if (rc == 0 && !p->reset && p->state(m, &s, d) == 0 && s != MS_RUNNING)
+		rc = p->up(m, d);
+	if (rc == 0)
+		rc = connect_ssh(p, j, d);
+	j->boot_ms = now_ms() - t0;
+	if (rc == 0) { /* the steps that ran since are undone: they are due again */
+		copy_list(m, MK_CHECKPOINT_STEPS, MK_PROVISIONED);
+		rc = machine_save(m, d);
+	}
+	if (rc < 0)
+		diag_wrap(d, "%s: reset", name);
+	event_end(EV_RESET, name, "reset", rc == 0, j->boot_ms, rc ? d->msg : NULL);
+	if (rc < 0)
+		return -1;
+	log_machine(name, "reset to `provisioned` (%.2fs)", (double)j->boot_ms / 1000);
+	event_state(name, "running");
+	return probes_wait(m, j->t.conn, d);
+}
+
 /* A stop requested (Ctrl-C) ends it at the next step, as a failure. */
 static int up_one(struct run *r, struct job *j, struct diag *d)
 {
@@ -311,6 +405,12 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = provision(r, j, d);
 	j->provision_ms = now_ms() - t0;
+	if (rc == 0)
+		rc = checkpoint(p, j, d);
+	if (rc == 0)
+		rc = probes_wait(m, j->t.conn, d);
+	if (rc == 0)
+		auto_ports_note(p, m);
 	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
 		struct diag dd = {0};
 		log_machine(name, "failed; destroying it (--destroy-on-error)");
@@ -606,6 +706,12 @@ int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel,
 		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
 {
 	return run_jobs(e, sel, n, o, destroy_one, errs, res);
+}
+
+int lifecycle_reset(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		    const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
+{
+	return run_jobs(e, sel, n, o, reset_one, errs, res);
 }
 
 /* One machine for `corral lock`. */

@@ -62,6 +62,11 @@ int lifecycle_reload(const struct env *e, const struct machine_cfg *const *sel, 
 		     const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
 int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel, size_t n,
 		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
+/* Each machine back to its `provisioned` checkpoint (taken by `up` after
+ * its first complete provisioning), running and SSH-ready, its probes
+ * passed; all at once. */
+int lifecycle_reset(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		    const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
 
 /* `corral lock`: sets the lock entry of each machine of sel that has none
  * fitting the envfile (update: of every one), from the box its provider

@@ -147,14 +147,23 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 
 static void init_curl(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
+/* Verification on unless insecure; the CA bundle from the environment. */
+static void tls_opts(CURL *c, bool insecure)
+{
+	const char *ca = getenv("CURL_CA_BUNDLE");
+	if (!ca || !*ca)
+		ca = getenv("SSL_CERT_FILE");
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
+	if (ca && *ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+}
+
 static struct curl_slist *setup(CURL *c, struct attempt *a, const char *url, char *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, init_curl);
 	struct download *dl = a->dl;
-	const char *ca = getenv("CURL_CA_BUNDLE");
-	if (!ca || !*ca)
-		ca = getenv("SSL_CERT_FILE");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "corral/0.1");
@@ -163,10 +172,7 @@ static struct curl_slist *setup(CURL *c, struct attempt *a, const char *url, cha
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)env_uint("CORRAL_LOW_SPEED_TIME", 30));
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, dl->insecure ? 0L : 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, dl->insecure ? 0L : 2L);
-	if (ca && *ca)
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	tls_opts(c, dl->insecure);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
@@ -290,4 +296,49 @@ int download_run(struct download *dl, struct diag *d)
 		sleep_ms(backoff);
 		backoff *= 2;
 	}
+}
+
+/* ---- readiness probes ---- */
+
+#define PROBE_BODY_MAX 4096
+
+static size_t probe_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct buf *b = ud;
+	size_t len = size * n, room = b->len < PROBE_BODY_MAX ? PROBE_BODY_MAX - b->len : 0;
+	buf_add(b, p, len < room ? len : room);
+	return len;
+}
+
+int download_probe(const char *url, const char *host, unsigned port, uint64_t timeout_ms,
+		   long *status, struct buf *body, struct diag *d)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, init_curl);
+	CURL *c = curl_easy_init();
+	char err[CURL_ERROR_SIZE] = "";
+	if (!c)
+		return diag_fail(d, "libcurl could not start");
+	_cleanup_free_ char *to = host ? xasprintf("::%s:%u", host, port) : NULL;
+	struct curl_slist *connect_to = to ? curl_slist_append(NULL, to) : NULL;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "corral/0.1");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, probe_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	tls_opts(c, false);
+	CURLcode rc = curl_easy_perform(c);
+	*status = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_slist_free_all(connect_to);
+	curl_easy_cleanup(c);
+	if (rc == CURLE_OK)
+		return 0;
+	_cleanup_free_ char *shown = url_shown(url);
+	return diag_fail(d, "%s: %s", shown, err[0] ? err : curl_easy_strerror(rc));
 }

@@ -47,6 +47,14 @@ int download_run(struct download *dl, struct diag *d);
 /* One part of a URL (CURLUPART_HOST, CURLUPART_PATH, ...), or NULL. */
 char *download_url_part(const char *url, CURLUPart part);
 
+/* One GET of url for a readiness probe: no retries, no proxy, done within
+ * timeout_ms; connecting to host:port instead of what the URL names when
+ * host is non-NULL (the Host header and TLS name stay the URL's). *status:
+ * the HTTP status (0: no answer); body gets at most 4 KiB of it. 0 when an
+ * answer came, whatever its status. */
+struct buf;
+int download_probe(const char *url, const char *host, unsigned port, uint64_t timeout_ms,
+		   long *status, struct buf *body, struct diag *d);
 /* http:// or https:// (anything else is a local path or file:// URL). */
 bool download_is_remote(const char *url);
 

@@ -102,6 +102,31 @@ struct port_fwd {
 	struct srcpos pos;
 };
 
+/* A readiness probe (`ready:`): exactly one of tcp, http and command.
+ * tcp and http are checked from the host (a forwarded port, else the
+ * machine's address), command over SSH; each is retried every interval
+ * until it passes or timeout has passed since the first try. */
+enum probe_kind { PROBE_TCP, PROBE_HTTP, PROBE_COMMAND };
+#define ENV_PROBE_TIMEOUT_MS 60000u  /* ready[].timeout */
+#define ENV_PROBE_INTERVAL_MS 1000u  /* ready[].interval */
+#define ENV_PROBE_STATUS 200u        /* ready[].status */
+struct probe {
+	enum probe_kind kind; /* set by the check from the key given */
+	unsigned tcp;         /* guest port */
+	char *http;           /* URL; its port is the guest's */
+	unsigned status;      /* http: the status that passes, default ENV_PROBE_STATUS */
+	char *command;        /* a shell command line run as the SSH user */
+	uint64_t timeout_ms, interval_ms;
+	struct srcpos pos;
+};
+
+/* `ports: auto` or `ports: { auto: true, exclude: [...] }`: every TCP
+ * port the guest listens on is forwarded while it listens. */
+struct auto_ports {
+	bool on;
+	struct strv exclude; /* "22", "6000-6100" (checked) */
+};
+
 struct net_attach {
 	char *network; /* name in env.networks */
 	char *ip;      /* NULL: allocated from the network's subnet */
@@ -173,9 +198,12 @@ struct machine_cfg {
 	size_t nnetworks;
 	struct port_fwd *ports;
 	size_t nports;
+	struct auto_ports ports_auto; /* ports: auto (then nports is 0) */
 	struct synced_folder *synced;
 	size_t nsynced;
 	struct ssh_cfg ssh;
+	struct probe *ready; /* `ready:` probes, in order */
+	size_t nready;
 	struct step *steps;
 	size_t nsteps;
 	struct trigger_cfg *triggers;
@@ -245,6 +273,9 @@ const struct machine_cfg *env_primary(const struct env *e);
  * envfile order; *n of them, caller frees): automatic allocation passes
  * over them even while their machines are not up. */
 uint32_t *env_fixed_ips(const struct env *e, const char *network, size_t *n);
+
+/* Whether guest port `port` is in one of the `exclude` ranges. */
+bool auto_ports_excluded(const struct auto_ports *a, unsigned port);
 
 /* A machine's SSH user, guest SSH port and graceful-halt time; mc may be
  * NULL (or not from an envfile): then the defaults above. */

@@ -630,6 +630,70 @@ static void p_defer(struct dec *d, const struct ynode *n, void *obj, const struc
 	d->deferred[k->off] = n;
 }
 
+/* ---- ports: a list of forwards, `auto`, or { auto, exclude } ---- */
+
+static const struct keytab tab_auto_ports;
+
+/* k->sub is the list's element table; the `auto` forms fill ports_auto,
+ * which sits at k->off's neighbour given by the machine's struct. */
+static void p_ports(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	struct machine_cfg *m = obj;
+	strv_free(&m->ports_auto.exclude);
+	m->ports_auto.on = false;
+	if (n->type == Y_SCALAR && !ynode_null(n) && strcmp(n->str, "auto") == 0) {
+		f_list(obj, k);
+		m->ports_auto.on = true;
+	} else if (n->type == Y_MAP) {
+		f_list(obj, k);
+		decode_map(d, n, &tab_auto_ports, &m->ports_auto);
+	} else if (n->type == Y_SCALAR && !ynode_null(n)) {
+		dec_err(d, n, "write `ports: auto`, or a list like [{ guest: 80 }]",
+			"expected a list of forwards or `auto`, got \"%s\"", n->str);
+	} else {
+		p_list(d, n, obj, k);
+	}
+}
+
+static void f_ports(void *obj, const struct key *k)
+{
+	f_list(obj, k);
+	strv_free(&((struct machine_cfg *)obj)->ports_auto.exclude);
+}
+
+/* "22" or "6000-6100", each a port, the range not reversed. */
+static bool port_range(const char *s, unsigned *lo, unsigned *hi)
+{
+	char *end;
+	unsigned long a = strtoul(s, &end, 10), b = a;
+	if (end == s || s[0] < '0' || s[0] > '9')
+		return false;
+	if (*end == '-') {
+		const char *t = end + 1;
+		if (*t < '0' || *t > '9')
+			return false;
+		b = strtoul(t, &end, 10);
+	}
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return !*end && a >= 1 && b <= 65535 && a <= b;
+}
+
+static bool valid_port_range(const char *s)
+{
+	unsigned lo, hi;
+	return port_range(s, &lo, &hi);
+}
+
+bool auto_ports_excluded(const struct auto_ports *a, unsigned port)
+{
+	unsigned lo, hi;
+	for (size_t i = 0; i < a->exclude.n; i++)
+		if (port_range(a->exclude.v[i], &lo, &hi) && port >= lo && port <= hi)
+			return true;
+	return false;
+}
+
 /* ---- provisioning steps ---- */
 
 static const struct keytab tab_step_kinds;
@@ -930,6 +994,7 @@ static const struct ktype t_named = {"a mapping", p_named, f_list, NULL};
 static const struct ktype t_steps = {"a list of steps", p_steps, f_steps, NULL};
 static const struct ktype t_groups = {"a mapping of groups", p_groups, f_groups, j_groups};
 static const struct ktype t_defer = {"a mapping", p_defer, NULL, NULL};
+static const struct ktype t_ports = {"a list of forwards or `auto`", p_ports, f_ports, NULL};
 static const struct ktype t_actions = {"an action or a list of them", p_actions, f_strlist, NULL};
 static const struct ktype t_command = {"a command: a list (argv) or a string (shell)", p_command,
 				       f_strlist, NULL};
@@ -1024,6 +1089,63 @@ static const struct key port_keys[] = {
 	{KEY("auto_correct", t_bool, struct port_fwd, auto_correct)},
 };
 static const struct keytab tab_port = ELEMS(port_keys, struct port_fwd, .init = port_init);
+
+static void probe_init(void *obj)
+{
+	struct probe *p = obj;
+	p->status = ENV_PROBE_STATUS;
+	p->timeout_ms = ENV_PROBE_TIMEOUT_MS;
+	p->interval_ms = ENV_PROBE_INTERVAL_MS;
+}
+
+/* Exactly one of tcp, http and command: that one is the probe's kind. */
+static void probe_check(struct dec *d, const struct ynode *n, void *obj)
+{
+	static const char *const kinds[] = {[PROBE_TCP] = "tcp", [PROBE_HTTP] = "http",
+					    [PROBE_COMMAND] = "command"};
+	struct probe *p = obj;
+	unsigned have = 0;
+	for (size_t i = 0; i < NKEYS(kinds); i++)
+		if (ynode_get(n, kinds[i])) {
+			p->kind = (enum probe_kind)i;
+			have++;
+		}
+	if (have != 1)
+		dec_err(d, n, "write { tcp: PORT }, { http: URL } or { command: CMD }",
+			"a probe needs exactly one of `tcp`, `http` and `command`");
+	else if (p->kind != PROBE_HTTP && ynode_get(n, "status"))
+		dec_err(d, n, "remove `status`, or make it an http probe",
+			"`status` belongs to http probes");
+	if (p->interval_ms == 0)
+		dec_err(d, n, "use an interval like 1s", "`interval` must be more than 0");
+}
+
+static bool valid_http(const char *s)
+{
+	return valid_url(s) && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0);
+}
+
+static const struct key probe_keys[] = {
+	{KEY("tcp", t_uint, struct probe, tcp), PORT_RANGE},
+	{KEY("http", t_str, struct probe, http), .valid = valid_http,
+	 .bad = "is not an http:// or https:// URL",
+	 .hint = "write a URL like http://localhost:8080/health (its port is the guest's)"},
+	{KEY("status", t_uint, struct probe, status), .min = 100, .max = 599,
+	 .hint = "an HTTP status from 100 to 599, like 200"},
+	{KEY("command", t_str, struct probe, command), .flags = K_MULTILINE},
+	{KEY("timeout", t_duration, struct probe, timeout_ms)},
+	{KEY("interval", t_duration, struct probe, interval_ms)},
+};
+static const struct keytab tab_probe = ELEMS(probe_keys, struct probe, .init = probe_init,
+					     .check = probe_check);
+
+static const struct key auto_port_keys[] = {
+	{KEY("auto", t_bool, struct auto_ports, on)},
+	{KEY("exclude", t_strlist, struct auto_ports, exclude), .valid = valid_port_range,
+	 .bad = "is not a port or a range of ports",
+	 .hint = "write a port like 22 or a range like \"6000-6100\""},
+};
+static const struct keytab tab_auto_ports = TABLE(auto_port_keys);
 
 static const struct key attach_keys[] = {
 	{KEY("network", t_str, struct net_attach, network), .flags = K_REQUIRED,
@@ -1146,9 +1268,10 @@ static const struct key machine_keys[] = {
 	{M("depends_on", t_strlist, depends_on), .flags = K_MACHINE_ONLY, .valid = valid_name,
 	 .bad = "is not a machine name", .hint = "list machines of this envfile"},
 	{LIST("networks", t_list, struct machine_cfg, networks, nnetworks, tab_attach)},
-	{LIST("ports", t_list, struct machine_cfg, ports, nports, tab_port)},
+	{LIST("ports", t_ports, struct machine_cfg, ports, nports, tab_port)},
 	{LIST("synced_folders", t_list, struct machine_cfg, synced, nsynced, tab_synced)},
 	{M("ssh", t_map, ssh), .sub = &tab_ssh},
+	{LIST("ready", t_list, struct machine_cfg, ready, nready, tab_probe)},
 	{LIST("provision", t_steps, struct machine_cfg, steps, nsteps, tab_step_kinds)},
 	{.name = "provider_options", .type = &t_map, .off = 0, .sub = &tab_popts},
 	{LIST("triggers", t_list, struct machine_cfg, triggers, ntriggers, tab_trigger)},
@@ -1264,6 +1387,7 @@ static void collect(const struct keytab *t)
 static void collect_all(void)
 {
 	collect(&tab_top);
+	collect(&tab_auto_ports); /* under `ports`, beside its list's */
 }
 
 const char *const *envfile_keys(size_t *n)
@@ -1296,10 +1420,15 @@ static void walk_key(struct walk *w, const struct key *k)
 	bool defaults = k->type == &t_defer && k->off == DEFER_DEFAULTS;
 	if (k->type == &t_named || k->type == &t_defer)
 		buf_puts(&w->path, ".NAME");
-	else if (k->type == &t_list || k->type == &t_steps)
+	else if (k->type == &t_list || k->type == &t_steps || k->type == &t_ports)
 		buf_puts(&w->path, "[]");
 	if (k->sub && !defaults)
 		walk_table(w, k->sub, k->flags & K_ANSIBLE_ONLY);
+	if (k->type == &t_ports) { /* ports.auto, ports.exclude */
+		w->path.len -= 2;
+		w->path.s[w->path.len] = '\0';
+		walk_table(w, &tab_auto_ports, false);
+	}
 	w->path.len = mark;
 	w->path.s[mark] = '\0';
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/base/digest.h"
 #include "core/base/log.h"
 #include "core/base/strv.h"
 #include "core/base/util.h"
@@ -22,6 +23,7 @@
 
 #define INIT_REPORT_TIMEOUT_MS 120000 /* the built-in init runs rc2.d first */
 #define KILL_WAIT_MS 5000
+#define CHECKPOINT PROVIDER_CHECKPOINT /* the upper layer's copy, beside it */
 
 extern const struct provider provider_container;
 
@@ -120,19 +122,31 @@ void ct_veth_name(const char *id, unsigned i, char *out, size_t n)
 	snprintf(out, n, "cr-%.10s%u", id, i);
 }
 
+/* The guest's ethI MAC, the same at every boot (a locally administered
+ * address from the machine's id): after a restart or reset, the other
+ * machines' neighbour caches still point at it. */
+static void guest_mac(const char *id, unsigned i, char out[18])
+{
+	unsigned char md[HASH_MAX];
+	_cleanup_free_ char *s = xasprintf("%s/%u", id, i);
+	hash_str(s, md, NULL);
+	snprintf(out, 18, "02:%02x:%02x:%02x:%02x:%02x", md[0], md[1], md[2], md[3], md[4]);
+}
+
 static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag *d)
 {
 	struct buf batch = {0};
 	for (unsigned i = 0; i < b->nnets; i++) {
-		char veth[16];
+		char veth[16], mac[18];
 		ct_veth_name(id, i, veth, sizeof(veth));
+		guest_mac(id, i, mac);
 		net_link_delete(veth); /* left by a container that was killed */
 		/* The address may have belonged to another machine a moment ago: a
 		 * cached neighbour entry would send its frames to the old MAC. */
 		buf_printf(&batch, "neigh flush to %s dev %s\n"
-				   "link add %s type veth peer name eth%u netns %d\n"
+				   "link add %s type veth peer name eth%u address %s netns %d\n"
 				   "link set %s master %s up\n",
-			   b->nets[i].ip, b->nets[i].bridge, veth, i, (int)pid, veth,
+			   b->nets[i].ip, b->nets[i].bridge, veth, i, mac, (int)pid, veth,
 			   b->nets[i].bridge);
 	}
 	int r = net_ip_batch(batch.s, d);
@@ -398,7 +412,8 @@ static int ct_destroy(struct machine *m, struct diag *d)
 		if (br && net_release(br, m->dir, d) < 0)
 			return -1;
 	}
-	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img"};
+	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img",
+					     CHECKPOINT};
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
 		if (rm_rf(p, d) < 0)
@@ -407,6 +422,56 @@ static int ct_destroy(struct machine *m, struct diag *d)
 	ct_idmap_release(m);
 	machine_del(m, MK_CREATED);
 	return 0;
+}
+
+/* ---- the `provisioned` checkpoint: a copy of the upper layer ---- */
+
+/* cp -a keeps owners, modes, times, xattrs (overlay's opaque marks) and
+ * whiteouts; reflinks where the file system has them. */
+static int copy_tree(const char *from, const char *to, struct diag *d)
+{
+	const char *argv[] = {"cp", "-a", "--reflink=auto", "--", from, to, NULL};
+	return rm_rf(to, d) < 0 || proc_run(argv, NULL, d) < 0 ? -1 : 0;
+}
+
+/* Beside the upper layer: on the disk image when the machine has one. */
+static char *checkpoint_dir(const char *upper)
+{
+	_cleanup_free_ char *parent = path_dirname(upper);
+	return path_join(parent, CHECKPOINT);
+}
+
+/* Taken while the machine runs: it is quiet right after provisioning. */
+static int ct_checkpoint(struct machine *m, struct diag *d)
+{
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (ct_disk_open(m, false, &upper, &work, d) < 0)
+		return -1;
+	_cleanup_free_ char *cp = checkpoint_dir(upper), *tmp = xasprintf("%s.new", cp);
+	if (copy_tree(upper, tmp, d) < 0 || rm_rf(cp, d) < 0)
+		return diag_wrap(d, "%s: checkpoint", m->cfg->name);
+	if (rename(tmp, cp) < 0)
+		return diag_errno(d, "%s: checkpoint: rename %s", m->cfg->name, tmp);
+	return 0;
+}
+
+/* Killed (what it holds is discarded anyway), upper layer replaced by the
+ * checkpoint's copy, booted again. */
+static int ct_reset(struct machine *m, struct diag *d)
+{
+	if (stop(m, true, d) < 0 || machine_save(m, d) < 0)
+		return -1;
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (ct_disk_open(m, false, &upper, &work, d) < 0)
+		return -1;
+	_cleanup_free_ char *cp = checkpoint_dir(upper);
+	if (!path_is_dir(cp)) {
+		diag_fail(d, "%s has no `provisioned` checkpoint", m->cfg->name);
+		return diag_hint(d, "it is taken after the first complete provisioning");
+	}
+	if (rm_rf(work, d) < 0 || copy_tree(cp, upper, d) < 0)
+		return diag_wrap(d, "%s: reset", m->cfg->name);
+	return ct_up(m, d);
 }
 
 static const struct provider_entry entries[] = {
@@ -430,4 +495,7 @@ const struct provider provider_container = {
 	.entries = entries,
 	.reap = ct_reap,
 	.package = ct_package,
+	.auto_ports = true, /* the port forwarder watches (portfwd.c) */
+	.checkpoint = ct_checkpoint,
+	.reset = ct_reset,
 };
