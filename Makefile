@@ -23,10 +23,10 @@ DEB_BUILD := gcc make pkg-config libyaml-dev libcurl4-openssl-dev libarchive-dev
 # `make deb`: dpkg-shlibdeps, dpkg-deb.
 DEB_PACKAGE := dpkg-dev
 DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
-	ca-certificates nftables rsync
+	ca-certificates nftables rsync gpgv
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
-	$(DEB_PACKAGE) lintian man-db zsh curl debootstrap
+	$(DEB_PACKAGE) lintian man-db zsh curl debootstrap docker-registry skopeo umoci apache2-utils gpg libxml2-utils
 
 LIB_SRC  := $(sort $(wildcard core/*/*.c engine/*.c providers/*.c providers/*/*.c provisioners/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
@@ -47,7 +47,9 @@ COMPLETIONS := build/completions/corral.bash build/completions/_corral
 INSTALLED := build/corral:bin/corral build/man/corral.1:share/man/man1/corral.1 \
 	build/man/corral.yaml.5:share/man/man5/corral.yaml.5 \
 	build/completions/corral.bash:share/bash-completion/completions/corral \
-	build/completions/_corral:share/zsh/vendor-completions/_corral
+	build/completions/_corral:share/zsh/vendor-completions/_corral \
+	data/distros.json:share/corral/distros.json \
+	$(foreach k,$(wildcard data/keys/*.asc data/keys/*.gpg data/keys/*.pgp),$(k):share/corral/keys/$(notdir $(k)))
 # The package's version: corral's, Debian revision 1.
 DEB_VERSION := $(VERSION)-1
 DEB       = build/corral_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb

@@ -1,4 +1,4 @@
-/* corral box add|list|remove|prune|outdated|update|verify|sign: the box
+/* corral box add|search|list|remove|prune|outdated|update|verify|sign: the box
  * store ($CORRAL_HOME/boxes, Vagrant's layout). The work is in core/box/. */
 #include <getopt.h>
 #include <jansson.h>
@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/box/distros.h"
 #include "core/box/fetch.h"
+#include "core/box/oci.h"
+#include "core/box/publish.h"
 #include "core/box/store.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
@@ -16,13 +19,16 @@
 /* Every option any box subcommand takes; each subcommand lists its own. */
 struct box_args {
 	const char *name, *version, *provider, *arch, *checksum, *signature;
+	const char *checksum_file, *checksum_signature;
+	const char *pub_version, *key, *base_url; /* publish */
 	bool force, insecure, all, dry_run;
 	int npos;
 	char **pos;
 };
 
 enum { O_NAME = 256, O_VERSION, O_PROVIDER, O_ARCH, O_CHECKSUM, O_SIGNATURE, O_FORCE,
-       O_INSECURE, O_ALL, O_DRY_RUN };
+       O_INSECURE, O_ALL, O_DRY_RUN, O_CHECKSUM_FILE, O_CHECKSUM_SIGNATURE, O_PUB_VERSION,
+       O_KEY, O_BASE_URL };
 
 static const struct option all_opts[] = {
 	{"name", required_argument, NULL, O_NAME},
@@ -35,6 +41,12 @@ static const struct option all_opts[] = {
 	{"insecure", no_argument, NULL, O_INSECURE},
 	{"all", no_argument, NULL, O_ALL},
 	{"dry-run", no_argument, NULL, O_DRY_RUN},
+	{"checksum-file", required_argument, NULL, O_CHECKSUM_FILE},
+	{"checksum-signature", required_argument, NULL, O_CHECKSUM_SIGNATURE},
+	{"version", required_argument, NULL, O_PUB_VERSION},
+	{"key", required_argument, NULL, O_KEY},
+	{"base-url", required_argument, NULL, O_BASE_URL},
+	{"arch", required_argument, NULL, O_ARCH},
 	{0},
 };
 
@@ -60,6 +72,11 @@ static int set_opt(struct box_args *a, int opt, const char *arg)
 	case O_INSECURE: a->insecure = true; break;
 	case O_ALL: a->all = true; break;
 	case O_DRY_RUN: a->dry_run = true; break;
+	case O_CHECKSUM_FILE: a->checksum_file = arg; break;
+	case O_CHECKSUM_SIGNATURE: a->checksum_signature = arg; break;
+	case O_PUB_VERSION: a->pub_version = arg; break;
+	case O_KEY: a->key = arg; break;
+	case O_BASE_URL: a->base_url = arg; break;
 	default: return -1;
 	}
 	return 0;
@@ -91,9 +108,20 @@ static int parse_args(const struct sub *s, int argc, char **argv, struct box_arg
 	return 0;
 }
 
+/* With --json a line among the event lines: {"event": "box", "result": what, ...}. */
 static void print_ref(const char *what, const struct box_ref *r)
 {
-	printf("%s %s %s (%s, %s)\n", what, r->name, r->version, r->provider, r->arch);
+	if (!log_opts()->json) {
+		printf("%s %s %s (%s, %s)\n", what, r->name, r->version, r->provider, r->arch);
+		return;
+	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event", "box", "result", what,
+			      "name", r->name, "version", r->version, "provider", r->provider,
+			      "architecture", r->arch);
+	char *s = json_dumps(o, JSON_COMPACT);
+	puts(s);
+	free(s);
+	json_decref(o);
 }
 
 static void warn_insecure(bool insecure)
@@ -112,6 +140,7 @@ static int box_add(struct ctx *c, struct box_args *a)
 		.name = a->npos == 2 ? a->pos[0] : a->name, .source = a->pos[a->npos - 1],
 		.constraint = a->version, .providers = a->provider ? providers : NULL,
 		.arch = a->arch, .checksum = a->checksum, .signature = a->signature, .force = a->force, .insecure = a->insecure,
+		.checksum_file = a->checksum_file, .checksum_signature = a->checksum_signature,
 	};
 	warn_insecure(a->insecure);
 	struct box_ref r;
@@ -125,16 +154,42 @@ static int box_add(struct ctx *c, struct box_args *a)
 	return EXIT_OK;
 }
 
+static void print_strs(const char *label, json_t *v)
+{
+	size_t i;
+	json_t *s;
+	printf("    %-11s", label);
+	json_array_foreach(v, i, s)
+		printf(" %s", json_string_value(s) ? json_string_value(s) : "?");
+	putchar('\n');
+}
+
+/* -v: an OCI image's reference, digests and config. */
+static void print_oci(json_t *oci)
+{
+	printf("    %-11s %s\n", "Reference", json_string_value(json_object_get(oci, "reference")));
+	printf("    %-11s %s\n", "Digest", json_string_value(json_object_get(oci, "manifest_digest")));
+	print_strs("Env", json_object_get(oci, "env"));
+	printf("    %-11s %s\n", "WorkingDir", json_string_value(json_object_get(oci, "working_dir")));
+	printf("    %-11s %s\n", "User", json_string_value(json_object_get(oci, "user")));
+	print_strs("Entrypoint", json_object_get(oci, "entrypoint"));
+	print_strs("Cmd", json_object_get(oci, "cmd"));
+}
+
 static void list_one(struct ctx *c, json_t *arr, const struct box_ref *r)
 {
+	json_t *oci = c->verbose || c->json ? oci_box_info(r->dir) : NULL;
 	if (c->json)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", r->name,
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O*}", "name", r->name,
 						     "version", r->version, "provider", r->provider,
 						     "architecture", r->arch, "dir", r->dir, "store",
-						     r->vagrant ? "vagrant" : "corral"));
+						     r->vagrant ? "vagrant" : "corral", "oci", oci));
 	else
 		printf("%-32s %-12s %-12s %s%s\n", r->name, r->version, r->provider, r->arch,
 		       r->vagrant ? "  (Vagrant's)" : "");
+	if (!c->json && oci)
+		print_oci(oci);
+	json_decref(oci);
 }
 
 /* corral's boxes, then Vagrant's (~/.vagrant.d/boxes), which `up` uses as they are. */
@@ -164,6 +219,18 @@ static int box_list(struct ctx *c, struct box_args *a)
 	return EXIT_OK;
 }
 
+/* Image layers no box lists any more go with the last box that had them. */
+static int collect_layers(int rc)
+{
+	unsigned removed;
+	struct diag d = {0};
+	if (oci_layers_gc(&removed, &d) < 0)
+		return report_exit(&d);
+	if (removed)
+		printf("removed %u image layer%s no box uses\n", removed, removed == 1 ? "" : "s");
+	return rc;
+}
+
 static int box_remove(struct ctx *c, struct box_args *a)
 {
 	(void)c;
@@ -180,7 +247,7 @@ static int box_remove(struct ctx *c, struct box_args *a)
 			print_ref("removed box", &l.v[i]);
 	}
 	box_list_free(&l);
-	return rc;
+	return collect_layers(rc);
 }
 
 static int box_prune(struct ctx *c, struct box_args *a)
@@ -210,7 +277,7 @@ static int box_prune(struct ctx *c, struct box_args *a)
 	if (!acted)
 		puts("nothing to prune: only the newest version of each box is installed");
 	prune_plan_free(v, n);
-	return rc;
+	return a->dry_run ? rc : collect_layers(rc);
 }
 
 static bool newer(const struct box_status *s)
@@ -351,9 +418,92 @@ static int box_sign_cmd(struct ctx *c, struct box_args *a)
 	return EXIT_OK;
 }
 
+static json_t *distro_json(const struct distro *x)
+{
+	json_t *keys = json_array();
+	for (size_t i = 0; i < x->keys.n; i++)
+		json_array_append_new(keys, json_string(x->keys.v[i]));
+	return json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:o, s:s?}", "name", x->name,
+			 "architecture", x->arch, "description", x->description, "image",
+			 x->image, "checksum_file", x->sums_url, "signature", x->signature_url,
+			 "keys", keys, "note", x->note);
+}
+
+/* The short names of distributions' cloud images (core/box/distros.h). */
+static int box_search(struct ctx *c, struct box_args *a)
+{
+	struct distro_list l;
+	struct diag d = {0};
+	if (distros_list(a->npos ? a->pos[0] : NULL, &l, &d) < 0)
+		return report_exit(&d);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < l.n; i++) {
+		const struct distro *x = &l.v[i];
+		if (c->json)
+			json_array_append_new(arr, distro_json(x));
+		else
+			printf("%-16s %-6s %-9s %s\n", x->name, x->arch,
+			       x->keys.n ? "signed" : "unsigned", x->description ? x->description : "");
+	}
+	if (c->json) {
+		char *s = json_dumps(arr, JSON_INDENT(2));
+		puts(s);
+		free(s);
+	} else if (!l.n) {
+		puts("no distribution matches; `corral box search` lists them all");
+	}
+	json_decref(arr);
+	distro_list_free(&l);
+	return EXIT_OK;
+}
+
+static void print_published(struct ctx *c, const struct box_args *a, const struct published *v,
+			    size_t n, const char *catalog)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (c->json)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:b}",
+				"name", a->name, "version", a->pub_version, "provider", v[i].provider,
+				"architecture", v[i].arch, "path", v[i].path, "sha256", v[i].sha256,
+				"signed", v[i].signature != NULL));
+		else
+			printf("published %s %s (%s, %s)%s: %s\n", a->name, a->pub_version,
+			       v[i].provider, v[i].arch ? v[i].arch : "any architecture",
+			       v[i].signature ? ", signed" : "", v[i].path);
+	}
+	if (c->json) {
+		char *s = json_dumps(arr, JSON_INDENT(2));
+		puts(s);
+		free(s);
+	} else {
+		printf("catalog %s\nserve %s, then: CORRAL_BOX_SERVER=URL-of-it corral box add %s\n",
+		       catalog, a->pos[0], a->name);
+	}
+	json_decref(arr);
+}
+
+static int box_publish_cmd(struct ctx *c, struct box_args *a)
+{
+	struct publish_opts o = {.dir = a->pos[0], .name = a->name, .version = a->pub_version,
+				 .provider = a->provider, .arch = a->arch, .key = a->key,
+				 .base_url = a->base_url};
+	struct published *v;
+	char *catalog;
+	struct diag d = {0};
+	size_t n = (size_t)a->npos - 1;
+	if (box_publish(&o, a->pos + 1, n, &v, &catalog, &d) < 0)
+		return d.code == DIAG_USAGE ? usage_error(box_cmd(), "%s", d.msg) : report_exit(&d);
+	print_published(c, a, v, n, catalog);
+	published_free(v, n);
+	free(catalog);
+	return EXIT_OK;
+}
+
 static const struct sub subs[] = {
-	{"add", box_add, "name,box-version,provider,architecture,checksum,signature,force,insecure",
-	 1, 2},
+	{"add", box_add, "name,box-version,provider,architecture,checksum,signature,force,insecure,"
+	 "checksum-file,checksum-signature", 1, 2},
+	{"search", box_search, "", 0, 1},
 	{"list", box_list, "", 0, 0},
 	{"remove", box_remove, "box-version,provider,architecture,all,force", 1, 1},
 	{"prune", box_prune, "dry-run", 0, 0},
@@ -361,6 +511,7 @@ static const struct sub subs[] = {
 	{"update", box_update, "provider,insecure", 0, 1},
 	{"verify", box_verify, "", 0, 0},
 	{"sign", box_sign_cmd, "", 2, 2},
+	{"publish", box_publish_cmd, "name,version,provider,architecture,arch,key,base-url", 2, 4096},
 };
 
 int cmd_box(struct ctx *c)

@@ -19,14 +19,25 @@ static const struct command table[] = {
 	 "  and a line of the summary on stderr. Exit 0: written; 1: the output exists;\n"
 	 "  2: the Vagrantfile cannot be read or parsed (file:line:col).\n"},
 	{"validate", cmd_validate, "", "check the envfile; every error with file:line:col", ""},
+	{"lock", cmd_lock, "[--update [NAME...]]",
+	 "write corral.lock: the box version and digest each machine resolves to",
+	 "  corral.lock (beside the envfile, meant to be committed) pins each machine's box:\n"
+	 "  name, version, provider, architecture, URL, digest (sha256:HEX), signer. `up`\n"
+	 "  writes it too and then boots new machines on exactly those boxes.\n"
+	 "  Without --update: adds the machines the lock lacks or whose box, box_version or\n"
+	 "  box_url changed; the others keep their pins.\n"
+	 "  --update [NAME...]   resolve again (newest fitting box_version) for those machines\n"
+	 "                       (all without names), fetching the box when missing\n"},
 	{"status", cmd_status, "[NAME...]", "show the state of the envfile's machines",
 	 "  --json    one JSON object per machine, as an array\n"
 	 "  -v        (global) also a running container's init, and the /etc/rc2.d\n"
 	 "            services corral's built-in init started\n"},
-	{"provision", cmd_provision, "[NAME...] [--provision-with STEP,...]",
+	{"provision", cmd_provision, "[NAME...] [--provision-with STEP,...] [--report FMT:FILE]",
 	 "run provisioning steps on running machines now",
-	 "  --provision-with STEP,...   only these steps (by name), `run: never` ones included\n"},
-	{"box", cmd_box, "add|list|remove|prune|outdated|update|verify|sign ...",
+	 "  --provision-with STEP,...   only these steps (by name), `run: never` ones included\n"
+	 "  --report junit:FILE|json:FILE   each step as a test case (repeatable)\n"
+	 "  --json                events as JSON lines, then the summary (docs/events.md)\n"},
+	{"box", cmd_box, "add|search|list|remove|prune|outdated|update|verify|sign|publish ...",
 	 "manage the box store ($CORRAL_HOME/boxes, Vagrant's layout)",
 	 "  add [--name NAME] NAME|URL|PATH   a .box file or URL (needs a name; version 0),\n"
 	 "      a catalog .json (path or URL), or org/name from $CORRAL_BOX_SERVER/org/name\n"
@@ -35,6 +46,14 @@ static const struct command table[] = {
 	 "        --provider P  --architecture A (default: this host's, then unknown)\n"
 	 "        --checksum TYPE:HEX   for a .box   --force  replace   --insecure  no TLS checks\n"
 	 "        --signature B64   the .box's Ed25519 signature (catalogs carry `signature`)\n"
+	 "        --checksum-file URL   take the digest from the publisher's SHA256SUMS,\n"
+	 "                          SHA512SUMS or CHECKSUM file (the entry for the file's name)\n"
+	 "        --checksum-signature URL   its detached OpenPGP signature (.gpg/.asc/.sign);\n"
+	 "                          a clearsigned checksum file needs none. Keys: gpgv, with\n"
+	 "                          $CORRAL_HOME/trusted-keys/*.asc|.gpg and corral's shipped keys\n"
+	 "      or a distribution's short name (debian/12, ubuntu/24.04, ...: see search)\n"
+	 "  search [TERM]        short names of distributions' cloud images (--json); the\n"
+	 "                       publisher's checksums and signature key come with each\n"
 	 "  list                 every box: name, version, provider, architecture (--json);\n"
 	 "                       also Vagrant's (~/.vagrant.d/boxes), which up uses as they are\n"
 	 "  remove NAME [--box-version V] [--provider P] [--architecture A] [--all] [--force]\n"
@@ -43,10 +62,16 @@ static const struct command table[] = {
 	 "  outdated [NAME]      compare boxes added from a catalog with it (--json)\n"
 	 "  update [NAME] [--provider P]   add the newest version from the catalog\n"
 	 "  verify               re-hash every box's files; exit 1 on any change\n"
-	 "  sign KEY BOXFILE     print the base64 Ed25519 signature of BOXFILE\n"},
+	 "  sign KEY BOXFILE     print the base64 Ed25519 signature of BOXFILE\n"
+	 "  publish DIR BOX... --name ORG/NAME --version V [--provider P] [--architecture A]\n"
+	 "          [--key KEY] [--base-url URL]\n"
+	 "                       copy the boxes into DIR and add them to the catalog DIR/ORG/NAME\n"
+	 "                       (made or updated; other versions kept), with their sha256 and,\n"
+	 "                       given a PEM Ed25519 KEY, their signature: serve DIR with any\n"
+	 "                       static web server and set CORRAL_BOX_SERVER to its URL\n"},
 	{"up", cmd_up,
 	 "[NAME...] [--provider P] [--provision|--no-provision] [--provision-with STEP,...] "
-	 "[--parallel N] [--destroy-on-error]",
+	 "[--parallel N] [--destroy-on-error] [--locked] [--report FMT:FILE]",
 	 "create and start machines, wait for SSH, provision",
 	 "  --provider P          provider for machines not yet created (container, kvm, ...)\n"
 	 "  --provision           run every provisioning step (not only the first time)\n"
@@ -54,7 +79,11 @@ static const struct command table[] = {
 	 "  --provision-with STEP,...   run only these steps (by name), `run: never` ones included\n"
 	 "  --parallel N          at most N machines booting/provisioning at once (default: all)\n"
 	 "  --destroy-on-error    destroy a machine this up created when its up fails\n"
-	 "  --json                the closing summary (machine, state, seconds, failed step) as JSON\n"},
+	 "  --locked              fail unless corral.lock exists and matches the envfile (CI)\n"
+	 "  --report junit:FILE|json:FILE   each boot and step as a test case, JUnit XML or JSON\n"
+	 "                        (repeatable)\n"
+	 "  --json                events as JSON lines as they happen, then the summary (machine,\n"
+	 "                        state, seconds, failed step) as one line (docs/events.md)\n"},
 	{"halt", cmd_halt, "[-f] [NAME...]", "stop machines (gracefully, then by force)",
 	 "  -f, --force   stop at once, without waiting for a graceful shutdown\n"},
 	{"reload", cmd_reload,
@@ -65,12 +94,27 @@ static const struct command table[] = {
 	{"destroy", cmd_destroy, "[-f] [NAME...]",
 	 "remove machines and everything they hold on the host",
 	 "  -f, --force   no confirmation question\n"},
+	{"reset", cmd_reset, "[NAME...] [--report FMT:FILE]",
+	 "return machines to their state right after their first complete provisioning",
+	 "  The `provisioned` checkpoint is taken by `up` once a machine's first\n"
+	 "  provisioning completes. container: its upper layer's changes since then are\n"
+	 "  discarded and it starts again (no full boot); kvm, virtualbox: the snapshot\n"
+	 "  `provisioned` is restored (memory too when taken running). Probes are waited for.\n"
+	 "  --report junit:FILE|json:FILE   each reset and probe as a test case\n"},
 	{"snapshot", cmd_snapshot, "save|restore|delete [MACHINE] NAME | list [MACHINE]",
 	 "save, restore, delete or list machine snapshots (no MACHINE: every machine)",
 	 "  save [MACHINE] NAME      a running machine: disk, memory and devices; stopped: disk\n"
 	 "  restore [MACHINE] NAME   back to the snapshot (a running machine keeps running)\n"
 	 "  delete [MACHINE] NAME    remove it\n"
 	 "  list [MACHINE]           the snapshots of each machine\n"},
+	{"package", cmd_package, "[NAME] [-o FILE]",
+	 "make a .box of a stopped machine, for its provider, with FILE.sha256",
+	 "  -o, --output FILE   the box to write (default: NAME.box beside the envfile)\n"
+	 "  container: the box's tree with the machine's changes (deleted files stay deleted);\n"
+	 "  kvm: the disk flattened and compressed; virtualbox: VBoxManage export (OVF).\n"
+	 "  The machine's host keys, authorized_keys, hostname, hosts and resolv.conf are\n"
+	 "  left out or the box's own. Written to a temporary file, renamed when complete.\n"
+	 "  --json    the box's path, provider and sha256 as JSON\n"},
 	{"suspend", cmd_suspend, "[NAME...]", "save running machines' memory to disk and stop them", ""},
 	{"resume", cmd_resume, "[NAME...]", "start suspended machines where they left off", ""},
 	{"global-status", cmd_global_status, "[--prune]",

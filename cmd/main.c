@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/events.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
 
@@ -97,6 +98,7 @@ static void setup_output(struct globals *g)
 		.verbose = g->ctx.verbose, .color = g->ctx.color, .json = g->ctx.json, .tty = tty,
 	};
 	log_setup(&o);
+	events_setup(g->ctx.json);
 }
 
 static int unknown_command(const char *name)

@@ -63,15 +63,24 @@ static json_t *result_json(const struct lc_result *r, const char *done_word)
 	return o;
 }
 
-static void print_json(const struct lc_result *res, size_t n, const char *done_word)
+json_t *outcome_json(const struct lc_result *res, size_t n, const char *done_word)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, result_json(&res[i], done_word));
-	char *s = json_dumps(a, JSON_INDENT(2));
+	return a;
+}
+
+/* The last of the --json event lines. */
+static void print_json(const struct lc_result *res, size_t n, const char *done_word)
+{
+	json_t *o = json_pack("{s:s, s:o}", "event", "summary", "machines",
+			      outcome_json(res, n, done_word));
+	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	puts(s);
+	fflush(stdout);
 	free(s);
-	json_decref(a);
+	json_decref(o);
 }
 
 static void print_row(int w, int sw, const struct lc_result *r, const char *done_word)

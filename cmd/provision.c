@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/events.h"
 #include "cmd/outcome.h"
 #include "engine/lifecycle.h"
+#include "engine/triggers.h"
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
 #include "core/host/state.h"
@@ -29,10 +31,15 @@ struct run {
 static int parse_args(struct run *r)
 {
 	static const struct option opts[] = {{"provision-with", required_argument, NULL, 'w'},
+					     {"report", required_argument, NULL, 'r'},
 					     {0}};
 	const struct command *cmd = command_find("provision");
 	int o;
 	while ((o = getopt_long(r->c->argc, r->c->argv, "", opts, NULL)) != -1) {
+		if (o == 'r' && events_report_arg(cmd, optarg))
+			return EXIT_USAGE;
+		if (o == 'r')
+			continue;
 		if (o != 'w')
 			return usage_error(cmd, "unknown option");
 		steps_split(optarg, &r->only);
@@ -80,7 +87,10 @@ static int add_target(struct run *r, struct machine *m, bool sel, struct diag *d
 	int rc = lifecycle_endpoint(m, &t.ep, d);
 	if (rc != 0)
 		return sel && (rc < 0 || r->names.n) ? -1 : 0;
-	bool connect = sel && runs_a_step(r, m->cfg);
+	const struct env *e = r->c->env;
+	bool connect = sel && (runs_a_step(r, m->cfg) ||
+			       triggers_remote(e, m->cfg, TRIG_BEFORE, "provision") ||
+			       triggers_remote(e, m->cfg, TRIG_AFTER, "provision"));
 	if (connect && ssh_wait_ready(&t.ep, CONNECT_TIMEOUT_MS, NULL, NULL, &t.conn, d) < 0)
 		return diag_wrap(d, "%s: connect", m->cfg->name);
 	if (sel) {
@@ -118,7 +128,12 @@ static int provision_one(struct run *r, struct prov_target *t, struct lc_result 
 			      .peers = r->up, .npeers = r->nup};
 	struct diag d = {0};
 	uint64_t t0 = now_ms();
-	int rc = provision_machine(&pc, PROVISION_FORCE, false, only, &d);
+	const struct env *e = r->c->env;
+	int rc = triggers_fire(e, t->m->cfg, TRIG_BEFORE, "provision", t->conn, &d);
+	if (rc == 0)
+		rc = provision_machine(&pc, PROVISION_FORCE, false, only, &d);
+	if (rc == 0)
+		rc = triggers_fire(e, t->m->cfg, TRIG_AFTER, "provision", t->conn, &d);
 	uint64_t ms = now_ms() - t0;
 	*res = (struct lc_result){.machine = t->m->cfg->name, .ms = ms, .provision_ms = ms,
 				  .outcome = rc < 0 ? LC_FAILED : LC_DONE, .failed_step = pc.failed};
@@ -145,14 +160,26 @@ static int provision_all(struct run *r)
 	}
 	struct diag d = {0};
 	struct env_failure f = {0};
-	if (provision_env(r->c->env, done, ok, PROVISION_FORCE, only, &f, &d) < 0) {
+	if (provision_env(r->c->env, done, ok, PROVISION_FORCE, only, &f, &d) < 0 ||
+	    triggers_fire(r->c->env, NULL, TRIG_AFTER, "provision", NULL, &d) < 0) {
 		report(&d);
 		rc = EXIT_FAIL;
 	}
 	lifecycle_add_env(res, r->nsel, &f);
 	strv_free(&f.machines);
 	outcome_print(res, r->nsel, "provisioned", r->c->json);
+	if (events_write_reports("provision", res, r->nsel, "provisioned") != EXIT_OK)
+		rc = EXIT_FAIL;
 	return rc;
+}
+
+/* The envfile-level `before: provision` triggers. */
+static int provision_before(struct run *r)
+{
+	struct diag d = {0};
+	if (triggers_fire(r->c->env, NULL, TRIG_BEFORE, "provision", NULL, &d) < 0)
+		return report_exit(&d);
+	return EXIT_OK;
 }
 
 static void run_free(struct run *r)
@@ -186,6 +213,8 @@ int cmd_provision(struct ctx *c)
 		report(&d);
 		rc = EXIT_FAIL;
 	}
+	if (rc == EXIT_OK)
+		rc = provision_before(&r);
 	if (rc == EXIT_OK)
 		rc = provision_all(&r);
 	run_free(&r);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/box/oci.h"
 #include "engine/lifecycle.h"
 #include "core/host/machine.h"
 #include "core/host/mstate.h"
@@ -42,6 +43,26 @@ static void print_init(struct machine *m)
 		printf("  /etc/rc2.d: %s\n", machine_list_get(m, MK_INIT_SERVICES, i));
 }
 
+/* -v: the OCI image a machine runs and the image's command (entrypoint
+ * + cmd), noting whether `command: image` runs it as the main service. */
+static void print_image(struct machine *m)
+{
+	const char *dir = m->box_dir ? m->box_dir : machine_str(m, MK_BOX_DIR);
+	json_t *oci = dir && *dir ? oci_box_info(dir) : NULL, *v;
+	if (!oci)
+		return;
+	printf("  image: %s\n  image command:", json_string_value(json_object_get(oci, "reference")));
+	static const char *const parts[] = {"entrypoint", "cmd"};
+	size_t i;
+	for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
+		json_array_foreach(json_object_get(oci, parts[k]), i, v)
+			printf(" %s", json_string_value(v) ? json_string_value(v) : "?");
+	const char *cmd = m->cfg->container.command;
+	printf(" (%s)\n", cmd && strcmp(cmd, "image") == 0 ? "run by `command: image`"
+							 : "not run: no `command: image`");
+	json_decref(oci);
+}
+
 /* A machine with no recorded provider was never created. */
 static enum mstate machine_state(struct machine *m, const char **prov)
 {
@@ -78,8 +99,10 @@ int cmd_status(struct ctx *c)
 		else
 			printf("%-24s %s (%s)%s%s\n", mc->name, mstate_name(s), prov, ip ? " " : "",
 			       ip ? ip : "");
-		if (!c->json && c->verbose && s == MS_RUNNING)
+		if (!c->json && c->verbose && s == MS_RUNNING) {
 			print_init(&m);
+			print_image(&m);
+		}
 		machine_close(&m);
 	}
 	if (c->json) {

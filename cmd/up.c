@@ -1,4 +1,4 @@
-/* The machine lifecycle: up, halt, reload, destroy, global-status, port,
+/* The machine lifecycle: up, halt, reload, reset, destroy, global-status, port,
  * and providers' helper processes (__init, __portfwd).
  * The work is in engine/lifecycle. */
 #include <getopt.h>
@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/events.h"
+#include "cmd/lockfile.h"
 #include "cmd/outcome.h"
 #include "core/base/cancel.h"
 #include "core/host/index.h"
+#include "core/host/ports.h"
 #include "engine/lifecycle.h"
 #include "providers/provider.h"
 #include "core/base/log.h"
@@ -21,7 +24,7 @@
 
 enum {
 	O_PROVIDER = 256, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, O_FORCE, O_PRUNE,
-	O_PARALLEL, O_PROVISION_WITH,
+	O_PARALLEL, O_PROVISION_WITH, O_REPORT, O_LOCKED,
 };
 
 static const struct option lc_opts_table[] = {
@@ -33,12 +36,14 @@ static const struct option lc_opts_table[] = {
 	{"prune", no_argument, NULL, O_PRUNE},
 	{"parallel", required_argument, NULL, O_PARALLEL},
 	{"provision-with", required_argument, NULL, O_PROVISION_WITH},
+	{"report", required_argument, NULL, O_REPORT},
+	{"locked", no_argument, NULL, O_LOCKED},
 	{0},
 };
 
 struct parsed {
 	struct lc_opts o;
-	bool prune;
+	bool prune, locked;
 	struct strv only; /* --provision-with */
 };
 
@@ -86,7 +91,12 @@ static int parse_opts(struct ctx *c, const int *allowed, struct parsed *p)
 		case O_DESTROY_ON_ERROR: o->destroy_on_error = true; break;
 		case O_FORCE: o->force = true; break;
 		case O_PRUNE: p->prune = true; break;
+		case O_LOCKED: p->locked = true; break;
 		case O_PROVISION_WITH: steps_split(optarg, &p->only); break;
+		case O_REPORT:
+			if (events_report_arg(cmd, optarg))
+				return EXIT_USAGE;
+			break;
 		case O_PARALLEL:
 			if (parse_parallel(cmd, optarg, &o->parallel))
 				return EXIT_USAGE;
@@ -153,9 +163,10 @@ static void catch_interrupts(bool on, struct sigaction old[2])
 typedef int (*lc_fn)(const struct env *, const struct machine_cfg *const *, size_t,
 		     const struct lc_opts *, struct diag_list *, struct lc_result *);
 
-/* summary: up and reload end with what became of each machine. */
-static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool autostart_only,
-			 bool summary)
+/* summary: up and reload end with what became of each machine; they also
+ * take boxes from corral.lock and write it. */
+static int run_lifecycle(struct ctx *c, struct lc_opts *o, lc_fn fn, bool autostart_only,
+			 bool summary, bool locked)
 {
 	_cleanup_free_ const struct machine_cfg **sel = NULL;
 	size_t n;
@@ -164,6 +175,11 @@ static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool 
 	    (o->only && (rc = steps_check(c->env, o->only, command_find(c->argv[0])))) ||
 	    (rc = ctx_lock(c)))
 		return rc;
+	struct boxlock pins = {0};
+	if (summary && (rc = lockfile_open(c, locked, &pins)))
+		return rc;
+	if (summary)
+		o->lock = &pins;
 	struct diag_list errs = {0};
 	_cleanup_free_ struct lc_result *res = xcalloc(n + 1, sizeof(*res));
 	struct sigaction old[2];
@@ -173,18 +189,23 @@ static int run_lifecycle(struct ctx *c, const struct lc_opts *o, lc_fn fn, bool 
 	if (summary)
 		catch_interrupts(false, old);
 	rc = report_all(&errs);
+	if (summary && lockfile_write(c, &pins) != EXIT_OK)
+		rc = EXIT_FAIL;
+	boxlock_free(&pins);
 	if (summary)
 		outcome_print(res, n, "running", c->json);
+	if (events_write_reports(c->argv[0], res, n, "running") != EXIT_OK)
+		rc = EXIT_FAIL;
 	return rc;
 }
 
 static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autostart_only)
 {
 	struct parsed p = {.o.provision = PROVISION_DEFAULT};
-	bool summary = fn == lifecycle_up || fn == lifecycle_reload;
+	bool summary = fn == lifecycle_up || fn == lifecycle_reload || fn == lifecycle_reset;
 	int rc = parse_opts(c, allowed, &p);
 	if (rc == EXIT_OK)
-		rc = run_lifecycle(c, &p.o, fn, autostart_only, summary);
+		rc = run_lifecycle(c, &p.o, fn, autostart_only, summary, p.locked);
 	strv_free(&p.only);
 	return rc;
 }
@@ -192,7 +213,7 @@ static int parse_and_run(struct ctx *c, const int *allowed, lc_fn fn, bool autos
 int cmd_up(struct ctx *c)
 {
 	static const int allowed[] = {O_PROVIDER, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR,
-				      O_PARALLEL, O_PROVISION_WITH, 0};
+				      O_PARALLEL, O_PROVISION_WITH, O_REPORT, O_LOCKED, 0};
 	return parse_and_run(c, allowed, lifecycle_up, true);
 }
 
@@ -206,6 +227,12 @@ int cmd_reload(struct ctx *c)
 {
 	static const int allowed[] = {O_PROVISION, O_NO_PROVISION, O_PARALLEL, O_PROVISION_WITH, 0};
 	return parse_and_run(c, allowed, lifecycle_reload, false);
+}
+
+int cmd_reset(struct ctx *c)
+{
+	static const int allowed[] = {O_REPORT, 0};
+	return parse_and_run(c, allowed, lifecycle_reset, false);
 }
 
 /* Without -f a person at a terminal confirms; scripts (no TTY) need not. */
@@ -229,7 +256,7 @@ int cmd_destroy(struct ctx *c)
 		fputs("nothing destroyed\n", stderr);
 		return EXIT_OK;
 	}
-	return run_lifecycle(c, &p.o, lifecycle_destroy, false, false);
+	return run_lifecycle(c, &p.o, lifecycle_destroy, false, false, false);
 }
 
 static void print_entry(json_t *arr, const struct index_entry *e, const char *state, bool json)
@@ -316,18 +343,20 @@ static const struct machine_cfg *port_machine(struct ctx *c)
 	return mc;
 }
 
-static void print_ports(const struct mport *v, size_t n, bool json)
+/* v[fixed..n) are the forwards `ports: auto` made. */
+static void print_ports(const struct mport *v, size_t n, size_t fixed, bool json)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const char *proto = v[i].udp ? "udp" : "tcp";
 		if (json)
-			json_array_append_new(arr, json_pack("{s:i, s:i, s:s, s:s}", "guest",
+			json_array_append_new(arr, json_pack("{s:i, s:i, s:s, s:s, s:b}", "guest",
 							     (int)v[i].guest, "host", (int)v[i].host,
-							     "host_ip", v[i].host_ip, "protocol", proto));
+							     "host_ip", v[i].host_ip, "protocol", proto,
+							     "auto", i >= fixed));
 		else
-			printf("%6u (guest) => %u (host %s, %s)\n", v[i].guest, v[i].host, v[i].host_ip,
-			       proto);
+			printf("%6u (guest) => %u (host %s, %s%s)\n", v[i].guest, v[i].host,
+			       v[i].host_ip, proto, i >= fixed ? ", auto" : "");
 	}
 	if (json) {
 		char *s = json_dumps(arr, JSON_INDENT(2));
@@ -361,10 +390,14 @@ int cmd_port(struct ctx *c)
 		report(&d);
 		rc = EXIT_FAIL;
 	} else {
-		struct mport *v;
-		size_t n = machine_ports(&m, &v);
-		print_ports(v, n, c->json);
+		struct mport *v, *a;
+		size_t n = machine_ports(&m, &v), na = ports_auto_load(&m, &a);
+		v = xrealloc(v, (n + na + 1) * sizeof(*v));
+		if (na)
+			memcpy(v + n, a, na * sizeof(*a));
+		print_ports(v, n + na, n, c->json);
 		free(v);
+		free(a);
 	}
 	machine_close(&m);
 	return rc;

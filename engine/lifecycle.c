@@ -5,9 +5,13 @@
 #include <string.h>
 
 #include "core/base/cancel.h"
+#include "core/base/event.h"
 #include "core/box/store.h"
 #include "engine/guest.h"
+#include "engine/probe.h"
+#include "engine/triggers.h"
 #include "core/host/index.h"
+#include "core/host/ports.h"
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
 #include "core/host/mstate.h"
@@ -35,6 +39,7 @@ struct run {
 	struct job *jobs;
 	size_t n;
 	int (*fn)(struct run *r, struct job *j, struct diag *d);
+	const char *action; /* "up", "halt", "reload", "destroy": for triggers */
 	bool ordered;  /* wait for depends_on */
 	struct env_failure envf; /* what the top-level steps did */
 	size_t limit;  /* machines at once */
@@ -96,11 +101,63 @@ static const struct provider *pick_provider(struct run *r, struct machine *m, st
  * first instead of each fetching it (or failing where only one names its URL). */
 static pthread_mutex_t box_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int ensure_box(const struct provider *p, struct machine *m, struct diag *d)
+/* The lock's entry for mc when it still fits the envfile, else NULL. */
+static const struct boxlock_entry *pinned(const struct boxlock *l, const struct machine_cfg *mc)
+{
+	const struct boxlock_entry *le = l ? boxlock_find(l, mc->name) : NULL;
+	return le && boxlock_fits(le, mc) ? le : NULL;
+}
+
+/* Under box_mu: the box from the lock's pin, else resolved; the lock
+ * learns what a machine without a fitting entry got. */
+static int resolve_box(struct boxlock *l, const char *const *providers,
+		       const struct machine_cfg *mc, struct box_ref *ref, struct diag *d, bool update)
+{
+	const struct boxlock_entry *le = update ? NULL : pinned(l, mc);
+	struct box_pin pin = {0};
+	if (le)
+		pin = (struct box_pin){le->version, le->provider, le->arch, le->digest};
+	int rc = le       ? boxstore_ensure_pinned(mc, providers, &pin, ref, d)
+		 : update ? boxstore_resolve_latest(mc, providers, ref, d)
+			  : boxstore_ensure(mc, providers, ref, d);
+	if (rc == 0 && l && !le) {
+		struct boxlock_entry e;
+		boxlock_entry_from_box(mc, ref, &e);
+		boxlock_set(l, &e);
+		boxlock_entry_free(&e);
+	}
+	return rc;
+}
+
+/* A machine created before there was a lock (or before its entry fitted):
+ * the lock records the box it runs. */
+static void pin_running(struct boxlock *l, struct machine *m)
+{
+	if (!l || pinned(l, m->cfg) || !machine_str(m, MK_BOX) || !machine_str(m, MK_BOX_DIR))
+		return;
+	struct box_ref ref = {(char *)machine_str(m, MK_BOX), (char *)machine_str(m, MK_BOX_VERSION),
+			      NULL, NULL, (char *)machine_str(m, MK_BOX_DIR), false};
+	_cleanup_free_ char *prov = NULL, *arch = NULL;
+	/* provider and arch: the store path's last two parts (…/ARCH/PROVIDER) */
+	_cleanup_free_ char *parent = path_dirname(ref.dir);
+	prov = xstrdup(strrchr(ref.dir, '/') ? strrchr(ref.dir, '/') + 1 : ref.dir);
+	arch = xstrdup(strrchr(parent, '/') ? strrchr(parent, '/') + 1 : parent);
+	ref.provider = prov;
+	ref.arch = arch;
+	struct boxlock_entry e;
+	pthread_mutex_lock(&box_mu);
+	boxlock_entry_from_box(m->cfg, &ref, &e);
+	boxlock_set(l, &e);
+	pthread_mutex_unlock(&box_mu);
+	boxlock_entry_free(&e);
+}
+
+static int ensure_box(struct run *r, const struct provider *p, struct machine *m,
+		      struct diag *d)
 {
 	struct box_ref ref = {0};
 	pthread_mutex_lock(&box_mu);
-	int rc = boxstore_ensure(m->cfg, p->box_provider, &ref, d);
+	int rc = resolve_box(r->o->lock, p->box_provider, m->cfg, &ref, d, false);
 	pthread_mutex_unlock(&box_mu);
 	if (rc < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
@@ -179,9 +236,16 @@ static int destroy_one(struct run *r, struct job *j, struct diag *d)
 	}
 	if (!p && reap_unknown(m, d) < 0)
 		return diag_wrap(d, "%s: destroy", j->cfg->name);
+	uint64_t t0 = now_ms();
+	event_start(EV_DESTROY, j->cfg->name, "destroy");
+	int rc = 0;
 	if ((p && p->destroy(m, d) < 0) || rm_rf(m->dir, d) < 0 || index_forget(m->dir, d) < 0)
-		return diag_wrap(d, "%s: destroy", j->cfg->name);
+		rc = diag_wrap(d, "%s: destroy", j->cfg->name);
+	event_end(EV_DESTROY, j->cfg->name, "destroy", rc == 0, now_ms() - t0, rc ? d->msg : NULL);
+	if (rc < 0)
+		return -1;
 	log_machine(j->cfg->name, "destroyed");
+	event_state(j->cfg->name, "not created");
 	return 0;
 }
 
@@ -202,6 +266,8 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	const char *name = j->cfg->name;
 	uint64_t t0 = now_ms();
 	log_machine(name, s == MS_RUNNING ? "already running" : "booting");
+	event_state(name, s == MS_RUNNING ? "running" : "booting");
+	event_start(EV_BOOT, name, "boot");
 	j->boot_ms = 0;
 	_cleanup_free_ char *waiting = xasprintf("%s: waiting for ssh", name);
 	struct progress *timer = progress_timer_start(waiting);
@@ -214,7 +280,102 @@ static int boot(const struct provider *p, struct job *j, enum mstate s, struct d
 	j->boot_ms = now_ms() - t0;
 	if (rc == 0)
 		log_machine(name, "ssh ready (%.2fs)", (double)j->boot_ms / 1000.0);
+	event_end(EV_BOOT, name, "boot", rc == 0, j->boot_ms, rc ? d->msg : NULL);
+	if (rc == 0)
+		event_state(name, "running");
 	return rc;
+}
+
+/* ports: auto: what the provider's watcher forwards by now (it goes on
+ * watching after up returns; `corral port` lists the current ones). */
+static void auto_ports_note(const struct provider *p, struct machine *m)
+{
+	if (!m->cfg->ports_auto.on)
+		return;
+	if (!p->auto_ports) {
+		log_warn("%s: `ports: auto` is not supported by the %s provider yet: ignored",
+			 m->cfg->name, p->name);
+		return;
+	}
+	struct mport *v;
+	size_t n = ports_auto_load(m, &v);
+	for (size_t i = 0; i < n; i++)
+		log_machine(m->cfg->name, "forwarding %s:%u -> %u", v[i].host_ip, v[i].host,
+			    v[i].guest);
+	free(v);
+}
+
+static void copy_list(struct machine *m, enum mkey from, enum mkey to)
+{
+	struct strv v = {0};
+	for (size_t i = 0; i < machine_list_len(m, from); i++)
+		if (machine_list_get(m, from, i))
+			strv_push(&v, machine_list_get(m, from, i));
+	machine_list_clear(m, to);
+	for (size_t i = 0; i < v.n; i++)
+		machine_list_add(m, to, v.v[i]);
+	strv_free(&v);
+}
+
+/* The `provisioned` checkpoint `reset` returns to, once: after the first
+ * complete provisioning. */
+static int checkpoint(const struct provider *p, struct job *j, struct diag *d)
+{
+	struct machine *m = &j->m;
+	if (machine_flag(m, MK_CHECKPOINT) || machine_flag(m, MK_PROVISION_PENDING) ||
+	    (!p->checkpoint && !p->snapshot_save))
+		return 0;
+	uint64_t t0 = now_ms();
+	int rc = p->checkpoint ? p->checkpoint(m, d) : p->snapshot_save(m, PROVIDER_CHECKPOINT, d);
+	if (rc < 0)
+		return diag_wrap(d, "%s: the `provisioned` checkpoint", j->cfg->name);
+	machine_set_flag(m, MK_CHECKPOINT, true);
+	copy_list(m, MK_PROVISIONED, MK_CHECKPOINT_STEPS);
+	log_machine(j->cfg->name, "checkpoint `provisioned` taken (%.2fs)",
+		    (double)(now_ms() - t0) / 1000);
+	return machine_save(m, d);
+}
+
+static int reset_one(struct run *r, struct job *j, struct diag *d)
+{
+	(void)r;
+	struct machine *m = &j->m;
+	const char *name = j->cfg->name;
+	enum mstate s;
+	const struct provider *p = lifecycle_state(m, &s);
+	if (!p || s == MS_NOT_CREATED) {
+		diag_fail(d, "%s is not created", name);
+		return diag_hint(d, "`corral up %s` first", name);
+	}
+	if (!machine_flag(m, MK_CHECKPOINT)) {
+		diag_fail(d, "%s has no `provisioned` checkpoint to reset to", name);
+		return diag_hint(d, p->reset || p->snapshot_restore
+				    ? "it is taken when `up` completes the first provisioning"
+				    : "its provider does not support reset");
+	}
+	m->box_dir = xstrdup(machine_str(m, MK_BOX_DIR));
+	uint64_t t0 = now_ms();
+	log_machine(name, "resetting");
+	event_state(name, "resetting");
+	event_start(EV_RESET, name, "reset");
+	int rc = p->reset ? p->reset(m, d) : p->snapshot_restore(m, PROVIDER_CHECKPOINT, d);
+	if (rc == 0 && !p->reset && p->state(m, &s, d) == 0 && s != MS_RUNNING)
+		rc = p->up(m, d);
+	if (rc == 0)
+		rc = connect_ssh(p, j, d);
+	j->boot_ms = now_ms() - t0;
+	if (rc == 0) { /* the steps that ran since are undone: they are due again */
+		copy_list(m, MK_CHECKPOINT_STEPS, MK_PROVISIONED);
+		rc = machine_save(m, d);
+	}
+	if (rc < 0)
+		diag_wrap(d, "%s: reset", name);
+	event_end(EV_RESET, name, "reset", rc == 0, j->boot_ms, rc ? d->msg : NULL);
+	if (rc < 0)
+		return -1;
+	log_machine(name, "reset to `provisioned` (%.2fs)", (double)j->boot_ms / 1000);
+	event_state(name, "running");
+	return probes_wait(m, j->t.conn, d);
 }
 
 /* A stop requested (Ctrl-C) ends it at the next step, as a failure. */
@@ -227,12 +388,16 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	if (!p || p->state(m, &s, d) < 0)
 		return -1;
 	j->t.created = s == MS_NOT_CREATED;
-	if (j->t.created)
+	if (j->t.created) {
 		log_machine(name, "creating");
-	if (!j->t.created)
+		event_state(name, "creating");
+	}
+	if (!j->t.created) {
 		m->box_dir = xstrdup(machine_str(m, MK_BOX_DIR));
-	else if (ensure_box(p, m, d) < 0)
+		pin_running(r->o->lock, m);
+	} else if (ensure_box(r, p, m, d) < 0) {
 		return -1;
+	}
 	int rc = boot(p, j, s, d);
 	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = guest_setup(p, m, j->t.conn, &j->t.ep, d);
@@ -240,6 +405,12 @@ static int up_one(struct run *r, struct job *j, struct diag *d)
 	if (rc == 0 && (rc = cancel_check(name, d)) == 0)
 		rc = provision(r, j, d);
 	j->provision_ms = now_ms() - t0;
+	if (rc == 0)
+		rc = checkpoint(p, j, d);
+	if (rc == 0)
+		rc = probes_wait(m, j->t.conn, d);
+	if (rc == 0)
+		auto_ports_note(p, m);
 	if (rc < 0 && r->o->destroy_on_error && j->t.created) {
 		struct diag dd = {0};
 		log_machine(name, "failed; destroying it (--destroy-on-error)");
@@ -262,10 +433,15 @@ static int halt_one(struct run *r, struct job *j, struct diag *d)
 	}
 	if (s == MS_RUNNING)
 		log_machine(j->cfg->name, r->o->force ? "stopping (forced)" : "stopping");
+	uint64_t t0 = now_ms();
+	event_start(EV_HALT, j->cfg->name, "halt");
 	/* Also for a stopped machine: whatever a killed one left behind goes. */
-	if (p->halt(m, r->o->force, d) < 0)
-		return diag_wrap(d, "%s: halt", j->cfg->name);
+	int rc = p->halt(m, r->o->force, d) < 0 ? diag_wrap(d, "%s: halt", j->cfg->name) : 0;
+	event_end(EV_HALT, j->cfg->name, "halt", rc == 0, now_ms() - t0, rc ? d->msg : NULL);
+	if (rc < 0)
+		return -1;
 	log_machine(j->cfg->name, s == MS_RUNNING ? "stopped" : "already stopped");
+	event_state(j->cfg->name, "stopped");
 	return 0;
 }
 
@@ -299,6 +475,19 @@ static int deps_ready(struct run *r, struct job *j)
 	return ready;
 }
 
+/* The machine's triggers at `when` of the run's action; guest ones get an
+ * SSH connection when the machine is running. */
+static int fire(struct run *r, struct job *j, enum trig_when when, struct diag *d)
+{
+	enum mstate s;
+	if (!j->t.conn && triggers_remote(r->e, j->cfg, when, r->action) &&
+	    lifecycle_state(&j->m, &s) && s == MS_RUNNING &&
+	    lifecycle_endpoint(&j->m, &j->t.ep, d) == 0 &&
+	    ssh_wait_ready(&j->t.ep, 30000, NULL, NULL, &j->t.conn, d) < 0)
+		return diag_wrap(d, "%s: connect for its triggers", j->cfg->name);
+	return triggers_fire(r->e, j->cfg, when, r->action, j->t.conn, d);
+}
+
 static void *job_main(void *arg)
 {
 	struct job *j = arg;
@@ -313,8 +502,14 @@ static void *job_main(void *arg)
 	}
 	if (rc == 0) {
 		j->t.m = &j->m;
-		rc = r->fn(r, j, &j->d);
+		rc = fire(r, j, TRIG_BEFORE, &j->d);
 	}
+	if (rc == 0)
+		rc = r->fn(r, j, &j->d);
+	if (rc == 0)
+		rc = fire(r, j, TRIG_AFTER, &j->d);
+	if (rc < 0)
+		event_state(j->cfg->name, "failed");
 	pthread_mutex_lock(&r->mu);
 	j->ms = now_ms() - t0;
 	j->st = rc == 0 ? J_DONE : J_FAILED;
@@ -330,6 +525,7 @@ static void skip(struct job *j)
 {
 	const struct job *dep = j->blocked_by ? job_named(j->r, j->blocked_by) : NULL;
 	j->st = J_SKIPPED;
+	event_state(j->cfg->name, "skipped");
 	if (!dep)
 		diag_fail(&j->d, "%s: not started: interrupted", j->cfg->name);
 	else
@@ -432,6 +628,20 @@ void lifecycle_add_env(struct lc_result *res, size_t n, const struct env_failure
 	}
 }
 
+/* The action's name, for triggers. */
+static const char *action_of(int (*fn)(struct run *, struct job *, struct diag *))
+{
+	static const struct {
+		int (*fn)(struct run *, struct job *, struct diag *);
+		const char *action;
+	} actions[] = {{up_one, "up"}, {halt_one, "halt"}, {reload_one, "reload"},
+		       {destroy_one, "destroy"}};
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (actions[i].fn == fn)
+			return actions[i].action;
+	return "";
+}
+
 static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, size_t n,
 		    const struct lc_opts *o, int (*fn)(struct run *, struct job *, struct diag *),
 		    struct diag_list *errs, struct lc_result *res)
@@ -440,19 +650,29 @@ static int run_jobs(const struct env *e, const struct machine_cfg *const *sel, s
 	struct run r = {.e = e, .o = o, .n = n, .fn = fn, .ordered = ordered,
 			.limit = ordered && o->parallel ? o->parallel : n,
 			.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	r.action = action_of(fn);
 	r.jobs = xcalloc(n, sizeof(*r.jobs));
 	for (size_t i = 0; i < n; i++)
 		r.jobs[i] = (struct job){.cfg = sel[i], .r = &r};
-	schedule(&r);
+	struct diag td = {0};
+	if (n && triggers_fire(e, NULL, TRIG_BEFORE, r.action, NULL, &td) < 0) {
+		diag_list_add(errs, &td);
+		for (size_t i = 0; i < n; i++)
+			r.jobs[i].st = J_SKIPPED;
+	} else {
+		schedule(&r);
+	}
 	for (size_t i = 0; i < n; i++)
 		if (r.jobs[i].threaded)
 			pthread_join(r.jobs[i].th, NULL);
 	size_t before = errs->n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !td.msg[0]; i++)
 		if (r.jobs[i].st != J_DONE)
 			diag_list_add(errs, &r.jobs[i].d);
-	if (r.ordered)
+	if (r.ordered && !td.msg[0])
 		provision_all(&r, errs);
+	if (n && !td.msg[0] && triggers_fire(e, NULL, TRIG_AFTER, r.action, NULL, &td) < 0)
+		diag_list_add(errs, &td);
 	fill_results(&r, res);
 	lifecycle_add_env(res, n, &r.envf);
 	strv_free(&r.envf.machines);
@@ -486,4 +706,51 @@ int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel,
 		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
 {
 	return run_jobs(e, sel, n, o, destroy_one, errs, res);
+}
+
+int lifecycle_reset(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		    const struct lc_opts *o, struct diag_list *errs, struct lc_result *res)
+{
+	return run_jobs(e, sel, n, o, reset_one, errs, res);
+}
+
+/* One machine for `corral lock`. */
+static int lock_one(const struct env *e, const struct machine_cfg *mc, bool update,
+		    struct boxlock *l, struct diag *d)
+{
+	struct machine m;
+	if (!update && pinned(l, mc))
+		return 0;
+	if (machine_open(&m, e, mc, d) < 0)
+		return -1;
+	struct lc_opts o = {0};
+	struct run r = {.e = e, .o = &o};
+	int rc = 0;
+	const struct provider *p = NULL;
+	if (!update && machine_str(&m, MK_BOX_DIR))
+		pin_running(l, &m);
+	else if (!(p = pick_provider(&r, &m, d)))
+		rc = -1;
+	if (p) {
+		struct box_ref ref = {0};
+		pthread_mutex_lock(&box_mu);
+		rc = resolve_box(l, p->box_provider, mc, &ref, d, update);
+		pthread_mutex_unlock(&box_mu);
+		box_ref_free(&ref);
+	}
+	machine_close(&m);
+	return rc < 0 ? diag_wrap(d, "%s", mc->name) : 0;
+}
+
+int lifecycle_lock(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		   bool update, struct boxlock *lock, struct diag_list *errs)
+{
+	size_t before = errs->n;
+	boxlock_retain(lock, e);
+	for (size_t i = 0; i < n; i++) {
+		struct diag d = {0};
+		if (lock_one(e, sel[i], update, lock, &d) < 0)
+			diag_list_add(errs, &d);
+	}
+	return errs->n > before ? -1 : 0;
 }

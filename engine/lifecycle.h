@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/base/diag.h"
+#include "core/box/boxlock.h"
 #include "core/config/envfile.h"
 #include "core/host/machine.h"
 #include "provisioners/provisioner.h"
@@ -23,6 +24,10 @@ struct lc_opts {
 	unsigned parallel;     /* up/reload --parallel: at most this many machines at once; 0: all */
 	const struct strv *only; /* --provision-with: only these steps (with provision
 				       PROVISION_FORCE; `run: never` ones run too) */
+	/* corral.lock (NULL: none): up boots a new machine on exactly the box
+	 * its fitting entry pins, and sets the entry of each machine it brings
+	 * up that has none that fits (from the box it resolved or runs). */
+	struct boxlock *lock;
 };
 
 /* What became of one machine, for the summary cmd/ prints. */
@@ -57,6 +62,19 @@ int lifecycle_reload(const struct env *e, const struct machine_cfg *const *sel, 
 		     const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
 int lifecycle_destroy(const struct env *e, const struct machine_cfg *const *sel, size_t n,
 		      const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
+/* Each machine back to its `provisioned` checkpoint (taken by `up` after
+ * its first complete provisioning), running and SSH-ready, its probes
+ * passed; all at once. */
+int lifecycle_reset(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		    const struct lc_opts *o, struct diag_list *errs, struct lc_result *res);
+
+/* `corral lock`: sets the lock entry of each machine of sel that has none
+ * fitting the envfile (update: of every one), from the box its provider
+ * would boot — resolved again from the source with update, else the box a
+ * created machine runs or the one `up` would take (added when missing).
+ * Appends one diag per machine that fails; returns -1 when any did. */
+int lifecycle_lock(const struct env *e, const struct machine_cfg *const *sel, size_t n,
+		   bool update, struct boxlock *lock, struct diag_list *errs);
 
 /* What the top-level steps did to each result (n of them): their time,
  * and the step that failed on a machine, which makes that machine failed.

@@ -22,6 +22,8 @@ struct provider_entry {
 	int (*main)(int argc, char **argv);
 };
 
+#define PROVIDER_CHECKPOINT "provisioned"
+
 struct provider {
 	const char *name;            /* "container", "kvm", "virtualbox" */
 	const char *box_provider[4]; /* box metadata providers it boots, NULL-ended */
@@ -52,6 +54,23 @@ struct provider {
 	 * processes, mounts, links, leases. *found says whether there was any.
 	 * Fails while anything of it remains. */
 	int (*reap)(struct machine *m, bool *found, struct diag *d);
+	/* optional: `corral package`: writes the stopped machine as a .box for
+	 * this provider to `out` (which must not exist; see core/box/pack.h),
+	 * metadata.json first. m->box_dir is the box it was made from. The
+	 * caller removes `out` on failure and renames it into place. */
+	int (*package)(struct machine *m, const char *out, struct diag *d);
+	/* `ports: auto`: the provider watches the guest's listening TCP ports
+	 * while it runs and forwards them, listed by ports_auto_load
+	 * (core/host/ports.h). */
+	bool auto_ports;
+	/* optional: `corral reset`. checkpoint records the running machine as
+	 * it is now (right after its first complete provisioning) as its
+	 * `provisioned` checkpoint, replacing an older one; reset brings it
+	 * back there and leaves it running (the caller waits for SSH). NULL:
+	 * the engine uses snapshot_save/snapshot_restore with the snapshot
+	 * name PROVIDER_CHECKPOINT instead, and up when it is not running. */
+	int (*checkpoint)(struct machine *m, struct diag *d);
+	int (*reset)(struct machine *m, struct diag *d);
 	/* optional: its helper processes' entry points, {NULL}-ended */
 	const struct provider_entry *entries;
 };

@@ -10,6 +10,7 @@
 
 #include "core/base/log.h"
 #include "core/host/proc.h"
+#include "core/ssh/ssh.h"
 #include "provisioners/step.h"
 
 static char *state_file(const struct env *e, const char *leaf)
@@ -208,6 +209,40 @@ static int write_files(const struct ansible_job *j, const char *known_hosts, str
 	return rc;
 }
 
+/* Whether the play runs on host: the machine's own step, or one of the
+ * step's targets (a custom `limit` is Ansible's to match: not checked). */
+static bool in_play(const struct ansible_job *j, const char *host)
+{
+	const struct ansible_step *a = &j->step->ansible;
+	if (a->limit)
+		return false;
+	return j->machine ? strcmp(host, j->machine) == 0
+			  : str_in_list(host, (const char *const *)a->targets.v);
+}
+
+/* Ansible's modules run with the guest's Python: a guest without one (an
+ * OCI image of a service, busybox) fails here, saying so, rather than
+ * deep inside the play. */
+static int check_python(const struct ansible_job *j, struct diag *d)
+{
+	static const char probe[] = "command -v python3 >/dev/null 2>&1 || "
+				    "command -v python >/dev/null 2>&1";
+	for (size_t i = 0; i < j->nhosts; i++) {
+		const struct prov_target *h = &j->hosts[i];
+		int status = 0;
+		if (!h->conn || !in_play(j, h->m->cfg->name))
+			continue;
+		if (ssh_exec(h->conn, probe, NULL, &status, NULL, 0, d) < 0)
+			return diag_wrap(d, "%s: look for python3", h->m->cfg->name);
+		if (status != 0) {
+			diag_fail(d, "%s: the image has no python3; ansible needs it", h->m->cfg->name);
+			return diag_hint(d, "use an image with python3, or a shell provisioner "
+					    "to install it first");
+		}
+	}
+	return 0;
+}
+
 int ansible_run(const struct ansible_job *j, struct strv *failed_hosts, struct diag *d)
 {
 	if (!proc_have("ansible-playbook")) {
@@ -215,7 +250,7 @@ int ansible_run(const struct ansible_job *j, struct strv *failed_hosts, struct d
 		return diag_hint(d, "install it (Debian: apt-get install ansible-core)");
 	}
 	_cleanup_free_ char *known_hosts = state_file(j->env, "known_hosts");
-	if (write_files(j, known_hosts, d) < 0)
+	if (check_python(j, d) < 0 || write_files(j, known_hosts, d) < 0)
 		return -1;
 	static const char *const drop[] = {"ANSIBLE_FORCE_COLOR=", NULL};
 	struct strv argv, env = {0};

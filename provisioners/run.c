@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/base/cancel.h"
+#include "core/base/event.h"
 #include "core/base/log.h"
 #include "core/host/mstate.h"
 #include "provisioners/ansible.h"
@@ -83,11 +84,16 @@ static int run_step(struct prov_ctx *pc, const struct step *s, size_t nsteps, st
 {
 	const char *name = pc->m->cfg->name;
 	log_machine(name, "provisioning: step %u/%zu: %s", s->index, nsteps, s->name);
+	event_start(EV_STEP, name, s->name);
+	uint64_t t0 = now_ms();
 	const struct provisioner *p = provisioner_for(s->kind);
 	if (!p || p->run(pc, s, d) < 0) {
 		pc->failed = s;
-		return diag_wrap(d, "%s: provision step %u (%s)", name, s->index, s->name);
+		diag_wrap(d, "%s: provision step %u (%s)", name, s->index, s->name);
+		event_end(EV_STEP, name, s->name, false, now_ms() - t0, d->msg);
+		return -1;
 	}
+	event_end(EV_STEP, name, s->name, true, now_ms() - t0, NULL);
 	return record(pc->m, s, d);
 }
 
@@ -162,12 +168,16 @@ static int run_env_step(const struct env *e, const struct step *s, struct prov_t
 	};
 	uint64_t t0 = now_ms();
 	log_info("provisioning: top-level step %u/%zu: %s", s->index, e->nsteps, s->name);
+	event_start(EV_STEP, NULL, s->name);
 	int rc = ansible_run(&j, &f->machines, d);
 	f->ms += now_ms() - t0;
 	if (rc < 0) {
 		blame(f, s, t, nt);
-		return diag_wrap(d, "top-level provision step %u (%s)", s->index, s->name);
+		diag_wrap(d, "top-level provision step %u (%s)", s->index, s->name);
+		event_end(EV_STEP, NULL, s->name, false, now_ms() - t0, d->msg);
+		return -1;
 	}
+	event_end(EV_STEP, NULL, s->name, true, now_ms() - t0, NULL);
 	strv_free(&f->machines);
 	for (size_t i = 0; i < nt; i++)
 		if (record(t[i]->m, s, d) < 0)

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/base/log.h"
+#include "core/box/oci.h"
+#include "core/host/mstate.h"
 #include "core/ssh/ssh.h"
 #include "provisioners/step.h"
 
@@ -46,6 +48,22 @@ static void add_quoted(struct buf *b, const char *s)
 	free(q);
 }
 
+/* An OCI image's config Env (its box's metadata.json), which the step's
+ * own env may override: scripts see what the image's processes see. */
+static void image_env(struct buf *b, const struct prov_ctx *pc)
+{
+	const char *dir = pc->m->box_dir ? pc->m->box_dir : machine_str(pc->m, MK_BOX_DIR);
+	json_t *oci = dir && *dir ? oci_box_info(dir) : NULL, *v;
+	size_t i;
+	json_array_foreach(json_object_get(oci, "env"), i, v) {
+		const char *kv = json_string_value(v), *eq = kv ? strchr(kv, '=') : NULL;
+		_cleanup_free_ char *k = eq ? xstrndup(kv, (size_t)(eq - kv)) : NULL;
+		if (k && env_name_ok(k))
+			add_quoted(b, kv);
+	}
+	json_decref(oci);
+}
+
 /* "[sudo -E -H --] env K='v'..." : the variables are set by env(1) after
  * sudo, so they reach the script whatever sudo's env_reset says. */
 static void command_start(struct buf *b, const struct prov_ctx *pc, const struct shell_step *sh)
@@ -53,6 +71,7 @@ static void command_start(struct buf *b, const struct prov_ctx *pc, const struct
 	if (sh->privileged && strcmp(pc->ep->user, "root") != 0)
 		buf_puts(b, "sudo -E -H -- ");
 	buf_puts(b, "env");
+	image_env(b, pc);
 	for (size_t i = 0; i < sh->nenv; i++) {
 		_cleanup_free_ char *kv = xasprintf("%s=%s", sh->env[i].key, sh->env[i].value);
 		add_quoted(b, kv);
@@ -133,6 +152,21 @@ static void hide_env(const struct shell_step *sh)
 	log_secrets_set(v, sh->nenv);
 }
 
+/* Status 127 of a privileged step (command not found): when the guest
+ * has no sudo (most OCI images), that is the reason, said plainly. */
+static int privileged_fail(struct prov_ctx *pc, const struct shell_step *sh, struct diag *d)
+{
+	int st = 0;
+	struct diag ignored = {0};
+	if (!sh->privileged || strcmp(pc->ep->user, "root") == 0 ||
+	    ssh_exec(pc->conn, "command -v sudo >/dev/null 2>&1", NULL, &st, NULL, 0, &ignored) < 0 ||
+	    st == 0)
+		return 0;
+	diag_fail(d, "the guest has no sudo to run this privileged step as root");
+	diag_hint(d, "log in as root (`ssh: { user: root }`) or set `privileged: false`");
+	return -1;
+}
+
 static int shell_run(struct prov_ctx *pc, const struct step *s, struct diag *d)
 {
 	const struct shell_step *sh = &s->shell;
@@ -157,6 +191,8 @@ static int shell_run(struct prov_ctx *pc, const struct step *s, struct diag *d)
 			rc = ssh_exec(pc->conn, cmd.s, prefix, &status, &tail, STEP_TAIL_LINES, d);
 		}
 	}
+	if (rc == 0 && status == 127)
+		rc = privileged_fail(pc, sh, d);
 	if (rc == 0 && status != 0)
 		rc = step_exit_fail(d, status, &tail);
 	log_secrets_clear();

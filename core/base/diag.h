@@ -12,6 +12,11 @@ enum diag_code {
 	DIAG_USAGE,             /* the command line or the working directory is wrong */
 	DIAG_PORT_TAKEN,        /* a host port was taken by another program meanwhile */
 	DIAG_BAD_STATE,         /* a state file is damaged (not the JSON corral wrote) */
+	DIAG_SIG_BAD,           /* an OpenPGP signature does not verify (or is no signature) */
+	DIAG_SIG_UNKNOWN_KEY,   /* signed by a key that is not trusted or not the one pinned */
+	DIAG_SIG_MISSING,       /* no signature, and CORRAL_VERIFY_SIGNATURES=required */
+	DIAG_SUMS_NO_ENTRY,     /* the checksum file lists no digest for the file */
+	DIAG_CHECKSUM_MISMATCH, /* the bytes' digest is not the expected one */
 };
 
 struct diag {

@@ -111,6 +111,7 @@ LAZY(A, int, archive_read_open,
      (struct archive *a, void *d, archive_open_callback *o, archive_read_callback *r,
       archive_close_callback *c),
      (a, d, o, r, c))
+LAZY(A, int, archive_read_open_filename, (struct archive *a, const char *f, size_t b), (a, f, b))
 LAZY(A, int, archive_read_next_header, (struct archive *a, struct archive_entry **e), (a, e))
 LAZY(A, int, archive_read_data_block,
      (struct archive *a, const void **b, size_t *s, la_int64_t *o), (a, b, s, o))
@@ -126,6 +127,7 @@ LAZY(A, int, archive_write_set_format_iso9660, (struct archive *a), (a))
 LAZY(A, int, archive_write_set_format_option,
      (struct archive *a, const char *m, const char *o, const char *v), (a, m, o, v))
 LAZY(A, int, archive_write_open_filename, (struct archive *a, const char *f), (a, f))
+LAZY(A, int, archive_write_open_fd, (struct archive *a, int fd), (a, fd))
 LAZY(A, int, archive_write_header, (struct archive *a, struct archive_entry *e), (a, e))
 LAZY(A, la_ssize_t, archive_write_data, (struct archive *a, const void *b, size_t n), (a, b, n))
 LAZY(A, la_ssize_t, archive_write_data_block,
@@ -151,6 +153,7 @@ LAZY(A, void, archive_entry_set_perm, (struct archive_entry *e, __LA_MODE_T m), 
 LAZY(A, void, archive_entry_set_size, (struct archive_entry *e, la_int64_t s), (e, s))
 LAZY(A, void, archive_entry_set_uid, (struct archive_entry *e, la_int64_t u), (e, u))
 LAZY(A, void, archive_entry_set_gid, (struct archive_entry *e, la_int64_t g), (e, g))
+LAZY(A, void, archive_entry_set_mtime, (struct archive_entry *e, time_t t, long ns), (e, t, ns))
 LAZY(A, int, archive_entry_xattr_reset, (struct archive_entry *e), (e))
 LAZY(A, int, archive_entry_xattr_next,
      (struct archive_entry *e, const char **n, const void **v, size_t *s), (e, n, v, s))

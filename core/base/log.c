@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/base/event.h"
 #include "core/base/strv.h"
 #include "core/base/util.h"
 
@@ -16,7 +17,7 @@ static struct progress *shown; /* the bar currently on screen, cleared before an
 
 struct progress {
 	char label[128];
-	uint64_t total, done, start_ms, drawn_ms;
+	uint64_t total, done, start_ms, drawn_ms, event_ms;
 	/* timers only: the thread redrawing the elapsed time */
 	pthread_t ticker;
 	bool ticking, stop;
@@ -193,6 +194,14 @@ static void draw(struct progress *p)
 	shown = p;
 }
 
+/* A download event (done so far of total), at most every half second. */
+static void progress_event(struct progress *p)
+{
+	p->event_ms = now_ms();
+	event_emit(&(struct corral_event){.kind = EV_DOWNLOAD, .name = p->label,
+					  .exit_status = -1, .done = p->done, .total = p->total});
+}
+
 struct progress *progress_start(const char *label, uint64_t total)
 {
 	struct progress *p = xcalloc(1, sizeof(*p));
@@ -201,12 +210,15 @@ struct progress *progress_start(const char *label, uint64_t total)
 	p->start_ms = now_ms();
 	if (!opts.tty)
 		log_info("%s ...", label);
+	progress_event(p);
 	return p;
 }
 
 void progress_set(struct progress *p, uint64_t done)
 {
 	p->done = done;
+	if (now_ms() - p->event_ms >= 500)
+		progress_event(p);
 	if (!opts.tty)
 		return;
 	uint64_t t = now_ms();
@@ -229,6 +241,10 @@ void progress_end(struct progress *p, bool ok)
 		shown = NULL;
 	pthread_mutex_unlock(&out_lock);
 	log_info("%s %s (%s in %.1fs)", p->label, ok ? "done" : "failed", done, secs);
+	event_emit(&(struct corral_event){.kind = EV_DOWNLOAD, .phase = EV_END, .name = p->label,
+					  .status = ok ? EV_OK : EV_FAILED, .exit_status = -1,
+					  .ms = now_ms() - p->start_ms, .done = p->done,
+					  .total = p->total});
 	free(p);
 }
 

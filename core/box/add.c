@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/box/fetch.h"
+#include "core/box/oci.h"
 #include "core/box/store.h"
 #include "core/box/store_priv.h"
 #include "core/box/catalog.h"
@@ -20,16 +21,19 @@
 #include "core/host/state.h"
 #include "core/base/util.h"
 #include "core/box/version.h"
+#include "core/box/distros.h"
+#include "core/box/sums.h"
 
 #define CATALOG_MAX (8u << 20)
 #define PROBE_MAX (1u << 20) /* an extensionless URL: more than this is a box, not a catalog */
 #define DEFAULT_SERVER "https://vagrantcloud.com"
 
 struct source {
-	bool catalog;
+	bool catalog, distro;
 	char *url;  /* a URL, or an absolute path */
 	char *text; /* the catalog, when telling what the source is fetched it already */
 	size_t len;
+	struct distro dist; /* a short name's entry (distro) */
 };
 
 /* What one add fetches and where it goes. */
@@ -39,6 +43,11 @@ struct plan {
 	char *signature; /* from the catalog entry or --signature; NULL: unsigned */
 	const char *const *providers;
 	bool arch_given;
+	/* the expected digest comes from a checksum file (core/box/sums.h) */
+	char *sums_url, *sums_sig_url, *sums_signer;
+	char *dir, *file;    /* a short name's: url is dir + the name file matches */
+	struct strv keys;    /* fingerprints the signer must have; empty: any trusted key */
+	bool digest_signed;
 };
 
 static void plan_free(struct plan *p)
@@ -52,6 +61,12 @@ static void plan_free(struct plan *p)
 	free(p->checksum);
 	free(p->signature);
 	free(p->catalog_url);
+	free(p->sums_url);
+	free(p->sums_sig_url);
+	free(p->sums_signer);
+	free(p->dir);
+	free(p->file);
+	strv_free(&p->keys);
 }
 
 static char *box_server(void)
@@ -113,11 +128,16 @@ static void probe_url(struct source *s, const struct boxfetch_opts *fo)
 	}
 }
 
-static int resolve_source(const char *src, const struct boxfetch_opts *fo, struct source *s,
-			  struct diag *d)
+static int resolve_source(const char *src, const char *arch, const struct boxfetch_opts *fo,
+			  struct source *s, struct diag *d)
 {
 	*s = (struct source){0};
-	if (has_scheme(src)) {
+	if (!has_scheme(src) && !path_exists(src) &&
+	    distro_find(src, arch, &s->dist, &s->distro, d) < 0)
+		return -1;
+	if (s->distro) {
+		s->url = xasprintf("%s%s", s->dist.dir, s->dist.image);
+	} else if (has_scheme(src)) {
 		s->url = xstrdup(src);
 		probe_url(s, fo);
 	} else if (path_exists(src)) {
@@ -252,8 +272,65 @@ static int plan_direct(const struct box_add_opts *o, const struct source *s, str
 	*p = (struct plan){.name = xstrdup(o->name), .version = xstrdup("0"),
 			   .arch = xstrdup(o->arch ? o->arch : host_arch()), .url = xstrdup(s->url),
 			   .providers = o->providers, .arch_given = o->arch != NULL,
-			   .signature = xstrdup(o->signature)};
+			   .signature = xstrdup(o->signature), .sums_url = xstrdup(o->checksum_file),
+			   .sums_sig_url = xstrdup(o->checksum_signature)};
+	if (o->checksum && o->checksum_file) {
+		diag_code(d, DIAG_USAGE, "give the box's checksum or a checksum file, not both");
+		return diag_hint(d, "drop --checksum: the checksum file names the digest");
+	}
+	if (o->checksum_signature && !o->checksum_file)
+		return diag_code(d, DIAG_USAGE, "a checksum signature needs its checksum file");
 	return parse_checksum(o->checksum, p, d);
+}
+
+/* A short name: the box is the publisher's image, checked against its
+ * checksum file and signature, for the arch the entry is for. */
+static int plan_distro(const struct box_add_opts *o, struct source *s, struct plan *p,
+		       struct diag *d)
+{
+	struct box_add_opts named = *o;
+	named.name = o->name ? o->name : s->dist.name;
+	named.arch = s->dist.arch;
+	if (o->checksum || o->checksum_file)
+		return diag_code(d, DIAG_USAGE, "%s comes with its publisher's checksums; drop "
+			       "--checksum and --checksum-file", s->dist.name);
+	if (plan_direct(&named, s, p, d) < 0)
+		return -1;
+	p->sums_url = xstrdup(s->dist.sums_url);
+	p->sums_sig_url = xstrdup(s->dist.signature_url);
+	p->dir = xstrdup(s->dist.dir);
+	p->file = xstrdup(s->dist.image);
+	for (size_t i = 0; i < s->dist.keys.n; i++)
+		strv_push(&p->keys, s->dist.keys.v[i]);
+	return 0;
+}
+
+/* The expected digest, from the checksum file the plan names. */
+static int plan_sums(struct plan *p, const struct boxfetch_opts *fo, struct diag *d)
+{
+	struct sums_source src = {.image_url = p->url, .file = p->file, .sums_url = p->sums_url,
+				  .signature_url = p->sums_sig_url,
+				  .keys = p->keys.n ? (const char *const *)p->keys.v : NULL,
+				  .insecure = fo->insecure, .token_url = fo->token_url};
+	struct sums_result r;
+	if (sums_resolve(&src, &r, d) < 0)
+		return -1;
+	if (p->dir && (strchr(r.e.name, '/') || strcmp(r.e.name, "..") == 0)) {
+		sums_entry_free(&r.e);
+		return diag_fail(d, "%s lists a file name with a slash", p->sums_url);
+	}
+	if (p->dir) {
+		free(p->url);
+		p->url = xasprintf("%s%s", p->dir, r.e.name);
+	}
+	p->checksum_type = r.e.type;
+	p->checksum = r.e.hex;
+	free(r.e.name);
+	p->digest_signed = r.signature_checked;
+	p->sums_signer = r.signature_checked ? xstrdup(r.signer) : NULL;
+	if (r.signature_checked)
+		log_info("box %s: checksum file signed by key %s", p->name, r.signer);
+	return 0;
 }
 
 static void fill_ref(const struct plan *p, struct box_ref *out)
@@ -358,12 +435,15 @@ static int write_record(const char *dir, const struct plan *p, const struct boxf
 	time_t t = time(NULL);
 	struct tm tm;
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s, s:b}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s, s:b, "
+			      "s:s?, s:s?, s:s?}",
 			      "name", p->name, "version", p->version, "provider", p->provider,
 			      "architecture", p->arch, "source", p->url, "sha256", res->sha256,
 			      "bytes", (json_int_t)res->bytes, "checksum_type", p->checksum_type,
 			      "checksum", p->checksum, "catalog_url", p->catalog_url, "added_at",
-			      when, "signature_checked", res->signature_checked);
+			      when, "signature_checked", res->signature_checked, "checksum_file",
+			      p->sums_url, "checksum_signer", p->sums_signer, "signer",
+			      res->signer[0] ? res->signer : p->sums_signer);
 	_cleanup_free_ char *path = path_join(dir, BOXSTORE_RECORD);
 	int r = state_save(path, o, d);
 	json_decref(o);
@@ -405,6 +485,7 @@ static int fetch_install(const struct box_add_opts *o, struct plan *p, struct bo
 	fo.checksum_type = p->checksum_type;
 	fo.checksum = p->checksum;
 	fo.signature = p->signature;
+	fo.digest_signed = p->digest_signed;
 	fo.label = label;
 	struct boxfetch_result res = {0};
 	char why[600];
@@ -414,6 +495,12 @@ static int fetch_install(const struct box_add_opts *o, struct plan *p, struct bo
 		log_warn("box %s: no checksum given, so its bytes are not verified (pass --checksum "
 			 "TYPE:HEX, or use a catalog that lists one)", label);
 	int r = boxfetch(p->url, unpacked, &fo, &res, d);
+	if (r == 0 && o->digest && strcmp(o->digest + strlen("sha256:"), res.sha256) != 0) {
+		diag_fail(d, "box %s: its bytes have digest sha256:%s, but corral.lock pins %s", label,
+			  res.sha256, o->digest);
+		r = diag_hint(d, "the box changed where it is published; if that is expected, "
+				 "`corral lock --update` pins what is there now");
+	}
 	if (r == 0 && res.stripped)
 		log_warn("box %s: setuid/setgid bits and file capabilities were removed from %llu "
 			 "files of its root tree (sudo and the like will not work in its machines) "
@@ -440,7 +527,7 @@ static int add_planned(const struct box_add_opts *o, struct plan *p,
 	int r = 0;
 	if (!o->force && present(p))
 		*how = BOX_PRESENT;
-	else
+	else if (!p->sums_url || (r = plan_sums(p, fo, d)) == 0)
 		r = fetch_install(o, p, *fo, how, d);
 	lock_release(&l);
 	if (r == 0)
@@ -454,6 +541,10 @@ int boxstore_add(const struct box_add_opts *o, struct box_ref *out, enum box_add
 	*out = (struct box_ref){0};
 	if (o->arch && !box_word_valid(o->arch))
 		return diag_fail(d, "`%s` is not an architecture name", o->arch);
+	if (oci_ref_is(o->source)) {
+		struct oci_pull_opts po = {.force = o->force, .insecure = o->insecure, .arch = o->arch};
+		return oci_pull(o->source, &po, out, how, NULL, d);
+	}
 	struct vconstraint vc; /* a typo fails before any download */
 	if (vconstraint_parse(o->constraint, &vc, d) < 0)
 		return -1;
@@ -462,13 +553,16 @@ int boxstore_add(const struct box_add_opts *o, struct box_ref *out, enum box_add
 	struct boxfetch_opts fo = fetch_opts(o->insecure, &token_url);
 	struct source s;
 	struct plan p = {0};
-	if (resolve_source(o->source, &fo, &s, d) < 0)
+	if (resolve_source(o->source, o->arch, &fo, &s, d) < 0)
 		return -1;
-	int r = s.catalog ? plan_catalog(o, &s, &fo, &p, d) : plan_direct(o, &s, &p, d);
+	int r = s.distro    ? plan_distro(o, &s, &p, d)
+		: s.catalog ? plan_catalog(o, &s, &fo, &p, d)
+			    : plan_direct(o, &s, &p, d);
 	if (r == 0)
 		r = add_planned(o, &p, &fo, out, how, d);
 	plan_free(&p);
 	free(s.url);
 	free(s.text);
+	distro_free(&s.dist);
 	return r;
 }

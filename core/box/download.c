@@ -108,6 +108,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		a->have_range = true;
 		a->range_start = start;
 	}
+	if (a->dl->on_header)
+		a->dl->on_header(a->dl->ctx, p, len);
 	return len;
 }
 
@@ -145,14 +147,23 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 
 static void init_curl(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
+/* Verification on unless insecure; the CA bundle from the environment. */
+static void tls_opts(CURL *c, bool insecure)
+{
+	const char *ca = getenv("CURL_CA_BUNDLE");
+	if (!ca || !*ca)
+		ca = getenv("SSL_CERT_FILE");
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
+	if (ca && *ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+}
+
 static struct curl_slist *setup(CURL *c, struct attempt *a, const char *url, char *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, init_curl);
 	struct download *dl = a->dl;
-	const char *ca = getenv("CURL_CA_BUNDLE");
-	if (!ca || !*ca)
-		ca = getenv("SSL_CERT_FILE");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "corral/0.1");
@@ -161,10 +172,7 @@ static struct curl_slist *setup(CURL *c, struct attempt *a, const char *url, cha
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)env_uint("CORRAL_LOW_SPEED_TIME", 30));
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, dl->insecure ? 0L : 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, dl->insecure ? 0L : 2L);
-	if (ca && *ca)
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+	tls_opts(c, dl->insecure);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
@@ -175,12 +183,18 @@ static struct curl_slist *setup(CURL *c, struct attempt *a, const char *url, cha
 	char range[32];
 	snprintf(range, sizeof(range), "%llu-", (unsigned long long)dl->offset);
 	curl_easy_setopt(c, CURLOPT_RANGE, dl->offset ? range : NULL);
+	struct curl_slist *headers = NULL;
+	for (const char *const *h = dl->headers; h && *h; h++)
+		headers = curl_slist_append(headers, *h);
+	if (dl->auth && token_allowed(url, dl->auth_url))
+		headers = curl_slist_append(headers, dl->auth);
 	const char *token = getenv("CORRAL_BOX_TOKEN");
-	if (!token || !*token || !token_allowed(url, dl->token_url))
-		return NULL;
-	_cleanup_free_ char *h = xasprintf("Authorization: Bearer %s", token);
-	struct curl_slist *headers = curl_slist_append(NULL, h);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	if (token && *token && token_allowed(url, dl->token_url)) {
+		_cleanup_free_ char *h = xasprintf("Authorization: Bearer %s", token);
+		headers = curl_slist_append(headers, h);
+	}
+	if (headers)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	return headers;
 }
 
@@ -244,6 +258,7 @@ static int attempt(struct download *dl, bool *transient, struct diag *d)
 		CURLcode rc = curl_easy_perform(a.c);
 		char *next = NULL;
 		curl_easy_getinfo(a.c, CURLINFO_RESPONSE_CODE, &a.code);
+		dl->status = a.code;
 		if (rc == CURLE_OK && a.code >= 300 && a.code < 400 &&
 		    curl_easy_getinfo(a.c, CURLINFO_REDIRECT_URL, &next) == CURLE_OK && next)
 			next = xstrdup(next);
@@ -281,4 +296,49 @@ int download_run(struct download *dl, struct diag *d)
 		sleep_ms(backoff);
 		backoff *= 2;
 	}
+}
+
+/* ---- readiness probes ---- */
+
+#define PROBE_BODY_MAX 4096
+
+static size_t probe_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct buf *b = ud;
+	size_t len = size * n, room = b->len < PROBE_BODY_MAX ? PROBE_BODY_MAX - b->len : 0;
+	buf_add(b, p, len < room ? len : room);
+	return len;
+}
+
+int download_probe(const char *url, const char *host, unsigned port, uint64_t timeout_ms,
+		   long *status, struct buf *body, struct diag *d)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, init_curl);
+	CURL *c = curl_easy_init();
+	char err[CURL_ERROR_SIZE] = "";
+	if (!c)
+		return diag_fail(d, "libcurl could not start");
+	_cleanup_free_ char *to = host ? xasprintf("::%s:%u", host, port) : NULL;
+	struct curl_slist *connect_to = to ? curl_slist_append(NULL, to) : NULL;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "corral/0.1");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, probe_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	tls_opts(c, false);
+	CURLcode rc = curl_easy_perform(c);
+	*status = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_slist_free_all(connect_to);
+	curl_easy_cleanup(c);
+	if (rc == CURLE_OK)
+		return 0;
+	_cleanup_free_ char *shown = url_shown(url);
+	return diag_fail(d, "%s: %s", shown, err[0] ? err : curl_easy_strerror(rc));
 }

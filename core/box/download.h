@@ -29,6 +29,16 @@ struct download {
 	int (*start)(void *ctx, bool resumed, uint64_t total, struct diag *d);
 	int (*write)(void *ctx, const void *p, size_t n, struct diag *d);
 	void *ctx;
+	/* Optional, for registries (core/box/oci_*.c). headers: "Name: value"
+	 * lines sent on every hop; auth: one more line ("Authorization: ...")
+	 * sent only to requests whose scheme, host and port are auth_url's
+	 * (checked on every hop, so a registry's credentials never follow a
+	 * redirect to blob storage); on_header: each response header line;
+	 * status: the last response's HTTP status, also when the run failed. */
+	const char *const *headers;
+	const char *auth, *auth_url;
+	void (*on_header)(void *ctx, const char *line, size_t n);
+	long status;
 };
 
 /* Runs attempts until the body is complete or a failure is not transient. */
@@ -37,6 +47,14 @@ int download_run(struct download *dl, struct diag *d);
 /* One part of a URL (CURLUPART_HOST, CURLUPART_PATH, ...), or NULL. */
 char *download_url_part(const char *url, CURLUPart part);
 
+/* One GET of url for a readiness probe: no retries, no proxy, done within
+ * timeout_ms; connecting to host:port instead of what the URL names when
+ * host is non-NULL (the Host header and TLS name stay the URL's). *status:
+ * the HTTP status (0: no answer); body gets at most 4 KiB of it. 0 when an
+ * answer came, whatever its status. */
+struct buf;
+int download_probe(const char *url, const char *host, unsigned port, uint64_t timeout_ms,
+		   long *status, struct buf *body, struct diag *d);
 /* http:// or https:// (anything else is a local path or file:// URL). */
 bool download_is_remote(const char *url);
 

@@ -63,7 +63,7 @@ static const char *checksum_type(const struct boxfetch_opts *o)
 	return "?";
 }
 
-static const char *signature_policy(void)
+const char *boxfetch_signature_policy(void)
 {
 	const char *p = getenv("CORRAL_VERIFY_SIGNATURES");
 	return p && *p ? p : "if-present";
@@ -72,7 +72,7 @@ static const char *signature_policy(void)
 /* Everything that can be refused before a byte is fetched. */
 static int check_opts(const struct boxfetch_opts *o, const char *dest, struct diag *d)
 {
-	const char *policy = signature_policy();
+	const char *policy = boxfetch_signature_policy();
 	if (o->checksum && !hash_known(checksum_type(o))) {
 		diag_fail(d, "unknown checksum type `%s`", checksum_type(o));
 		return diag_hint(d, "use one of sha256, sha384, sha512, sha1, md5");
@@ -82,7 +82,7 @@ static int check_opts(const struct boxfetch_opts *o, const char *dest, struct di
 		diag_fail(d, "CORRAL_VERIFY_SIGNATURES=%s is not a policy", policy);
 		return diag_hint(d, "use required, if-present or off");
 	}
-	if (strcmp(policy, "required") == 0 && !o->signature) {
+	if (strcmp(policy, "required") == 0 && !o->signature && !o->layer && !o->digest_signed) {
 		diag_fail(d, "the box has no signature and CORRAL_VERIFY_SIGNATURES=required");
 		return diag_hint(d, "ask the publisher for a signed box, or give its signature");
 	}
@@ -123,7 +123,8 @@ static ssize_t unpack_read(void *ctx, const void **buf)
 static void *unpack_thread(void *arg)
 {
 	struct pipeline *p = arg;
-	struct unpack_opts uo = {.compressed = &p->total, .private_store = p->o->private_store};
+	struct unpack_opts uo = {.compressed = &p->total, .private_store = p->o->private_store,
+				 .layer = p->o->layer};
 	p->unpack_rc = unpack_stream(unpack_read, p, p->dest, &uo, &p->unpack_st, &p->unpack_d);
 	if (p->unpack_rc < 0)
 		ring_abort(p->ring); /* stop the download: the box is unusable */
@@ -132,8 +133,20 @@ static void *unpack_thread(void *arg)
 	return NULL;
 }
 
+/* A blob longer or shorter than its descriptor says is refused. */
+static int size_fail(struct pipeline *p, uint64_t got, struct diag *d)
+{
+	p->bad_bytes = true;
+	diag_fail(d, "size mismatch for %s: the descriptor says %llu bytes, got %s%llu",
+		  p->o->label ? p->o->label : p->src, (unsigned long long)p->o->size,
+		  got > p->o->size ? "at least " : "", (unsigned long long)got);
+	return diag_hint(d, "the registry or the image is damaged; nothing was installed");
+}
+
 static int feed(struct pipeline *p, const void *buf, size_t n, struct diag *d)
 {
+	if (p->o->size && p->fed + n > p->o->size)
+		return size_fail(p, p->fed + n, d);
 	if (ring_write(p->ring, buf, n) < 0)
 		return diag_code(d, DIAG_STOPPED, "stopped"); /* a consumer gave up first */
 	p->fed += n;
@@ -173,6 +186,8 @@ static uint64_t part_to_come(const struct pipeline *p, uint64_t total, bool resu
 static int know_total(struct pipeline *p, uint64_t total, bool resumed, struct diag *d)
 {
 	atomic_store(&p->total, total);
+	if (p->o->size && total != p->o->size)
+		return size_fail(p, total, d);
 	if (room_check(p->dest, total + part_to_come(p, total, resumed), d) < 0) {
 		p->bad_bytes = true; /* the partial file takes space too; a resume would not help */
 		return diag_wrap(d, "%s is %llu MiB compressed", p->o->label ? p->o->label : p->src,
@@ -245,6 +260,7 @@ static int produce_remote(struct pipeline *p, struct diag *d)
 	struct download dl = {
 		.url = p->src, .insecure = p->o->insecure, .token_url = p->o->token_url,
 		.offset = (uint64_t)st.st_size, .start = dl_start, .write = dl_write, .ctx = p,
+		.headers = p->o->headers, .auth = p->o->auth, .auth_url = p->o->auth_url,
 	};
 	if (dl.offset)
 		log_info("resuming the download of %s at %llu bytes", p->src, (unsigned long long)dl.offset);
@@ -292,6 +308,8 @@ static int run_pipeline(struct pipeline *p, struct diag *d)
 	    pthread_create(&unpacker, NULL, unpack_thread, p) != 0)
 		abort(); /* only when out of memory or threads */
 	int rc = p->part_fd >= 0 ? produce_remote(p, d) : produce_local(p, d);
+	if (rc == 0 && p->o->size && p->fed != p->o->size)
+		rc = size_fail(p, p->fed, d);
 	if (rc == 0)
 		ring_close(p->ring);
 	else
@@ -313,8 +331,8 @@ static int check_checksum(struct pipeline *p, struct diag *d)
 	const struct boxfetch_opts *o = p->o;
 	if (!o->checksum || hash_hex_equal(o->checksum, p->other_hex))
 		return 0;
-	diag_fail(d, "checksum mismatch for %s: expected %s %s, got %s", p->src, checksum_type(o),
-		  o->checksum, p->other_hex);
+	diag_code(d, DIAG_CHECKSUM_MISMATCH, "checksum mismatch for %s: expected %s %s, got %s",
+		  p->src, checksum_type(o), o->checksum, p->other_hex);
 	return diag_hint(d, "the download was damaged or the box changed on the server; "
 			    "nothing was installed, and running the command again downloads it afresh");
 }
@@ -329,10 +347,14 @@ static bool have_trusted_keys(const char *dir)
 	return any;
 }
 
-static int check_signature(struct pipeline *p, bool *checked, struct diag *d)
+static int check_signature(struct pipeline *p, struct boxfetch_result *r, struct diag *d)
 {
-	if (strcmp(signature_policy(), "off") == 0)
+	if (strcmp(boxfetch_signature_policy(), "off") == 0 || p->o->layer)
+		return 0; /* an image layer is vouched for by its digest */
+	if (!p->o->signature && p->o->digest_signed) {
+		r->signature_checked = true; /* the digest it matched was signed */
 		return 0;
+	}
 	if (!p->o->signature) {
 		_cleanup_free_ char *keys = path_join(corral_home(), "trusted-keys");
 		if (have_trusted_keys(keys))
@@ -345,7 +367,11 @@ static int check_signature(struct pipeline *p, bool *checked, struct diag *d)
 	if (sig_verify(keys, p->sha256, 32, p->o->signature, &key, d) < 0)
 		return diag_wrap(d, "signature of %s", p->src);
 	log_debug("%s: signature verified with trusted key %s", p->src, key);
-	*checked = true;
+	r->signature_checked = true;
+	_cleanup_free_ char *base = xstrdup(strrchr(key, '/') ? strrchr(key, '/') + 1 : key);
+	if (str_ends(base, ".pub"))
+		base[strlen(base) - 4] = '\0';
+	snprintf(r->signer, sizeof(r->signer), "%s", base);
 	return 0;
 }
 
@@ -378,7 +404,7 @@ int boxfetch(const char *src, const char *dest_dir, const struct boxfetch_opts *
 		rc = check_checksum(&p, d);
 	memset(r, 0, sizeof(*r));
 	if (rc == 0)
-		rc = check_signature(&p, &r->signature_checked, d);
+		rc = check_signature(&p, r, d);
 	if (p.prog)
 		progress_end(p.prog, rc == 0);
 	if (p.part_fd >= 0)
@@ -430,7 +456,8 @@ int fetch_text(const char *url, size_t max, const struct boxfetch_opts *o, char 
 		return read_file(local_path(url), max, data, len, d);
 	struct text_sink t = {.max = max, .url = url};
 	struct download dl = {.url = url, .insecure = o->insecure, .token_url = o->token_url,
-			      .start = text_start, .write = text_write, .ctx = &t};
+			      .start = text_start, .write = text_write, .ctx = &t,
+			      .headers = o->headers, .auth = o->auth, .auth_url = o->auth_url};
 	if (download_run(&dl, d) < 0) {
 		buf_free(&t.b);
 		return -1;

@@ -14,15 +14,25 @@ struct boxfetch_opts {
 	const char *checksum_type; /* "sha256"|"sha384"|"sha512"|"sha1"|"md5", or NULL */
 	const char *checksum;      /* expected hex digest, or NULL */
 	const char *signature;     /* base64 Ed25519 signature over the box's sha256 digest (raw 32 bytes), or NULL */
+	bool digest_signed;        /* checksum came from a checksum file whose OpenPGP signature was checked */
 	const char *token_url;     /* only its scheme://host:port receives "Authorization: Bearer $CORRAL_BOX_TOKEN"; NULL: nobody */
 	const char *label;         /* progress label, e.g. "corral/debian-12 12.0.0 (container)" */
 	bool private_store;        /* dest_dir is reachable by root only: a container root tree keeps setuid bits and file capabilities */
+	/* For OCI blobs (core/box/oci_*.c): headers sent on every hop, auth
+	 * only to auth_url's origin (see core/box/download.h); size: the exact
+	 * byte count the descriptor gives (0: not known), a different length
+	 * fails as soon as it shows; layer: unpack as an image layer (unpack.h). */
+	const char *const *headers;
+	const char *auth, *auth_url;
+	uint64_t size;
+	bool layer;
 };
 
 struct boxfetch_result {
 	char sha256[65];
 	uint64_t bytes;
 	bool signature_checked;
+	char signer[128]; /* the trusted key that verified the signature ("" none): its file name without .pub */
 	uint64_t stripped; /* setuid/setgid bits and file capabilities dropped from a container root tree (!private_store) */
 };
 
@@ -36,6 +46,9 @@ struct boxfetch_result {
  * what (expected and actual digest on mismatch). */
 int boxfetch(const char *src, const char *dest_dir, const struct boxfetch_opts *o,
 	     struct boxfetch_result *r, struct diag *d);
+
+/* CORRAL_VERIFY_SIGNATURES, default "if-present" (check_opts refuses other words). */
+const char *boxfetch_signature_policy(void);
 
 /* A small document (a catalog JSON), max bytes. Same TLS/token/proxy rules.
  * A plain path or file:// URL is read from disk. *data is NUL-terminated. */

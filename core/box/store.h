@@ -77,9 +77,11 @@ int boxstore_prune_plan(struct prune_item **v, size_t *n, struct diag *d);
 void prune_plan_free(struct prune_item *v, size_t n);
 
 /* `box add`. source: a path or URL of a .box (needs name; version "0"), a
- * path or URL of a catalog (names itself), or "org/name", whose catalog is
- * fetched from $CORRAL_BOX_SERVER/org/name (default https://vagrantcloud.com,
- * the only host that gets $CORRAL_BOX_TOKEN). */
+ * path or URL of a catalog (names itself), a short name of a distribution's
+ * cloud image ("debian/12": core/box/distros.h; the name is the box's, version
+ * "0", verified by the publisher's checksum file and signature), or
+ * "org/name", whose catalog is fetched from $CORRAL_BOX_SERVER/org/name
+ * (default https://vagrantcloud.com, the only host that gets $CORRAL_BOX_TOKEN). */
 struct box_add_opts {
 	const char *name;              /* required for a .box, must match a catalog's */
 	const char *source;
@@ -88,6 +90,9 @@ struct box_add_opts {
 	const char *arch;              /* NULL: the host's, then "unknown" */
 	const char *checksum;          /* "TYPE:HEX" for a .box; NULL: none */
 	const char *signature;         /* base64 Ed25519 for a .box; NULL: none */
+	const char *checksum_file;     /* URL of a checksum file listing the box file (core/box/sums.h) */
+	const char *checksum_signature; /* URL of its detached OpenPGP signature; NULL: clearsigned or none */
+	const char *digest;            /* "sha256:HEX" the bytes must have (corral.lock); NULL: any */
 	bool force, insecure;
 };
 enum box_added { BOX_ADDED, BOX_PRESENT, BOX_REPLACED };
@@ -113,5 +118,20 @@ void box_status_free(struct box_status *v, size_t n);
  * an org/name. Fills out (caller frees with box_ref_free). */
 int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 		    struct box_ref *out, struct diag *d);
+
+/* What corral.lock pins a machine's box to (core/box/boxlock.h). */
+struct box_pin {
+	const char *version, *provider, *arch;
+	const char *digest; /* "sha256:HEX"; NULL: not known (a box of Vagrant's store) */
+};
+/* boxstore_ensure for exactly that version, provider and architecture,
+ * even when a newer one fits box_version; a box in the store, or fetched,
+ * whose bytes differ from pin->digest is refused, naming both digests. */
+int boxstore_ensure_pinned(const struct machine_cfg *mc, const char *const *providers,
+			   const struct box_pin *pin, struct box_ref *out, struct diag *d);
+/* Resolves again from the box's source (catalog or box server): the newest
+ * version fitting box_version, added when missing (`corral lock --update`). */
+int boxstore_resolve_latest(const struct machine_cfg *mc, const char *const *providers,
+			    struct box_ref *out, struct diag *d);
 
 #endif

@@ -1,4 +1,4 @@
-/* Shared by store.c and add.c only: the store's names, lock and
+/* Shared by store.c, add.c and publish.c only: the store's names, lock and
  * temporary directories. */
 #ifndef CORRAL_BOXSTORE_PRIV_H
 #define CORRAL_BOXSTORE_PRIV_H

@@ -68,6 +68,7 @@ struct unpack {
 	struct held *held;
 	size_t n_held;
 	json_t *held_at; /* path -> index in held */
+	json_t *links;   /* a layer's hard links to lower layers: path -> target */
 	struct unpack_stats stats;
 	char *first_dev; /* the first special file skipped under rootfs/dev/ */
 };
@@ -180,12 +181,29 @@ static int special_entry(struct unpack *u, const char *path, const char *name, c
 	return SKIPPED;
 }
 
+/* A layer's path, placed under rootfs/ (frees p). */
+static char *in_tree(char *p)
+{
+	const char *why = NULL;
+	_cleanup_free_ char *clean = clean_path(p, &why);
+	char *r = clean && clean[0] ? xasprintf("rootfs/%s", clean) : xstrdup("rootfs");
+	free(p);
+	return r;
+}
+
 static int check_hardlink(struct unpack *u, struct archive_entry *e, const char *name,
 			  const char *hard, struct diag *d)
 {
 	const char *why = NULL;
 	_cleanup_free_ char *target = clean_path(hard, &why);
+	if (target && u->o.layer)
+		target = in_tree(target);
 	const char *ttype = target ? record_type(u->files, target) : NULL;
+	if (!ttype && target && u->o.layer) {
+		_cleanup_free_ char *path = in_tree(xstrdup(name));
+		json_object_set_new(u->links, path, json_string(target));
+		return SKIPPED;
+	}
 	if (!ttype || strcmp(ttype, "file") != 0)
 		return entry_fail(d, name, "hard link to something that is not a regular file "
 					   "extracted earlier from this box");
@@ -203,6 +221,8 @@ static int check_entry(struct unpack *u, struct archive_entry *e, char **path, s
 		return entry_fail(d, "?", "no path name");
 	if (!(*path = clean_path(name, &why)))
 		return entry_fail(d, name, why);
+	if (u->o.layer)
+		*path = in_tree(*path);
 	if (strcmp(*path, BOXFETCH_MANIFEST) == 0)
 		return entry_fail(d, name, "the name is reserved for corral's manifest");
 	const char *parent = blocking_parent(u->files, *path);
@@ -653,6 +673,8 @@ static int decompress(struct unpack *u, struct diag *d)
 static int write_manifest(struct unpack *u, struct diag *d)
 {
 	json_t *doc = json_pack("{s:i, s:O}", "version", 1, "files", u->files);
+	if (u->o.layer)
+		json_object_set(doc, "links", u->links);
 	_cleanup_free_ char *text = json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(1));
 	_cleanup_free_ char *path = path_join(u->dest, BOXFETCH_MANIFEST);
 	json_decref(doc);
@@ -667,6 +689,7 @@ static void unpack_free(struct unpack *u)
 	}
 	free(u->held);
 	json_decref(u->held_at);
+	json_decref(u->links);
 	free(u->first_dev);
 	json_decref(u->files);
 	ring_free(u->plain);
@@ -683,6 +706,9 @@ int unpack_stream(unpack_read_fn read, void *ctx, const char *dest_dir,
 	u.plain = ring_new(PLAIN_RING, 1);
 	u.files = json_object();
 	u.held_at = json_object();
+	u.links = json_object();
+	if (u.o.layer)
+		u.provider = PROVIDER_CONTAINER;
 	pthread_t tid;
 	if (pthread_create(&tid, NULL, tar_stage, &u) != 0)
 		abort(); /* only when out of memory or threads */

@@ -43,6 +43,12 @@ struct unpack_opts {
 	/* The destination is reachable only by root, so a container root tree
 	 * may keep its setuid programs and file capabilities. */
 	bool private_store;
+	/* An OCI image layer (core/box/oci_layers.c): every entry lands under
+	 * rootfs/ and is a container root tree's from the start; a hard link
+	 * to a file this layer does not hold (one of a lower layer) is not
+	 * written but listed in the manifest's "links" (path -> target) for
+	 * the layers' assembly. Whiteouts (.wh.*) are kept as the files they are. */
+	bool layer;
 };
 
 struct unpack_stats {

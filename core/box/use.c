@@ -1,13 +1,17 @@
 /* The store seen from its users: `up` finding (or adding) a machine's box,
  * corral's store first, then Vagrant's as it is, and `box outdated`
  * comparing installed boxes with their catalogs. */
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/box/store.h"
 #include "core/box/store_priv.h"
 #include "core/box/catalog.h"
+#include "core/box/oci.h"
 #include "core/base/util.h"
+#include "core/host/state.h"
 #include "core/box/version.h"
 
 /* The newest box of l (newest first) meeting the constraint, for the
@@ -57,6 +61,51 @@ static int find_installed(const struct machine_cfg *mc, const char *const *provi
 	return 0;
 }
 
+/* An OCI image: its box in the store, else pulled (box_url is not used). */
+static int ensure_oci(const struct machine_cfg *mc, const char *const *providers,
+		      struct box_ref *out, struct diag *d)
+{
+	struct oci_ref r;
+	if (!str_in_list("container", providers)) {
+		diag_fail(d, "box %s is an OCI image: only the container provider boots it", mc->box);
+		return diag_hint(d, "use `provider: container` for this machine");
+	}
+	if (oci_ref_parse(mc->box, &r, d) < 0)
+		return diag_wrap(d, "box");
+	struct machine_cfg named = *mc;
+	named.box = oci_store_name(&r);
+	oci_ref_free(&r);
+	const char *const container[] = {"container", NULL};
+	bool found = false;
+	int rc = find_installed(&named, container, out, &found, d);
+	free(named.box);
+	if (rc < 0 || found)
+		return rc;
+	struct oci_pull_opts po = {0};
+	enum box_added how;
+	if (oci_pull(mc->box, &po, out, &how, NULL, d) < 0)
+		return diag_wrap(d, "box %s", mc->box);
+	return 0;
+}
+
+/* The add boxstore_ensure falls back to, with the lock's pin when given. */
+static int add_from_source(const struct machine_cfg *mc, const char *const *providers,
+			   const char *constraint, const struct box_pin *pin,
+			   struct box_ref *out, struct diag *d)
+{
+	struct box_add_opts o = {
+		.name = mc->box, .source = mc->box_url ? mc->box_url : mc->box,
+		.constraint = constraint, .providers = providers, .checksum = mc->box_checksum,
+		.checksum_file = mc->box_checksum_file,
+		.checksum_signature = mc->box_checksum_signature,
+		.arch = pin ? pin->arch : NULL, .digest = pin ? pin->digest : NULL,
+	};
+	enum box_added how;
+	if (boxstore_add(&o, out, &how, d) < 0)
+		return diag_wrap(d, "box %s", mc->box);
+	return 0;
+}
+
 int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 		    struct box_ref *out, struct diag *d)
 {
@@ -64,18 +113,83 @@ int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 	if (!mc->box)
 		return diag_fail(d, "machine %s has no box", mc->name);
 	bool found = false;
+	if (oci_ref_is(mc->box))
+		return ensure_oci(mc, providers, out, d);
 	if (find_installed(mc, providers, out, &found, d) < 0)
 		return diag_wrap(d, "box %s", mc->box);
 	if (found)
 		return 0;
-	struct box_add_opts o = {
-		.name = mc->box, .source = mc->box_url ? mc->box_url : mc->box,
-		.constraint = mc->box_version, .providers = providers, .checksum = mc->box_checksum,
-	};
-	enum box_added how;
-	if (boxstore_add(&o, out, &how, d) < 0)
+	return add_from_source(mc, providers, mc->box_version, NULL, out, d);
+}
+
+/* The sha256 the store recorded for the box's bytes ("" when it has no
+ * record: a box of Vagrant's store). */
+static void recorded_digest(const struct box_ref *r, char *out, size_t n)
+{
+	_cleanup_free_ char *rec = path_join(r->dir, BOXSTORE_RECORD);
+	json_t *o = NULL;
+	struct diag ignored;
+	out[0] = '\0';
+	if (path_exists(rec) && state_load(rec, &o, &ignored) == 0 && state_str(o, "sha256", NULL))
+		snprintf(out, n, "sha256:%s", state_str(o, "sha256", ""));
+	json_decref(o);
+}
+
+static int check_pinned(const struct machine_cfg *mc, const struct box_pin *pin,
+			const struct box_ref *r, struct diag *d)
+{
+	char have[80];
+	recorded_digest(r, have, sizeof(have));
+	if (!pin->digest || !have[0] || strcmp(have, pin->digest) == 0)
+		return 0;
+	diag_fail(d, "box %s %s (%s) in the store has digest %s, but corral.lock pins %s", mc->box,
+		  pin->version, pin->provider, have, pin->digest);
+	return diag_hint(d, "remove it (`corral box remove %s --box-version %s`) to fetch the "
+			    "locked one, or `corral lock --update %s` to pin the one you have",
+			 mc->box, pin->version, mc->name);
+}
+
+int boxstore_ensure_pinned(const struct machine_cfg *mc, const char *const *providers,
+			   const struct box_pin *pin, struct box_ref *out, struct diag *d)
+{
+	*out = (struct box_ref){0};
+	if (!mc->box)
+		return diag_fail(d, "machine %s has no box", mc->name);
+	if (oci_ref_is(mc->box)) /* pinned by its reference's digest, not a box file's */
+		return ensure_oci(mc, providers, out, d);
+	if (!str_in_list(pin->provider, providers))
+		return diag_fail(d, "%s: corral.lock pins box %s for provider %s, which this "
+				    "machine's provider cannot boot", mc->name, mc->box, pin->provider);
+	if (pin->digest && !str_starts(pin->digest, "sha256:"))
+		return diag_fail(d, "%s: corral.lock: digest `%s` is not sha256:HEX", mc->name,
+				 pin->digest);
+	const char *only[] = {pin->provider, NULL};
+	_cleanup_free_ char *exact = xasprintf("= %s", pin->version);
+	struct machine_cfg pinned = *mc;
+	pinned.box_version = exact;
+	bool found = false;
+	if (find_installed(&pinned, only, out, &found, d) < 0)
 		return diag_wrap(d, "box %s", mc->box);
+	if (found && strcmp(out->arch, pin->arch ? pin->arch : out->arch) != 0) {
+		box_ref_free(out);
+		found = false;
+	}
+	if (!found && add_from_source(mc, only, exact, pin, out, d) < 0)
+		return -1;
+	if (check_pinned(mc, pin, out, d) < 0) {
+		box_ref_free(out);
+		return -1;
+	}
 	return 0;
+}
+
+int boxstore_resolve_latest(const struct machine_cfg *mc, const char *const *providers,
+			    struct box_ref *out, struct diag *d)
+{
+	*out = (struct box_ref){0};
+	if (!mc->box)
+		return diag_fail(d, "machine %s has no box", mc->name);
+	return add_from_source(mc, providers, mc->box_version, NULL, out, d);
 }
 
 static char *metadata_url(const char *name)

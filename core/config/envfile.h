@@ -81,12 +81,50 @@ struct step {
 	};
 };
 
+/* A trigger (Vagrant's config.trigger): a command run on the host or in
+ * the guest before or after an action on a machine (or, at envfile level,
+ * before the action starts on any machine / after it ended on all). */
+struct trigger_cfg {
+	char *name;         /* default "trigger N" */
+	struct strv before; /* actions: up, halt, reload, destroy, provision */
+	struct strv after;
+	struct strv run;    /* host argv; an inline string is ["/bin/sh", "-c", s]; empty: none */
+	char *run_remote;   /* a shell command line in the guest; NULL: none */
+	bool on_error_continue; /* on_error: continue — a failing `before` does not stop the action */
+	struct srcpos pos;
+};
+
 struct port_fwd {
 	unsigned guest, host; /* host 0: pick a free port */
 	char *host_ip;        /* default "127.0.0.1" */
 	bool udp;             /* protocol: tcp (default) | udp */
 	bool auto_correct;
 	struct srcpos pos;
+};
+
+/* A readiness probe (`ready:`): exactly one of tcp, http and command.
+ * tcp and http are checked from the host (a forwarded port, else the
+ * machine's address), command over SSH; each is retried every interval
+ * until it passes or timeout has passed since the first try. */
+enum probe_kind { PROBE_TCP, PROBE_HTTP, PROBE_COMMAND };
+#define ENV_PROBE_TIMEOUT_MS 60000u  /* ready[].timeout */
+#define ENV_PROBE_INTERVAL_MS 1000u  /* ready[].interval */
+#define ENV_PROBE_STATUS 200u        /* ready[].status */
+struct probe {
+	enum probe_kind kind; /* set by the check from the key given */
+	unsigned tcp;         /* guest port */
+	char *http;           /* URL; its port is the guest's */
+	unsigned status;      /* http: the status that passes, default ENV_PROBE_STATUS */
+	char *command;        /* a shell command line run as the SSH user */
+	uint64_t timeout_ms, interval_ms;
+	struct srcpos pos;
+};
+
+/* `ports: auto` or `ports: { auto: true, exclude: [...] }`: every TCP
+ * port the guest listens on is forwarded while it listens. */
+struct auto_ports {
+	bool on;
+	struct strv exclude; /* "22", "6000-6100" (checked) */
 };
 
 struct net_attach {
@@ -139,6 +177,7 @@ struct container_opts {
 	char *limits; /* "strict" (default: a limit not applied fails up) | "best-effort" */
 	bool fuse;    /* /dev/fuse allowed by the device controller */
 	unsigned max_connections; /* open TCP connections per forwarded port */
+	char *command; /* NULL | "image": the OCI image's entrypoint/cmd as main service */
 };
 
 struct machine_cfg {
@@ -148,6 +187,7 @@ struct machine_cfg {
 	unsigned count;  /* the machine's `count`, 0 without one */
 	struct srcpos pos;
 	char *box, *box_version, *box_url, *box_checksum;
+	char *box_checksum_file, *box_checksum_signature; /* a publisher's checksum file and its signature */
 	char *hostname; /* default: name */
 	char *provider; /* "container" | "kvm" | "virtualbox" | "auto" */
 	unsigned cpus;  /* default 1 */
@@ -158,11 +198,16 @@ struct machine_cfg {
 	size_t nnetworks;
 	struct port_fwd *ports;
 	size_t nports;
+	struct auto_ports ports_auto; /* ports: auto (then nports is 0) */
 	struct synced_folder *synced;
 	size_t nsynced;
 	struct ssh_cfg ssh;
+	struct probe *ready; /* `ready:` probes, in order */
+	size_t nready;
 	struct step *steps;
 	size_t nsteps;
+	struct trigger_cfg *triggers;
+	size_t ntriggers;
 	struct kvm_opts kvm;
 	struct vbox_opts vbox;
 	struct container_opts container;
@@ -186,6 +231,8 @@ struct env {
 	size_t nmachines;
 	struct step *steps; /* top-level `provision:` (ansible), run once all targets are up */
 	size_t nsteps;
+	struct trigger_cfg *triggers; /* envfile-level: once per command, around all machines */
+	size_t ntriggers;
 	struct diag_list warnings; /* valid, but probably not meant (file:line:col each) */
 };
 
@@ -226,6 +273,9 @@ const struct machine_cfg *env_primary(const struct env *e);
  * envfile order; *n of them, caller frees): automatic allocation passes
  * over them even while their machines are not up. */
 uint32_t *env_fixed_ips(const struct env *e, const char *network, size_t *n);
+
+/* Whether guest port `port` is in one of the `exclude` ranges. */
+bool auto_ports_excluded(const struct auto_ports *a, unsigned port);
 
 /* A machine's SSH user, guest SSH port and graceful-halt time; mc may be
  * NULL (or not from an envfile): then the defaults above. */

@@ -630,6 +630,70 @@ static void p_defer(struct dec *d, const struct ynode *n, void *obj, const struc
 	d->deferred[k->off] = n;
 }
 
+/* ---- ports: a list of forwards, `auto`, or { auto, exclude } ---- */
+
+static const struct keytab tab_auto_ports;
+
+/* k->sub is the list's element table; the `auto` forms fill ports_auto,
+ * which sits at k->off's neighbour given by the machine's struct. */
+static void p_ports(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	struct machine_cfg *m = obj;
+	strv_free(&m->ports_auto.exclude);
+	m->ports_auto.on = false;
+	if (n->type == Y_SCALAR && !ynode_null(n) && strcmp(n->str, "auto") == 0) {
+		f_list(obj, k);
+		m->ports_auto.on = true;
+	} else if (n->type == Y_MAP) {
+		f_list(obj, k);
+		decode_map(d, n, &tab_auto_ports, &m->ports_auto);
+	} else if (n->type == Y_SCALAR && !ynode_null(n)) {
+		dec_err(d, n, "write `ports: auto`, or a list like [{ guest: 80 }]",
+			"expected a list of forwards or `auto`, got \"%s\"", n->str);
+	} else {
+		p_list(d, n, obj, k);
+	}
+}
+
+static void f_ports(void *obj, const struct key *k)
+{
+	f_list(obj, k);
+	strv_free(&((struct machine_cfg *)obj)->ports_auto.exclude);
+}
+
+/* "22" or "6000-6100", each a port, the range not reversed. */
+static bool port_range(const char *s, unsigned *lo, unsigned *hi)
+{
+	char *end;
+	unsigned long a = strtoul(s, &end, 10), b = a;
+	if (end == s || s[0] < '0' || s[0] > '9')
+		return false;
+	if (*end == '-') {
+		const char *t = end + 1;
+		if (*t < '0' || *t > '9')
+			return false;
+		b = strtoul(t, &end, 10);
+	}
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return !*end && a >= 1 && b <= 65535 && a <= b;
+}
+
+static bool valid_port_range(const char *s)
+{
+	unsigned lo, hi;
+	return port_range(s, &lo, &hi);
+}
+
+bool auto_ports_excluded(const struct auto_ports *a, unsigned port)
+{
+	unsigned lo, hi;
+	for (size_t i = 0; i < a->exclude.n; i++)
+		if (port_range(a->exclude.v[i], &lo, &hi) && port >= lo && port <= hi)
+			return true;
+	return false;
+}
+
 /* ---- provisioning steps ---- */
 
 static const struct keytab tab_step_kinds;
@@ -874,6 +938,44 @@ static json_t *j_groups(const void *obj, const struct key *k, const char *dir)
 
 /* ---- the value types ---- */
 
+/* Trigger actions: one word, or a list of them, each of k->choices. */
+static void p_actions(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	struct strv *l = FIELD(obj, k, struct strv);
+	strv_free(l);
+	if (n->type != Y_SEQ) {
+		int i = choice(d, n, k);
+		if (i >= 0)
+			strv_push(l, k->choices[i]);
+		return;
+	}
+	for (size_t i = 0; i < n->nitems && spend(d, n); i++) {
+		size_t mark = dec_push(d, "[%zu]", i + 1);
+		int c = choice(d, n->items[i], k);
+		if (c >= 0)
+			strv_push(l, k->choices[c]);
+		dec_pop(d, mark);
+	}
+}
+
+/* A host command: a list is its argv; a string is inline shell, run as
+ * /bin/sh -c STRING (the user's own text, nothing put into it). */
+static void p_command(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	if (n->type == Y_SEQ) {
+		p_strlist(d, n, obj, k);
+		return;
+	}
+	char *s = checked_str(d, n, k);
+	if (!s)
+		return;
+	struct strv *l = FIELD(obj, k, struct strv);
+	strv_free(l);
+	strv_push(l, "/bin/sh");
+	strv_push(l, "-c");
+	strv_take(l, s);
+}
+
 static const struct ktype t_str = {"a string", p_str, f_str, j_str};
 static const struct ktype t_path = {"a path", p_path, f_str, j_path};
 static const struct ktype t_bool = {"true or false", p_bool, NULL, j_bool};
@@ -892,6 +994,10 @@ static const struct ktype t_named = {"a mapping", p_named, f_list, NULL};
 static const struct ktype t_steps = {"a list of steps", p_steps, f_steps, NULL};
 static const struct ktype t_groups = {"a mapping of groups", p_groups, f_groups, j_groups};
 static const struct ktype t_defer = {"a mapping", p_defer, NULL, NULL};
+static const struct ktype t_ports = {"a list of forwards or `auto`", p_ports, f_ports, NULL};
+static const struct ktype t_actions = {"an action or a list of them", p_actions, f_strlist, NULL};
+static const struct ktype t_command = {"a command: a list (argv) or a string (shell)", p_command,
+				       f_strlist, NULL};
 
 /* ---- the tables ---- */
 
@@ -911,6 +1017,9 @@ static const char *const kvm_accels[] = {"auto", "kvm", "tcg", NULL};
 static const char *const firmwares[] = {"bios", "uefi", NULL};
 static const char *const inits[] = {"auto", "systemd", "builtin", NULL};
 static const char *const limit_modes[] = {"strict", "best-effort", NULL};
+static const char *const ct_commands[] = {"image", NULL};
+static const char *const trigger_actions[] = {"up", "halt", "reload", "destroy", "provision", NULL};
+static const char *const on_errors[] = {"halt", "continue", NULL};
 
 #define STEP_COMMON                                                                     \
 	{KEY("name", t_str, struct step, name), .flags = K_NO_ID},                      \
@@ -981,6 +1090,63 @@ static const struct key port_keys[] = {
 };
 static const struct keytab tab_port = ELEMS(port_keys, struct port_fwd, .init = port_init);
 
+static void probe_init(void *obj)
+{
+	struct probe *p = obj;
+	p->status = ENV_PROBE_STATUS;
+	p->timeout_ms = ENV_PROBE_TIMEOUT_MS;
+	p->interval_ms = ENV_PROBE_INTERVAL_MS;
+}
+
+/* Exactly one of tcp, http and command: that one is the probe's kind. */
+static void probe_check(struct dec *d, const struct ynode *n, void *obj)
+{
+	static const char *const kinds[] = {[PROBE_TCP] = "tcp", [PROBE_HTTP] = "http",
+					    [PROBE_COMMAND] = "command"};
+	struct probe *p = obj;
+	unsigned have = 0;
+	for (size_t i = 0; i < NKEYS(kinds); i++)
+		if (ynode_get(n, kinds[i])) {
+			p->kind = (enum probe_kind)i;
+			have++;
+		}
+	if (have != 1)
+		dec_err(d, n, "write { tcp: PORT }, { http: URL } or { command: CMD }",
+			"a probe needs exactly one of `tcp`, `http` and `command`");
+	else if (p->kind != PROBE_HTTP && ynode_get(n, "status"))
+		dec_err(d, n, "remove `status`, or make it an http probe",
+			"`status` belongs to http probes");
+	if (p->interval_ms == 0)
+		dec_err(d, n, "use an interval like 1s", "`interval` must be more than 0");
+}
+
+static bool valid_http(const char *s)
+{
+	return valid_url(s) && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0);
+}
+
+static const struct key probe_keys[] = {
+	{KEY("tcp", t_uint, struct probe, tcp), PORT_RANGE},
+	{KEY("http", t_str, struct probe, http), .valid = valid_http,
+	 .bad = "is not an http:// or https:// URL",
+	 .hint = "write a URL like http://localhost:8080/health (its port is the guest's)"},
+	{KEY("status", t_uint, struct probe, status), .min = 100, .max = 599,
+	 .hint = "an HTTP status from 100 to 599, like 200"},
+	{KEY("command", t_str, struct probe, command), .flags = K_MULTILINE},
+	{KEY("timeout", t_duration, struct probe, timeout_ms)},
+	{KEY("interval", t_duration, struct probe, interval_ms)},
+};
+static const struct keytab tab_probe = ELEMS(probe_keys, struct probe, .init = probe_init,
+					     .check = probe_check);
+
+static const struct key auto_port_keys[] = {
+	{KEY("auto", t_bool, struct auto_ports, on)},
+	{KEY("exclude", t_strlist, struct auto_ports, exclude), .valid = valid_port_range,
+	 .bad = "is not a port or a range of ports",
+	 .hint = "write a port like 22 or a range like \"6000-6100\""},
+};
+static const struct keytab tab_auto_ports = TABLE(auto_port_keys);
+
 static const struct key attach_keys[] = {
 	{KEY("network", t_str, struct net_attach, network), .flags = K_REQUIRED,
 	 .valid = valid_name, .bad = "is not a network name",
@@ -997,6 +1163,41 @@ static const struct key synced_keys[] = {
 	{KEY("type", t_enum, struct synced_folder, type), .choices = sync_types},
 };
 static const struct keytab tab_synced = ELEMS(synced_keys, struct synced_folder);
+
+/* run_remote needs the machine running: not before up, not after halt or destroy. */
+static void trigger_check(struct dec *d, const struct ynode *n, void *obj)
+{
+	const struct trigger_cfg *t = obj;
+	if (!t->before.n && !t->after.n)
+		dec_err(d, n, "write `before: up` or `after: [halt, destroy]`",
+			"needs `before` or `after`");
+	if ((t->run.n > 0) == (t->run_remote != NULL))
+		dec_err(d, n, "give a host command in `run:` or a guest one in `run_remote:`",
+			"needs exactly one of `run` and `run_remote`");
+	if (t->run_remote && (str_in_list("up", (const char *const *)t->before.v) ||
+			      str_in_list("halt", (const char *const *)t->after.v) ||
+			      str_in_list("destroy", (const char *const *)t->after.v)))
+		dec_err(d, n, "use `run:` on the host there, or `after: up` / `before: halt`",
+			"`run_remote` needs a running machine: not before up or after halt/destroy");
+}
+
+#define TRIGGER_COMMON                                                                   \
+	{KEY("name", t_str, struct trigger_cfg, name)},                                  \
+	{KEY("before", t_actions, struct trigger_cfg, before), .choices = trigger_actions}, \
+	{KEY("after", t_actions, struct trigger_cfg, after), .choices = trigger_actions},   \
+	{KEY("run", t_command, struct trigger_cfg, run), .flags = K_MULTILINE},             \
+	{KEY("on_error", t_enum_bool, struct trigger_cfg, on_error_continue), .choices = on_errors}
+
+static const struct key trigger_keys[] = {
+	TRIGGER_COMMON,
+	{KEY("run_remote", t_str, struct trigger_cfg, run_remote), .flags = K_MULTILINE},
+};
+static const struct keytab tab_trigger = ELEMS(trigger_keys, struct trigger_cfg,
+					       .check = trigger_check);
+/* Envfile-level triggers run on the host only. */
+static const struct key env_trigger_keys[] = {TRIGGER_COMMON};
+static const struct keytab tab_env_trigger = ELEMS(env_trigger_keys, struct trigger_cfg,
+						   .check = trigger_check);
 
 static const struct key ssh_keys[] = {
 	{KEY("user", t_str, struct ssh_cfg, user), .valid = valid_user,
@@ -1025,6 +1226,7 @@ static const struct key container_keys[] = {
 	{KEY("fuse", t_bool, struct container_opts, fuse)},
 	{KEY("max_connections", t_uint, struct container_opts, max_connections), .min = 1,
 	 .max = 65536, .hint = "a whole number of connections, like 256"},
+	{KEY("command", t_enum_str, struct container_opts, command), .choices = ct_commands},
 };
 static const struct keytab tab_kvm = TABLE(kvm_keys);
 static const struct keytab tab_vbox = TABLE(vbox_keys);
@@ -1048,6 +1250,10 @@ static const struct key machine_keys[] = {
 	 .hint = "write a URL like https://example.org/box.json, without spaces"},
 	{M("box_checksum", t_str, box_checksum), .valid = valid_checksum,
 	 .bad = "is not a checksum", .hint = "write TYPE:HEX, like sha256:<64 hex digits>"},
+	{M("box_checksum_file", t_str, box_checksum_file), .valid = valid_url,
+	 .bad = "is not a URL or path", .hint = "write the URL of a SHA256SUMS or CHECKSUM file"},
+	{M("box_checksum_signature", t_str, box_checksum_signature), .valid = valid_url,
+	 .bad = "is not a URL or path", .hint = "write the URL of the checksum file's .gpg/.asc/.sign"},
 	{M("hostname", t_str, hostname), .flags = K_MACHINE_ONLY, .valid = valid_hostname,
 	 .bad = "is not a hostname",
 	 .hint = "use letters, digits and -, in dot-separated labels of at most 63"},
@@ -1062,11 +1268,13 @@ static const struct key machine_keys[] = {
 	{M("depends_on", t_strlist, depends_on), .flags = K_MACHINE_ONLY, .valid = valid_name,
 	 .bad = "is not a machine name", .hint = "list machines of this envfile"},
 	{LIST("networks", t_list, struct machine_cfg, networks, nnetworks, tab_attach)},
-	{LIST("ports", t_list, struct machine_cfg, ports, nports, tab_port)},
+	{LIST("ports", t_ports, struct machine_cfg, ports, nports, tab_port)},
 	{LIST("synced_folders", t_list, struct machine_cfg, synced, nsynced, tab_synced)},
 	{M("ssh", t_map, ssh), .sub = &tab_ssh},
+	{LIST("ready", t_list, struct machine_cfg, ready, nready, tab_probe)},
 	{LIST("provision", t_steps, struct machine_cfg, steps, nsteps, tab_step_kinds)},
 	{.name = "provider_options", .type = &t_map, .off = 0, .sub = &tab_popts},
+	{LIST("triggers", t_list, struct machine_cfg, triggers, ntriggers, tab_trigger)},
 	{M("graceful_halt_timeout", t_duration, graceful_halt_timeout_ms)},
 };
 static const struct keytab tab_machine = TABLE(machine_keys);
@@ -1091,6 +1299,7 @@ static const struct key top_keys[] = {
 	{.name = "machines", .type = &t_defer, .off = DEFER_MACHINES, .sub = &tab_machine},
 	{LIST("provision", t_steps, struct env, steps, nsteps, tab_step_kinds),
 	 .flags = K_ANSIBLE_ONLY},
+	{LIST("triggers", t_list, struct env, triggers, ntriggers, tab_env_trigger)},
 };
 static const struct keytab tab_top = TABLE(top_keys);
 
@@ -1178,6 +1387,7 @@ static void collect(const struct keytab *t)
 static void collect_all(void)
 {
 	collect(&tab_top);
+	collect(&tab_auto_ports); /* under `ports`, beside its list's */
 }
 
 const char *const *envfile_keys(size_t *n)
@@ -1210,10 +1420,15 @@ static void walk_key(struct walk *w, const struct key *k)
 	bool defaults = k->type == &t_defer && k->off == DEFER_DEFAULTS;
 	if (k->type == &t_named || k->type == &t_defer)
 		buf_puts(&w->path, ".NAME");
-	else if (k->type == &t_list || k->type == &t_steps)
+	else if (k->type == &t_list || k->type == &t_steps || k->type == &t_ports)
 		buf_puts(&w->path, "[]");
 	if (k->sub && !defaults)
 		walk_table(w, k->sub, k->flags & K_ANSIBLE_ONLY);
+	if (k->type == &t_ports) { /* ports.auto, ports.exclude */
+		w->path.len -= 2;
+		w->path.s[w->path.len] = '\0';
+		walk_table(w, &tab_auto_ports, false);
+	}
 	w->path.len = mark;
 	w->path.s[mark] = '\0';
 }

@@ -168,9 +168,11 @@ bool valid_cidr(const char *s)
 	return parse_cidr(s, &a, &p) == 0;
 }
 
+/* A box name, or an OCI image reference (oci://REG/REPO:TAG, debian:12,
+ * REPO@sha256:HEX, oci-archive:PATH): core/box/oci.h tells them apart. */
 bool valid_box(const char *s)
 {
-	return charset_ok(s, LOWER UPPER DIGIT, LOWER UPPER DIGIT "._/-", 255);
+	return charset_ok(s, LOWER UPPER DIGIT, LOWER UPPER DIGIT "._/-:@", 255);
 }
 
 bool valid_constraint(const char *s)

@@ -45,6 +45,8 @@ static const struct {
 	[MK_SUSPENDED] = {"suspended", T_FLAG},
 	[MK_ID] = {"id", T_STR},
 	[MK_VM_NAME] = {"vm_name", T_STR},
+	[MK_CHECKPOINT] = {"checkpoint", T_FLAG},
+	[MK_CHECKPOINT_STEPS] = {"checkpoint_steps", T_LIST},
 };
 
 static const struct {

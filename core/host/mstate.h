@@ -6,7 +6,7 @@
  *
  * Whose keys are whose:
  *   engine        provider, box, box_version, box_dir, ssh_key_installed,
- *                 synced (engine/guest.c)
+ *                 synced (engine/guest.c), checkpoint, checkpoint_steps
  *   provisioners  provisioned, provision_pending
  *   core          machine_id (machine_id() in core/host/machine.c)
  *   providers     created, ip, ports, ssh_port, bridges, pid, pid_start:
@@ -52,6 +52,8 @@ enum mkey {
 	MK_SUSPENDED,         /* flag, kvm */
 	MK_ID,                /* str, virtualbox: the VM's uuid (see above) */
 	MK_VM_NAME,           /* str, virtualbox */
+	MK_CHECKPOINT,        /* flag, engine: the `provisioned` checkpoint was taken (reset) */
+	MK_CHECKPOINT_STEPS,  /* list, engine: "provisioned" as it was then, for reset */
 	MK_COUNT
 };
 

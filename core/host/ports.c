@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -179,4 +180,74 @@ bool ports_lost(const struct machine *m, const struct port_plan *p)
 			     c->ports[i].udp) == 0)
 			return true;
 	return false;
+}
+
+/* ---- ports: auto ---- */
+
+/* A local address the host reaches through the machine's address: a
+ * wildcard or any but loopback. /proc/net/tcp's hex is the address in
+ * memory order: 127.x.x.x ends in 7F, ::1 and ::ffff:127.x.x.x are spelled
+ * as below. */
+static bool reachable(const char *hex, size_t len)
+{
+	if (len == 8)
+		return strncasecmp(hex + 6, "7F", 2) != 0;
+	return len == 32 && strncasecmp(hex, "00000000000000000000000001000000", 32) != 0 &&
+	       !(strncasecmp(hex, "0000000000000000FFFF0000", 24) == 0 &&
+		 strncasecmp(hex + 30, "7F", 2) == 0);
+}
+
+size_t ports_listening(const char *text, unsigned *out, size_t max)
+{
+	size_t n = 0;
+	for (const char *l = text; l && *l && n < max; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		char addr[40], st[3];
+		unsigned port;
+		/* "  0: 00000000:1F90 00000000:0000 0A ..." (the header fails the scan) */
+		if (sscanf(l, " %*u: %39[0-9A-Fa-f]:%4x %*39[0-9A-Fa-f]:%*4x %2s", addr, &port, st) != 3 ||
+		    strcmp(st, "0A") != 0 || !port || !reachable(addr, strlen(addr)))
+			continue;
+		bool seen = false;
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = out[i] == port;
+		if (!seen)
+			out[n++] = port;
+	}
+	return n;
+}
+
+char *ports_auto_path(const struct machine *m)
+{
+	return machine_path(m, "auto-ports");
+}
+
+size_t ports_auto_load(const struct machine *m, struct mport **v)
+{
+	_cleanup_free_ char *path = ports_auto_path(m);
+	char *text = NULL;
+	size_t len, n = 0;
+	struct diag d = {0};
+	*v = NULL;
+	if (read_file(path, 1 << 20, &text, &len, &d) < 0)
+		return 0;
+	for (char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		struct mport p = {0};
+		if (sscanf(l, "%u %u %63s", &p.guest, &p.host, p.host_ip) != 3)
+			continue;
+		*v = xrealloc(*v, (n + 1) * sizeof(**v));
+		(*v)[n++] = p;
+	}
+	free(text);
+	return n;
+}
+
+int ports_auto_save(const char *path, const struct mport *v, size_t n, struct diag *d)
+{
+	struct buf b = {0};
+	buf_add(&b, "", 0);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "%u %u %s\n", v[i].guest, v[i].host, v[i].host_ip);
+	int rc = write_file_atomic(path, b.s, b.len, 0644, d);
+	buf_free(&b);
+	return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "core/base/diag.h"
 #include "core/host/machine.h"
+#include "core/host/mstate.h"
 
 #define PORT_SSH_HOST 2222  /* Vagrant's */
 #define PORT_AUTO_FIRST 2200 /* Vagrant's usable_port_range starts here */
@@ -65,5 +66,16 @@ void ports_record(struct machine *m, const struct port_plan *p);
 /* A port of the plan can no longer be bound (someone took it since the
  * pick): the program that was to bind it failed for that. */
 bool ports_lost(const struct machine *m, const struct port_plan *p);
+
+/* ports: auto. The guest's listening TCP ports in the text of its
+ * /proc/net/tcp or /proc/net/tcp6: state LISTEN, bound to a wildcard or a
+ * non-loopback address (what the host reaches), each once, at most max. */
+size_t ports_listening(const char *text, unsigned *out, size_t max);
+/* The forwards `ports: auto` has made now, kept by the machine's watcher
+ * in its auto-ports file (path: caller frees) as "GUEST HOST HOST_IP"
+ * lines; load returns how many (*v caller frees; none when no file). */
+char *ports_auto_path(const struct machine *m);
+size_t ports_auto_load(const struct machine *m, struct mport **v);
+int ports_auto_save(const char *path, const struct mport *v, size_t n, struct diag *d);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -126,12 +127,16 @@ static int child_main(void *arg)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	bool ok = !s->setsid || setsid() >= 0;
+	bool ok = (!s->setsid || setsid() >= 0);
 	/* Two passes: a source may be another entry's target. */
 	for (size_t i = 0; ok && i < s->nfds; i++)
 		ok = (c->moved[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, (int)s->nfds)) >= 0;
 	for (size_t i = 0; ok && i < s->nfds; i++)
 		ok = dup2(c->moved[i], (int)i) >= 0;
+	if (ok && s->cwd)
+		ok = chdir(s->cwd) == 0;
+	if (ok && s->set_ids)
+		ok = setgroups(0, NULL) == 0 && setgid(s->gid) == 0 && setuid(s->uid) == 0;
 	if (ok)
 		execve(c->path, (char *const *)s->argv, c->envp);
 	int e = errno;
@@ -398,7 +403,7 @@ int proc_cmd_run(struct proc_cmd *c, struct diag *d)
 		child_env(c, &env);
 	int child[3] = {c->input ? fd[IN][0] : PROC_NULL, fd[OUT][1], c->split ? fd[ERR][1] : fd[OUT][1]};
 	struct proc_spawn s = {.argv = c->argv, .envp = (const char *const *)env.v,
-			       .fds = child, .nfds = 3};
+			       .fds = child, .nfds = 3, .cwd = c->dir};
 	pid_t pid;
 	int rc = proc_spawn(&s, &pid, d);
 	strv_free(&env);

@@ -54,6 +54,10 @@ struct proc_spawn {
 	size_t nfds;              /* 0: it shares our 0, 1 and 2. Others: our fds without CLOEXEC */
 	bool setsid;              /* its own session, out of our terminal's reach */
 	int namespaces;           /* CLONE_NEW* flags: it starts in new namespaces */
+	const char *cwd;          /* its working directory; NULL: ours */
+	bool set_ids;             /* it runs as uid/gid, with no supplementary groups */
+	uid_t uid;
+	gid_t gid;
 };
 /* Starts it and returns once it runs its program (*pid set), or -1 when it
  * could not (nothing left running). */
@@ -71,6 +75,7 @@ struct proc_cmd {
 	const char *const *env;      /* NAME=VALUE set for it, replacing ours of that name */
 	const char *const *env_drop; /* prefixes of our variables it does not get ("LC_") */
 	const char *input;           /* written to its stdin, then EOF; NULL: /dev/null */
+	const char *dir;             /* its working directory; NULL: ours */
 	bool split;                  /* stderr into err; else into out, after stdout's bytes */
 	/* Called with each line of out as it arrives (without its '\n'; a last
 	 * unterminated line too); out then stays empty. */

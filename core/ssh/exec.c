@@ -205,3 +205,9 @@ int ssh_exec_input(struct ssh_conn *c, const char *cmd, const void *in, size_t i
 {
 	return ssh_exec_run(c, cmd, in, in_len, prefix, false, status, tail, tail_lines, d);
 }
+
+int ssh_exec_quiet(struct ssh_conn *c, const char *cmd, int *status, struct buf *tail,
+		   unsigned tail_lines, struct diag *d)
+{
+	return ssh_exec_run(c, cmd, NULL, 0, NULL, true, status, tail, tail_lines, d);
+}

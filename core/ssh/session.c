@@ -244,8 +244,7 @@ static enum attempt attempt(const struct waiter *w, unsigned budget_ms, ssh_sess
 	return a;
 }
 
-/* The last lines of the guest's console, made printable, appended to b. */
-static void console_tail(const char *path, struct buf *b)
+void ssh_console_tail(const char *path, struct buf *b)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char data[4096];
@@ -281,7 +280,7 @@ static int timed_out(const struct waiter *w, uint64_t ms, const char *console_lo
 		   (double)ms / 1000, w->ep->host, w->ep->port, w->ep->user,
 		   why->msg[0] ? why->msg : "no attempt finished");
 	if (console_log)
-		console_tail(console_log, &b);
+		ssh_console_tail(console_log, &b);
 	diag_fail(d, "%s", b.s);
 	buf_free(&b);
 	return diag_hint(d, "check that the guest runs sshd on port %u and authorizes the key; "

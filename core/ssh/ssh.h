@@ -42,6 +42,9 @@ int ssh_known_hosts_pin(const char *path, const char *pub, struct diag *d);
  * (core/base/cancel.h). */
 int ssh_wait_ready(const struct endpoint *ep, uint64_t timeout_ms, const char *console_log,
 		   const char *reset_hint, struct ssh_conn **out, struct diag *d);
+/* The last lines of a guest's console log at path, made printable,
+ * appended to b after "; last console lines (PATH):". */
+void ssh_console_tail(const char *path, struct buf *b);
 /* `up` on a machine's first boot: ssh_wait_ready trying ep->key_path and
  * first_key (NULL: Vagrant's insecure keys), then the key swap below. */
 int ssh_wait_ready_first_boot(const struct endpoint *ep, const char *first_key,
@@ -62,6 +65,9 @@ int ssh_replace_first_boot_key(struct ssh_conn **c, const struct endpoint *ep,
  * the signal number when the command was killed (so > 255). stdin is empty. */
 int ssh_exec(struct ssh_conn *c, const char *cmd, const char *prefix, int *status,
 	     struct buf *tail, unsigned tail_lines, struct diag *d);
+/* Same, printing nothing: the output only in tail (probes, watchers). */
+int ssh_exec_quiet(struct ssh_conn *c, const char *cmd, int *status, struct buf *tail,
+		   unsigned tail_lines, struct diag *d);
 /* Same, with `in` fed to the command's stdin, then EOF. */
 int ssh_exec_input(struct ssh_conn *c, const char *cmd, const void *in, size_t in_len,
 		   const char *prefix, int *status, struct buf *tail, unsigned tail_lines,

@@ -234,7 +234,6 @@ static struct value *vagrant_call(struct interp *I, const char *m, struct value 
 static const struct {
 	const char *prefix, *why;
 } ns_why[] = {
-	{"config.trigger", "corral has no triggers yet"},
 	{"config.vagrant", "a setting of Vagrant itself"},
 	{"config.winrm", "corral logs in over SSH only"},
 	{"config.winssh", "corral logs in over SSH only"},
@@ -917,15 +916,38 @@ struct value *dsl_call(struct interp *I, struct handle *h, const char *m, struct
 	case H_CONFIG: return config_call(I, h, m, n, blk);
 	case H_VM: return vm_call(I, h->sc, m, a, n, blk);
 	case H_SSH: return ssh_call(I, h->sc, m, a, n);
-	case H_NS: return ns_call(I, h, m, n, blk);
+	case H_NS:
+		if (strcmp(h->name, "config.trigger") == 0)
+			return dsl_trigger(I, h->sc, m, a, n, blk);
+		return ns_call(I, h, m, n, blk);
 	case H_PROVIDER: return provider_call(I, h, m, a, n);
 	case H_VMX: return vmx_call(I, h, m, a, n);
 	case H_STEP:
 		if (n == 1 && m[strlen(m) - 1] == '=')
 			return dsl_step_set(I, h->st, ar_strndup(I->ar, m, strlen(m) - 1), a[0]);
 		return v_unknown(I, "`%s` on a provisioner", m);
+	case H_TRIGGER:
+		if (n == 1 && m[strlen(m) - 1] == '=')
+			return dsl_trigger_set(I, h->tr, ar_strndup(I->ar, m, strlen(m) - 1), a[0]);
+		return v_unknown(I, "`%s` on a trigger", m);
 	}
 	return v_unknown(I, "`%s`", m);
+}
+
+void dsl_run_settings(struct interp *I, const struct blk *blk, enum hk k, struct scope *sc,
+		      void *what)
+{
+	if (!blk)
+		return;
+	struct handle *h = ar_alloc(I->ar, sizeof(*h));
+	h->k = k;
+	h->sc = sc;
+	if (k == H_STEP)
+		h->st = what;
+	else
+		h->tr = what;
+	struct value *hv = v_handle(I, h);
+	run_block(I, blk, &hv, 1);
 }
 
 struct value *dsl_index(struct interp *I, struct handle *h, struct value **a, size_t n)

@@ -405,14 +405,7 @@ struct value *dsl_provision(struct interp *I, struct scope *sc, struct value **a
 	if (r && r->k == V_UNKNOWN)
 		note_add(I, false, "%s — the step's name: %s", node_text(I, I->stmt), r->s);
 	apply_opts(I, st, opts);
-	if (blk) {
-		struct handle *h = ar_alloc(I->ar, sizeof(*h));
-		h->k = H_STEP;
-		h->sc = sc;
-		h->st = st;
-		struct value *hv = v_handle(I, h);
-		run_block(I, blk, &hv, 1);
-	}
+	dsl_run_settings(I, blk, H_STEP, sc, st);
 	const char *why = st->why ? st->why : incomplete(st);
 	if (why)
 		return v_unknown(I, "%s", why);

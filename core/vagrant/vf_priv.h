@@ -204,15 +204,17 @@ struct scope {
 	unsigned count;    /* after folding NAME-1..NAME-N into one entry */
 };
 
-enum hk { H_VAGRANT, H_ENV, H_CONFIG, H_VM, H_SSH, H_NS, H_PROVIDER, H_VMX, H_STEP };
+enum hk { H_VAGRANT, H_ENV, H_CONFIG, H_VM, H_SSH, H_NS, H_PROVIDER, H_VMX, H_STEP, H_TRIGGER };
 
 struct pstep; /* a provisioning step being built (dsl_step.c) */
+struct ptrig; /* a trigger being built (dsl_trigger.c) */
 
 struct handle {
 	enum hk k;
 	struct scope *sc;
 	const char *name; /* H_NS: the path ("config.winrm"); H_PROVIDER: the provider */
 	struct pstep *st;
+	struct ptrig *tr;
 };
 
 struct frame {
@@ -261,6 +263,17 @@ struct value *dsl_call(struct interp *I, struct handle *h, const char *name,
 		       struct value **args, size_t nargs, const struct blk *blk);
 struct value *dsl_index(struct interp *I, struct handle *h, struct value **args, size_t n);
 struct scope *scope_new(struct interp *I, const char *vname, int line);
+/* Runs a provisioner's or trigger's block (NULL: none) with its handle (k
+ * H_STEP with a struct pstep *, or H_TRIGGER with a struct ptrig *) as
+ * the block's parameter. */
+void dsl_run_settings(struct interp *I, const struct blk *blk, enum hk k, struct scope *sc,
+		      void *what);
+/* config.trigger.before|after (when) ACTIONS [do |t| ... end] into sc's `triggers`. */
+struct value *dsl_trigger(struct interp *I, struct scope *sc, const char *when,
+			  struct value **a, size_t n, const struct blk *blk);
+/* t.ATTR = v inside a trigger's block. */
+struct value *dsl_trigger_set(struct interp *I, struct ptrig *t, const char *attr,
+			      struct value *v);
 /* A machine key set in a scope, noting a conflict between provider blocks. */
 void scope_set(struct interp *I, struct scope *sc, const char *key, struct yv *v);
 /* Sizes: a number or digits (MiB), or "4G", "40GB", as corral's size within

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/base/digest.h"
 #include "core/base/log.h"
+#include "core/base/strv.h"
 #include "core/base/util.h"
 #include "core/host/mstate.h"
 #include "core/host/proc.h"
@@ -21,6 +23,7 @@
 
 #define INIT_REPORT_TIMEOUT_MS 120000 /* the built-in init runs rc2.d first */
 #define KILL_WAIT_MS 5000
+#define CHECKPOINT PROVIDER_CHECKPOINT /* the upper layer's copy, beside it */
 
 extern const struct provider provider_container;
 
@@ -69,13 +72,16 @@ static bool valid_hostname(const char *h)
 	return n && n < 64 && strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
 }
 
-/* "auto": the box's metadata decides ("init": "systemd"), else its tree
- * (systemd when its /sbin/init is systemd), else builtin. */
+/* "auto": builtin for a box that runs the host's sshd (only the built-in
+ * init starts it), else the box's metadata decides ("init": "systemd"),
+ * else its tree (systemd when its /sbin/init is systemd), else builtin. */
 static const char *init_mode(const struct machine *m, const char *box_dir, const char *lower)
 {
 	const char *want = m->cfg->container.init;
 	if (want && strcmp(want, "auto") != 0)
 		return want;
+	if (ct_needs_host_sshd(box_dir, lower))
+		return "builtin";
 	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
 	json_t *o;
 	struct diag d = {0};
@@ -116,19 +122,31 @@ void ct_veth_name(const char *id, unsigned i, char *out, size_t n)
 	snprintf(out, n, "cr-%.10s%u", id, i);
 }
 
+/* The guest's ethI MAC, the same at every boot (a locally administered
+ * address from the machine's id): after a restart or reset, the other
+ * machines' neighbour caches still point at it. */
+static void guest_mac(const char *id, unsigned i, char out[18])
+{
+	unsigned char md[HASH_MAX];
+	_cleanup_free_ char *s = xasprintf("%s/%u", id, i);
+	hash_str(s, md, NULL);
+	snprintf(out, 18, "02:%02x:%02x:%02x:%02x:%02x", md[0], md[1], md[2], md[3], md[4]);
+}
+
 static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag *d)
 {
 	struct buf batch = {0};
 	for (unsigned i = 0; i < b->nnets; i++) {
-		char veth[16];
+		char veth[16], mac[18];
 		ct_veth_name(id, i, veth, sizeof(veth));
+		guest_mac(id, i, mac);
 		net_link_delete(veth); /* left by a container that was killed */
 		/* The address may have belonged to another machine a moment ago: a
 		 * cached neighbour entry would send its frames to the old MAC. */
 		buf_printf(&batch, "neigh flush to %s dev %s\n"
-				   "link add %s type veth peer name eth%u netns %d\n"
+				   "link add %s type veth peer name eth%u address %s netns %d\n"
 				   "link set %s master %s up\n",
-			   b->nets[i].ip, b->nets[i].bridge, veth, i, (int)pid, veth,
+			   b->nets[i].ip, b->nets[i].bridge, veth, i, mac, (int)pid, veth,
 			   b->nets[i].bridge);
 	}
 	int r = net_ip_batch(batch.s, d);
@@ -245,6 +263,73 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	return machine_save(m, r < 0 ? &ignored : d) < 0 ? -1 : r;
 }
 
+/* Appends the strings of the array key of o to v; false when one is not a string. */
+static bool json_strings(const json_t *o, const char *key, struct strv *v)
+{
+	const json_t *a = json_object_get(o, key), *it;
+	size_t i;
+	if (a && !json_is_array(a))
+		return false;
+	json_array_foreach(a, i, it) {
+		if (!json_is_string(it))
+			return false;
+		strv_push(v, json_string_value(it));
+	}
+	return true;
+}
+
+/* An OCI image box's Env (for every machine: the host's sshd sets it in
+ * its sessions) and, with `command: image`, its entrypoint + cmd,
+ * WorkingDir and User, from metadata.json's "oci" object into b (argv and
+ * env own the strings; dir and user point into them). */
+static int image_command(const struct machine *m, const char *box_dir, struct ct_boot *b,
+			 struct strv *argv, struct strv *env, struct diag *d)
+{
+	const char *cmd = m->cfg->container.command;
+	bool run = cmd && strcmp(cmd, "image") == 0;
+	if (!run && !ct_box_is_oci(box_dir))
+		return 0;
+	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
+	json_t *o;
+	if (state_load(meta, &o, d) < 0)
+		return diag_wrap(d, "%s: the image's config", m->cfg->name);
+	const json_t *oci = json_object_get(o, "oci");
+	bool ok = json_is_object(oci) && json_strings(oci, "entrypoint", argv) &&
+		  json_strings(oci, "cmd", argv) && json_strings(oci, "env", env);
+	strv_push(env, state_str(oci, "working_dir", ""));
+	strv_push(env, state_str(oci, "user", ""));
+	json_decref(o);
+	if (run && (!ok || !argv->n)) {
+		diag_fail(d, "%s: `command: image`, but the box records no image command "
+			     "(metadata.json \"oci\": entrypoint, cmd)", m->cfg->name);
+		return diag_hint(d, "use an OCI image box, or leave `command` out");
+	}
+	b->svc_env = (const char *const *)env->v, b->nsvc_env = env->n - 2;
+	if (run) {
+		b->svc_argv = (const char *const *)argv->v, b->nsvc = argv->n;
+		b->svc_dir = env->v[env->n - 2], b->svc_user = env->v[env->n - 1];
+	}
+	return 0;
+}
+
+/* The host's sshd when the box has none of its own (or is an OCI image). */
+static int sshd_choice(const char *box_dir, const char *lower, struct ct_boot *b, char **dir,
+		       struct diag *d)
+{
+	*dir = NULL;
+	if (!ct_needs_host_sshd(box_dir, lower))
+		return 0;
+	if (strcmp(b->init, "systemd") == 0) {
+		diag_fail(d, "the box has no sshd of its own (or is an OCI image): only corral's "
+			     "built-in init runs the host's sshd in it");
+		return diag_hint(d, "set `provider_options: { container: { init: builtin } }`");
+	}
+	if (ct_sshd_bundle(dir, d) < 0)
+		return -1;
+	b->sshd_dir = *dir;
+	return 0;
+}
+
 static int ct_up(struct machine *m, struct diag *d)
 {
 	enum mstate s;
@@ -281,10 +366,18 @@ static int ct_up(struct machine *m, struct diag *d)
 		.console = console,
 		.binds = m->cfg->synced, .nbinds = m->cfg->nsynced,
 	};
-	if (prepare(m, &b, d) < 0)
-		return -1;
-	console_rotate(console);
-	return boot(m, &b, id, d);
+	_cleanup_free_ char *box_dir = path_dirname(lower), *sshd_dir = NULL;
+	struct strv svc = {0}, svc_env = {0};
+	int r = sshd_choice(box_dir, lower, &b, &sshd_dir, d) < 0 ||
+			image_command(m, box_dir, &b, &svc, &svc_env, d) < 0 || prepare(m, &b, d) < 0
+		? -1 : 0;
+	if (r == 0) {
+		console_rotate(console);
+		r = boot(m, &b, id, d);
+	}
+	strv_free(&svc);
+	strv_free(&svc_env);
+	return r;
 }
 
 /* Stops the machine's processes and releases what they held; the caller saves. */
@@ -319,7 +412,8 @@ static int ct_destroy(struct machine *m, struct diag *d)
 		if (br && net_release(br, m->dir, d) < 0)
 			return -1;
 	}
-	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img"};
+	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img",
+					     CHECKPOINT};
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
 		if (rm_rf(p, d) < 0)
@@ -328,6 +422,56 @@ static int ct_destroy(struct machine *m, struct diag *d)
 	ct_idmap_release(m);
 	machine_del(m, MK_CREATED);
 	return 0;
+}
+
+/* ---- the `provisioned` checkpoint: a copy of the upper layer ---- */
+
+/* cp -a keeps owners, modes, times, xattrs (overlay's opaque marks) and
+ * whiteouts; reflinks where the file system has them. */
+static int copy_tree(const char *from, const char *to, struct diag *d)
+{
+	const char *argv[] = {"cp", "-a", "--reflink=auto", "--", from, to, NULL};
+	return rm_rf(to, d) < 0 || proc_run(argv, NULL, d) < 0 ? -1 : 0;
+}
+
+/* Beside the upper layer: on the disk image when the machine has one. */
+static char *checkpoint_dir(const char *upper)
+{
+	_cleanup_free_ char *parent = path_dirname(upper);
+	return path_join(parent, CHECKPOINT);
+}
+
+/* Taken while the machine runs: it is quiet right after provisioning. */
+static int ct_checkpoint(struct machine *m, struct diag *d)
+{
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (ct_disk_open(m, false, &upper, &work, d) < 0)
+		return -1;
+	_cleanup_free_ char *cp = checkpoint_dir(upper), *tmp = xasprintf("%s.new", cp);
+	if (copy_tree(upper, tmp, d) < 0 || rm_rf(cp, d) < 0)
+		return diag_wrap(d, "%s: checkpoint", m->cfg->name);
+	if (rename(tmp, cp) < 0)
+		return diag_errno(d, "%s: checkpoint: rename %s", m->cfg->name, tmp);
+	return 0;
+}
+
+/* Killed (what it holds is discarded anyway), upper layer replaced by the
+ * checkpoint's copy, booted again. */
+static int ct_reset(struct machine *m, struct diag *d)
+{
+	if (stop(m, true, d) < 0 || machine_save(m, d) < 0)
+		return -1;
+	_cleanup_free_ char *upper = NULL, *work = NULL;
+	if (ct_disk_open(m, false, &upper, &work, d) < 0)
+		return -1;
+	_cleanup_free_ char *cp = checkpoint_dir(upper);
+	if (!path_is_dir(cp)) {
+		diag_fail(d, "%s has no `provisioned` checkpoint", m->cfg->name);
+		return diag_hint(d, "it is taken after the first complete provisioning");
+	}
+	if (rm_rf(work, d) < 0 || copy_tree(cp, upper, d) < 0)
+		return diag_wrap(d, "%s: reset", m->cfg->name);
+	return ct_up(m, d);
 }
 
 static const struct provider_entry entries[] = {
@@ -350,4 +494,8 @@ const struct provider provider_container = {
 	.sync_auto = SYNC_BIND,
 	.entries = entries,
 	.reap = ct_reap,
+	.package = ct_package,
+	.auto_ports = true, /* the port forwarder watches (portfwd.c) */
+	.checkpoint = ct_checkpoint,
+	.reset = ct_reset,
 };

@@ -9,6 +9,8 @@
  *   cgroup.c   cpu, memory, pids and device limits (cgroup v2, or v1 controllers)
  *   disk.c     the upper layer on a size-bounded image (`disk:`)
  *   portfwd.c  host ports forwarded to the guest by a detached process
+ *   sshbundle.c the host's sshd packed for trees without one (OCI images)
+ *   package.c  `corral package`: box tree and upper layer merged into a .box
  *   container.c the provider vtable over these
  * Runs as root. Internal to providers/container/. */
 #ifndef CORRAL_CONTAINER_H
@@ -31,6 +33,12 @@ struct ct_boot {
 	const char *hostname;
 	const char *init; /* "builtin" | "systemd" */
 	const char *user; /* the SSH user: owns the synced folders */
+	const char *sshd_dir; /* the host's sshd packed (sshbundle.c), or NULL: the box's own */
+	/* command: image — the image's process: argv, NAME=VALUE, working
+	 * directory, user ("name", "uid", "uid:gid", "name:gid"); nsvc 0: none */
+	const char *const *svc_argv, *const *svc_env;
+	size_t nsvc, nsvc_env;
+	const char *svc_dir, *svc_user;
 	const char *id;   /* machine_id() */
 	uint32_t idmap;   /* the host id guest id 0 maps to */
 	const char *console;
@@ -56,6 +64,20 @@ int ct_tree_read(int dirfd, const char *rel, size_t max, char **data, struct dia
 /* rootfs.c: what "auto" boots for the box at lower: "systemd" when its
  * /sbin/init is systemd, else "builtin". */
 const char *ct_box_init(const char *lower);
+/* rootfs.c: a regular file at rel under the tree dirfd, symlinks resolved
+ * inside the tree. */
+bool ct_tree_has(int dirfd, const char *rel);
+
+/* sshbundle.c: the host's sshd with its loader and libraries, packed once
+ * per host binary in corral's cache; *dir (caller frees) is mounted
+ * read-only at CT_SSHD_DIR in machines that use it. */
+#define CT_SSHD_DIR "/.corral/sshd"
+int ct_sshd_bundle(char **dir, struct diag *d);
+/* The box's metadata.json says "format": "oci". */
+bool ct_box_is_oci(const char *box_dir);
+/* The machine runs the host's sshd: an OCI image, or a tree without
+ * /usr/sbin/sshd. */
+bool ct_needs_host_sshd(const char *box_dir, const char *lower);
 
 /* The console log's cap: past it, console.log moves to console.log.1 (by
  * the init while it runs, by the provider at up). */
@@ -78,6 +100,10 @@ bool passwd_parse_line(char *line, struct passwd_entry *e);
 /* The first entry for user in a whole file's text (changed in place);
  * -1 when there is none. */
 int passwd_lookup(char *data, const char *user, struct passwd_entry *out);
+/* The lowest id in [from, to) that no uid or gid of passwd and no gid of
+ * group (texts of passwd(5) and group(5), NULL as empty) uses; 0 when
+ * every one is taken. */
+unsigned passwd_free_id(const char *passwd, const char *group, unsigned from, unsigned to);
 
 /* spawn.c: clones the init in new mount, pid, uts, ipc and net namespaces,
  * in its own session, and returns once it runs; *ctl is the control socket
@@ -136,6 +162,9 @@ int ct_disk_open(const struct machine *m, bool creating, char **upper, char **wo
 		 struct diag *d);
 /* Unmounts the image (when mounted); the machine's processes are gone. */
 void ct_disk_close(const struct machine *m);
+
+/* package.c: the stopped machine's merged tree as a container .box at out. */
+int ct_package(struct machine *m, const char *out, struct diag *d);
 
 /* portfwd.c: binds the machine's forwarded ports as core/host/ports.c
  * picks them, records them in state "ports", and starts the detached

@@ -8,7 +8,12 @@
  *   - keeps port 22 served: starts sshd when nothing listens there, leaves
  *     it be when the guest runs its own (an rc2.d script, or a guest that
  *     restarted sshd itself), restarts a dying sshd with a growing delay
- *     (1 s doubling to 5 min) so a failing one cannot spin;
+ *     (1 s doubling to 5 min) so a failing one cannot spin. The sshd is the
+ *     box's /usr/sbin/sshd, or the host's (sshd=DIR, sshbundle.c), mounted
+ *     read-only at CT_SSHD_DIR and run through its own loader;
+ *   - with `command: image` (svc=...), runs the image's entrypoint + cmd
+ *     with its Env, WorkingDir and User, output to the console log, and
+ *     restarts it whenever it exits, with the same growing delay;
  *   - reaps zombies, keeps the console log (its stdout) under
  *     CT_CONSOLE_MAX by moving it to console.log.1, and on SIGTERM/SIGINT
  *     stops every process and exits.
@@ -43,6 +48,8 @@
 #define RC_STATUS "/run/corral-init.status"
 #define SSHD_BACKOFF_MAX 300      /* seconds between restarts of an sshd that keeps failing */
 #define SSHD_STABLE 10            /* seconds an sshd must run to count as started */
+#define SSHD_LISTEN_MS 3000       /* the host's sshd listening, before the rc scripts */
+#define SVC_MAX_ARGS 256          /* the image's argv and Env entries, each */
 
 struct init_cfg {
 	const char *lower, *upper, *work, *root, *hostname, *init, *user, *idmap_arg, *id;
@@ -52,6 +59,9 @@ struct init_cfg {
 	unsigned nnets;
 	const char *bind_src[CT_MAX_BINDS], *bind_dst[CT_MAX_BINDS];
 	unsigned nsrc, ndst;
+	const char *sshd_dir, *svc_dir, *svc_user;
+	const char *svc[SVC_MAX_ARGS + 1], *svc_env[SVC_MAX_ARGS + 1]; /* NULL-ended */
+	unsigned nsvc, nsvc_env;
 };
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -80,6 +90,9 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 		{"user", offsetof(struct init_cfg, user)},
 		{"idmap", offsetof(struct init_cfg, idmap_arg)},
 		{"id", offsetof(struct init_cfg, id)},
+		{"sshd", offsetof(struct init_cfg, sshd_dir)},
+		{"svc_dir", offsetof(struct init_cfg, svc_dir)},
+		{"svc_user", offsetof(struct init_cfg, svc_user)},
 	};
 	for (int i = 1; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
@@ -98,6 +111,10 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 			c->bind_src[c->nsrc++] = eq + 1, known = true;
 		if (strcmp(argv[i], "bind_dst") == 0 && c->ndst < CT_MAX_BINDS)
 			c->bind_dst[c->ndst++] = eq + 1, known = true;
+		if (strcmp(argv[i], "svc") == 0 && c->nsvc < SVC_MAX_ARGS)
+			c->svc[c->nsvc++] = eq + 1, known = true;
+		if (strcmp(argv[i], "svc_env") == 0 && c->nsvc_env < SVC_MAX_ARGS)
+			c->svc_env[c->nsvc_env++] = eq + 1, known = true;
 		if (!known)
 			return errno = 0, fail("unknown init argument `%s`", argv[i]);
 	}
@@ -224,6 +241,39 @@ static int attach_binds(const struct init_cfg *c, const int *fds)
 	return 0;
 }
 
+/* The host's sshd directory, cloned before pivot_root as a detached
+ * mount, read-only, no devices, no set-uid (-1 and no error without one). */
+static int clone_sshd(const struct init_cfg *c, int *fd)
+{
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID};
+	*fd = -1;
+	if (!c->sshd_dir)
+		return 0;
+	*fd = open_tree(AT_FDCWD, c->sshd_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (*fd < 0 || mount_setattr(*fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+		return fail("the host's sshd %s", c->sshd_dir);
+	return 0;
+}
+
+/* After pivot_root: at CT_SSHD_DIR, resolved inside the guest. The mount
+ * is locked by iso_enter: guest root can neither remount it writable nor
+ * take it away. */
+static int attach_sshd(const struct init_cfg *c, int fd)
+{
+	struct diag d = {0};
+	if (fd < 0)
+		return 0;
+	bool made = !path_exists("/.corral");
+	if (mkdir_p(CT_SSHD_DIR, 0755, &d) < 0)
+		return errno = 0, fail("%s: %s", CT_SSHD_DIR, d.msg);
+	if (made && lchown("/.corral", c->idmap, c->idmap) < 0)
+		return fail("set owner of /.corral");
+	if (move_mount(fd, "", AT_FDCWD, CT_SSHD_DIR, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return fail("mount the host's sshd on %s", CT_SSHD_DIR);
+	close(fd);
+	return 0;
+}
+
 /* The overlay root: the box's tree, idmapped into the machine's ids and
  * mounted at <machine>/lower (the init's mount namespace only), under the
  * machine's upper layer, whose files are stored with the machine's ids. */
@@ -261,20 +311,20 @@ static int mount_api(const struct init_cfg *c)
 
 static int setup_root(const struct init_cfg *c)
 {
-	int binds[CT_MAX_BINDS];
+	int binds[CT_MAX_BINDS], sshd = -1;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail("make mounts private");
 	if (mount_overlay(c) < 0 || mount_api(c) < 0)
 		return -1;
 	if (sethostname(c->hostname, strlen(c->hostname)) < 0)
 		return fail("set hostname");
-	if (clone_binds(c, binds) < 0)
+	if (clone_binds(c, binds) < 0 || clone_sshd(c, &sshd) < 0)
 		return -1;
 	/* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the guest. */
 	if (chdir(c->root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		return fail("pivot_root into %s", c->root);
-	return attach_binds(c, binds);
+	return attach_binds(c, binds) < 0 || attach_sshd(c, sshd) < 0 ? -1 : 0;
 }
 
 /* The console log's other half: console.log is moved into console.log.1
@@ -333,13 +383,46 @@ static bool port22_served(void)
 	return found;
 }
 
-/* Our sshd: running (pid > 0), or when to try again. */
-struct sshd {
+/* A process the init keeps running (sshd, the image's): running (pid >
+ * 0), or when to try again. */
+struct svc {
+	const char *name;
 	pid_t pid;
 	time_t started, next;
 	unsigned fails; /* deaths in a row within SSHD_STABLE of their start */
-	bool guests;    /* noted: the guest serves port 22 itself */
+	bool guests;    /* sshd: noted that the guest serves port 22 itself */
 };
+
+/* The box's sshd, or the host's through its own loader and libraries. */
+static const char *const box_sshd[] = {SSHD, "-D", "-e", NULL};
+static const char *const host_sshd[] = {
+	CT_SSHD_DIR "/ld.so", "--library-path", CT_SSHD_DIR "/lib", CT_SSHD_DIR "/sshd",
+	"-D", "-e", "-r", "-f", CT_SSHD_DIR "/sshd_config", NULL,
+};
+static const char *const *sshd_argv = box_sshd;
+
+/* The host's sshd with the image's Env (svc_env) set in every session it
+ * starts (SetEnv, as "K=V" words; an entry holding a quote or a backslash
+ * cannot be written so and is left out): shells, sftp and Ansible's
+ * modules see what the image's processes see. Lives as long as the init. */
+static const char *const *host_sshd_argv(const struct init_cfg *c)
+{
+	static const char *argv[sizeof(host_sshd) / sizeof(host_sshd[0]) + 2];
+	static struct buf set;
+	size_t n = 0;
+	for (; host_sshd[n]; n++)
+		argv[n] = host_sshd[n];
+	buf_puts(&set, "SetEnv");
+	for (unsigned i = 0; i < c->nsvc_env; i++)
+		if (!strpbrk(c->svc_env[i], "\"\\\n") && strchr(c->svc_env[i], '='))
+			buf_printf(&set, " \"%s\"", c->svc_env[i]);
+	if (strcmp(set.s, "SetEnv") != 0) {
+		argv[n++] = "-o";
+		argv[n++] = set.s;
+	}
+	argv[n] = NULL;
+	return argv;
+}
 
 /* Before the host wires the machine: its namespaces, then "R" on fd 3. */
 static int enter_namespaces(struct init_cfg *c)
@@ -371,30 +454,35 @@ static int isolate(const struct init_cfg *c)
  * no signal blocked; reaped by serve. -1 when it could not start. */
 static pid_t start_sshd(struct diag *d)
 {
-	static const char *const argv[] = {SSHD, "-D", "-e", NULL};
-	struct proc_spawn s = {.argv = argv};
+	struct proc_spawn s = {.argv = sshd_argv};
 	pid_t pid;
 	return proc_spawn(&s, &pid, d) < 0 ? -1 : pid;
 }
 
-static void sshd_died(struct sshd *s, int st, time_t now)
+/* The next try after a death (or a failed start) within SSHD_STABLE of its start. */
+static void svc_backoff(struct svc *s, time_t now)
 {
-	fprintf(stderr, "corral-init: sshd exited (status %d)\n",
-		WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-	s->pid = -1;
 	s->fails = now - s->started >= SSHD_STABLE ? 0 : s->fails + 1;
 	unsigned delay = s->fails ? 1u << (s->fails < 9 ? s->fails - 1 : 9) : 0;
 	if (delay > SSHD_BACKOFF_MAX)
 		delay = SSHD_BACKOFF_MAX;
 	s->next = now + delay;
 	if (delay > 1)
-		fprintf(stderr, "corral-init: sshd failed %u times in a row; next try in %us\n",
-			s->fails, delay);
+		fprintf(stderr, "corral-init: %s failed %u times in a row; next try in %us\n",
+			s->name, s->fails, delay);
+}
+
+static void svc_died(struct svc *s, int st, time_t now)
+{
+	fprintf(stderr, "corral-init: %s exited (status %d)\n", s->name,
+		WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	s->pid = -1;
+	svc_backoff(s, now);
 }
 
 /* Port 22 served: by the guest's own sshd, or ours (started when nothing
  * listens and its delay is over). -1 only when ours could not start. */
-static int sshd_keep(struct sshd *s, struct diag *d)
+static int sshd_keep(struct svc *s, struct diag *d)
 {
 	time_t now = time(NULL);
 	if (s->pid > 0)
@@ -417,14 +505,104 @@ static int sshd_keep(struct sshd *s, struct diag *d)
 	return -1;
 }
 
+/* The gid of group name in the guest's /etc/group; -1 when it has none. */
+static long group_gid(const char *name)
+{
+	_cleanup_free_ char *data = NULL;
+	struct diag d = {0};
+	long gid = -1;
+	if (read_file("/etc/group", 4 << 20, &data, NULL, &d) < 0)
+		return -1;
+	char *save = NULL;
+	for (char *l = strtok_r(data, "\n", &save); l && gid < 0; l = strtok_r(NULL, "\n", &save)) {
+		char *f1 = strchr(l, ':'), *f2 = f1 ? strchr(f1 + 1, ':') : NULL;
+		if (f2 && (size_t)(f1 - l) == strlen(name) && strncmp(l, name, f1 - l) == 0)
+			gid = strtol(f2 + 1, NULL, 10);
+	}
+	return gid;
+}
+
+/* An id in decimal, or -1. */
+static long numeric_id(const char *s)
+{
+	char *end;
+	long v = s[0] ? strtol(s, &end, 10) : -1;
+	return s[0] && !*end && v >= 0 && v < (long)CT_IDMAP_SIZE ? v : -1;
+}
+
+/* The image's User as OCI defines it: "", "user", "uid", "user:group",
+ * "uid:gid" (names from the guest's /etc/passwd and /etc/group; a user
+ * without a group gets its passwd group, a bare uid group 0). */
+static int image_ids(const char *spec, uid_t *uid, gid_t *gid, struct diag *d)
+{
+	*uid = 0, *gid = 0;
+	if (!spec || !spec[0])
+		return 0;
+	_cleanup_free_ char *user = xstrdup(spec), *pw = NULL;
+	char *group = strchr(user, ':');
+	if (group)
+		*group++ = '\0';
+	long u = numeric_id(user), g = group ? numeric_id(group) : 0;
+	struct passwd_entry e;
+	if (u < 0 && read_file("/etc/passwd", 4 << 20, &pw, NULL, d) == 0 &&
+	    passwd_lookup(pw, user, &e) == 0)
+		u = e.uid, g = group ? g : (long)e.gid;
+	if (g < 0 && group)
+		g = group_gid(group);
+	if (u < 0 || g < 0)
+		return diag_fail(d, "the image's user `%s` is not in the guest's /etc/passwd or "
+				    "/etc/group", spec);
+	*uid = (uid_t)u, *gid = (gid_t)g;
+	return 0;
+}
+
+/* The image's entrypoint + cmd as the image says to run it; its output is
+ * ours (the console log). */
+static pid_t start_image(const struct init_cfg *c, struct diag *d)
+{
+	static const char *const path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	const char *env[SVC_MAX_ARGS + 2];
+	size_t n = 0;
+	bool has_path = false;
+	for (unsigned i = 0; i < c->nsvc_env; i++) {
+		has_path |= str_starts(c->svc_env[i], "PATH=");
+		env[n++] = c->svc_env[i];
+	}
+	if (!has_path)
+		env[n++] = path;
+	env[n] = NULL;
+	struct proc_spawn s = {.argv = c->svc, .envp = env, .set_ids = true,
+			       .cwd = c->svc_dir && c->svc_dir[0] ? c->svc_dir : "/"};
+	pid_t pid;
+	if (image_ids(c->svc_user, &s.uid, &s.gid, d) < 0 || proc_spawn(&s, &pid, d) < 0)
+		return diag_wrap(d, "the image's command"), -1;
+	return pid;
+}
+
+/* The image's process: started when it is not running and its delay is over. */
+static int image_keep(struct svc *s, const struct init_cfg *c, struct diag *d)
+{
+	time_t now = time(NULL);
+	if (!c->nsvc || s->pid > 0 || now < s->next)
+		return 0;
+	s->started = now;
+	if ((s->pid = start_image(c, d)) > 0)
+		return 0;
+	svc_backoff(s, now);
+	return -1;
+}
+
 /* Reaps every exited child. */
-static void reap(struct sshd *s)
+static void reap(struct svc *sshd, struct svc *image)
 {
 	pid_t p;
 	int st;
-	while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-		if (p == s->pid)
-			sshd_died(s, st, time(NULL));
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == sshd->pid)
+			svc_died(sshd, st, time(NULL));
+		if (p == image->pid)
+			svc_died(image, st, time(NULL));
+	}
 }
 
 static int rc_start_script(const struct dirent *e)
@@ -481,12 +659,18 @@ static void rc_start(void)
 		fclose(status);
 }
 
-static int serve(const sigset_t *set, const struct console *con)
+static int serve(const sigset_t *set, const struct console *con, const struct init_cfg *c)
 {
 	struct diag d = {0};
-	struct sshd sshd = {.pid = -1};
+	struct svc sshd = {.name = "sshd", .pid = -1}, image = {.name = "the image's command", .pid = -1};
+	/* The host's sshd (an image's own sshd is not corral's to configure)
+	 * holds port 22 before the guest's services start. */
+	if (c->sshd_dir && sshd_keep(&sshd, &d) < 0)
+		return errno = 0, fail("%s", d.msg);
+	for (unsigned w = 0; c->sshd_dir && w < SSHD_LISTEN_MS && !port22_served(); w += 20)
+		sleep_ms(20);
 	rc_start();
-	if (sshd_keep(&sshd, &d) < 0)
+	if (sshd_keep(&sshd, &d) < 0 || image_keep(&image, c, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
 	dprintf(CTL_FD, "OK\n");
 	close(CTL_FD);
@@ -499,11 +683,12 @@ static int serve(const sigset_t *set, const struct console *con)
 			stopping = true;
 			kill(-1, SIGTERM); /* from PID 1 of the namespace: every other process in it */
 		}
-		reap(&sshd);
+		reap(&sshd, &image);
 		if (stopping && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
 			return 0;
-		if (!stopping && sshd_keep(&sshd, &d) < 0)
+		if (!stopping && (sshd_keep(&sshd, &d) < 0 || image_keep(&image, c, &d) < 0))
 			fprintf(stderr, "corral-init: %s\n", d.msg);
+		d = (struct diag){0};
 		console_cap(con);
 	}
 }
@@ -541,5 +726,8 @@ int ct_init_main(int argc, char **argv)
 	}
 	if (mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
 		return fail("mkdir /run/sshd"), 1;
-	return serve(&set, &con) < 0 ? 1 : 0;
+	if (c.sshd_dir)
+		sshd_argv = host_sshd_argv(&c);
+	c.svc[c.nsvc] = NULL;
+	return serve(&set, &con, &c) < 0 ? 1 : 0;
 }

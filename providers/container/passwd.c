@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/util.h"
 #include "providers/container/container.h"
 
 enum { PASSWD_FIELDS = 7, PASSWD_LINE_MAX = 4096 };
@@ -56,4 +57,34 @@ int passwd_lookup(char *data, const char *user, struct passwd_entry *out)
 		}
 	}
 	return -1;
+}
+
+/* Marks field idx (a number) of each line of text in used[from..to). */
+static void mark_ids(const char *text, size_t idx, unsigned from, unsigned to, bool *used)
+{
+	_cleanup_free_ char *copy = xstrdup(text ? text : "");
+	char *save = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *p = line[0] == '#' ? NULL : line;
+		for (size_t i = 0; i < idx && p; i++)
+			p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL;
+		unsigned id;
+		if (!p)
+			continue;
+		p[strcspn(p, ":")] = '\0';
+		if (parse_id(p, &id) && id >= from && id < to)
+			used[id - from] = true;
+	}
+}
+
+unsigned passwd_free_id(const char *passwd, const char *group, unsigned from, unsigned to)
+{
+	_cleanup_free_ bool *used = xcalloc(to - from, sizeof(bool));
+	mark_ids(passwd, 2, from, to, used);
+	mark_ids(passwd, 3, from, to, used);
+	mark_ids(group, 2, from, to, used);
+	for (unsigned id = from; id < to; id++)
+		if (!used[id - from])
+			return id;
+	return 0;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/base/util.h"
+#include "core/config/envfile.h"
 #include "core/host/mstate.h"
 #include "core/host/ports.h"
 #include "core/host/proc.h"
@@ -60,6 +61,19 @@ static int bind_fwd(void *arg, size_t i, const char *ip, unsigned port, bool udp
 	return 1;
 }
 
+/* ports: auto: the init's pid (its /proc/PID/net/tcp is the guest's), the
+ * file the forwards are listed in, the guest ports not to forward (SSH's,
+ * and the `exclude` ranges). */
+static void auto_args(struct machine *m, struct strv *argv)
+{
+	_cleanup_free_ char *file = ports_auto_path(m);
+	strv_pushf(argv, "auto=%d", (int)machine_proc(m, MP_MACHINE).pid);
+	strv_pushf(argv, "file=%s", file);
+	strv_pushf(argv, "exclude=%u", mcfg_ssh_port(m->cfg));
+	for (size_t i = 0; i < m->cfg->ports_auto.exclude.n; i++)
+		strv_pushf(argv, "exclude=%s", m->cfg->ports_auto.exclude.v[i]);
+}
+
 /* corral itself, detached (its own session, never waited for): stdin
  * /dev/null, output to the console log, the sockets as fds 3...; each
  * passed as FD:GUEST_PORT, with /udp for UDP. */
@@ -85,6 +99,8 @@ static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *f
 		strv_pushf(&argv, "%zu:%u%s", 3 + i, c->ports[i].guest, c->ports[i].udp ? "/udp" : "");
 		child[3 + i] = fds[i];
 	}
+	if (c->ports_auto.on)
+		auto_args(m, &argv);
 	struct proc_spawn s = {.argv = (const char *const *)argv.v, .exe = "/proc/self/exe",
 			       .fds = child, .nfds = n + 3, .setsid = true};
 	pid_t pid;
@@ -111,7 +127,11 @@ int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
 	struct port_binder binder = {bind_fwd, fds};
 	struct port_plan plan = {0};
 	int r = 0;
-	if (c->nports && (r = ports_pick(m, false, NULL, &binder, &plan, d)) == 0)
+	_cleanup_free_ char *autofile = ports_auto_path(m);
+	unlink(autofile); /* the last run's; the new watcher writes its own */
+	if (c->nports && (r = ports_pick(m, false, NULL, &binder, &plan, d)) < 0)
+		;
+	else if (c->nports || c->ports_auto.on)
 		r = spawn_forwarder(m, guest_ip, fds, d);
 	for (size_t i = 0; i < c->nports; i++)
 		if (fds[i] >= 0)
@@ -128,6 +148,8 @@ void ct_ports_stop(struct machine *m)
 	if (p.pid && proc_stop(p.pid, p.start, SIGTERM, 1000) == 1)
 		proc_stop(p.pid, p.start, SIGKILL, 1000);
 	machine_clear_proc(m, MP_PORTFWD);
+	_cleanup_free_ char *autofile = ports_auto_path(m);
+	unlink(autofile);
 }
 
 /* One forwarded TCP port: where it goes, and how many connections it has
@@ -209,56 +231,222 @@ static bool start_thread(void *(*fn)(void *), void *arg)
 	return ok;
 }
 
+/* ---- ports: auto: the guest's listening ports, watched ---- */
+
+#define MAX_AUTO 256
+#define SCAN_MS 1000
+#define HOST_TRIES 100 /* host ports tried above a busy one */
+
+struct fwd {
+	struct pollfd *p;    /* listening sockets; fd -1: a free slot */
+	struct fwd_port *g;  /* stable: relays hold pointers into it */
+	unsigned *auto_guest; /* per slot: the guest port ports: auto forwards, 0: a fixed one */
+	size_t n, cap;
+	unsigned max;
+	struct sockaddr_in guest; /* the guest's address, port 0 */
+	pid_t init;               /* 0: no ports: auto */
+	const char *file;
+	struct auto_ports ex;     /* guest ports not forwarded */
+	struct strv fixed;        /* guest ports forwarded by the envfile, as text */
+};
+
+static size_t add_slot(struct fwd *f, int fd, unsigned guest_port, unsigned auto_guest)
+{
+	size_t i = 0;
+	while (i < f->n && (f->p[i].fd >= 0 || __atomic_load_n(&f->g[i].open, __ATOMIC_RELAXED)))
+		i++;
+	if (i == f->n)
+		f->n++;
+	f->p[i] = (struct pollfd){.fd = fd, .events = POLLIN};
+	f->g[i] = (struct fwd_port){.guest = f->guest, .max = f->max};
+	f->g[i].guest.sin_port = htons((uint16_t)guest_port);
+	f->auto_guest[i] = auto_guest;
+	return i;
+}
+
+/* The guest's listening ports, from both of its /proc/net tables. */
+static size_t guest_listening(pid_t init, unsigned *out, size_t max)
+{
+	size_t n = 0;
+	for (int v6 = 0; v6 < 2; v6++) {
+		_cleanup_free_ char *path = xasprintf("/proc/%d/net/tcp%s", (int)init, v6 ? "6" : "");
+		char *text = NULL;
+		size_t len;
+		struct diag d = {0};
+		if (read_file(path, 1 << 22, &text, &len, &d) < 0)
+			continue;
+		unsigned got[MAX_AUTO];
+		size_t k = ports_listening(text, got, MAX_AUTO);
+		for (size_t i = 0; i < k && n < max; i++) {
+			bool seen = false;
+			for (size_t j = 0; j < n && !seen; j++)
+				seen = out[j] == got[i];
+			if (!seen)
+				out[n++] = got[i];
+		}
+		free(text);
+	}
+	return n;
+}
+
+static bool wanted(const struct fwd *f, unsigned port, const unsigned *now, size_t n)
+{
+	char s[8];
+	snprintf(s, sizeof(s), "%u", port);
+	bool listening = false;
+	for (size_t i = 0; i < n && !listening; i++)
+		listening = now[i] == port;
+	return listening && !auto_ports_excluded(&f->ex, port) && !(f->fixed.v && str_in_list(s, (const char *const *)f->fixed.v));
+}
+
+/* The same port on 127.0.0.1 when free, else the next free one above it. */
+static int auto_listen(unsigned guest, unsigned *host)
+{
+	for (unsigned p = guest, k = 0; p <= 65535 && k <= HOST_TRIES; p++, k++) {
+		int fd = listen_on("127.0.0.1", p, false);
+		if (fd >= 0) {
+			*host = p;
+			return fd;
+		}
+	}
+	return -1;
+}
+
+static void auto_record(struct fwd *f)
+{
+	struct mport v[MAX_AUTO];
+	size_t k = 0;
+	for (size_t i = 0; i < f->n && k < MAX_AUTO; i++) {
+		struct sockaddr_in a;
+		socklen_t len = sizeof(a);
+		if (f->p[i].fd < 0 || !f->auto_guest[i] ||
+		    getsockname(f->p[i].fd, (struct sockaddr *)&a, &len) < 0)
+			continue;
+		v[k] = (struct mport){.guest = f->auto_guest[i], .host = ntohs(a.sin_port)};
+		snprintf(v[k++].host_ip, sizeof(v[0].host_ip), "127.0.0.1");
+	}
+	struct diag d = {0};
+	if (ports_auto_save(f->file, v, k, &d) < 0)
+		printf("corral: ports: auto: %s\n", d.msg);
+}
+
+/* Forwards what the guest listens on now, drops what it stopped. */
+static void auto_scan(struct fwd *f)
+{
+	unsigned now[MAX_AUTO];
+	size_t n = guest_listening(f->init, now, MAX_AUTO);
+	bool changed = false;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->p[i].fd >= 0 && f->auto_guest[i] && !wanted(f, f->auto_guest[i], now, n)) {
+			printf("corral: ports: auto: guest port %u closed: forward removed\n",
+			       f->auto_guest[i]);
+			close(f->p[i].fd);
+			f->p[i].fd = -1;
+			changed = true;
+		}
+	for (size_t k = 0; k < n; k++) {
+		bool have = false;
+		for (size_t i = 0; i < f->n && !have; i++)
+			have = f->p[i].fd >= 0 && f->auto_guest[i] == now[k];
+		unsigned host;
+		int fd;
+		if (have || !wanted(f, now[k], now, n) || f->n == f->cap ||
+		    (fd = auto_listen(now[k], &host)) < 0)
+			continue;
+		add_slot(f, fd, now[k], now[k]);
+		printf("corral: ports: auto: forwarding 127.0.0.1:%u -> %u\n", host, now[k]);
+		changed = true;
+	}
+	fflush(stdout);
+	if (changed)
+		auto_record(f);
+}
+
+static void accept_one(struct fwd *f, size_t i)
+{
+	int c = accept4(f->p[i].fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	if (__atomic_add_fetch(&f->g[i].open, 1, __ATOMIC_RELAXED) > f->g[i].max) {
+		__atomic_sub_fetch(&f->g[i].open, 1, __ATOMIC_RELAXED);
+		close(c); /* over the cap: refused */
+		return;
+	}
+	struct relay *r = xmalloc(sizeof(*r));
+	*r = (struct relay){c, &f->g[i]};
+	if (!start_thread(relay_main, r)) {
+		__atomic_sub_fetch(&f->g[i].open, 1, __ATOMIC_RELAXED);
+		close(c);
+		free(r);
+	}
+}
+
+/* auto=PID, file=PATH, exclude=RANGE: the ports: auto arguments. */
+static bool parse_auto(struct fwd *f, const char *a)
+{
+	if (strncmp(a, "auto=", 5) == 0)
+		f->init = (pid_t)strtol(a + 5, NULL, 10);
+	else if (strncmp(a, "file=", 5) == 0)
+		f->file = a + 5;
+	else if (strncmp(a, "exclude=", 8) == 0)
+		strv_push(&f->ex.exclude, a + 8);
+	else
+		return false;
+	return true;
+}
+
+static int parse_args(struct fwd *f, int argc, char **argv)
+{
+	for (int i = 3; i < argc; i++) {
+		unsigned port;
+		int fd;
+		bool udp;
+		if (parse_auto(f, argv[i]))
+			continue;
+		if (!parse_spec(argv[i], &fd, &port, &udp))
+			return 2;
+		strv_pushf(&f->fixed, "%u", port);
+		if (!udp) {
+			add_slot(f, fd, port, 0);
+			continue;
+		}
+		struct sockaddr_in to = f->guest;
+		to.sin_port = htons((uint16_t)port);
+		if (!start_thread(udp_relay_main, udp_relay_new(fd, &to, UDP_IDLE_MS, UDP_MAX_SESSIONS)))
+			return 1; /* halt/up starts a new forwarder */
+	}
+	return f->init && !f->file ? 2 : 0;
+}
+
 int ct_portfwd_main(int argc, char **argv)
 {
 	if (argc < 3)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	size_t n = 0;
-	struct pollfd *p = xcalloc((size_t)argc, sizeof(*p));
-	struct fwd_port *g = xcalloc((size_t)argc, sizeof(*g));
+	struct fwd f = {.cap = (size_t)argc + MAX_AUTO, .guest = {.sin_family = AF_INET}};
+	f.p = xcalloc(f.cap, sizeof(*f.p));
+	f.g = xcalloc(f.cap, sizeof(*f.g));
+	f.auto_guest = xcalloc(f.cap, sizeof(*f.auto_guest));
 	char *end = NULL;
 	unsigned long max = strtoul(argv[2], &end, 10);
-	if (!*argv[2] || *end || max < 1 || max > 65536)
+	if (!*argv[2] || *end || max < 1 || max > 65536 ||
+	    inet_pton(AF_INET, argv[1], &f.guest.sin_addr) != 1)
 		return 2;
-	for (int i = 3; i < argc; i++) {
-		struct sockaddr_in to = {.sin_family = AF_INET};
-		unsigned port;
-		int fd;
-		bool udp;
-		if (!parse_spec(argv[i], &fd, &port, &udp) ||
-		    inet_pton(AF_INET, argv[1], &to.sin_addr) != 1)
-			return 2;
-		to.sin_port = htons((uint16_t)port);
-		if (udp) {
-			if (!start_thread(udp_relay_main,
-					  udp_relay_new(fd, &to, UDP_IDLE_MS, UDP_MAX_SESSIONS)))
-				return 1; /* halt/up starts a new forwarder */
-			continue;
+	f.max = (unsigned)max;
+	int rc = parse_args(&f, argc, argv);
+	if (rc)
+		return rc;
+	uint64_t next_scan = 0;
+	for (;;) {
+		if (f.init && now_ms() >= next_scan) {
+			auto_scan(&f);
+			next_scan = now_ms() + SCAN_MS;
 		}
-		p[n] = (struct pollfd){.fd = fd, .events = POLLIN};
-		g[n++] = (struct fwd_port){.guest = to, .max = (unsigned)max};
+		int ready = poll(f.p, f.n, f.init ? SCAN_MS : -1);
+		if (ready < 0 && errno != EINTR)
+			return 1;
+		for (size_t i = 0; ready > 0 && i < f.n; i++)
+			if (f.p[i].fd >= 0 && (f.p[i].revents & POLLIN))
+				accept_one(&f, i);
 	}
-	while (poll(p, n, -1) >= 0 || errno == EINTR) {
-		for (size_t i = 0; i < n; i++) {
-			if (!(p[i].revents & POLLIN))
-				continue;
-			int c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC);
-			if (c < 0)
-				continue;
-			if (__atomic_add_fetch(&g[i].open, 1, __ATOMIC_RELAXED) > g[i].max) {
-				__atomic_sub_fetch(&g[i].open, 1, __ATOMIC_RELAXED);
-				close(c); /* over the cap: refused */
-				continue;
-			}
-			struct relay *r = xmalloc(sizeof(*r));
-			*r = (struct relay){c, &g[i]};
-			if (!start_thread(relay_main, r)) {
-				__atomic_sub_fetch(&g[i].open, 1, __ATOMIC_RELAXED);
-				close(c);
-				free(r);
-			}
-		}
-	}
-	return 1;
 }

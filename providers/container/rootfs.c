@@ -13,7 +13,9 @@
  * symlink where corral writes is an error naming it; nothing is written
  * through it. The guest's /etc/passwd is parsed as untrusted text
  * (passwd.c), and its SSH user may be uid 0 only when the envfile asks for
- * root by name (`ssh: { user: root }`). */
+ * root by name (`ssh: { user: root }`). A guest without the SSH user (or,
+ * for the host's sshd, without its privilege separation user `sshd`) gets
+ * it added to passwd, group and shadow in the upper layer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -47,6 +49,9 @@ struct layers {
 };
 
 static const struct owner root_dir = {0, 0, 0755};
+
+static int put_str(const struct layers *l, const char *rel, const char *s, const struct owner *o,
+		   struct diag *d);
 
 /* Host keys of the types corral does not make: a box that ships them would
  * give every machine made from it the same ones, so they are hidden. */
@@ -113,18 +118,134 @@ static bool is_whiteout(int dirfd, const char *name)
 	       st.st_rdev == makedev(0, 0);
 }
 
+bool ct_tree_has(int dirfd, const char *rel)
+{
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
+	_cleanup_close_ int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	struct stat st;
+	return fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The guest's text file rel: the upper layer's, else the box's; *data is
+ * "" and *exists false when neither has it. */
+static int layered_read(const struct layers *l, const char *rel, char **data, bool *exists,
+			struct diag *d)
+{
+	int r = ct_tree_read(l->upper, rel, 4 << 20, data, d);
+	if (r < 0 && errno == ENOENT && !d->msg[0])
+		r = ct_tree_read(l->lower, rel, 4 << 20, data, d);
+	*exists = r == 0;
+	if (r < 0 && errno == ENOENT && !d->msg[0])
+		return *data = xstrdup(""), 0;
+	return r < 0 ? diag_wrap(d, "read /%s in the guest", rel) : 0;
+}
+
+/* The guest's owner and mode of rel (upper layer first), else *o as is. */
+static void file_owner(const struct layers *l, const char *rel, struct owner *o)
+{
+	struct stat st;
+	uint32_t shift = l->shift;
+	int fd = layer_open(l->upper, rel, O_PATH, 0);
+	if (fd < 0)
+		fd = layer_open(l->lower, rel, O_PATH, 0), shift = 0;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid >= shift &&
+	    st.st_gid >= shift)
+		*o = (struct owner){st.st_uid - shift, st.st_gid - shift, st.st_mode & 0777};
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Appends line to the guest's file rel (kept owner and mode; made with o
+ * when missing), in the upper layer. */
+static int append_line(const struct layers *l, const char *rel, const char *line, bool always,
+		       struct owner o, struct diag *d)
+{
+	_cleanup_free_ char *old = NULL;
+	bool exists;
+	if (layered_read(l, rel, &old, &exists, d) < 0)
+		return -1;
+	if (!exists && !always)
+		return 0;
+	file_owner(l, rel, &o);
+	size_t n = strlen(old);
+	_cleanup_free_ char *text = xasprintf("%s%s%s\n", old, n && old[n - 1] != '\n' ? "\n" : "",
+					      line);
+	return put_str(l, rel, text, &o, d);
+}
+
+/* The login shell for a user corral adds: the guest's sh, else bash;
+ * NULL when it has neither. */
+static const char *login_shell(const struct layers *l)
+{
+	static const char *const shells[] = {"/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash"};
+	for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
+		if (ct_tree_has(l->upper, shells[i] + 1) || ct_tree_has(l->lower, shells[i] + 1))
+			return shells[i];
+	return NULL;
+}
+
+/* A user corral adds when the guest's /etc/passwd lacks it. */
+struct new_user {
+	const char *name, *home, *shell;
+	unsigned from, to; /* its id: the first free one in [from, to), uid = gid */
+};
+
+/* Adds u to the guest's passwd, group and (when it has one) shadow in the
+ * upper layer, unless passwd has it already; "*" in shadow: no password
+ * matches, yet the account is not locked (sshd refuses locked ones). */
+static int ensure_user(const struct layers *l, const struct new_user *u, struct diag *d)
+{
+	_cleanup_free_ char *passwd = NULL, *group = NULL;
+	bool have_pw, have_gr;
+	if (layered_read(l, "etc/passwd", &passwd, &have_pw, d) < 0 ||
+	    layered_read(l, "etc/group", &group, &have_gr, d) < 0)
+		return -1;
+	_cleanup_free_ char *copy = xstrdup(passwd);
+	struct passwd_entry e;
+	if (passwd_lookup(copy, u->name, &e) == 0)
+		return 0;
+	if (!u->shell) {
+		diag_fail(d, "the guest has no /bin/sh (nor bash) to give its new user `%s`: SSH "
+			     "logins and shell steps need one", u->name);
+		return diag_hint(d, "use an image with a shell (a static busybox is enough)");
+	}
+	unsigned id = strcmp(u->name, "root") == 0 ? 0 : passwd_free_id(passwd, group, u->from, u->to);
+	if (id == 0 && strcmp(u->name, "root") != 0)
+		return diag_fail(d, "no free user id for `%s` in the guest's /etc/passwd", u->name);
+	const struct owner pub = {0, 0, 0644}, secret = {0, 0, 0600};
+	_cleanup_free_ char *pw = xasprintf("%s:x:%u:%u:%s (corral):%s:%s", u->name, id, id,
+					    u->name, u->home, u->shell);
+	_cleanup_free_ char *gr = xasprintf("%s:x:%u:", u->name, id);
+	_cleanup_free_ char *sh = xasprintf("%s:*:19000:0:99999:7:::", u->name);
+	return append_line(l, "etc/passwd", pw, true, pub, d) < 0 ||
+			       append_line(l, "etc/group", gr, true, pub, d) < 0 ||
+			       append_line(l, "etc/shadow", sh, false, secret, d) < 0
+		       ? -1 : 0;
+}
+
+/* The users sshd needs that the guest may lack: the SSH user (a home in
+ * /home, root's in /root) and, for the host's sshd (b->sshd_dir), its
+ * privilege separation user `sshd`. */
+static int ensure_users(const struct layers *l, const struct ct_boot *b, const char *user,
+			struct diag *d)
+{
+	_cleanup_free_ char *home = strcmp(user, "root") == 0 ? xstrdup("/root")
+							       : xasprintf("/home/%s", user);
+	const struct new_user login = {user, home, login_shell(l), 1000, 60000};
+	const struct new_user privsep = {"sshd", "/run/sshd", "/usr/sbin/nologin", 100, 1000};
+	if (ensure_user(l, &login, d) < 0 || (b->sshd_dir && ensure_user(l, &privsep, d) < 0))
+		return diag_wrap(d, "add a user to the guest's /etc/passwd");
+	return 0;
+}
+
 /* The user's uid, gid and home from the guest's /etc/passwd (the upper
  * layer's when the guest changed it). No NSS: it reads the file. */
 static int passwd_find(const struct layers *l, const char *user, struct owner *o, char *home,
 		       size_t n, struct diag *d)
 {
 	char *data = NULL;
-	int r = ct_tree_read(l->upper, "etc/passwd", 4 << 20, &data, d);
-	if (r < 0 && errno == ENOENT && !d->msg[0])
-		r = ct_tree_read(l->lower, "etc/passwd", 4 << 20, &data, d);
-	if (r < 0 && !d->msg[0])
-		diag_errno(d, "read /etc/passwd in the guest");
-	if (r < 0)
+	bool exists;
+	if (layered_read(l, "etc/passwd", &data, &exists, d) < 0)
 		return diag_wrap(d, "find SSH user `%s`", user);
 	struct passwd_entry e;
 	int found = passwd_lookup(data, user, &e) == 0 && e.home[0] == '/' && strlen(e.home) < n;
@@ -353,7 +474,8 @@ int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const ch
 	int r = -1;
 	if (l.upper < 0 || l.lower < 0)
 		diag_errno(d, "open %s", l.upper < 0 ? b->upper : b->lower);
-	else if (write_identity(&l, b, d) < 0 || authorize_key(m, &l, user_pub, d) < 0)
+	else if (write_identity(&l, b, d) < 0 || ensure_users(&l, b, m->cfg->ssh.user, d) < 0 ||
+		 authorize_key(m, &l, user_pub, d) < 0)
 		diag_wrap(d, "%s: write the machine's files", m->cfg->name);
 	else if (host_keys(m, &l, host_pub, d) < 0)
 		diag_wrap(d, "%s: SSH host key", m->cfg->name);

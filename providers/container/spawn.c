@@ -36,6 +36,16 @@ static void build_argv(const struct ct_boot *b, struct strv *argv)
 	for (unsigned i = 0; i < b->nnets; i++)
 		strv_pushf(argv, "net=eth%u,%s/%u,%s", i, b->nets[i].ip, b->nets[i].prefix,
 			   b->nets[i].gateway);
+	if (b->sshd_dir)
+		strv_pushf(argv, "sshd=%s", b->sshd_dir);
+	for (size_t i = 0; i < b->nsvc; i++)
+		strv_pushf(argv, "svc=%s", b->svc_argv[i]);
+	for (size_t i = 0; i < b->nsvc_env; i++)
+		strv_pushf(argv, "svc_env=%s", b->svc_env[i]);
+	if (b->nsvc) {
+		strv_pushf(argv, "svc_dir=%s", b->svc_dir);
+		strv_pushf(argv, "svc_user=%s", b->svc_user);
+	}
 	for (size_t i = 0; i < b->nbinds; i++) { /* paths may hold any byte: one argument each */
 		strv_pushf(argv, "bind_src=%s", b->binds[i].host);
 		strv_pushf(argv, "bind_dst=%s", b->binds[i].guest);

@@ -431,4 +431,5 @@ const struct provider provider_kvm = {
 	.sync_auto = SYNC_9P, /* rsync when the guest cannot mount it */
 	.guest_nics = kvm_guest_nics,
 	.sync_tag = kvm_sync_tag,
+	.package = kvm_package,
 };

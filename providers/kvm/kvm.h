@@ -118,6 +118,9 @@ int img_overlay(const char *backing, const char *overlay, uint64_t size, struct 
 int img_snapshot(const char *image, char op, const char *name, struct diag *d);
 int img_snapshot_list(const char *image, struct strv *out, struct diag *d);
 
+/* package.c: the stopped machine's disk flattened into a kvm .box at out. */
+int kvm_package(struct machine *m, const char *out, struct diag *d);
+
 /* snap.c: the optional vtable entries. */
 int kvm_suspend(struct machine *m, struct diag *d);
 int kvm_resume(struct machine *m, struct diag *d);

@@ -189,4 +189,9 @@ int vbox_configure(struct machine *m, bool fresh, const struct vbox_hostif *ifs,
 /* showvminfo of the machine's VM; *gone when VirtualBox no longer has it. */
 int vbox_showvminfo(const char *id, struct vbox_kvs *k, bool *gone, struct diag *d);
 
+/* ---- package.c ---- */
+
+/* `corral package`: the powered-off VM exported to OVF, as a .box at out. */
+int vbox_package(struct machine *m, const char *out, struct diag *d);
+
 #endif

@@ -306,4 +306,5 @@ const struct provider provider_virtualbox = {
 	.sync_auto = SYNC_RSYNC, /* vboxsf needs the Guest Additions: only when asked for */
 	.guest_nics = vbox_guest_nics,
 	.sync_tag = vbox_share_name,
+	.package = vbox_package,
 };

@@ -9,6 +9,7 @@ dest=$T/root
 files() { (cd "$1" && find . -type f | sort); }
 expected="./usr/bin/corral
 ./usr/share/bash-completion/completions/corral
+./usr/share/corral/distros.json
 ./usr/share/man/man1/corral.1
 ./usr/share/man/man5/corral.yaml.5
 ./usr/share/zsh/vendor-completions/_corral"
@@ -22,6 +23,8 @@ else
 	printf '#   got: %s\n' $got
 fi
 expect_out "the installed binary runs" 0 "corral " "$dest/usr/bin/corral" --version
+expect_out "the installed binary finds its distributions' table in share/corral" 0 "ubuntu/24.04" \
+	env -u CORRAL_DATA_DIR "$dest/usr/bin/corral" box search ubuntu
 check "the binary is executable, the rest not" \
 	test "$(stat -c %a "$dest/usr/bin/corral" "$dest/usr/share/man/man1/corral.1")" = $'755\n644'
 

@@ -135,7 +135,7 @@ check "provision: summary of a failed machine" table '^indep +failed +[0-9]+\.[0
 
 json=$("$CORRAL" up --json bad after indep 2>/dev/null)
 rc=$?
-jq_is() { [ "$(jq -r "$1" <<<"$json" 2>/dev/null)" = "$2" ]; }
+jq_is() { [ "$(jq -r 'select(.event == "summary") | .machines' <<<"$json" | jq -r "$1" 2>/dev/null)" = "$2" ]; }
 check "--json: exit 1 on failure" [ "$rc" -eq 1 ]
 check "--json: the failed step" jq_is '.[] | select(.machine == "bad") | "\(.state) \(.failed_step.number) \(.failed_step.name)"' "failed 2 setup"
 check "--json: the skipped one" jq_is '.[] | select(.machine == "after-2") | "\(.state) \(.blocked_by) \(.seconds)"' "skipped bad null"

@@ -278,7 +278,14 @@ expect_out "snapshot list" 0 "s1" "$CORRAL" snapshot list web
 expect_out "snapshot restore" 0 "snapshot s1 restored" "$CORRAL" snapshot restore web s1
 expect_out "the restored guest has the snapshot's file" 0 "one" "$CORRAL" ssh web -c 'cat ~/snap'
 expect_out "snapshot delete" 0 "snapshot s1 deleted" "$CORRAL" snapshot delete web s1
-expect_out "no snapshots left" 0 "no snapshots" "$CORRAL" snapshot list web
+out=$("$CORRAL" snapshot list web)
+check "only up's \`provisioned\` checkpoint is left" test "$out" = "$(printf 'web:\n  provisioned')"
+# reset: back to the `provisioned` checkpoint (the snapshot up took)
+"$CORRAL" ssh web -c 'echo later > ~/later'
+expect_out "reset" 0 "web: reset to \`provisioned\`" "$CORRAL" reset web
+expect_out "a file written after provisioning is gone" 1 "" "$CORRAL" ssh web -c 'test -e ~/later'
+expect_out "the machine runs" 0 'VMState="running"' info web
+"$CORRAL" ssh web -c 'echo one > ~/snap' # as before the reset, for suspend below
 # snapshot list prints names unescaped: read as printed
 odd='say "hi" \ there'
 expect_out "snapshot save of a name with quotes and a backslash" 0 "saved" "$CORRAL" snapshot save web "$odd"

@@ -870,6 +870,73 @@ static void primary(void)
 	      "set `primary: true` on one machine");
 }
 
+static void probes(void)
+{
+	struct env *e = ok_load(ONE "    ready:\n      - { tcp: 5432 }\n"
+				    "      - { http: \"http://localhost:8080/health\", status: 204, "
+				    "timeout: 5s }\n"
+				    "      - { command: pg_isready, interval: 200ms }\n");
+	CHECK(e && e->machines[0].nready == 3);
+	if (e && e->machines[0].nready == 3) {
+		const struct probe *p = e->machines[0].ready;
+		CHECK(p[0].kind == PROBE_TCP && p[0].tcp == 5432 && p[0].status == ENV_PROBE_STATUS &&
+		      p[0].timeout_ms == ENV_PROBE_TIMEOUT_MS &&
+		      p[0].interval_ms == ENV_PROBE_INTERVAL_MS);
+		CHECK(p[1].kind == PROBE_HTTP && p[1].status == 204 && p[1].timeout_ms == 5000);
+		CHECK_STR(p[1].http, "http://localhost:8080/health");
+		CHECK(p[2].kind == PROBE_COMMAND && p[2].interval_ms == 200);
+		CHECK_STR(p[2].command, "pg_isready");
+	}
+	env_free(e);
+	/* defaults give every machine the probes; a machine's own list replaces them */
+	e = ok_load("defaults: { box: b, ready: [{ tcp: 22 }] }\nmachines:\n  a: {}\n"
+		    "  b: { ready: [] }\n");
+	CHECK(e && e->machines[0].nready == 1 && e->machines[1].nready == 0);
+	env_free(e);
+	FAILS(ONE "    ready: [{ tcp: 1, command: x }]\n",
+	      "machines.m.ready[1]: a probe needs exactly one of `tcp`, `http` and `command`", 4, 13,
+	      NULL);
+	FAILS(ONE "    ready: [{ timeout: 5s }]\n",
+	      "machines.m.ready[1]: a probe needs exactly one of `tcp`, `http` and `command`", 4, 13,
+	      NULL);
+	FAILS(ONE "    ready: [{ tcp: 1, status: 200 }]\n",
+	      "machines.m.ready[1]: `status` belongs to http probes", 4, 13, NULL);
+	FAILS(ONE "    ready: [{ http: \"ftp://x/\" }]\n",
+	      "machines.m.ready[1].http: \"ftp://x/\" is not an http:// or https:// URL", 0, 0, NULL);
+	FAILS(ONE "    ready: [{ tcp: 70000 }]\n",
+	      "machines.m.ready[1].tcp: \"70000\" is not a number from 1 to 65535", 0, 0, NULL);
+	FAILS(ONE "    ready: [{ tcp: 1, interval: 0s }]\n",
+	      "machines.m.ready[1]: `interval` must be more than 0", 0, 0, NULL);
+}
+
+static void auto_ports(void)
+{
+	struct env *e = ok_load(ONE "    ports: auto\n");
+	CHECK(e && e->machines[0].ports_auto.on && e->machines[0].nports == 0);
+	env_free(e);
+	e = ok_load(ONE "    ports: { auto: true, exclude: [22, \"6000-6100\"] }\n");
+	CHECK(e && e->machines[0].ports_auto.on && e->machines[0].ports_auto.exclude.n == 2);
+	if (e) {
+		const struct auto_ports *a = &e->machines[0].ports_auto;
+		CHECK(auto_ports_excluded(a, 22) && auto_ports_excluded(a, 6000) &&
+		      auto_ports_excluded(a, 6100) && !auto_ports_excluded(a, 6101) &&
+		      !auto_ports_excluded(a, 80));
+	}
+	env_free(e);
+	/* a machine's list replaces auto from defaults */
+	e = ok_load("defaults: { box: b, ports: auto }\nmachines:\n  a: {}\n"
+		    "  b: { ports: [{ guest: 80 }] }\n");
+	CHECK(e && e->machines[0].ports_auto.on && !e->machines[1].ports_auto.on &&
+	      e->machines[1].nports == 1);
+	env_free(e);
+	FAILS(ONE "    ports: all\n",
+	      "machines.m.ports: expected a list of forwards or `auto`, got \"all\"", 4, 12, NULL);
+	FAILS(ONE "    ports: { auto: true, exclude: [\"9-1\"] }\n",
+	      "machines.m.ports.exclude[1]: \"9-1\" is not a port or a range of ports", 0, 0, NULL);
+	FAILS(ONE "    ports: { auto: true, exlude: [1] }\n", "machines.m.ports.exlude: unknown key",
+	      0, 0, "did you mean `exclude`?");
+}
+
 static void many_errors_sorted(void)
 {
 	CHECK(!load("machines:\n  m:\n    memory: x\n    cpus: y\n    box: \"\"\n"));
@@ -917,6 +984,8 @@ int main(void)
 	RUN(keys);
 	RUN(primary);
 	RUN(many_errors_sorted);
+	RUN(probes);
+	RUN(auto_ports);
 	diag_list_free(&errs);
 	struct diag d;
 	rm_rf(dir, &d);

@@ -55,8 +55,22 @@ static void test_long_line(void)
 	CHECK(lookup(big, "vagrant", &e) < 0);
 }
 
+/* The id corral gives a user it adds: free in passwd (uid and gid) and group. */
+static void test_free_id(void)
+{
+	const char *pw = "root:x:0:0:root:/root:/bin/sh\n"
+			 "a:x:1000:1001::/h:/bin/sh\n"
+			 "# c:x:1003:1003::/h:/bin/sh\n";
+	const char *gr = "root:x:0:\nstaff:x:1002:a\n";
+	CHECK(passwd_free_id(pw, gr, 1000, 60000) == 1003);
+	CHECK(passwd_free_id(NULL, NULL, 1000, 60000) == 1000);
+	CHECK(passwd_free_id(pw, "bad line\nx:x:12a:\n", 1000, 1002) == 0);
+	CHECK(passwd_free_id("", "", 100, 101) == 100);
+}
+
 int main(void)
 {
+	RUN(test_free_id);
 	RUN(test_useradd_line);
 	RUN(test_empty_fields);
 	RUN(test_bad_lines_skipped);

@@ -212,6 +212,31 @@ static void test_record(void)
 	json_decref(m.state);
 }
 
+/* /proc/net/tcp and tcp6 as the kernel writes them: LISTEN (0A) on a
+ * wildcard or the machine's address counts, loopback and other states not. */
+static void listening(void)
+{
+	static const char tcp[] =
+		"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+		"   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n"
+		"   1: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n"
+		"   2: 0500140A:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3 1 0 100 0 0 10 0\n"
+		"   3: 0500140A:0016 0100140A:C350 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0 100 0 0 10 0\n"
+		"   4: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5 1 0 100 0 0 10 0\n";
+	static const char tcp6[] =
+		"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+		"   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 6 1 0 100 0 0 10 0\n"
+		"   1: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7 1 0 100 0 0 10 0\n"
+		"   2: 0000000000000000FFFF00000100007F:0278 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 8 1 0 100 0 0 10 0\n";
+	unsigned v[8];
+	size_t n = ports_listening(tcp, v, 8);
+	CHECK(n == 2 && v[0] == 8080 && v[1] == 5432); /* 3306 loopback, 22 established, 8080 once */
+	n = ports_listening(tcp6, v, 8);
+	CHECK(n == 1 && v[0] == 80);
+	CHECK(ports_listening(tcp, v, 1) == 1);
+	CHECK(ports_listening("", v, 8) == 0 && ports_listening("garbage\n\n", v, 8) == 0);
+}
+
 int main(void)
 {
 	RUN(test_busy_port);
@@ -221,5 +246,6 @@ int main(void)
 	RUN(test_taken_set);
 	RUN(test_binder);
 	RUN(test_record);
+	RUN(listening);
 	return T_END();
 }

@@ -16,6 +16,7 @@
 #define PUB "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake corral"
 
 static char dir[] = "/tmp/corral-rootfs.XXXXXX";
+static const char *sshd_dir; /* ct_boot.sshd_dir: the machine runs the host's sshd */
 
 static void put(const char *rel, const char *text)
 {
@@ -32,7 +33,8 @@ static int prepare(const char *user, struct diag *d)
 	_cleanup_free_ char *mdir = path_join(dir, "m");
 	struct machine m = {.cfg = &cfg, .dir = mdir};
 	_cleanup_free_ char *lower = path_join(dir, "lower"), *upper = path_join(dir, "upper");
-	struct ct_boot b = {.lower = lower, .upper = upper, .hostname = "web", .nnets = 1};
+	struct ct_boot b = {.lower = lower, .upper = upper, .hostname = "web", .nnets = 1,
+			    .sshd_dir = sshd_dir};
 	snprintf(b.nets[0].ip, sizeof(b.nets[0].ip), "10.213.0.9");
 	char *host_pub = NULL;
 	mkdir_p(mdir, 0700, d);
@@ -112,6 +114,51 @@ static void test_uid0_user(void)
 	CHECK(prepare("root", &d) == 0);
 }
 
+static bool has_line(const char *rel, const char *line)
+{
+	_cleanup_free_ char *p = path_join(dir, rel);
+	char *text = NULL;
+	struct diag d = {0};
+	bool found = read_file(p, 1 << 20, &text, NULL, &d) == 0 && strstr(text, line) != NULL;
+	free(text);
+	return found;
+}
+
+/* A user the guest lacks (and sshd's privsep user, for the host's sshd)
+ * is added to passwd, group and shadow (kept 0640) in the upper layer;
+ * no shell in the guest: refused, saying so. */
+static void test_added_user(void)
+{
+	struct diag d = {0};
+	put("upper/etc/passwd", "root:x:0:0:root:/root:/bin/sh\nn:x:1000:65534::/:/bin/false\n");
+	put("upper/etc/shadow", "root:*:1:0:99999:7:::\n");
+	_cleanup_free_ char *shadow = path_join(dir, "upper/etc/shadow");
+	CHECK(chmod(shadow, 0640) == 0);
+	put("lower/bin/sh", "");
+	sshd_dir = "/nonexistent";
+	CHECK(prepare("app", &d) == 0);
+	CHECK(has_line("upper/etc/passwd", "\napp:x:1001:1001:app (corral):/home/app:/bin/sh\n"));
+	CHECK(has_line("upper/etc/passwd", "\nsshd:x:100:100:sshd (corral):/run/sshd:"));
+	CHECK(has_line("upper/etc/group", "app:x:1001:\n"));
+	CHECK(has_line("upper/etc/shadow", "\napp:*:"));
+	struct stat st;
+	_cleanup_free_ char *ak = path_join(dir, "upper/home/app/.ssh/authorized_keys");
+	CHECK(stat(ak, &st) == 0 && st.st_uid == 1001 && st.st_gid == 1001);
+	CHECK(stat(shadow, &st) == 0 && (st.st_mode & 0777) == 0640);
+	CHECK(prepare("app", &d) == 0); /* added once */
+	_cleanup_free_ char *pw = path_join(dir, "upper/etc/passwd");
+	char *text = NULL;
+	CHECK(read_file(pw, 1 << 20, &text, NULL, &d) == 0);
+	const char *first = text ? strstr(text, "\napp:") : NULL;
+	CHECK(first && !strstr(first + 1, "\napp:"));
+	free(text);
+	_cleanup_free_ char *sh = path_join(dir, "lower/bin/sh");
+	unlink(sh);
+	memset(&d, 0, sizeof(d));
+	CHECK(prepare("other", &d) < 0 && strstr(d.msg, "no /bin/sh") != NULL);
+	sshd_dir = NULL;
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -132,6 +179,7 @@ int main(void)
 	RUN(test_writes_and_keys);
 	RUN(test_symlinks_refused);
 	RUN(test_uid0_user);
+	RUN(test_added_user);
 	rm_rf(dir, &d);
 	return T_END();
 }
