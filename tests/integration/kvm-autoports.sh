@@ -44,6 +44,9 @@ wait_ports() { # WANT: until `corral port` lists exactly these auto forwards (15
 }
 check "listening ports are forwarded: same port, a busy one to the next free, 6050 excluded" \
 	wait_ports "$A:$((A + 1)) $B:$B "
+check "up --json of the running machine: a port event per forward" test "$("$CORRAL" -C "$T/env" \
+	--json up 2>/dev/null | jq -r 'select(.event == "port") | "\(.state) \(.guest) \(.host)"' | sort | xargs)" = \
+	"forwarded $A $((A + 1)) forwarded $B $B"
 expect_out "... reached from the host through QEMU's hostfwd" 0 "kvm-auto" curl -s -m 5 "http://127.0.0.1:$B/"
 # The guest's loop: one process, the same one seconds later.
 loop() { "$CORRAL" -C "$T/env" ssh -c 'for p in /proc/[0-9]*; do grep -q "[w]hile :; do cat /proc/net/tcp" $p/cmdline 2>/dev/null && echo ${p#/proc/}; done' | xargs; }
