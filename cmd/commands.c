@@ -121,11 +121,14 @@ static const struct command table[] = {
 	 "every machine corral created, across envfiles",
 	 "  --prune   forget machines whose directory is gone\n"
 	 "  --json    as a JSON array\n"},
-	{"port", cmd_port, "[NAME]", "forwarded ports of a machine (guest => host)",
-	 "  --json    as a JSON array\n"},
+	{"port", cmd_port, "[NAME] [--watch]", "forwarded ports of a machine (guest => host)",
+	 "  --json    as a JSON array\n"
+	 "  --watch   follow what `ports: auto` forwards and removes, one line each as it\n"
+	 "            happens (with --json: `port` event lines), until the machine stops\n"},
 	{"__init", cmd_provider_entry, "KEY=VALUE...", "(the container runtime's init)", ""},
 	{"__portfwd", cmd_provider_entry, "GUEST_IP MAX_CONNECTIONS FD:PORT...",
 	 "(the container port forwarder)", ""},
+	{"__kvm-ports", cmd_provider_entry, "KEY=VALUE...", "(the kvm ports: auto watcher)", ""},
 	{"ssh", cmd_ssh, "[NAME] [-c CMD] [--reset-host-key] [-- SSH_ARGS...]",
 	 "log in to a machine with OpenSSH, or run CMD there",
 	 "  -c, --command CMD   run CMD (a shell command line) instead of a login shell;\n"

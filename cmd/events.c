@@ -65,6 +65,11 @@ static json_t *event_json(const struct corral_event *ev)
 	}
 	if (ev->exit_status >= 0)
 		json_object_set_new(o, "exit_status", json_integer(ev->exit_status));
+	if (ev->kind == EV_PORT) {
+		set_str(o, "host_ip", ev->host_ip);
+		json_object_set_new(o, "host", json_integer(ev->host));
+		json_object_set_new(o, "guest", json_integer(ev->guest));
+	}
 	if (ev->kind == EV_DOWNLOAD) {
 		json_object_set_new(o, "bytes", json_integer((json_int_t)ev->done));
 		json_object_set_new(o, "total", ev->total ? json_integer((json_int_t)ev->total)
@@ -86,7 +91,8 @@ static void print_line(const struct corral_event *ev)
 /* Boot, steps, probes, triggers, resets, halts, destroys; not downloads. */
 static void record(const struct corral_event *ev)
 {
-	if (ev->phase != EV_END || ev->kind == EV_DOWNLOAD || ev->kind == EV_STATE)
+	if (ev->phase != EV_END || ev->kind == EV_DOWNLOAD || ev->kind == EV_STATE ||
+	    ev->kind == EV_PORT)
 		return;
 	const char *kind = event_kind_name(ev->kind);
 	_cleanup_free_ char *name = ev->name && strcmp(ev->name, kind) != 0

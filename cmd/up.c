@@ -14,6 +14,7 @@
 #include "cmd/lockfile.h"
 #include "cmd/outcome.h"
 #include "core/base/cancel.h"
+#include "core/base/event.h"
 #include "core/host/index.h"
 #include "core/host/ports.h"
 #include "engine/lifecycle.h"
@@ -24,7 +25,7 @@
 
 enum {
 	O_PROVIDER = 256, O_PROVISION, O_NO_PROVISION, O_DESTROY_ON_ERROR, O_FORCE, O_PRUNE,
-	O_PARALLEL, O_PROVISION_WITH, O_REPORT, O_LOCKED,
+	O_PARALLEL, O_PROVISION_WITH, O_REPORT, O_LOCKED, O_WATCH,
 };
 
 static const struct option lc_opts_table[] = {
@@ -38,12 +39,13 @@ static const struct option lc_opts_table[] = {
 	{"provision-with", required_argument, NULL, O_PROVISION_WITH},
 	{"report", required_argument, NULL, O_REPORT},
 	{"locked", no_argument, NULL, O_LOCKED},
+	{"watch", no_argument, NULL, O_WATCH},
 	{0},
 };
 
 struct parsed {
 	struct lc_opts o;
-	bool prune, locked;
+	bool prune, locked, watch;
 	struct strv only; /* --provision-with */
 };
 
@@ -92,6 +94,7 @@ static int parse_opts(struct ctx *c, const int *allowed, struct parsed *p)
 		case O_FORCE: o->force = true; break;
 		case O_PRUNE: p->prune = true; break;
 		case O_LOCKED: p->locked = true; break;
+		case O_WATCH: p->watch = true; break;
 		case O_PROVISION_WITH: steps_split(optarg, &p->only); break;
 		case O_REPORT:
 			if (events_report_arg(cmd, optarg))
@@ -366,9 +369,62 @@ static void print_ports(const struct mport *v, size_t n, size_t fixed, bool json
 	json_decref(arr);
 }
 
+static bool has_port(const struct mport *v, size_t n, const struct mport *p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].guest == p->guest && v[i].host == p->host &&
+		    strcmp(v[i].host_ip, p->host_ip) == 0)
+			return true;
+	return false;
+}
+
+/* Each forward of a that b lacks, as a line (or a --json event). */
+static void port_changes(const char *name, const struct mport *a, size_t na,
+			 const struct mport *b, size_t nb, bool added, bool json)
+{
+	for (size_t i = 0; i < na; i++) {
+		if (has_port(b, nb, &a[i]))
+			continue;
+		event_port(name, added ? "forwarded" : "removed", a[i].host_ip, a[i].host, a[i].guest);
+		if (json)
+			continue;
+		if (added)
+			printf("%s: forwarding %s:%u -> %u\n", name, a[i].host_ip, a[i].host, a[i].guest);
+		else
+			printf("%s: guest port %u closed: forward %s:%u removed\n", name, a[i].guest,
+			       a[i].host_ip, a[i].host);
+		fflush(stdout);
+	}
+}
+
+/* --watch: the forwards `ports: auto` makes and removes, as they happen,
+ * until the machine stops running (or Ctrl-C). */
+static void watch_ports(struct machine *m, bool json)
+{
+	struct mport *was = NULL;
+	size_t nwas = 0;
+	enum mstate s = MS_RUNNING;
+	for (;;) {
+		struct mport *now;
+		lifecycle_state(m, &s);
+		size_t n = s == MS_RUNNING ? ports_auto_load(m, &now) : (now = NULL, 0);
+		port_changes(m->cfg->name, was, nwas, now, n, false, json);
+		port_changes(m->cfg->name, now, n, was, nwas, true, json);
+		free(was);
+		was = now;
+		nwas = n;
+		if (s != MS_RUNNING)
+			break;
+		usleep(250 * 1000);
+	}
+	free(was);
+	if (!json)
+		printf("%s: %s\n", m->cfg->name, mstate_name(s));
+}
+
 int cmd_port(struct ctx *c)
 {
-	static const int allowed[] = {0};
+	static const int allowed[] = {O_WATCH, 0};
 	struct parsed p = {0};
 	int rc = parse_opts(c, allowed, &p);
 	if (rc || (rc = ctx_load_env(c)))
@@ -395,9 +451,12 @@ int cmd_port(struct ctx *c)
 		v = xrealloc(v, (n + na + 1) * sizeof(*v));
 		if (na)
 			memcpy(v + n, a, na * sizeof(*a));
-		print_ports(v, n + na, n, c->json);
+		if (!p.watch)
+			print_ports(v, n + na, n, c->json);
 		free(v);
 		free(a);
+		if (p.watch)
+			watch_ports(&m, c->json);
 	}
 	machine_close(&m);
 	return rc;

@@ -299,9 +299,11 @@ static void auto_ports_note(const struct provider *p, struct machine *m)
 	}
 	struct mport *v;
 	size_t n = ports_auto_load(m, &v);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		log_machine(m->cfg->name, "forwarding %s:%u -> %u", v[i].host_ip, v[i].host,
 			    v[i].guest);
+		event_port(m->cfg->name, "forwarded", v[i].host_ip, v[i].host, v[i].guest);
+	}
 	free(v);
 }
 

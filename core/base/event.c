@@ -39,6 +39,14 @@ void event_state(const char *machine, const char *state)
 					  .exit_status = -1});
 }
 
+void event_port(const char *machine, const char *state, const char *host_ip, unsigned host,
+		unsigned guest)
+{
+	event_emit(&(struct corral_event){.kind = EV_PORT, .machine = machine, .state = state,
+					  .host_ip = host_ip, .host = host, .guest = guest,
+					  .exit_status = -1});
+}
+
 void event_start(enum event_kind kind, const char *machine, const char *name)
 {
 	event_emit(&(struct corral_event){.kind = kind, .phase = EV_START, .machine = machine,
@@ -59,6 +67,7 @@ const char *event_kind_name(enum event_kind kind)
 		[EV_STATE] = "state",     [EV_BOOT] = "boot",       [EV_STEP] = "step",
 		[EV_PROBE] = "probe",     [EV_TRIGGER] = "trigger", [EV_RESET] = "reset",
 		[EV_HALT] = "halt",       [EV_DESTROY] = "destroy", [EV_DOWNLOAD] = "download",
+		[EV_PORT] = "port",
 	};
 	return (unsigned)kind < EV__KINDS ? names[kind] : "unknown";
 }

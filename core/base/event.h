@@ -20,6 +20,7 @@ enum event_kind {
 	EV_HALT,     /* a machine stopped */
 	EV_DESTROY,  /* a machine destroyed */
 	EV_DOWNLOAD, /* download progress: done/total bytes (phase EV_AT) */
+	EV_PORT,     /* `ports: auto` forwarded a guest port, or removed its forward (EV_AT) */
 	EV__KINDS
 };
 enum event_phase { EV_AT, EV_START, EV_END };
@@ -36,6 +37,8 @@ struct corral_event {
 	uint64_t ms;          /* EV_END: how long it took */
 	const char *output;   /* EV_END: the tail of its output or the error, else NULL */
 	uint64_t done, total; /* EV_DOWNLOAD: bytes so far, of total (0: unknown) */
+	const char *host_ip;  /* EV_PORT: the forward (state: "forwarded" or "removed") */
+	unsigned guest, host;
 };
 
 /* Called for each event, one at a time (emitters on several threads are
@@ -49,6 +52,9 @@ void event_emit(const struct corral_event *ev);
 /* Shorthands. */
 void event_state(const char *machine, const char *state);
 void event_start(enum event_kind kind, const char *machine, const char *name);
+/* EV_PORT: state "forwarded" or "removed". */
+void event_port(const char *machine, const char *state, const char *host_ip, unsigned host,
+		unsigned guest);
 void event_end(enum event_kind kind, const char *machine, const char *name, bool ok,
 	       uint64_t ms, const char *output);
 

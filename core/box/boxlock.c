@@ -231,7 +231,7 @@ void boxlock_entry_from_box(const struct machine_cfg *mc, const struct box_ref *
 			    struct boxlock_entry *out)
 {
 	*out = (struct boxlock_entry){
-		.machine = xstrdup(mc->name), .box = xstrdup(ref->name),
+		.machine = xstrdup(mc->name), .box = xstrdup(mc->box ? mc->box : ref->name),
 		.constraint = mc->box_version ? xstrdup(mc->box_version) : NULL,
 		.source = mc->box_url ? xstrdup(mc->box_url) : NULL,
 		.version = xstrdup(ref->version), .provider = xstrdup(ref->provider),

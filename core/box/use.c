@@ -149,14 +149,93 @@ static int check_pinned(const struct machine_cfg *mc, const struct box_pin *pin,
 			 mc->box, pin->version, mc->name);
 }
 
+/* An image in the store whose manifest digest is not the pinned one. */
+static int check_oci_pinned(const struct machine_cfg *mc, const struct box_pin *pin,
+			    const struct box_ref *r, struct diag *d)
+{
+	char have[80];
+	recorded_digest(r, have, sizeof(have));
+	if (!have[0] || strcmp(have, pin->digest) == 0)
+		return 0;
+	diag_fail(d, "image %s in the store (%s) has manifest digest %s, but corral.lock pins %s",
+		  mc->box, r->name, have, pin->digest);
+	return diag_hint(d, "remove it (`corral box remove %s`) to pull the locked one, or "
+			    "`corral lock --update %s` to pin the one you have", r->name, mc->name);
+}
+
+/* The image's box under its own name in the store, without pulling. */
+static int find_oci(const struct machine_cfg *mc, struct box_ref *out, bool *found,
+		    struct diag *d)
+{
+	struct oci_ref r;
+	if (oci_ref_parse(mc->box, &r, d) < 0)
+		return diag_wrap(d, "box");
+	struct machine_cfg named = *mc;
+	named.box = oci_store_name(&r);
+	named.box_version = NULL;
+	oci_ref_free(&r);
+	const char *const container[] = {"container", NULL};
+	int rc = find_installed(&named, container, out, found, d);
+	free(named.box);
+	return rc;
+}
+
+/* A registry image named by tag, pulled by the pinned manifest digest
+ * (the tag may have moved since the lock was written); NULL for others. */
+static char *by_pinned_digest(const char *box, const char *digest)
+{
+	struct oci_ref r;
+	struct diag ignored;
+	if (oci_ref_parse(box, &r, &ignored) < 0)
+		return NULL;
+	char *s = NULL;
+	if (r.kind == OCI_REGISTRY && !r.digest) {
+		r.digest = xstrdup(digest);
+		_cleanup_free_ char *ref = oci_ref_string(&r);
+		s = xasprintf("oci://%s", ref);
+	}
+	oci_ref_free(&r);
+	return s;
+}
+
+/* An OCI image under the lock: the store's box when its manifest digest
+ * is the pinned one, else the image by that digest from its registry; a
+ * box or local image with another digest is refused, naming both. */
+static int ensure_oci_pinned(const struct machine_cfg *mc, const char *const *providers,
+			     const struct box_pin *pin, struct box_ref *out, struct diag *d)
+{
+	if (!pin->digest)
+		return ensure_oci(mc, providers, out, d);
+	if (!str_starts(pin->digest, "sha256:"))
+		return diag_fail(d, "%s: corral.lock: digest `%s` is not sha256:HEX", mc->name,
+				 pin->digest);
+	bool found = false;
+	if (str_in_list("container", providers) && find_oci(mc, out, &found, d) < 0)
+		return -1;
+	_cleanup_free_ char *exact = found ? NULL : by_pinned_digest(mc->box, pin->digest);
+	int rc = 0;
+	if (exact) {
+		struct oci_pull_opts po = {.arch = pin->arch};
+		enum box_added how;
+		if (oci_pull(exact, &po, out, &how, NULL, d) < 0)
+			return diag_wrap(d, "box %s (locked at %s)", mc->box, pin->digest);
+	} else if (!found && (rc = ensure_oci(mc, providers, out, d)) < 0)
+		return rc;
+	if (check_oci_pinned(mc, pin, out, d) < 0) {
+		box_ref_free(out);
+		return -1;
+	}
+	return 0;
+}
+
 int boxstore_ensure_pinned(const struct machine_cfg *mc, const char *const *providers,
 			   const struct box_pin *pin, struct box_ref *out, struct diag *d)
 {
 	*out = (struct box_ref){0};
 	if (!mc->box)
 		return diag_fail(d, "machine %s has no box", mc->name);
-	if (oci_ref_is(mc->box)) /* pinned by its reference's digest, not a box file's */
-		return ensure_oci(mc, providers, out, d);
+	if (oci_ref_is(mc->box))
+		return ensure_oci_pinned(mc, providers, pin, out, d);
 	if (!str_in_list(pin->provider, providers))
 		return diag_fail(d, "%s: corral.lock pins box %s for provider %s, which this "
 				    "machine's provider cannot boot", mc->name, mc->box, pin->provider);

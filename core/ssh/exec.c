@@ -19,6 +19,8 @@ struct run {
 	unsigned tail_lines, tail_count;
 	int status;
 	bool got_status;
+	void (*on_line)(void *ctx, const char *line); /* each stdout line (ssh_exec_lines) */
+	void *ctx;
 };
 
 static void tail_add(struct run *r, const char *line)
@@ -42,6 +44,8 @@ static void flush_line(struct run *r, int is_stderr)
 	const char *line = p->s ? p->s : "";
 	if (!r->quiet)
 		log_stream(r->prefix, line, is_stderr);
+	if (r->on_line && !is_stderr)
+		r->on_line(r->ctx, line);
 	tail_add(r, line);
 	p->len = 0;
 	if (p->s)
@@ -152,11 +156,12 @@ static int start_command(struct ssh_conn *c, ssh_channel ch, struct ssh_channel_
 	return ssh_fail(d, c->s, "starting a command over ssh");
 }
 
-int ssh_exec_run(struct ssh_conn *c, const char *cmd, const void *in, size_t in_len,
-		 const char *prefix, bool quiet, int *status, struct buf *tail,
-		 unsigned tail_lines, struct diag *d)
+/* One command on its own channel, its output to r. */
+static int exec_with(struct ssh_conn *c, const char *cmd, const void *in, size_t in_len,
+		     struct run *rp, int *status, struct diag *d)
 {
-	struct run r = {.prefix = prefix, .quiet = quiet, .tail = tail, .tail_lines = tail_lines};
+	struct run r = *rp;
+	struct buf *tail = r.tail;
 	struct ssh_channel_callbacks_struct cb = {
 		.userdata = &r,
 		.channel_data_function = on_data,
@@ -191,6 +196,21 @@ int ssh_exec_run(struct ssh_conn *c, const char *cmd, const void *in, size_t in_
 		ssh_channel_free(ch);
 	}
 	return rc;
+}
+
+int ssh_exec_run(struct ssh_conn *c, const char *cmd, const void *in, size_t in_len,
+		 const char *prefix, bool quiet, int *status, struct buf *tail,
+		 unsigned tail_lines, struct diag *d)
+{
+	struct run r = {.prefix = prefix, .quiet = quiet, .tail = tail, .tail_lines = tail_lines};
+	return exec_with(c, cmd, in, in_len, &r, status, d);
+}
+
+int ssh_exec_lines(struct ssh_conn *c, const char *cmd, void (*line)(void *ctx, const char *text),
+		   void *ctx, int *status, struct diag *d)
+{
+	struct run r = {.quiet = true, .on_line = line, .ctx = ctx};
+	return exec_with(c, cmd, NULL, 0, &r, status, d);
 }
 
 int ssh_exec(struct ssh_conn *c, const char *cmd, const char *prefix, int *status,

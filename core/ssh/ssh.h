@@ -72,6 +72,11 @@ int ssh_exec_quiet(struct ssh_conn *c, const char *cmd, int *status, struct buf 
 int ssh_exec_input(struct ssh_conn *c, const char *cmd, const void *in, size_t in_len,
 		   const char *prefix, int *status, struct buf *tail, unsigned tail_lines,
 		   struct diag *d);
+/* Runs cmd printing nothing, calling line(ctx, text) with each stdout line
+ * as it arrives, until the command ends or the connection is lost: one
+ * channel that a watcher keeps open for as long as it watches. */
+int ssh_exec_lines(struct ssh_conn *c, const char *cmd, void (*line)(void *ctx, const char *text),
+		   void *ctx, int *status, struct diag *d);
 
 /* SFTP: a file or a whole directory tree (modes and symlinks kept) becomes
  * `remote`, like `cp -r LOCAL REMOTE` into a fresh REMOTE; missing parent

@@ -87,6 +87,7 @@ static void release_runtime(struct machine *m)
 		unlink(p);
 	}
 	machine_clear_proc(m, MP_MACHINE);
+	kvm_ports_stop(m);
 }
 
 /* Without root: a multicast segment per subnet on loopback, which every
@@ -303,9 +304,11 @@ int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
 		rc = launch(m, &b, loadvm, d);
 	if (rc == 0)
 		machine_set_flag(m, MK_CREATED, true);
-	else if (kvm_running(m))
+	if (rc == 0 && m->cfg->ports_auto.on)
+		rc = kvm_ports_start(m, d);
+	if (rc < 0 && kvm_running(m))
 		kill_and_release(m);
-	else
+	else if (rc < 0)
 		release_runtime(m);
 	if (rc < 0 && first) {
 		static const char *const leaves[] = {"disk.qcow2", "cidata.iso", "OVMF_VARS.fd"};
@@ -412,6 +415,11 @@ static char *kvm_sync_tag(const struct machine *m, size_t i)
 	return xasprintf("corral%zu", i);
 }
 
+static const struct provider_entry kvm_entries[] = {
+	{"__kvm-ports", kvm_ports_main},
+	{NULL, NULL},
+};
+
 const struct provider provider_kvm = {
 	.name = "kvm",
 	.box_provider = {"kvm", "libvirt", "qemu", NULL},
@@ -432,4 +440,6 @@ const struct provider provider_kvm = {
 	.guest_nics = kvm_guest_nics,
 	.sync_tag = kvm_sync_tag,
 	.package = kvm_package,
+	.auto_ports = true,
+	.entries = kvm_entries,
 };

@@ -11,6 +11,7 @@
  *   cidata.c     the NoCloud ISO9660 image, written by libarchive
  *   img.c        qemu-img (overlay, snapshots while stopped), box metadata
  *   snap.c       snapshots and suspend/resume
+ *   autoports.c  `ports: auto`: a watcher over SSH adding QEMU hostfwd rules
  *   kvm.c        the vtable: up, halt, state, destroy
  * Host ports come from core/host/ports.c, state keys from core/host/mstate.h. */
 #ifndef CORRAL_KVM_H
@@ -88,6 +89,13 @@ int accel_pick(const char *want, const struct accel_facts *f, bool *kvm, char *w
 /* The host's TSC rate in kHz, measured against CLOCK_MONOTONIC_RAW over
  * 5 ms; 0 on hosts that are not x86-64. */
 unsigned accel_tsc_khz(void);
+
+/* autoports.c: `ports: auto`, the watcher of a running machine (started
+ * once QEMU runs; stopping it also removes its list of forwards) and its
+ * entry point, `corral __kvm-ports`. */
+int kvm_ports_start(struct machine *m, struct diag *d);
+void kvm_ports_stop(struct machine *m);
+int kvm_ports_main(int argc, char **argv);
 
 /* qmp.c */
 struct qmp;

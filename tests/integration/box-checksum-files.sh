@@ -160,3 +160,19 @@ YAML
 expect_out "up: a checksum file without the box's entry refuses the box" 1 "has no entry for tiny.box" \
 	"$CORRAL" -C "$T/env" up
 check "up: nothing was added" test "$(boxes)" = "$before"
+
+# --- corral.lock records who signed the checksum file that vouched for the box
+cat >"$T/env/corral.yaml" <<YAML
+version: 1
+machines:
+  web:
+    box: test/signed
+    box_url: "$U/$UIMG"
+    box_checksum_file: "$U/SHA256SUMS"
+    box_checksum_signature: "$U/SHA256SUMS.gpg"
+    provider: container
+YAML
+sed -i "s|$M|$H|" "$T/env/corral.yaml"
+expect_out "lock: a box verified by a signed checksum file" 0 "web: test/signed" "$CORRAL" -C "$T/env" lock
+check "lock: its signer and digest are recorded" test "$(jq -r '.machines.web | "\(.signer) \(.digest)"' \
+	"$T/env/corral.lock")" = "$PUB sha256:$SUM"

@@ -21,32 +21,6 @@ export CURL_CA_BUNDLE=$T/ca/ca.pem
 mkdir -p "$T/certs" && cp "$T/ca/ca.pem" "$T/certs/ca.crt"
 TINY=$(test_box tiny)
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# registry_start VAR NAME [YAML auth block]: a registry on loopback with TLS.
-registry_start() {
-	local var=$1 name=$2 auth=${3:-} port i
-	port=$(free_port)
-	mkdir -p "$T/reg-$name"
-	cat >"$T/reg-$name.yml" <<-EOF
-	version: 0.1
-	log: {level: error}
-	storage:
-	  filesystem: {rootdirectory: $T/reg-$name}
-	http:
-	  addr: 127.0.0.1:$port
-	  tls: {certificate: $T/ca/server.pem, key: $T/ca/server.key}
-	$auth
-	EOF
-	# (its REGISTRY_* variables would override the config: not ours)
-	env -u REGISTRY_AUTH_FILE docker-registry serve "$T/reg-$name.yml" >"$T/reg-$name.log" 2>&1 &
-	on_exit "kill $!"
-	for i in $(seq 100); do
-		curl -s -o /dev/null --cacert "$T/ca/ca.pem" "https://localhost:$port/v2/" && break
-		sleep 0.05
-	done
-	printf -v "$var" '%s' "$port"
-}
 push() { skopeo copy -q --dest-cert-dir "$T/certs" ${3:-} "oci:$T/L:$1" "docker://$2"; }
 
 # The images: "t" = tiny's rootfs, then a layer removing /etc/shells and

@@ -120,6 +120,10 @@ python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_S
 holder=$!
 on_exit "kill $holder 2>/dev/null"
 expect_out "up with ports: auto" 0 "ssh ready" "$CORRAL" -C "$T/auto" up
+"$CORRAL" -C "$T/auto" port --watch >"$T/watch.txt" 2>&1 &
+watcher=$!
+"$CORRAL" -C "$T/auto" --json port --watch >"$T/watch.json" 2>&1 &
+on_exit "kill $watcher $! 2>/dev/null"
 "$CORRAL" -C "$T/auto" ssh -c "mkdir -p /www && echo auto-hello >/www/index.html && httpd -p $B -h /www && httpd -p $A -h /www && httpd -p 6050 -h /www"
 ports() { "$CORRAL" -C "$T/auto" --json port | jq -r '.[] | select(.auto) | "\(.guest):\(.host)"' | sort -n | tr '\n' ' '; }
 wait_ports() { # WANT: until `corral port` lists exactly these auto forwards (5 s)
@@ -139,3 +143,9 @@ pat=$(sed 's/^\(.\)/[\1]/' <<<"$B")
 check "a port the guest stops listening on is removed" wait_ports "$A:$((A + 1)) "
 expect_out "halt stops the watcher" 0 "stopped" "$CORRAL" -C "$T/auto" halt
 check "... and its forwards are gone" [ ! -e "$T/auto/.corral/machines/svc/auto-ports" ]
+for _ in $(seq 50); do gone "$watcher" && break; sleep 0.1; done
+check "port --watch: each forward as it came" grep -qx "svc: forwarding 127.0.0.1:$B -> $B" "$T/watch.txt"
+check "port --watch: ... and went" grep -qx "svc: guest port $B closed: forward 127.0.0.1:$B removed" "$T/watch.txt"
+check "port --watch: ends when the machine stops" grep -qx "svc: stopped" "$T/watch.txt"
+check "port --watch --json: port events" test "$(jq -r 'select(.event == "port" and .guest == '"$B"') | .state' \
+	"$T/watch.json" | xargs)" = "forwarded removed"

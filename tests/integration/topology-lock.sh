@@ -150,3 +150,44 @@ expect_out "trigger: a failing before halt stops the halt, its output shown" 1 "
 check "trigger: the machine still runs" test "$("$CORRAL" -C "$P" status --json | jq -r '.[] | select(.name == "web") | .state')" = running
 rm "$P/block-halt"
 expect_out "trigger: halt goes on once it passes" 0 "web: stopped" corral -C "$P" halt web
+
+# --- an OCI image is pinned by its manifest digest: the tag moving on does
+# not move the machine; a store box of another digest is refused
+for t in docker-registry:docker-registry skopeo:skopeo umoci:umoci; do
+	command -v "${t%%:*}" >/dev/null ||
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${t#*:}" >/dev/null
+done
+unset CORRAL_OCI_MIRRORS DOCKER_CONFIG
+"$ROOT/tests/server/mkca" "$T/ca" >/dev/null 2>&1
+export CURL_CA_BUNDLE=$T/ca/ca.pem
+mkdir -p "$T/certs" && cp "$T/ca/ca.pem" "$T/certs/ca.crt"
+registry_start REG lock
+(cd "$T" && umoci init --layout L && umoci new --image L:1 && umoci unpack --image L:1 b >/dev/null &&
+	tar -C b/rootfs -xf "$(test_box tiny)" --strip-components=1 rootfs && umoci repack --image L:1 b &&
+	rm -rf b && umoci unpack --image L:1 b >/dev/null && echo moved >b/rootfs/etc/box-version &&
+	umoci repack --image L:2 b && rm -rf b) >/dev/null 2>&1
+push() { skopeo copy -q --dest-cert-dir "$T/certs" "oci:$T/L:$1" "docker://localhost:$REG/test/img:1"; }
+push 1
+V1=$(skopeo inspect --cert-dir "$T/certs" "docker://localhost:$REG/test/img:1" | jq -r .Digest)
+O=$T/oci
+mkdir -p "$O"
+on_exit '"$CORRAL" -C "$O" destroy -f >/dev/null 2>&1'
+printf 'version: 1\nmachines:\n  img:\n    box: oci://localhost:%s/test/img:1\n    provider: container\n' \
+	"$REG" >"$O/corral.yaml"
+expect_out "oci: up of an image" 0 "img: ssh ready" corral -C "$O" up
+check "oci: the lock pins the image's manifest digest" test "$(jq -r \
+	'.machines.img | "\(.box) \(.provider) \(.digest)"' "$O/corral.lock")" = \
+	"oci://localhost:$REG/test/img:1 container $V1"
+expect_out "oci: the lock is not stale" 0 "" bash -c '! "$1" -C "$2" validate 2>&1 | grep -q stale' _ "$CORRAL" "$O"
+push 2
+"$CORRAL" -C "$O" destroy -f >/dev/null 2>&1
+"$CORRAL" box remove "oci/localhost_$REG/test/img/1" >/dev/null
+expect_out "oci: the tag moved on; a locked up pulls the pinned digest" 0 "img: ssh ready" \
+	corral -C "$O" up --locked
+check "oci: the machine runs the locked image" \
+	test "$("$CORRAL" -C "$O" ssh img -c 'cat /etc/box-version 2>/dev/null || echo none')" = none
+"$CORRAL" -C "$O" destroy -f >/dev/null 2>&1
+"$CORRAL" box add "oci://localhost:$REG/test/img:1" >/dev/null 2>&1
+V2=$(skopeo inspect --cert-dir "$T/certs" "docker://localhost:$REG/test/img:1" | jq -r .Digest)
+expect_out "oci: a store box of another digest is refused, naming both" 1 \
+	"has manifest digest $V2, but corral.lock pins $V1" corral -C "$O" up
