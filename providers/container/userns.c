@@ -18,6 +18,7 @@
 
 #include "core/base/util.h"
 #include "core/host/lock.h"
+#include "core/host/paths.h"
 #include "core/host/mstate.h"
 #include "core/host/state.h"
 #include "providers/container/container.h"
@@ -28,8 +29,8 @@
 
 static char *lib_path(const char *leaf)
 {
-	const char *r = getenv("CORRAL_LIB_DIR");
-	return path_join(r && r[0] ? r : "/var/lib/corral", leaf);
+	_cleanup_free_ char *r = host_lib_dir();
+	return path_join(r, leaf);
 }
 
 /* Our entry's start in a subuid/subgid file's text, else 0; *end gets the
