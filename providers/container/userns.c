@@ -41,8 +41,8 @@ static uint32_t subid_scan(char *text, uint64_t *end)
 	char *save = NULL;
 	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		char name[64];
-		unsigned long long start, count;
-		if (sscanf(l, "%63[^:]:%llu:%llu", name, &start, &count) != 3)
+		uint64_t start, count;
+		if (!ct_subid_line(l, name, &start, &count))
 			continue;
 		if (strcmp(name, SUBID_USER) == 0 && count >= (uint64_t)CT_IDMAP_SIZE * BLOCK_SLOTS)
 			ours = (uint32_t)start;
