@@ -17,6 +17,9 @@ enum diag_code {
 	DIAG_SIG_MISSING,       /* no signature, and CORRAL_VERIFY_SIGNATURES=required */
 	DIAG_SUMS_NO_ENTRY,     /* the checksum file lists no digest for the file */
 	DIAG_CHECKSUM_MISMATCH, /* the bytes' digest is not the expected one */
+	DIAG_NO_SUBID,          /* not root, and no /etc/subuid or /etc/subgid range for the user */
+	DIAG_NO_IDMAP_TOOL,     /* not root, and newuidmap or newgidmap is missing */
+	DIAG_USERNS_OFF,        /* unprivileged user namespaces are disabled by a sysctl */
 };
 
 struct diag {

@@ -362,13 +362,17 @@ const char *corral_home(void)
 		snprintf(home, sizeof(home), "%s", h);
 		return home;
 	}
-	const char *u = getenv("HOME");
-	if (!u || !u[0]) {
-		struct passwd *pw = getpwuid(getuid());
-		u = pw ? pw->pw_dir : "/tmp";
-	}
-	snprintf(home, sizeof(home), "%s/.corral", u);
+	snprintf(home, sizeof(home), "%s/.corral", user_home());
 	return home;
+}
+
+const char *user_home(void)
+{
+	const char *u = getenv("HOME");
+	if (u && u[0])
+		return u;
+	struct passwd *pw = getpwuid(getuid());
+	return pw && pw->pw_dir ? pw->pw_dir : "/tmp";
 }
 
 uint64_t now_ms(void)

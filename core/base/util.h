@@ -67,6 +67,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 
 /* $CORRAL_HOME, default ~/.corral; created on demand by callers. */
 const char *corral_home(void);
+/* $HOME, else the password database's home of the real uid, else /tmp. */
+const char *user_home(void);
 
 uint64_t now_ms(void); /* monotonic */
 void sleep_ms(unsigned ms);

@@ -8,6 +8,7 @@
 
 #include "core/base/digest.h"
 #include "core/host/lock.h"
+#include "core/host/paths.h"
 #include "core/base/log.h"
 #include "core/host/proc.h"
 #include "core/host/state.h"
@@ -259,8 +260,8 @@ void net_link_delete(const char *dev)
 
 static char *run_dir(const char *leaf)
 {
-	const char *r = getenv("CORRAL_RUN_DIR");
-	_cleanup_free_ char *net = path_join(r && r[0] ? r : "/run/corral", "net");
+	_cleanup_free_ char *r = host_run_dir();
+	_cleanup_free_ char *net = path_join(r, "net");
 	return path_join(net, leaf);
 }
 

@@ -2,6 +2,7 @@
  *   rootfs.c   the per-machine upper layer, written before boot
  *   passwd.c   the guest's /etc/passwd, parsed as untrusted input
  *   userns.c   the machine's range of host user ids (subuid, pool)
+ *   rootless.c what an ordinary user's host must give (subuid, uidmap, sysctls)
  *   spawn.c    namespaces, clone and the hand-off to the init
  *   isolate.c  the init's user namespace, idmapped mounts, capabilities,
  *              seccomp filter and masked /proc and /sys
@@ -89,6 +90,27 @@ bool ct_needs_host_sshd(const char *box_dir, const char *lower);
 int ct_idmap_acquire(struct machine *m, const struct ct_boot *b, uint32_t *base, struct diag *d);
 void ct_idmap_release(struct machine *m);
 int ct_idmap_upper(const struct ct_boot *b, struct diag *d);
+
+/* rootless.c: the checks before a machine boots without root. The files
+ * and the program lookup are parameters (unit tests give their own);
+ * ct_rootless_host_real names the host's. On success range[0] and
+ * range[1] are the user's subuid and subgid ranges. */
+struct ct_rootless_host {
+	const char *subid[2]; /* subuid, subgid */
+	const char *userns_clone, *max_userns, *apparmor; /* sysctl files; absent: not set */
+	bool (*have)(const char *prog);
+};
+struct ct_subid {
+	uint32_t start, count;
+};
+extern const struct ct_rootless_host ct_rootless_host_real;
+int ct_rootless_check(const struct ct_rootless_host *h, const char *user, uid_t uid,
+		      struct ct_subid range[2], struct diag *d);
+/* One line of subuid(5): NAME:START:COUNT. */
+bool ct_subid_line(const char *line, char name[64], uint64_t *start, uint64_t *count);
+/* The first range of at least CT_IDMAP_SIZE - 1 ids for user (by name) or
+ * uid in a whole subuid/subgid file's text; -1 when there is none. */
+int ct_subid_find(const char *text, const char *user, uid_t uid, struct ct_subid *out);
 
 /* passwd.c: one line of passwd(5), split in place (fields point into
  * line); false for a line that is not seven fields with numeric ids. */

@@ -18,6 +18,7 @@
 
 #include "core/base/util.h"
 #include "core/host/lock.h"
+#include "core/host/paths.h"
 #include "core/host/mstate.h"
 #include "core/host/state.h"
 #include "providers/container/container.h"
@@ -28,8 +29,8 @@
 
 static char *lib_path(const char *leaf)
 {
-	const char *r = getenv("CORRAL_LIB_DIR");
-	return path_join(r && r[0] ? r : "/var/lib/corral", leaf);
+	_cleanup_free_ char *r = host_lib_dir();
+	return path_join(r, leaf);
 }
 
 /* Our entry's start in a subuid/subgid file's text, else 0; *end gets the
@@ -40,8 +41,8 @@ static uint32_t subid_scan(char *text, uint64_t *end)
 	char *save = NULL;
 	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		char name[64];
-		unsigned long long start, count;
-		if (sscanf(l, "%63[^:]:%llu:%llu", name, &start, &count) != 3)
+		uint64_t start, count;
+		if (!ct_subid_line(l, name, &start, &count))
 			continue;
 		if (strcmp(name, SUBID_USER) == 0 && count >= (uint64_t)CT_IDMAP_SIZE * BLOCK_SLOTS)
 			ours = (uint32_t)start;
