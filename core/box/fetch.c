@@ -123,7 +123,8 @@ static ssize_t unpack_read(void *ctx, const void **buf)
 static void *unpack_thread(void *arg)
 {
 	struct pipeline *p = arg;
-	struct unpack_opts uo = {.compressed = &p->total, .private_store = p->o->private_store};
+	struct unpack_opts uo = {.compressed = &p->total, .private_store = p->o->private_store,
+				 .source = p->src};
 	p->unpack_rc = unpack_stream(unpack_read, p, p->dest, &uo, &p->unpack_st, &p->unpack_d);
 	if (p->unpack_rc < 0)
 		ring_abort(p->ring); /* stop the download: the box is unusable */

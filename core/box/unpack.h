@@ -43,6 +43,8 @@ struct unpack_opts {
 	/* The destination is reachable only by root, so a container root tree
 	 * may keep its setuid programs and file capabilities. */
 	bool private_store;
+	/* Where the box came from, for the metadata.json of a cloud image. */
+	const char *source;
 };
 
 struct unpack_stats {
