@@ -45,6 +45,7 @@ static const struct {
 	[MK_SUSPENDED] = {"suspended", T_FLAG},
 	[MK_ID] = {"id", T_STR},
 	[MK_VM_NAME] = {"vm_name", T_STR},
+	[MK_CLOUD_INIT] = {"cloud_init", T_FLAG},
 };
 
 static const struct {

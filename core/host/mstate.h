@@ -52,6 +52,7 @@ enum mkey {
 	MK_SUSPENDED,         /* flag, kvm */
 	MK_ID,                /* str, virtualbox: the VM's uuid (see above) */
 	MK_VM_NAME,           /* str, virtualbox */
+	MK_CLOUD_INIT,        /* flag: the guest runs cloud-init from corral's seed; up waits for it */
 	MK_COUNT
 };
 
