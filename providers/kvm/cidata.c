@@ -14,8 +14,15 @@
 #include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
-/* 9p synced folders, mounted by cloud-init's runcmd (argv form: no shell
- * sees the paths); engine/guest.c finds them mounted and mounts the rest. */
+/* $0 the tag, $1 the guest path (arguments: no shell parses the paths). A
+ * kernel without 9p (Debian's cloud kernel) is no cloud-init failure:
+ * engine/guest.c then copies the folder with rsync instead. */
+static const char mount_9p[] =
+	"mountpoint -q \"$1\" || { mkdir -p \"$1\" && "
+	"mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 \"$0\" \"$1\"; } || true";
+
+/* 9p synced folders, mounted by cloud-init's runcmd; engine/guest.c finds
+ * them mounted, and mounts or copies the rest. */
 static json_t *mounts(const struct cidata *c)
 {
 	json_t *cmds = json_array();
@@ -25,10 +32,8 @@ static json_t *mounts(const struct cidata *c)
 			continue;
 		char tag[32];
 		snprintf(tag, sizeof(tag), "corral%zu", i);
-		json_array_append_new(cmds, json_pack("[s, s, s]", "mkdir", "-p", s->guest));
-		json_array_append_new(cmds, json_pack("[s, s, s, s, s, s, s]", "mount", "-t", "9p",
-						      "-o", "trans=virtio,version=9p2000.L,msize=262144",
-						      tag, s->guest));
+		json_array_append_new(cmds, json_pack("[s, s, s, s, s]", "sh", "-c", mount_9p, tag,
+						      s->guest));
 	}
 	return cmds;
 }
@@ -37,15 +42,16 @@ static char *cloud_config(const struct cidata *c)
 {
 	json_t *user = json_pack("{s:s, s:s, s:s, s:[s]}", "name", c->user, "shell", "/bin/sh",
 				 "sudo", "ALL=(ALL) NOPASSWD:ALL", "ssh_authorized_keys", c->pubkey);
-	json_t *cfg = json_pack("{s:[o], s:b, s:s}", "users", user, "ssh_pwauth", 0,
-				"hostname", c->hostname);
+	json_t *cfg = json_pack("{s:[o], s:b, s:s, s:b}", "users", user, "ssh_pwauth", 0,
+				"hostname", c->hostname, "manage_etc_hosts", 1);
 	if (c->host_key && c->host_pub) {
-		/* only corral's key: the one pinned in known_hosts */
+		/* only corral's key, the one pinned in known_hosts: the image's
+		 * are deleted, and the one type to make exists already */
 		json_object_set_new(cfg, "ssh_keys", json_pack("{s:s, s:s}", "ed25519_private",
 							       c->host_key, "ed25519_public",
 							       c->host_pub));
 		json_object_set_new(cfg, "ssh_deletekeys", json_true());
-		json_object_set_new(cfg, "ssh_genkeytypes", json_array());
+		json_object_set_new(cfg, "ssh_genkeytypes", json_pack("[s]", "ed25519"));
 	}
 	json_t *cmds = mounts(c);
 	if (json_array_size(cmds))
