@@ -340,7 +340,7 @@ static int launch(struct machine *m, struct boot *b, const char *loadvm, struct 
 static int remove_created(struct machine *m, struct diag *d)
 {
 	static const char *const made[] = {"disk.qcow2", "cidata.iso", KVM_VARS,
-					   "ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"};
+					   "ssh_host_ed25519_key"};
 	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, made[i]);
 		if (unlink(p) < 0 && errno != ENOENT)

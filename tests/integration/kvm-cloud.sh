@@ -86,7 +86,7 @@ check "the metadata says cloud-init and where it came from" \
 expect_out "the overlay's backing file is the raw image" 0 '"backing-filename-format": "raw"' \
 	qemu-img info -U --output=json "$M/disk.qcow2"
 
-hostpub=$(cut -d' ' -f1,2 "$M/ssh_host_ed25519_key.pub")
+hostpub=$(ssh-keygen -y -f "$M/ssh_host_ed25519_key" | cut -d' ' -f1,2)
 check "the host key was pinned before the guest's first console byte" \
 	grep -qF "$hostpub" "$T/kh-at-boot"
 run() { "$CORRAL" ssh cloud -c "$1" 2>&1; }
