@@ -108,8 +108,8 @@ int img_overlay(const char *backing, const char *fmt, const char *overlay, uint6
 				"-b", backing, overlay, NULL};
 	if (proc_run(create, NULL, d) < 0) {
 		diag_wrap(d, "box disk %s", backing);
-		return diag_hint(d, "the box's disk is not a readable image: remove the box "
-				 "(`corral box remove`) and add it again");
+		return diag_hint(d, "the box's disk is not a readable %s image: remove the box "
+				 "(`corral box remove`) and add it again", fmt);
 	}
 	json_t *info;
 	if (!size || img_info(overlay, &info, d) < 0)
