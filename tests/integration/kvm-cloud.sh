@@ -22,6 +22,20 @@ tar -C "$img" --sparse -cf - disk.raw | xz -1 -T2 >"$img/debian-12-genericcloud-
 rm "$img/disk.raw"
 sum=$(sha256sum "$img/debian-12-genericcloud-amd64.tar.xz" | cut -d' ' -f1)
 
+# A full disk while the image streams in (it expands 6000:1): refused, the
+# store as it was.
+mkdir -p "$T/small"
+mount -t tmpfs -o size=3M corral-test "$T/small"
+on_exit 'umount "$T/small" 2>/dev/null'
+yes corral-pattern | head -c 6000000 >"$img/pattern.raw"
+printf '\x55\xaa' | dd of="$img/pattern.raw" bs=1 seek=510 conv=notrunc status=none
+xz -0 "$img/pattern.raw"
+expect_out "a disk filling up during the add fails it" 1 "no space left on $T/small" \
+	env CORRAL_HOME="$T/small/home" "$CORRAL" box add --name test/pattern "$img/pattern.raw.xz"
+check "and leaves the store as it was" \
+	test -z "$(find "$T/small/home/boxes" -mindepth 1 ! -name '.lock-*')"
+umount "$T/small"
+
 echo from-host >"$T/env/share/h"
 cat >"$T/env/user-data.yaml" <<'EOF'
 #cloud-config
