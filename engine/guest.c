@@ -299,9 +299,47 @@ static int folders(const struct provider *p, struct machine *m, struct ssh_conn 
 	return rc < 0 ? -1 : machine_save(m, d);
 }
 
+/* $1: seconds. cloud-init's own wait, bounded; on failure its log's tail. */
+static const char cloud_init_sh[] = PROLOGUE
+	"command -v cloud-init >/dev/null || exit 0\n"
+	"timeout \"$1\" cloud-init status --wait >/dev/null; rc=$?\n"
+	"[ $rc = 0 ] && exit 0\n"
+	"[ $rc = 124 ] && echo \"cloud-init did not finish within $1 s\" >&2 || "
+	"echo \"cloud-init failed (cloud-init status: exit $rc)\" >&2\n"
+	"$S tail -n 15 /var/log/cloud-init-output.log >&2\n"
+	"exit 1\n";
+
+/* A guest seeded with cloud-init (cloud images) is set up and provisioned
+ * only once cloud-init is done: users, keys, growpart and the user's own
+ * user-data have run by then. */
+static int cloud_init_wait(struct machine *m, struct ssh_conn *c, struct diag *d)
+{
+	if (!machine_flag(m, MK_CLOUD_INIT))
+		return 0;
+	char secs[24];
+	snprintf(secs, sizeof(secs), "%llu",
+		 (unsigned long long)(m->cfg->ssh.boot_timeout_ms / 1000 + 1));
+	uint64_t t0 = now_ms();
+	struct buf tail = {0}, cmd = {0};
+	char *q = ssh_quote(cloud_init_sh);
+	buf_printf(&cmd, "sh -c %s corral-guest %s", q, secs);
+	free(q);
+	int status = 0;
+	int rc = ssh_exec(c, cmd.s, NULL, &status, &tail, TAIL_LINES, d);
+	if (rc == 0 && status != 0)
+		rc = diag_fail(d, "cloud-init:\n%s", tail.s ? tail.s : "");
+	else if (rc == 0)
+		log_machine(m->cfg->name, "cloud-init done (%.1fs)", (double)(now_ms() - t0) / 1000.0);
+	buf_free(&cmd);
+	buf_free(&tail);
+	return rc;
+}
+
 int guest_setup(const struct provider *p, struct machine *m, struct ssh_conn *c,
 		const struct endpoint *ep, struct diag *d)
 {
+	if (cloud_init_wait(m, c, d) < 0)
+		return diag_wrap(d, "%s", m->cfg->name);
 	if (!p->configures_guest_network && (identity(m, c, d) < 0 || nics(p, m, c, d) < 0))
 		return diag_wrap(d, "%s", m->cfg->name);
 	return folders(p, m, c, ep, d) < 0 ? diag_wrap(d, "%s", m->cfg->name) : 0;

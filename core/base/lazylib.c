@@ -124,6 +124,7 @@ LAZY(A, int, archive_write_add_filter, (struct archive *a, int f), (a, f))
 LAZY(A, int, archive_write_add_filter_gzip, (struct archive *a), (a))
 LAZY(A, int, archive_write_set_format_pax_restricted, (struct archive *a), (a))
 LAZY(A, int, archive_write_set_format_iso9660, (struct archive *a), (a))
+LAZY(A, int, archive_write_set_format_raw, (struct archive *a), (a))
 LAZY(A, int, archive_write_set_format_option,
      (struct archive *a, const char *m, const char *o, const char *v), (a, m, o, v))
 LAZY(A, int, archive_write_open_filename, (struct archive *a, const char *f), (a, f))

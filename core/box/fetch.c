@@ -124,7 +124,7 @@ static void *unpack_thread(void *arg)
 {
 	struct pipeline *p = arg;
 	struct unpack_opts uo = {.compressed = &p->total, .private_store = p->o->private_store,
-				 .layer = p->o->layer};
+				 .layer = p->o->layer, .source = p->src};
 	p->unpack_rc = unpack_stream(unpack_read, p, p->dest, &uo, &p->unpack_st, &p->unpack_d);
 	if (p->unpack_rc < 0)
 		ring_abort(p->ring); /* stop the download: the box is unusable */

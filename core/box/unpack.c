@@ -19,6 +19,7 @@
 
 #include "core/box/fetch.h"
 #include "core/box/guard.h"
+#include "core/box/image.h"
 #include "core/base/bytering.h"
 #include "core/base/digest.h"
 #include "core/base/log.h"
@@ -35,7 +36,7 @@
 static const int extract_flags =
 	ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
 	ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-	ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+	ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_SPARSE;
 
 enum provider { PROVIDER_UNKNOWN, PROVIDER_CONTAINER, PROVIDER_OTHER };
 
@@ -71,6 +72,10 @@ struct unpack {
 	json_t *links;   /* a layer's hard links to lower layers: path -> target */
 	struct unpack_stats stats;
 	char *first_dev; /* the first special file skipped under rootfs/dev/ */
+	unsigned char peek[IMAGE_SNIFF]; /* the stream's first bytes, read to tell what it is */
+	size_t npeek, peek_given;
+	const void *rest; /* the block the peek ended in, from there on: still the ring's */
+	size_t nrest;
 };
 
 static int entry_fail(struct diag *d, const char *name, const char *why)
@@ -551,10 +556,28 @@ static int finish_tree(struct unpack *u, struct diag *d)
 	return 0;
 }
 
+/* The tar stream after the peeked bytes. */
+static ssize_t next_plain(struct unpack *u, const void **buf)
+{
+	if (u->nrest) {
+		*buf = u->rest;
+		ssize_t n = (ssize_t)u->nrest;
+		u->nrest = 0;
+		return n;
+	}
+	return ring_read(u->plain, 0, buf);
+}
+
 static la_ssize_t plain_read(struct archive *a, void *ud, const void **buf)
 {
 	struct unpack *u = ud;
-	ssize_t n = ring_read(u->plain, 0, buf);
+	if (u->peek_given < u->npeek) {
+		*buf = u->peek + u->peek_given;
+		ssize_t n = (ssize_t)(u->npeek - u->peek_given);
+		u->peek_given = u->npeek;
+		return n;
+	}
+	ssize_t n = next_plain(u, buf);
 	if (n < 0)
 		archive_set_error(a, ECANCELED, "the input stopped");
 	return n;
@@ -569,12 +592,101 @@ static int budget(struct unpack *u, struct archive_entry *e, struct diag *d)
 			    data ? (uint64_t)archive_entry_size(e) : 0, compressed_size(u), d);
 }
 
+/* The stream's first IMAGE_SNIFF bytes (fewer if it is shorter), which
+ * plain_read hands on first. */
+static int fill_peek(struct unpack *u, struct diag *d)
+{
+	while (u->npeek < sizeof(u->peek)) {
+		const void *buf;
+		ssize_t n = ring_read(u->plain, 0, &buf);
+		if (n < 0)
+			return diag_fail(d, "the input stopped");
+		if (n == 0)
+			break;
+		size_t take = sizeof(u->peek) - u->npeek < (size_t)n ? sizeof(u->peek) - u->npeek
+								    : (size_t)n;
+		memcpy(u->peek + u->npeek, buf, take);
+		u->npeek += take;
+		u->rest = (const char *)buf + take;
+		u->nrest = (size_t)n - take;
+	}
+	return 0;
+}
+
+static ssize_t image_read(void *ctx, const void **buf)
+{
+	return next_plain(ctx, buf);
+}
+
+static void record_image_file(struct unpack *u, const char *path, const char *hex,
+			      uint64_t size)
+{
+	json_t *rec = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I}", "type", "file", "mode", "0644",
+				"uid", (json_int_t)geteuid(), "gid", (json_int_t)getegid(),
+				"sha256", hex, "size", (json_int_t)size);
+	json_object_set_new(u->files, path, rec);
+}
+
+/* A cloud image's box: its metadata.json, written and recorded. */
+static int image_box_meta(struct unpack *u, enum image_kind k, struct diag *d)
+{
+	_cleanup_free_ char *meta = image_metadata(k, u->o.source);
+	char hex[HASH_HEX_MAX];
+	hash_str(meta, NULL, hex);
+	if (write_file_atomic("metadata.json", meta, strlen(meta), 0644, d) < 0)
+		return -1;
+	record_image_file(u, "metadata.json", hex, strlen(meta));
+	u->provider = PROVIDER_OTHER;
+	return 0;
+}
+
+/* A disk image, not an archive: box.img is the stream itself. */
+static int image_stage(struct unpack *u, enum image_kind k, struct diag *d)
+{
+	struct image_out out;
+	if (image_write("box.img", u->peek, u->npeek, image_read, u, &out, d) < 0 ||
+	    image_check("box.img", k, d) < 0)
+		return -1;
+	record_image_file(u, "box.img", out.sha256, out.size);
+	return image_box_meta(u, k, d);
+}
+
+/* Debian's form, a tar holding disk.raw and nothing that says what it is:
+ * the disk becomes box.img beside a generated metadata.json. */
+static int adopt_disk_raw(struct unpack *u, struct diag *d)
+{
+	json_t *rec = json_object_get(u->files, "disk.raw");
+	const char *type = json_string_value(json_object_get(rec, "type"));
+	if (json_object_get(u->files, "metadata.json") || !type || strcmp(type, "file") != 0)
+		return 0;
+	unsigned char head[IMAGE_SNIFF];
+	int fd = open("disk.raw", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : pread(fd, head, sizeof(head), 0);
+	if (fd >= 0)
+		close(fd);
+	enum image_kind k = n > 0 ? image_sniff(head, (size_t)n) : IMAGE_NONE;
+	if (k == IMAGE_NONE)
+		return 0; /* then the missing metadata.json is the error */
+	if (image_check("disk.raw", k, d) < 0)
+		return -1;
+	if (rename("disk.raw", "box.img") < 0)
+		return diag_errno(d, "unpack: rename disk.raw");
+	json_object_set(u->files, "box.img", rec);
+	json_object_del(u->files, "disk.raw");
+	return image_box_meta(u, k, d);
+}
+
 static int extract_all(struct unpack *u, struct diag *d)
 {
 	struct archive_entry *e;
 	if (unshare(CLONE_FS) < 0 || chdir(u->dest) < 0)
 		return diag_errno(d, "unpack: enter %s", u->dest);
 	u->room_at_start = u->room_left = room_free(".");
+	if (fill_peek(u, d) < 0)
+		return -1;
+	enum image_kind k = image_sniff(u->peek, u->npeek);
+	if (k != IMAGE_NONE)
+		return image_stage(u, k, d);
 	archive_read_support_format_tar(u->in);
 	archive_write_disk_set_options(u->out, extract_flags |
 					       (geteuid() == 0 ? ARCHIVE_EXTRACT_OWNER : 0));
@@ -593,7 +705,7 @@ static int extract_all(struct unpack *u, struct diag *d)
 	/* Directory modes and times are applied here, after their contents. */
 	if (archive_write_close(u->out) != ARCHIVE_OK)
 		return diag_fail(d, "unpack: %s", archive_error_string(u->out));
-	return finish_tree(u, d);
+	return finish_tree(u, d) < 0 ? -1 : adopt_disk_raw(u, d);
 }
 
 static void *tar_stage(void *arg)

@@ -49,6 +49,8 @@ struct unpack_opts {
 	 * written but listed in the manifest's "links" (path -> target) for
 	 * the layers' assembly. Whiteouts (.wh.*) are kept as the files they are. */
 	bool layer;
+	/* Where the box came from, for the metadata.json of a cloud image. */
+	const char *source;
 };
 
 struct unpack_stats {

@@ -163,7 +163,7 @@ struct ssh_cfg {
 struct kvm_opts {
 	char *machine;  /* "q35" (default) | "microvm" */
 	char *accel;    /* "auto" (default) | "kvm" | "tcg" */
-	char *firmware; /* "bios" (default) | "uefi" */
+	char *firmware; /* "bios" | "uefi"; NULL: the box's metadata says (else bios) */
 };
 
 struct vbox_opts {
@@ -178,6 +178,13 @@ struct container_opts {
 	bool fuse;    /* /dev/fuse allowed by the device controller */
 	unsigned max_connections; /* open TCP connections per forwarded port */
 	char *command; /* NULL | "image": the OCI image's entrypoint/cmd as main service */
+};
+
+/* cloud_init: what the machine's NoCloud seed adds (cloud images on kvm). */
+struct cloud_init_cfg {
+	/* user_data: the text itself when it starts with `#` (#cloud-config,
+	 * #!, ...), else the absolute path of a file holding it */
+	char *user_data;
 };
 
 struct machine_cfg {
@@ -211,6 +218,7 @@ struct machine_cfg {
 	struct kvm_opts kvm;
 	struct vbox_opts vbox;
 	struct container_opts container;
+	struct cloud_init_cfg cloud_init;
 	uint64_t graceful_halt_timeout_ms; /* default ENV_HALT_TIMEOUT_MS */
 };
 

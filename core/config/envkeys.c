@@ -209,6 +209,19 @@ static void p_path(struct dec *d, const struct ynode *n, void *obj, const struct
 	replace_str(FIELD(obj, k, char *), abs);
 }
 
+/* cloud_init.user_data: inline when it starts with `#` (#cloud-config, #!),
+ * else a file, resolved like any host path. */
+static void p_user_data(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	char *s = scalar(d, n, k->type->expect, K_MULTILINE);
+	if (s && s[0] == '#')
+		replace_str(FIELD(obj, k, char *), s);
+	else if (s)
+		p_path(d, n, obj, k);
+	if (s && s[0] != '#')
+		free(s);
+}
+
 static void p_bool(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
 {
 	static const char *const words[] = {"false", "no", "off", "true", "yes", "on"};
@@ -978,6 +991,7 @@ static void p_command(struct dec *d, const struct ynode *n, void *obj, const str
 
 static const struct ktype t_str = {"a string", p_str, f_str, j_str};
 static const struct ktype t_path = {"a path", p_path, f_str, j_path};
+static const struct ktype t_user_data = {"cloud-config text or a file", p_user_data, f_str, j_str};
 static const struct ktype t_bool = {"true or false", p_bool, NULL, j_bool};
 static const struct ktype t_uint = {"a number", p_uint, NULL, NULL};
 static const struct ktype t_size = {"a size like 512M", p_size, NULL, NULL};
@@ -1228,6 +1242,10 @@ static const struct key container_keys[] = {
 	 .max = 65536, .hint = "a whole number of connections, like 256"},
 	{KEY("command", t_enum_str, struct container_opts, command), .choices = ct_commands},
 };
+static const struct key cloud_init_keys[] = {
+	{KEY("user_data", t_user_data, struct cloud_init_cfg, user_data), .flags = K_FILE},
+};
+static const struct keytab tab_cloud_init = TABLE(cloud_init_keys);
 static const struct keytab tab_kvm = TABLE(kvm_keys);
 static const struct keytab tab_vbox = TABLE(vbox_keys);
 static const struct keytab tab_container = TABLE(container_keys);
@@ -1276,6 +1294,7 @@ static const struct key machine_keys[] = {
 	{.name = "provider_options", .type = &t_map, .off = 0, .sub = &tab_popts},
 	{LIST("triggers", t_list, struct machine_cfg, triggers, ntriggers, tab_trigger)},
 	{M("graceful_halt_timeout", t_duration, graceful_halt_timeout_ms)},
+	{M("cloud_init", t_map, cloud_init), .sub = &tab_cloud_init},
 };
 static const struct keytab tab_machine = TABLE(machine_keys);
 
@@ -1326,7 +1345,7 @@ void envkeys_machine_init(struct machine_cfg *m)
 		.autostart = true,
 		.ssh = {.user = xstrdup(ENV_SSH_USER), .port = ENV_SSH_PORT,
 			.boot_timeout_ms = ENV_BOOT_TIMEOUT_MS},
-		.kvm = {xstrdup("q35"), xstrdup("auto"), xstrdup("bios")},
+		.kvm = {xstrdup("q35"), xstrdup("auto"), NULL}, /* firmware: the box's */
 		.vbox = {.linked_clone = true},
 		.container = {.init = xstrdup("auto"), .pids = ENV_CT_PIDS,
 			      .max_connections = ENV_CT_MAX_CONNECTIONS,

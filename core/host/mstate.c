@@ -47,6 +47,7 @@ static const struct {
 	[MK_VM_NAME] = {"vm_name", T_STR},
 	[MK_CHECKPOINT] = {"checkpoint", T_FLAG},
 	[MK_CHECKPOINT_STEPS] = {"checkpoint_steps", T_LIST},
+	[MK_CLOUD_INIT] = {"cloud_init", T_FLAG},
 };
 
 static const struct {

@@ -54,6 +54,7 @@ enum mkey {
 	MK_VM_NAME,           /* str, virtualbox */
 	MK_CHECKPOINT,        /* flag, engine: the `provisioned` checkpoint was taken (reset) */
 	MK_CHECKPOINT_STEPS,  /* list, engine: "provisioned" as it was then, for reset */
+	MK_CLOUD_INIT,        /* flag: the guest runs cloud-init from corral's seed; up waits for it */
 	MK_COUNT
 };
 

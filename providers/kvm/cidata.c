@@ -4,22 +4,99 @@
  * written as JSON, which is YAML, so no value needs quoting by hand. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
+#include "core/base/digest.h"
 #include "core/base/util.h"
 #include "providers/kvm/kvm.h"
+
+/* $0 the tag, $1 the guest path (arguments: no shell parses the paths). A
+ * kernel without 9p (Debian's cloud kernel) is no cloud-init failure:
+ * engine/guest.c then copies the folder with rsync instead. */
+static const char mount_9p[] =
+	"mountpoint -q \"$1\" || { mkdir -p \"$1\" && "
+	"mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 \"$0\" \"$1\"; } || true";
+
+/* 9p synced folders, mounted by cloud-init's runcmd; engine/guest.c finds
+ * them mounted, and mounts or copies the rest. */
+static json_t *mounts(const struct cidata *c)
+{
+	json_t *cmds = json_array();
+	for (size_t i = 0; i < c->nsynced; i++) {
+		const struct synced_folder *s = &c->synced[i];
+		if (s->type != SYNC_9P && s->type != SYNC_AUTO)
+			continue;
+		char tag[32];
+		snprintf(tag, sizeof(tag), "corral%zu", i);
+		json_array_append_new(cmds, json_pack("[s, s, s, s, s]", "sh", "-c", mount_9p, tag,
+						      s->guest));
+	}
+	return cmds;
+}
 
 static char *cloud_config(const struct cidata *c)
 {
 	json_t *user = json_pack("{s:s, s:s, s:s, s:[s]}", "name", c->user, "shell", "/bin/sh",
 				 "sudo", "ALL=(ALL) NOPASSWD:ALL", "ssh_authorized_keys", c->pubkey);
-	json_t *cfg = json_pack("{s:[o], s:b, s:s}", "users", user, "ssh_pwauth", 0,
-				"hostname", c->hostname);
+	json_t *cfg = json_pack("{s:[o], s:b, s:s, s:b}", "users", user, "ssh_pwauth", 0,
+				"hostname", c->hostname, "manage_etc_hosts", 1);
+	if (c->host_key && c->host_pub) {
+		/* only corral's key, the one pinned in known_hosts: the image's
+		 * are deleted, and the one type to make exists already */
+		json_object_set_new(cfg, "ssh_keys", json_pack("{s:s, s:s}", "ed25519_private",
+							       c->host_key, "ed25519_public",
+							       c->host_pub));
+		json_object_set_new(cfg, "ssh_deletekeys", json_true());
+		json_object_set_new(cfg, "ssh_genkeytypes", json_pack("[s]", "ed25519"));
+	}
+	json_t *cmds = mounts(c);
+	if (json_array_size(cmds))
+		json_object_set(cfg, "runcmd", cmds);
+	json_decref(cmds);
 	char *body = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(cfg);
 	char *s = xasprintf("#cloud-config\n%s\n", body);
 	free(body);
+	return s;
+}
+
+static const struct {
+	const char *starts, *type;
+} part_types[] = {
+	{"#cloud-config", "text/cloud-config"},
+	{"#!", "text/x-shellscript"},
+	{"#cloud-boothook", "text/cloud-boothook"},
+	{"#include", "text/x-include-url"},
+};
+
+/* corral's cloud-config, then the envfile's user-data as a second part of
+ * a MIME multipart: its lists are appended to corral's, and corral's keys
+ * (user, keys, host name) win over its own. */
+static char *user_data(const struct cidata *c)
+{
+	char *ours = cloud_config(c);
+	if (!c->user_data)
+		return ours;
+	const char *type = "text/plain";
+	for (size_t i = 0; i < sizeof(part_types) / sizeof(part_types[0]); i++)
+		if (strncmp(c->user_data, part_types[i].starts, strlen(part_types[i].starts)) == 0) {
+			type = part_types[i].type;
+			break;
+		}
+	char hex[HASH_HEX_MAX];
+	hash_str(c->user_data, NULL, hex); /* a boundary that the parts do not hold */
+	char *s = xasprintf(
+		"Content-Type: multipart/mixed; boundary=\"corral-%.32s\"\nMIME-Version: 1.0\n\n"
+		"--corral-%.32s\nContent-Type: text/cloud-config; charset=\"utf-8\"\n\n%s\n"
+		"--corral-%.32s\nContent-Type: %s; charset=\"utf-8\"\n"
+		"Merge-Type: list(append)+dict(no_replace,recurse_list)+str()\n\n%s\n"
+		"--corral-%.32s--\n",
+		hex, hex, ours, hex, type, c->user_data, hex);
+	free(ours);
 	return s;
 }
 
@@ -72,11 +149,17 @@ static int add_file(struct archive *a, const char *name, const char *data)
 int cidata_write(const char *path, const struct cidata *c, struct diag *d)
 {
 	const char *names[] = {"meta-data", "user-data", "network-config"};
-	char *files[] = {meta_data(c), cloud_config(c), network_config(c)};
+	char *files[] = {meta_data(c), user_data(c), network_config(c)};
 	struct archive *a = archive_write_new();
 	int r = archive_write_set_format_iso9660(a);
 	if (r == ARCHIVE_OK)
 		r = archive_write_set_format_option(a, "iso9660", "volume-id", "CIDATA");
+	/* 0600 before a byte is written: the seed holds the guest's host key */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0)
+		r = ARCHIVE_FATAL;
+	if (fd >= 0)
+		close(fd);
 	if (r == ARCHIVE_OK)
 		r = archive_write_open_filename(a, path);
 	for (size_t i = 0; i < 3 && r == ARCHIVE_OK; i++)
@@ -85,6 +168,7 @@ int cidata_write(const char *path, const struct cidata *c, struct diag *d)
 		r = archive_write_close(a);
 	int rc = r == ARCHIVE_OK ? 0 : diag_fail(d, "cidata %s: %s", path, archive_error_string(a));
 	archive_write_free(a);
+	explicit_bzero(files[1], strlen(files[1]));
 	for (size_t i = 0; i < 3; i++)
 		free(files[i]);
 	return rc;

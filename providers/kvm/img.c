@@ -37,9 +37,9 @@ static int check_meta(const char *box_dir, const json_t *meta, struct diag *d)
 		known |= strcmp(prov, ok[i]) == 0;
 	if (!known)
 		return diag_fail(d, "box %s is for provider `%s`, not kvm/libvirt/qemu", box_dir, prov);
-	if (strcmp(fmt, "qcow2") != 0)
-		return diag_fail(d, "box %s: disk format `%s`; the kvm provider boots qcow2", box_dir,
-				 fmt);
+	if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0)
+		return diag_fail(d, "box %s: disk format `%s`; the kvm provider boots qcow2 and raw",
+				 box_dir, fmt);
 	return 0;
 }
 
@@ -64,6 +64,12 @@ int kvm_box_load(const char *box_dir, struct kvm_box *b, struct diag *d)
 		rc = diag_fail(d, "box %s: metadata.json has an initrd but no kernel", box_dir);
 	b->cmdline = xstrdup(state_str(meta, "cmdline", NULL));
 	b->cloud_init = json_is_true(json_object_get(meta, "cloud_init"));
+	b->format = xstrdup(state_str(meta, "format", "qcow2"));
+	const char *fw = state_str(meta, "firmware", "bios");
+	if (rc == 0 && strcmp(fw, "bios") != 0 && strcmp(fw, "uefi") != 0)
+		rc = diag_fail(d, "box %s: metadata.json firmware `%s` is neither bios nor uefi",
+			       box_dir, fw);
+	b->firmware = xstrdup(fw);
 	json_decref(meta);
 	if (rc < 0)
 		kvm_box_free(b);
@@ -76,6 +82,8 @@ void kvm_box_free(struct kvm_box *b)
 	free(b->kernel);
 	free(b->initrd);
 	free(b->cmdline);
+	free(b->format);
+	free(b->firmware);
 	*b = (struct kvm_box){0};
 }
 
@@ -93,14 +101,15 @@ static int img_info(const char *image, json_t **info, struct diag *d)
 	return *info ? 0 : diag_fail(d, "qemu-img info %s: unreadable output: %s", image, je.text);
 }
 
-int img_overlay(const char *backing, const char *overlay, uint64_t size, struct diag *d)
+int img_overlay(const char *backing, const char *fmt, const char *overlay, uint64_t size,
+		struct diag *d)
 {
-	const char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+	const char *create[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt,
 				"-b", backing, overlay, NULL};
 	if (proc_run(create, NULL, d) < 0) {
 		diag_wrap(d, "box disk %s", backing);
-		return diag_hint(d, "the box's disk is not a readable qcow2 image: remove the box "
-				 "(`corral box remove`) and add it again");
+		return diag_hint(d, "the box's disk is not a readable %s image: remove the box "
+				 "(`corral box remove`) and add it again", fmt);
 	}
 	json_t *info;
 	if (!size || img_info(overlay, &info, d) < 0)

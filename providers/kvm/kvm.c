@@ -3,6 +3,7 @@
  * user-mode hostfwd on 127.0.0.1, controlled over QMP. What finds it again
  * (pid + start time, ports, taps, accelerator) is in state.json. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,38 +176,87 @@ static int pick_accel(struct machine *m, struct boot *b, struct diag *d)
 	return 0;
 }
 
+/* The machine's own UEFI variable store, as qcow2 so that savevm can
+ * snapshot it with the disk. */
+static int uefi_vars(struct machine *m, struct diag *d)
+{
+	_cleanup_free_ char *vars = machine_path(m, KVM_VARS);
+	if (path_exists(vars))
+		return 0;
+	if (!path_exists(KVM_OVMF_VARS)) {
+		diag_fail(d, "%s: firmware uefi needs %s", m->cfg->name, KVM_OVMF_VARS);
+		return diag_hint(d, "apt-get install ovmf");
+	}
+	const char *argv[] = {"qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2",
+			      KVM_OVMF_VARS, vars, NULL};
+	return proc_run(argv, NULL, d);
+}
+
+/* The envfile's user-data: inline text, or the file it names. */
+static int user_data(const struct machine_cfg *c, char **out, struct diag *d)
+{
+	const char *u = c->cloud_init.user_data;
+	*out = NULL;
+	if (!u || u[0] == '#') {
+		*out = xstrdup(u);
+		return 0;
+	}
+	if (read_file_flags(u, 0, 1 << 20, out, NULL, d) < 0)
+		return diag_wrap(d, "%s: cloud_init.user_data", c->name);
+	return 0;
+}
+
+/* The guest's SSH host key, made here and pinned before the guest first
+ * answers: cloud-init installs it, so first contact is verified. */
+static int host_key(struct machine *m, char **priv, char **pub, struct diag *d)
+{
+	_cleanup_free_ char *path = machine_path(m, "ssh_host_ed25519_key");
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	unlink(path); /* a key from a first boot that failed */
+	if (ssh_host_key_generate(path, pub, d) < 0 ||
+	    read_file_flags(path, O_NOFOLLOW, 1 << 16, priv, NULL, d) < 0 ||
+	    ssh_known_hosts_pin(kh, *pub, d) < 0)
+		return diag_wrap(d, "%s: the guest's host key", m->cfg->name);
+	return 0;
+}
+
+/* The NoCloud seed: user, keys, host name, addresses, mounts, user-data. */
+static int seed(struct machine *m, struct boot *b, const char *pub, struct diag *d)
+{
+	_cleanup_free_ char *iso = machine_path(m, "cidata.iso"), *ud = NULL;
+	_cleanup_free_ char *hpriv = NULL, *hpub = NULL;
+	if (user_data(m->cfg, &ud, d) < 0 || host_key(m, &hpriv, &hpub, d) < 0)
+		return -1;
+	struct cidata c = {.user = mcfg_ssh_user(m->cfg), .pubkey = pub,
+			   .hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name,
+			   .instance_id = machine_id(m), .host_key = hpriv, .host_pub = hpub,
+			   .user_data = ud, .synced = m->cfg->synced, .nsynced = m->cfg->nsynced,
+			   .nets = b->nets, .nnets = m->cfg->nnetworks, .dir = m->dir};
+	int rc = cidata_write(iso, &c, d);
+	explicit_bzero(hpriv, strlen(hpriv));
+	if (rc < 0)
+		return -1;
+	machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
+	machine_set_flag(m, MK_CLOUD_INIT, true);
+	return 0;
+}
+
 /* First boot: the overlay, the UEFI variables, the machine's SSH key and
  * the cloud-init seed. */
 static int create_files(struct machine *m, struct boot *b, struct diag *d)
 {
 	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
-	if (!path_exists(disk) && img_overlay(b->box.disk, disk, m->cfg->disk, d) < 0)
+	if (!path_exists(disk) &&
+	    img_overlay(b->box.disk, b->box.format, disk, m->cfg->disk, d) < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
-	_cleanup_free_ char *vars = machine_path(m, "OVMF_VARS.fd");
-	bool uefi = m->cfg->kvm.firmware && strcmp(m->cfg->kvm.firmware, "uefi") == 0;
-	if (uefi && !path_exists(vars)) {
-		char *data;
-		size_t len;
-		if (read_file(KVM_OVMF_VARS, 64 << 20, &data, &len, d) < 0)
-			return diag_hint(d, "firmware uefi needs OVMF: apt-get install ovmf");
-		int r = write_file_atomic(vars, data, len, 0600, d);
-		free(data);
-		if (r < 0)
-			return -1;
-	}
+	if (kvm_uefi(m->cfg, &b->box) && uefi_vars(m, d) < 0)
+		return -1;
 	_cleanup_free_ char *iso = machine_path(m, "cidata.iso"), *pub = NULL;
 	if (ssh_machine_key(m->dir, &pub, d) < 0)
 		return -1;
 	if (!b->box.cloud_init || path_exists(iso))
 		return 0;
-	struct cidata c = {.user = mcfg_ssh_user(m->cfg), .pubkey = pub,
-			   .hostname = m->cfg->hostname ? m->cfg->hostname : m->cfg->name,
-			   .instance_id = machine_id(m), .nets = b->nets, .nnets = m->cfg->nnetworks,
-			   .dir = m->dir};
-	if (cidata_write(iso, &c, d) < 0)
-		return -1;
-	machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
-	return 0;
+	return seed(m, b, pub, d);
 }
 
 /* Starts QEMU (it daemonizes once its devices are set up). A port picked
@@ -287,6 +337,19 @@ static int launch(struct machine *m, struct boot *b, const char *loadvm, struct 
 	return start_qemu(m, b, NULL, d) < 0 ? -1 : read_pid(m, d);
 }
 
+/* What a first boot makes in the machine directory. */
+static int remove_created(struct machine *m, struct diag *d)
+{
+	static const char *const made[] = {"disk.qcow2", "cidata.iso", KVM_VARS,
+					   "ssh_host_ed25519_key"};
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+		_cleanup_free_ char *p = machine_path(m, made[i]);
+		if (unlink(p) < 0 && errno != ENOENT)
+			return diag_errno(d, "remove %s", p);
+	}
+	return 0;
+}
+
 /* Everything up needs, then QEMU. A first boot that fails leaves no overlay. */
 int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
 {
@@ -310,16 +373,11 @@ int kvm_boot(struct machine *m, const char *loadvm, struct diag *d)
 		kill_and_release(m);
 	else if (rc < 0)
 		release_runtime(m);
-	if (rc < 0 && first) {
-		static const char *const leaves[] = {"disk.qcow2", "cidata.iso", "OVMF_VARS.fd"};
-		for (size_t i = 0; i < 3; i++) {
-			_cleanup_free_ char *p = machine_path(m, leaves[i]);
-			unlink(p);
-		}
-	}
+	struct diag ignored = {0};
+	if (rc < 0 && first)
+		remove_created(m, &ignored);
 	kvm_box_free(&b.box);
 	port_plan_free(&b.ports);
-	struct diag ignored = {0};
 	return machine_save(m, rc < 0 ? &ignored : d) < 0 ? -1 : rc;
 }
 
@@ -382,12 +440,8 @@ static int kvm_destroy(struct machine *m, struct diag *d)
 		if (br && net_release(br, m->dir, d) < 0)
 			return -1;
 	}
-	static const char *const leaves[] = {"disk.qcow2", "cidata.iso", "OVMF_VARS.fd"};
-	for (size_t i = 0; i < 3; i++) {
-		_cleanup_free_ char *p = machine_path(m, leaves[i]);
-		if (unlink(p) < 0 && errno != ENOENT)
-			return diag_errno(d, "remove %s", p);
-	}
+	if (remove_created(m, d) < 0)
+		return -1;
 	machine_del(m, MK_CREATED);
 	return 0;
 }

@@ -3,7 +3,8 @@
  *   disk.qcow2    overlay whose backing file is the box's box.img
  *   qemu.pid      QEMU's pidfile      qmp.sock   its QMP socket
  *   console.log   the serial console  cidata.iso NoCloud seed (cloud-init boxes)
- *   OVMF_VARS.fd  the UEFI variable store (firmware: uefi)
+ *   OVMF_VARS.qcow2 the UEFI variable store (firmware: uefi), qcow2 for savevm
+ *   ssh_host_ed25519_key  the guest's host key, made here (cloud-init boxes)
  *
  *   qemu_argv.c  machine + box + host facts -> QEMU argv (pure, golden-tested)
  *   accel.c      KVM or TCG, seeing through nested-PVM hosts
@@ -30,10 +31,13 @@
 #define KVM_OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
 #define KVM_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
 #define KVM_SUSPEND_TAG "corral-suspend"
+#define KVM_VARS "OVMF_VARS.qcow2" /* the machine's copy of KVM_OVMF_VARS */
 
 /* A box's metadata.json, file names made absolute in the box directory. */
 struct kvm_box {
 	char *disk;        /* box.img */
+	char *format;      /* box.img's format: "qcow2" | "raw" (a cloud image kept as published) */
+	char *firmware;    /* "bios" | "uefi": how the image boots unless the envfile says */
 	char *kernel, *initrd, *cmdline; /* direct kernel boot, or NULL */
 	bool cloud_init;   /* "cloud_init": true — seed it with a cidata image */
 };
@@ -65,6 +69,10 @@ struct qemu_run {
 	bool cidata;                /* dir/cidata.iso exists */
 	const char *loadvm;         /* resume from this snapshot, or NULL */
 };
+
+/* Whether the machine boots through UEFI: provider_options.kvm.firmware,
+ * else the box's metadata, else BIOS. */
+bool kvm_uefi(const struct machine_cfg *mc, const struct kvm_box *b);
 
 /* The whole argv, NULL-terminated; every value is one element, paths in
  * QEMU option strings have their commas doubled. Errors: microvm without
@@ -111,9 +119,16 @@ int qmp_call(const char *sock_path, const char *cmd, json_t *args, json_t **ret,
 	     struct diag *d);
 
 /* cidata.c: user (with the machine's public key and sudo), hostname,
- * instance id and, for private networks, a network-config matching NICs by MAC. */
+ * instance id, the SSH host key corral made (pinned before first contact),
+ * 9p mounts of synced folders and, for private networks, a network-config
+ * matching NICs by MAC; the envfile's user-data merged after corral's own
+ * (a MIME multipart whose second part appends to lists). */
 struct cidata {
 	const char *user, *pubkey, *hostname, *instance_id;
+	const char *host_key, *host_pub; /* OpenSSH private key text and public line, or NULL */
+	const char *user_data;           /* the envfile's, or NULL */
+	const struct synced_folder *synced;
+	size_t nsynced;
 	const struct qemu_net *nets;
 	size_t nnets;
 	const char *dir; /* for the MACs */
@@ -121,7 +136,9 @@ struct cidata {
 int cidata_write(const char *path, const struct cidata *c, struct diag *d);
 
 /* img.c: qemu-img. */
-int img_overlay(const char *backing, const char *overlay, uint64_t size, struct diag *d);
+/* A qcow2 overlay on backing (of format fmt), grown to size (0: as it is). */
+int img_overlay(const char *backing, const char *fmt, const char *overlay, uint64_t size,
+		struct diag *d);
 /* op: 'c' create, 'a' apply, 'd' delete. */
 int img_snapshot(const char *image, char op, const char *name, struct diag *d);
 int img_snapshot_list(const char *image, struct strv *out, struct diag *d);

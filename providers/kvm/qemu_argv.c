@@ -134,15 +134,21 @@ static void drive(struct args *x, const char *id, const char *leaf, const char *
 	strv_pushf(x->a, "virtio-blk-%s,drive=%s", bus(x), id);
 }
 
-static void disk_opts(struct args *x, const struct machine_cfg *mc, const struct qemu_host *h,
-		      const struct qemu_run *r)
+bool kvm_uefi(const struct machine_cfg *mc, const struct kvm_box *b)
 {
-	if (mc->kvm.firmware && strcmp(mc->kvm.firmware, "uefi") == 0) {
-		_cleanup_free_ char *code = esc(h->ovmf_code), *vars = in_dir(x, "OVMF_VARS.fd");
+	const char *fw = mc->kvm.firmware ? mc->kvm.firmware : b->firmware;
+	return fw && strcmp(fw, "uefi") == 0;
+}
+
+static void disk_opts(struct args *x, const struct machine_cfg *mc, const struct kvm_box *b,
+		      const struct qemu_host *h, const struct qemu_run *r)
+{
+	if (kvm_uefi(mc, b)) {
+		_cleanup_free_ char *code = esc(h->ovmf_code), *vars = in_dir(x, KVM_VARS);
 		add(x, "-drive");
 		strv_pushf(x->a, "if=pflash,format=raw,unit=0,readonly=on,file=%s", code);
 		add(x, "-drive");
-		strv_pushf(x->a, "if=pflash,format=raw,unit=1,file=%s", vars);
+		strv_pushf(x->a, "if=pflash,format=qcow2,unit=1,file=%s", vars);
 	}
 	drive(x, "disk0", "disk.qcow2", "format=qcow2,discard=unmap");
 	if (r->cidata)
@@ -209,7 +215,7 @@ int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struc
 	*argv = (struct strv){0};
 	struct args x = {.a = argv, .dir = r->dir,
 			 .microvm = mc->kvm.machine && strcmp(mc->kvm.machine, "microvm") == 0};
-	bool uefi = mc->kvm.firmware && strcmp(mc->kvm.firmware, "uefi") == 0;
+	bool uefi = kvm_uefi(mc, b);
 	if (x.microvm && (!b->kernel || uefi)) {
 		diag_fail(d, "%s: machine microvm needs a box with a kernel (direct kernel boot) "
 			  "and firmware bios", mc->name);
@@ -223,7 +229,7 @@ int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struc
 	}
 	if (b->kernel)
 		kernel_opts(&x, mc, b, h, r);
-	disk_opts(&x, mc, h, r);
+	disk_opts(&x, mc, b, h, r);
 	net_opts(&x, mc, r);
 	share_opts(&x, mc);
 	if (r->loadvm)

@@ -147,7 +147,7 @@ static void minimal_defaults(void)
 	CHECK(m->ssh.port == 22 && m->ssh.boot_timeout_ms == 300000 && !m->ssh.private_key);
 	CHECK_STR(m->kvm.machine, "q35");
 	CHECK_STR(m->kvm.accel, "auto");
-	CHECK_STR(m->kvm.firmware, "bios");
+	CHECK(m->kvm.firmware == NULL); /* the box's metadata decides */
 	CHECK(m->vbox.linked_clone && !m->vbox.gui);
 	CHECK_STR(m->container.init, "auto");
 	CHECK(m->graceful_halt_timeout_ms == 60000);

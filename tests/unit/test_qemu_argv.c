@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/base/util.h"
@@ -59,7 +60,8 @@ static void render_machine(struct buf *out, const struct machine_cfg *mc, size_t
 	struct kvm_box b = {.disk = xstrdup("/box/box.img"), .kernel = box_path(f->box, "kernel"),
 			    .initrd = box_path(f->box, "initrd"),
 			    .cmdline = xstrdup(json_string_value(json_object_get(f->box, "cmdline"))),
-			    .cloud_init = json_is_true(json_object_get(f->box, "cloud_init"))};
+			    .cloud_init = json_is_true(json_object_get(f->box, "cloud_init")),
+			    .firmware = xstrdup(json_string_value(json_object_get(f->box, "firmware")))};
 	struct qemu_host h = {.binary = KVM_QEMU, .kvm = f->kvm, .ovmf_code = KVM_OVMF_CODE,
 			      .tsc_khz = f->tsc_khz};
 	unsigned ports[16] = {0};
@@ -205,6 +207,31 @@ static void test_cidata(void)
 	CHECK(memmem(data, len, "#cloud-config", 13) != NULL);
 	CHECK(memmem(data, len, "10.20.0.5/24", 12) != NULL);
 	CHECK(memmem(data, len, "\"local-hostname\": \"web-1\"", 25) != NULL);
+	CHECK(memmem(data, len, "Content-Type: multipart", 23) == NULL);
+	CHECK(memmem(data, len, "ssh_keys", 8) == NULL);
+	free(data);
+	/* the host key corral made, 9p mounts, and the envfile's user-data merged */
+	struct synced_folder sf[2] = {{.host = "/h", .guest = "/srv/nine", .type = SYNC_AUTO},
+				      {.host = "/h2", .guest = "/srv/copy", .type = SYNC_RSYNC}};
+	c.host_key = "-----BEGIN OPENSSH PRIVATE KEY-----\nxyz\n";
+	c.host_pub = "ssh-ed25519 AAAAhost corral-host";
+	c.user_data = "#cloud-config\nruncmd: [[touch, /etc/from-user]]\n";
+	c.synced = sf, c.nsynced = 2;
+	CHECK(unlink(iso) == 0);
+	CHECK(cidata_write(iso, &c, &d) == 0);
+	struct stat st;
+	CHECK(stat(iso, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(read_file(iso, 4 << 20, &data, &len, &d) == 0);
+	CHECK(memmem(data, len, "\"ed25519_public\": \"ssh-ed25519 AAAAhost corral-host\"", 51));
+	CHECK(memmem(data, len, "BEGIN OPENSSH PRIVATE KEY", 25) != NULL);
+	CHECK(memmem(data, len, "\"ssh_genkeytypes\": [\n", 20) != NULL);
+	CHECK(memmem(data, len, "Content-Type: multipart/mixed", 29) != NULL);
+	CHECK(memmem(data, len, "Merge-Type: list(append)", 24) != NULL);
+	CHECK(memmem(data, len, "runcmd: [[touch, /etc/from-user]]", 33) != NULL);
+	CHECK(memmem(data, len, "\"corral0\",", 10) != NULL);
+	CHECK(memmem(data, len, "|| true", 7) != NULL); /* no 9p in the kernel: rsync instead */
+	CHECK(memmem(data, len, "\"/srv/nine\"", 11) != NULL);
+	CHECK(memmem(data, len, "/srv/copy", 9) == NULL); /* rsync: copied over SSH instead */
 	free(data);
 	rm_rf(dir, &d);
 }
