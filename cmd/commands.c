@@ -129,6 +129,8 @@ static const struct command table[] = {
 	{"__portfwd", cmd_provider_entry, "GUEST_IP MAX_CONNECTIONS FD:PORT...",
 	 "(the container port forwarder)", ""},
 	{"__kvm-ports", cmd_provider_entry, "KEY=VALUE...", "(the kvm ports: auto watcher)", ""},
+	{"__vbox-ports", cmd_provider_entry, "KEY=VALUE...", "(the virtualbox ports: auto watcher)",
+	 ""},
 	{"ssh", cmd_ssh, "[NAME] [-c CMD] [--reset-host-key] [-- SSH_ARGS...]",
 	 "log in to a machine with OpenSSH, or run CMD there",
 	 "  -c, --command CMD   run CMD (a shell command line) instead of a login shell;\n"

@@ -1,65 +1,26 @@
-/* `ports: auto` on kvm. A detached `corral __kvm-ports` per machine watches
- * the guest's listening TCP ports over one SSH channel it keeps open (a
- * loop in the guest prints /proc/net/tcp and tcp6 every second, then a
- * line "."), and forwards each with QEMU's user-mode networking
- * (hostfwd_add / hostfwd_remove on netdev net0, over QMP) from 127.0.0.1 —
- * the same port when free, else the next free one above it. The forwards
- * are listed in the machine's auto-ports file (core/host/ports.h). It
- * reconnects when the session drops (a reset, a reboot in the guest) and
- * ends with QEMU; release_runtime stops it and removes the list. Its
- * messages go to ports.log in the machine directory. */
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
+/* `ports: auto` on kvm: the shared watcher (providers/autoports.h) with
+ * QEMU's user-mode networking forwards — hostfwd_add / hostfwd_remove on
+ * netdev net0, over QMP — ending with QEMU. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "core/base/util.h"
 #include "core/host/mstate.h"
-#include "core/host/ports.h"
 #include "core/host/proc.h"
-#include "core/ssh/ssh.h"
+#include "providers/autoports.h"
 #include "providers/kvm/kvm.h"
 
-#define MAX_AUTO 64
-#define HOST_TRIES 100
-#define LOG_FILE "ports.log"
-static const char scan_cmd[] =
-	"while :; do cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; echo .; sleep 1; done";
-
-struct watch {
-	struct endpoint ep;
-	const char *qmp, *file;
+struct kvm_watch {
+	const char *qmp;
 	pid_t qemu;
 	unsigned long long qemu_start;
-	struct auto_ports ex; /* the SSH port and the `exclude` ranges */
-	struct buf text;      /* the scan being read */
-	struct mport fwd[MAX_AUTO];
-	size_t n;
 };
-
-/* Nobody listens on 127.0.0.1:port now. */
-static bool port_free(unsigned port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-	if (fd < 0)
-		return false;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	bool ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
 
 /* One HMP command on a QMP connection of its own (the provider's calls
  * need the socket between two). hostfwd_add says nothing when it worked;
  * hostfwd_remove says "host forwarding rule for ... removed". */
-static int hmp(const struct watch *w, const char *line, const char *ok_tail, struct diag *d)
+static int hmp(const struct kvm_watch *w, const char *line, const char *ok_tail, struct diag *d)
 {
 	struct qmp *q;
 	json_t *ret = NULL;
@@ -77,191 +38,62 @@ static int hmp(const struct watch *w, const char *line, const char *ok_tail, str
 	return rc;
 }
 
-static void add_fwd(struct watch *w, unsigned guest)
-{
-	for (unsigned p = guest, k = 0; p <= 65535 && k <= HOST_TRIES && w->n < MAX_AUTO; p++, k++) {
-		if (!port_free(p))
-			continue;
-		char line[96];
-		snprintf(line, sizeof(line), "hostfwd_add net0 tcp:127.0.0.1:%u-:%u", p, guest);
-		struct diag d = {0};
-		if (hmp(w, line, NULL, &d) < 0) {
-			printf("corral: ports: auto: %s\n", d.msg);
-			if (!proc_alive(w->qemu, w->qemu_start))
-				return;
-			continue;
-		}
-		w->fwd[w->n] = (struct mport){.guest = guest, .host = p};
-		snprintf(w->fwd[w->n++].host_ip, sizeof(w->fwd[0].host_ip), "127.0.0.1");
-		printf("corral: ports: auto: forwarding 127.0.0.1:%u -> %u\n", p, guest);
-		return;
-	}
-}
-
-static void drop_fwd(struct watch *w, size_t i)
+static int add(void *ctx, unsigned host, unsigned guest, struct diag *d)
 {
 	char line[96];
-	snprintf(line, sizeof(line), "hostfwd_remove net0 tcp:127.0.0.1:%u", w->fwd[i].host);
-	struct diag d = {0};
-	if (hmp(w, line, " removed", &d) < 0)
-		printf("corral: ports: auto: %s\n", d.msg);
-	printf("corral: ports: auto: guest port %u closed: forward removed\n", w->fwd[i].guest);
-	w->fwd[i] = w->fwd[--w->n];
+	snprintf(line, sizeof(line), "hostfwd_add net0 tcp:127.0.0.1:%u-:%u", host, guest);
+	return hmp(ctx, line, NULL, d);
 }
 
-static bool listed(const unsigned *v, size_t n, unsigned port)
+static int remove_fwd(void *ctx, unsigned host, unsigned guest, struct diag *d)
 {
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == port)
-			return true;
+	(void)guest;
+	char line[96];
+	snprintf(line, sizeof(line), "hostfwd_remove net0 tcp:127.0.0.1:%u", host);
+	return hmp(ctx, line, " removed", d);
+}
+
+static bool alive(void *ctx)
+{
+	const struct kvm_watch *w = ctx;
+	return proc_alive(w->qemu, w->qemu_start);
+}
+
+/* qmp=PATH, qemu=PID:START */
+static bool arg(void *ctx, const char *key, size_t k, const char *v)
+{
+	struct kvm_watch *w = ctx;
+	if (k == 3 && strncmp(key, "qmp", 3) == 0)
+		return w->qmp = v, true;
+	if (k == 4 && strncmp(key, "qemu", 4) == 0)
+		return sscanf(v, "%d:%llu", &w->qemu, &w->qemu_start) == 2;
 	return false;
 }
 
-/* A whole scan read: forwards what the guest listens on, drops the rest. */
-static void scan(struct watch *w)
+static bool ready(const void *ctx)
 {
-	unsigned now[MAX_AUTO];
-	size_t n = ports_listening(w->text.s ? w->text.s : "", now, MAX_AUTO);
-	size_t was = w->n;
-	bool changed = false;
-	for (size_t i = w->n; i-- > 0;)
-		if (!listed(now, n, w->fwd[i].guest)) {
-			drop_fwd(w, i);
-			changed = true;
-		}
-	for (size_t k = 0; k < n; k++) {
-		bool have = false;
-		for (size_t i = 0; i < w->n; i++)
-			have |= w->fwd[i].guest == now[k];
-		if (!have && !auto_ports_excluded(&w->ex, now[k])) {
-			add_fwd(w, now[k]);
-			changed = true;
-		}
-	}
-	struct diag d = {0};
-	if ((changed || was != w->n) && ports_auto_save(w->file, w->fwd, w->n, &d) < 0)
-		printf("corral: ports: auto: %s\n", d.msg);
-	fflush(stdout);
-	w->text.len = 0;
-	if (w->text.s)
-		w->text.s[0] = '\0';
-}
-
-static void on_line(void *ctx, const char *line)
-{
-	struct watch *w = ctx;
-	if (strcmp(line, ".") == 0)
-		scan(w);
-	else
-		buf_printf(&w->text, "%s\n", line);
-}
-
-static void copy(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src); }
-
-/* KEY=VALUE arguments: qmp, file, qemu=PID:START, host, port, user, key,
- * known_hosts, exclude (repeated). */
-static bool parse_arg(struct watch *w, const char *a)
-{
-	const char *v = strchr(a, '=');
-	if (!v)
-		return false;
-	size_t k = (size_t)(v++ - a);
-#define IS(s) (k == strlen(s) && strncmp(a, s, k) == 0)
-	if (IS("qmp"))
-		w->qmp = v;
-	else if (IS("file"))
-		w->file = v;
-	else if (IS("qemu"))
-		return sscanf(v, "%d:%llu", &w->qemu, &w->qemu_start) == 2;
-	else if (IS("host"))
-		copy(w->ep.host, sizeof(w->ep.host), v);
-	else if (IS("port"))
-		w->ep.port = (unsigned)strtoul(v, NULL, 10);
-	else if (IS("user"))
-		copy(w->ep.user, sizeof(w->ep.user), v);
-	else if (IS("key"))
-		copy(w->ep.key_path, sizeof(w->ep.key_path), v);
-	else if (IS("known_hosts"))
-		copy(w->ep.known_hosts, sizeof(w->ep.known_hosts), v);
-	else if (IS("exclude"))
-		strv_push(&w->ex.exclude, v);
-	else
-		return false;
-#undef IS
-	return true;
+	const struct kvm_watch *w = ctx;
+	return w->qmp && w->qemu;
 }
 
 int kvm_ports_main(int argc, char **argv)
 {
-	struct watch w = {0};
-	signal(SIGPIPE, SIG_IGN);
-	for (int i = 1; i < argc; i++)
-		if (!parse_arg(&w, argv[i])) {
-			printf("corral: ports: auto: bad argument `%s`\n", argv[i]);
-			return 2;
-		}
-	if (!w.qmp || !w.file || !w.qemu || !w.ep.port)
-		return 2;
-	while (proc_alive(w.qemu, w.qemu_start)) {
-		struct ssh_conn *c = NULL;
-		struct diag d = {0};
-		int status;
-		if (ssh_wait_ready(&w.ep, 30000, NULL, NULL, &c, &d) == 0)
-			ssh_exec_lines(c, scan_cmd, on_line, &w, &status, &d);
-		ssh_close(c);
-		sleep_ms(1000);
-	}
-	buf_free(&w.text);
-	strv_free(&w.ex.exclude);
-	return 0;
+	static const struct autoports_ops ops = {.arg = arg, .ready = ready, .add = add,
+						 .remove = remove_fwd, .alive = alive};
+	struct kvm_watch w = {0};
+	return autoports_main(argc, argv, &ops, &w);
 }
 
-/* corral itself, detached: its output to ports.log. */
 int kvm_ports_start(struct machine *m, struct diag *d)
 {
-	struct endpoint ep;
-	if (machine_ssh_endpoint(m, &ep, d) < 0)
-		return diag_wrap(d, "ports: auto");
-	_cleanup_free_ char *log = machine_path(m, LOG_FILE);
 	_cleanup_free_ char *qmp = machine_path(m, "qmp.sock");
-	_cleanup_free_ char *file = ports_auto_path(m);
-	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (out < 0)
-		return diag_errno(d, "ports: auto: open %s", log);
 	struct proc_ident q = machine_proc(m, MP_MACHINE);
-	struct strv argv = {0};
-	strv_push(&argv, "corral");
-	strv_push(&argv, "__kvm-ports");
-	strv_pushf(&argv, "qmp=%s", qmp);
-	strv_pushf(&argv, "file=%s", file);
-	strv_pushf(&argv, "qemu=%d:%llu", (int)q.pid, q.start);
-	strv_pushf(&argv, "host=%s", ep.host);
-	strv_pushf(&argv, "port=%u", ep.port);
-	strv_pushf(&argv, "user=%s", ep.user);
-	strv_pushf(&argv, "key=%s", ep.key_path);
-	strv_pushf(&argv, "known_hosts=%s", ep.known_hosts);
-	strv_pushf(&argv, "exclude=%u", mcfg_ssh_port(m->cfg));
-	for (size_t i = 0; i < m->cfg->ports_auto.exclude.n; i++)
-		strv_pushf(&argv, "exclude=%s", m->cfg->ports_auto.exclude.v[i]);
-	int child[3] = {PROC_NULL, out, out};
-	struct proc_spawn s = {.argv = (const char *const *)argv.v, .exe = "/proc/self/exe",
-			       .fds = child, .nfds = 3, .setsid = true};
-	pid_t pid;
-	int rc = proc_spawn(&s, &pid, d);
-	close(out);
-	strv_free(&argv);
-	if (rc < 0)
-		return diag_wrap(d, "ports: auto: start the watcher");
-	machine_set_proc(m, MP_PORTFWD, pid);
-	return 0;
+	struct strv extra = {0};
+	strv_pushf(&extra, "qmp=%s", qmp);
+	strv_pushf(&extra, "qemu=%d:%llu", (int)q.pid, q.start);
+	int rc = autoports_start(m, "__kvm-ports", &extra, d);
+	strv_free(&extra);
+	return rc;
 }
 
-void kvm_ports_stop(struct machine *m)
-{
-	struct proc_ident p = machine_proc(m, MP_PORTFWD);
-	if (p.pid && proc_stop(p.pid, p.start, SIGTERM, 1000) == 1)
-		proc_stop(p.pid, p.start, SIGKILL, 1000);
-	machine_clear_proc(m, MP_PORTFWD);
-	_cleanup_free_ char *file = ports_auto_path(m);
-	unlink(file);
-}
+void kvm_ports_stop(struct machine *m) { autoports_stop(m); }

@@ -12,7 +12,8 @@
  *   cidata.c     the NoCloud ISO9660 image, written by libarchive
  *   img.c        qemu-img (overlay, snapshots while stopped), box metadata
  *   snap.c       snapshots and suspend/resume
- *   autoports.c  `ports: auto`: a watcher over SSH adding QEMU hostfwd rules
+ *   autoports.c  `ports: auto`: the shared watcher (providers/autoports.h)
+ *                adding QEMU hostfwd rules
  *   kvm.c        the vtable: up, halt, state, destroy
  * Host ports come from core/host/ports.c, state keys from core/host/mstate.h. */
 #ifndef CORRAL_KVM_H

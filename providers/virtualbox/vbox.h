@@ -6,6 +6,7 @@
  *   configure.c   the pre-boot modifyvm / natpf / sharedfolder sequence
  *   network.c     host-only interfaces for private networks, guest addresses
  *   ports.c       host ports other VMs' NAT rules hold
+ *   autoports.c   `ports: auto`: NAT rules for what the guest listens on
  *   virtualbox.c  the provider vtable over these
  * Internal to providers/virtualbox/. */
 #ifndef CORRAL_VBOX_H
@@ -153,6 +154,15 @@ int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *
  * collide with a VM that is merely powered off. */
 int vbox_used_ports(const char *self, struct port_set *u, struct diag *d);
 
+/* ---- autoports.c ---- */
+
+/* `ports: auto` (when the machine asks for it): the watcher of the VM just
+ * started, replacing any earlier one; its entry point `corral __vbox-ports`. */
+int vbox_ports_start(struct machine *m, struct diag *d);
+int vbox_ports_main(int argc, char **argv);
+/* Stops it (halt, suspend, destroy) and saves the state it leaves. */
+void vbox_ports_stop(struct machine *m);
+
 /* ---- network.c ---- */
 
 /* The machine's address on network a: a->ip, else the next one the
@@ -186,6 +196,8 @@ int vbox_configure(struct machine *m, bool fresh, const struct vbox_hostif *ifs,
 
 /* ---- virtualbox.c ---- */
 
+/* Whether a VMState value means running for corral (as in Vagrant). */
+bool vbox_running_state(const char *raw);
 /* showvminfo of the machine's VM; *gone when VirtualBox no longer has it. */
 int vbox_showvminfo(const char *id, struct vbox_kvs *k, bool *gone, struct diag *d);
 

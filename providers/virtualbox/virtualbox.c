@@ -21,7 +21,7 @@ extern const struct provider provider_virtualbox;
 /* VMState values that mean "running" for corral, as in Vagrant. */
 static const char *const running_states[] = {
 	"running", "paused", "starting", "stopping", "saving", "restoring",
-	"livesnapshotting", "teleporting", "onlinesnapshotting", "gurumeditation",
+	"livesnapshotting", "teleporting", "onlinesnapshotting", "gurumeditation", NULL,
 };
 
 /* A saved state to resume or discard; 7.x's "aborted-saved" (the VM died
@@ -104,10 +104,14 @@ static int vm_state(struct machine *m, char *raw, size_t n, enum mstate *s, stru
 	for (size_t i = 0; i < sizeof(saved_states) / sizeof(saved_states[0]); i++)
 		if (strcmp(raw, saved_states[i]) == 0)
 			*s = MS_SAVED;
-	for (size_t i = 0; i < sizeof(running_states) / sizeof(running_states[0]); i++)
-		if (strcmp(raw, running_states[i]) == 0)
-			*s = MS_RUNNING;
+	if (vbox_running_state(raw))
+		*s = MS_RUNNING;
 	return 0;
+}
+
+bool vbox_running_state(const char *raw)
+{
+	return raw && str_in_list(raw, running_states);
 }
 
 static int vb_state(struct machine *m, enum mstate *s, struct diag *d)
@@ -119,8 +123,10 @@ static int vb_state(struct machine *m, enum mstate *s, struct diag *d)
 static int startvm(struct machine *m, struct diag *d)
 {
 	bool gui = m->cfg && m->cfg->vbox.gui;
-	return vbox_runv("start the VM", NULL, d, "startvm", vm_id(m), "--type",
-			 gui ? "gui" : "headless", NULL);
+	if (vbox_runv("start the VM", NULL, d, "startvm", vm_id(m), "--type",
+		      gui ? "gui" : "headless", NULL) < 0)
+		return -1;
+	return vbox_ports_start(m, d);
 }
 
 static int vb_up(struct machine *m, struct diag *d)
@@ -188,6 +194,7 @@ static int vb_halt(struct machine *m, bool force, struct diag *d)
 {
 	char raw[32];
 	enum mstate s;
+	vbox_ports_stop(m);
 	if (vm_state(m, raw, sizeof(raw), &s, d) < 0)
 		return -1;
 	if (s == MS_SAVED)
@@ -210,6 +217,7 @@ static int vb_destroy(struct machine *m, struct diag *d)
 {
 	char raw[32];
 	enum mstate s;
+	vbox_ports_stop(m);
 	if (vm_state(m, raw, sizeof(raw), &s, d) < 0)
 		return -1;
 	if (s == MS_NOT_CREATED)
@@ -226,6 +234,7 @@ static int vb_suspend(struct machine *m, struct diag *d)
 {
 	if (created(m, d) < 0)
 		return -1;
+	vbox_ports_stop(m);
 	return vbox_runv("save the VM's state", NULL, d, "controlvm", vm_id(m), "savestate", NULL);
 }
 
@@ -287,6 +296,11 @@ static int vb_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
 	return vbox_snapshot_list(vm_id(m), out, d);
 }
 
+static const struct provider_entry vbox_entries[] = {
+	{"__vbox-ports", vbox_ports_main},
+	{NULL, NULL},
+};
+
 const struct provider provider_virtualbox = {
 	.name = "virtualbox",
 	.box_provider = {"virtualbox", NULL},
@@ -307,4 +321,6 @@ const struct provider provider_virtualbox = {
 	.guest_nics = vbox_guest_nics,
 	.sync_tag = vbox_share_name,
 	.package = vbox_package,
+	.auto_ports = true, /* autoports.c */
+	.entries = vbox_entries,
 };

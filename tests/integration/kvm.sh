@@ -3,8 +3,9 @@
 # busybox, OpenSSH): up with the first-boot key swap, provisioning, a
 # private network on a tap of the corral bridge, snapshots while running and
 # while stopped, suspend/resume, halt of a suspended machine, destroy leaving
-# nothing; then boxes and ports that must fail cleanly. Halt, up again,
-# reload and a killed QEMU are conformance.sh's. KVM where /dev/kvm really
+# nothing; then boxes and ports that must fail cleanly; then a microvm
+# machine with `ports: auto`. Halt, up again, reload and a killed QEMU
+# are conformance.sh's. KVM where /dev/kvm really
 # works, else TCG (this host: nested PVM); each boot says which.
 . "$(dirname "$0")/../lib.sh"
 
@@ -142,6 +143,7 @@ machines:
     autostart: false
     memory: 256M
     provider_options: { kvm: { machine: microvm } }
+    ports: { auto: true, exclude: [6000-6100] }
 YAML
 python3 -c 'import socket,time
 s=socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
@@ -169,5 +171,53 @@ check "microvm: up reaches ssh" grep -q 'micro: ssh ready' <<<"$out"
 expect_out "microvm: its devices are virtio-mmio" 0 "LNRO0005" "$CORRAL" ssh micro -c 'ls /sys/bus/platform/devices'
 [[ $(accel "$out") == *KVM* ]] || expect_out "microvm under TCG: the TSC rate is given" 0 "tsc_early_khz=" \
 	"$CORRAL" ssh micro -c 'cat /proc/cmdline'
+
+# ports: auto on it: the watcher reads the guest's /proc/net/tcp{,6} over
+# one SSH channel and adds QEMU hostfwd rules: what the guest starts
+# listening on is forwarded (same port, or the next free one when the
+# host's is taken), excluded ranges are not, a closed port's forward is
+# removed, `corral port --watch` shows both, and halt stops the watcher.
+MM=$T/env/.corral/machines/micro
+check "microvm: no warning that kvm ignores ports: auto" bash -c '! grep -q "not supported" <<<"$1"' _ "$out"
+free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 20); do
+	A=$((20000 + RANDOM % 20000)) B=$((A + 10))
+	free "$A" && free $((A + 1)) && free "$B" && break
+done
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(300)' "$A" &
+on_exit "kill $! 2>/dev/null"
+"$CORRAL" port --watch micro >"$T/watch.txt" 2>&1 &
+watcher=$!
+on_exit "kill $watcher 2>/dev/null"
+"$CORRAL" ssh micro -c "mkdir -p /tmp/w && echo kvm-auto >/tmp/w/index.html && busybox httpd -p $B -h /tmp/w && busybox httpd -p $A -h /tmp/w && busybox httpd -p 6050 -h /tmp/w"
+ports() { "$CORRAL" --json port micro | jq -r '.[] | select(.auto) | "\(.guest):\(.host)"' | sort -n | tr '\n' ' '; }
+wait_ports() { # WANT: until `corral port` lists exactly these auto forwards (15 s)
+	local i
+	for i in $(seq 150); do [ "$(ports)" = "$1" ] && return 0; sleep 0.1; done
+	echo "#   auto forwards: $(ports), wanted: $1"
+	return 1
+}
+check "ports: auto: listening ports are forwarded: same port, a busy one to the next free, 6050 excluded" \
+	wait_ports "$A:$((A + 1)) $B:$B "
+check "ports: auto: up --json of the running machine: a port event per forward" test "$("$CORRAL" \
+	--json up micro 2>/dev/null | jq -r 'select(.event == "port") | "\(.state) \(.guest) \(.host)"' | sort | xargs)" = \
+	"forwarded $A $((A + 1)) forwarded $B $B"
+expect_out "ports: auto: ... reached from the host through QEMU's hostfwd" 0 "kvm-auto" curl -s -m 5 "http://127.0.0.1:$B/"
+# The guest's loop: one process, the same one seconds later.
+loop() { "$CORRAL" ssh micro -c 'for p in /proc/[0-9]*; do grep -q "[w]hile :; do cat /proc/net/tcp" $p/cmdline 2>/dev/null && echo ${p#/proc/}; done' | xargs; }
+l1=$(loop)
+sleep 2
+check "ports: auto: one SSH channel for the watcher, kept open (not one per poll)" \
+	bash -c '[ -n "$1" ] && [ "$1" = "$2" ] && [ "${1// /}" = "$1" ]' _ "$l1" "$(loop)"
+pat=$(sed 's/^\(.\)/[\1]/' <<<"$B")
+"$CORRAL" ssh micro -c "for p in /proc/[0-9]*; do grep -q '$pat' \$p/cmdline 2>/dev/null && kill \${p#/proc/}; done; true"
+check "ports: auto: a port the guest stops listening on is removed" wait_ports "$A:$((A + 1)) "
+check "ports: auto: ... and no longer reachable" bash -c '! curl -s -m 2 "http://127.0.0.1:$1/"' _ "$B"
+expect_out "ports: auto: halt" 0 "micro: stopped" "$CORRAL" halt micro
+for _ in $(seq 50); do gone "$watcher" && break; sleep 0.1; done
+check "ports: auto: port --watch saw the forward come" grep -qx "micro: forwarding 127.0.0.1:$B -> $B" "$T/watch.txt"
+check "ports: auto: ... and go" grep -qx "micro: guest port $B closed: forward 127.0.0.1:$B removed" "$T/watch.txt"
+check "ports: auto: halt stops the watcher and drops its list" [ ! -e "$MM/auto-ports" ]
+check "ports: auto: ... no watcher process is left" test "$(jq -r '.portfwd_pid // empty' "$MM/state.json")" = ""
 expect_out "microvm: destroy" 0 "micro: destroyed" "$CORRAL" destroy -f micro
 check "microvm: nothing left" left_nothing micro

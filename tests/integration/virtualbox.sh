@@ -336,6 +336,68 @@ check "its stale state is cleaned" [ -z "$(st db id)" ] && [ ! -e .corral/machin
 expect_out "up makes it again (first boot, new host key)" 0 "db: ssh ready" "$CORRAL" up db
 expect_out "and provisions it" 0 "provisioned" "$CORRAL" ssh db -c 'cat /root/prov'
 
+# ---- ports: auto. The watcher (providers/autoports.c) reads the guest's
+# /proc/net/tcp over SSH and adds `controlvm VM natpf1 auto-G,...` rules.
+# What the fake can prove: the rule corral adds for a port the guest listens
+# on (host port: the same, else the next free one), that the fake (like
+# VirtualBox) lists it as a Forwarding line of the running VM, its delete
+# when the listener closes, `corral port`'s list, and halt stopping the
+# watcher. What it cannot: the stand-in guest shares the host's network, so
+# "the guest's listener" is one this test starts on the host (bound to
+# 0.0.0.0, hence the next port), the exclude ranges keep the host's other
+# listeners out, and no NAT rule carries traffic (VirtualBox's job).
+free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 20); do
+	A=$((20000 + RANDOM % 20000))
+	free "$A" && free $((A + 1)) && break
+done
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(1); time.sleep(300)' "$A" &
+listener=$!
+on_exit "kill $listener 2>/dev/null"
+mkdir -p "$T/auto"
+cat >"$T/auto/corral.yaml" <<YAML
+version: 1
+machines:
+  auto:
+    box: corral/tiny-vbox
+    provider: virtualbox
+    memory: 256M
+    ports: { auto: true, exclude: ["1-$((A - 1))", "$((A + 1))-65535"] }
+YAML
+on_exit '"$CORRAL" -C "$T/auto" destroy -f >/dev/null 2>&1'
+: >"$VBOX_FAKE_HOME/calls.log"
+expect_out "ports: auto: up" 0 "auto: ssh ready" "$CORRAL" -C "$T/auto" up
+check "ports: auto: no warning that virtualbox ignores it" \
+	bash -c '! grep -q "not supported" <<<"$1"' _ "$("$CORRAL" -C "$T/auto" up 2>&1)"
+aid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/auto/.corral/machines/auto/state.json")
+wait_for() { # SECONDS COMMAND...: until COMMAND succeeds
+	local i n=$(($1 * 10)); shift
+	for i in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+rule="auto-$A,tcp,127.0.0.1,$((A + 1)),,$A"
+added() { grep -qx "controlvm $aid natpf1 $rule" "$VBOX_FAKE_HOME/calls.log"; }
+check "ports: auto: the listening port got a NAT rule (busy host port: the next one)" wait_for 20 added
+expect_out "ports: auto: showvminfo lists it as a Forwarding line" 0 "=\"$rule\"" \
+	"$VBM" showvminfo "$aid" --machinereadable
+auto_fwds() { "$CORRAL" -C "$T/auto" --json port | jq -r '.[] | select(.auto) | "\(.guest):\(.host)"' | xargs; }
+check "ports: auto: corral port lists it" test "$(auto_fwds)" = "$A:$((A + 1))"
+check "ports: auto: only that port (the host's others are excluded)" \
+	test "$(grep -c "natpf1 auto-" "$VBOX_FAKE_HOME/calls.log")" = 1
+kill "$listener"
+deleted() { grep -qx "controlvm $aid natpf1 delete auto-$A" "$VBOX_FAKE_HOME/calls.log"; }
+check "ports: auto: a closed port's rule is deleted" wait_for 20 deleted
+check "ports: auto: ... gone from showvminfo" \
+	bash -c '! "$1" showvminfo "$2" --machinereadable | grep -q "auto-"' _ "$VBM" "$aid"
+no_fwds() { [ -z "$(auto_fwds)" ]; }
+check "ports: auto: ... and from corral port" wait_for 5 no_fwds
+wpid=$(jq -r '.portfwd_pid // empty' "$T/auto/.corral/machines/auto/state.json")
+expect_out "ports: auto: halt" 0 "auto: stopped" "$CORRAL" -C "$T/auto" halt -f
+check "ports: auto: halt stops the watcher" bash -c '[ -n "$1" ] && { [ ! -e "/proc/$1" ] || [ "$(cut -d" " -f3 "/proc/$1/stat")" = Z ]; }' _ "$wpid"
+check "ports: auto: ... forgets it" test -z "$(jq -r '.portfwd_pid // empty' "$T/auto/.corral/machines/auto/state.json")"
+check "ports: auto: ... and drops its list" test ! -e "$T/auto/.corral/machines/auto/auto-ports"
+"$CORRAL" -C "$T/auto" destroy -f >/dev/null 2>&1
+
 # ---- destroy
 ids="$(st db id) $(st web id)"
 ports="$(st db ssh_port) $(st web ssh_port)"
