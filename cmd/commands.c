@@ -40,7 +40,8 @@ static const struct command table[] = {
 	{"box", cmd_box, "add|search|list|remove|prune|outdated|update|verify|sign|publish ...",
 	 "manage the box store ($CORRAL_HOME/boxes, Vagrant's layout)",
 	 "  add [--name NAME] NAME|URL|PATH   a .box file or URL (needs a name; version 0),\n"
-	 "      a catalog .json (path or URL), or org/name from $CORRAL_BOX_SERVER/org/name\n"
+	 "      a cloud image (qcow2, raw, .xz/.gz/.zst, tar of disk.raw; named local/FILE\n"
+	 "      without --name), a catalog .json (path or URL), or org/name from $CORRAL_BOX_SERVER/org/name\n"
 	 "      (default https://vagrantcloud.com/org/name); also Vagrant's `add NAME URL`\n"
 	 "        --box-version C   constraint: = != > < >= <= ~>, comma list (newest fitting)\n"
 	 "        --provider P  --architecture A (default: this host's, then unknown)\n"

@@ -252,13 +252,18 @@ static int parse_checksum(const char *spec, struct plan *p, struct diag *d)
 static int plan_direct(const struct box_add_opts *o, const struct source *s, struct plan *p,
 		       struct diag *d)
 {
-	if (!o->name) {
+	if (!o->name && str_ends(s->url, ".box")) { /* as Vagrant: a .box is named */
 		diag_fail(d, "a .box file or URL needs a name: %s", s->url);
 		return diag_hint(d, "corral box add --name NAME %s (or: corral box add NAME %s)",
 				 o->source, o->source);
 	}
-	if (!box_name_valid(o->name)) {
-		diag_fail(d, "`%s` is not a box name", o->name);
+	/* an image (qcow2, raw, ...) is named after its file, as Lima and Multipass do */
+	_cleanup_free_ char *made = o->name ? NULL : box_name_for_source(s->url);
+	const char *name = o->name ? o->name : made;
+	if (made)
+		log_info("%s: stored as box %s (--name chooses another)", o->source, made);
+	if (!box_name_valid(name)) {
+		diag_fail(d, "`%s` is not a box name", name);
 		return diag_hint(d, "box names are like org/name: letters, digits, '-', '_', '.'");
 	}
 	bool ok;
@@ -269,7 +274,7 @@ static int plan_direct(const struct box_add_opts *o, const struct source *s, str
 			     "\"%s\" excludes", s->url, o->constraint);
 		return diag_hint(d, "drop the version constraint, or add the box from a catalog");
 	}
-	*p = (struct plan){.name = xstrdup(o->name), .version = xstrdup("0"),
+	*p = (struct plan){.name = xstrdup(name), .version = xstrdup("0"),
 			   .arch = xstrdup(o->arch ? o->arch : host_arch()), .url = xstrdup(s->url),
 			   .providers = o->providers, .arch_given = o->arch != NULL,
 			   .signature = xstrdup(o->signature), .sums_url = xstrdup(o->checksum_file),

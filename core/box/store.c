@@ -48,6 +48,33 @@ bool box_name_valid(const char *name)
 	return parts > 0 && name[0] != '/' && !strstr(name, "//") && !str_ends(name, "/");
 }
 
+/* "local/NAME" for a box given as its file or URL: NAME is the file name
+ * without its image and compression suffixes, other characters as '-'. */
+char *box_name_for_source(const char *src)
+{
+	static const char *const suffixes[] = {".xz", ".gz", ".zst", ".bz2", ".tar", ".box",
+					       ".qcow2", ".img", ".raw", NULL};
+	const char *end = src + strcspn(src, "?#");
+	const char *base = end;
+	while (base > src && base[-1] != '/')
+		base--;
+	char *name = xstrndup(base, (size_t)(end - base));
+	for (bool cut = true; cut;) {
+		cut = false;
+		for (size_t i = 0; suffixes[i]; i++)
+			if (str_ends(name, suffixes[i]) && strlen(name) > strlen(suffixes[i])) {
+				name[strlen(name) - strlen(suffixes[i])] = '\0';
+				cut = true;
+			}
+	}
+	for (char *c = name; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
+			*c = '-';
+	char *out = xasprintf("local/%s", box_word_valid(name) ? name : "image");
+	free(name);
+	return out;
+}
+
 static char *replace(const char *s, const char *from, const char *to)
 {
 	struct buf b = {0};

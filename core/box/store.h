@@ -96,6 +96,10 @@ struct box_add_opts {
 	bool force, insecure;
 };
 enum box_added { BOX_ADDED, BOX_PRESENT, BOX_REPLACED };
+/* The store name of a box given as its file or URL (`box: ./x.qcow2`,
+ * `box add URL` without --name): "local/" + the file name without its
+ * suffixes (.qcow2, .img, .raw, .tar, .xz, ...). */
+char *box_name_for_source(const char *src);
 int boxstore_add(const struct box_add_opts *o, struct box_ref *out, enum box_added *how,
 		 struct diag *d);
 

@@ -10,6 +10,7 @@
 #include "core/box/store_priv.h"
 #include "core/box/catalog.h"
 #include "core/box/oci.h"
+#include "core/config/yamltree.h"
 #include "core/base/util.h"
 #include "core/host/state.h"
 #include "core/box/version.h"
@@ -106,6 +107,22 @@ static int add_from_source(const struct machine_cfg *mc, const char *const *prov
 	return 0;
 }
 
+/* `box:` is an image's URL or path: stored as local/NAME (box_name_for_source)
+ * and added from there the first time. */
+static int ensure_source(const struct machine_cfg *mc, const char *const *providers,
+			 struct box_ref *out, struct diag *d)
+{
+	struct machine_cfg named = *mc;
+	named.box = box_name_for_source(mc->box);
+	named.box_url = mc->box;
+	bool found = false;
+	int rc = find_installed(&named, providers, out, &found, d);
+	if (rc == 0 && !found)
+		rc = add_from_source(&named, providers, mc->box_version, NULL, out, d);
+	free(named.box);
+	return rc;
+}
+
 int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 		    struct box_ref *out, struct diag *d)
 {
@@ -115,6 +132,8 @@ int boxstore_ensure(const struct machine_cfg *mc, const char *const *providers,
 	bool found = false;
 	if (oci_ref_is(mc->box))
 		return ensure_oci(mc, providers, out, d);
+	if (box_is_source(mc->box) && !mc->box_url)
+		return ensure_source(mc, providers, out, d);
 	if (find_installed(mc, providers, out, &found, d) < 0)
 		return diag_wrap(d, "box %s", mc->box);
 	if (found)
@@ -236,6 +255,14 @@ int boxstore_ensure_pinned(const struct machine_cfg *mc, const char *const *prov
 		return diag_fail(d, "machine %s has no box", mc->name);
 	if (oci_ref_is(mc->box))
 		return ensure_oci_pinned(mc, providers, pin, out, d);
+	if (box_is_source(mc->box) && !mc->box_url) { /* an image's URL or path */
+		struct machine_cfg named = *mc;
+		named.box = box_name_for_source(mc->box);
+		named.box_url = mc->box;
+		int rc = boxstore_ensure_pinned(&named, providers, pin, out, d);
+		free(named.box);
+		return rc;
+	}
 	if (!str_in_list(pin->provider, providers))
 		return diag_fail(d, "%s: corral.lock pins box %s for provider %s, which this "
 				    "machine's provider cannot boot", mc->name, mc->box, pin->provider);

@@ -192,6 +192,20 @@ static char *resolve(struct dec *d, const struct ynode *n, const char *s)
 	return path_abs(home, s[1] ? s + 2 : ".");
 }
 
+/* `box:` is a name, or an image's URL or path; a relative path starts at
+ * the envfile's directory, like every other host path in it. */
+static void p_box(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	char *s = checked_str(d, n, k);
+	if (s && (strncmp(s, "./", 2) == 0 || strncmp(s, "../", 3) == 0)) {
+		char *abs = path_abs(d->dir, s);
+		free(s);
+		s = abs;
+	}
+	if (s)
+		replace_str(FIELD(obj, k, char *), s);
+}
+
 static void p_path(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
 {
 	_cleanup_free_ char *s = checked_str(d, n, k);
@@ -990,6 +1004,7 @@ static void p_command(struct dec *d, const struct ynode *n, void *obj, const str
 }
 
 static const struct ktype t_str = {"a string", p_str, f_str, j_str};
+static const struct ktype t_box = {"a string", p_box, f_str, j_str};
 static const struct ktype t_path = {"a path", p_path, f_str, j_path};
 static const struct ktype t_user_data = {"cloud-config text or a file", p_user_data, f_str, j_str};
 static const struct ktype t_bool = {"true or false", p_bool, NULL, j_bool};
@@ -1260,8 +1275,9 @@ static const struct keytab tab_popts = TABLE(popt_keys);
 
 #define M(n, t, m) KEY(n, t, struct machine_cfg, m)
 static const struct key machine_keys[] = {
-	{M("box", t_str, box), .valid = valid_box, .bad = "is not a box name",
-	 .hint = "write a name like corral/debian-12; a URL goes in box_url"},
+	{M("box", t_box, box), .valid = valid_box, .bad = "is not a box name, URL or path",
+	 .hint = "write a name like corral/debian-12, an image's URL (https://...) or a path "
+		 "(./image.qcow2)"},
 	{M("box_version", t_str, box_version), .valid = valid_constraint,
 	 .bad = "is not a version constraint", .hint = "write a constraint like \">= 1.2, < 2\""},
 	{M("box_url", t_str, box_url), .valid = valid_url, .bad = "is not a URL or path",

@@ -170,8 +170,16 @@ bool valid_cidr(const char *s)
 
 /* A box name, or an OCI image reference (oci://REG/REPO:TAG, debian:12,
  * REPO@sha256:HEX, oci-archive:PATH): core/box/oci.h tells them apart. */
+bool box_is_source(const char *s)
+{
+	return strstr(s, "://") || s[0] == '/' || strncmp(s, "./", 2) == 0 ||
+	       strncmp(s, "../", 3) == 0;
+}
+
 bool valid_box(const char *s)
 {
+	if (box_is_source(s))
+		return valid_url(s);
 	return charset_ok(s, LOWER UPPER DIGIT, LOWER UPPER DIGIT "._/-:@", 255);
 }
 

@@ -82,7 +82,10 @@ bool valid_ident(const char *s);    /* env vars and ansible groups: [A-Za-z_][A-
 bool valid_ip(const char *s);       /* IPv4 or IPv6 */
 bool valid_ipv4(const char *s);
 bool valid_cidr(const char *s);     /* IPv4 network/prefix, host bits zero */
-bool valid_box(const char *s);      /* "corral/debian-12" */
+bool valid_box(const char *s);      /* "corral/debian-12", or a source (box_is_source) */
+/* A box given as its source: a URL (scheme://...) or a path (/..., ./..., ../...),
+ * as Lima and Multipass take an image; stored under a name made from its file name. */
+bool box_is_source(const char *s);
 bool valid_constraint(const char *s); /* Vagrant version constraints: ">= 1.2, < 2" */
 bool valid_url(const char *s);      /* one word, not an option (no leading '-') */
 bool valid_checksum(const char *s); /* "sha256:<64 hex>" and the like */

@@ -40,6 +40,22 @@ expect_out "path: not a file, URL or org/name" 1 "is not a file, a URL or an org
 expect_out "path: wrong --provider is refused" 1 "the box is for provider libvirt, not virtualbox" \
 	corral box add --name test/other --provider virtualbox "$T/lv.box"
 check "path: a refused box leaves nothing" test ! -e "$BOXES/test-VAGRANTSLASH-other" -a -z "$(ls -A "$BOXES" | grep '^\.tmp-')"
+# --- an image (not a .box) needs no name: stored as local/FILE-WITHOUT-SUFFIXES
+qemu-img create -q -f qcow2 "$T/noble-cloudimg-amd64.qcow2" 16M
+xz -0 -k "$T/noble-cloudimg-amd64.qcow2"
+expect_out "image: a qcow2.xz added without a name is named after its file" 0 \
+	"added box local/noble-cloudimg-amd64 0 (kvm" corral box add "$T/noble-cloudimg-amd64.qcow2.xz"
+check "image: stored as a kvm box" test -f "$BOXES/local-VAGRANTSLASH-noble-cloudimg-amd64/0/$HOST_ARCH/kvm/box.img"
+expect_out "image: removed by its made name" 0 "removed" corral box remove local/noble-cloudimg-amd64
+cat >"$T/imgenv.yaml" <<'EOF2'
+version: 1
+machines:
+  a: { box: ./noble-cloudimg-amd64.qcow2, provider: kvm }
+  b: { box: "https://images.example.test/x/disk.img?sig=1", provider: kvm }
+EOF2
+expect_out "image: box: takes a path or a URL" 0 "" corral -f "$T/imgenv.yaml" validate
+printf 'version: 1\nmachines:\n  a: { box: "./two words.img" }\n' >"$T/badimg.yaml"
+expect_out "image: a path with a space is refused at its line" 2 "badimg.yaml:3" corral -f "$T/badimg.yaml" validate
 mkdir -p "$T/nometa" && echo x >"$T/nometa/box.img" && tar -C "$T/nometa" -czf "$T/nometa.box" .
 expect_out "path: a box without metadata.json is refused" 1 "no metadata.json" corral box add --name test/nometa "$T/nometa.box"
 
@@ -259,3 +275,12 @@ check "token: not sent to the box server's host on another port and scheme" \
 	test "$(grep -c Bearer "$LOG")" = 0
 expect_out "a box from a URL without a checksum is added with a warning" 0 "no checksum given" \
 	"$CORRAL" box add --name test/nosum --force "$H/down.box"
+
+# --- `box:` as a path: the machine's box is stored under the name made from its file
+mkdir -p "$T/pathenv"
+cp "$(test_box tiny)" "$T/pathenv/tiny.box"
+printf 'version: 1\nmachines:\n  t: { box: ./tiny.box, provider: container }\n' >"$T/pathenv/corral.yaml"
+expect_out "box: ./tiny.box boots, stored as local/tiny" 0 "t: ssh ready" \
+	bash -c 'cd "$1" && "$2" up' - "$T/pathenv" "$CORRAL"
+expect_out "and is listed under that name" 0 "local/tiny" "$CORRAL" box list
+expect_out "its machine is destroyed" 0 "t: destroyed" bash -c 'cd "$1" && "$2" destroy -f' - "$T/pathenv" "$CORRAL"
