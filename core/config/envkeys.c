@@ -1275,7 +1275,7 @@ static const struct keytab tab_popts = TABLE(popt_keys);
 
 #define M(n, t, m) KEY(n, t, struct machine_cfg, m)
 static const struct key machine_keys[] = {
-	{M("box", t_box, box), .valid = valid_box, .bad = "is not a box name, URL or path",
+	{M("box", t_box, box), .valid = valid_box, .bad = "is not a box name",
 	 .hint = "write a name like corral/debian-12, an image's URL (https://...) or a path "
 		 "(./image.qcow2)"},
 	{M("box_version", t_str, box_version), .valid = valid_constraint,
