@@ -47,6 +47,9 @@ static const struct {
 	[MK_VM_NAME] = {"vm_name", T_STR},
 	[MK_CHECKPOINT] = {"checkpoint", T_FLAG},
 	[MK_CHECKPOINT_STEPS] = {"checkpoint_steps", T_LIST},
+	[MK_INSTANCE] = {"instance", T_STR},
+	[MK_IMAGE_ALIAS] = {"image_alias", T_STR},
+	[MK_INCUS_SOCKET] = {"incus_socket", T_STR},
 };
 
 static const struct {

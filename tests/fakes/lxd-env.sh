@@ -10,7 +10,8 @@
 # What this host needs, found by trying (Debian 12, cgroup v1 + the
 # unified hierarchy, no AppArmor): `lxd --group root` as root; unprivileged
 # containers start (LXD shifts the rootfs at first start); raw.lxc is
-# allowed in the default project.
+# allowed in the default project; every directory above LXD_DIR must be
+# searchable by others (a container's mapped root walks to its rootfs).
 #
 # Sets: LXD_DIR, LXD_SOCKET, LXD_BRIDGE, LXD_SUBNET (the /24), LXD_GW.
 # Skips the whole test (TAP "1..0 # SKIP") when lxd is not installed.
@@ -28,6 +29,9 @@ lxd_start() {
 	LXD_BRIDGE=${LXD_BRIDGE:0:15}
 	LXD_SUBNET=10.219.$n.0/24
 	LXD_GW=10.219.$n.1
+	# The containers' root (a mapped uid) must traverse to their rootfs
+	# under $T: mktemp made it 0700.
+	chmod 711 "$T"
 	mkdir -p "$LXD_DIR" "$T/storage"
 	lxd --group root --logfile "$T/lxd.log" >"$T/lxd.out" 2>&1 &
 	LXD_PID=$!

@@ -544,7 +544,7 @@ static void value_errors(void)
 	FAILS("machines:\n  m: { box: b, primary: maybe }\n",
 	      "machines.m.primary: \"maybe\" is not true or false", 2, 25, "write true or false");
 	FAILS("machines:\n  m: { box: b, provider: kvmm }\n",
-	      "machines.m.provider: \"kvmm\" is not one of container, kvm, virtualbox, auto", 2, 26,
+	      "machines.m.provider: \"kvmm\" is not one of container, kvm, virtualbox, incus, auto", 2, 26,
 	      "did you mean `kvm`?");
 	FAILS("machines:\n  m: { box: b, hostname: -web }\n",
 	      "machines.m.hostname: \"-web\" is not a hostname", 2, 26, NULL);

@@ -1,0 +1,391 @@
+/* The incus provider's vtable: a machine is an instance named
+ * "crl-<8 hex of the envfile's directory>-<machine>" (so envfiles sharing
+ * a server never clash), made from the box's image, on a managed bridge
+ * with a static address corral picks from the bridge's subnet (liblxc sets
+ * it inside the container before init runs, so no DHCP client is needed)
+ * and reaches SSH at that address. cpus and memory become limits.cpu and
+ * limits.memory, disk the root disk's size, forwarded ports proxy devices
+ * listening on the host's 127.0.0.1 (or host_ip). The state API says
+ * whether it runs; the instance's name, image alias and socket are kept in
+ * state.json so `destroy` works without the envfile. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/base/digest.h"
+#include "core/host/mstate.h"
+#include "core/host/net.h"
+#include "providers/incus/incus.h"
+#include "providers/provider.h"
+
+#define STOP_FORCE_S 30 /* a forced stop */
+
+/* One pick-and-create at a time: the address is reserved by the create. */
+static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct {
+	const char *status;
+	enum mstate s;
+} statuses[] = {
+	{"Running", MS_RUNNING}, {"Frozen", MS_SAVED}, {"Stopped", MS_STOPPED},
+	{"Starting", MS_RUNNING}, {"Stopping", MS_RUNNING}, {"Freezing", MS_RUNNING},
+	{"Thawed", MS_RUNNING},
+};
+
+static const char *mname(const struct machine *m)
+{
+	return m->cfg ? m->cfg->name : "the machine";
+}
+
+/* The client for m: its recorded socket once created, else its config. */
+static int client(struct machine *m, struct incus_client *c, struct diag *d)
+{
+	if (incus_client_open(c, m->cfg, d) < 0 && !machine_str(m, MK_INCUS_SOCKET))
+		return -1;
+	const char *sock = machine_str(m, MK_INCUS_SOCKET);
+	if (sock) {
+		free(c->socket);
+		c->socket = xstrdup(sock);
+	}
+	return 0;
+}
+
+static char *instance_name(const struct machine *m)
+{
+	unsigned char raw[32];
+	char hex[65];
+	hash_str(m->env->dir, raw, hex);
+	return xasprintf("crl-%.8s-%.50s", hex, m->cfg->name);
+}
+
+static int inst_state(struct incus_client *c, struct machine *m, enum mstate *s, struct diag *d)
+{
+	const char *name = machine_str(m, MK_INSTANCE);
+	*s = MS_NOT_CREATED;
+	if (!name)
+		return 0;
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", name);
+	json_t *st = NULL;
+	long code;
+	if (incus_call(c, "GET", p, NULL, &st, &code, d) < 0) {
+		if (code != 404)
+			return -1;
+		/* Removed outside corral: not created any more. */
+		machine_state_clear(m);
+		return path_is_dir(m->dir) ? machine_save(m, d) : 0;
+	}
+	const char *v = json_string_value(json_object_get(st, "status"));
+	*s = MS_STOPPED;
+	for (size_t i = 0; v && i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (strcmp(v, statuses[i].status) == 0)
+			*s = statuses[i].s;
+	json_decref(st);
+	return 0;
+}
+
+static int in_state(struct machine *m, enum mstate *s, struct diag *d)
+{
+	struct incus_client c;
+	*s = machine_str(m, MK_INSTANCE) ? MS_STOPPED : MS_NOT_CREATED;
+	if (!machine_str(m, MK_INSTANCE))
+		return 0;
+	if (client(m, &c, d) < 0)
+		return -1;
+	int rc = inst_state(&c, m, s, d);
+	incus_client_close(&c);
+	return rc;
+}
+
+static int action(struct incus_client *c, struct machine *m, const char *act, bool force,
+		  unsigned timeout_s, struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", machine_str(m, MK_INSTANCE));
+	json_t *body = json_pack("{s:s, s:i, s:b}", "action", act, "timeout", (int)timeout_s,
+				 "force", force);
+	int rc = incus_call(c, "PUT", p, body, NULL, NULL, d);
+	json_decref(body);
+	return rc;
+}
+
+/* ---- the network and the address ---- */
+
+/* The network of the default profile's first NIC. */
+static int profile_network(struct incus_client *c, char **net, struct diag *d)
+{
+	json_t *prof = NULL;
+	if (incus_call(c, "GET", "/1.0/profiles/default", NULL, &prof, NULL, d) < 0)
+		return -1;
+	const char *key;
+	json_t *dev;
+	json_object_foreach(json_object_get(prof, "devices"), key, dev) {
+		const char *n = json_string_value(json_object_get(dev, "network"));
+		const char *t = json_string_value(json_object_get(dev, "type"));
+		if (!*net && n && t && strcmp(t, "nic") == 0)
+			*net = xstrdup(n);
+	}
+	json_decref(prof);
+	if (*net)
+		return 0;
+	diag_fail(d, "incus: the default profile has no NIC on a managed network");
+	return diag_hint(d, "set provider_options.incus.network to a managed bridge");
+}
+
+/* The bridge's subnet and gateway ("10.219.7.1/24"). */
+static int bridge_of(struct incus_client *c, const char *net, struct subnet *s, char *gw,
+		     struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", net);
+	json_t *n = NULL;
+	if (incus_call(c, "GET", p, NULL, &n, NULL, d) < 0)
+		return -1;
+	const char *a = json_string_value(json_object_get(json_object_get(n, "config"), "ipv4.address"));
+	char cidr[64] = "";
+	if (a && strchr(a, '/') && strlen(a) < sizeof(cidr)) {
+		snprintf(gw, 16, "%.*s", (int)(strchr(a, '/') - a), a);
+		struct in_addr ia;
+		unsigned prefix = (unsigned)atoi(strchr(a, '/') + 1);
+		if (inet_pton(AF_INET, gw, &ia) == 1 && prefix >= 8 && prefix <= 30) {
+			uint32_t mask = ~0u << (32 - prefix);
+			struct in_addr na = {htonl(ntohl(ia.s_addr) & mask)};
+			snprintf(cidr, sizeof(cidr), "%s/%u", inet_ntoa(na), prefix);
+		}
+	}
+	json_decref(n);
+	if (!cidr[0]) {
+		diag_fail(d, "incus: network %s has no IPv4 subnet corral can use", net);
+		return diag_hint(d, "give it one: ipv4.address 10.219.7.1/24, say");
+	}
+	return net_subnet_parse(cidr, s, d);
+}
+
+/* A free address on net: the server's leases (its dynamic and every
+ * instance's static one) and the gateway are taken. */
+static int pick_address(struct incus_client *c, const char *net, const char *owner, char *ip,
+			char *gw, unsigned *prefix, struct diag *d)
+{
+	struct subnet s;
+	if (bridge_of(c, net, &s, gw, d) < 0)
+		return -1;
+	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s/leases", net);
+	json_t *leases = NULL;
+	if (incus_call(c, "GET", p, NULL, &leases, NULL, d) < 0)
+		return -1;
+	json_t *pool = json_pack("{s:{}, s:{}}", "leases", "seen");
+	json_t *taken = json_object_get(pool, "leases");
+	json_object_set_new(taken, gw, json_string("gateway"));
+	size_t i;
+	json_t *l;
+	json_array_foreach(leases, i, l) {
+		const char *a = json_string_value(json_object_get(l, "address"));
+		if (a && strchr(a, '.'))
+			json_object_set_new(taken, a, json_string("server"));
+	}
+	json_decref(leases);
+	int rc = net_pool_pick(pool, &s, owner, NULL, NULL, ip, 16, d);
+	json_decref(pool);
+	*prefix = s.prefix;
+	return rc;
+}
+
+/* ---- creation ---- */
+
+static void add_ports(const struct machine_cfg *cfg, json_t *devices)
+{
+	for (size_t i = 0; i < cfg->nports; i++) {
+		const struct port_fwd *f = &cfg->ports[i];
+		if (!f->host)
+			continue; /* a host port corral picks: phase 2 */
+		const char *proto = f->udp ? "udp" : "tcp";
+		_cleanup_free_ char *dev = xasprintf("corral-port-%s-%u", proto, f->host);
+		_cleanup_free_ char *listen = xasprintf("%s:%s:%u", proto,
+							f->host_ip ? f->host_ip : "127.0.0.1", f->host);
+		_cleanup_free_ char *connect = xasprintf("%s:127.0.0.1:%u", proto, f->guest);
+		json_object_set_new(devices, dev, json_pack("{s:s, s:s, s:s}", "type", "proxy",
+							    "listen", listen, "connect", connect));
+	}
+}
+
+static json_t *create_body(struct machine *m, const char *name, const char *image,
+			   const char *net, const char *ip, const char *gw, unsigned prefix)
+{
+	const struct machine_cfg *cfg = m->cfg;
+	_cleanup_free_ char *raw = xasprintf("lxc.net.0.ipv4.address = %s/%u\n"
+					     "lxc.net.0.ipv4.gateway = %s\n", ip, prefix, gw);
+	_cleanup_free_ char *cpus = xasprintf("%u", cfg->cpus);
+	_cleanup_free_ char *mem = xasprintf("%lluMiB", (unsigned long long)(cfg->memory >> 20));
+	json_t *devices = json_pack("{s:{s:s, s:s, s:s, s:s}}", "eth0", "type", "nic", "name",
+				    "eth0", "network", net, "ipv4.address", ip);
+	add_ports(cfg, devices);
+	if (cfg->disk) {
+		_cleanup_free_ char *size = xasprintf("%lluMiB", (unsigned long long)(cfg->disk >> 20));
+		json_object_set_new(devices, "root", json_pack("{s:s, s:s, s:s, s:s}", "type", "disk",
+							       "path", "/", "pool", "default",
+							       "size", size));
+	}
+	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:[s], s:{s:s, s:s, s:s, s:s}, s:o}", "name",
+			 name, "type", "container", "source", "type", "image", "alias", image,
+			 "profiles", "default", "config", "limits.cpu", cpus, "limits.memory", mem,
+			 "raw.lxc", raw, "user.corral.machine", m->dir, "devices", devices);
+}
+
+static int image_of(struct incus_client *c, struct machine *m, char **image, bool *ours,
+		    struct diag *d)
+{
+	*ours = !m->cfg->incus.image;
+	if (!*ours) {
+		*image = xstrdup(m->cfg->incus.image);
+		return 0;
+	}
+	return incus_image_ensure(c, m, image, d);
+}
+
+static int create(struct incus_client *c, struct machine *m, struct diag *d)
+{
+	if (m->cfg->incus.type && strcmp(m->cfg->incus.type, "container") != 0) {
+		diag_fail(d, "incus: %s instances are not supported yet", m->cfg->incus.type);
+		return diag_hint(d, "use provider_options.incus.type: container");
+	}
+	_cleanup_free_ char *name = instance_name(m), *image = NULL, *net = NULL;
+	_cleanup_free_ char *path = NULL;
+	bool ours;
+	if (image_of(c, m, &image, &ours, d) < 0)
+		return -1;
+	net = xstrdup(m->cfg->incus.network);
+	if (!net && profile_network(c, &net, d) < 0)
+		return -1;
+	char ip[16], gw[16];
+	unsigned prefix;
+	pthread_mutex_lock(&create_mu);
+	int rc = pick_address(c, net, name, ip, gw, &prefix, d);
+	json_t *body = rc == 0 ? create_body(m, name, image, net, ip, gw, prefix) : NULL;
+	path = c->target ? xasprintf("/1.0/instances?target=%s", c->target)
+			 : xstrdup("/1.0/instances");
+	if (rc == 0)
+		rc = incus_call(c, "POST", path, body, NULL, NULL, d);
+	pthread_mutex_unlock(&create_mu);
+	json_decref(body);
+	if (rc < 0)
+		return -1;
+	machine_set_str(m, MK_INSTANCE, name);
+	machine_set_str(m, MK_IP, ip);
+	machine_set_str(m, MK_INCUS_SOCKET, c->socket);
+	if (ours)
+		machine_set_str(m, MK_IMAGE_ALIAS, image);
+	machine_set_flag(m, MK_CREATED, true);
+	return machine_save(m, d);
+}
+
+/* Before the first start: keys and init, and busybox's halt signal (it
+ * powers off on SIGUSR2; LXD's default SIGPWR it ignores). */
+static int first_boot(struct incus_client *c, struct machine *m, struct diag *d)
+{
+	const char *name = machine_str(m, MK_INSTANCE);
+	bool busybox;
+	if (incus_files_prepare(c, m, name, &busybox, d) < 0)
+		return -1;
+	machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
+	if (!busybox)
+		return machine_save(m, d);
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", name);
+	json_t *inst = NULL;
+	if (incus_call(c, "GET", p, NULL, &inst, NULL, d) < 0)
+		return -1;
+	json_t *cfg = json_object_get(inst, "config");
+	const char *raw = json_string_value(json_object_get(cfg, "raw.lxc"));
+	_cleanup_free_ char *more = xasprintf("%slxc.signal.halt = SIGUSR2\n", raw ? raw : "");
+	json_t *patch = json_pack("{s:{s:s}}", "config", "raw.lxc", more);
+	int rc = incus_call(c, "PATCH", p, patch, NULL, NULL, d);
+	json_decref(patch);
+	json_decref(inst);
+	return rc < 0 ? -1 : machine_save(m, d);
+}
+
+static int in_up(struct machine *m, struct diag *d)
+{
+	struct incus_client c;
+	enum mstate s;
+	if (client(m, &c, d) < 0)
+		return diag_wrap(d, "%s", mname(m));
+	int rc = inst_state(&c, m, &s, d);
+	if (rc == 0 && s == MS_NOT_CREATED)
+		rc = create(&c, m, d) < 0 || first_boot(&c, m, d) < 0 ? -1 : 0;
+	if (rc == 0 && s == MS_SAVED)
+		rc = action(&c, m, "unfreeze", false, 0, d);
+	else if (rc == 0 && s != MS_RUNNING)
+		rc = action(&c, m, "start", false, 0, d);
+	incus_client_close(&c);
+	return rc < 0 ? diag_wrap(d, "%s", mname(m)) : 0;
+}
+
+static int in_halt(struct machine *m, bool force, struct diag *d)
+{
+	struct incus_client c;
+	enum mstate s;
+	if (client(m, &c, d) < 0)
+		return -1;
+	int rc = inst_state(&c, m, &s, d);
+	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED) {
+		unsigned grace = (unsigned)(mcfg_halt_timeout_ms(m->cfg) / 1000);
+		struct diag soft = {0};
+		if (force || s == MS_SAVED || action(&c, m, "stop", false, grace, &soft) < 0)
+			rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
+	}
+	incus_client_close(&c);
+	return rc;
+}
+
+static int in_destroy(struct machine *m, struct diag *d)
+{
+	struct incus_client c;
+	enum mstate s;
+	if (client(m, &c, d) < 0)
+		return -1;
+	_cleanup_free_ char *alias = xstrdup(machine_str(m, MK_IMAGE_ALIAS));
+	int rc = inst_state(&c, m, &s, d);
+	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED)
+		rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
+	if (rc == 0 && s != MS_NOT_CREATED) {
+		_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", machine_str(m, MK_INSTANCE));
+		rc = incus_call(&c, "DELETE", p, NULL, NULL, NULL, d);
+	}
+	if (rc == 0 && alias)
+		rc = incus_image_release(&c, alias, d);
+	incus_client_close(&c);
+	if (rc < 0)
+		return -1;
+	machine_state_clear(m);
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	_cleanup_free_ char *hk = machine_path(m, "ssh_host_ed25519_key");
+	unlink(kh);
+	unlink(hk);
+	return path_is_dir(m->dir) ? machine_save(m, d) : 0;
+}
+
+/* Usable when a daemon answers on the socket. */
+static int in_usable(struct diag *why)
+{
+	struct incus_client c;
+	if (incus_client_open(&c, NULL, why) < 0)
+		return -1;
+	int rc = incus_call(&c, "GET", "/1.0", NULL, NULL, NULL, why);
+	incus_client_close(&c);
+	return rc;
+}
+
+const struct provider provider_incus = {
+	.name = "incus",
+	.box_provider = {"container", NULL},
+	.usable = in_usable,
+	.up = in_up,
+	.halt = in_halt,
+	.destroy = in_destroy,
+	.state = in_state,
+	.ssh_endpoint = machine_ssh_endpoint,
+	/* The server names the instance and brings up eth0 with its address. */
+	.configures_guest_network = true,
+	.sync_types = 1u << SYNC_RSYNC,
+	.sync_auto = SYNC_RSYNC,
+};

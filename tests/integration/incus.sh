@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The incus provider against a real daemon: Debian 12's LXD 5.0.2 (the
+# API lineage Incus keeps), started for this test alone by
+# tests/fakes/lxd-env.sh with its own socket, storage and bridge. One
+# machine of the tiny box through the CLI: up (image uploaded once, the
+# machine key and pinned host key written before the first start, a
+# static address on the bridge), ssh, a shell provisioner, a forwarded
+# port (a proxy device), halt/up keeps data, a second envfile with the
+# same box reuses the image, destroy leaves no instance and no image.
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/fakes/lxd-env.sh"
+lxd_start
+"$CORRAL" box add "$(dirname "$(test_box tiny)")/catalog.json" >/dev/null 2>&1
+
+mkdir -p "$T/a" "$T/b"
+envfile() {
+	cat >"$1/corral.yaml" <<YAML
+version: 1
+machines:
+  $2:
+    box: corral/tiny
+    provider: incus
+    memory: 128M
+    provider_options:
+      incus: { remote: "unix://$LXD_SOCKET", network: $LXD_BRIDGE }
+    ports: [{ guest: 8080, host: $3 }]
+    provision:
+      - shell: { inline: "echo provisioned > ~/prov", privileged: false }
+YAML
+}
+PORT=$(( 20000 + $$ % 20000 ))
+envfile "$T/a" web "$PORT"
+envfile "$T/b" web $((PORT + 1))
+cd "$T/a"
+api() { curl -s --unix-socket "$LXD_SOCKET" "http://lxd$1"; }
+instances() { api /1.0/instances | jq -r '.metadata[]'; }
+images() { api /1.0/images | jq -r '.metadata[]'; }
+
+out=$("$CORRAL" up 2>&1)
+up_ok() { grep -q "web: ssh ready" <<<"$out" && ! grep -q "error" <<<"$out"; }
+check "up reaches ssh and provisions" up_ok || printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
+expect_out "status says running" 0 "running" "$CORRAL" status web
+expect_out "ssh runs a command in the instance" 0 "hello" "$CORRAL" ssh web -c 'echo hello'
+expect_out "ssh -c returns the command's status" 3 "" "$CORRAL" ssh web -c 'exit 3'
+expect_out "the shell provisioner ran" 0 "provisioned" "$CORRAL" ssh web -c 'cat ~/prov'
+check "the instance carries the envfile's prefix" grep -q '^/1.0/instances/crl-[0-9a-f]\{8\}-web$' <<<"$(instances)"
+check "its address is on the test bridge" grep -q "^${LXD_GW%.1}\." <<<"$(jq -r .ip .corral/machines/web/state.json)"
+
+# A forwarded port is a proxy device listening on 127.0.0.1.
+"$CORRAL" ssh web -c 'mkdir -p /tmp/www && echo pong >/tmp/www/index.html && httpd -p 8080 -h /tmp/www' >/dev/null 2>&1
+expect_out "a forwarded port reaches the guest" 0 "pong" curl -s --max-time 5 "http://127.0.0.1:$PORT/"
+
+expect_out "write a file" 0 "" "$CORRAL" ssh web -c 'echo kept > ~/kept; sync'
+expect_out "halt" 0 "" "$CORRAL" halt web
+expect_out "status says stopped" 0 "stopped" "$CORRAL" status web
+check "the instance is stopped on the server" test "$(api "$(instances | head -1)/state" | jq -r .metadata.status)" = Stopped
+expect_out "up again" 0 "ssh ready" "$CORRAL" up web
+expect_out "halt/up keeps data" 0 "kept" "$CORRAL" ssh web -c 'cat ~/kept'
+
+# A second envfile with the same box: its own instance, the same image.
+(cd "$T/b" && "$CORRAL" up >/dev/null 2>&1)
+check "a second envfile gets its own instance" test "$(instances | wc -l)" = 2
+check "and reuses the uploaded image" test "$(images | wc -l)" = 1
+(cd "$T/b" && "$CORRAL" destroy -f >/dev/null 2>&1)
+check "destroying one keeps the image the other uses" test "$(images | wc -l)" = 1
+
+expect_out "destroy" 0 "" "$CORRAL" destroy -f
+check "destroy leaves no instance" test -z "$(instances)"
+check "destroy leaves no image" test -z "$(images)"
+check "destroy leaves no proxy listener" sh -c "! ss -ltnH 'sport = :$PORT' | grep -q ."
+check "destroy leaves no machine directory" test ! -e .corral/machines/web
