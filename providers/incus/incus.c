@@ -364,6 +364,88 @@ static int in_destroy(struct machine *m, struct diag *d)
 	return path_is_dir(m->dir) ? machine_save(m, d) : 0;
 }
 
+/* ---- suspend, snapshots ---- */
+
+/* One call on a created machine's instance: METHOD /1.0/instances/NAME+tail. */
+static int on_instance(struct machine *m, const char *method, const char *tail, json_t *body,
+		       json_t **meta, struct diag *d)
+{
+	struct incus_client c;
+	const char *name = machine_str(m, MK_INSTANCE);
+	if (!name) {
+		diag_fail(d, "%s is not created", mname(m));
+		return diag_hint(d, "create it with `corral up`");
+	}
+	if (client(m, &c, d) < 0)
+		return -1;
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s%s", name, tail);
+	int rc = incus_call(&c, method, p, body, meta, NULL, d);
+	incus_client_close(&c);
+	return rc;
+}
+
+static int state_action(struct machine *m, const char *act, struct diag *d)
+{
+	json_t *body = json_pack("{s:s, s:i}", "action", act, "timeout", 30);
+	int rc = on_instance(m, "PUT", "/state", body, NULL, d);
+	json_decref(body);
+	return rc;
+}
+
+/* A container is frozen (its processes stopped where they are). */
+static int in_suspend(struct machine *m, struct diag *d) { return state_action(m, "freeze", d); }
+
+static int in_resume(struct machine *m, struct diag *d)
+{
+	enum mstate s;
+	if (in_state(m, &s, d) < 0)
+		return -1;
+	if (s == MS_SAVED)
+		return state_action(m, "unfreeze", d);
+	return s == MS_RUNNING ? 0 : state_action(m, "start", d);
+}
+
+static int in_snapshot_save(struct machine *m, const char *name, struct diag *d)
+{
+	json_t *body = json_pack("{s:s, s:b}", "name", name, "stateful", false);
+	int rc = on_instance(m, "POST", "/snapshots", body, NULL, d);
+	json_decref(body);
+	return rc;
+}
+
+/* The server restores a running container in place (stop, restore, start). */
+static int in_snapshot_restore(struct machine *m, const char *name, struct diag *d)
+{
+	json_t *body = json_pack("{s:s}", "restore", name);
+	int rc = on_instance(m, "PUT", "", body, NULL, d);
+	json_decref(body);
+	return rc;
+}
+
+static int in_snapshot_delete(struct machine *m, const char *name, struct diag *d)
+{
+	_cleanup_free_ char *tail = xasprintf("/snapshots/%s", name);
+	return on_instance(m, "DELETE", tail, NULL, NULL, d);
+}
+
+/* GET .../snapshots: their URLs, "/1.0/instances/NAME/snapshots/SNAP". */
+static int in_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
+{
+	json_t *list = NULL;
+	if (on_instance(m, "GET", "/snapshots", NULL, &list, d) < 0)
+		return -1;
+	size_t i;
+	json_t *u;
+	json_array_foreach(list, i, u) {
+		const char *url = json_string_value(u);
+		const char *slash = url ? strrchr(url, '/') : NULL;
+		if (slash && slash[1])
+			strv_push(out, slash + 1);
+	}
+	json_decref(list);
+	return 0;
+}
+
 /* Usable when a daemon answers on the socket. */
 static int in_usable(struct diag *why)
 {
@@ -384,6 +466,12 @@ const struct provider provider_incus = {
 	.destroy = in_destroy,
 	.state = in_state,
 	.ssh_endpoint = machine_ssh_endpoint,
+	.suspend = in_suspend,
+	.resume = in_resume,
+	.snapshot_save = in_snapshot_save,
+	.snapshot_restore = in_snapshot_restore,
+	.snapshot_delete = in_snapshot_delete,
+	.snapshot_list = in_snapshot_list,
 	/* The server names the instance and brings up eth0 with its address. */
 	.configures_guest_network = true,
 	.sync_types = 1u << SYNC_RSYNC,

@@ -5,7 +5,8 @@
 # machine of the tiny box through the CLI: up (image uploaded once, the
 # machine key and pinned host key written before the first start, a
 # static address on the bridge), ssh, a shell provisioner, a forwarded
-# port (a proxy device), halt/up keeps data, a second envfile with the
+# port (a proxy device), snapshots, suspend/resume (freeze), a graceful
+# halt, halt/up keeps data, a second envfile with the
 # same box reuses the image, destroy leaves no instance and no image.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/fakes/lxd-env.sh"
@@ -50,8 +51,27 @@ check "its address is on the test bridge" grep -q "^${LXD_GW%.1}\." <<<"$(jq -r 
 "$CORRAL" ssh web -c 'mkdir -p /tmp/www && echo pong >/tmp/www/index.html && httpd -p 8080 -h /tmp/www' >/dev/null 2>&1
 expect_out "a forwarded port reaches the guest" 0 "pong" curl -s --max-time 5 "http://127.0.0.1:$PORT/"
 
+# Snapshots (the instance's own), suspend (a frozen container).
+run() { "$CORRAL" ssh web -c "$1" 2>&1; }
+run 'echo one > ~/f; sync' >/dev/null
+expect_out "snapshot save" 0 "snapshot s1 saved" "$CORRAL" snapshot save web s1
+run 'echo two > ~/f; sync' >/dev/null
+expect_out "snapshot restore (running)" 0 "snapshot s1 restored" "$CORRAL" snapshot restore web s1
+expect_out "the change is gone" 0 "one" run 'cat ~/f'
+expect_out "snapshot list" 0 "s1" "$CORRAL" snapshot list web
+expect_out "restore of an unknown snapshot names it" 1 "nosuch" "$CORRAL" snapshot restore web nosuch
+expect_out "snapshot delete" 0 "" "$CORRAL" snapshot delete web s1
+# (the engine's own `provisioned` checkpoint, for `corral reset`, stays)
+check "the snapshot is gone on the server" sh -c "! curl -s --unix-socket '$LXD_SOCKET' 'http://lxd$(instances | head -1)/snapshots' | grep -q /s1"
+expect_out "suspend" 0 "web: suspended" "$CORRAL" suspend web
+expect_out "status: saved" 0 "saved (incus)" "$CORRAL" status web
+expect_out "resume" 0 "web: resumed" "$CORRAL" resume web
+expect_out "ssh after resume" 0 "one" run 'cat ~/f'
+
 expect_out "write a file" 0 "" "$CORRAL" ssh web -c 'echo kept > ~/kept; sync'
+t0=$(date +%s)
 expect_out "halt" 0 "" "$CORRAL" halt web
+check "halt was graceful (busybox init powers off on the halt signal)" test $(($(date +%s) - t0)) -lt 15
 expect_out "status says stopped" 0 "stopped" "$CORRAL" status web
 check "the instance is stopped on the server" test "$(api "$(instances | head -1)/state" | jq -r .metadata.status)" = Stopped
 expect_out "up again" 0 "ssh ready" "$CORRAL" up web
