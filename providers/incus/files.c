@@ -2,7 +2,9 @@
  * file API (POST /1.0/instances/NAME/files?path=...): the machine's own
  * key as the SSH user's authorized_keys (owner from the image's
  * /etc/passwd), an ed25519 host key made here and pinned in the machine's
- * known_hosts (so the first contact is already verified), and, when the
+ * known_hosts (so the first contact is already verified), /etc/hostname
+ * (the server names the container after the instance; systemd and the
+ * inittab below set the machine's hostname from it), and, when the
  * image's init is busybox's and it has no /etc/inittab, one that keeps
  * sshd running. Paths are corral's own; nothing is read back from the
  * guest but /etc/passwd and whether two files exist. */
@@ -17,6 +19,7 @@
 /* busybox init without an inittab runs /etc/init.d/rcS and shells on
  * ttys; this one starts sshd and keeps it running. */
 static const char inittab[] =
+	"::sysinit:/bin/hostname -F /etc/hostname\n"
 	"::sysinit:/bin/mkdir -p /run/sshd /var/run/sshd\n"
 	"::respawn:/usr/sbin/sshd -D -e\n"
 	"::ctrlaltdel:/sbin/reboot\n";
@@ -131,7 +134,10 @@ int incus_files_prepare(struct incus_client *c, struct machine *m, const char *n
 	bool systemd, tab, bb;
 	struct owner root = {0};
 	*busybox = false;
+	const char *host = m->cfg->hostname ? m->cfg->hostname : m->cfg->name;
+	_cleanup_free_ char *hostname = xasprintf("%s\n", host);
 	if (keys(c, m, name, d) < 0 ||
+	    push(c, name, "/etc/hostname", "file", &root, 0644, hostname, strlen(hostname), d) < 0 ||
 	    has_file(c, name, "/lib/systemd/systemd", &systemd, d) < 0 ||
 	    has_file(c, name, "/etc/inittab", &tab, d) < 0 ||
 	    has_file(c, name, "/bin/busybox", &bb, d) < 0)

@@ -41,7 +41,7 @@ out=$("$CORRAL" up 2>&1)
 up_ok() { grep -q "web: ssh ready" <<<"$out" && ! grep -q "error" <<<"$out"; }
 check "up reaches ssh and provisions" up_ok || printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
 expect_out "status says running" 0 "running" "$CORRAL" status web
-expect_out "ssh runs a command in the instance" 0 "hello" "$CORRAL" ssh web -c 'echo hello'
+expect_out "ssh runs a command in the instance" 0 "hello from web" "$CORRAL" ssh web -c 'echo hello from $(hostname)'
 expect_out "ssh -c returns the command's status" 3 "" "$CORRAL" ssh web -c 'exit 3'
 expect_out "the shell provisioner ran" 0 "provisioned" "$CORRAL" ssh web -c 'cat ~/prov'
 check "the instance carries the envfile's prefix" grep -q '^/1.0/instances/crl-[0-9a-f]\{8\}-web$' <<<"$(instances)"
