@@ -3,11 +3,12 @@
  * key as the SSH user's authorized_keys (owner from the image's
  * /etc/passwd), an ed25519 host key made here and pinned in the machine's
  * known_hosts (so the first contact is already verified), /etc/hostname
- * (the server names the container after the instance; systemd and the
- * inittab below set the machine's hostname from it), and, when the
+ * and /etc/hosts with the name on 127.0.1.1 (the server names the
+ * container after the instance; systemd and the inittab below set the
+ * machine's hostname from /etc/hostname), and, when the
  * image's init is busybox's and it has no /etc/inittab, one that keeps
  * sshd running. Paths are corral's own; nothing is read back from the
- * guest but /etc/passwd and whether two files exist. */
+ * guest but /etc/passwd and whether three files exist. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,8 +137,11 @@ int incus_files_prepare(struct incus_client *c, struct machine *m, const char *n
 	*busybox = false;
 	const char *host = m->cfg->hostname ? m->cfg->hostname : m->cfg->name;
 	_cleanup_free_ char *hostname = xasprintf("%s\n", host);
+	_cleanup_free_ char *hosts = xasprintf("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n"
+					       "::1\tlocalhost ip6-localhost ip6-loopback\n", host);
 	if (keys(c, m, name, d) < 0 ||
 	    push(c, name, "/etc/hostname", "file", &root, 0644, hostname, strlen(hostname), d) < 0 ||
+	    push(c, name, "/etc/hosts", "file", &root, 0644, hosts, strlen(hosts), d) < 0 ||
 	    has_file(c, name, "/lib/systemd/systemd", &systemd, d) < 0 ||
 	    has_file(c, name, "/etc/inittab", &tab, d) < 0 ||
 	    has_file(c, name, "/bin/busybox", &bb, d) < 0)
