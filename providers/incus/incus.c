@@ -21,7 +21,8 @@
 #include "providers/incus/incus.h"
 #include "providers/provider.h"
 
-#define STOP_FORCE_S 30 /* a forced stop */
+#define STOP_FORCE_S 30     /* a forced stop */
+#define BUSY_RETRY_MS 15000 /* how long an instance may stay busy (busy_call) */
 
 /* One pick-and-create at a time: the address is reserved by the create. */
 static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -99,13 +100,36 @@ static int in_state(struct machine *m, enum mstate *s, struct diag *d)
 	return rc;
 }
 
+/* A call on an instance, again while the server refuses it with 400 for a
+ * while: an instance whose init died is "busy" with its own stop for a
+ * moment (LXD's cleanup), and a state change or delete then is refused.
+ * A refusal that lasts is the error. */
+static int busy_call(struct incus_client *c, const char *method, const char *path, json_t *body,
+		     struct diag *d)
+{
+	uint64_t end = now_ms() + BUSY_RETRY_MS;
+	unsigned pause = 100;
+	for (;;) {
+		long st;
+		struct diag e = {0};
+		if (incus_call(c, method, path, body, NULL, &st, &e) == 0)
+			return 0;
+		if (st != 400 || now_ms() >= end) {
+			*d = e;
+			return -1;
+		}
+		sleep_ms(pause);
+		pause = pause < 1000 ? pause * 2 : pause;
+	}
+}
+
 static int action(struct incus_client *c, struct machine *m, const char *act, bool force,
 		  unsigned timeout_s, struct diag *d)
 {
 	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", machine_str(m, MK_INSTANCE));
 	json_t *body = json_pack("{s:s, s:i, s:b}", "action", act, "timeout", (int)timeout_s,
 				 "force", force);
-	int rc = incus_call(c, "PUT", p, body, NULL, NULL, d);
+	int rc = busy_call(c, "PUT", p, body, d);
 	json_decref(body);
 	return rc;
 }
@@ -192,8 +216,12 @@ static int pick_address(struct incus_client *c, const char *net, const char *own
 
 /* ---- creation ---- */
 
-static void add_ports(const struct machine_cfg *cfg, json_t *devices)
+/* The forwards as proxy devices, and recorded as the machine's ports. */
+static void add_ports(struct machine *m, json_t *devices)
 {
+	const struct machine_cfg *cfg = m->cfg;
+	struct mport *mp = xcalloc(cfg->nports + 1, sizeof(*mp));
+	size_t n = 0;
 	for (size_t i = 0; i < cfg->nports; i++) {
 		const struct port_fwd *f = &cfg->ports[i];
 		if (!f->host)
@@ -205,7 +233,12 @@ static void add_ports(const struct machine_cfg *cfg, json_t *devices)
 		_cleanup_free_ char *connect = xasprintf("%s:127.0.0.1:%u", proto, f->guest);
 		json_object_set_new(devices, dev, json_pack("{s:s, s:s, s:s}", "type", "proxy",
 							    "listen", listen, "connect", connect));
+		mp[n] = (struct mport){.guest = f->guest, .host = f->host, .udp = f->udp};
+		snprintf(mp[n++].host_ip, sizeof(mp->host_ip), "%s",
+			 f->host_ip ? f->host_ip : "127.0.0.1");
 	}
+	machine_set_ports(m, mp, n);
+	free(mp);
 }
 
 static json_t *create_body(struct machine *m, const char *name, const char *image,
@@ -218,7 +251,7 @@ static json_t *create_body(struct machine *m, const char *name, const char *imag
 	_cleanup_free_ char *mem = xasprintf("%lluMiB", (unsigned long long)(cfg->memory >> 20));
 	json_t *devices = json_pack("{s:{s:s, s:s, s:s, s:s}}", "eth0", "type", "nic", "name",
 				    "eth0", "network", net, "ipv4.address", ip);
-	add_ports(cfg, devices);
+	add_ports(m, devices);
 	if (cfg->disk) {
 		_cleanup_free_ char *size = xasprintf("%lluMiB", (unsigned long long)(cfg->disk >> 20));
 		json_object_set_new(devices, "root", json_pack("{s:s, s:s, s:s, s:s}", "type", "disk",
@@ -349,7 +382,7 @@ static int in_destroy(struct machine *m, struct diag *d)
 		rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
 	if (rc == 0 && s != MS_NOT_CREATED) {
 		_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", machine_str(m, MK_INSTANCE));
-		rc = incus_call(&c, "DELETE", p, NULL, NULL, NULL, d);
+		rc = busy_call(&c, "DELETE", p, NULL, d);
 	}
 	if (rc == 0 && alias)
 		rc = incus_image_release(&c, alias, d);

@@ -1,8 +1,10 @@
 # Sourced after tests/lib.sh by tests of the incus provider: a private LXD
 # daemon (Debian 12's `lxd` 5.0.2, the API lineage Incus keeps) for this
-# test only. lxd_start starts it with its own LXD_DIR under $T (its own
-# unix socket), waits for it, and bootstraps it with `lxd init --preseed`:
-# a `dir` storage pool under $T and a managed bridge with an explicit
+# test only. lxd_start starts it with its own LXD_DIR (its own unix
+# socket) in a directory of its own beside $T (its mounts are the
+# daemon's, not a machine's: tests check that nothing stays mounted under
+# $T), waits for it, and bootstraps it with `lxd init --preseed`:
+# a `dir` storage pool there and a managed bridge with an explicit
 # subnet of 10.219.0.0/16 (never the host's), no NAT and no firewall rules
 # (a second daemon on the host must not touch the first's nftables table).
 # It is shut down, and its bridge removed, on exit.
@@ -21,7 +23,11 @@ lxd_start() {
 		echo "1..0 # SKIP lxd is not installed (apt-get install lxd)"
 		exit 0
 	fi
-	export LXD_DIR=$T/lxd
+	LXD_ROOT=$(mktemp -d /tmp/corral-lxd.XXXXXX)
+	# The containers' root (a mapped uid) must traverse to their rootfs:
+	# mktemp made the directory 0700.
+	chmod 711 "$LXD_ROOT"
+	export LXD_DIR=$LXD_ROOT/lxd
 	LXD_SOCKET=$LXD_DIR/unix.socket
 	# Per-test names: tests run in parallel, each with its own daemon.
 	local n=$(( ($$ % 200) + 20 ))
@@ -29,16 +35,13 @@ lxd_start() {
 	LXD_BRIDGE=${LXD_BRIDGE:0:15}
 	LXD_SUBNET=10.219.$n.0/24
 	LXD_GW=10.219.$n.1
-	# The containers' root (a mapped uid) must traverse to their rootfs
-	# under $T: mktemp made it 0700.
-	chmod 711 "$T"
-	mkdir -p "$LXD_DIR" "$T/storage"
-	lxd --group root --logfile "$T/lxd.log" >"$T/lxd.out" 2>&1 &
+	mkdir -p "$LXD_DIR" "$LXD_ROOT/storage"
+	lxd --group root --logfile "$LXD_ROOT/lxd.log" >"$LXD_ROOT/lxd.out" 2>&1 &
 	LXD_PID=$!
 	on_exit lxd_stop
 	if ! lxd waitready --timeout 60; then
 		echo "lxd did not start:" >&2
-		tail -n 20 "$T/lxd.out" >&2
+		tail -n 20 "$LXD_ROOT/lxd.out" >&2
 		exit 1
 	fi
 	lxd init --preseed <<EOF || exit 1
@@ -46,7 +49,7 @@ storage_pools:
 - name: default
   driver: dir
   config:
-    source: $T/storage
+    source: $LXD_ROOT/storage
 networks:
 - name: $LXD_BRIDGE
   type: bridge
@@ -80,6 +83,12 @@ lxd_stop() {
 	lxd shutdown --timeout 30 >/dev/null 2>&1 || kill "$LXD_PID" 2>/dev/null
 	wait "$LXD_PID" 2>/dev/null
 	ip link del "$LXD_BRIDGE" 2>/dev/null
+	# Whatever the daemon left mounted goes before its directory does.
+	local mnt
+	for mnt in $(awk -v r="$LXD_ROOT/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+		umount -l "$mnt" 2>/dev/null
+	done
+	rm -rf "$LXD_ROOT"
 	LXD_PID=
 	return 0
 }
