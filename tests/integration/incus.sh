@@ -84,6 +84,14 @@ check "and reuses the uploaded image" test "$(images | wc -l)" = 1
 (cd "$T/b" && "$CORRAL" destroy -f >/dev/null 2>&1)
 check "destroying one keeps the image the other uses" test "$(images | wc -l)" = 1
 
+# Errors: the server's own message; what is not there yet, said so.
+mkdir -p "$T/c" && cd "$T/c"
+printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { image: nosuch } } }\n' >corral.yaml
+expect_out "an API error carries the server's message" 1 "POST /1.0/instances: Image alias not found (404)" "$CORRAL" up
+printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { remote: "https://x:8443" } } }\n' >corral.yaml
+expect_out "an https remote is refused (phase 2)" 1 "HTTPS remotes are not supported yet" "$CORRAL" up
+cd "$T/a"
+
 expect_out "destroy" 0 "" "$CORRAL" destroy -f
 check "destroy leaves no instance" test -z "$(instances)"
 check "destroy leaves no image" test -z "$(images)"
