@@ -187,8 +187,8 @@ static int bridge_of(struct incus_client *c, const char *net, struct subnet *s, 
 
 /* A free address on net: the server's leases (its dynamic and every
  * instance's static one) and the gateway are taken. */
-static int pick_address(struct incus_client *c, const char *net, const char *owner, char *ip,
-			char *gw, unsigned *prefix, struct diag *d)
+int incus_pick_address(struct incus_client *c, const char *net, const char *owner, char *ip,
+		       char *gw, unsigned *prefix, struct diag *d)
 {
 	struct subnet s;
 	if (bridge_of(c, net, &s, gw, d) < 0)
@@ -241,16 +241,25 @@ static void add_ports(struct machine *m, json_t *devices)
 	free(mp);
 }
 
-static json_t *create_body(struct machine *m, const char *name, const char *image,
-			   const char *net, const char *ip, const char *gw, unsigned prefix)
+/* eth0 on net at ip, the envfile's networks, ports, limits. */
+static json_t *create_body(struct incus_client *c, struct machine *m, const char *name,
+			   const char *image, const char *net, struct diag *d)
 {
 	const struct machine_cfg *cfg = m->cfg;
-	_cleanup_free_ char *raw = xasprintf("lxc.net.0.ipv4.address = %s/%u\n"
-					     "lxc.net.0.ipv4.gateway = %s\n", ip, prefix, gw);
-	_cleanup_free_ char *cpus = xasprintf("%u", cfg->cpus);
-	_cleanup_free_ char *mem = xasprintf("%lluMiB", (unsigned long long)(cfg->memory >> 20));
+	char ip[16], gw[16];
+	unsigned prefix;
+	if (incus_pick_address(c, net, name, ip, gw, &prefix, d) < 0)
+		return NULL;
+	struct buf raw = {0};
+	buf_printf(&raw, "lxc.net.0.ipv4.address = %s/%u\nlxc.net.0.ipv4.gateway = %s\n", ip,
+		   prefix, gw);
 	json_t *devices = json_pack("{s:{s:s, s:s, s:s, s:s}}", "eth0", "type", "nic", "name",
 				    "eth0", "network", net, "ipv4.address", ip);
+	if (incus_nets_attach(c, m, name, devices, &raw, d) < 0) {
+		json_decref(devices);
+		buf_free(&raw);
+		return NULL;
+	}
 	add_ports(m, devices);
 	if (cfg->disk) {
 		_cleanup_free_ char *size = xasprintf("%lluMiB", (unsigned long long)(cfg->disk >> 20));
@@ -258,10 +267,16 @@ static json_t *create_body(struct machine *m, const char *name, const char *imag
 							       "path", "/", "pool", "default",
 							       "size", size));
 	}
-	return json_pack("{s:s, s:s, s:{s:s, s:s}, s:[s], s:{s:s, s:s, s:s, s:s}, s:o}", "name",
-			 name, "type", "container", "source", "type", "image", "alias", image,
-			 "profiles", "default", "config", "limits.cpu", cpus, "limits.memory", mem,
-			 "raw.lxc", raw, "user.corral.machine", m->dir, "devices", devices);
+	_cleanup_free_ char *cpus = xasprintf("%u", cfg->cpus);
+	_cleanup_free_ char *mem = xasprintf("%lluMiB", (unsigned long long)(cfg->memory >> 20));
+	json_t *body = json_pack("{s:s, s:s, s:{s:s, s:s}, s:[s], s:{s:s, s:s, s:s, s:s}, s:o}",
+				 "name", name, "type", "container", "source", "type", "image",
+				 "alias", image, "profiles", "default", "config", "limits.cpu", cpus,
+				 "limits.memory", mem, "raw.lxc", raw.s, "user.corral.machine", m->dir,
+				 "devices", devices);
+	machine_set_str(m, MK_IP, ip);
+	buf_free(&raw);
+	return body;
 }
 
 static int image_of(struct incus_client *c, struct machine *m, char **image, bool *ours,
@@ -289,22 +304,22 @@ static int create(struct incus_client *c, struct machine *m, struct diag *d)
 	net = xstrdup(m->cfg->incus.network);
 	if (!net && profile_network(c, &net, d) < 0)
 		return -1;
-	char ip[16], gw[16];
-	unsigned prefix;
-	pthread_mutex_lock(&create_mu);
-	int rc = pick_address(c, net, name, ip, gw, &prefix, d);
-	json_t *body = rc == 0 ? create_body(m, name, image, net, ip, gw, prefix) : NULL;
 	path = c->target ? xasprintf("/1.0/instances?target=%s", c->target)
 			 : xstrdup("/1.0/instances");
-	if (rc == 0)
-		rc = incus_call(c, "POST", path, body, NULL, NULL, d);
+	pthread_mutex_lock(&create_mu);
+	json_t *body = create_body(c, m, name, image, net, d);
+	int rc = body ? incus_call(c, "POST", path, body, NULL, NULL, d) : -1;
 	pthread_mutex_unlock(&create_mu);
 	json_decref(body);
-	if (rc < 0)
-		return -1;
-	machine_set_str(m, MK_INSTANCE, name);
-	machine_set_str(m, MK_IP, ip);
 	machine_set_str(m, MK_INCUS_SOCKET, c->socket);
+	if (rc < 0) {
+		/* A bridge it made for nobody goes again. */
+		struct diag ignored = {0};
+		incus_nets_release(c, m, &ignored);
+		machine_del(m, MK_IP);
+		return -1;
+	}
+	machine_set_str(m, MK_INSTANCE, name);
 	if (ours)
 		machine_set_str(m, MK_IMAGE_ALIAS, image);
 	machine_set_flag(m, MK_CREATED, true);
@@ -386,6 +401,8 @@ static int in_destroy(struct machine *m, struct diag *d)
 	}
 	if (rc == 0 && alias)
 		rc = incus_image_release(&c, alias, d);
+	if (rc == 0)
+		rc = incus_nets_release(&c, m, d);
 	incus_client_close(&c);
 	if (rc < 0)
 		return -1;

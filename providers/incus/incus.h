@@ -6,6 +6,7 @@
  *   files.c  files written into a created instance before its first start
  *            (the machine key, the pinned host key, an sshd init)
  *   image.c  the machine's box uploaded once as an image, under an alias
+ *   net.c    envfile networks as managed bridges, a NIC per network
  *   incus.c  the provider vtable: names, addresses, lifecycle
  * Internal to providers/incus/. */
 #ifndef CORRAL_INCUS_H
@@ -67,6 +68,23 @@ int incus_image_ensure(struct incus_client *c, struct machine *m, char **alias,
 		       struct diag *d);
 /* Removes the image under alias unless an instance still uses it. */
 int incus_image_release(struct incus_client *c, const char *alias, struct diag *d);
+
+/* ---- net.c ---- */
+
+/* The machine's envfile networks: each bridge made when missing (and
+ * recorded in the machine's "bridges"), a NIC eth1... per network added to
+ * devices and its address line to raw (raw.lxc). owner: the instance name. */
+int incus_nets_attach(struct incus_client *c, struct machine *m, const char *owner,
+		      json_t *devices, struct buf *raw, struct diag *d);
+/* Deletes the machine's bridges no instance is on any more. */
+int incus_nets_release(struct incus_client *c, struct machine *m, struct diag *d);
+
+/* ---- incus.c ---- */
+
+/* A free address on managed network net (the server's leases and the
+ * gateway are taken), the gateway and the prefix; ip and gw hold 16. */
+int incus_pick_address(struct incus_client *c, const char *net, const char *owner, char *ip,
+		       char *gw, unsigned *prefix, struct diag *d);
 
 /* ---- files.c ---- */
 

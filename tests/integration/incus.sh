@@ -7,7 +7,7 @@
 # static address on the bridge), ssh, a shell provisioner, a forwarded
 # port (a proxy device), snapshots, suspend/resume (freeze), a graceful
 # halt, halt/up keeps data, a second envfile with the
-# same box reuses the image, destroy leaves no instance and no image.
+# same box reuses the image, two machines on an envfile network, destroy leaves no instance and no image.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/fakes/lxd-env.sh"
 lxd_start
@@ -83,6 +83,34 @@ check "a second envfile gets its own instance" test "$(instances | wc -l)" = 2
 check "and reuses the uploaded image" test "$(images | wc -l)" = 1
 (cd "$T/b" && "$CORRAL" destroy -f >/dev/null 2>&1)
 check "destroying one keeps the image the other uses" test "$(images | wc -l)" = 1
+
+# Two machines on an envfile network: a managed bridge of their own, the
+# given address and one picked from the subnet; gone with the last of them.
+NETSUB=10.218.${LXD_SUBNET#10.219.}
+mkdir -p "$T/net" && cd "$T/net"
+cat >corral.yaml <<YAML
+version: 1
+networks:
+  back: { subnet: $NETSUB }
+defaults:
+  box: corral/tiny
+  provider: incus
+  memory: 128M
+  provider_options: { incus: { remote: "unix://$LXD_SOCKET", network: $LXD_BRIDGE } }
+machines:
+  n1: { networks: [{ network: back, ip: ${NETSUB%.0/24}.10 }] }
+  n2: { networks: [{ network: back }] }
+YAML
+bridges() { api /1.0/networks | jq -r '.metadata[]' | grep -c '/crl[0-9a-f]\{12\}$'; }
+expect_out "two machines on a private network come up" 0 "n2: ssh ready" "$CORRAL" up
+check "the envfile network is one managed bridge" test "$(bridges)" = 1
+"$CORRAL" ssh n1 -c 'mkdir -p /tmp/www && echo from-n1 >/tmp/www/index.html && httpd -p 8080 -h /tmp/www' >/dev/null 2>&1
+expect_out "n2 reaches n1 at its given address" 0 "from-n1" "$CORRAL" ssh n2 -c "wget -qO- http://${NETSUB%.0/24}.10:8080/"
+expect_out "n2 has an address of the subnet on eth1" 0 "inet ${NETSUB%.0/24}." "$CORRAL" ssh n2 -c 'ip -4 addr show eth1'
+"$CORRAL" destroy -f n1 >/dev/null 2>&1
+check "the bridge stays while a machine is on it" test "$(bridges)" = 1
+"$CORRAL" destroy -f >/dev/null 2>&1
+check "the last destroy removes the bridge" test "$(bridges)" = 0
 
 # Errors: the server's own message; what is not there yet, said so.
 mkdir -p "$T/c" && cd "$T/c"
