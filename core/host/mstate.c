@@ -49,7 +49,7 @@ static const struct {
 	[MK_CHECKPOINT_STEPS] = {"checkpoint_steps", T_LIST},
 	[MK_INSTANCE] = {"instance", T_STR},
 	[MK_IMAGE_ALIAS] = {"image_alias", T_STR},
-	[MK_INCUS_SOCKET] = {"incus_socket", T_STR},
+	[MK_INCUS_REMOTE] = {"incus_remote", T_STR},
 };
 
 static const struct {

@@ -1,5 +1,6 @@
 /* The Incus/LXD REST client: one libcurl request per call over the
- * server's unix socket, answers parsed with jansson. An answer is "sync"
+ * server's unix socket or HTTPS (TLS client certificate), answers parsed
+ * with jansson. An answer is "sync"
  * (its metadata is the result), "async" (a background operation, followed
  * with GET /1.0/operations/ID/wait until it ends) or "error" (the server's
  * message becomes the diag). Every call names the project when one is set. */
@@ -36,16 +37,50 @@ static char *default_socket(void)
 	return NULL;
 }
 
+void incus_client_set_remote(struct incus_client *c, const char *remote)
+{
+	free(c->socket);
+	free(c->url);
+	c->socket = c->url = NULL;
+	if (strncmp(remote, "unix://", 7) == 0)
+		c->socket = xstrdup(remote + 7);
+	else
+		c->url = xstrdup(remote);
+}
+
+char *incus_client_remote(const struct incus_client *c)
+{
+	return c->url ? xstrdup(c->url) : xasprintf("unix://%s", c->socket);
+}
+
+/* An https remote needs the client's certificate and key. */
+static int https_opts(struct incus_client *c, const struct incus_opts *o, struct diag *d)
+{
+	if (!o->client_cert || !o->client_key) {
+		diag_fail(d, "incus: remote %s needs client_cert and client_key", o->remote);
+		return diag_hint(d, "give the PEM files of a certificate the server trusts "
+				    "(`incus config trust add-certificate FILE` on the server)");
+	}
+	c->cert = xstrdup(o->client_cert);
+	c->key = xstrdup(o->client_key);
+	c->server_cert = xstrdup(o->server_cert);
+	return 0;
+}
+
 int incus_client_open(struct incus_client *c, const struct machine_cfg *cfg, struct diag *d)
 {
 	const struct incus_opts *o = cfg ? &cfg->incus : NULL;
 	*c = (struct incus_client){0};
-	if (o && o->remote && strncmp(o->remote, "unix://", 7) != 0) {
-		diag_fail(d, "incus: remote %s: HTTPS remotes are not supported yet", o->remote);
-		return diag_hint(d, "use the local daemon (leave `remote` out, or unix:///PATH)");
+	if (o && o->remote) {
+		incus_client_set_remote(c, o->remote);
+		if (c->url && https_opts(c, o, d) < 0) {
+			incus_client_close(c);
+			return -1;
+		}
+	} else {
+		c->socket = default_socket();
 	}
-	c->socket = o && o->remote ? xstrdup(o->remote + 7) : default_socket();
-	if (!c->socket) {
+	if (!c->socket && !c->url) {
 		diag_fail(d, "incus: no Incus or LXD daemon socket found");
 		return diag_hint(d, "install and start incus (or lxd), or set "
 				    "provider_options.incus.remote: unix:///PATH/unix.socket");
@@ -58,6 +93,10 @@ int incus_client_open(struct incus_client *c, const struct machine_cfg *cfg, str
 void incus_client_close(struct incus_client *c)
 {
 	free(c->socket);
+	free(c->url);
+	free(c->cert);
+	free(c->key);
+	free(c->server_cert);
 	free(c->project);
 	free(c->target);
 	*c = (struct incus_client){0};
@@ -71,13 +110,35 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* "http://incus/1.0/...?project=P": the host part is ignored on a socket. */
+/* "http://incus/1.0/...?project=P" (the host part is ignored on a
+ * socket), or the https remote's. */
 static char *url_of(const struct incus_client *c, const char *path)
 {
+	const char *base = c->url ? c->url : "http://incus";
 	if (!c->project)
-		return xasprintf("http://incus%s", path);
-	return xasprintf("http://incus%s%sproject=%s", path, strchr(path, '?') ? "&" : "?",
+		return xasprintf("%s%s", base, path);
+	return xasprintf("%s%s%sproject=%s", base, path, strchr(path, '?') ? "&" : "?",
 			 c->project);
+}
+
+/* Where the request goes: the socket, or TLS with the client certificate,
+ * the server verified against server_cert when given (else the system's
+ * CAs), its name or address checked either way. */
+static void transport(CURL *h, const struct incus_client *c)
+{
+	if (!c->url) {
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket);
+		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+		return;
+	}
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+	curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
+	if (c->server_cert)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->server_cert);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
 }
 
 /* One request; the body in out, the HTTP status in *http. */
@@ -94,7 +155,7 @@ static int perform(struct incus_client *c, const char *method, const char *path,
 	FILE *f = NULL;
 	struct curl_slist *hdrs = NULL;
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket);
+	transport(h, c);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -129,7 +190,10 @@ static int perform(struct incus_client *c, const char *method, const char *path,
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 	if (rc != CURLE_OK) {
-		diag_fail(d, "incus: %s %s: %s", method, path, err[0] ? err : curl_easy_strerror(rc));
+		diag_fail(d, "incus: %s %s%s: %s", method, c->url ? c->url : "", path,
+			  err[0] ? err : curl_easy_strerror(rc));
+		if (c->url)
+			return diag_hint(d, "is the server up, and are its certificate and ours right?");
 		return diag_hint(d, "is the daemon running, and is %s its socket?", c->socket);
 	}
 	buf_add(out, "", 0);

@@ -6,7 +6,7 @@
  * and reaches SSH at that address. cpus and memory become limits.cpu and
  * limits.memory, disk the root disk's size, forwarded ports proxy devices
  * listening on the host's 127.0.0.1 (or host_ip). The state API says
- * whether it runs; the instance's name, image alias and socket are kept in
+ * whether it runs; the instance's name, image alias and server are kept in
  * state.json so `destroy` works without the envfile. */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -41,16 +41,14 @@ static const char *mname(const struct machine *m)
 	return m->cfg ? m->cfg->name : "the machine";
 }
 
-/* The client for m: its recorded socket once created, else its config. */
+/* The client for m: its config, at the server it was created on. */
 static int client(struct machine *m, struct incus_client *c, struct diag *d)
 {
-	if (incus_client_open(c, m->cfg, d) < 0 && !machine_str(m, MK_INCUS_SOCKET))
+	const char *rec = machine_str(m, MK_INCUS_REMOTE);
+	if (incus_client_open(c, m->cfg, d) < 0 && !rec)
 		return -1;
-	const char *sock = machine_str(m, MK_INCUS_SOCKET);
-	if (sock) {
-		free(c->socket);
-		c->socket = xstrdup(sock);
-	}
+	if (rec)
+		incus_client_set_remote(c, rec);
 	return 0;
 }
 
@@ -311,7 +309,8 @@ static int create(struct incus_client *c, struct machine *m, struct diag *d)
 	int rc = body ? incus_call(c, "POST", path, body, NULL, NULL, d) : -1;
 	pthread_mutex_unlock(&create_mu);
 	json_decref(body);
-	machine_set_str(m, MK_INCUS_SOCKET, c->socket);
+	_cleanup_free_ char *remote = incus_client_remote(c);
+	machine_set_str(m, MK_INCUS_REMOTE, remote);
 	if (rc < 0) {
 		/* A bridge it made for nobody goes again. */
 		struct diag ignored = {0};

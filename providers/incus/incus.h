@@ -1,7 +1,7 @@
 /* The incus provider: machines are instances of an Incus (or LXD: the same
  * REST API) server, driven over its API with libcurl and jansson, never
  * through the `incus`/`lxc` client. Split by concern:
- *   api.c    the REST client: requests over the unix socket, background
+ *   api.c    the REST client: requests over the unix socket or HTTPS, background
  *            operations followed to completion, the server's errors
  *   files.c  files written into a created instance before its first start
  *            (the machine key, the pinned host key, an sshd init)
@@ -21,17 +21,23 @@
 
 /* ---- api.c ---- */
 
-/* Where the server is. Phase 1: a local unix socket; remote, TLS files and
- * target are kept for the HTTPS client of phase 2. */
+/* Where the server is: a unix socket, or an https:// URL with a TLS
+ * client certificate and the server's certificate. */
 struct incus_client {
-	char *socket;  /* unix socket path */
+	char *socket;  /* unix socket path, or NULL */
+	char *url;     /* "https://HOST:PORT", or NULL */
+	char *cert, *key, *server_cert; /* PEM files (https) */
 	char *project; /* NULL: "default" */
 	char *target;  /* cluster member for new instances, or NULL */
 };
 
-/* The socket of cfg's remote (see docs/envfile.md), or an error naming
+/* The server of cfg's remote (see docs/envfile.md), or an error naming
  * what was looked for. */
 int incus_client_open(struct incus_client *c, const struct machine_cfg *cfg, struct diag *d);
+/* Points c at remote ("unix:///PATH" or an https:// URL) instead. */
+void incus_client_set_remote(struct incus_client *c, const char *remote);
+/* c's server as a remote string; caller frees. */
+char *incus_client_remote(const struct incus_client *c);
 void incus_client_close(struct incus_client *c);
 
 /* One API call: METHOD path (from "/1.0"), a JSON body or none. A sync
