@@ -60,6 +60,21 @@ static char *instance_name(const struct machine *m)
 	return xasprintf("crl-%.8s-%.50s", hex, m->cfg->name);
 }
 
+/* The instance was removed outside corral: the machine is not created
+ * any more, and what it shared with others (its image, its bridges) goes
+ * now if nothing else uses it (the engine has nothing to destroy later). */
+static void forget(struct incus_client *c, struct machine *m)
+{
+	struct diag ignored = {0};
+	struct strv nets = {0};
+	incus_nets_of(m, &nets);
+	if (machine_str(m, MK_IMAGE_ALIAS))
+		incus_image_release(c, machine_str(m, MK_IMAGE_ALIAS), &ignored);
+	incus_nets_release(c, &nets, &ignored);
+	strv_free(&nets);
+	machine_state_clear(m);
+}
+
 static int inst_state(struct incus_client *c, struct machine *m, enum mstate *s, struct diag *d)
 {
 	const char *name = machine_str(m, MK_INSTANCE);
@@ -72,8 +87,7 @@ static int inst_state(struct incus_client *c, struct machine *m, enum mstate *s,
 	if (incus_call(c, "GET", p, NULL, &st, &code, d) < 0) {
 		if (code != 404)
 			return -1;
-		/* Removed outside corral: not created any more. */
-		machine_state_clear(m);
+		forget(c, m);
 		return path_is_dir(m->dir) ? machine_save(m, d) : 0;
 	}
 	const char *v = json_string_value(json_object_get(st, "status"));
@@ -314,7 +328,10 @@ static int create(struct incus_client *c, struct machine *m, struct diag *d)
 	if (rc < 0) {
 		/* A bridge it made for nobody goes again. */
 		struct diag ignored = {0};
-		incus_nets_release(c, m, &ignored);
+		struct strv nets = {0};
+		incus_nets_of(m, &nets);
+		incus_nets_release(c, &nets, &ignored);
+		strv_free(&nets);
 		machine_del(m, MK_IP);
 		return -1;
 	}
@@ -390,7 +407,10 @@ static int in_destroy(struct machine *m, struct diag *d)
 	enum mstate s;
 	if (client(m, &c, d) < 0)
 		return -1;
+	/* Read first: an instance removed outside corral clears the state. */
 	_cleanup_free_ char *alias = xstrdup(machine_str(m, MK_IMAGE_ALIAS));
+	struct strv nets = {0};
+	incus_nets_of(m, &nets);
 	int rc = inst_state(&c, m, &s, d);
 	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED)
 		rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
@@ -401,7 +421,8 @@ static int in_destroy(struct machine *m, struct diag *d)
 	if (rc == 0 && alias)
 		rc = incus_image_release(&c, alias, d);
 	if (rc == 0)
-		rc = incus_nets_release(&c, m, d);
+		rc = incus_nets_release(&c, &nets, d);
+	strv_free(&nets);
 	incus_client_close(&c);
 	if (rc < 0)
 		return -1;

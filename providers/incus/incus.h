@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/base/diag.h"
+#include "core/base/strv.h"
 #include "core/base/util.h"
 #include "core/host/machine.h"
 
@@ -82,8 +83,10 @@ int incus_image_release(struct incus_client *c, const char *alias, struct diag *
  * devices and its address line to raw (raw.lxc). owner: the instance name. */
 int incus_nets_attach(struct incus_client *c, struct machine *m, const char *owner,
 		      json_t *devices, struct buf *raw, struct diag *d);
-/* Deletes the machine's bridges no instance is on any more. */
-int incus_nets_release(struct incus_client *c, struct machine *m, struct diag *d);
+/* The machine's bridges (its "bridges"), pushed onto names. */
+void incus_nets_of(const struct machine *m, struct strv *names);
+/* Deletes those of names no instance is on any more. */
+int incus_nets_release(struct incus_client *c, const struct strv *names, struct diag *d);
 
 /* ---- incus.c ---- */
 

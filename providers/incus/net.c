@@ -108,10 +108,16 @@ static int unused(struct incus_client *c, const char *name, bool *yes, bool *gon
 	return 0;
 }
 
-int incus_nets_release(struct incus_client *c, struct machine *m, struct diag *d)
+void incus_nets_of(const struct machine *m, struct strv *names)
 {
-	for (size_t i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
-		const char *name = machine_list_get(m, MK_BRIDGES, i);
+	for (size_t i = 0; i < machine_list_len(m, MK_BRIDGES); i++)
+		strv_push(names, machine_list_get(m, MK_BRIDGES, i));
+}
+
+int incus_nets_release(struct incus_client *c, const struct strv *names, struct diag *d)
+{
+	for (size_t i = 0; i < names->n; i++) {
+		const char *name = names->v[i];
 		bool yes, gone;
 		if (unused(c, name, &yes, &gone, d) < 0)
 			return -1;

@@ -110,8 +110,12 @@ expect_out "n2 reaches n1 at its given address" 0 "from-n1" "$CORRAL" ssh n2 -c 
 expect_out "n2 has an address of the subnet on eth1" 0 "inet ${NETSUB%.0/24}." "$CORRAL" ssh n2 -c 'ip -4 addr show eth1'
 "$CORRAL" destroy -f n1 >/dev/null 2>&1
 check "the bridge stays while a machine is on it" test "$(bridges)" = 1
+# n2's instance removed behind corral's back: corral notices, and releases
+# what it shared (the bridge, the image) when nothing else uses it.
+lxc delete -f "$(jq -r .instance .corral/machines/n2/state.json)" >/dev/null
+expect_out "an instance removed outside corral shows as not created" 0 "not created" "$CORRAL" status n2
 "$CORRAL" destroy -f >/dev/null 2>&1
-check "the last destroy removes the bridge" test "$(bridges)" = 0
+check "the bridge is gone with its last machine" test "$(bridges)" = 0
 
 # Errors: the server's own message; what is not there yet, said so.
 mkdir -p "$T/c" && cd "$T/c"
