@@ -24,7 +24,8 @@
 #define STOP_FORCE_S 30     /* a forced stop */
 #define BUSY_RETRY_MS 15000 /* how long an instance may stay busy (busy_call) */
 
-/* One pick-and-create at a time: the address is reserved by the create. */
+/* One pick-and-create at a time (the address is reserved by the create),
+ * and one delete-and-release (see in_destroy). */
 static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const struct {
@@ -414,6 +415,9 @@ static int in_destroy(struct machine *m, struct diag *d)
 	int rc = inst_state(&c, m, &s, d);
 	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED)
 		rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
+	/* Machines destroyed in parallel: each sees the others' instances
+	 * gone or still there, never half (else a shared bridge could stay). */
+	pthread_mutex_lock(&create_mu);
 	if (rc == 0 && s != MS_NOT_CREATED) {
 		_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", machine_str(m, MK_INSTANCE));
 		rc = busy_call(&c, "DELETE", p, NULL, d);
@@ -422,6 +426,7 @@ static int in_destroy(struct machine *m, struct diag *d)
 		rc = incus_image_release(&c, alias, d);
 	if (rc == 0)
 		rc = incus_nets_release(&c, &nets, d);
+	pthread_mutex_unlock(&create_mu);
 	strv_free(&nets);
 	incus_client_close(&c);
 	if (rc < 0)
