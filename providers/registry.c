@@ -8,12 +8,14 @@
 extern const struct provider provider_container; /* providers/container/container.c */
 extern const struct provider provider_kvm;       /* providers/kvm/kvm.c */
 extern const struct provider provider_virtualbox; /* providers/virtualbox/virtualbox.c */
+extern const struct provider provider_incus;      /* providers/incus/incus.c */
 
 /* Table order is the preference order of provider "auto". */
 static const struct provider *const table[] = {
 	&provider_container,
 	&provider_kvm,
 	&provider_virtualbox,
+	&provider_incus,
 	NULL,
 };
 

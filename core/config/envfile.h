@@ -171,6 +171,17 @@ struct vbox_opts {
 	bool gui;
 };
 
+/* provider_options.incus: which Incus/LXD server and how. remote is
+ * "unix:///path/unix.socket" (phase 1) or an https:// URL with the TLS
+ * files (phase 2); NULL: the local daemon's socket. */
+struct incus_opts {
+	char *remote, *project, *target;
+	char *type;      /* "container" (default) | "virtual-machine" */
+	char *network;   /* managed network the machine's NIC joins; NULL: the default profile's */
+	char *image;     /* an image alias on the server instead of the box; NULL: the box */
+	char *client_cert, *client_key, *server_cert; /* PEM files for an https remote */
+};
+
 struct container_opts {
 	char *init;   /* "auto" (default) | "systemd" | "builtin" */
 	unsigned pids; /* at most this many tasks; default ENV_CT_PIDS */
@@ -196,7 +207,7 @@ struct machine_cfg {
 	char *box, *box_version, *box_url, *box_checksum;
 	char *box_checksum_file, *box_checksum_signature; /* a publisher's checksum file and its signature */
 	char *hostname; /* default: name */
-	char *provider; /* "container" | "kvm" | "virtualbox" | "auto" */
+	char *provider; /* "container" | "kvm" | "virtualbox" | "incus" | "auto" */
 	unsigned cpus;  /* default 1 */
 	uint64_t memory, disk; /* bytes; disk 0 = the box's size */
 	bool primary, autostart; /* autostart default true */
@@ -219,6 +230,7 @@ struct machine_cfg {
 	struct vbox_opts vbox;
 	struct container_opts container;
 	struct cloud_init_cfg cloud_init;
+	struct incus_opts incus;
 	uint64_t graceful_halt_timeout_ms; /* default ENV_HALT_TIMEOUT_MS */
 };
 

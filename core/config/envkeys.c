@@ -2,6 +2,7 @@
  * every mapping level is a table of key -> value type -> offsetof() into
  * its struct. Decoding, "did you mean", required keys, freeing and
  * envfile_keys() all walk these tables; no other code knows a key name. */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1037,7 +1038,7 @@ static const struct ktype t_command = {"a command: a list (argv) or a string (sh
 	{keys, NKEYS(keys), sizeof(T), .pos_off = offsetof(T, pos), .name_off = NONE, __VA_ARGS__}
 #define PORT_RANGE .min = 1, .max = 65535, .hint = "a port is a number from 1 to 65535"
 
-static const char *const providers[] = {"container", "kvm", "virtualbox", "auto", NULL};
+static const char *const providers[] = {"container", "kvm", "virtualbox", "incus", "auto", NULL};
 static const char *const run_whens[] = {"once", "always", "never", NULL};
 static const char *const sync_types[] = {"auto", "bind", "9p", "rsync", "vboxsf", NULL};
 static const char *const protocols[] = {"tcp", "udp", NULL};
@@ -1045,6 +1046,7 @@ static const char *const kvm_machines[] = {"q35", "microvm", NULL};
 static const char *const kvm_accels[] = {"auto", "kvm", "tcg", NULL};
 static const char *const firmwares[] = {"bios", "uefi", NULL};
 static const char *const inits[] = {"auto", "systemd", "builtin", NULL};
+static const char *const incus_types[] = {"container", "virtual-machine", NULL};
 static const char *const limit_modes[] = {"strict", "best-effort", NULL};
 static const char *const ct_commands[] = {"image", NULL};
 static const char *const trigger_actions[] = {"up", "halt", "reload", "destroy", "provision", NULL};
@@ -1154,6 +1156,24 @@ static bool valid_http(const char *s)
 	return valid_url(s) && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0);
 }
 
+/* unix:///path/to/unix.socket, or an https:// URL (phase 2 of the incus
+ * provider reads it; the key is accepted so envfiles can name it now). */
+static bool valid_incus_remote(const char *s)
+{
+	return valid_url(s) && ((strncmp(s, "unix:///", 8) == 0 && s[8]) || valid_http(s));
+}
+
+/* An image alias as the server names it: "debian/12", "corral-tiny". */
+static bool valid_incus_image(const char *s)
+{
+	if (!*s || strlen(s) > 255)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_./:", *s))
+			return false;
+	return true;
+}
+
 static const struct key probe_keys[] = {
 	{KEY("tcp", t_uint, struct probe, tcp), PORT_RANGE},
 	{KEY("http", t_str, struct probe, http), .valid = valid_http,
@@ -1261,6 +1281,24 @@ static const struct key cloud_init_keys[] = {
 	{KEY("user_data", t_user_data, struct cloud_init_cfg, user_data), .flags = K_FILE},
 };
 static const struct keytab tab_cloud_init = TABLE(cloud_init_keys);
+static const struct key incus_keys[] = {
+	{KEY("remote", t_str, struct incus_opts, remote), .valid = valid_incus_remote,
+	 .bad = "is not an Incus remote",
+	 .hint = "write unix:///var/lib/incus/unix.socket or https://HOST:8443"},
+	{KEY("project", t_str, struct incus_opts, project), .valid = valid_name,
+	 .bad = "is not a project name", .hint = "use lowercase letters, digits and -"},
+	{KEY("target", t_str, struct incus_opts, target), .valid = valid_name,
+	 .bad = "is not a cluster member name", .hint = "use the member's name, as `incus cluster list` shows"},
+	{KEY("type", t_enum_str, struct incus_opts, type), .choices = incus_types},
+	{KEY("network", t_str, struct incus_opts, network), .valid = valid_name,
+	 .bad = "is not a network name", .hint = "name a managed network of the server, like incusbr0"},
+	{KEY("image", t_str, struct incus_opts, image), .valid = valid_incus_image,
+	 .bad = "is not an image alias", .hint = "write an alias like debian/12, without spaces"},
+	{KEY("client_cert", t_path, struct incus_opts, client_cert), .flags = K_FILE},
+	{KEY("client_key", t_path, struct incus_opts, client_key), .flags = K_FILE},
+	{KEY("server_cert", t_path, struct incus_opts, server_cert), .flags = K_FILE},
+};
+static const struct keytab tab_incus = TABLE(incus_keys);
 static const struct keytab tab_kvm = TABLE(kvm_keys);
 static const struct keytab tab_vbox = TABLE(vbox_keys);
 static const struct keytab tab_container = TABLE(container_keys);
@@ -1270,6 +1308,7 @@ static const struct key popt_keys[] = {
 	{KEY("kvm", t_map, struct machine_cfg, kvm), .sub = &tab_kvm},
 	{KEY("virtualbox", t_map, struct machine_cfg, vbox), .sub = &tab_vbox},
 	{KEY("container", t_map, struct machine_cfg, container), .sub = &tab_container},
+	{KEY("incus", t_map, struct machine_cfg, incus), .sub = &tab_incus},
 };
 static const struct keytab tab_popts = TABLE(popt_keys);
 

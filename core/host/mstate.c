@@ -48,6 +48,9 @@ static const struct {
 	[MK_CHECKPOINT] = {"checkpoint", T_FLAG},
 	[MK_CHECKPOINT_STEPS] = {"checkpoint_steps", T_LIST},
 	[MK_CLOUD_INIT] = {"cloud_init", T_FLAG},
+	[MK_INSTANCE] = {"instance", T_STR},
+	[MK_IMAGE_ALIAS] = {"image_alias", T_STR},
+	[MK_INCUS_REMOTE] = {"incus_remote", T_STR},
 };
 
 static const struct {

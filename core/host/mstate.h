@@ -14,6 +14,7 @@
  *   container     lower, init, init_services, portfwd_pid, portfwd_start
  *   kvm           net_addrs, accel_fallback, suspended
  *   virtualbox    id (the VM's uuid), vm_name
+ *   incus         instance, image_alias, incus_remote
  * A container created before machine_id existed has its 12-digit id in
  * "id"; machine_id() keeps using it. */
 #ifndef CORRAL_MSTATE_H
@@ -55,6 +56,9 @@ enum mkey {
 	MK_CHECKPOINT,        /* flag, engine: the `provisioned` checkpoint was taken (reset) */
 	MK_CHECKPOINT_STEPS,  /* list, engine: "provisioned" as it was then, for reset */
 	MK_CLOUD_INIT,        /* flag: the guest runs cloud-init from corral's seed; up waits for it */
+	MK_INSTANCE,          /* str, incus: the instance's name on the server */
+	MK_IMAGE_ALIAS,       /* str, incus: the alias of the image it was made from */
+	MK_INCUS_REMOTE,      /* str, incus: the server: unix:///PATH or https://HOST:PORT */
 	MK_COUNT
 };
 

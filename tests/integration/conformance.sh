@@ -2,7 +2,8 @@
 # Provider conformance: one list of checks, the same for every provider
 # that can run on this host — container (the tiny box), kvm (tiny-kvm; TCG
 # where /dev/kvm does not work, the accelerator is printed) and virtualbox
-# against the fake VBoxManage (tests/fakes). One machine with a forwarded
+# against the fake VBoxManage (tests/fakes), incus against a private LXD
+# daemon (tests/fakes/lxd-env.sh; the tiny box). One machine with a forwarded
 # port and a shell provisioner, through:
 #   up (provisioned); ssh (output, exit status); halt (graceful: well within
 #   graceful_halt_timeout; its process gone); up keeps data, provisions
@@ -16,18 +17,25 @@
 
 NAME=conf
 providers=("$@")
-[ ${#providers[@]} -gt 0 ] || providers=(container kvm virtualbox)
+[ ${#providers[@]} -gt 0 ] || providers=(container kvm virtualbox incus)
 
 # ---- what differs per provider: can it run here, its box, its process
 
 usable_container() { [ "$(id -u)" = 0 ] || echo "needs root"; }
 usable_kvm() { command -v qemu-system-x86_64 >/dev/null || echo "no qemu-system-x86_64"; }
 usable_virtualbox() { [ "$(id -u)" = 0 ] || echo "the fake's guests need root"; }
+usable_incus() {
+	if [ "$(id -u)" != 0 ]; then echo "lxd needs root"
+	elif ! command -v lxd >/dev/null; then echo "lxd is not installed"; fi
+}
 
 # Adds the provider's test box to the store; BOX is its name.
 box_container() { "$CORRAL" box add "$(dirname "$(test_box tiny)")/catalog.json" >/dev/null 2>&1; BOX=corral/tiny; }
 box_kvm() { "$CORRAL" box add "$(dirname "$(test_box tiny-kvm)")/catalog.json" >/dev/null 2>&1; BOX=corral/tiny-kvm; }
 box_virtualbox() { . "$ROOT/tests/fakes/vbox-env.sh"; BOX=corral/tiny-vbox; }
+# The daemon's socket reaches corral through $LXD_DIR; the machine joins
+# the default profile's bridge.
+box_incus() { . "$ROOT/tests/fakes/lxd-env.sh"; lxd_start; box_container; }
 
 # The machine's main process: the container's init, QEMU, the fake's
 # stand-in guest (PID 1 of its namespaces). Read from state.json with jq:
@@ -35,6 +43,12 @@ box_virtualbox() { . "$ROOT/tests/fakes/vbox-env.sh"; BOX=corral/tiny-vbox; }
 st() { jq -r ".$1 // empty" "$M/state.json" 2>/dev/null; }
 pid_container() { st pid; }
 pid_kvm() { st pid; }
+lxd_api() { curl -s --unix-socket "$LXD_SOCKET" "http://lxd$1"; }
+pid_incus() {
+	local p
+	p=$(lxd_api "/1.0/instances/$(st instance)/state" | jq -r '.metadata.pid // empty')
+	[ "${p:-0}" = 0 ] || echo "$p"
+}
 pid_virtualbox() {
 	jq -r --arg id "$(st id)" '.vms[] | select(.uuid == $id or .name == $id) | .guest.pid // empty' \
 		"$VBOX_FAKE_HOME/state.json"
@@ -45,6 +59,10 @@ leftovers_container() {
 	local id=$1
 	ls -d /sys/fs/cgroup/*/corral/"$id" 2>/dev/null
 	ip -br link | grep "cr-${id:0:10}"
+}
+leftovers_incus() {
+	lxd_api /1.0/instances | jq -r '.metadata[]'
+	lxd_api /1.0/images | jq -r '.metadata[]'
 }
 leftovers_kvm() { pgrep -af -- "-pidfile $M/qemu.pid"; }
 leftovers_virtualbox() {

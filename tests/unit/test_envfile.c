@@ -185,6 +185,8 @@ static void every_key(void)
 		"      kvm: { machine: microvm, accel: tcg, firmware: uefi }\n"
 		"      virtualbox: { linked_clone: false, gui: true }\n"
 		"      container: { init: systemd }\n"
+		"      incus: { remote: \"unix:///var/lib/incus/unix.socket\", project: ci, target: node2,\n"
+		"               type: container, network: incusbr0, image: debian/12 }\n"
 		"    graceful_halt_timeout: 90s\n");
 	CHECK(e != NULL);
 	if (!e)
@@ -210,6 +212,12 @@ static void every_key(void)
 	CHECK_STR(m->kvm.firmware, "uefi");
 	CHECK(!m->vbox.linked_clone && m->vbox.gui);
 	CHECK_STR(m->container.init, "systemd");
+	CHECK_STR(m->incus.remote, "unix:///var/lib/incus/unix.socket");
+	CHECK_STR(m->incus.project, "ci");
+	CHECK_STR(m->incus.target, "node2");
+	CHECK_STR(m->incus.type, "container");
+	CHECK_STR(m->incus.network, "incusbr0");
+	CHECK_STR(m->incus.image, "debian/12");
 	CHECK(m->graceful_halt_timeout_ms == 90000);
 	CHECK(e->nnetworks == 1 && e->networks[0].pos.line == 2);
 	CHECK_STR(e->networks[0].name, "backend");
@@ -544,7 +552,7 @@ static void value_errors(void)
 	FAILS("machines:\n  m: { box: b, primary: maybe }\n",
 	      "machines.m.primary: \"maybe\" is not true or false", 2, 25, "write true or false");
 	FAILS("machines:\n  m: { box: b, provider: kvmm }\n",
-	      "machines.m.provider: \"kvmm\" is not one of container, kvm, virtualbox, auto", 2, 26,
+	      "machines.m.provider: \"kvmm\" is not one of container, kvm, virtualbox, incus, auto", 2, 26,
 	      "did you mean `kvm`?");
 	FAILS("machines:\n  m: { box: b, hostname: -web }\n",
 	      "machines.m.hostname: \"-web\" is not a hostname", 2, 26, NULL);
@@ -573,6 +581,17 @@ static void value_errors(void)
 	FAILS("machines:\n  m: { box: b, provider_options: { kvm: { accel: hvf } } }\n",
 	      "machines.m.provider_options.kvm.accel: \"hvf\" is not one of auto, kvm, tcg", 0, 0,
 	      NULL);
+	FAILS("machines:\n  m: { box: b, provider_options: { incus: { remote: \"ftp://x\" } } }\n",
+	      "machines.m.provider_options.incus.remote: \"ftp://x\" is not an Incus remote", 0, 0,
+	      NULL);
+	FAILS("machines:\n  m: { box: b, provider_options: { incus: { remote: \"unix://\" } } }\n",
+	      "machines.m.provider_options.incus.remote: \"unix://\" is not an Incus remote", 0, 0,
+	      NULL);
+	FAILS("machines:\n  m: { box: b, provider_options: { incus: { image: \"a b\" } } }\n",
+	      "machines.m.provider_options.incus.image: \"a b\" is not an image alias", 0, 0, NULL);
+	FAILS("machines:\n  m: { box: b, provider_options: { incus: { type: vm } } }\n",
+	      "machines.m.provider_options.incus.type: \"vm\" is not one of container, "
+	      "virtual-machine", 0, 0, NULL);
 	FAILS("machines:\n  m: { box: b, synced_folders: [{ host: ., guest: srv }] }\n",
 	      "machines.m.synced_folders[1].guest: \"srv\" is not an absolute guest path", 0, 0, NULL);
 	FAILS("machines:\n  m: { box: b, synced_folders: [{ guest: /srv, type: nfs }] }\n",

@@ -1,0 +1,554 @@
+/* The incus provider's vtable: a machine is an instance named
+ * "crl-<8 hex of the envfile's directory>-<machine>" (so envfiles sharing
+ * a server never clash), made from the box's image, on a managed bridge
+ * with a static address corral picks from the bridge's subnet (liblxc sets
+ * it inside the container before init runs, so no DHCP client is needed)
+ * and reaches SSH at that address. cpus and memory become limits.cpu and
+ * limits.memory, disk the root disk's size, forwarded ports proxy devices
+ * listening on the host's 127.0.0.1 (or host_ip). The state API says
+ * whether it runs; the instance's name, image alias and server are kept in
+ * state.json so `destroy` works without the envfile. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/base/digest.h"
+#include "core/host/mstate.h"
+#include "core/host/net.h"
+#include "providers/incus/incus.h"
+#include "providers/provider.h"
+
+#define STOP_FORCE_S 30     /* a forced stop */
+#define BUSY_RETRY_MS 15000 /* how long an instance may stay busy (busy_call) */
+
+/* One pick-and-create at a time (the address is reserved by the create),
+ * and one delete-and-release (see in_destroy). */
+static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct {
+	const char *status;
+	enum mstate s;
+} statuses[] = {
+	{"Running", MS_RUNNING}, {"Frozen", MS_SAVED}, {"Stopped", MS_STOPPED},
+	{"Starting", MS_RUNNING}, {"Stopping", MS_RUNNING}, {"Freezing", MS_RUNNING},
+	{"Thawed", MS_RUNNING},
+};
+
+static const char *mname(const struct machine *m)
+{
+	return m->cfg ? m->cfg->name : "the machine";
+}
+
+/* The client for m: its config, at the server it was created on. */
+static int client(struct machine *m, struct incus_client *c, struct diag *d)
+{
+	const char *rec = machine_str(m, MK_INCUS_REMOTE);
+	if (incus_client_open(c, m->cfg, d) < 0 && !rec)
+		return -1;
+	if (rec)
+		incus_client_set_remote(c, rec);
+	return 0;
+}
+
+static char *instance_name(const struct machine *m)
+{
+	unsigned char raw[32];
+	char hex[65];
+	hash_str(m->env->dir, raw, hex);
+	return xasprintf("crl-%.8s-%.50s", hex, m->cfg->name);
+}
+
+/* The instance was removed outside corral: the machine is not created
+ * any more, and what it shared with others (its image, its bridges) goes
+ * now if nothing else uses it (the engine has nothing to destroy later). */
+static void forget(struct incus_client *c, struct machine *m)
+{
+	struct diag ignored = {0};
+	struct strv nets = {0};
+	incus_nets_of(m, &nets);
+	if (machine_str(m, MK_IMAGE_ALIAS))
+		incus_image_release(c, machine_str(m, MK_IMAGE_ALIAS), &ignored);
+	incus_nets_release(c, &nets, &ignored);
+	strv_free(&nets);
+	machine_state_clear(m);
+}
+
+static int inst_state(struct incus_client *c, struct machine *m, enum mstate *s, struct diag *d)
+{
+	const char *name = machine_str(m, MK_INSTANCE);
+	*s = MS_NOT_CREATED;
+	if (!name)
+		return 0;
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", name);
+	json_t *st = NULL;
+	long code;
+	if (incus_call(c, "GET", p, NULL, &st, &code, d) < 0) {
+		if (code != 404)
+			return -1;
+		forget(c, m);
+		return path_is_dir(m->dir) ? machine_save(m, d) : 0;
+	}
+	const char *v = json_string_value(json_object_get(st, "status"));
+	*s = MS_STOPPED;
+	for (size_t i = 0; v && i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (strcmp(v, statuses[i].status) == 0)
+			*s = statuses[i].s;
+	json_decref(st);
+	return 0;
+}
+
+static int in_state(struct machine *m, enum mstate *s, struct diag *d)
+{
+	struct incus_client c;
+	*s = machine_str(m, MK_INSTANCE) ? MS_STOPPED : MS_NOT_CREATED;
+	if (!machine_str(m, MK_INSTANCE))
+		return 0;
+	if (client(m, &c, d) < 0)
+		return -1;
+	int rc = inst_state(&c, m, s, d);
+	incus_client_close(&c);
+	return rc;
+}
+
+/* A call on an instance, again while the server refuses it with 400 for a
+ * while: an instance whose init died is "busy" with its own stop for a
+ * moment (LXD's cleanup), and a state change or delete then is refused.
+ * A refusal that lasts is the error. */
+static int busy_call(struct incus_client *c, const char *method, const char *path, json_t *body,
+		     struct diag *d)
+{
+	uint64_t end = now_ms() + BUSY_RETRY_MS;
+	unsigned pause = 100;
+	for (;;) {
+		long st;
+		struct diag e = {0};
+		if (incus_call(c, method, path, body, NULL, &st, &e) == 0)
+			return 0;
+		if (st != 400 || now_ms() >= end) {
+			*d = e;
+			return -1;
+		}
+		sleep_ms(pause);
+		pause = pause < 1000 ? pause * 2 : pause;
+	}
+}
+
+static int action(struct incus_client *c, struct machine *m, const char *act, bool force,
+		  unsigned timeout_s, struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", machine_str(m, MK_INSTANCE));
+	json_t *body = json_pack("{s:s, s:i, s:b}", "action", act, "timeout", (int)timeout_s,
+				 "force", force);
+	int rc = busy_call(c, "PUT", p, body, d);
+	json_decref(body);
+	return rc;
+}
+
+/* ---- the network and the address ---- */
+
+/* The network of the default profile's first NIC. */
+static int profile_network(struct incus_client *c, char **net, struct diag *d)
+{
+	json_t *prof = NULL;
+	if (incus_call(c, "GET", "/1.0/profiles/default", NULL, &prof, NULL, d) < 0)
+		return -1;
+	const char *key;
+	json_t *dev;
+	json_object_foreach(json_object_get(prof, "devices"), key, dev) {
+		const char *n = json_string_value(json_object_get(dev, "network"));
+		const char *t = json_string_value(json_object_get(dev, "type"));
+		if (!*net && n && t && strcmp(t, "nic") == 0)
+			*net = xstrdup(n);
+	}
+	json_decref(prof);
+	if (*net)
+		return 0;
+	diag_fail(d, "incus: the default profile has no NIC on a managed network");
+	return diag_hint(d, "set provider_options.incus.network to a managed bridge");
+}
+
+/* The bridge's subnet and gateway ("10.219.7.1/24"). */
+static int bridge_of(struct incus_client *c, const char *net, struct subnet *s, char *gw,
+		     struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", net);
+	json_t *n = NULL;
+	if (incus_call(c, "GET", p, NULL, &n, NULL, d) < 0)
+		return -1;
+	const char *a = json_string_value(json_object_get(json_object_get(n, "config"), "ipv4.address"));
+	char cidr[64] = "";
+	if (a && strchr(a, '/') && strlen(a) < sizeof(cidr)) {
+		snprintf(gw, 16, "%.*s", (int)(strchr(a, '/') - a), a);
+		struct in_addr ia;
+		unsigned prefix = (unsigned)atoi(strchr(a, '/') + 1);
+		if (inet_pton(AF_INET, gw, &ia) == 1 && prefix >= 8 && prefix <= 30) {
+			uint32_t mask = ~0u << (32 - prefix);
+			struct in_addr na = {htonl(ntohl(ia.s_addr) & mask)};
+			snprintf(cidr, sizeof(cidr), "%s/%u", inet_ntoa(na), prefix);
+		}
+	}
+	json_decref(n);
+	if (!cidr[0]) {
+		diag_fail(d, "incus: network %s has no IPv4 subnet corral can use", net);
+		return diag_hint(d, "give it one: ipv4.address 10.219.7.1/24, say");
+	}
+	return net_subnet_parse(cidr, s, d);
+}
+
+/* A free address on net: the server's leases (its dynamic and every
+ * instance's static one) and the gateway are taken. */
+int incus_pick_address(struct incus_client *c, const char *net, const char *owner, char *ip,
+		       char *gw, unsigned *prefix, struct diag *d)
+{
+	struct subnet s;
+	if (bridge_of(c, net, &s, gw, d) < 0)
+		return -1;
+	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s/leases", net);
+	json_t *leases = NULL;
+	if (incus_call(c, "GET", p, NULL, &leases, NULL, d) < 0)
+		return -1;
+	json_t *pool = json_pack("{s:{}, s:{}}", "leases", "seen");
+	json_t *taken = json_object_get(pool, "leases");
+	json_object_set_new(taken, gw, json_string("gateway"));
+	size_t i;
+	json_t *l;
+	json_array_foreach(leases, i, l) {
+		const char *a = json_string_value(json_object_get(l, "address"));
+		if (a && strchr(a, '.'))
+			json_object_set_new(taken, a, json_string("server"));
+	}
+	json_decref(leases);
+	int rc = net_pool_pick(pool, &s, owner, NULL, NULL, ip, 16, d);
+	json_decref(pool);
+	*prefix = s.prefix;
+	return rc;
+}
+
+/* ---- creation ---- */
+
+/* The forwards as proxy devices, and recorded as the machine's ports. */
+static void add_ports(struct machine *m, json_t *devices)
+{
+	const struct machine_cfg *cfg = m->cfg;
+	struct mport *mp = xcalloc(cfg->nports + 1, sizeof(*mp));
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->nports; i++) {
+		const struct port_fwd *f = &cfg->ports[i];
+		if (!f->host)
+			continue; /* a host port corral picks: phase 2 */
+		const char *proto = f->udp ? "udp" : "tcp";
+		_cleanup_free_ char *dev = xasprintf("corral-port-%s-%u", proto, f->host);
+		_cleanup_free_ char *listen = xasprintf("%s:%s:%u", proto,
+							f->host_ip ? f->host_ip : "127.0.0.1", f->host);
+		_cleanup_free_ char *connect = xasprintf("%s:127.0.0.1:%u", proto, f->guest);
+		json_object_set_new(devices, dev, json_pack("{s:s, s:s, s:s}", "type", "proxy",
+							    "listen", listen, "connect", connect));
+		mp[n] = (struct mport){.guest = f->guest, .host = f->host, .udp = f->udp};
+		snprintf(mp[n++].host_ip, sizeof(mp->host_ip), "%s",
+			 f->host_ip ? f->host_ip : "127.0.0.1");
+	}
+	machine_set_ports(m, mp, n);
+	free(mp);
+}
+
+/* eth0 on net at ip, the envfile's networks, ports, limits. */
+static json_t *create_body(struct incus_client *c, struct machine *m, const char *name,
+			   const char *image, const char *net, struct diag *d)
+{
+	const struct machine_cfg *cfg = m->cfg;
+	char ip[16], gw[16];
+	unsigned prefix;
+	if (incus_pick_address(c, net, name, ip, gw, &prefix, d) < 0)
+		return NULL;
+	struct buf raw = {0};
+	buf_printf(&raw, "lxc.net.0.ipv4.address = %s/%u\nlxc.net.0.ipv4.gateway = %s\n", ip,
+		   prefix, gw);
+	json_t *devices = json_pack("{s:{s:s, s:s, s:s, s:s}}", "eth0", "type", "nic", "name",
+				    "eth0", "network", net, "ipv4.address", ip);
+	if (incus_nets_attach(c, m, name, devices, &raw, d) < 0) {
+		json_decref(devices);
+		buf_free(&raw);
+		return NULL;
+	}
+	add_ports(m, devices);
+	if (cfg->disk) {
+		_cleanup_free_ char *size = xasprintf("%lluMiB", (unsigned long long)(cfg->disk >> 20));
+		json_object_set_new(devices, "root", json_pack("{s:s, s:s, s:s, s:s}", "type", "disk",
+							       "path", "/", "pool", "default",
+							       "size", size));
+	}
+	_cleanup_free_ char *cpus = xasprintf("%u", cfg->cpus);
+	_cleanup_free_ char *mem = xasprintf("%lluMiB", (unsigned long long)(cfg->memory >> 20));
+	json_t *body = json_pack("{s:s, s:s, s:{s:s, s:s}, s:[s], s:{s:s, s:s, s:s, s:s}, s:o}",
+				 "name", name, "type", "container", "source", "type", "image",
+				 "alias", image, "profiles", "default", "config", "limits.cpu", cpus,
+				 "limits.memory", mem, "raw.lxc", raw.s, "user.corral.machine", m->dir,
+				 "devices", devices);
+	machine_set_str(m, MK_IP, ip);
+	buf_free(&raw);
+	return body;
+}
+
+static int image_of(struct incus_client *c, struct machine *m, char **image, bool *ours,
+		    struct diag *d)
+{
+	*ours = !m->cfg->incus.image;
+	if (!*ours) {
+		*image = xstrdup(m->cfg->incus.image);
+		return 0;
+	}
+	return incus_image_ensure(c, m, image, d);
+}
+
+static int create(struct incus_client *c, struct machine *m, struct diag *d)
+{
+	if (m->cfg->incus.type && strcmp(m->cfg->incus.type, "container") != 0) {
+		diag_fail(d, "incus: %s instances are not supported yet", m->cfg->incus.type);
+		return diag_hint(d, "use provider_options.incus.type: container");
+	}
+	_cleanup_free_ char *name = instance_name(m), *image = NULL, *net = NULL;
+	_cleanup_free_ char *path = NULL;
+	bool ours;
+	if (image_of(c, m, &image, &ours, d) < 0)
+		return -1;
+	net = xstrdup(m->cfg->incus.network);
+	if (!net && profile_network(c, &net, d) < 0)
+		return -1;
+	path = c->target ? xasprintf("/1.0/instances?target=%s", c->target)
+			 : xstrdup("/1.0/instances");
+	pthread_mutex_lock(&create_mu);
+	json_t *body = create_body(c, m, name, image, net, d);
+	int rc = body ? incus_call(c, "POST", path, body, NULL, NULL, d) : -1;
+	pthread_mutex_unlock(&create_mu);
+	json_decref(body);
+	_cleanup_free_ char *remote = incus_client_remote(c);
+	machine_set_str(m, MK_INCUS_REMOTE, remote);
+	if (rc < 0) {
+		/* A bridge it made for nobody goes again. */
+		struct diag ignored = {0};
+		struct strv nets = {0};
+		incus_nets_of(m, &nets);
+		incus_nets_release(c, &nets, &ignored);
+		strv_free(&nets);
+		machine_del(m, MK_IP);
+		return -1;
+	}
+	machine_set_str(m, MK_INSTANCE, name);
+	if (ours)
+		machine_set_str(m, MK_IMAGE_ALIAS, image);
+	machine_set_flag(m, MK_CREATED, true);
+	return machine_save(m, d);
+}
+
+/* Before the first start: keys and init, and busybox's halt signal (it
+ * powers off on SIGUSR2; LXD's default SIGPWR it ignores). */
+static int first_boot(struct incus_client *c, struct machine *m, struct diag *d)
+{
+	const char *name = machine_str(m, MK_INSTANCE);
+	bool busybox;
+	if (incus_files_prepare(c, m, name, &busybox, d) < 0)
+		return -1;
+	machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
+	if (!busybox)
+		return machine_save(m, d);
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", name);
+	json_t *inst = NULL;
+	if (incus_call(c, "GET", p, NULL, &inst, NULL, d) < 0)
+		return -1;
+	json_t *cfg = json_object_get(inst, "config");
+	const char *raw = json_string_value(json_object_get(cfg, "raw.lxc"));
+	_cleanup_free_ char *more = xasprintf("%slxc.signal.halt = SIGUSR2\n", raw ? raw : "");
+	json_t *patch = json_pack("{s:{s:s}}", "config", "raw.lxc", more);
+	int rc = incus_call(c, "PATCH", p, patch, NULL, NULL, d);
+	json_decref(patch);
+	json_decref(inst);
+	return rc < 0 ? -1 : machine_save(m, d);
+}
+
+static int in_up(struct machine *m, struct diag *d)
+{
+	struct incus_client c;
+	enum mstate s;
+	if (client(m, &c, d) < 0)
+		return diag_wrap(d, "%s", mname(m));
+	int rc = inst_state(&c, m, &s, d);
+	if (rc == 0 && s == MS_NOT_CREATED)
+		rc = create(&c, m, d) < 0 || first_boot(&c, m, d) < 0 ? -1 : 0;
+	if (rc == 0 && s == MS_SAVED)
+		rc = action(&c, m, "unfreeze", false, 0, d);
+	else if (rc == 0 && s != MS_RUNNING)
+		rc = action(&c, m, "start", false, 0, d);
+	incus_client_close(&c);
+	return rc < 0 ? diag_wrap(d, "%s", mname(m)) : 0;
+}
+
+static int in_halt(struct machine *m, bool force, struct diag *d)
+{
+	struct incus_client c;
+	enum mstate s;
+	if (client(m, &c, d) < 0)
+		return -1;
+	int rc = inst_state(&c, m, &s, d);
+	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED) {
+		unsigned grace = (unsigned)(mcfg_halt_timeout_ms(m->cfg) / 1000);
+		struct diag soft = {0};
+		if (force || s == MS_SAVED || action(&c, m, "stop", false, grace, &soft) < 0)
+			rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
+	}
+	incus_client_close(&c);
+	return rc;
+}
+
+static int in_destroy(struct machine *m, struct diag *d)
+{
+	struct incus_client c;
+	enum mstate s;
+	if (client(m, &c, d) < 0)
+		return -1;
+	/* Read first: an instance removed outside corral clears the state. */
+	_cleanup_free_ char *alias = xstrdup(machine_str(m, MK_IMAGE_ALIAS));
+	struct strv nets = {0};
+	incus_nets_of(m, &nets);
+	int rc = inst_state(&c, m, &s, d);
+	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED)
+		rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
+	/* Machines destroyed in parallel: each sees the others' instances
+	 * gone or still there, never half (else a shared bridge could stay). */
+	pthread_mutex_lock(&create_mu);
+	if (rc == 0 && s != MS_NOT_CREATED) {
+		_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", machine_str(m, MK_INSTANCE));
+		rc = busy_call(&c, "DELETE", p, NULL, d);
+	}
+	if (rc == 0 && alias)
+		rc = incus_image_release(&c, alias, d);
+	if (rc == 0)
+		rc = incus_nets_release(&c, &nets, d);
+	pthread_mutex_unlock(&create_mu);
+	strv_free(&nets);
+	incus_client_close(&c);
+	if (rc < 0)
+		return -1;
+	machine_state_clear(m);
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	_cleanup_free_ char *hk = machine_path(m, "ssh_host_ed25519_key");
+	unlink(kh);
+	unlink(hk);
+	return path_is_dir(m->dir) ? machine_save(m, d) : 0;
+}
+
+/* ---- suspend, snapshots ---- */
+
+/* One call on a created machine's instance: METHOD /1.0/instances/NAME+tail. */
+static int on_instance(struct machine *m, const char *method, const char *tail, json_t *body,
+		       json_t **meta, struct diag *d)
+{
+	struct incus_client c;
+	const char *name = machine_str(m, MK_INSTANCE);
+	if (!name) {
+		diag_fail(d, "%s is not created", mname(m));
+		return diag_hint(d, "create it with `corral up`");
+	}
+	if (client(m, &c, d) < 0)
+		return -1;
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s%s", name, tail);
+	int rc = incus_call(&c, method, p, body, meta, NULL, d);
+	incus_client_close(&c);
+	return rc;
+}
+
+static int state_action(struct machine *m, const char *act, struct diag *d)
+{
+	json_t *body = json_pack("{s:s, s:i}", "action", act, "timeout", 30);
+	int rc = on_instance(m, "PUT", "/state", body, NULL, d);
+	json_decref(body);
+	return rc;
+}
+
+/* A container is frozen (its processes stopped where they are). */
+static int in_suspend(struct machine *m, struct diag *d) { return state_action(m, "freeze", d); }
+
+static int in_resume(struct machine *m, struct diag *d)
+{
+	enum mstate s;
+	if (in_state(m, &s, d) < 0)
+		return -1;
+	if (s == MS_SAVED)
+		return state_action(m, "unfreeze", d);
+	return s == MS_RUNNING ? 0 : state_action(m, "start", d);
+}
+
+static int in_snapshot_save(struct machine *m, const char *name, struct diag *d)
+{
+	json_t *body = json_pack("{s:s, s:b}", "name", name, "stateful", false);
+	int rc = on_instance(m, "POST", "/snapshots", body, NULL, d);
+	json_decref(body);
+	return rc;
+}
+
+/* The server restores a running container in place (stop, restore, start). */
+static int in_snapshot_restore(struct machine *m, const char *name, struct diag *d)
+{
+	json_t *body = json_pack("{s:s}", "restore", name);
+	int rc = on_instance(m, "PUT", "", body, NULL, d);
+	json_decref(body);
+	return rc;
+}
+
+static int in_snapshot_delete(struct machine *m, const char *name, struct diag *d)
+{
+	_cleanup_free_ char *tail = xasprintf("/snapshots/%s", name);
+	return on_instance(m, "DELETE", tail, NULL, NULL, d);
+}
+
+/* GET .../snapshots: their URLs, "/1.0/instances/NAME/snapshots/SNAP". */
+static int in_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
+{
+	json_t *list = NULL;
+	if (on_instance(m, "GET", "/snapshots", NULL, &list, d) < 0)
+		return -1;
+	size_t i;
+	json_t *u;
+	json_array_foreach(list, i, u) {
+		const char *url = json_string_value(u);
+		const char *slash = url ? strrchr(url, '/') : NULL;
+		if (slash && slash[1])
+			strv_push(out, slash + 1);
+	}
+	json_decref(list);
+	return 0;
+}
+
+/* Usable when a daemon answers on the socket. */
+static int in_usable(struct diag *why)
+{
+	struct incus_client c;
+	if (incus_client_open(&c, NULL, why) < 0)
+		return -1;
+	int rc = incus_call(&c, "GET", "/1.0", NULL, NULL, NULL, why);
+	incus_client_close(&c);
+	return rc;
+}
+
+const struct provider provider_incus = {
+	.name = "incus",
+	.box_provider = {"container", NULL},
+	.usable = in_usable,
+	.up = in_up,
+	.halt = in_halt,
+	.destroy = in_destroy,
+	.state = in_state,
+	.ssh_endpoint = machine_ssh_endpoint,
+	.suspend = in_suspend,
+	.resume = in_resume,
+	.snapshot_save = in_snapshot_save,
+	.snapshot_restore = in_snapshot_restore,
+	.snapshot_delete = in_snapshot_delete,
+	.snapshot_list = in_snapshot_list,
+	/* The server names the instance and brings up eth0 with its address. */
+	.configures_guest_network = true,
+	.sync_types = 1u << SYNC_RSYNC,
+	.sync_auto = SYNC_RSYNC,
+};

@@ -1,0 +1,107 @@
+/* The incus provider: machines are instances of an Incus (or LXD: the same
+ * REST API) server, driven over its API with libcurl and jansson, never
+ * through the `incus`/`lxc` client. Split by concern:
+ *   api.c    the REST client: requests over the unix socket or HTTPS, background
+ *            operations followed to completion, the server's errors
+ *   files.c  files written into a created instance before its first start
+ *            (the machine key, the pinned host key, an sshd init)
+ *   image.c  the machine's box uploaded once as an image, under an alias
+ *   net.c    envfile networks as managed bridges, a NIC per network
+ *   incus.c  the provider vtable: names, addresses, lifecycle
+ * Internal to providers/incus/. */
+#ifndef CORRAL_INCUS_H
+#define CORRAL_INCUS_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/base/diag.h"
+#include "core/base/strv.h"
+#include "core/base/util.h"
+#include "core/host/machine.h"
+
+/* ---- api.c ---- */
+
+/* Where the server is: a unix socket, or an https:// URL with a TLS
+ * client certificate and the server's certificate. */
+struct incus_client {
+	char *socket;  /* unix socket path, or NULL */
+	char *url;     /* "https://HOST:PORT", or NULL */
+	char *cert, *key, *server_cert; /* PEM files (https) */
+	char *project; /* NULL: "default" */
+	char *target;  /* cluster member for new instances, or NULL */
+};
+
+/* The server of cfg's remote (see docs/envfile.md), or an error naming
+ * what was looked for. */
+int incus_client_open(struct incus_client *c, const struct machine_cfg *cfg, struct diag *d);
+/* Points c at remote ("unix:///PATH" or an https:// URL) instead. */
+void incus_client_set_remote(struct incus_client *c, const char *remote);
+/* c's server as a remote string; caller frees. */
+char *incus_client_remote(const struct incus_client *c);
+void incus_client_close(struct incus_client *c);
+
+/* One API call: METHOD path (from "/1.0"), a JSON body or none. A sync
+ * answer's metadata, or an async one's operation followed to its end (at
+ * most timeout_ms) and that operation's metadata, goes to *meta when meta
+ * is not NULL (caller decrefs; may be NULL). Errors carry the server's
+ * message; *status (may be NULL) gets the HTTP or operation status code:
+ * 404 when what the path names does not exist. */
+int incus_call(struct incus_client *c, const char *method, const char *path, json_t *body,
+	       json_t **meta, long *status, struct diag *d);
+/* The same with a raw body from a file (image upload) or a buffer (file
+ * push), and extra "Name: value" headers (NULL-ended). Exactly one of
+ * file and data is set. */
+struct incus_raw {
+	const char *file;
+	const char *data;
+	size_t len;
+	const char *const *headers;
+};
+int incus_call_raw(struct incus_client *c, const char *method, const char *path,
+		   const struct incus_raw *raw, json_t **meta, long *status, struct diag *d);
+/* GET of a file inside an instance: its bytes (not JSON) into out. */
+int incus_file_get(struct incus_client *c, const char *instance, const char *path,
+		   struct buf *out, long *status, struct diag *d);
+
+#define INCUS_OP_TIMEOUT_MS 600000u /* a background operation (image upload, create) */
+
+/* ---- image.c ---- */
+
+/* The image the machine's box became on the server (uploaded the first
+ * time: one per box, shared by every machine and envfile using the box):
+ * its alias ("corral-<16 hex>") in *alias (caller frees). */
+int incus_image_ensure(struct incus_client *c, struct machine *m, char **alias,
+		       struct diag *d);
+/* Removes the image under alias unless an instance still uses it. */
+int incus_image_release(struct incus_client *c, const char *alias, struct diag *d);
+
+/* ---- net.c ---- */
+
+/* The machine's envfile networks: each bridge made when missing (and
+ * recorded in the machine's "bridges"), a NIC eth1... per network added to
+ * devices and its address line to raw (raw.lxc). owner: the instance name. */
+int incus_nets_attach(struct incus_client *c, struct machine *m, const char *owner,
+		      json_t *devices, struct buf *raw, struct diag *d);
+/* The machine's bridges (its "bridges"), pushed onto names. */
+void incus_nets_of(const struct machine *m, struct strv *names);
+/* Deletes those of names no instance is on any more. */
+int incus_nets_release(struct incus_client *c, const struct strv *names, struct diag *d);
+
+/* ---- incus.c ---- */
+
+/* A free address on managed network net (the server's leases and the
+ * gateway are taken), the gateway and the prefix; ip and gw hold 16. */
+int incus_pick_address(struct incus_client *c, const char *net, const char *owner, char *ip,
+		       char *gw, unsigned *prefix, struct diag *d);
+
+/* ---- files.c ---- */
+
+/* Before the first start of instance `name`: the machine's key in the SSH
+ * user's authorized_keys, a host key corral made (pinned in the machine's
+ * known_hosts), and, for a busybox-init box without /etc/inittab, one that
+ * starts sshd. *busybox says whether that init is busybox's. */
+int incus_files_prepare(struct incus_client *c, struct machine *m, const char *name,
+			bool *busybox, struct diag *d);
+
+#endif

@@ -1,0 +1,131 @@
+/* Envfile networks as managed bridges of the server: network NAME of an
+ * envfile is "crl<12 hex of sha256(envfile dir, NAME)>" (15 characters, the
+ * longest interface name), made with the envfile's subnet, the gateway on
+ * its first address, no NAT, no IPv6, the first time a machine of the
+ * envfile joins it, and deleted by the destroy that leaves no instance on
+ * it. The machine's NIC i+1 (eth1...) joins it with the envfile's address
+ * (or one picked from the subnet), reserved by the NIC's ipv4.address and
+ * set inside the container by liblxc (raw.lxc), like eth0's. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base/digest.h"
+#include "core/host/mstate.h"
+#include "core/host/net.h"
+#include "providers/incus/incus.h"
+
+static char *bridge_name(const struct env *e, const char *net)
+{
+	unsigned char raw[32];
+	char hex[65];
+	_cleanup_free_ char *key = xasprintf("%s\n%s", e->dir, net);
+	hash_str(key, raw, hex);
+	return xasprintf("crl%.12s", hex);
+}
+
+/* The bridge for subnet cidr, made when missing. */
+static int ensure(struct incus_client *c, const char *name, const char *cidr, struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", name);
+	long st;
+	struct diag e = {0};
+	if (incus_call(c, "GET", p, NULL, NULL, &st, &e) == 0)
+		return 0;
+	if (st != 404) {
+		*d = e;
+		return -1;
+	}
+	struct subnet s;
+	if (net_subnet_parse(cidr, &s, d) < 0)
+		return -1;
+	char gw[64];
+	struct subnet g = {s.net + 1, s.prefix};
+	net_subnet_format(&g, gw, sizeof(gw));
+	json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "name", name, "type",
+				 "bridge", "description", "corral network", "config", "ipv4.address",
+				 gw, "ipv4.nat", "false", "ipv6.address", "none");
+	int rc = incus_call(c, "POST", "/1.0/networks", body, NULL, NULL, d);
+	json_decref(body);
+	return rc;
+}
+
+int incus_nets_attach(struct incus_client *c, struct machine *m, const char *owner,
+		      json_t *devices, struct buf *raw, struct diag *d)
+{
+	const struct machine_cfg *cfg = m->cfg;
+	for (size_t i = 0; i < cfg->nnetworks; i++) {
+		const struct net_attach *a = &cfg->networks[i];
+		const struct network_cfg *n = env_network(m->env, a->network);
+		if (!n)
+			return diag_fail(d, "incus: network %s is not in the envfile", a->network);
+		_cleanup_free_ char *name = bridge_name(m->env, n->name);
+		char ip[16], gw[16];
+		unsigned prefix;
+		if (ensure(c, name, n->subnet, d) < 0)
+			return diag_wrap(d, "network %s", n->name);
+		if (!machine_list_has(m, MK_BRIDGES, name))
+			machine_list_add(m, MK_BRIDGES, name);
+		if (a->ip) {
+			struct subnet s;
+			if (net_subnet_parse(n->subnet, &s, d) < 0)
+				return -1;
+			snprintf(ip, sizeof(ip), "%s", a->ip);
+			prefix = s.prefix;
+		} else if (incus_pick_address(c, name, owner, ip, gw, &prefix, d) < 0) {
+			return diag_wrap(d, "network %s", n->name);
+		}
+		_cleanup_free_ char *dev = xasprintf("eth%zu", i + 1);
+		json_object_set_new(devices, dev,
+				    json_pack("{s:s, s:s, s:s, s:s}", "type", "nic", "name", dev,
+					      "network", name, "ipv4.address", ip));
+		buf_printf(raw, "lxc.net.%zu.ipv4.address = %s/%u\n", i + 1, ip, prefix);
+	}
+	return 0;
+}
+
+/* Whether any instance is on network name (profiles do not count). */
+static int unused(struct incus_client *c, const char *name, bool *yes, bool *gone,
+		  struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", name);
+	json_t *n = NULL;
+	long st;
+	*yes = *gone = false;
+	if (incus_call(c, "GET", p, NULL, &n, &st, d) < 0) {
+		*gone = st == 404;
+		return *gone ? 0 : -1;
+	}
+	size_t i;
+	json_t *u;
+	*yes = true;
+	json_array_foreach(json_object_get(n, "used_by"), i, u) {
+		const char *s = json_string_value(u);
+		if (s && strncmp(s, "/1.0/instances/", 15) == 0)
+			*yes = false;
+	}
+	json_decref(n);
+	return 0;
+}
+
+void incus_nets_of(const struct machine *m, struct strv *names)
+{
+	for (size_t i = 0; i < machine_list_len(m, MK_BRIDGES); i++)
+		strv_push(names, machine_list_get(m, MK_BRIDGES, i));
+}
+
+int incus_nets_release(struct incus_client *c, const struct strv *names, struct diag *d)
+{
+	for (size_t i = 0; i < names->n; i++) {
+		const char *name = names->v[i];
+		bool yes, gone;
+		if (unused(c, name, &yes, &gone, d) < 0)
+			return -1;
+		_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", name);
+		long st;
+		/* 404: a machine destroyed at the same time deleted it first. */
+		if (yes && incus_call(c, "DELETE", p, NULL, NULL, &st, d) < 0 && st != 404)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,94 @@
+# Sourced after tests/lib.sh by tests of the incus provider: a private LXD
+# daemon (Debian 12's `lxd` 5.0.2, the API lineage Incus keeps) for this
+# test only. lxd_start starts it with its own LXD_DIR (its own unix
+# socket) in a directory of its own beside $T (its mounts are the
+# daemon's, not a machine's: tests check that nothing stays mounted under
+# $T), waits for it, and bootstraps it with `lxd init --preseed`:
+# a `dir` storage pool there and a managed bridge with an explicit
+# subnet of 10.219.0.0/16 (never the host's), no NAT and no firewall rules
+# (a second daemon on the host must not touch the first's nftables table).
+# It is shut down, and its bridge removed, on exit.
+#
+# What this host needs, found by trying (Debian 12, cgroup v1 + the
+# unified hierarchy, no AppArmor): `lxd --group root` as root; unprivileged
+# containers start (LXD shifts the rootfs at first start); raw.lxc is
+# allowed in the default project; every directory above LXD_DIR must be
+# searchable by others (a container's mapped root walks to its rootfs).
+#
+# Sets: LXD_DIR, LXD_SOCKET, LXD_BRIDGE, LXD_SUBNET (the /24), LXD_GW.
+# Skips the whole test (TAP "1..0 # SKIP") when lxd is not installed.
+
+lxd_start() {
+	if ! command -v lxd >/dev/null 2>&1; then
+		echo "1..0 # SKIP lxd is not installed (apt-get install lxd)"
+		exit 0
+	fi
+	LXD_ROOT=$(mktemp -d /tmp/corral-lxd.XXXXXX)
+	# The containers' root (a mapped uid) must traverse to their rootfs:
+	# mktemp made the directory 0700.
+	chmod 711 "$LXD_ROOT"
+	export LXD_DIR=$LXD_ROOT/lxd
+	LXD_SOCKET=$LXD_DIR/unix.socket
+	# Per-test names: tests run in parallel, each with its own daemon.
+	local n=$(( ($$ % 200) + 20 ))
+	LXD_BRIDGE=crl$$
+	LXD_BRIDGE=${LXD_BRIDGE:0:15}
+	LXD_SUBNET=10.219.$n.0/24
+	LXD_GW=10.219.$n.1
+	mkdir -p "$LXD_DIR" "$LXD_ROOT/storage"
+	lxd --group root --logfile "$LXD_ROOT/lxd.log" >"$LXD_ROOT/lxd.out" 2>&1 &
+	LXD_PID=$!
+	on_exit lxd_stop
+	if ! lxd waitready --timeout 60; then
+		echo "lxd did not start:" >&2
+		tail -n 20 "$LXD_ROOT/lxd.out" >&2
+		exit 1
+	fi
+	lxd init --preseed <<EOF || exit 1
+storage_pools:
+- name: default
+  driver: dir
+  config:
+    source: $LXD_ROOT/storage
+networks:
+- name: $LXD_BRIDGE
+  type: bridge
+  config:
+    ipv4.address: $LXD_GW/24
+    ipv4.nat: "false"
+    ipv4.firewall: "false"
+    ipv6.address: none
+profiles:
+- name: default
+  devices:
+    root:
+      path: /
+      pool: default
+      type: disk
+    eth0:
+      name: eth0
+      network: $LXD_BRIDGE
+      type: nic
+EOF
+}
+
+# Stops what the test left running, then the daemon (which removes its
+# bridge and dnsmasq), then makes sure.
+lxd_stop() {
+	[ -n "${LXD_PID:-}" ] || return 0
+	local c
+	for c in $(lxc list --format csv -c n 2>/dev/null); do
+		lxc delete --force "$c" >/dev/null 2>&1
+	done
+	lxd shutdown --timeout 30 >/dev/null 2>&1 || kill "$LXD_PID" 2>/dev/null
+	wait "$LXD_PID" 2>/dev/null
+	ip link del "$LXD_BRIDGE" 2>/dev/null
+	# Whatever the daemon left mounted goes before its directory does.
+	local mnt
+	for mnt in $(awk -v r="$LXD_ROOT/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+		umount -l "$mnt" 2>/dev/null
+	done
+	rm -rf "$LXD_ROOT"
+	LXD_PID=
+	return 0
+}
