@@ -37,7 +37,8 @@ UIMG=ubuntu-24.04-server-cloudimg-amd64.img
 FIMG=Fedora-Cloud-Base-Generic-41-1.4.x86_64.qcow2
 cp "$tiny" "$U/$UIMG"
 cp "$tiny" "$F/$FIMG"
-cp "$tiny" "$A/AlmaLinux-9-GenericCloud-latest.x86_64.qcow2"
+# AlmaLinux's entry is a real qcow2 (a cloud image, stored as a kvm box as it is)
+qemu-img create -q -f qcow2 "$A/AlmaLinux-9-GenericCloud-latest.x86_64.qcow2" 64M
 cp "$tiny" "$D/debian-12-genericcloud-amd64.qcow2"
 SUM=$(sha256sum "$tiny" | cut -d' ' -f1)
 (cd "$U" && sha256sum -b "$UIMG" >SHA256SUMS && echo "$SUM *ubuntu-24.04-server-cloudimg-arm64.img" >>SHA256SUMS)
@@ -137,6 +138,9 @@ expect_out "the same short name again: already present, nothing fetched" 0 "alre
 	add ubuntu/24.04
 expect_out "fedora/41: clearsigned CHECKSUM with BSD tags" 0 "added box fedora/41" add fedora/41
 expect_out "almalinux/9: CHECKSUM + armored .asc" 0 "added box almalinux/9" add almalinux/9
+check "almalinux/9: the qcow2 is stored as a kvm box with a generated metadata.json" \
+	jq -e '.provider == "kvm" and .format == "qcow2" and .cloud_init == true' \
+	"$CORRAL_HOME"/boxes/almalinux-VAGRANTSLASH-9/0/*/kvm/metadata.json
 expect_out "debian/12: unsigned SHA512SUMS under if-present" 0 "added box debian/12" add debian/12
 check "the short-named boxes record their publisher's checksum file" \
 	test "$(record fedora/41 .checksum_file)" = "$H/download.fedoraproject.org/pub/fedora/linux/releases/41/Cloud/x86_64/images/Fedora-Cloud-41-1.4-x86_64-CHECKSUM"
