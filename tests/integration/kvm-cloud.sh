@@ -22,7 +22,7 @@ mkdir -p "$img" "$T/env/share"
 tar -xzf "$box" -C "$img" box.img
 qemu-img convert -f qcow2 -O raw "$img/box.img" "$img/disk.raw"
 rm "$img/box.img"
-tar -C "$img" --sparse -cf - disk.raw | xz -1 -T2 >"$img/debian-12-genericcloud-amd64.tar.xz"
+tar -C "$img" --sparse -cf - disk.raw | xz -0 -T2 >"$img/debian-12-genericcloud-amd64.tar.xz"
 rm "$img/disk.raw"
 sum=$(sha256sum "$img/debian-12-genericcloud-amd64.tar.xz" | cut -d' ' -f1)
 echo "# .tar.xz packed: $(($(date +%s) - t0)) s"
