@@ -22,6 +22,7 @@
 #include "core/host/mstate.h"
 #include "core/host/ports.h"
 #include "core/host/proc.h"
+#include "providers/autoports.h"
 #include "providers/container/container.h"
 #include "providers/container/udpfwd.h"
 
@@ -142,15 +143,9 @@ int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
 	return r;
 }
 
-void ct_ports_stop(struct machine *m)
-{
-	struct proc_ident p = machine_proc(m, MP_PORTFWD);
-	if (p.pid && proc_stop(p.pid, p.start, SIGTERM, 1000) == 1)
-		proc_stop(p.pid, p.start, SIGKILL, 1000);
-	machine_clear_proc(m, MP_PORTFWD);
-	_cleanup_free_ char *autofile = ports_auto_path(m);
-	unlink(autofile);
-}
+/* The forwarder is the machine's MP_PORTFWD process, as kvm's and
+ * VirtualBox's auto-ports watcher is: one way to stop either. */
+void ct_ports_stop(struct machine *m) { autoports_stop(m); }
 
 /* One forwarded TCP port: where it goes, and how many connections it has
  * open against its cap (more are accepted and closed at once, so a flood
