@@ -11,9 +11,10 @@
 # static addresses; a machine of another envfile with the same subnet and
 # network name does not reach them. A forwarded port answers on
 # 127.0.0.1. Snapshots while running, reload (halt + up) keeping data and
-# rejoining the network, halt, snapshots while stopped, and destroy
-# leaving no QEMU of the user and nothing under /run/corral. Boots: one up
-# of two machines beside one of the other envfile, one reload.
+# rejoining the network, suspend/resume, halt, snapshots while stopped,
+# and destroy leaving no QEMU of the user and nothing under /run/corral.
+# Boots: one up of two machines beside one of the other envfile, one
+# reload (a resume loads a saved state, it does not boot).
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box tiny-kvm)
@@ -103,6 +104,13 @@ expect_out "reload as the user" 0 "a: ssh ready" c -C "$P" reload a
 check "...a new boot" test "$(run a 'cat /proc/sys/kernel/random/boot_id')" != "$boot"
 expect_out "...data kept" 0 "one" run a 'cat ~/f'
 expect_out "...b reached again after it" 0 "SSH-2.0" reach a 10.214.91.12
+
+# suspend and resume: the same boot goes on (QEMU started with -loadvm).
+boot=$(run b 'cat /proc/sys/kernel/random/boot_id')
+expect_out "suspend as the user" 0 "b: suspended" c -C "$P" suspend b
+expect_out "...status: saved" 0 "saved (kvm)" c -C "$P" status b
+expect_out "resume as the user" 0 "b: resumed" c -C "$P" resume b
+expect_out "...the same boot" 0 "$boot" run b 'cat /proc/sys/kernel/random/boot_id'
 
 pid=$(jq -r .pid "$P/.corral/machines/b/state.json")
 expect_out "halt as the user" 0 "b: stopped" c -C "$P" halt b
