@@ -99,10 +99,7 @@ g() { "$CORRAL" ssh "$1" -c "$2" 2>&1; }
 lines() { g "$1" "sudo cat $2 2>/dev/null | wc -l"; }
 
 expect_out "box add" 0 "corral/debian-12" "$CORRAL" box add "$(dirname "$box")/catalog.json"
-out=$("$CORRAL" up 2>&1)
-rc=$?
-check "up creates and provisions both" [ "$rc" -eq 0 ]
-[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
+run_ok "up creates and provisions both" "$CORRAL" up
 check "each step is announced" grep -q 'web: provisioning: step 1/6: hello' <<<"$out"
 check "output is prefixed with machine:step" grep -q "^web:hello | it's me world uid=0$" <<<"$out"
 check "ansible output is streamed" grep -q '^ansible | PLAY RECAP' <<<"$out"
