@@ -51,7 +51,7 @@ int port_try(const char *ip, unsigned port, bool udp)
 	if (fd >= 0)
 		close(fd);
 	errno = e;
-	return r < 0 && (e == EADDRINUSE || e == EACCES) ? 0 : r;
+	return r < 0 && e == EADDRINUSE ? 0 : r;
 }
 
 void port_plan_free(struct port_plan *p)
@@ -93,6 +93,17 @@ static int no_port(const struct want *w, struct diag *d)
 	return diag_hint(d, "free a port in that range");
 }
 
+/* EACCES: a port below net.ipv4.ip_unprivileged_port_start (1024 unless
+ * changed) for a user without CAP_NET_BIND_SERVICE, i.e. corral without
+ * root. With auto_correct the port counts as taken instead. */
+static int not_allowed(const struct want *w, struct diag *d)
+{
+	diag_fail(d, "host port %s:%u/%s (forwarded to guest port %u) is not allowed for this user",
+		  w->ip, w->host, w->udp ? "udp" : "tcp", w->guest);
+	return diag_hint(d, "ports below 1024 need root: choose a `host:` port of 1024 or more, or "
+			    "set `auto_correct: true` on the forward");
+}
+
 /* The candidates in the rule's order; stops at the first taken. */
 static int pick_one(const struct want *w, struct port_set *taken, const struct port_binder *b,
 		    unsigned *out, struct diag *d)
@@ -102,8 +113,11 @@ static int pick_one(const struct want *w, struct port_set *taken, const struct p
 		return diag_fail(d, "forwarded port %u: host_ip `%s` is not an IPv4 address", w->guest,
 				 w->ip);
 	int r = take(w, w->host, taken, b);
-	if (r < 0)
+	if (r < 0 && errno == EACCES && !w->auto_correct)
+		return not_allowed(w, d);
+	if (r < 0 && errno != EACCES)
 		return diag_errno(d, "bind host port %s:%u", w->ip, w->host);
+	r = r < 0 ? 0 : r;
 	*out = w->host;
 	if (r == 0 && w->auto_correct && take(w, w->prev, taken, b) == 1)
 		return *out = w->prev, 0;

@@ -150,6 +150,7 @@ static void test_taken_set(void)
 struct binds {
 	size_t calls, last_i;
 	int fail_errno;
+	unsigned deny_below; /* EACCES under this port, as for a user without root */
 };
 
 static int fake_bind(void *arg, size_t i, const char *ip, unsigned port, bool udp)
@@ -160,6 +161,8 @@ static int fake_bind(void *arg, size_t i, const char *ip, unsigned port, bool ud
 	b->last_i = i;
 	if (b->fail_errno)
 		return errno = b->fail_errno, -1;
+	if (port < b->deny_below)
+		return errno = EACCES, -1;
 	return port == 9000 ? 0 : 1; /* 9000 "taken" */
 }
 
@@ -180,6 +183,27 @@ static void test_binder(void)
 	CHECK(ports_pick(&m, false, NULL, &binder, &p, &d) == -1 && strstr(d.msg, "9000"));
 	fw[0].host_ip = (char *)"localhost";
 	CHECK(ports_pick(&m, false, NULL, &binder, &p, &d) == -1 && strstr(d.msg, "not an IPv4"));
+	json_decref(m.state);
+}
+
+/* A port the user may not bind (below 1024 without root) is named as such,
+ * not as "in use"; with auto_correct another is taken. */
+static void test_not_allowed(void)
+{
+	struct port_fwd fw[2] = {{.guest = 80, .host = 80, .auto_correct = true}, {.guest = 443, .host = 443}};
+	struct machine_cfg mc = {.name = (char *)"web", .ports = fw, .nports = 2};
+	struct machine m = new_machine(&mc);
+	struct binds b = {.deny_below = 1024};
+	struct port_binder binder = {fake_bind, &b};
+	struct port_plan p;
+	struct diag d = {0};
+	CHECK(ports_pick(&m, false, NULL, &binder, &p, &d) == -1);
+	CHECK(strstr(d.msg, "443") && strstr(d.msg, "not allowed") && !strstr(d.msg, "in use"));
+	CHECK(strstr(d.hint, "1024") != NULL);
+	fw[1].auto_correct = true;
+	CHECK(ports_pick(&m, false, NULL, &binder, &p, &d) == 0);
+	CHECK(p.host[0] == PORT_AUTO_FIRST && p.host[1] == PORT_AUTO_FIRST + 1);
+	port_plan_free(&p);
 	json_decref(m.state);
 }
 
@@ -245,6 +269,7 @@ int main(void)
 	RUN(test_ssh_yields);
 	RUN(test_taken_set);
 	RUN(test_binder);
+	RUN(test_not_allowed);
 	RUN(test_record);
 	RUN(listening);
 	return T_END();
