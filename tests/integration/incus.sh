@@ -6,14 +6,24 @@
 # machine key and pinned host key written before the first start, a
 # static address on the bridge), ssh, a shell provisioner, a forwarded
 # port (a proxy device), snapshots, suspend/resume (freeze), a graceful
-# halt, halt/up keeps data, a second envfile with the
-# same box reuses the image, two machines on an envfile network, destroy leaves no instance and no image.
+# halt, halt/up keeps data, changed memory and port applied by the next up,
+# a synced folder (a disk device) written on both sides, a second
+# envfile and a second host (another CORRAL_HOME) with the same box reuse
+# the image (its alias is the box's digest), two machines on an envfile
+# network, destroy leaves no instance and no image.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/fakes/lxd-env.sh"
+# Root may map host id 1000 (a synced folder's owner) into containers:
+# liblxc writes raw.idmap's map with newuidmap. Removed again on exit.
+for f in /etc/subuid /etc/subgid; do
+	grep -qx 'root:1000:1' "$f" 2>/dev/null || { echo 'root:1000:1' >>"$f" && on_exit "sed -i '/^root:1000:1\$/d' $f"; }
+done
 lxd_start
 "$CORRAL" box add "$(dirname "$(test_box tiny)")/catalog.json" >/dev/null 2>&1
 
-mkdir -p "$T/a" "$T/b"
+mkdir -p "$T/a/share" "$T/b/share"
+# the guest's vagrant is uid 1000: with shifting, the same id on the host
+chown 1000:1000 "$T/a/share"
 envfile() {
 	cat >"$1/corral.yaml" <<YAML
 version: 1
@@ -21,10 +31,11 @@ machines:
   $2:
     box: corral/tiny
     provider: incus
-    memory: 128M
+    memory: ${4:-128M}
     provider_options:
       incus: { remote: "unix://$LXD_SOCKET", network: $LXD_BRIDGE }
     ports: [{ guest: 8080, host: $3 }]
+    synced_folders: [{ host: ./share, guest: /share }]
     provision:
       - shell: { inline: "echo provisioned > ~/prov", privileged: false }
 YAML
@@ -46,6 +57,19 @@ expect_out "ssh -c returns the command's status" 3 "" "$CORRAL" ssh web -c 'exit
 expect_out "the shell provisioner ran" 0 "provisioned" "$CORRAL" ssh web -c 'cat ~/prov'
 check "the instance carries the envfile's prefix" grep -q '^/1.0/instances/crl-[0-9a-f]\{8\}-web$' <<<"$(instances)"
 check "its address is on the test bridge" grep -q "^${LXD_GW%.1}\." <<<"$(jq -r .ip .corral/machines/web/state.json)"
+DIGEST=$(jq -r .sha256 "$(jq -r .box_dir .corral/machines/web/state.json)/.corral-box.json")
+check "the image's alias is the box's digest" test "$(api /1.0/images/aliases | jq -r '.metadata[]')" = "/1.0/images/aliases/corral-$DIGEST"
+
+# A synced folder is a disk device of the host directory; the folder's
+# owner (uid 1000 here) is the SSH user in the guest (raw.idmap: this
+# LXD has no shiftfs, and its own idmapped-mount probe fails here).
+INST=$(instances | head -1)
+check "the synced folder is a disk device" test "$(api "$INST" | jq -r '.metadata.devices["corral-sync-0"] | "\(.type) \(.source) \(.path)"')" = "disk $T/a/share /share"
+check "its owner is mapped to the guest's user" test "$(api "$INST" | jq -r '.metadata.config["raw.idmap"]')" = "$(printf 'uid 1000 1000\ngid 1000 1000')"
+echo from-host >"$T/a/share/h"
+expect_out "the guest reads what the host wrote" 0 "from-host" "$CORRAL" ssh web -c 'cat /share/h'
+"$CORRAL" ssh web -c 'echo from-guest > /share/g' >/dev/null 2>&1
+check "the host reads what the guest wrote, owned by the folder's owner" test "$(cat "$T/a/share/g" 2>/dev/null) $(stat -c %u "$T/a/share/g" 2>/dev/null)" = "from-guest 1000"
 
 # A forwarded port is a proxy device listening on 127.0.0.1.
 "$CORRAL" ssh web -c 'mkdir -p /tmp/www && echo pong >/tmp/www/index.html && httpd -p 8080 -h /tmp/www' >/dev/null 2>&1
@@ -77,12 +101,33 @@ check "the instance is stopped on the server" test "$(api "$(instances | head -1
 expect_out "up again" 0 "ssh ready" "$CORRAL" up web
 expect_out "halt/up keeps data" 0 "kept" "$CORRAL" ssh web -c 'cat ~/kept'
 
+# Memory and a port changed between halt and up: the next up applies them.
+"$CORRAL" halt web >/dev/null 2>&1
+PORT2=$((PORT + 2))
+envfile "$T/a" web "$PORT2" 192M
+expect_out "up after the envfile changed" 0 "ssh ready" "$CORRAL" up web
+check "the new memory limit is on the instance" test "$(api "$INST" | jq -r '.metadata.config["limits.memory"]')" = 192MiB
+check "the old port's proxy device is gone" test "$(api "$INST" | jq -r '.metadata.devices | keys[] | select(startswith("corral-port"))')" = "corral-port-tcp-$PORT2"
+"$CORRAL" ssh web -c 'mkdir -p /tmp/www && echo pong2 >/tmp/www/index.html && httpd -p 8080 -h /tmp/www' >/dev/null 2>&1
+expect_out "the new port reaches the guest" 0 "pong2" curl -s --max-time 5 "http://127.0.0.1:$PORT2/"
+check "the old port listens no more" sh -c "! ss -ltnH 'sport = :$PORT' | grep -q ."
+expect_out "the synced folder is still there" 0 "from-host" "$CORRAL" ssh web -c 'cat /share/h'
+PORT=$PORT2
+
 # A second envfile with the same box: its own instance, the same image.
 (cd "$T/b" && "$CORRAL" up >/dev/null 2>&1)
 check "a second envfile gets its own instance" test "$(instances | wc -l)" = 2
 check "and reuses the uploaded image" test "$(images | wc -l)" = 1
 (cd "$T/b" && "$CORRAL" destroy -f >/dev/null 2>&1)
 check "destroying one keeps the image the other uses" test "$(images | wc -l)" = 1
+# A second host: another corral home that added the same box (its own
+# store path, the same digest) finds the image the first uploaded.
+mkdir -p "$T/host2/share" && envfile "$T/host2" web2 $((PORT + 3))
+(export CORRAL_HOME=$T/home2 && "$CORRAL" box add "$(dirname "$(test_box tiny)")/catalog.json" >/dev/null 2>&1 &&
+	cd "$T/host2" && "$CORRAL" up >/dev/null 2>&1)
+check "a second host's machine is up" test "$(instances | wc -l)" = 2
+check "and uses the same image" test "$(images | wc -l)" = 1
+(export CORRAL_HOME=$T/home2 && cd "$T/host2" && "$CORRAL" destroy -f >/dev/null 2>&1)
 
 # Two machines on an envfile network: a managed bridge of their own, the
 # given address and one picked from the subnet; gone with the last of them.
