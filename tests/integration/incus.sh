@@ -166,6 +166,11 @@ check "the bridge is gone with its last machine" test "$(bridges)" = 0
 mkdir -p "$T/c" && cd "$T/c"
 printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { image: nosuch } } }\n' >corral.yaml
 expect_out "an API error carries the server's message" 1 "POST /1.0/instances: Image alias not found (404)" "$CORRAL" up
+# This LXD has no QEMU driver (no KVM here): a VM is refused before any upload.
+"$CORRAL" box add "$(dirname "$(test_box tiny-kvm)")/catalog.json" >/dev/null 2>&1
+printf 'machines:\n  m: { box: corral/tiny-kvm, provider: incus, provider_options: { incus: { remote: "unix://%s", type: virtual-machine } } }\n' "$LXD_SOCKET" >corral.yaml
+expect_out "a server that cannot run VMs says so" 1 "the server cannot run virtual machines" "$CORRAL" up
+check "and nothing was uploaded for it" test "$(images | wc -l)" = 1
 printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { remote: "https://x:8443" } } }\n' >corral.yaml
 expect_out "an https remote without a client certificate is refused" 1 "needs client_cert and client_key" "$CORRAL" up
 
