@@ -129,6 +129,23 @@ check "a second host's machine is up" test "$(instances | wc -l)" = 2
 check "and uses the same image" test "$(images | wc -l)" = 1
 (export CORRAL_HOME=$T/home2 && cd "$T/host2" && "$CORRAL" destroy -f >/dev/null 2>&1)
 
+# An OCI image box (tiny's tree as a one-layer OCI layout): its flattened
+# rootfs/ is the image, its alias the manifest digest.
+if command -v umoci >/dev/null; then
+	(cd "$T" && umoci init --layout L && umoci new --image L:t && umoci unpack --image L:t ob >/dev/null &&
+		tar -C ob/rootfs -xf "$(test_box tiny)" --strip-components=1 rootfs && umoci repack --image L:t ob) >/dev/null 2>&1
+	mkdir -p "$T/oci" && cd "$T/oci"
+	printf 'machines:\n  o: { box: "oci:%s/L:t", provider: incus, memory: 128M, provider_options: { incus: { remote: "unix://%s", network: %s } } }\n' \
+		"$T" "$LXD_SOCKET" "$LXD_BRIDGE" >corral.yaml
+	expect_out "an OCI image box comes up" 0 "o: ssh ready" "$CORRAL" up
+	ODIGEST=$(jq -r .sha256 "$(jq -r .box_dir .corral/machines/o/state.json)/.corral-box.json")
+	check "its image's alias is the manifest digest" sh -c "curl -s --unix-socket '$LXD_SOCKET' http://lxd/1.0/images/aliases | grep -q 'corral-$ODIGEST'"
+	expect_out "ssh into it" 0 "hello" "$CORRAL" ssh o -c 'echo hello'
+	"$CORRAL" destroy -f >/dev/null 2>&1
+	check "its image goes with it" test "$(images | wc -l)" = 1
+	cd "$T/a"
+fi
+
 # Two machines on an envfile network: a managed bridge of their own, the
 # given address and one picked from the subnet; gone with the last of them.
 NETSUB=10.218.${LXD_SUBNET#10.219.}
