@@ -18,6 +18,7 @@
 #include "core/base/digest.h"
 #include "core/host/mstate.h"
 #include "core/host/net.h"
+#include "core/host/ports.h"
 #include "providers/incus/incus.h"
 #include "providers/provider.h"
 
@@ -244,32 +245,35 @@ int incus_pick_address(struct incus_client *c, const char *net, const char *owne
 
 /* ---- creation ---- */
 
-/* The forwards as proxy devices, and recorded as the machine's ports. */
-static void add_ports(struct machine *m, json_t *devices)
+/* The forwards as proxy devices, and recorded as the machine's ports: host
+ * ports by the common rule (core/host/ports.h: `host: 0` or a taken port
+ * with auto_correct gets a free one of 2200-2999). */
+static int add_ports(struct machine *m, json_t *devices, struct diag *d)
 {
 	const struct machine_cfg *cfg = m->cfg;
-	struct mport *mp = xcalloc(cfg->nports + 1, sizeof(*mp));
-	size_t n = 0;
+	struct port_plan plan;
+	if (ports_pick(m, false, NULL, NULL, &plan, d) < 0)
+		return -1;
 	for (size_t i = 0; i < cfg->nports; i++) {
 		const struct port_fwd *f = &cfg->ports[i];
-		if (!f->host)
-			continue; /* a host port corral picks: phase 2 */
 		const char *proto = f->udp ? "udp" : "tcp";
-		_cleanup_free_ char *dev = xasprintf("corral-port-%s-%u", proto, f->host);
+		_cleanup_free_ char *dev = xasprintf("corral-port-%s-%u", proto, plan.host[i]);
 		_cleanup_free_ char *listen = xasprintf("%s:%s:%u", proto,
-							f->host_ip ? f->host_ip : "127.0.0.1", f->host);
+							f->host_ip ? f->host_ip : "127.0.0.1",
+							plan.host[i]);
 		_cleanup_free_ char *connect = xasprintf("%s:127.0.0.1:%u", proto, f->guest);
 		json_object_set_new(devices, dev, json_pack("{s:s, s:s, s:s}", "type", "proxy",
 							    "listen", listen, "connect", connect));
-		mp[n] = (struct mport){.guest = f->guest, .host = f->host, .udp = f->udp};
-		snprintf(mp[n++].host_ip, sizeof(mp->host_ip), "%s",
-			 f->host_ip ? f->host_ip : "127.0.0.1");
 	}
-	machine_set_ports(m, mp, n);
-	free(mp);
+	ports_record(m, &plan);
+	port_plan_free(&plan);
+	return 0;
 }
 
-void incus_ports_attach(struct machine *m, json_t *devices) { add_ports(m, devices); }
+int incus_ports_attach(struct machine *m, json_t *devices, struct diag *d)
+{
+	return add_ports(m, devices, d);
+}
 
 /* eth0 on net at ip, the envfile's networks, ports, limits. */
 static json_t *create_body(struct incus_client *c, struct machine *m, const char *name,
@@ -290,7 +294,11 @@ static json_t *create_body(struct incus_client *c, struct machine *m, const char
 		buf_free(&raw);
 		return NULL;
 	}
-	add_ports(m, devices);
+	if (add_ports(m, devices, d) < 0) {
+		json_decref(devices);
+		buf_free(&raw);
+		return NULL;
+	}
 	if (cfg->disk) {
 		_cleanup_free_ char *size = xasprintf("%lluMiB", (unsigned long long)(cfg->disk >> 20));
 		json_object_set_new(devices, "root", json_pack("{s:s, s:s, s:s, s:s}", "type", "disk",

@@ -156,7 +156,8 @@ enum sync_type incus_sync_auto(const struct machine *m);
 /* A stopped instance made again to fit the envfile: limits, root disk
  * size, forwarded ports and synced folders (PUT of the instance). */
 int incus_reapply(struct incus_client *c, struct machine *m, struct diag *d);
-/* The forwards as proxy devices, and recorded as the machine's ports. */
-void incus_ports_attach(struct machine *m, json_t *devices);
+/* The forwards as proxy devices "corral-port-PROTO-HOST", host ports
+ * picked and recorded as the machine's ports. */
+int incus_ports_attach(struct machine *m, json_t *devices, struct diag *d);
 
 #endif

@@ -167,7 +167,8 @@ static int devices_again(struct incus_client *c, struct machine *m, json_t *inst
 		if (corral_device(key))
 			json_object_del(devices, key);
 	}
-	incus_ports_attach(m, devices);
+	if (incus_ports_attach(m, devices, d) < 0)
+		return -1;
 	if (incus_is_vm(m->cfg)) {
 		const char *ip = machine_str(m, MK_IP);
 		incus_vm_proxies(devices, ip ? ip : "127.0.0.1");

@@ -34,7 +34,7 @@ machines:
     memory: ${4:-128M}
     provider_options:
       incus: { remote: "unix://$LXD_SOCKET", network: $LXD_BRIDGE }
-    ports: [{ guest: 8080, host: $3 }]
+    ports: [{ guest: 8080, host: $3 }, { guest: 8090 }]
     synced_folders: [{ host: ./share, guest: /share }]
     provision:
       - shell: { inline: "echo provisioned > ~/prov", privileged: false }
@@ -74,6 +74,11 @@ check "the host reads what the guest wrote, owned by the folder's owner" test "$
 # A forwarded port is a proxy device listening on 127.0.0.1.
 "$CORRAL" ssh web -c 'mkdir -p /tmp/www && echo pong >/tmp/www/index.html && httpd -p 8080 -h /tmp/www' >/dev/null 2>&1
 expect_out "a forwarded port reaches the guest" 0 "pong" curl -s --max-time 5 "http://127.0.0.1:$PORT/"
+# A forward without host: gets a free port of 2200-2999.
+AUTO=$(jq -r '.ports[] | select(.guest == 8090) | .host' .corral/machines/web/state.json)
+check "a forward without a host port gets one of 2200-2999" test "$AUTO" -ge 2200 -a "$AUTO" -le 2999
+"$CORRAL" ssh web -c 'httpd -p 8090 -h /tmp/www' >/dev/null 2>&1
+expect_out "and reaches the guest" 0 "pong" curl -s --max-time 5 "http://127.0.0.1:$AUTO/"
 
 # Snapshots (the instance's own), suspend (a frozen container).
 run() { "$CORRAL" ssh web -c "$1" 2>&1; }
@@ -107,7 +112,8 @@ PORT2=$((PORT + 2))
 envfile "$T/a" web "$PORT2" 192M
 expect_out "up after the envfile changed" 0 "ssh ready" "$CORRAL" up web
 check "the new memory limit is on the instance" test "$(api "$INST" | jq -r '.metadata.config["limits.memory"]')" = 192MiB
-check "the old port's proxy device is gone" test "$(api "$INST" | jq -r '.metadata.devices | keys[] | select(startswith("corral-port"))')" = "corral-port-tcp-$PORT2"
+check "the old port's proxy device is gone" test "$(api "$INST" | jq -r '.metadata.devices | keys[] | select(startswith("corral-port"))' | sort | tr '\n' ' ')" = "$(printf 'corral-port-tcp-%s\n' "$AUTO" "$PORT2" | sort | tr '\n' ' ')"
+check "the picked port stays the same" test "$(jq -r '.ports[] | select(.guest == 8090) | .host' .corral/machines/web/state.json)" = "$AUTO"
 "$CORRAL" ssh web -c 'mkdir -p /tmp/www && echo pong2 >/tmp/www/index.html && httpd -p 8080 -h /tmp/www' >/dev/null 2>&1
 expect_out "the new port reaches the guest" 0 "pong2" curl -s --max-time 5 "http://127.0.0.1:$PORT2/"
 check "the old port listens no more" sh -c "! ss -ltnH 'sport = :$PORT' | grep -q ."
