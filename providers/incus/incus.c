@@ -442,6 +442,8 @@ static int in_up(struct machine *m, struct diag *d)
 		rc = action(&c, m, "start", false, 0, d);
 	if (rc == 0 && s != MS_RUNNING && incus_is_vm(m->cfg))
 		rc = incus_vm_address(&c, m, d);
+	if (rc == 0 && s != MS_RUNNING)
+		rc = incus_ports_start(m, &c, d);
 	incus_client_close(&c);
 	return rc < 0 ? diag_wrap(d, "%s", mname(m)) : 0;
 }
@@ -459,6 +461,7 @@ static int in_halt(struct machine *m, bool force, struct diag *d)
 		if (force || s == MS_SAVED || action(&c, m, "stop", false, grace, &soft) < 0)
 			rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
 	}
+	incus_ports_stop(m);
 	incus_client_close(&c);
 	return rc;
 }
@@ -474,6 +477,7 @@ static int in_destroy(struct machine *m, struct diag *d)
 	struct strv nets = {0};
 	incus_nets_of(m, &nets);
 	int rc = inst_state(&c, m, &s, d);
+	incus_ports_stop(m);
 	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED)
 		rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
 	/* Machines destroyed in parallel: each sees the others' instances
@@ -625,6 +629,11 @@ static const char *const *box_providers(const struct machine_cfg *mc)
 	return incus_is_vm(mc) ? vm : ct;
 }
 
+static const struct provider_entry incus_entries[] = {
+	{"__incus-ports", incus_ports_main},
+	{NULL, NULL},
+};
+
 const struct provider provider_incus = {
 	.name = "incus",
 	.box_provider = {"container", NULL},
@@ -646,4 +655,6 @@ const struct provider provider_incus = {
 	.sync_types = 1u << SYNC_RSYNC | 1u << SYNC_BIND,
 	.sync_auto = SYNC_RSYNC,
 	.sync_auto_for = incus_sync_auto,
+	.auto_ports = true,
+	.entries = incus_entries,
 };

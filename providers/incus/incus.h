@@ -10,6 +10,7 @@
  *   vm.c     virtual-machine instances: cloud-init, MACs, the address
  *   shape.c  devices and limits from the envfile, re-applied to a stopped
  *            instance on `up`; synced folders as disk devices
+ *   autoports.c  `ports: auto`: the shared watcher adding proxy devices
  *   net.c    envfile networks as managed bridges, a NIC per network
  *   incus.c  the provider vtable: names, addresses, lifecycle
  * Internal to providers/incus/. */
@@ -153,11 +154,23 @@ int incus_folders_idmap(struct incus_client *c, struct machine *m, json_t *confi
 			struct diag *d);
 /* `type: auto` folders: disk devices on a local container, else rsync. */
 enum sync_type incus_sync_auto(const struct machine *m);
+/* PUT of instance name: inst (as GET gave it, changed) as InstancePut. */
+int incus_instance_put(struct incus_client *c, const char *name, const json_t *inst,
+		       struct diag *d);
 /* A stopped instance made again to fit the envfile: limits, root disk
  * size, forwarded ports and synced folders (PUT of the instance). */
 int incus_reapply(struct incus_client *c, struct machine *m, struct diag *d);
 /* The forwards as proxy devices "corral-port-PROTO-HOST", host ports
  * picked and recorded as the machine's ports. */
 int incus_ports_attach(struct machine *m, json_t *devices, struct diag *d);
+
+/* ---- autoports.c ---- */
+
+/* `corral __incus-ports ...`: the watcher's entry point. */
+int incus_ports_main(int argc, char **argv);
+/* Starts the watcher for the running machine m (ports: auto) on c's
+ * server, replacing one left running; nothing without ports: auto. */
+int incus_ports_start(struct machine *m, const struct incus_client *c, struct diag *d);
+void incus_ports_stop(struct machine *m);
 
 #endif

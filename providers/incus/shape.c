@@ -21,9 +21,12 @@
 #include <sys/stat.h>
 
 #include "core/host/mstate.h"
+#include "core/host/ports.h"
 #include "providers/incus/incus.h"
 
-static const char *const ours[] = {"corral-port-", "corral-sync-", NULL};
+#define PORTS_SETTLE_MS 3000 /* a stopped instance's proxies may linger */
+
+static const char *const ours[] = {"corral-port-", "corral-sync-", "corral-auto-", NULL};
 
 static bool local(const struct machine *m)
 {
@@ -184,6 +187,35 @@ static int devices_again(struct incus_client *c, struct machine *m, json_t *inst
 		       ? -1 : 0;
 }
 
+int incus_instance_put(struct incus_client *c, const char *name, const json_t *inst,
+		       struct diag *d)
+{
+	static const char *const keep[] = {"architecture", "config", "devices", "ephemeral",
+					   "profiles", "description", NULL};
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", name);
+	json_t *put = json_object();
+	for (size_t i = 0; keep[i]; i++)
+		if (json_object_get(inst, keep[i]))
+			json_object_set(put, keep[i], json_object_get(inst, keep[i]));
+	int rc = incus_call(c, "PUT", p, put, NULL, NULL, d);
+	json_decref(put);
+	return rc;
+}
+
+/* The ports of the last up, free again: the server's proxy processes of
+ * an instance just stopped may hold them a moment (else the pick would
+ * move a forward away from its own port). */
+static void settle_ports(const struct machine *m)
+{
+	struct mport *v = NULL;
+	size_t n = machine_ports(m, &v);
+	uint64_t end = now_ms() + PORTS_SETTLE_MS;
+	for (size_t i = 0; i < n; i++)
+		while (port_try(v[i].host_ip, v[i].host, v[i].udp) == 0 && now_ms() < end)
+			sleep_ms(100);
+	free(v);
+}
+
 int incus_reapply(struct incus_client *c, struct machine *m, struct diag *d)
 {
 	const char *name = machine_str(m, MK_INSTANCE);
@@ -201,17 +233,10 @@ int incus_reapply(struct incus_client *c, struct machine *m, struct diag *d)
 	json_t *root = json_object_get(devices, "root");
 	if (root && json_object_get(root, "size.state"))
 		json_object_set_new(root, "size.state", json_string(mem));
+	settle_ports(m);
 	int rc = devices_again(c, m, inst, d);
-	/* InstancePut: what GET gave, corral's changes in it */
-	static const char *const keep[] = {"architecture", "config", "devices", "ephemeral",
-					   "profiles", "description", NULL};
-	json_t *put = json_object();
-	for (size_t i = 0; keep[i]; i++)
-		if (json_object_get(inst, keep[i]))
-			json_object_set(put, keep[i], json_object_get(inst, keep[i]));
 	if (rc == 0)
-		rc = incus_call(c, "PUT", p, put, NULL, NULL, d);
-	json_decref(put);
+		rc = incus_instance_put(c, name, inst, d);
 	json_decref(inst);
 	return rc < 0 ? diag_wrap(d, "apply the envfile to %s", name) : machine_save(m, d);
 }

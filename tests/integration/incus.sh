@@ -166,7 +166,7 @@ defaults:
   memory: 128M
   provider_options: { incus: { remote: "unix://$LXD_SOCKET", network: $LXD_BRIDGE } }
 machines:
-  n1: { networks: [{ network: back, ip: ${NETSUB%.0/24}.10 }] }
+  n1: { networks: [{ network: back, ip: ${NETSUB%.0/24}.10 }], ports: auto }
   n2: { networks: [{ network: back }] }
 YAML
 # (managed ones only: the host's interfaces, another test's too, are listed)
@@ -176,6 +176,22 @@ check "the envfile network is one managed bridge" test "$(bridges)" = 1
 "$CORRAL" ssh n1 -c 'mkdir -p /tmp/www && echo from-n1 >/tmp/www/index.html && httpd -p 8080 -h /tmp/www' >/dev/null 2>&1
 expect_out "n2 reaches n1 at its given address" 0 "from-n1" "$CORRAL" ssh n2 -c "wget -qO- http://${NETSUB%.0/24}.10:8080/"
 expect_out "n2 has an address of the subnet on eth1" 0 "inet ${NETSUB%.0/24}." "$CORRAL" ssh n2 -c 'ip -4 addr show eth1'
+# ports: auto on n1: a port it listens on becomes a proxy device, and goes
+# when it stops listening.
+B=$(( 30000 + $$ % 20000 ))
+"$CORRAL" ssh n1 -c "httpd -p $B -h /tmp/www" >/dev/null 2>&1
+auto_host() { "$CORRAL" --json port n1 2>/dev/null | jq -r ".[] | select(.auto and .guest == $B) | .host"; }
+N1=$(jq -r .instance .corral/machines/n1/state.json)
+auto_devs() { api "/1.0/instances/$N1" | jq -r '.metadata.devices | keys[] | select(startswith("corral-auto-"))'; }
+for _ in $(seq 100); do [ -n "$(auto_host)" ] && break; sleep 0.1; done
+H=$(auto_host)
+check "ports: auto forwards a port the guest listens on" test -n "$H"
+expect_out "ports: auto: reached from the host" 0 "from-n1" curl -s --max-time 5 "http://127.0.0.1:$H/"
+check "ports: auto: as a proxy device" grep -qx "corral-auto-tcp-$H" <<<"$(auto_devs)"
+pat=$(sed 's/^\(.\)/[\1]/' <<<"$B")
+"$CORRAL" ssh n1 -c "for p in /proc/[0-9]*; do grep -q '$pat' \$p/cmdline 2>/dev/null && kill \${p#/proc/}; done; true" >/dev/null 2>&1
+for _ in $(seq 100); do [ -z "$(auto_host)" ] && break; sleep 0.1; done
+check "ports: auto: a port no longer listened on is removed" test -z "$(auto_host)$(auto_devs | grep -x "corral-auto-tcp-$H")"
 "$CORRAL" destroy -f n1 >/dev/null 2>&1
 check "the bridge stays while a machine is on it" test "$(bridges)" = 1
 # n2's instance removed behind corral's back: corral notices, and releases
