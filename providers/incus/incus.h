@@ -89,7 +89,9 @@ int incus_image_release(struct incus_client *c, const char *alias, struct diag *
 
 /* The machine's envfile networks: each bridge made when missing (and
  * recorded in the machine's "bridges"), a NIC eth1... per network added to
- * devices and its address line to raw (raw.lxc). owner: the instance name. */
+ * devices (one there already on the same bridge keeps its address unless
+ * the envfile gives one) and its address line to raw (raw.lxc). owner:
+ * the instance name. */
 int incus_nets_attach(struct incus_client *c, struct machine *m, const char *owner,
 		      json_t *devices, struct buf *raw, struct diag *d);
 /* The machine's bridges (its "bridges"), pushed onto names. */

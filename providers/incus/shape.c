@@ -12,9 +12,11 @@
  * here), which the API does not say before the start.
  * On `up` of a stopped instance the envfile again: limits
  * (cpus, memory), the root disk's size, the proxy devices of forwarded
- * ports and the folders, written with one PUT of the instance (devices
- * corral named are replaced, everything else kept). Networks are kept as
- * they were made. */
+ * ports and the folders, and for a container its envfile networks (NICs
+ * eth1... made again, each keeping its address unless the envfile gives
+ * one, their raw.lxc lines rewritten; a bridge left by all goes), written
+ * with one PUT of the instance (devices corral named are replaced,
+ * everything else kept). A VM's networks stay as they were made. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +218,41 @@ static void settle_ports(const struct machine *m)
 	free(v);
 }
 
+/* raw.lxc without the lines of NICs 1... */
+static void raw_eth0(const char *old, struct buf *raw)
+{
+	_cleanup_free_ char *copy = xstrdup(old ? old : "");
+	char *save = NULL;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		unsigned n;
+		if (sscanf(l, "lxc.net.%u.", &n) != 1 || n == 0)
+			buf_printf(raw, "%s\n", l);
+	}
+}
+
+/* A container's NICs eth1... and their raw.lxc lines made again. */
+static int nets_again(struct incus_client *c, struct machine *m, json_t *inst, struct diag *d)
+{
+	if (incus_is_vm(m->cfg))
+		return 0;
+	json_t *devices = json_object_get(inst, "devices");
+	json_t *cfg = json_object_get(inst, "config");
+	for (size_t i = m->cfg->nnetworks + 1;; i++) {
+		_cleanup_free_ char *dev = xasprintf("eth%zu", i);
+		if (!json_object_get(devices, dev))
+			break;
+		json_object_del(devices, dev);
+	}
+	struct buf raw = {0};
+	raw_eth0(json_string_value(json_object_get(cfg, "raw.lxc")), &raw);
+	machine_list_clear(m, MK_BRIDGES);
+	int rc = incus_nets_attach(c, m, machine_str(m, MK_INSTANCE), devices, &raw, d);
+	if (rc == 0)
+		json_object_set_new(cfg, "raw.lxc", json_string(raw.s ? raw.s : ""));
+	buf_free(&raw);
+	return rc;
+}
+
 int incus_reapply(struct incus_client *c, struct machine *m, struct diag *d)
 {
 	const char *name = machine_str(m, MK_INSTANCE);
@@ -234,9 +271,15 @@ int incus_reapply(struct incus_client *c, struct machine *m, struct diag *d)
 	if (root && json_object_get(root, "size.state"))
 		json_object_set_new(root, "size.state", json_string(mem));
 	settle_ports(m);
-	int rc = devices_again(c, m, inst, d);
+	struct strv old = {0};
+	incus_nets_of(m, &old);
+	int rc = devices_again(c, m, inst, d) < 0 || nets_again(c, m, inst, d) < 0 ? -1 : 0;
 	if (rc == 0)
 		rc = incus_instance_put(c, name, inst, d);
+	struct diag ignored = {0};
+	if (rc == 0) /* the bridges it left, unless others are on them */
+		incus_nets_release(c, &old, &ignored);
+	strv_free(&old);
 	json_decref(inst);
 	return rc < 0 ? diag_wrap(d, "apply the envfile to %s", name) : machine_save(m, d);
 }

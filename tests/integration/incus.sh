@@ -192,6 +192,17 @@ pat=$(sed 's/^\(.\)/[\1]/' <<<"$B")
 "$CORRAL" ssh n1 -c "for p in /proc/[0-9]*; do grep -q '$pat' \$p/cmdline 2>/dev/null && kill \${p#/proc/}; done; true" >/dev/null 2>&1
 for _ in $(seq 100); do [ -z "$(auto_host)" ] && break; sleep 0.1; done
 check "ports: auto: a port no longer listened on is removed" test -z "$(auto_host)$(auto_devs | grep -x "corral-auto-tcp-$H")"
+# Networks changed between halt and up: applied; a NIC keeps its address.
+n2ip() { "$CORRAL" ssh n2 -c 'ip -4 -o addr show eth1' 2>/dev/null | awk '{print $4}'; }
+A2=$(n2ip)
+"$CORRAL" halt n2 >/dev/null 2>&1
+"$CORRAL" up n2 >/dev/null 2>&1
+check "halt/up keeps n2's picked address" test -n "$A2" -a "$(n2ip)" = "$A2"
+"$CORRAL" halt n2 >/dev/null 2>&1
+sed -i "s|n2: { networks: \[{ network: back }\] }|n2: { networks: [{ network: back, ip: ${NETSUB%.0/24}.20 }] }|" corral.yaml
+expect_out "up after n2's address changed" 0 "n2: ssh ready" "$CORRAL" up n2
+check "n2 has the new address on eth1" test "$(n2ip)" = "${NETSUB%.0/24}.20/24"
+expect_out "and still reaches n1" 0 "from-n1" "$CORRAL" ssh n2 -c "wget -qO- http://${NETSUB%.0/24}.10:8080/"
 "$CORRAL" destroy -f n1 >/dev/null 2>&1
 check "the bridge stays while a machine is on it" test "$(bridges)" = 1
 # n2's instance removed behind corral's back: corral notices, and releases
