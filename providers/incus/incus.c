@@ -412,8 +412,11 @@ static int first_boot(struct incus_client *c, struct machine *m, struct diag *d)
 	return rc < 0 ? -1 : machine_save(m, d);
 }
 
-/* A suspended instance back: thawed, or started from its saved state. */
-static int wake(struct incus_client *c, struct machine *m, struct diag *d)
+/* A suspended instance back: thawed, or started from its saved state
+ * (a start with "stateful": true; a plain start discards the state). With
+ * keep false, a stopped one's state is discarded instead: started plain
+ * and stopped again (halt). */
+static int wake(struct incus_client *c, struct machine *m, bool keep, struct diag *d)
 {
 	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", machine_str(m, MK_INSTANCE));
 	json_t *st = NULL;
@@ -422,7 +425,12 @@ static int wake(struct incus_client *c, struct machine *m, struct diag *d)
 	const char *v = json_string_value(json_object_get(st, "status"));
 	bool frozen = v && strcmp(v, "Frozen") == 0;
 	json_decref(st);
-	return action(c, m, frozen ? "unfreeze" : "start", false, 0, d);
+	if (frozen)
+		return action(c, m, "unfreeze", false, 0, d);
+	json_t *body = json_pack("{s:s, s:i, s:b}", "action", "start", "timeout", 0, "stateful", keep);
+	int rc = busy_call(c, "PUT", p, body, d);
+	json_decref(body);
+	return rc;
 }
 
 static int in_up(struct machine *m, struct diag *d)
@@ -437,7 +445,7 @@ static int in_up(struct machine *m, struct diag *d)
 	else if (rc == 0 && s == MS_STOPPED)
 		rc = incus_reapply(&c, m, d);
 	if (rc == 0 && s == MS_SAVED)
-		rc = wake(&c, m, d);
+		rc = wake(&c, m, true, d);
 	else if (rc == 0 && s != MS_RUNNING)
 		rc = action(&c, m, "start", false, 0, d);
 	if (rc == 0 && s != MS_RUNNING && incus_is_vm(m->cfg))
@@ -458,7 +466,10 @@ static int in_halt(struct machine *m, bool force, struct diag *d)
 	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED) {
 		unsigned grace = (unsigned)(mcfg_halt_timeout_ms(m->cfg) / 1000);
 		struct diag soft = {0};
-		if (force || s == MS_SAVED || action(&c, m, "stop", false, grace, &soft) < 0)
+		if (s == MS_SAVED)
+			rc = wake(&c, m, false, d);
+		if (rc == 0 &&
+		    (force || s == MS_SAVED || action(&c, m, "stop", false, grace, &soft) < 0))
 			rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
 	}
 	incus_ports_stop(m);
@@ -561,7 +572,7 @@ static int in_resume(struct machine *m, struct diag *d)
 		struct incus_client c;
 		if (client(m, &c, d) < 0)
 			return -1;
-		int rc = wake(&c, m, d);
+		int rc = wake(&c, m, true, d);
 		incus_client_close(&c);
 		return rc;
 	}

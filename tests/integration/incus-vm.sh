@@ -79,9 +79,12 @@ expect_out "suspend" 0 "vm: suspended" "$CORRAL" suspend vm
 check "suspend is a stateful stop" test "$(body PUT '/state$' '| "\(.action) \(.stateful)"')" = "stop true"
 expect_out "status: saved" 0 "saved (incus)" "$CORRAL" status vm
 "$CORRAL" resume vm >/dev/null 2>&1
-check "resume starts it from its saved state" test "$(body PUT '/state$' .action)" = start
+check "resume starts it from its saved state" test "$(body PUT '/state$' '| "\(.action) \(.stateful)"')" = "start true"
+"$CORRAL" suspend vm >/dev/null 2>&1
+: >"$LOG"
+"$CORRAL" halt vm >/dev/null 2>&1
+check "halt of a suspended VM discards its state (a plain start, then a stop)" test "$(req PUT '/state$' | jq -r '.body | "\(.action) \(.stateful // false) \(.force // false)"' | xargs)" = "start false false stop false true"
 
-"$CORRAL" halt -f vm >/dev/null 2>&1
 expect_out "status: stopped" 0 "stopped (incus)" "$CORRAL" status vm
 envfile 512M
 : >"$LOG"
