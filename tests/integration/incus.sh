@@ -216,6 +216,12 @@ check "the bridge is gone with its last machine" test "$(bridges)" = 0
 mkdir -p "$T/c" && cd "$T/c"
 printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { image: nosuch } } }\n' >corral.yaml
 expect_out "an API error carries the server's message" 1 "POST /1.0/instances: Image alias not found (404)" "$CORRAL" up
+# A bind folder root owns: neither shifting (no shiftfs) nor a map root may
+# write (/etc/subuid): refused, naming what to do.
+mkdir -p "$T/c/rootdir"
+printf 'machines:\n  m: { box: corral/tiny, provider: incus, synced_folders: [{ host: ./rootdir, guest: /r, type: bind }], provider_options: { incus: { remote: "unix://%s", network: %s } } }\n' "$LXD_SOCKET" "$LXD_BRIDGE" >corral.yaml
+expect_out "a bind folder whose owner cannot be mapped is refused" 1 "root:UID:1 in /etc/subuid" "$CORRAL" up
+check "and leaves no instance" test "$(instances | wc -l)" = 1
 # This LXD has no QEMU driver (no KVM here): a VM is refused before any upload.
 "$CORRAL" box add "$(dirname "$(test_box tiny-kvm)")/catalog.json" >/dev/null 2>&1
 printf 'machines:\n  m: { box: corral/tiny-kvm, provider: incus, provider_options: { incus: { remote: "unix://%s", type: virtual-machine } } }\n' "$LXD_SOCKET" >corral.yaml
