@@ -146,11 +146,13 @@ int incus_ports_start(struct machine *m, const struct incus_client *c, struct di
 	return rc;
 }
 
+/* (the engine saves no state after halt: the watcher's end is saved here) */
 void incus_ports_stop(struct machine *m)
 {
-	bool had = machine_proc(m, MP_PORTFWD).pid != 0;
+	if (!machine_proc(m, MP_PORTFWD).pid)
+		return;
 	autoports_stop(m);
 	struct diag ignored = {0};
-	if (had && path_is_dir(m->dir))
+	if (path_is_dir(m->dir))
 		machine_save(m, &ignored);
 }
