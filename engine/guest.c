@@ -152,9 +152,12 @@ static int nics(const struct provider *p, struct machine *m, struct ssh_conn *c,
 	return rc < 0 ? diag_wrap(d, "configure the private networks") : 0;
 }
 
-static enum sync_type resolved(const struct provider *p, const struct synced_folder *sf)
+static enum sync_type resolved(const struct provider *p, const struct machine *m,
+			       const struct synced_folder *sf)
 {
-	return sf->type == SYNC_AUTO ? p->sync_auto : sf->type;
+	if (sf->type != SYNC_AUTO)
+		return sf->type;
+	return p->sync_auto_for ? p->sync_auto_for(m) : p->sync_auto;
 }
 
 static int folder_fail(const struct machine *m, const struct synced_folder *sf, struct diag *d)
@@ -168,7 +171,7 @@ int guest_check_folders(const struct provider *p, const struct machine *m, struc
 {
 	for (size_t i = 0; i < m->cfg->nsynced; i++) {
 		const struct synced_folder *sf = &m->cfg->synced[i];
-		if (!(p->sync_types & (1u << resolved(p, sf)))) {
+		if (!(p->sync_types & (1u << resolved(p, m, sf)))) {
 			struct buf ok = {0};
 			for (unsigned t = 0; t < sizeof(type_names) / sizeof(type_names[0]); t++)
 				if (t == SYNC_AUTO || p->sync_types & (1u << t))
@@ -292,7 +295,7 @@ static int folders(const struct provider *p, struct machine *m, struct ssh_conn 
 	machine_map_clear(m, MK_SYNCED);
 	for (size_t i = 0; rc == 0 && i < m->cfg->nsynced; i++) {
 		const struct synced_folder *sf = &m->cfg->synced[i];
-		enum sync_type t = resolved(p, sf);
+		enum sync_type t = resolved(p, m, sf);
 		rc = sync_one(p, m, c, ep, sf, i, &t, d);
 		machine_map_set(m, MK_SYNCED, sf->guest, type_names[t]);
 	}
@@ -352,7 +355,7 @@ int guest_rsync(const struct provider *p, struct machine *m, struct ssh_conn *c,
 	for (size_t i = 0; i < m->cfg->nsynced; i++) {
 		const struct synced_folder *sf = &m->cfg->synced[i];
 		const char *t = machine_map_get(m, MK_SYNCED, sf->guest);
-		if (!(t ? strcmp(t, "rsync") == 0 : resolved(p, sf) == SYNC_RSYNC))
+		if (!(t ? strcmp(t, "rsync") == 0 : resolved(p, m, sf) == SYNC_RSYNC))
 			continue;
 		if (rsync_one(m, c, ep, sf, d) < 0)
 			return diag_wrap(d, "%s", m->cfg->name);

@@ -108,6 +108,12 @@ static const struct boxlock_entry *pinned(const struct boxlock *l, const struct 
 	return le && boxlock_fits(le, mc) ? le : NULL;
 }
 
+/* The box providers a machine of p boots. */
+static const char *const *box_providers(const struct provider *p, const struct machine_cfg *mc)
+{
+	return p->box_providers_for ? p->box_providers_for(mc) : p->box_provider;
+}
+
 /* Under box_mu: the box from the lock's pin, else resolved; the lock
  * learns what a machine without a fitting entry got. */
 static int resolve_box(struct boxlock *l, const char *const *providers,
@@ -157,7 +163,7 @@ static int ensure_box(struct run *r, const struct provider *p, struct machine *m
 {
 	struct box_ref ref = {0};
 	pthread_mutex_lock(&box_mu);
-	int rc = resolve_box(r->o->lock, p->box_provider, m->cfg, &ref, d, false);
+	int rc = resolve_box(r->o->lock, box_providers(p, m->cfg), m->cfg, &ref, d, false);
 	pthread_mutex_unlock(&box_mu);
 	if (rc < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
@@ -736,7 +742,7 @@ static int lock_one(const struct env *e, const struct machine_cfg *mc, bool upda
 	if (p) {
 		struct box_ref ref = {0};
 		pthread_mutex_lock(&box_mu);
-		rc = resolve_box(l, p->box_provider, mc, &ref, d, update);
+		rc = resolve_box(l, box_providers(p, mc), mc, &ref, d, update);
 		pthread_mutex_unlock(&box_mu);
 		box_ref_free(&ref);
 	}

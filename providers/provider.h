@@ -27,6 +27,9 @@ struct provider_entry {
 struct provider {
 	const char *name;            /* "container", "kvm", "virtualbox" */
 	const char *box_provider[4]; /* box metadata providers it boots, NULL-ended */
+	/* optional: the box providers for this machine instead (its options
+	 * choose the kind of guest); NULL-ended */
+	const char *const *(*box_providers_for)(const struct machine_cfg *mc);
 	int (*usable)(struct diag *why); /* can it run on this host? */
 	int (*up)(struct machine *m, struct diag *d);   /* create or start; returns when booted */
 	int (*halt)(struct machine *m, bool force, struct diag *d);
@@ -44,6 +47,8 @@ struct provider {
 	bool configures_guest_network; /* the runtime sets hostname, /etc/hosts, addresses */
 	unsigned sync_types;           /* synced folder types it takes: bits 1 << SYNC_... */
 	enum sync_type sync_auto;      /* what `type: auto` is here */
+	/* optional: what `type: auto` is for this machine instead */
+	enum sync_type (*sync_auto_for)(const struct machine *m);
 	/* optional: the NICs of cfg->networks, in order; *nics caller frees */
 	int (*guest_nics)(struct machine *m, struct guest_nic **nics, size_t *n, struct diag *d);
 	/* optional: the name synced folder i has for the guest's mount (9p tag,

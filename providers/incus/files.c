@@ -75,47 +75,64 @@ static int owner_of(struct incus_client *c, const char *name, const char *user, 
 	return diag_hint(d, "set ssh.user to a user of the box");
 }
 
+int incus_user_ids(struct incus_client *c, const struct machine *m, const char *name,
+		   unsigned *uid, unsigned *gid, struct diag *d)
+{
+	struct owner o = {0};
+	if (owner_of(c, name, mcfg_ssh_user(m->cfg), &o, d) < 0)
+		return -1;
+	*uid = o.uid;
+	*gid = o.gid;
+	return 0;
+}
+
 /* A safe home: absolute, no "..", no characters a query string changes. */
 static bool plain_path(const char *p)
 {
 	return p[0] == '/' && !strstr(p, "..") && strcspn(p, "?&#% \t") == strlen(p);
 }
 
+int incus_keys_make(struct machine *m, char **pub, char **host_key, char **host_pub,
+		    struct diag *d)
+{
+	_cleanup_free_ char *hk = machine_path(m, "ssh_host_ed25519_key");
+	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	size_t n;
+	*pub = *host_key = *host_pub = NULL;
+	unlink(hk);
+	if (ssh_machine_key(m->dir, pub, d) < 0 || ssh_host_key_generate(hk, host_pub, d) < 0 ||
+	    read_file(hk, 64 << 10, host_key, &n, d) < 0 || ssh_known_hosts_pin(kh, *host_pub, d) < 0) {
+		free(*pub);
+		free(*host_key);
+		free(*host_pub);
+		*pub = *host_key = *host_pub = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int keys(struct incus_client *c, struct machine *m, const char *name, struct diag *d)
 {
 	struct owner o = {0}, root = {0};
-	_cleanup_free_ char *pub = NULL, *host_pub = NULL;
-	_cleanup_free_ char *hk = machine_path(m, "ssh_host_ed25519_key");
-	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
+	_cleanup_free_ char *pub = NULL, *host_pub = NULL, *key = NULL;
 	if (owner_of(c, name, mcfg_ssh_user(m->cfg), &o, d) < 0)
 		return -1;
 	if (!plain_path(o.home))
 		return diag_fail(d, "incus: home %s of %s is not a plain path", o.home,
 				 mcfg_ssh_user(m->cfg));
-	unlink(hk);
-	if (ssh_machine_key(m->dir, &pub, d) < 0 || ssh_host_key_generate(hk, &host_pub, d) < 0)
+	if (incus_keys_make(m, &pub, &key, &host_pub, d) < 0)
 		return -1;
-	struct buf priv = {0};
-	size_t n;
-	char *key = NULL;
-	if (read_file(hk, 64 << 10, &key, &n, d) < 0)
-		return -1;
-	buf_add(&priv, key, n);
-	free(key);
 	_cleanup_free_ char *ssh_dir = xasprintf("%s/.ssh", o.home);
 	_cleanup_free_ char *ak = xasprintf("%s/.ssh/authorized_keys", o.home);
 	_cleanup_free_ char *ak_line = xasprintf("%s\n", pub);
 	_cleanup_free_ char *hp_line = xasprintf("%s\n", host_pub);
-	int rc = push(c, name, ssh_dir, "directory", &o, 0700, NULL, 0, d) < 0 ||
-			 push(c, name, ak, "file", &o, 0600, ak_line, strlen(ak_line), d) < 0 ||
-			 push(c, name, "/etc/ssh/ssh_host_ed25519_key", "file", &root, 0600, priv.s,
-			      priv.len, d) < 0 ||
-			 push(c, name, "/etc/ssh/ssh_host_ed25519_key.pub", "file", &root, 0644,
-			      hp_line, strlen(hp_line), d) < 0 ||
-			 ssh_known_hosts_pin(kh, host_pub, d) < 0
-		 ? -1 : 0;
-	buf_free(&priv);
-	return rc;
+	return push(c, name, ssh_dir, "directory", &o, 0700, NULL, 0, d) < 0 ||
+			       push(c, name, ak, "file", &o, 0600, ak_line, strlen(ak_line), d) < 0 ||
+			       push(c, name, "/etc/ssh/ssh_host_ed25519_key", "file", &root, 0600, key,
+				    strlen(key), d) < 0 ||
+			       push(c, name, "/etc/ssh/ssh_host_ed25519_key.pub", "file", &root, 0644,
+				    hp_line, strlen(hp_line), d) < 0
+		       ? -1 : 0;
 }
 
 static int has_file(struct incus_client *c, const char *name, const char *path, bool *yes,

@@ -18,6 +18,7 @@
 #include "core/base/digest.h"
 #include "core/host/mstate.h"
 #include "core/host/net.h"
+#include "core/host/ports.h"
 #include "providers/incus/incus.h"
 #include "providers/provider.h"
 
@@ -76,6 +77,21 @@ static void forget(struct incus_client *c, struct machine *m)
 	machine_state_clear(m);
 }
 
+/* A stopped instance with its running state saved (a stateful stop) is
+ * suspended. */
+static int stopped_stateful(struct incus_client *c, const char *name, enum mstate *s,
+			    struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", name);
+	json_t *inst = NULL;
+	if (incus_call(c, "GET", p, NULL, &inst, NULL, d) < 0)
+		return -1;
+	if (json_is_true(json_object_get(inst, "stateful")))
+		*s = MS_SAVED;
+	json_decref(inst);
+	return 0;
+}
+
 static int inst_state(struct incus_client *c, struct machine *m, enum mstate *s, struct diag *d)
 {
 	const char *name = machine_str(m, MK_INSTANCE);
@@ -97,7 +113,7 @@ static int inst_state(struct incus_client *c, struct machine *m, enum mstate *s,
 		if (strcmp(v, statuses[i].status) == 0)
 			*s = statuses[i].s;
 	json_decref(st);
-	return 0;
+	return *s == MS_STOPPED ? stopped_stateful(c, name, s, d) : 0;
 }
 
 static int in_state(struct machine *m, enum mstate *s, struct diag *d)
@@ -229,29 +245,34 @@ int incus_pick_address(struct incus_client *c, const char *net, const char *owne
 
 /* ---- creation ---- */
 
-/* The forwards as proxy devices, and recorded as the machine's ports. */
-static void add_ports(struct machine *m, json_t *devices)
+/* The forwards as proxy devices, and recorded as the machine's ports: host
+ * ports by the common rule (core/host/ports.h: `host: 0` or a taken port
+ * with auto_correct gets a free one of 2200-2999). */
+static int add_ports(struct machine *m, json_t *devices, struct diag *d)
 {
 	const struct machine_cfg *cfg = m->cfg;
-	struct mport *mp = xcalloc(cfg->nports + 1, sizeof(*mp));
-	size_t n = 0;
+	struct port_plan plan;
+	if (ports_pick(m, false, NULL, NULL, &plan, d) < 0)
+		return -1;
 	for (size_t i = 0; i < cfg->nports; i++) {
 		const struct port_fwd *f = &cfg->ports[i];
-		if (!f->host)
-			continue; /* a host port corral picks: phase 2 */
 		const char *proto = f->udp ? "udp" : "tcp";
-		_cleanup_free_ char *dev = xasprintf("corral-port-%s-%u", proto, f->host);
+		_cleanup_free_ char *dev = xasprintf("corral-port-%s-%u", proto, plan.host[i]);
 		_cleanup_free_ char *listen = xasprintf("%s:%s:%u", proto,
-							f->host_ip ? f->host_ip : "127.0.0.1", f->host);
+							f->host_ip ? f->host_ip : "127.0.0.1",
+							plan.host[i]);
 		_cleanup_free_ char *connect = xasprintf("%s:127.0.0.1:%u", proto, f->guest);
 		json_object_set_new(devices, dev, json_pack("{s:s, s:s, s:s}", "type", "proxy",
 							    "listen", listen, "connect", connect));
-		mp[n] = (struct mport){.guest = f->guest, .host = f->host, .udp = f->udp};
-		snprintf(mp[n++].host_ip, sizeof(mp->host_ip), "%s",
-			 f->host_ip ? f->host_ip : "127.0.0.1");
 	}
-	machine_set_ports(m, mp, n);
-	free(mp);
+	ports_record(m, &plan);
+	port_plan_free(&plan);
+	return 0;
+}
+
+int incus_ports_attach(struct machine *m, json_t *devices, struct diag *d)
+{
+	return add_ports(m, devices, d);
 }
 
 /* eth0 on net at ip, the envfile's networks, ports, limits. */
@@ -273,7 +294,11 @@ static json_t *create_body(struct incus_client *c, struct machine *m, const char
 		buf_free(&raw);
 		return NULL;
 	}
-	add_ports(m, devices);
+	if (add_ports(m, devices, d) < 0) {
+		json_decref(devices);
+		buf_free(&raw);
+		return NULL;
+	}
 	if (cfg->disk) {
 		_cleanup_free_ char *size = xasprintf("%lluMiB", (unsigned long long)(cfg->disk >> 20));
 		json_object_set_new(devices, "root", json_pack("{s:s, s:s, s:s, s:s}", "type", "disk",
@@ -289,6 +314,11 @@ static json_t *create_body(struct incus_client *c, struct machine *m, const char
 				 "devices", devices);
 	machine_set_str(m, MK_IP, ip);
 	buf_free(&raw);
+	if (incus_folders_attach(c, m, devices, d) < 0 ||
+	    (incus_is_vm(cfg) && incus_vm_shape(c, m, name, body, d) < 0)) {
+		json_decref(body);
+		return NULL;
+	}
 	return body;
 }
 
@@ -300,19 +330,15 @@ static int image_of(struct incus_client *c, struct machine *m, char **image, boo
 		*image = xstrdup(m->cfg->incus.image);
 		return 0;
 	}
-	return incus_image_ensure(c, m, image, d);
+	return incus_image_ensure(c, m, incus_is_vm(m->cfg), image, d);
 }
 
 static int create(struct incus_client *c, struct machine *m, struct diag *d)
 {
-	if (m->cfg->incus.type && strcmp(m->cfg->incus.type, "container") != 0) {
-		diag_fail(d, "incus: %s instances are not supported yet", m->cfg->incus.type);
-		return diag_hint(d, "use provider_options.incus.type: container");
-	}
 	_cleanup_free_ char *name = instance_name(m), *image = NULL, *net = NULL;
 	_cleanup_free_ char *path = NULL;
 	bool ours;
-	if (image_of(c, m, &image, &ours, d) < 0)
+	if ((incus_is_vm(m->cfg) && incus_vm_usable(c, d) < 0) || image_of(c, m, &image, &ours, d) < 0)
 		return -1;
 	net = xstrdup(m->cfg->incus.network);
 	if (!net && profile_network(c, &net, d) < 0)
@@ -334,6 +360,8 @@ static int create(struct incus_client *c, struct machine *m, struct diag *d)
 		incus_nets_release(c, &nets, &ignored);
 		strv_free(&nets);
 		machine_del(m, MK_IP);
+		if (ours) /* an image it uploaded for nobody too */
+			incus_image_release(c, image, &ignored);
 		return -1;
 	}
 	machine_set_str(m, MK_INSTANCE, name);
@@ -343,29 +371,66 @@ static int create(struct incus_client *c, struct machine *m, struct diag *d)
 	return machine_save(m, d);
 }
 
-/* Before the first start: keys and init, and busybox's halt signal (it
- * powers off on SIGUSR2; LXD's default SIGPWR it ignores). */
+/* Before the first start: keys and init, busybox's halt signal (it
+ * powers off on SIGUSR2; LXD's default SIGPWR it ignores), the synced
+ * folders' id map. */
 static int first_boot(struct incus_client *c, struct machine *m, struct diag *d)
 {
 	const char *name = machine_str(m, MK_INSTANCE);
-	bool busybox;
+	bool busybox = false;
+	if (incus_is_vm(m->cfg)) { /* its keys are in its cloud-init */
+		machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
+		return machine_save(m, d);
+	}
 	if (incus_files_prepare(c, m, name, &busybox, d) < 0)
 		return -1;
 	machine_set_flag(m, MK_SSH_KEY_INSTALLED, true);
-	if (!busybox)
+	json_t *ids = json_object();
+	if (incus_folders_idmap(c, m, ids, d) < 0) {
+		json_decref(ids);
+		return -1;
+	}
+	if (!busybox && !json_object_size(ids)) {
+		json_decref(ids);
 		return machine_save(m, d);
+	}
 	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", name);
 	json_t *inst = NULL;
-	if (incus_call(c, "GET", p, NULL, &inst, NULL, d) < 0)
+	if (incus_call(c, "GET", p, NULL, &inst, NULL, d) < 0) {
+		json_decref(ids);
 		return -1;
+	}
 	json_t *cfg = json_object_get(inst, "config");
 	const char *raw = json_string_value(json_object_get(cfg, "raw.lxc"));
 	_cleanup_free_ char *more = xasprintf("%slxc.signal.halt = SIGUSR2\n", raw ? raw : "");
-	json_t *patch = json_pack("{s:{s:s}}", "config", "raw.lxc", more);
+	if (busybox)
+		json_object_set_new(ids, "raw.lxc", json_string(more));
+	json_t *patch = json_pack("{s:o}", "config", ids);
 	int rc = incus_call(c, "PATCH", p, patch, NULL, NULL, d);
 	json_decref(patch);
 	json_decref(inst);
 	return rc < 0 ? -1 : machine_save(m, d);
+}
+
+/* A suspended instance back: thawed, or started from its saved state
+ * (a start with "stateful": true; a plain start discards the state). With
+ * keep false, a stopped one's state is discarded instead: started plain
+ * and stopped again (halt). */
+static int wake(struct incus_client *c, struct machine *m, bool keep, struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", machine_str(m, MK_INSTANCE));
+	json_t *st = NULL;
+	if (incus_call(c, "GET", p, NULL, &st, NULL, d) < 0)
+		return -1;
+	const char *v = json_string_value(json_object_get(st, "status"));
+	bool frozen = v && strcmp(v, "Frozen") == 0;
+	json_decref(st);
+	if (frozen)
+		return action(c, m, "unfreeze", false, 0, d);
+	json_t *body = json_pack("{s:s, s:i, s:b}", "action", "start", "timeout", 0, "stateful", keep);
+	int rc = busy_call(c, "PUT", p, body, d);
+	json_decref(body);
+	return rc;
 }
 
 static int in_up(struct machine *m, struct diag *d)
@@ -377,10 +442,16 @@ static int in_up(struct machine *m, struct diag *d)
 	int rc = inst_state(&c, m, &s, d);
 	if (rc == 0 && s == MS_NOT_CREATED)
 		rc = create(&c, m, d) < 0 || first_boot(&c, m, d) < 0 ? -1 : 0;
+	else if (rc == 0 && s == MS_STOPPED)
+		rc = incus_reapply(&c, m, d);
 	if (rc == 0 && s == MS_SAVED)
-		rc = action(&c, m, "unfreeze", false, 0, d);
+		rc = wake(&c, m, true, d);
 	else if (rc == 0 && s != MS_RUNNING)
 		rc = action(&c, m, "start", false, 0, d);
+	if (rc == 0 && s != MS_RUNNING && incus_is_vm(m->cfg))
+		rc = incus_vm_address(&c, m, d);
+	if (rc == 0 && s != MS_RUNNING)
+		rc = incus_ports_start(m, &c, d);
 	incus_client_close(&c);
 	return rc < 0 ? diag_wrap(d, "%s", mname(m)) : 0;
 }
@@ -395,9 +466,13 @@ static int in_halt(struct machine *m, bool force, struct diag *d)
 	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED) {
 		unsigned grace = (unsigned)(mcfg_halt_timeout_ms(m->cfg) / 1000);
 		struct diag soft = {0};
-		if (force || s == MS_SAVED || action(&c, m, "stop", false, grace, &soft) < 0)
+		if (s == MS_SAVED)
+			rc = wake(&c, m, false, d);
+		if (rc == 0 &&
+		    (force || s == MS_SAVED || action(&c, m, "stop", false, grace, &soft) < 0))
 			rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
 	}
+	incus_ports_stop(m);
 	incus_client_close(&c);
 	return rc;
 }
@@ -413,6 +488,7 @@ static int in_destroy(struct machine *m, struct diag *d)
 	struct strv nets = {0};
 	incus_nets_of(m, &nets);
 	int rc = inst_state(&c, m, &s, d);
+	incus_ports_stop(m);
 	if (rc == 0 && s != MS_NOT_CREATED && s != MS_STOPPED)
 		rc = action(&c, m, "stop", true, STOP_FORCE_S, d);
 	/* Machines destroyed in parallel: each sees the others' instances
@@ -467,16 +543,39 @@ static int state_action(struct machine *m, const char *act, struct diag *d)
 	return rc;
 }
 
-/* A container is frozen (its processes stopped where they are). */
-static int in_suspend(struct machine *m, struct diag *d) { return state_action(m, "freeze", d); }
+/* A VM made with migration.stateful is stopped with its state saved; a
+ * container is frozen (its processes stopped where they are). */
+static int in_suspend(struct machine *m, struct diag *d)
+{
+	struct incus_client c;
+	bool stateful = false;
+	if (!machine_str(m, MK_INSTANCE))
+		return state_action(m, "freeze", d); /* says it is not created */
+	if (client(m, &c, d) < 0)
+		return -1;
+	int rc = incus_stateful(&c, machine_str(m, MK_INSTANCE), &stateful, d);
+	incus_client_close(&c);
+	if (rc < 0 || !stateful)
+		return rc < 0 ? -1 : state_action(m, "freeze", d);
+	json_t *body = json_pack("{s:s, s:i, s:b}", "action", "stop", "timeout", 30, "stateful", 1);
+	rc = on_instance(m, "PUT", "/state", body, NULL, d);
+	json_decref(body);
+	return rc;
+}
 
 static int in_resume(struct machine *m, struct diag *d)
 {
 	enum mstate s;
 	if (in_state(m, &s, d) < 0)
 		return -1;
-	if (s == MS_SAVED)
-		return state_action(m, "unfreeze", d);
+	if (s == MS_SAVED) {
+		struct incus_client c;
+		if (client(m, &c, d) < 0)
+			return -1;
+		int rc = wake(&c, m, true, d);
+		incus_client_close(&c);
+		return rc;
+	}
 	return s == MS_RUNNING ? 0 : state_action(m, "start", d);
 }
 
@@ -532,9 +631,24 @@ static int in_usable(struct diag *why)
 	return rc;
 }
 
+/* A virtual machine boots a kvm box (a cloud image), a container a
+ * container box. */
+static const char *const *box_providers(const struct machine_cfg *mc)
+{
+	static const char *const vm[] = {"kvm", "libvirt", "qemu", NULL};
+	static const char *const ct[] = {"container", NULL};
+	return incus_is_vm(mc) ? vm : ct;
+}
+
+static const struct provider_entry incus_entries[] = {
+	{"__incus-ports", incus_ports_main},
+	{NULL, NULL},
+};
+
 const struct provider provider_incus = {
 	.name = "incus",
 	.box_provider = {"container", NULL},
+	.box_providers_for = box_providers,
 	.usable = in_usable,
 	.up = in_up,
 	.halt = in_halt,
@@ -549,6 +663,9 @@ const struct provider provider_incus = {
 	.snapshot_list = in_snapshot_list,
 	/* The server names the instance and brings up eth0 with its address. */
 	.configures_guest_network = true,
-	.sync_types = 1u << SYNC_RSYNC,
+	.sync_types = 1u << SYNC_RSYNC | 1u << SYNC_BIND,
 	.sync_auto = SYNC_RSYNC,
+	.sync_auto_for = incus_sync_auto,
+	.auto_ports = true,
+	.entries = incus_entries,
 };

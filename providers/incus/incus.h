@@ -6,6 +6,11 @@
  *   files.c  files written into a created instance before its first start
  *            (the machine key, the pinned host key, an sshd init)
  *   image.c  the machine's box uploaded once as an image, under an alias
+ *            keyed by the box's digest
+ *   vm.c     virtual-machine instances: cloud-init, MACs, the address
+ *   shape.c  devices and limits from the envfile, re-applied to a stopped
+ *            instance on `up`; synced folders as disk devices
+ *   autoports.c  `ports: auto`: the shared watcher adding proxy devices
  *   net.c    envfile networks as managed bridges, a NIC per network
  *   incus.c  the provider vtable: names, addresses, lifecycle
  * Internal to providers/incus/. */
@@ -69,10 +74,14 @@ int incus_file_get(struct incus_client *c, const char *instance, const char *pat
 /* ---- image.c ---- */
 
 /* The image the machine's box became on the server (uploaded the first
- * time: one per box, shared by every machine and envfile using the box):
- * its alias ("corral-<16 hex>") in *alias (caller frees). */
-int incus_image_ensure(struct incus_client *c, struct machine *m, char **alias,
+ * time: one per box, shared by every machine, envfile and host using the
+ * box): its alias ("corral-<64 hex of the box's digest>") in *alias
+ * (caller frees). vm: a virtual-machine image from a kvm box. */
+int incus_image_ensure(struct incus_client *c, struct machine *m, bool vm, char **alias,
 		       struct diag *d);
+/* The box's sha256 (64 hex) from its store record, else the hash of its
+ * path; caller frees. */
+char *incus_box_digest(const char *box_dir);
 /* Removes the image under alias unless an instance still uses it. */
 int incus_image_release(struct incus_client *c, const char *alias, struct diag *d);
 
@@ -80,7 +89,9 @@ int incus_image_release(struct incus_client *c, const char *alias, struct diag *
 
 /* The machine's envfile networks: each bridge made when missing (and
  * recorded in the machine's "bridges"), a NIC eth1... per network added to
- * devices and its address line to raw (raw.lxc). owner: the instance name. */
+ * devices (one there already on the same bridge keeps its address unless
+ * the envfile gives one) and its address line to raw (raw.lxc). owner:
+ * the instance name. */
 int incus_nets_attach(struct incus_client *c, struct machine *m, const char *owner,
 		      json_t *devices, struct buf *raw, struct diag *d);
 /* The machine's bridges (its "bridges"), pushed onto names. */
@@ -103,5 +114,65 @@ int incus_pick_address(struct incus_client *c, const char *net, const char *owne
  * starts sshd. *busybox says whether that init is busybox's. */
 int incus_files_prepare(struct incus_client *c, struct machine *m, const char *name,
 			bool *busybox, struct diag *d);
+/* The SSH user's uid and gid in instance name's /etc/passwd. */
+int incus_user_ids(struct incus_client *c, const struct machine *m, const char *name,
+		   unsigned *uid, unsigned *gid, struct diag *d);
+/* The machine's public key, and a new host key (private, public) pinned
+ * in its known_hosts; callers free all three. */
+int incus_keys_make(struct machine *m, char **pub, char **host_key, char **host_pub,
+		    struct diag *d);
+
+/* ---- vm.c ---- */
+
+bool incus_is_vm(const struct machine_cfg *cfg);
+/* Whether the server runs virtual machines (its driver has QEMU). */
+int incus_vm_usable(struct incus_client *c, struct diag *d);
+/* Turns create body (a container's) into a virtual machine's: its type,
+ * no raw.lxc, a MAC of corral's per NIC, cloud-init user-data (the SSH
+ * user with the machine's key, the pinned host key, the hostname) and
+ * network-config, proxy devices in NAT mode, stateful stop when the
+ * server has it. */
+int incus_vm_shape(struct incus_client *c, struct machine *m, const char *name, json_t *body,
+		   struct diag *d);
+/* After start: the address the server reports for eth0 (its DHCP lease or
+ * the agent's), recorded as the machine's ip; the one corral reserved
+ * stays when none shows within a while. */
+int incus_vm_address(struct incus_client *c, struct machine *m, struct diag *d);
+/* The proxy devices in NAT mode, connecting to the VM's address ip. */
+void incus_vm_proxies(json_t *devices, const char *ip);
+/* Whether `suspend` is a stateful stop: a VM made with migration.stateful. */
+int incus_stateful(struct incus_client *c, const char *name, bool *yes, struct diag *d);
+
+/* ---- shape.c ---- */
+
+/* The envfile's synced folders as disk devices (a local container),
+ * shifted where the server has shiftfs. */
+int incus_folders_attach(struct incus_client *c, const struct machine *m, json_t *devices,
+			 struct diag *d);
+/* raw.idmap in config for unshifted folder devices: the first folder's
+ * host owner is the SSH user in the guest (no entry for a root-owned
+ * folder); removed when there is none. */
+int incus_folders_idmap(struct incus_client *c, struct machine *m, json_t *config,
+			struct diag *d);
+/* `type: auto` folders: disk devices on a local container, else rsync. */
+enum sync_type incus_sync_auto(const struct machine *m);
+/* PUT of instance name: inst (as GET gave it, changed) as InstancePut. */
+int incus_instance_put(struct incus_client *c, const char *name, const json_t *inst,
+		       struct diag *d);
+/* A stopped instance made again to fit the envfile: limits, root disk
+ * size, forwarded ports and synced folders (PUT of the instance). */
+int incus_reapply(struct incus_client *c, struct machine *m, struct diag *d);
+/* The forwards as proxy devices "corral-port-PROTO-HOST", host ports
+ * picked and recorded as the machine's ports. */
+int incus_ports_attach(struct machine *m, json_t *devices, struct diag *d);
+
+/* ---- autoports.c ---- */
+
+/* `corral __incus-ports ...`: the watcher's entry point. */
+int incus_ports_main(int argc, char **argv);
+/* Starts the watcher for the running machine m (ports: auto) on c's
+ * server, replacing one left running; nothing without ports: auto. */
+int incus_ports_start(struct machine *m, const struct incus_client *c, struct diag *d);
+void incus_ports_stop(struct machine *m);
 
 #endif

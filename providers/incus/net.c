@@ -50,6 +50,16 @@ static int ensure(struct incus_client *c, const char *name, const char *cidr, st
 	return rc;
 }
 
+/* The address NIC dev of devices has on bridge (an instance's NIC made
+ * again on `up`: it keeps it), or NULL. */
+static const char *kept(json_t *devices, const char *dev, const char *bridge)
+{
+	json_t *nic = json_object_get(devices, dev);
+	const char *net = json_string_value(json_object_get(nic, "network"));
+	const char *ip = json_string_value(json_object_get(nic, "ipv4.address"));
+	return net && strcmp(net, bridge) == 0 && ip && strlen(ip) < 16 ? ip : NULL;
+}
+
 int incus_nets_attach(struct incus_client *c, struct machine *m, const char *owner,
 		      json_t *devices, struct buf *raw, struct diag *d)
 {
@@ -62,20 +72,21 @@ int incus_nets_attach(struct incus_client *c, struct machine *m, const char *own
 		_cleanup_free_ char *name = bridge_name(m->env, n->name);
 		char ip[16], gw[16];
 		unsigned prefix;
+		_cleanup_free_ char *dev = xasprintf("eth%zu", i + 1);
+		const char *had = kept(devices, dev, name);
 		if (ensure(c, name, n->subnet, d) < 0)
 			return diag_wrap(d, "network %s", n->name);
 		if (!machine_list_has(m, MK_BRIDGES, name))
 			machine_list_add(m, MK_BRIDGES, name);
-		if (a->ip) {
+		if (a->ip || had) {
 			struct subnet s;
 			if (net_subnet_parse(n->subnet, &s, d) < 0)
 				return -1;
-			snprintf(ip, sizeof(ip), "%s", a->ip);
+			snprintf(ip, sizeof(ip), "%s", a->ip ? a->ip : had);
 			prefix = s.prefix;
 		} else if (incus_pick_address(c, name, owner, ip, gw, &prefix, d) < 0) {
 			return diag_wrap(d, "network %s", n->name);
 		}
-		_cleanup_free_ char *dev = xasprintf("eth%zu", i + 1);
 		json_object_set_new(devices, dev,
 				    json_pack("{s:s, s:s, s:s, s:s}", "type", "nic", "name", dev,
 					      "network", name, "ipv4.address", ip));
