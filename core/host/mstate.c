@@ -51,6 +51,8 @@ static const struct {
 	[MK_INSTANCE] = {"instance", T_STR},
 	[MK_IMAGE_ALIAS] = {"image_alias", T_STR},
 	[MK_INCUS_REMOTE] = {"incus_remote", T_STR},
+	[MK_LOCATION] = {"location", T_STR},
+	[MK_SSH_HOST] = {"ssh_host", T_STR},
 };
 
 static const struct {

@@ -381,6 +381,8 @@ static int in_up(struct machine *m, struct diag *d)
 		rc = action(&c, m, "unfreeze", false, 0, d);
 	else if (rc == 0 && s != MS_RUNNING)
 		rc = action(&c, m, "start", false, 0, d);
+	if (rc == 0)
+		rc = incus_place(&c, m, machine_str(m, MK_INSTANCE), d);
 	incus_client_close(&c);
 	return rc < 0 ? diag_wrap(d, "%s", mname(m)) : 0;
 }
@@ -521,6 +523,17 @@ static int in_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
 	return 0;
 }
 
+/* The address, or the proxy device on the member's address (place.c). */
+static int in_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
+{
+	if (machine_ssh_endpoint(m, ep, d) < 0)
+		return -1;
+	const char *host = machine_int(m, MK_SSH_PORT) ? machine_str(m, MK_SSH_HOST) : NULL;
+	if (host)
+		snprintf(ep->host, sizeof(ep->host), "%s", host);
+	return 0;
+}
+
 /* Usable when a daemon answers on the socket. */
 static int in_usable(struct diag *why)
 {
@@ -540,7 +553,7 @@ const struct provider provider_incus = {
 	.halt = in_halt,
 	.destroy = in_destroy,
 	.state = in_state,
-	.ssh_endpoint = machine_ssh_endpoint,
+	.ssh_endpoint = in_ssh_endpoint,
 	.suspend = in_suspend,
 	.resume = in_resume,
 	.snapshot_save = in_snapshot_save,
