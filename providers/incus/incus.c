@@ -42,7 +42,35 @@ static const char *mname(const struct machine *m)
 	return m->cfg ? m->cfg->name : "the machine";
 }
 
-/* The client for m: its config, at the server it was created on. */
+/* An https remote's TLS files, kept so that a machine opened without its
+ * envfile (global-status, destroy) still reaches its server. */
+static char **tls_files(struct incus_client *c, size_t i)
+{
+	char **f[] = {&c->cert, &c->key, &c->server_cert};
+	return f[i];
+}
+#define TLS_FILES 3
+
+static void tls_record(struct machine *m, struct incus_client *c)
+{
+	machine_del(m, MK_INCUS_TLS);
+	for (size_t i = 0; c->url && i < TLS_FILES; i++)
+		machine_list_add(m, MK_INCUS_TLS, *tls_files(c, i) ? *tls_files(c, i) : "");
+}
+
+static void tls_recall(struct machine *m, struct incus_client *c)
+{
+	if (!c->url || c->cert)
+		return;
+	for (size_t i = 0; i < TLS_FILES; i++) {
+		const char *f = machine_list_get(m, MK_INCUS_TLS, i);
+		if (f && *f)
+			*tls_files(c, i) = xstrdup(f);
+	}
+}
+
+/* The client for m: its config, at the server and in the project it was
+ * created in. */
 static int client(struct machine *m, struct incus_client *c, struct diag *d)
 {
 	const char *rec = machine_str(m, MK_INCUS_REMOTE);
@@ -50,6 +78,11 @@ static int client(struct machine *m, struct incus_client *c, struct diag *d)
 		return -1;
 	if (rec)
 		incus_client_set_remote(c, rec);
+	tls_recall(m, c);
+	if (machine_str(m, MK_INCUS_PROJECT)) {
+		free(c->project);
+		c->project = xstrdup(machine_str(m, MK_INCUS_PROJECT));
+	}
 	return 0;
 }
 
@@ -326,6 +359,8 @@ static int create(struct incus_client *c, struct machine *m, struct diag *d)
 	json_decref(body);
 	_cleanup_free_ char *remote = incus_client_remote(c);
 	machine_set_str(m, MK_INCUS_REMOTE, remote);
+	tls_record(m, c);
+	machine_set_str(m, MK_INCUS_PROJECT, c->project);
 	if (rc < 0) {
 		/* A bridge it made for nobody goes again. */
 		struct diag ignored = {0};
