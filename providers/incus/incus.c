@@ -3,11 +3,13 @@
  * a server never clash), made from the box's image, on a managed bridge
  * with a static address corral picks from the bridge's subnet (liblxc sets
  * it inside the container before init runs, so no DHCP client is needed)
- * and reaches SSH at that address. cpus and memory become limits.cpu and
+ * and reaches SSH at that address (or through a proxy device on the cluster
+ * member it runs on, place.c). cpus and memory become limits.cpu and
  * limits.memory, disk the root disk's size, forwarded ports proxy devices
  * listening on the host's 127.0.0.1 (or host_ip). The state API says
- * whether it runs; the instance's name, image alias and server are kept in
- * state.json so `destroy` works without the envfile. */
+ * whether it runs; the instance's name, image alias, server (with an https
+ * remote's certificate files) and project are kept in state.json so
+ * `destroy` and `global-status` work without the envfile. */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -231,8 +233,36 @@ static int bridge_of(struct incus_client *c, const char *net, struct subnet *s, 
 	return net_subnet_parse(cidr, s, d);
 }
 
+/* The addresses instances of every project hold on net: the leases of
+ * one project do not list another's, but a bridge of the default project
+ * is shared by projects without features.networks. A server that does
+ * not let this client list all projects leaves it to the leases. */
+static void other_projects(struct incus_client *c, const char *net, json_t *taken)
+{
+	char *project = c->project;
+	json_t *list = NULL;
+	struct diag ignored = {0};
+	c->project = NULL; /* all-projects takes no project */
+	int rc = incus_call(c, "GET", "/1.0/instances?all-projects=true&recursion=1", NULL, &list,
+			    NULL, &ignored);
+	c->project = project;
+	size_t i;
+	json_t *inst, *dev;
+	const char *key;
+	json_array_foreach(rc == 0 ? list : NULL, i, inst) {
+		json_object_foreach(json_object_get(inst, "expanded_devices"), key, dev) {
+			const char *n = json_string_value(json_object_get(dev, "network"));
+			const char *a = json_string_value(json_object_get(dev, "ipv4.address"));
+			if (n && a && strcmp(n, net) == 0)
+				json_object_set_new(taken, a, json_string("server"));
+		}
+	}
+	json_decref(list);
+}
+
 /* A free address on net: the server's leases (its dynamic and every
- * instance's static one) and the gateway are taken. */
+ * instance's static one), those of other projects' instances and the
+ * gateway are taken. */
 int incus_pick_address(struct incus_client *c, const char *net, const char *owner, char *ip,
 		       char *gw, unsigned *prefix, struct diag *d)
 {
@@ -254,6 +284,7 @@ int incus_pick_address(struct incus_client *c, const char *net, const char *owne
 			json_object_set_new(taken, a, json_string("server"));
 	}
 	json_decref(leases);
+	other_projects(c, net, taken);
 	int rc = net_pool_pick(pool, &s, owner, NULL, NULL, ip, 16, d);
 	json_decref(pool);
 	*prefix = s.prefix;

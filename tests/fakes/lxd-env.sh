@@ -23,7 +23,7 @@
 #
 # Sets: LXD_DIR, LXD_SOCKET, LXD_BRIDGE, LXD_SUBNET (the /24), LXD_GW,
 # LXD_HTTPS (https://127.0.0.1:PORT), LXD_MEMBER, LXD_CLUSTER_CERT.
-# lxd_api METHOD PATH [JSON] calls the REST API on the socket (an async
+# lxd_rest METHOD PATH [JSON] calls the REST API on the socket (an async
 # answer followed to its end); lxd_trust CERT makes the daemon trust a
 # client certificate (POST /1.0/certificates).
 # Skips the whole test (TAP "1..0 # SKIP") when lxd is not installed.
@@ -83,7 +83,7 @@ EOF
 	lxd_cluster
 }
 
-lxd_api() {
+lxd_rest() {
 	local out op
 	out=$(curl -s --unix-socket "$LXD_SOCKET" -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} "http://lxd$2")
 	op=$(jq -r 'select(.type == "async") | .operation' <<<"$out")
@@ -98,8 +98,8 @@ lxd_cluster() {
 	LXD_HTTPS=https://127.0.0.1:$port
 	LXD_MEMBER=node1
 	LXD_CLUSTER_CERT=$LXD_DIR/cluster.crt
-	lxd_api PATCH /1.0 "{\"config\": {\"core.https_address\": \"127.0.0.1:$port\"}}" >/dev/null
-	if ! lxd_api PUT /1.0/cluster "{\"server_name\": \"$LXD_MEMBER\", \"enabled\": true}" |
+	lxd_rest PATCH /1.0 "{\"config\": {\"core.https_address\": \"127.0.0.1:$port\"}}" >/dev/null
+	if ! lxd_rest PUT /1.0/cluster "{\"server_name\": \"$LXD_MEMBER\", \"enabled\": true}" |
 		jq -e '.status_code == 200' >/dev/null; then
 		echo "lxd could not bootstrap a cluster" >&2
 		exit 1
@@ -109,7 +109,7 @@ lxd_cluster() {
 lxd_trust() {
 	local pem
 	pem=$(sed '/-----/d' "$1" | tr -d '\n')
-	lxd_api POST /1.0/certificates "{\"type\": \"client\", \"name\": \"corral-test\", \"certificate\": \"$pem\"}" |
+	lxd_rest POST /1.0/certificates "{\"type\": \"client\", \"name\": \"corral-test\", \"certificate\": \"$pem\"}" |
 		jq -e '.status_code == 200' >/dev/null
 }
 

@@ -29,8 +29,8 @@ printf 'default-remote: local\nremotes:\n  ci-cluster:\n    addr: %s\n    protoc
 # README, "Project": the team's project, its default profile a root disk
 # and a NIC on the cluster's network.
 project() {
-	lxd_api POST /1.0/projects "{\"name\": \"$1\"}" | jq -e '.status_code == 200' >/dev/null &&
-		lxd_api PUT "/1.0/profiles/default?project=$1" "{\"devices\": {
+	lxd_rest POST /1.0/projects "{\"name\": \"$1\"}" | jq -e '.status_code == 200' >/dev/null &&
+		lxd_rest PUT "/1.0/profiles/default?project=$1" "{\"devices\": {
 		  \"root\": {\"type\": \"disk\", \"path\": \"/\", \"pool\": \"default\"},
 		  \"eth0\": {\"type\": \"nic\", \"name\": \"eth0\", \"network\": \"$LXD_BRIDGE\"}}}" |
 		jq -e '.status_code == 200' >/dev/null
@@ -44,7 +44,7 @@ t=$(echo "$(date +%s.%N) - $t0" | bc)
 check "corral up --parallel 4: four machines on the cluster" test "$rc" = 0 -a "$(grep -c ': ssh ready' <<<"$out")" = 4 ||
 	printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
 printf '# up --parallel 4 of 4 machines (image upload included): %.1f s\n' "$t"
-in_project() { lxd_api GET "/1.0/instances?project=$1&recursion=1" | jq -r ".metadata[] | $2"; }
+in_project() { lxd_rest GET "/1.0/instances?project=$1&recursion=1" | jq -r ".metadata[] | $2"; }
 check "they are instances of project ci" test "$(in_project ci .name | grep -c '^crl-[0-9a-f]\{8\}-\(app-[123]\|db\)$')" = 4
 check "db runs on the member it is pinned to" test "$(in_project ci 'select(.name | endswith("-db")) | .location')" = "$LXD_MEMBER"
 check "state records the member" test "$(jq -r .location .corral/machines/db/state.json)" = "$LXD_MEMBER"
@@ -77,7 +77,7 @@ check "ci still has its four" test "$(in_project ci .name | wc -l)" = 4
 expect_out "its db is its own" 0 "db" job_b ssh db -c 'cat /etc/motd; hostname'
 expect_out "destroy of the second job" 0 "db: destroyed" job_b destroy -f
 check "ci-b is empty: no instance" test -z "$(in_project ci-b .name)"
-check "ci-b is empty: no image" test "$(lxd_api GET '/1.0/images?project=ci-b' | jq '.metadata | length')" = 0
+check "ci-b is empty: no image" test "$(lxd_rest GET '/1.0/images?project=ci-b' | jq '.metadata | length')" = 0
 check "ci is untouched" test "$(in_project ci .status | grep -c Running)" = 4
 
 # Errors name what was looked for, or carry the server's message.
@@ -91,6 +91,6 @@ cd "$EX"
 
 expect_out "corral destroy -f" 0 "app-1: destroyed" corral destroy -f
 check "ci is empty: no instance" test -z "$(in_project ci .name)"
-check "ci is empty: no image" test "$(lxd_api GET '/1.0/images?project=ci' | jq '.metadata | length')" = 0
+check "ci is empty: no image" test "$(lxd_rest GET '/1.0/images?project=ci' | jq '.metadata | length')" = 0
 check "no SSH forward is left listening" sh -c "! ss -ltnH 'sport = :$ssh_port' | grep -q ."
 check "global-status forgets them" bash -c "! '$CORRAL' global-status | grep -q '$EX'"
