@@ -84,6 +84,9 @@ check "ci is untouched" test "$(in_project ci .status | grep -c Running)" = 4
 mkdir -p "$T/bad" && cd "$T/bad"
 printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { remote: nosuch } } }\n' >corral.yaml
 expect_out "an unknown remote name says where corral looked" 1 "no remote nosuch in the client configuration" corral up
+printf '  images: { addr: "https://images.example.org", protocol: simplestreams }\n' >>"$INCUS_CONF/config.yml"
+printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { remote: images } } }\n' >corral.yaml
+expect_out "an image server is no remote to run machines on" 1 "remote images is a simplestreams image server" corral up
 printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { remote: ci-cluster, project: ci, target: node9 } } }\n' >corral.yaml
 expect_out "a target that is no member: the server's message" 1 "node9" corral up
 corral destroy -f >/dev/null 2>&1
