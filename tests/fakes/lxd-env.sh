@@ -14,6 +14,7 @@
 # loopback port (LXD_HTTPS), then PUT /1.0/cluster. From then on the
 # server's HTTPS certificate is the cluster's (LXD_CLUSTER_CERT), new
 # networks are defined per member first, and instances have a location.
+# LXD_STANDALONE=1 leaves it a plain daemon (to compare: bench/incus-up).
 #
 # What this host needs, found by trying (Debian 12, cgroup v1 + the
 # unified hierarchy, no AppArmor): `lxd --group root` as root; unprivileged
@@ -80,7 +81,7 @@ profiles:
       network: $LXD_BRIDGE
       type: nic
 EOF
-	lxd_cluster
+	[ -n "${LXD_STANDALONE:-}" ] || lxd_cluster
 }
 
 lxd_rest() {
