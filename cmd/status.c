@@ -101,13 +101,17 @@ int cmd_status(struct ctx *c)
 		const char *prov;
 		enum mstate s = machine_state(&m, &prov);
 		const char *ip = s == MS_RUNNING ? machine_str(&m, MK_IP) : NULL;
+		const char *member = s == MS_NOT_CREATED ? NULL : machine_str(&m, MK_LOCATION);
 		if (c->json)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?}", "name", mc->name,
-							     "state", mstate_name(s), "provider", prov,
-							     "ip", ip));
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "name",
+							     mc->name, "state", mstate_name(s),
+							     "provider", prov, "ip", ip, "member",
+							     member));
 		else
 			printf("%-24s %s (%s)%s%s\n", mc->name, mstate_name(s), prov, ip ? " " : "",
 			       ip ? ip : "");
+		if (!c->json && c->verbose && member)
+			printf("  cluster member: %s\n", member);
 		if (!c->json && c->verbose && s == MS_RUNNING) {
 			print_init(&m);
 			print_image(&m);

@@ -262,20 +262,27 @@ int cmd_destroy(struct ctx *c)
 	return run_lifecycle(c, &p.o, lifecycle_destroy, false, false, false);
 }
 
-static void print_entry(json_t *arr, const struct index_entry *e, const char *state, bool json)
+/* member: the cluster member it runs on (incus), or NULL. */
+static void print_entry(json_t *arr, const struct index_entry *e, const char *state,
+			const char *member, bool json)
 {
 	if (json) {
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", e->name,
-						     "provider", e->provider, "state", state,
-						     "envfile", e->envfile, "dir", e->dir));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?}", "name",
+						     e->name, "provider", e->provider, "state",
+						     state, "envfile", e->envfile, "dir", e->dir,
+						     "member", member));
 		return;
 	}
 	_cleanup_free_ char *dir = path_dirname(e->envfile);
-	printf("%-16s %-10s %-12s %s\n", e->name, e->provider, state, dir);
+	printf("%-16s %-10s %-12s %-12s %s\n", e->name, e->provider, state, member ? member : "-",
+	       dir);
 }
 
-static const char *entry_state(const struct index_entry *e)
+/* Its state, and the cluster member it was last started on (*member,
+ * caller frees; NULL when none). */
+static const char *entry_state(const struct index_entry *e, char **member)
 {
+	*member = NULL;
 	if (!path_is_dir(e->dir))
 		return "missing";
 	struct machine m;
@@ -284,6 +291,7 @@ static const char *entry_state(const struct index_entry *e)
 		return "unreadable";
 	enum mstate s;
 	lifecycle_state(&m, &s);
+	*member = s == MS_NOT_CREATED ? NULL : xstrdup(machine_str(&m, MK_LOCATION));
 	machine_close(&m);
 	return mstate_name(s);
 }
@@ -305,9 +313,11 @@ int cmd_global_status(struct ctx *c)
 	}
 	json_t *arr = json_array();
 	if (!c->json)
-		printf("%-16s %-10s %-12s %s\n", "NAME", "PROVIDER", "STATE", "DIRECTORY");
+		printf("%-16s %-10s %-12s %-12s %s\n", "NAME", "PROVIDER", "STATE", "MEMBER",
+		       "DIRECTORY");
 	for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
-		const char *state = entry_state(&v[i]);
+		_cleanup_free_ char *member = NULL;
+		const char *state = entry_state(&v[i], &member);
 		if (prune && strcmp(state, "missing") == 0) {
 			if (index_forget(v[i].dir, &d) < 0) {
 				report(&d);
@@ -315,7 +325,7 @@ int cmd_global_status(struct ctx *c)
 			}
 			continue;
 		}
-		print_entry(arr, &v[i], state, c->json);
+		print_entry(arr, &v[i], state, member, c->json);
 	}
 	if (c->json) {
 		char *s = json_dumps(arr, JSON_INDENT(2));

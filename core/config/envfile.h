@@ -172,14 +172,16 @@ struct vbox_opts {
 };
 
 /* provider_options.incus: which Incus/LXD server and how. remote is
- * "unix:///path/unix.socket" (phase 1) or an https:// URL with the TLS
- * files (phase 2); NULL: the local daemon's socket. */
+ * "unix:///path/unix.socket", an https:// URL with the TLS files, or the
+ * name of a remote of the user's incus/lxc client configuration; NULL:
+ * the local daemon's socket. */
 struct incus_opts {
 	char *remote, *project, *target;
 	char *type;      /* "container" (default) | "virtual-machine" */
 	char *network;   /* managed network the machine's NIC joins; NULL: the default profile's */
 	char *image;     /* an image alias on the server instead of the box; NULL: the box */
 	char *client_cert, *client_key, *server_cert; /* PEM files for an https remote */
+	char *ssh;       /* "auto" (default) | "address" | "forward": how SSH reaches it */
 };
 
 struct container_opts {

@@ -1047,6 +1047,7 @@ static const char *const kvm_accels[] = {"auto", "kvm", "tcg", NULL};
 static const char *const firmwares[] = {"bios", "uefi", NULL};
 static const char *const inits[] = {"auto", "systemd", "builtin", NULL};
 static const char *const incus_types[] = {"container", "virtual-machine", NULL};
+static const char *const incus_ssh[] = {"auto", "address", "forward", NULL};
 static const char *const limit_modes[] = {"strict", "best-effort", NULL};
 static const char *const ct_commands[] = {"image", NULL};
 static const char *const trigger_actions[] = {"up", "halt", "reload", "destroy", "provision", NULL};
@@ -1156,10 +1157,12 @@ static bool valid_http(const char *s)
 	return valid_url(s) && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0);
 }
 
-/* unix:///path/to/unix.socket, or an https:// URL (phase 2 of the incus
- * provider reads it; the key is accepted so envfiles can name it now). */
+/* unix:///path/to/unix.socket, an https:// URL, or the name of a remote
+ * of the user's incus/lxc client configuration ("mycluster"). */
 static bool valid_incus_remote(const char *s)
 {
+	if (!strchr(s, ':'))
+		return valid_name(s);
 	return valid_url(s) && ((strncmp(s, "unix:///", 8) == 0 && s[8]) || valid_http(s));
 }
 
@@ -1284,7 +1287,7 @@ static const struct keytab tab_cloud_init = TABLE(cloud_init_keys);
 static const struct key incus_keys[] = {
 	{KEY("remote", t_str, struct incus_opts, remote), .valid = valid_incus_remote,
 	 .bad = "is not an Incus remote",
-	 .hint = "write unix:///var/lib/incus/unix.socket or https://HOST:8443"},
+	 .hint = "write unix:///var/lib/incus/unix.socket, https://HOST:8443 or a remote's name"},
 	{KEY("project", t_str, struct incus_opts, project), .valid = valid_name,
 	 .bad = "is not a project name", .hint = "use lowercase letters, digits and -"},
 	{KEY("target", t_str, struct incus_opts, target), .valid = valid_name,
@@ -1297,6 +1300,7 @@ static const struct key incus_keys[] = {
 	{KEY("client_cert", t_path, struct incus_opts, client_cert), .flags = K_FILE},
 	{KEY("client_key", t_path, struct incus_opts, client_key), .flags = K_FILE},
 	{KEY("server_cert", t_path, struct incus_opts, server_cert), .flags = K_FILE},
+	{KEY("ssh", t_enum_str, struct incus_opts, ssh), .choices = incus_ssh},
 };
 static const struct keytab tab_incus = TABLE(incus_keys);
 static const struct keytab tab_kvm = TABLE(kvm_keys);

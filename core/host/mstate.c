@@ -52,6 +52,10 @@ static const struct {
 	[MK_IMAGE_ALIAS] = {"image_alias", T_STR},
 	[MK_INCUS_REMOTE] = {"incus_remote", T_STR},
 	[MK_ACCEL] = {"accel", T_STR},
+	[MK_LOCATION] = {"location", T_STR},
+	[MK_SSH_HOST] = {"ssh_host", T_STR},
+	[MK_INCUS_TLS] = {"incus_tls", T_LIST},
+	[MK_INCUS_PROJECT] = {"incus_project", T_STR},
 };
 
 static const struct {

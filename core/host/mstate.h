@@ -14,7 +14,8 @@
  *   container     lower, init, init_services, portfwd_pid, portfwd_start
  *   kvm           net_addrs, accel_fallback, suspended, accel
  *   virtualbox    id (the VM's uuid), vm_name
- *   incus         instance, image_alias, incus_remote
+ *   incus         instance, image_alias, incus_remote, incus_tls,
+ *                 incus_project, location, ssh_host
  * A container created before machine_id existed has its 12-digit id in
  * "id"; machine_id() keeps using it. */
 #ifndef CORRAL_MSTATE_H
@@ -60,6 +61,10 @@ enum mkey {
 	MK_IMAGE_ALIAS,       /* str, incus: the alias of the image it was made from */
 	MK_INCUS_REMOTE,      /* str, incus: the server: unix:///PATH or https://HOST:PORT */
 	MK_ACCEL,             /* str, kvm: "kvm" | "tcg", the accelerator of its last boot */
+	MK_LOCATION,          /* str, incus: the cluster member the instance runs on */
+	MK_SSH_HOST,          /* str, incus: the host ssh_port is forwarded on (a remote server's) */
+	MK_INCUS_TLS,         /* list, incus: an https remote's client cert, key, server cert ("": none) */
+	MK_INCUS_PROJECT,     /* str, incus: the project the instance is in (none: "default") */
 	MK_COUNT
 };
 

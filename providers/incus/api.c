@@ -24,7 +24,7 @@ static const char *const sockets[] = {
 };
 static const char *const dir_vars[] = {"INCUS_DIR", "LXD_DIR", NULL};
 
-static char *default_socket(void)
+char *incus_default_socket(void)
 {
 	for (size_t i = 0; dir_vars[i]; i++) {
 		const char *v = getenv(dir_vars[i]);
@@ -71,14 +71,19 @@ int incus_client_open(struct incus_client *c, const struct machine_cfg *cfg, str
 {
 	const struct incus_opts *o = cfg ? &cfg->incus : NULL;
 	*c = (struct incus_client){0};
-	if (o && o->remote) {
+	if (o && o->remote && !strchr(o->remote, ':')) {
+		if (incus_remote_named(c, o, d) < 0) {
+			incus_client_close(c);
+			return -1;
+		}
+	} else if (o && o->remote) {
 		incus_client_set_remote(c, o->remote);
 		if (c->url && https_opts(c, o, d) < 0) {
 			incus_client_close(c);
 			return -1;
 		}
 	} else {
-		c->socket = default_socket();
+		c->socket = incus_default_socket();
 	}
 	if (!c->socket && !c->url) {
 		diag_fail(d, "incus: no Incus or LXD daemon socket found");

@@ -3,11 +3,13 @@
  * a server never clash), made from the box's image, on a managed bridge
  * with a static address corral picks from the bridge's subnet (liblxc sets
  * it inside the container before init runs, so no DHCP client is needed)
- * and reaches SSH at that address. cpus and memory become limits.cpu and
+ * and reaches SSH at that address (or through a proxy device on the cluster
+ * member it runs on, place.c). cpus and memory become limits.cpu and
  * limits.memory, disk the root disk's size, forwarded ports proxy devices
  * listening on the host's 127.0.0.1 (or host_ip). The state API says
- * whether it runs; the instance's name, image alias and server are kept in
- * state.json so `destroy` works without the envfile. */
+ * whether it runs; the instance's name, image alias, server (with an https
+ * remote's certificate files) and project are kept in state.json so
+ * `destroy` and `global-status` work without the envfile. */
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,7 +45,35 @@ static const char *mname(const struct machine *m)
 	return m->cfg ? m->cfg->name : "the machine";
 }
 
-/* The client for m: its config, at the server it was created on. */
+/* An https remote's TLS files, kept so that a machine opened without its
+ * envfile (global-status, destroy) still reaches its server. */
+static char **tls_files(struct incus_client *c, size_t i)
+{
+	char **f[] = {&c->cert, &c->key, &c->server_cert};
+	return f[i];
+}
+#define TLS_FILES 3
+
+static void tls_record(struct machine *m, struct incus_client *c)
+{
+	machine_del(m, MK_INCUS_TLS);
+	for (size_t i = 0; c->url && i < TLS_FILES; i++)
+		machine_list_add(m, MK_INCUS_TLS, *tls_files(c, i) ? *tls_files(c, i) : "");
+}
+
+static void tls_recall(struct machine *m, struct incus_client *c)
+{
+	if (!c->url || c->cert)
+		return;
+	for (size_t i = 0; i < TLS_FILES; i++) {
+		const char *f = machine_list_get(m, MK_INCUS_TLS, i);
+		if (f && *f)
+			*tls_files(c, i) = xstrdup(f);
+	}
+}
+
+/* The client for m: its config, at the server and in the project it was
+ * created in. */
 static int client(struct machine *m, struct incus_client *c, struct diag *d)
 {
 	const char *rec = machine_str(m, MK_INCUS_REMOTE);
@@ -51,6 +81,11 @@ static int client(struct machine *m, struct incus_client *c, struct diag *d)
 		return -1;
 	if (rec)
 		incus_client_set_remote(c, rec);
+	tls_recall(m, c);
+	if (machine_str(m, MK_INCUS_PROJECT)) {
+		free(c->project);
+		c->project = xstrdup(machine_str(m, MK_INCUS_PROJECT));
+	}
 	return 0;
 }
 
@@ -214,8 +249,36 @@ static int bridge_of(struct incus_client *c, const char *net, struct subnet *s, 
 	return net_subnet_parse(cidr, s, d);
 }
 
+/* The addresses instances of every project hold on net: the leases of
+ * one project do not list another's, but a bridge of the default project
+ * is shared by projects without features.networks. A server that does
+ * not let this client list all projects leaves it to the leases. */
+static void other_projects(struct incus_client *c, const char *net, json_t *taken)
+{
+	char *project = c->project;
+	json_t *list = NULL;
+	struct diag ignored = {0};
+	c->project = NULL; /* all-projects takes no project */
+	int rc = incus_call(c, "GET", "/1.0/instances?all-projects=true&recursion=1", NULL, &list,
+			    NULL, &ignored);
+	c->project = project;
+	size_t i;
+	json_t *inst, *dev;
+	const char *key;
+	json_array_foreach(rc == 0 ? list : NULL, i, inst) {
+		json_object_foreach(json_object_get(inst, "expanded_devices"), key, dev) {
+			const char *n = json_string_value(json_object_get(dev, "network"));
+			const char *a = json_string_value(json_object_get(dev, "ipv4.address"));
+			if (n && a && strcmp(n, net) == 0)
+				json_object_set_new(taken, a, json_string("server"));
+		}
+	}
+	json_decref(list);
+}
+
 /* A free address on net: the server's leases (its dynamic and every
- * instance's static one) and the gateway are taken. */
+ * instance's static one), those of other projects' instances and the
+ * gateway are taken. */
 int incus_pick_address(struct incus_client *c, const char *net, const char *owner, char *ip,
 		       char *gw, unsigned *prefix, struct diag *d)
 {
@@ -237,6 +300,7 @@ int incus_pick_address(struct incus_client *c, const char *net, const char *owne
 			json_object_set_new(taken, a, json_string("server"));
 	}
 	json_decref(leases);
+	other_projects(c, net, taken);
 	int rc = net_pool_pick(pool, &s, owner, NULL, NULL, ip, 16, d);
 	json_decref(pool);
 	*prefix = s.prefix;
@@ -352,6 +416,8 @@ static int create(struct incus_client *c, struct machine *m, struct diag *d)
 	json_decref(body);
 	_cleanup_free_ char *remote = incus_client_remote(c);
 	machine_set_str(m, MK_INCUS_REMOTE, remote);
+	tls_record(m, c);
+	machine_set_str(m, MK_INCUS_PROJECT, c->project);
 	if (rc < 0) {
 		/* A bridge it made for nobody goes again. */
 		struct diag ignored = {0};
@@ -452,6 +518,8 @@ static int in_up(struct machine *m, struct diag *d)
 		rc = incus_vm_address(&c, m, d);
 	if (rc == 0 && s != MS_RUNNING)
 		rc = incus_ports_start(m, &c, d);
+	if (rc == 0)
+		rc = incus_place(&c, m, machine_str(m, MK_INSTANCE), d);
 	incus_client_close(&c);
 	return rc < 0 ? diag_wrap(d, "%s", mname(m)) : 0;
 }
@@ -620,6 +688,17 @@ static int in_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
 	return 0;
 }
 
+/* The address, or the proxy device on the member's address (place.c). */
+static int in_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
+{
+	if (machine_ssh_endpoint(m, ep, d) < 0)
+		return -1;
+	const char *host = machine_int(m, MK_SSH_PORT) ? machine_str(m, MK_SSH_HOST) : NULL;
+	if (host)
+		snprintf(ep->host, sizeof(ep->host), "%s", host);
+	return 0;
+}
+
 /* Usable when a daemon answers on the socket. */
 static int in_usable(struct diag *why)
 {
@@ -654,7 +733,7 @@ const struct provider provider_incus = {
 	.halt = in_halt,
 	.destroy = in_destroy,
 	.state = in_state,
-	.ssh_endpoint = machine_ssh_endpoint,
+	.ssh_endpoint = in_ssh_endpoint,
 	.suspend = in_suspend,
 	.resume = in_resume,
 	.snapshot_save = in_snapshot_save,

@@ -12,6 +12,9 @@
  *            instance on `up`; synced folders as disk devices
  *   autoports.c  `ports: auto`: the shared watcher adding proxy devices
  *   net.c    envfile networks as managed bridges, a NIC per network
+ *   remote.c `remote: NAME` from the user's incus/lxc client configuration
+ *   place.c  clusters: members, where an instance runs, SSH through a
+ *            proxy device on that member when its address is not routable
  *   incus.c  the provider vtable: names, addresses, lifecycle
  * Internal to providers/incus/. */
 #ifndef CORRAL_INCUS_H
@@ -40,6 +43,9 @@ struct incus_client {
 /* The server of cfg's remote (see docs/envfile.md), or an error naming
  * what was looked for. */
 int incus_client_open(struct incus_client *c, const struct machine_cfg *cfg, struct diag *d);
+/* The local daemon's socket ($INCUS_DIR, $LXD_DIR, the usual paths), or
+ * NULL; caller frees. */
+char *incus_default_socket(void);
 /* Points c at remote ("unix:///PATH" or an https:// URL) instead. */
 void incus_client_set_remote(struct incus_client *c, const char *remote);
 /* c's server as a remote string; caller frees. */
@@ -70,6 +76,23 @@ int incus_file_get(struct incus_client *c, const char *instance, const char *pat
 		   struct buf *out, long *status, struct diag *d);
 
 #define INCUS_OP_TIMEOUT_MS 600000u /* a background operation (image upload, create) */
+
+/* ---- remote.c ---- */
+
+/* c at o->remote, a remote's name in the user's incus/lxc client
+ * configuration, with that configuration's certificates (o's own files
+ * win), or an error saying where it looked. */
+int incus_remote_named(struct incus_client *c, const struct incus_opts *o, struct diag *d);
+
+/* ---- place.c ---- */
+
+/* The cluster's members (none when the server is not clustered). */
+int incus_members(struct incus_client *c, struct strv *names, struct diag *d);
+/* After create and each start: the member instance `name` is on (the
+ * machine's "location", none when not clustered) and, when SSH goes
+ * through a proxy device (provider_options.incus.ssh), that device on the
+ * member's address, recorded as "ssh_host" and "ssh_port". */
+int incus_place(struct incus_client *c, struct machine *m, const char *name, struct diag *d);
 
 /* ---- image.c ---- */
 

@@ -5,7 +5,9 @@
  * envfile joins it, and deleted by the destroy that leaves no instance on
  * it. The machine's NIC i+1 (eth1...) joins it with the envfile's address
  * (or one picked from the subnet), reserved by the NIC's ipv4.address and
- * set inside the container by liblxc (raw.lxc), like eth0's. */
+ * set inside the container by liblxc (raw.lxc), like eth0's. On a cluster
+ * the bridge is defined on every member first (each member has its own:
+ * machines on different members do not share one; OVN is not used yet). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,22 @@ static char *bridge_name(const struct env *e, const char *net)
 	_cleanup_free_ char *key = xasprintf("%s\n%s", e->dir, net);
 	hash_str(key, raw, hex);
 	return xasprintf("crl%.12s", hex);
+}
+
+/* On a cluster a network is first defined on each member (no config: a
+ * bridge has no per-member keys corral sets), then made with its config. */
+static int pending_on_members(struct incus_client *c, const char *name, struct diag *d)
+{
+	struct strv members = {0};
+	int rc = incus_members(c, &members, d);
+	for (size_t i = 0; rc == 0 && i < members.n; i++) {
+		_cleanup_free_ char *p = xasprintf("/1.0/networks?target=%s", members.v[i]);
+		json_t *body = json_pack("{s:s, s:s}", "name", name, "type", "bridge");
+		rc = incus_call(c, "POST", p, body, NULL, NULL, d);
+		json_decref(body);
+	}
+	strv_free(&members);
+	return rc;
 }
 
 /* The bridge for subnet cidr, made when missing. */
@@ -45,7 +63,9 @@ static int ensure(struct incus_client *c, const char *name, const char *cidr, st
 	json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "name", name, "type",
 				 "bridge", "description", "corral network", "config", "ipv4.address",
 				 gw, "ipv4.nat", "false", "ipv6.address", "none");
-	int rc = incus_call(c, "POST", "/1.0/networks", body, NULL, NULL, d);
+	int rc = pending_on_members(c, name, d);
+	if (rc == 0)
+		rc = incus_call(c, "POST", "/1.0/networks", body, NULL, NULL, d);
 	json_decref(body);
 	return rc;
 }

@@ -9,13 +9,24 @@
 # (a second daemon on the host must not touch the first's nftables table).
 # It is shut down, and its bridge removed, on exit.
 #
+# The daemon is then made a single-member cluster (member LXD_MEMBER,
+# "node1"), as a team's cluster would be: core.https_address on a free
+# loopback port (LXD_HTTPS), then PUT /1.0/cluster. From then on the
+# server's HTTPS certificate is the cluster's (LXD_CLUSTER_CERT), new
+# networks are defined per member first, and instances have a location.
+# LXD_STANDALONE=1 leaves it a plain daemon (to compare: bench/incus-up).
+#
 # What this host needs, found by trying (Debian 12, cgroup v1 + the
 # unified hierarchy, no AppArmor): `lxd --group root` as root; unprivileged
 # containers start (LXD shifts the rootfs at first start); raw.lxc is
 # allowed in the default project; every directory above LXD_DIR must be
 # searchable by others (a container's mapped root walks to its rootfs).
 #
-# Sets: LXD_DIR, LXD_SOCKET, LXD_BRIDGE, LXD_SUBNET (the /24), LXD_GW.
+# Sets: LXD_DIR, LXD_SOCKET, LXD_BRIDGE, LXD_SUBNET (the /24), LXD_GW,
+# LXD_HTTPS (https://127.0.0.1:PORT), LXD_MEMBER, LXD_CLUSTER_CERT.
+# lxd_rest METHOD PATH [JSON] calls the REST API on the socket (an async
+# answer followed to its end); lxd_trust CERT makes the daemon trust a
+# client certificate (POST /1.0/certificates).
 # Skips the whole test (TAP "1..0 # SKIP") when lxd is not installed.
 
 lxd_start() {
@@ -70,6 +81,37 @@ profiles:
       network: $LXD_BRIDGE
       type: nic
 EOF
+	[ -n "${LXD_STANDALONE:-}" ] || lxd_cluster
+}
+
+lxd_rest() {
+	local out op
+	out=$(curl -s --unix-socket "$LXD_SOCKET" -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} "http://lxd$2")
+	op=$(jq -r 'select(.type == "async") | .operation' <<<"$out")
+	[ -n "$op" ] && out=$(curl -s --unix-socket "$LXD_SOCKET" "http://lxd$op/wait?timeout=60")
+	printf '%s\n' "$out"
+}
+
+# The daemon as a one-member cluster on a free loopback port.
+lxd_cluster() {
+	local port
+	port=$(free_port)
+	LXD_HTTPS=https://127.0.0.1:$port
+	LXD_MEMBER=node1
+	LXD_CLUSTER_CERT=$LXD_DIR/cluster.crt
+	lxd_rest PATCH /1.0 "{\"config\": {\"core.https_address\": \"127.0.0.1:$port\"}}" >/dev/null
+	if ! lxd_rest PUT /1.0/cluster "{\"server_name\": \"$LXD_MEMBER\", \"enabled\": true}" |
+		jq -e '.status_code == 200' >/dev/null; then
+		echo "lxd could not bootstrap a cluster" >&2
+		exit 1
+	fi
+}
+
+lxd_trust() {
+	local pem
+	pem=$(sed '/-----/d' "$1" | tr -d '\n')
+	lxd_rest POST /1.0/certificates "{\"type\": \"client\", \"name\": \"corral-test\", \"certificate\": \"$pem\"}" |
+		jq -e '.status_code == 200' >/dev/null
 }
 
 # Stops what the test left running, then the daemon (which removes its

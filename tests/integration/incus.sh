@@ -230,13 +230,11 @@ check "and nothing was uploaded for it" test "$(images | wc -l)" = 1
 printf 'machines:\n  m: { box: corral/tiny, provider: incus, provider_options: { incus: { remote: "https://x:8443" } } }\n' >corral.yaml
 expect_out "an https remote without a client certificate is refused" 1 "needs client_cert and client_key" "$CORRAL" up
 
-# Over HTTPS: the daemon listens on 127.0.0.1, trusts a client certificate
-# made here; corral verifies the server against its certificate.
-HP=$(( 40000 + $$ % 20000 ))
-lxc config set core.https_address "127.0.0.1:$HP"
+# Over HTTPS: the cluster listens on 127.0.0.1, trusts a client certificate
+# made here; corral verifies the server against the cluster's certificate.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -nodes -days 1 \
 	-subj /CN=corral-test -keyout "$T/client.key" -out "$T/client.crt" 2>/dev/null
-lxc config trust add "$T/client.crt" >/dev/null
+lxd_trust "$T/client.crt"
 mkdir -p "$T/tls" && cd "$T/tls"
 tls_env() {
 	cat >corral.yaml <<YAML
@@ -246,16 +244,16 @@ machines:
     provider: incus
     memory: 128M
     provider_options:
-      incus: { remote: "https://127.0.0.1:$HP", client_cert: $T/client.crt, client_key: $T/client.key,
+      incus: { remote: "$LXD_HTTPS", client_cert: $T/client.crt, client_key: $T/client.key,
                server_cert: $1, network: $LXD_BRIDGE }
 YAML
 }
 tls_env "$T/client.crt"
-expect_out "a server whose certificate is not the pinned one is refused" 1 "https://127.0.0.1:$HP/1.0/images/aliases/corral-" "$CORRAL" up
-tls_env "$LXD_DIR/server.crt"
+expect_out "a server whose certificate is not the pinned one is refused" 1 "$LXD_HTTPS/1.0/images/aliases/corral-" "$CORRAL" up
+tls_env "$LXD_CLUSTER_CERT"
 expect_out "up over HTTPS with a client certificate" 0 "t: ssh ready" "$CORRAL" up
 expect_out "ssh into it" 0 "hello" "$CORRAL" ssh t -c 'echo hello'
-check "state records the https remote" test "$(jq -r .incus_remote .corral/machines/t/state.json)" = "https://127.0.0.1:$HP"
+check "state records the https remote" test "$(jq -r .incus_remote .corral/machines/t/state.json)" = "$LXD_HTTPS"
 expect_out "destroy over HTTPS" 0 "t: destroyed" "$CORRAL" destroy -f
 cd "$T/a"
 

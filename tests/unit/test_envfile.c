@@ -186,7 +186,7 @@ static void every_key(void)
 		"      virtualbox: { linked_clone: false, gui: true }\n"
 		"      container: { init: systemd }\n"
 		"      incus: { remote: \"unix:///var/lib/incus/unix.socket\", project: ci, target: node2,\n"
-		"               type: container, network: incusbr0, image: debian/12 }\n"
+		"               type: container, network: incusbr0, image: debian/12, ssh: forward }\n"
 		"    graceful_halt_timeout: 90s\n");
 	CHECK(e != NULL);
 	if (!e)
@@ -218,6 +218,7 @@ static void every_key(void)
 	CHECK_STR(m->incus.type, "container");
 	CHECK_STR(m->incus.network, "incusbr0");
 	CHECK_STR(m->incus.image, "debian/12");
+	CHECK_STR(m->incus.ssh, "forward");
 	CHECK(m->graceful_halt_timeout_ms == 90000);
 	CHECK(e->nnetworks == 1 && e->networks[0].pos.line == 2);
 	CHECK_STR(e->networks[0].name, "backend");
@@ -587,6 +588,12 @@ static void value_errors(void)
 	FAILS("machines:\n  m: { box: b, provider_options: { incus: { remote: \"unix://\" } } }\n",
 	      "machines.m.provider_options.incus.remote: \"unix://\" is not an Incus remote", 0, 0,
 	      NULL);
+	FAILS("machines:\n  m: { box: b, provider_options: { incus: { remote: \"Ci Cluster\" } } }\n",
+	      "machines.m.provider_options.incus.remote: \"Ci Cluster\" is not an Incus remote", 0, 0,
+	      NULL);
+	FAILS("machines:\n  m: { box: b, provider_options: { incus: { ssh: tunnel } } }\n",
+	      "machines.m.provider_options.incus.ssh: \"tunnel\" is not one of auto, address, "
+	      "forward", 0, 0, NULL);
 	FAILS("machines:\n  m: { box: b, provider_options: { incus: { image: \"a b\" } } }\n",
 	      "machines.m.provider_options.incus.image: \"a b\" is not an image alias", 0, 0, NULL);
 	FAILS("machines:\n  m: { box: b, provider_options: { incus: { type: vm } } }\n",
