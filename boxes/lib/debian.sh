@@ -13,6 +13,19 @@ DEBIAN_MIRRORS=(
 # the everyday tools a provisioning script expects (ip, ps, useradd, TLS roots).
 DEBIAN_PACKAGES=systemd-sysv,openssh-server,sudo,python3,iproute2,ca-certificates,procps,passwd,netbase
 
+# Debian's .debs, kept for every box build of the host (lib/apt-cache):
+# beside the box cache (tests: /var/cache/corral-test/apt), or
+# CORRAL_APT_CACHE. Delete it freely; nothing is ever pruned from it.
+DEBIAN_APT_CACHE=${CORRAL_APT_CACHE:-$(dirname "$CACHE")/apt}
+# mmdebstrap's options for it: the cache in before the download, what it
+# lacks out after the install; essential/unlink would remove the Essential
+# packages' .debs before the customize hook could keep them.
+DEBIAN_APT_CACHE_OPTS=(
+	--skip=essential/unlink
+	--setup-hook="\"$BOXES/lib/apt-cache\" in \"\$1\" \"$DEBIAN_APT_CACHE\""
+	--customize-hook="\"$BOXES/lib/apt-cache\" out \"\$1\" \"$DEBIAN_APT_CACHE\""
+)
+
 # debian_bootstrap ROOT [MMDEBSTRAP_OPTION...]
 # mmdebstrap's apt variant (Essential + apt) plus DEBIAN_PACKAGES; callers
 # add packages with further --include= options and hooks.
@@ -35,7 +48,7 @@ debian_bootstrap() {
 	unshare --mount --propagation private -- mmdebstrap --mode=root --variant=apt --format=directory \
 		--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
 		--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata \
-		--include="$DEBIAN_PACKAGES" \
+		--include="$DEBIAN_PACKAGES" "${DEBIAN_APT_CACHE_OPTS[@]}" \
 		--dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-include=/usr/share/doc/*/copyright' \
 		--dpkgopt='path-exclude=/usr/share/man/*' \
