@@ -26,6 +26,17 @@ DEBIAN_APT_CACHE_OPTS=(
 	--customize-hook="\"$BOXES/lib/apt-cache\" out \"\$1\" \"$DEBIAN_APT_CACHE\""
 )
 
+# debian_apt_locked COMMAND...: the command (a bootstrap) holding the
+# archive's lock, so that of two builds started at once the second takes
+# the first's .debs from the cache instead of downloading them too. The
+# lock goes with the command's process, however it ends.
+debian_apt_locked() {
+	install -d -m 0755 "$DEBIAN_APT_CACHE"
+	flock -n "$DEBIAN_APT_CACHE/.lock" true ||
+		log "waiting for another build's Debian bootstrap (it fills $DEBIAN_APT_CACHE)"
+	flock "$DEBIAN_APT_CACHE/.lock" "$@"
+}
+
 # debian_bootstrap ROOT [MMDEBSTRAP_OPTION...]
 # mmdebstrap's apt variant (Essential + apt) plus DEBIAN_PACKAGES; callers
 # add packages with further --include= options and hooks.
@@ -45,7 +56,8 @@ debian_bootstrap() {
 	# unshare: the /proc, /sys and /dev mounts mmdebstrap makes in the chroot
 	# live in a private mount namespace and vanish with it, even when the
 	# build is killed with SIGKILL, so the temp tree can always be deleted.
-	unshare --mount --propagation private -- mmdebstrap --mode=root --variant=apt --format=directory \
+	debian_apt_locked unshare --mount --propagation private -- mmdebstrap --mode=root \
+		--variant=apt --format=directory \
 		--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
 		--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata \
 		--include="$DEBIAN_PACKAGES" "${DEBIAN_APT_CACHE_OPTS[@]}" \

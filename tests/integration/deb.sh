@@ -65,7 +65,9 @@ build_base() {
 		# the .debs from, and back to, the box recipes' archive (boxes/lib/apt-cache);
 		# the temp tree beside it, so they are linked, not copied
 		local apt=${CORRAL_APT_CACHE:-/var/cache/corral-test/apt}
-		if TMPDIR=$cache unshare --mount --propagation private -- \
+		# (and its lock: a box build fetching the same .debs at once waits)
+		mkdir -p "$apt"
+		if TMPDIR=$cache flock "$apt/.lock" unshare --mount --propagation private -- \
 			mmdebstrap -q "${options[@]}" --skip=essential/unlink \
 			--setup-hook="\"$ROOT/boxes/lib/apt-cache\" in \"\$1\" \"$apt\"" \
 			--customize-hook="\"$ROOT/boxes/lib/apt-cache\" out \"\$1\" \"$apt\"" \
