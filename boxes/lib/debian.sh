@@ -13,6 +13,30 @@ DEBIAN_MIRRORS=(
 # the everyday tools a provisioning script expects (ip, ps, useradd, TLS roots).
 DEBIAN_PACKAGES=systemd-sysv,openssh-server,sudo,python3,iproute2,ca-certificates,procps,passwd,netbase
 
+# Debian's .debs, kept for every box build of the host (lib/apt-cache):
+# beside the box cache (tests: /var/cache/corral-test/apt), or
+# CORRAL_APT_CACHE. Delete it freely; nothing is ever pruned from it.
+DEBIAN_APT_CACHE=${CORRAL_APT_CACHE:-$(dirname "$CACHE")/apt}
+# mmdebstrap's options for it: the cache in before the download, what it
+# lacks out after the install; essential/unlink would remove the Essential
+# packages' .debs before the customize hook could keep them.
+DEBIAN_APT_CACHE_OPTS=(
+	--skip=essential/unlink
+	--setup-hook="\"$BOXES/lib/apt-cache\" in \"\$1\" \"$DEBIAN_APT_CACHE\""
+	--customize-hook="\"$BOXES/lib/apt-cache\" out \"\$1\" \"$DEBIAN_APT_CACHE\""
+)
+
+# debian_apt_locked COMMAND...: the command (a bootstrap) holding the
+# archive's lock, so that of two builds started at once the second takes
+# the first's .debs from the cache instead of downloading them too. The
+# lock goes with the command's process, however it ends.
+debian_apt_locked() {
+	install -d -m 0755 "$DEBIAN_APT_CACHE"
+	flock -n "$DEBIAN_APT_CACHE/.lock" true ||
+		log "waiting for another build's Debian bootstrap (it fills $DEBIAN_APT_CACHE)"
+	flock "$DEBIAN_APT_CACHE/.lock" "$@"
+}
+
 # debian_bootstrap ROOT [MMDEBSTRAP_OPTION...]
 # mmdebstrap's apt variant (Essential + apt) plus DEBIAN_PACKAGES; callers
 # add packages with further --include= options and hooks.
@@ -32,10 +56,11 @@ debian_bootstrap() {
 	# unshare: the /proc, /sys and /dev mounts mmdebstrap makes in the chroot
 	# live in a private mount namespace and vanish with it, even when the
 	# build is killed with SIGKILL, so the temp tree can always be deleted.
-	unshare --mount --propagation private -- mmdebstrap --mode=root --variant=apt --format=directory \
+	debian_apt_locked unshare --mount --propagation private -- mmdebstrap --mode=root \
+		--variant=apt --format=directory \
 		--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
 		--hook-dir=/usr/share/mmdebstrap/hooks/eatmydata \
-		--include="$DEBIAN_PACKAGES" \
+		--include="$DEBIAN_PACKAGES" "${DEBIAN_APT_CACHE_OPTS[@]}" \
 		--dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-include=/usr/share/doc/*/copyright' \
 		--dpkgopt='path-exclude=/usr/share/man/*' \

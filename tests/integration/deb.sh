@@ -62,8 +62,16 @@ build_base() {
 	if [ ! -f "$base" ]; then
 		local tmp
 		tmp=$(mktemp "$cache/.deb-$key.XXXXXX.tar")
-		if unshare --mount --propagation private -- \
-			mmdebstrap -q "${options[@]}" "$suite" "$tmp" "${mirrors[@]}" </dev/null >"$T/mmdebstrap.log" 2>&1; then
+		# the .debs from, and back to, the box recipes' archive (boxes/lib/apt-cache);
+		# the temp tree beside it, so they are linked, not copied
+		local apt=${CORRAL_APT_CACHE:-/var/cache/corral-test/apt}
+		# (and its lock: a box build fetching the same .debs at once waits)
+		mkdir -p "$apt"
+		if TMPDIR=$cache flock "$apt/.lock" unshare --mount --propagation private -- \
+			mmdebstrap -q "${options[@]}" --skip=essential/unlink \
+			--setup-hook="\"$ROOT/boxes/lib/apt-cache\" in \"\$1\" \"$apt\"" \
+			--customize-hook="\"$ROOT/boxes/lib/apt-cache\" out \"\$1\" \"$apt\"" \
+			"$suite" "$tmp" "${mirrors[@]}" </dev/null >"$T/mmdebstrap.log" 2>&1; then
 			chmod 0644 "$tmp" && mv "$tmp" "$base"
 		else
 			tail -n 20 "$T/mmdebstrap.log" | sed 's/^/#   /'

@@ -3,6 +3,7 @@
  * directory (scripts and playbooks exist there, so file checks are real). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config/envfile.h"
@@ -437,6 +438,16 @@ static void bad_text(void)
 	env_free(ok);
 }
 
+/* This process's CPU time in ms: what a check of "refused fast" measures,
+ * as wall time grows with whatever else the machine runs (tests/run runs
+ * several test programs and boots at once). */
+static uint64_t cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void too_big(void)
 {
 	size_t n = (4u << 20) + 1;
@@ -453,9 +464,9 @@ static void too_big(void)
 	for (int i = 1; i < 10; i++)
 		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
 			   i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
-	uint64_t t0 = now_ms();
+	uint64_t t0 = cpu_ms();
 	CHECK(!load(b.s) && errs.n >= 1 && strstr(errs.v[0].msg, "aliases expand to more than"));
-	CHECK(now_ms() - t0 < 1000);
+	CHECK(cpu_ms() - t0 < 1000);
 	buf_free(&b);
 	/* deep nesting */
 	char deep[400];
@@ -479,9 +490,9 @@ static void too_big(void)
 	for (int i = 0; i < 5000; i++)
 		buf_puts(&merges, "{<<: *b}, ");
 	buf_puts(&merges, "{}]\n");
-	t0 = now_ms();
+	t0 = cpu_ms();
 	CHECK(!load(merges.s) && errs.n == 1 && strstr(errs.v[0].msg, "aliases expand to more than"));
-	CHECK(now_ms() - t0 < 2000);
+	CHECK(cpu_ms() - t0 < 2000);
 	buf_free(&merges);
 }
 

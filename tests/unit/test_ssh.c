@@ -303,7 +303,9 @@ static void test_agent_forwarding(void)
 		execl("/usr/bin/ssh-agent", "ssh-agent", "-D", "-a", sock, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 200 && !path_exists(sock); i++)
+	/* up to 10 s (polled, so no slower when it is quick): with 2 s this
+	 * test failed once on a machine at load 15 */
+	for (int i = 0; i < 1000 && !path_exists(sock); i++)
 		usleep(10000);
 	setenv("SSH_AUTH_SOCK", sock, 1);
 	char *add[] = {"/usr/bin/ssh-add", ep.key_path, NULL};
