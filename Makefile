@@ -103,8 +103,8 @@ build/tools/%: tests/tools/%.c build/libcorral.a
 # the fuzzers (they were two trees: gcc's sanitizers at -O2, 63 CPU s, and
 # clang's fuzzers, 66 CPU s; this one with its programs, 85). -O1, as ASan
 # advises.
-# No -Werror here: the plain gcc build enforces the warnings.
-SAN_CFLAGS = -std=c11 -D_GNU_SOURCE -I. $(PKG_CFLAGS) -g -O1 \
+# The same warnings as gcc's, fatal too (clang has no -Wformat-truncation).
+SAN_CFLAGS = -std=c11 -D_GNU_SOURCE $(filter-out -Wno-format-truncation,$(WARN)) -I. $(PKG_CFLAGS) -g -O1 \
 	-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 SAN_OBJ = $(patsubst %.c,build/san/%.o,$(LIB_SRC))
 build/san/%.o: %.c $(wildcard */*.h */*/*.h) | deps

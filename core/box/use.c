@@ -318,8 +318,9 @@ static void add_status(struct box_status **v, size_t *n, const struct box_ref *r
 {
 	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
 	(*v)[(*n)++] = (struct box_status){
-		.box = {xstrdup(r->name), xstrdup(r->version), xstrdup(r->provider),
-			xstrdup(r->arch), xstrdup(r->dir)},
+		.box = {.name = xstrdup(r->name), .version = xstrdup(r->version),
+			.provider = xstrdup(r->provider), .arch = xstrdup(r->arch),
+			.dir = xstrdup(r->dir), .vagrant = r->vagrant},
 		.latest = xstrdup(latest), .catalog_url = xstrdup(url),
 	};
 }

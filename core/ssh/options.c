@@ -62,7 +62,7 @@ int ssh_client_options(const struct endpoint *ep, struct strv *opts, struct diag
 	}
 	static const char *const fixed[] = {
 		"IdentitiesOnly yes",       "StrictHostKeyChecking yes",
-		"HostKeyAlias " SSH_HOST_ALIAS, "GlobalKnownHostsFile /dev/null",
+		("HostKeyAlias " SSH_HOST_ALIAS), "GlobalKnownHostsFile /dev/null",
 		"UpdateHostKeys no",        "PasswordAuthentication no",
 		"KbdInteractiveAuthentication no", "LogLevel ERROR",
 	};

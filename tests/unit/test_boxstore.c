@@ -81,8 +81,11 @@ static void test_direct_box(void)
 static void test_catalog(void)
 {
 	_cleanup_free_ char *b1 = make_box("c1.box", "libvirt", "one");
+	(void)b1; /* made for its side effect (a file), freed at exit */
 	_cleanup_free_ char *b2 = make_box("c2.box", "qemu", "two");
+	(void)b2; /* made for its side effect (a file), freed at exit */
 	_cleanup_free_ char *b3 = make_box("c3.box", "libvirt", "three");
+	(void)b3; /* made for its side effect (a file), freed at exit */
 	_cleanup_free_ char *cat = path_join(home, "cat.json");
 	_cleanup_free_ char *json = xasprintf(
 		"{\"name\": \"test/cat\", \"versions\": ["

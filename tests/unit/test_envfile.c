@@ -681,6 +681,7 @@ static void networks(void)
 	_cleanup_free_ uint32_t *fixed = e ? env_fixed_ips(e, "backend", &n) : NULL;
 	CHECK(n == 1 && fixed && fixed[0] == 0x0a140005); /* what automatic allocation passes over */
 	_cleanup_free_ uint32_t *none = e ? env_fixed_ips(e, "other", &n) : NULL;
+	CHECK(none != NULL); /* an empty list, not NULL */
 	CHECK(n == 0);
 	env_free(e);
 }

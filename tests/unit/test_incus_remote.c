@@ -49,6 +49,7 @@ static void incus_config(void)
 	struct incus_client c;
 	struct diag d;
 	_cleanup_free_ char *conf = put("incus/config.yml", config);
+	(void)conf; /* made for its side effect (a file), freed at exit */
 	_cleanup_free_ char *crt = put("incus/client.crt", "C\n"), *key = put("incus/client.key", "K\n");
 	_cleanup_free_ char *sc = put("incus/servercerts/ci-cluster.crt", "S\n");
 	_cleanup_free_ char *cd = path_join(dir, "incus");
@@ -101,8 +102,11 @@ static void lxc_config(void)
 	struct incus_client c;
 	struct diag d;
 	_cleanup_free_ char *a = put("empty/config.yml", "remotes: {}\n");
+	(void)a; /* made for its side effect (a file), freed at exit */
 	_cleanup_free_ char *b = put("lxc/config.yml", "remotes:\n  lab: { addr: \"https://[fd00::5]:8443\", protocol: lxd }\n");
+	(void)b; /* made for its side effect (a file), freed at exit */
 	_cleanup_free_ char *crt = put("lxc/client.crt", "C\n"), *key = put("lxc/client.key", "K\n");
+	(void)key; /* made for its side effect (a file), freed at exit */
 	_cleanup_free_ char *ed = path_join(dir, "empty"), *ld = path_join(dir, "lxc");
 	setenv("INCUS_CONF", ed, 1);
 	setenv("LXD_CONF", ld, 1);
@@ -121,6 +125,7 @@ static void bad_yaml(void)
 	struct incus_client c;
 	struct diag d;
 	_cleanup_free_ char *a = put("bad/config.yml", "remotes: [unclosed\n");
+	(void)a; /* made for its side effect (a file), freed at exit */
 	_cleanup_free_ char *bd = path_join(dir, "bad");
 	setenv("INCUS_CONF", bd, 1);
 	setenv("LXD_CONF", bd, 1);
