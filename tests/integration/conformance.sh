@@ -68,7 +68,10 @@ leftovers_incus() {
 	lxd_api /1.0/instances | jq -r '.metadata[]'
 	lxd_api /1.0/images | jq -r '.metadata[]'
 }
-leftovers_kvm() { pgrep -af -- "-pidfile $M/qemu.pid"; }
+leftovers_kvm() { # QEMU, and the tap of its private network
+	pgrep -af -- "-pidfile $M/qemu.pid"
+	ip -br link show "ck$(echo -n "$M" | sha256sum | cut -c1-10)0" 2>/dev/null
+}
 leftovers_virtualbox() {
 	[ -n "$1" ] || echo "(no VM id was recorded)"
 	"$VBM" showvminfo "$1" --machinereadable >/dev/null 2>&1 && echo "VM $1"
