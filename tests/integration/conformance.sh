@@ -12,6 +12,10 @@
 #   (status says stopped, up brings it back); destroy leaves nothing (no
 #   process, no .corral/machines/NAME, no listening port, no address
 #   lease, no mount, not in global-status, nothing the provider keeps).
+# A provider's own checks that need a running machine run on the same
+# boot, after ssh (more_P), so that no test boots the box again for them:
+# kvm's first-boot key swap, private network on a tap, snapshots of a
+# running machine and suspend/resume (from kvm.sh).
 # Usage: conformance.sh [PROVIDER...]   (default: every one)
 . "$(dirname "$0")/../lib.sh"
 
@@ -64,10 +68,71 @@ leftovers_incus() {
 	lxd_api /1.0/instances | jq -r '.metadata[]'
 	lxd_api /1.0/images | jq -r '.metadata[]'
 }
-leftovers_kvm() { pgrep -af -- "-pidfile $M/qemu.pid"; }
+leftovers_kvm() { # QEMU, and the tap of its private network
+	pgrep -af -- "-pidfile $M/qemu.pid"
+	ip -br link show "ck$(echo -n "$M" | sha256sum | cut -c1-10)0" 2>/dev/null
+}
 leftovers_virtualbox() {
 	[ -n "$1" ] || echo "(no VM id was recorded)"
 	"$VBM" showvminfo "$1" --machinereadable >/dev/null 2>&1 && echo "VM $1"
+}
+
+# Per provider, optional: what it adds to the envfile (yaml_P: top-level
+# keys, then the machine's), what runs before its up (before_P) and its own
+# checks on the first boot (more_P).
+yaml_kvm() {
+	printf 'networks:\n  lan: { subnet: 10.214.9.0/24 }\n'
+	MACHINE_YAML='    networks: [{ network: lan }]'
+}
+# A listener on the first SSH port corral would pick: it must pick another.
+before_kvm() {
+	python3 -c 'import socket,time,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try: s.bind(("127.0.0.1", 2222)); s.listen(1)
+except OSError: pass
+sys.stdout.write("ready\n"); sys.stdout.flush(); time.sleep(600)' >"$T/blocker.out" &
+	on_exit "kill $! 2>/dev/null"
+	until [ -s "$T/blocker.out" ]; do sleep 0.05; done
+}
+more_kvm() {
+	check "kvm: up: creating, QEMU, ssh ready" \
+		grep -qz "$NAME: creating.*starting QEMU.*$NAME: ssh ready" <<<"$UP_OUT"
+	[[ $UP_OUT == *"starting QEMU (KVM"* ]] || check "kvm: TCG is chosen with one warning line saying why" \
+		test "$(grep -c "warning: $NAME: using TCG" <<<"$UP_OUT")" = 1
+	check "kvm: the SSH port skipped the occupied 2222" test "$(st ssh_port)" != 2222
+	expect_out "kvm: status: running (kvm)" 0 "running (kvm)" "$CORRAL" status "$NAME"
+	expect_out "kvm: ssh as vagrant with the machine's key" 0 "vagrant" ssh_m whoami
+	check "kvm: the insecure key is gone from authorized_keys" \
+		test "$(ssh_m 'grep -c insecure ~/.ssh/authorized_keys')" = 0
+	expect_out "kvm: the kernel command line names the machine" 0 "corral.hostname=$NAME" \
+		ssh_m 'cat /proc/cmdline'
+	expect_out "kvm: port lists SSH and the forward" 0 "8000 (guest) => " "$CORRAL" port "$NAME"
+	local ip tap boot_id pid
+	ip=$(st ip)
+	tap="ck$(echo -n "$M" | sha256sum | cut -c1-10)0"
+	expect_out "kvm: a tap on a corral bridge" 0 "master corral-" ip link show "$tap"
+	expect_out "kvm: the guest has its leased address on eth1" 0 "$ip/24" ssh_m 'ip -4 addr show eth1'
+	expect_out "kvm: the host reaches the guest's sshd over the bridge" 0 "SSH" \
+		timeout 5 bash -c "exec 3<>/dev/tcp/$ip/22; head -c 3 <&3"
+	# Snapshots of a running machine hold disk and memory.
+	ssh_m 'echo one > ~/f' >/dev/null
+	expect_out "kvm: snapshot save (running)" 0 "snapshot s1 saved" "$CORRAL" snapshot save "$NAME" s1
+	ssh_m 'echo two > ~/f; sync' >/dev/null
+	expect_out "kvm: snapshot restore (running)" 0 "snapshot s1 restored" "$CORRAL" snapshot restore "$NAME" s1
+	expect_out "kvm: the change is gone" 0 "one" ssh_m 'cat ~/f'
+	expect_out "kvm: snapshot list" 0 "s1" "$CORRAL" snapshot list "$NAME"
+	expect_out "kvm: a bad snapshot name" 1 "is not allowed" "$CORRAL" snapshot save "$NAME" 'a b'
+	expect_out "kvm: restore of an unknown snapshot" 1 "nosuch" "$CORRAL" snapshot restore "$NAME" nosuch
+	# Suspend and resume: the same boot goes on. (A suspended machine
+	# halted, snapshots of a stopped one: kvm-guest.sh.)
+	boot_id=$(ssh_m 'cat /proc/sys/kernel/random/boot_id')
+	pid=$(st pid)
+	expect_out "kvm: suspend" 0 "$NAME: suspended" "$CORRAL" suspend "$NAME"
+	expect_out "kvm: status: saved" 0 "saved (kvm)" "$CORRAL" status "$NAME"
+	check "kvm: no QEMU while suspended" gone "$pid"
+	expect_out "kvm: resume" 0 "$NAME: resumed" "$CORRAL" resume "$NAME"
+	expect_out "kvm: resume continues the same boot" 0 "$boot_id" ssh_m 'cat /proc/sys/kernel/random/boot_id'
+	expect_out "kvm: snapshot list hides the suspend image" 0 "s1" "$CORRAL" snapshot list "$NAME"
 }
 
 # ---- the checks, in order; $P is the provider, $M the machine's directory
@@ -84,6 +149,7 @@ wait_gone() { # PID: up to 10 s
 c_up() {
 	local out
 	out=$("$CORRAL" up 2>&1)
+	UP_OUT=$out
 	check "$P: up reaches ssh" grep -q "$NAME: ssh ready" <<<"$out" ||
 		printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
 	check "$P: up provisions" grep -q "$NAME: provisioning" <<<"$out"
@@ -161,7 +227,9 @@ c_destroy() {
 	[ -z "$left" ] || printf '%s\n' "$left" | sed 's/^/#   left: /'
 }
 
-checks=(c_up c_ssh c_halt c_up_keeps_data c_reload c_kill9 c_destroy)
+c_more() { if declare -F "more_$P" >/dev/null; then "more_$P"; fi; }
+
+checks=(c_up c_ssh c_more c_halt c_up_keeps_data c_reload c_kill9 c_destroy)
 
 # ---- every provider through every check
 
@@ -174,8 +242,11 @@ for P in "${providers[@]}"; do
 	box_"$P"
 	FWD=$((20000 + RANDOM % 20000))
 	mkdir -p "$T/$P"
+	MACHINE_YAML=
+	if declare -F "yaml_$P" >/dev/null; then "yaml_$P" >"$T/$P/top.yaml"; else : >"$T/$P/top.yaml"; fi
 	cat >"$T/$P/corral.yaml" <<YAML
 version: 1
+$(cat "$T/$P/top.yaml")
 machines:
   $NAME:
     box: $BOX
@@ -184,10 +255,12 @@ machines:
     graceful_halt_timeout: 30s
     ports: [{ guest: 8000, host: $FWD }]
     provision: [{ shell: { inline: "echo once >> ~/provisioned", privileged: false } }]
+$MACHINE_YAML
 YAML
 	M=$T/$P/.corral/machines/$NAME
 	on_exit "'$CORRAL' -C '$T/$P' destroy -f >/dev/null 2>&1"
 	cd "$T/$P" || exit 1
+	if declare -F "before_$P" >/dev/null; then "before_$P"; fi
 	t0=$(date +%s)
 	for c in "${checks[@]}"; do
 		"$c"

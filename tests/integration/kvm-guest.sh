@@ -4,7 +4,9 @@
 # set-up changes nothing and needs no root; an `auto` synced folder tries
 # 9p, cannot mount it without root, says so in one warning and falls back
 # to rsync, which fails with a clear error. (The working 9p and rsync paths
-# are in kvm-debian.sh.) One boot of a few seconds.
+# are in kvm-cloud.sh.) Then, on the same boot: a suspended machine
+# halted (stopped, its memory image discarded) and snapshots of a stopped
+# machine. One boot of a few seconds.
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box tiny-kvm)
@@ -43,3 +45,22 @@ check "then a clear error: no rsync in the guest" grep -q "rsync is not installe
 expect_out "the address is the machine's" 0 "$(jq -r .ip .corral/machines/tiny/state.json)/24" \
 	"$CORRAL" ssh tiny -c 'ip -4 addr show eth1'
 expect_out "/etc/hosts names the machine" 0 "$(printf '127.0.1.1\ttiny')" "$CORRAL" ssh tiny -c 'cat /etc/hosts'
+
+# A suspended machine halted: stopped, its memory image discarded. (Suspend
+# and resume, halt by the ACPI power button: conformance.sh.)
+M=$T/env/.corral/machines/tiny
+pid=$(jq -r '.pid // empty' "$M/state.json")
+expect_out "suspend" 0 "tiny: suspended" "$CORRAL" suspend tiny
+check "no QEMU while suspended" gone "$pid"
+expect_out "halt a suspended machine" 0 "tiny: already stopped" "$CORRAL" halt tiny
+expect_out "it is stopped, not saved" 0 "stopped (kvm)" "$CORRAL" status tiny
+check "its memory image is gone from the disk" \
+	bash -c '! qemu-img snapshot -U -l "$1" | grep -q corral-suspend' _ "$M/disk.qcow2"
+expect_out "halt -f" 0 "tiny: already stopped" "$CORRAL" halt -f tiny
+
+# Snapshots of a stopped machine.
+expect_out "snapshot save (stopped)" 0 "snapshot off saved" "$CORRAL" snapshot save tiny off
+expect_out "snapshot list (stopped)" 0 "off" "$CORRAL" snapshot list tiny
+expect_out "snapshot delete (stopped)" 0 "snapshot off deleted" "$CORRAL" snapshot delete tiny off
+expect_out "destroy" 0 "tiny: destroyed" "$CORRAL" destroy -f tiny
+check "nothing left: QEMU" bash -c '! pgrep -f -- "-pidfile $1/qemu.pid" >/dev/null' _ "$M"

@@ -166,8 +166,7 @@ machines:
 YAML
 cd "$T/env" || exit 1
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
-st() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' \
-	".corral/machines/$1/state.json" "$2"; }
+st() { jq -r --arg k "$2" '.[$k] // ""' ".corral/machines/$1/state.json"; }
 info() { "$VBM" showvminfo "$(st "$1" id)" --machinereadable; }
 calls() { cat "$VBOX_FAKE_HOME/calls.log"; }
 
@@ -369,7 +368,7 @@ on_exit '"$CORRAL" -C "$T/auto" destroy -f >/dev/null 2>&1'
 expect_out "ports: auto: up" 0 "auto: ssh ready" "$CORRAL" -C "$T/auto" up
 check "ports: auto: no warning that virtualbox ignores it" \
 	bash -c '! grep -q "not supported" <<<"$1"' _ "$("$CORRAL" -C "$T/auto" up 2>&1)"
-aid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/auto/.corral/machines/auto/state.json")
+aid=$(jq -r .id "$T/auto/.corral/machines/auto/state.json")
 wait_for() { # SECONDS COMMAND...: until COMMAND succeeds
 	local i n=$(($1 * 10)); shift
 	for i in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
