@@ -56,6 +56,7 @@ static const struct {
 	[MK_SSH_HOST] = {"ssh_host", T_STR},
 	[MK_INCUS_TLS] = {"incus_tls", T_LIST},
 	[MK_INCUS_PROJECT] = {"incus_project", T_STR},
+	[MK_CHECKPOINT_DISK] = {"checkpoint_disk_only", T_FLAG},
 };
 
 static const struct {

@@ -65,6 +65,7 @@ enum mkey {
 	MK_SSH_HOST,          /* str, incus: the host ssh_port is forwarded on (a remote server's) */
 	MK_INCUS_TLS,         /* list, incus: an https remote's client cert, key, server cert ("": none) */
 	MK_INCUS_PROJECT,     /* str, incus: the project the instance is in (none: "default") */
+	MK_CHECKPOINT_DISK,   /* flag, kvm: the checkpoint holds the disk only (9p folders block savevm) */
 	MK_COUNT
 };
 

@@ -437,6 +437,24 @@ static int kvm_halt(struct machine *m, bool force, struct diag *d)
 	return machine_save(m, d);
 }
 
+/* `corral reset`: loadvm of the checkpoint (booted from it when the
+ * machine is not running); a disk-only checkpoint (kvm_checkpoint, 9p
+ * folders) is restored into the stopped disk and booted anew. */
+static int kvm_reset(struct machine *m, struct diag *d)
+{
+	if (!machine_flag(m, MK_CHECKPOINT_DISK)) {
+		if (kvm_snapshot_restore(m, PROVIDER_CHECKPOINT, d) < 0)
+			return -1;
+		return kvm_up(m, d);
+	}
+	if (kvm_halt(m, true, d) < 0)
+		return -1;
+	_cleanup_free_ char *disk = machine_path(m, "disk.qcow2");
+	if (img_snapshot(disk, 'a', PROVIDER_CHECKPOINT, d) < 0)
+		return -1;
+	return kvm_boot(m, NULL, d);
+}
+
 static int kvm_destroy(struct machine *m, struct diag *d)
 {
 	if (kvm_stop(m, true, d) < 0)
@@ -495,6 +513,8 @@ const struct provider provider_kvm = {
 	.snapshot_restore = kvm_snapshot_restore,
 	.snapshot_delete = kvm_snapshot_delete,
 	.snapshot_list = kvm_snapshot_list,
+	.checkpoint = kvm_checkpoint,
+	.reset = kvm_reset,
 	.sync_types = 1u << SYNC_9P | 1u << SYNC_RSYNC,
 	.sync_auto = SYNC_9P, /* rsync when the guest cannot mount it */
 	.guest_nics = kvm_guest_nics,

@@ -154,6 +154,7 @@ int kvm_suspend(struct machine *m, struct diag *d);
 int kvm_resume(struct machine *m, struct diag *d);
 int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_restore(struct machine *m, const char *name, struct diag *d);
+int kvm_checkpoint(struct machine *m, struct diag *d);
 int kvm_snapshot_delete(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_list(struct machine *m, struct strv *out, struct diag *d);
 

@@ -1,7 +1,9 @@
 /* Snapshots and suspend/resume. A running machine's snapshots hold disk,
  * RAM and devices (savevm/loadvm/delvm through QMP); a stopped one's hold
  * the disk, through `qemu-img snapshot`. Both live in disk.qcow2. Suspend is
- * a savevm under a reserved tag, then quit; resume boots with -loadvm. */
+ * a savevm under a reserved tag, then quit; resume boots with -loadvm.
+ * The `provisioned` checkpoint of a machine with 9p folders holds its disk
+ * only: QEMU refuses savevm while the guest has a VirtFS export mounted. */
 #include <string.h>
 
 #include "core/base/util.h"
@@ -55,6 +57,34 @@ static int snap_op(struct machine *m, const char *hmp, char op, const char *name
 int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d)
 {
 	return snap_op(m, "savevm", 'c', name, d);
+}
+
+static bool has_9p(const struct machine_cfg *mc)
+{
+	for (size_t i = 0; mc && i < mc->nsynced; i++)
+		if (mc->synced[i].type == SYNC_9P || mc->synced[i].type == SYNC_AUTO)
+			return true;
+	return false;
+}
+
+/* The running machine's `provisioned` checkpoint: savevm, or, with 9p
+ * folders, an internal snapshot of disk0 alone (kvm_reset then boots the
+ * machine anew from it). A disk-only one of an earlier checkpoint goes
+ * first. */
+int kvm_checkpoint(struct machine *m, struct diag *d)
+{
+	machine_del(m, MK_CHECKPOINT_DISK);
+	if (!has_9p(m->cfg))
+		return kvm_snapshot_save(m, PROVIDER_CHECKPOINT, d);
+	_cleanup_free_ char *sock = machine_path(m, "qmp.sock");
+	struct diag ignored = {0};
+	qmp_call(sock, "blockdev-snapshot-delete-internal-sync",
+		 json_pack("{s:s, s:s}", "device", "disk0", "name", PROVIDER_CHECKPOINT), NULL, &ignored);
+	if (qmp_call(sock, "blockdev-snapshot-internal-sync",
+		     json_pack("{s:s, s:s}", "device", "disk0", "name", PROVIDER_CHECKPOINT), NULL, d) < 0)
+		return -1;
+	machine_set_flag(m, MK_CHECKPOINT_DISK, true);
+	return 0;
 }
 
 int kvm_snapshot_restore(struct machine *m, const char *name, struct diag *d)
