@@ -132,6 +132,8 @@ static const struct command table[] = {
 	{"__kvm-ports", cmd_provider_entry, "KEY=VALUE...", "(the kvm ports: auto watcher)", ""},
 	{"__vbox-ports", cmd_provider_entry, "KEY=VALUE...", "(the virtualbox ports: auto watcher)",
 	 ""},
+	{"__ctns", cmd_provider_entry, "OP ARGS...",
+	 "(the container provider's work in the user's id map, without root)", ""},
 	{"ssh", cmd_ssh, "[NAME] [-c CMD] [--reset-host-key] [-- SSH_ARGS...]",
 	 "log in to a machine with OpenSSH, or run CMD there",
 	 "  -c, --command CMD   run CMD (a shell command line) instead of a login shell;\n"

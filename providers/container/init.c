@@ -53,6 +53,7 @@
 
 struct init_cfg {
 	const char *lower, *upper, *work, *root, *hostname, *init, *user, *idmap_arg, *id;
+	const char *rootless, *userkey, *hostkey, *name; /* rootless=1: unshare.c's map */
 	uint32_t idmap; /* the host id of guest id 0 */
 	int userns;     /* the machine's user namespace, from iso_namespaces */
 	const char *nets[CT_MAX_NETS];
@@ -93,6 +94,10 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 		{"sshd", offsetof(struct init_cfg, sshd_dir)},
 		{"svc_dir", offsetof(struct init_cfg, svc_dir)},
 		{"svc_user", offsetof(struct init_cfg, svc_user)},
+		{"rootless", offsetof(struct init_cfg, rootless)},
+		{"userkey", offsetof(struct init_cfg, userkey)},
+		{"hostkey", offsetof(struct init_cfg, hostkey)},
+		{"name", offsetof(struct init_cfg, name)},
 	};
 	for (int i = 1; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
@@ -123,7 +128,9 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 		return errno = 0, fail("init arguments incomplete");
 	char *end;
 	unsigned long id = strtoul(c->idmap_arg, &end, 10);
-	if (*end || id == 0 || id > 0xffffffffUL - CT_IDMAP_SIZE)
+	if (c->rootless && (!c->userkey || !c->hostkey || !c->name))
+		return errno = 0, fail("init arguments incomplete");
+	if (*end || (id == 0) != (c->rootless != NULL) || id > 0xffffffffUL - CT_IDMAP_SIZE)
 		return errno = 0, fail("bad idmap `%s`", c->idmap_arg);
 	c->idmap = (uint32_t)id;
 	return 0;
@@ -135,7 +142,7 @@ static int setup_network(const struct init_cfg *c)
 {
 	struct buf b = {0};
 	buf_puts(&b, "link set lo up\n");
-	for (unsigned i = 0; i < c->nnets; i++) {
+	for (unsigned i = 0; !c->rootless && i < c->nnets; i++) { /* else pasta's */
 		char dev[16], addr[32], gw[16];
 		if (sscanf(c->nets[i], "%15[^,],%31[^,],%15s", dev, addr, gw) != 3) {
 			buf_free(&b);
@@ -281,11 +288,13 @@ static int mount_overlay(const struct init_cfg *c)
 {
 	struct diag d = {0};
 	_cleanup_free_ char *machine = path_dirname(c->root);
-	_cleanup_free_ char *stage = path_join(machine, "lower");
-	if (iso_idmap_lower(c->lower, stage, c->userns, &d) < 0)
+	_cleanup_free_ char *stage = c->rootless ? xstrdup(c->lower) : path_join(machine, "lower");
+	if (!c->rootless && iso_idmap_lower(c->lower, stage, c->userns, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
-	_cleanup_free_ char *ovl = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", stage,
-					     c->upper, c->work);
+	/* without root: the box's copy in the user's ids, overlay's own
+	 * attributes in user.* (trusted.* needs host root) */
+	_cleanup_free_ char *ovl = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s%s", stage,
+					     c->upper, c->work, c->rootless ? ",userxattr" : "");
 	if (mount("overlay", c->root, "overlay", 0, ovl) < 0)
 		return fail("mount the overlay root on %s", c->root);
 	return 0;
@@ -304,8 +313,13 @@ static int mount_api(const struct init_cfg *c)
 	    mnt("tmpfs", c->root, "run", "tmpfs", nsd, run) < 0 ||
 	    mnt("tmpfs", c->root, "tmp", "tmpfs", nsd, tmp) < 0)
 		return -1;
-	if (iso_protect(c->root, &d) < 0 || iso_cgroup(c->root, c->idmap, &d) < 0)
+	if (iso_protect(c->root, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
+	if (iso_cgroup(c->root, c->idmap, &d) == 0)
+		return 0;
+	if (!c->rootless) /* without root the user may have no delegated cgroup */
+		return errno = 0, fail("%s", d.msg);
+	fprintf(stderr, "corral-init: %s: the guest's cgroup is not its own\n", d.msg);
 	return 0;
 }
 
@@ -424,10 +438,28 @@ static const char *const *host_sshd_argv(const struct init_cfg *c)
 	return argv;
 }
 
+/* Without root (run again once the host wrote our map: ct_userns_enter), the machine's files (as
+ * rootfs.c writes them as root) from here, where the guest's ids are ours. */
+static int rootless_files(const struct init_cfg *c)
+{
+	char ip[32] = "";
+	if (c->nnets && sscanf(c->nets[0], "%*[^,],%31[^/]", ip) != 1)
+		return errno = 0, fail("bad network `%s`", c->nets[0]);
+	struct ct_boot b = {.lower = c->lower, .upper = c->upper, .hostname = c->hostname,
+			    .user = c->user, .sshd_dir = c->sshd_dir, .rootless = true};
+	snprintf(b.nets[0].ip, sizeof(b.nets[0].ip), "%s", ip);
+	struct diag d = {0};
+	if (ct_rootfs_write(&b, c->userkey, c->hostkey, c->name, &d) < 0)
+		return errno = 0, fail("%s", d.msg);
+	return 0;
+}
+
 /* Before the host wires the machine: its namespaces, then "R" on fd 3. */
 static int enter_namespaces(struct init_cfg *c)
 {
 	struct diag d = {0};
+	if (c->rootless && rootless_files(c) < 0)
+		return -1;
 	if (iso_namespaces(c->idmap, &c->userns, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
 	return dprintf(CTL_FD, "R") == 1 ? 0 : -1;
@@ -436,8 +468,11 @@ static int enter_namespaces(struct init_cfg *c)
 static int own_cgroup(const struct init_cfg *c)
 {
 	struct diag d = {0};
-	if (iso_cgroup_own(c->root, c->id, &d) < 0)
+	if (iso_cgroup_own(c->root, c->id, &d) == 0)
+		return 0;
+	if (!c->rootless) /* without root: the guest's cgroup may not be its own */
 		return errno = 0, fail("cgroup: %s", d.msg);
+	fprintf(stderr, "corral-init: cgroup: %s\n", d.msg);
 	return 0;
 }
 
@@ -703,6 +738,9 @@ int ct_init_main(int argc, char **argv)
 		sigaddset(&set, sigs[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	char go;
+	for (int i = 1; i < argc; i++) /* without root: once mapped, as its root */
+		if (strcmp(argv[i], "rootless=1") == 0 && ct_userns_enter(CTL_FD, argc, argv) < 0)
+			return 1;
 	fcntl(CTL_FD, F_SETFD, FD_CLOEXEC); /* sshd and `ip` must not hold the host's EOF back */
 	if (parse_args(argc, argv, &c) < 0 || enter_namespaces(&c) < 0)
 		return 1;

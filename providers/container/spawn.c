@@ -1,6 +1,8 @@
 /* Starting a container: corral itself is re-executed (/proc/self/exe,
  * through proc_spawn) as `corral __init` in fresh mount and PID namespaces
- * and its own session, so the machine outlives this command. The init makes
+ * and its own session, so the machine outlives this command (without root
+ * also in a user namespace whose map the parent writes: unshare.c, and the
+ * init waits for it). The init makes
  * the user namespace and the namespaces it owns (net, UTS, IPC) itself
  * (isolate.c) and says "R"; host-side set-up (cgroup, veth) happens then;
  * a control socket orders the two. */
@@ -45,6 +47,12 @@ static void build_argv(const struct ct_boot *b, struct strv *argv)
 	if (b->nsvc) {
 		strv_pushf(argv, "svc_dir=%s", b->svc_dir);
 		strv_pushf(argv, "svc_user=%s", b->svc_user);
+	}
+	if (b->rootless) {
+		strv_push(argv, "rootless=1");
+		strv_pushf(argv, "userkey=%s", b->user_pub);
+		strv_pushf(argv, "hostkey=%s", b->host_key);
+		strv_pushf(argv, "name=%s", b->name);
 	}
 	for (size_t i = 0; i < b->nbinds; i++) { /* paths may hold any byte: one argument each */
 		strv_pushf(argv, "bind_src=%s", b->binds[i].host);
@@ -96,7 +104,7 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	int console = open(b->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (console < 0)
 		return diag_errno(d, "open %s", b->console);
-	if (fchown(console, b->idmap, b->idmap) < 0) { /* it is the guest's /dev/console */
+	if (!b->rootless && fchown(console, b->idmap, b->idmap) < 0) { /* it is the guest's /dev/console */
 		close(console);
 		return diag_errno(d, "set owner of %s", b->console);
 	}
@@ -111,7 +119,7 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	struct proc_spawn s = {
 		.argv = (const char *const *)argv.v, .exe = "/proc/self/exe", .envp = envp,
 		.fds = fds, .nfds = 4, .setsid = true,
-		.namespaces = CLONE_NEWNS | CLONE_NEWPID,
+		.namespaces = CLONE_NEWNS | CLONE_NEWPID | (b->rootless ? CLONE_NEWUSER : 0),
 	};
 	int r = proc_spawn(&s, pid, d);
 	strv_free(&argv);
@@ -122,6 +130,11 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 		return diag_wrap(d, "start the container's init");
 	}
 	*ctl = sv[0];
+	if (b->rootless && ct_userns_release(*pid, sv[0], d) < 0) {
+		kill(*pid, SIGKILL);
+		close(sv[0]);
+		return -1;
+	}
 	char ready = 0;
 	struct pollfd p = {.fd = sv[0], .events = POLLIN};
 	int pr;
