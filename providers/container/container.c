@@ -86,14 +86,15 @@ static bool valid_hostname(const char *h)
 }
 
 /* "auto": builtin for a box that runs the host's sshd (only the built-in
- * init starts it), else the box's metadata decides ("init": "systemd"),
+ * init starts it) and without root, else the box's metadata decides ("init": "systemd"),
  * else its tree (systemd when its /sbin/init is systemd), else builtin. */
 static const char *init_mode(const struct machine *m, const char *box_dir, const char *lower)
 {
 	const char *want = m->cfg->container.init;
 	if (want && strcmp(want, "auto") != 0)
 		return want;
-	if (ct_needs_host_sshd(box_dir, lower))
+	/* without root systemd would need a cgroup of its own, seldom delegated */
+	if (ct_needs_host_sshd(box_dir, lower) || host_rootless())
 		return "builtin";
 	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
 	json_t *o;
