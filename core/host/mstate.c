@@ -51,6 +51,7 @@ static const struct {
 	[MK_INSTANCE] = {"instance", T_STR},
 	[MK_IMAGE_ALIAS] = {"image_alias", T_STR},
 	[MK_INCUS_REMOTE] = {"incus_remote", T_STR},
+	[MK_MODE] = {"mode", T_STR},
 };
 
 static const struct {

@@ -59,6 +59,7 @@ enum mkey {
 	MK_INSTANCE,          /* str, incus: the instance's name on the server */
 	MK_IMAGE_ALIAS,       /* str, incus: the alias of the image it was made from */
 	MK_INCUS_REMOTE,      /* str, incus: the server: unix:///PATH or https://HOST:PORT */
+	MK_MODE,              /* str, container: "root" | "rootless", as its last up ran */
 	MK_COUNT
 };
 

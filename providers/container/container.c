@@ -36,10 +36,14 @@ static int rootless_usable(struct diag *why)
 	struct ct_subid range[2];
 	if (ct_rootless_ranges(range, why) < 0)
 		return -1;
-	if (proc_have("pasta"))
+	if (!proc_have("pasta")) {
+		diag_fail(why, "the container provider needs `pasta` for its network without root");
+		return diag_hint(why, "apt-get install passt (as root)");
+	}
+	if (access("/dev/net/tun", R_OK | W_OK) == 0)
 		return 0;
-	diag_fail(why, "the container provider needs `pasta` for its network without root");
-	return diag_hint(why, "apt-get install passt (as root)");
+	diag_errno(why, "pasta needs /dev/net/tun, which this user cannot open");
+	return diag_hint(why, "chmod 0666 /dev/net/tun (as root; the mode Debian's udev gives it)");
 }
 
 static int ct_usable(struct diag *why)
@@ -289,6 +293,7 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 		return -1;
 	machine_set_proc(m, MP_MACHINE, pid);
 	machine_set_flag(m, MK_CREATED, true);
+	machine_set_str(m, MK_MODE, b->rootless ? "rootless" : "root");
 	int r = machine_save(m, d);
 	if (r == 0) {
 		struct ct_limits l = limits_of(m->cfg);
