@@ -52,6 +52,8 @@ static const struct {
 	[MK_IMAGE_ALIAS] = {"image_alias", T_STR},
 	[MK_INCUS_REMOTE] = {"incus_remote", T_STR},
 	[MK_MODE] = {"mode", T_STR},
+	[MK_RELAY_PID] = {"relay_pid", T_INT},
+	[MK_RELAY_START] = {"relay_start", T_INT},
 };
 
 static const struct {
@@ -59,6 +61,7 @@ static const struct {
 } procs[] = {
 	[MP_MACHINE] = {MK_PID, MK_PID_START},
 	[MP_PORTFWD] = {MK_PORTFWD_PID, MK_PORTFWD_START},
+	[MP_RELAY] = {MK_RELAY_PID, MK_RELAY_START},
 };
 
 const char *mkey_name(enum mkey k) { return keys[k].name; }

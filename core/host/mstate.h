@@ -60,6 +60,8 @@ enum mkey {
 	MK_IMAGE_ALIAS,       /* str, incus: the alias of the image it was made from */
 	MK_INCUS_REMOTE,      /* str, incus: the server: unix:///PATH or https://HOST:PORT */
 	MK_MODE,              /* str, container: "root" | "rootless", as its last up ran */
+	MK_RELAY_PID,         /* int, container without root: its private networks' relay */
+	MK_RELAY_START,       /* int, container */
 	MK_COUNT
 };
 
@@ -107,7 +109,7 @@ struct proc_ident {
 	pid_t pid;
 	unsigned long long start;
 };
-enum mproc { MP_MACHINE, MP_PORTFWD }; /* pid/pid_start, portfwd_pid/portfwd_start */
+enum mproc { MP_MACHINE, MP_PORTFWD, MP_RELAY }; /* pid/pid_start, portfwd_pid/_start, relay_pid/_start */
 struct proc_ident machine_proc(const struct machine *m, enum mproc w);
 /* Records pid with its start time now; false when it is already gone. */
 bool machine_set_proc(struct machine *m, enum mproc w, pid_t pid);

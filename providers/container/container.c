@@ -111,18 +111,36 @@ static const char *init_mode(const struct machine *m, const char *box_dir, const
 	return sd ? "systemd" : ct_box_init(lower);
 }
 
-/* Without root: pasta's one network (pasta.c); no host bridge. */
+/* Without root: eth0 is pasta's (pasta.c); eth1... the envfile's
+ * networks, each a segment of relay.c, at the address the envfile gives
+ * (no host bridge holds a pool to lease from). */
 static int lease_rootless(const struct machine *m, struct ct_boot *b, struct diag *d)
 {
-	if (m->cfg->nnetworks) {
-		diag_fail(d, "%s: private networks of the container provider need root", m->cfg->name);
-		return diag_hint(d, "run corral as root, or leave `networks` out");
-	}
+	const struct machine_cfg *c = m->cfg;
+	if (c->nnetworks + 1 > CT_MAX_NETS)
+		return diag_fail(d, "%s: at most %d networks per container", c->name, CT_MAX_NETS - 1);
 	struct net_lease *l = &b->nets[0];
 	snprintf(l->ip, sizeof(l->ip), "%s", CT_PASTA_IP);
 	snprintf(l->gateway, sizeof(l->gateway), "%s", CT_PASTA_GW);
 	l->prefix = CT_PASTA_PREFIX;
-	b->nnets = 1;
+	for (size_t i = 0; i < c->nnetworks; i++) {
+		const struct net_attach *a = &c->networks[i];
+		const struct network_cfg *nc = env_network(m->env, a->network);
+		struct subnet sn;
+		if (!nc)
+			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
+		if (!a->ip) {
+			diag_fail(d, "%s: network %s: without root each machine needs its `ip:`",
+				  c->name, a->network);
+			return diag_hint(d, "give it one in %s, or run corral as root", nc->subnet);
+		}
+		if (net_subnet_parse(nc->subnet, &sn, d) < 0)
+			return -1;
+		snprintf(b->nets[i + 1].ip, sizeof(b->nets[i + 1].ip), "%s", a->ip);
+		snprintf(b->nets[i + 1].gateway, sizeof(b->nets[i + 1].gateway), "%s", a->ip);
+		b->nets[i + 1].prefix = sn.prefix;
+	}
+	b->nnets = (unsigned)c->nnetworks + 1;
 	return 0;
 }
 
@@ -205,6 +223,7 @@ void ct_release_host(struct machine *m, unsigned nlinks)
 static void release_runtime(struct machine *m)
 {
 	ct_ports_stop(m);
+	ct_relay_stop(m);
 	ct_release_host(m, machine_list_len(m, MK_BRIDGES));
 	machine_clear_proc(m, MP_MACHINE);
 }
@@ -288,8 +307,8 @@ static void console_rotate(const char *console)
 static int boot(struct machine *m, struct ct_boot *b, const char *id, struct diag *d)
 {
 	pid_t pid;
-	int ctl;
-	if (ct_spawn(b, &pid, &ctl, d) < 0)
+	int ctl, taps[CT_MAX_NETS];
+	if (ct_spawn(b, &pid, &ctl, taps, d) < 0)
 		return -1;
 	machine_set_proc(m, MP_MACHINE, pid);
 	machine_set_flag(m, MK_CREATED, true);
@@ -301,6 +320,11 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	}
 	if (r == 0)
 		r = b->rootless ? ct_pasta_start(m, pid, d) : wire(b, id, pid, d);
+	if (r == 0 && b->rootless && b->nnets > 1)
+		r = ct_relay_start(m, taps, d);
+	for (unsigned i = 0; i < CT_MAX_NETS; i++)
+		if (taps[i] >= 0)
+			close(taps[i]);
 	if (r == 0)
 		r = ct_spawn_finish(ctl, INIT_REPORT_TIMEOUT_MS, d);
 	close(ctl);
@@ -554,6 +578,7 @@ static const struct provider_entry entries[] = {
 	{"__init", ct_init_main},
 	{"__portfwd", ct_portfwd_main},
 	{"__ctns", ct_ns_main},
+	{"__ctrelay", ct_relay_main},
 	{NULL, NULL},
 };
 

@@ -159,6 +159,14 @@ int ct_userns_enter(int fd, int argc, char **argv);
 #define CT_PASTA_PREFIX 24
 int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d);
 
+/* relay.c: private networks without root: taps[i] is the init's tap for
+ * eth<i> (i >= 1, one per envfile network of the machine), relayed by a
+ * detached `corral __ctrelay` to the network's loopback multicast group
+ * (state MP_RELAY; ct_relay_stop ends it). */
+int ct_relay_start(struct machine *m, const int *taps, struct diag *d);
+void ct_relay_stop(struct machine *m);
+int ct_relay_main(int argc, char **argv);
+
 /* passwd.c: one line of passwd(5), split in place (fields point into
  * line); false for a line that is not seven fields with numeric ids. */
 struct passwd_entry {
@@ -176,8 +184,9 @@ unsigned passwd_free_id(const char *passwd, const char *group, unsigned from, un
 
 /* spawn.c: clones the init in new mount, pid, uts, ipc and net namespaces,
  * in its own session, and returns once it runs; *ctl is the control socket
- * for ct_spawn_finish. */
-int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d);
+ * for ct_spawn_finish; taps[0..CT_MAX_NETS) the tap fds the init sent
+ * (without root, private networks), -1 for none. */
+int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, int *taps, struct diag *d);
 /* Tells the init that its cgroup and links are ready, then waits until it
  * reports the root file system mounted and its services started (or the error). */
 int ct_spawn_finish(int ctl, uint64_t timeout_ms, struct diag *d);

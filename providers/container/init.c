@@ -28,7 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -142,7 +146,7 @@ static int setup_network(const struct init_cfg *c)
 {
 	struct buf b = {0};
 	buf_puts(&b, "link set lo up\n");
-	for (unsigned i = 0; !c->rootless && i < c->nnets; i++) { /* else pasta's */
+	for (unsigned i = c->rootless ? 1 : 0; i < c->nnets; i++) { /* rootless eth0: pasta's */
 		char dev[16], addr[32], gw[16];
 		if (sscanf(c->nets[i], "%15[^,],%31[^,],%15s", dev, addr, gw) != 3) {
 			buf_free(&b);
@@ -454,15 +458,57 @@ static int rootless_files(const struct init_cfg *c)
 	return 0;
 }
 
+/* Without root, a private network is a tap device (eth1...) in our
+ * network namespace, its fd handed to the host's relay (relay.c). */
+static int make_taps(const struct init_cfg *c, int *taps, size_t *n)
+{
+	for (unsigned i = 1; c->rootless && i < c->nnets; i++) {
+		struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
+		if (sscanf(c->nets[i], "%15[^,]", ifr.ifr_name) != 1)
+			return errno = 0, fail("bad network `%s`", c->nets[i]);
+		int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+		if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
+			return fail("tap device %s", ifr.ifr_name);
+		taps[(*n)++] = fd;
+	}
+	return 0;
+}
+
+/* "R" on fd 3, with the taps' fds. */
+static int say_ready(const int *fds, size_t n)
+{
+	char r = 'R', cbuf[CMSG_SPACE(sizeof(int) * CT_MAX_NETS)] = {0};
+	struct iovec io = {.iov_base = &r, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &io, .msg_iovlen = 1};
+	if (n) {
+		mh.msg_control = cbuf, mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET, cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+	}
+	ssize_t w = sendmsg(CTL_FD, &mh, MSG_NOSIGNAL);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	return w == 1 ? 0 : -1;
+}
+
 /* Before the host wires the machine: its namespaces, then "R" on fd 3. */
 static int enter_namespaces(struct init_cfg *c)
 {
 	struct diag d = {0};
+	int taps[CT_MAX_NETS];
+	size_t ntaps = 0;
 	if (c->rootless && rootless_files(c) < 0)
 		return -1;
 	if (iso_namespaces(c->idmap, &c->userns, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
-	return dprintf(CTL_FD, "R") == 1 ? 0 : -1;
+	if (make_taps(c, taps, &ntaps) < 0) {
+		for (size_t i = 0; i < ntaps; i++)
+			close(taps[i]);
+		return -1;
+	}
+	return say_ready(taps, ntaps);
 }
 
 static int own_cgroup(const struct init_cfg *c)

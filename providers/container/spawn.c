@@ -93,10 +93,37 @@ static int read_report(int ctl, uint64_t timeout_ms, char *msg, size_t cap, size
 	return diag_fail(d, "container init: %s", len ? msg : "exited without a word (see console.log)");
 }
 
+/* One byte from the init, with the tap fds it sends along (at most
+ * CT_MAX_NETS - 1, into taps[1..]); the byte read, or -1. */
+static ssize_t recv_ready(int ctl, char *c, int *taps)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * CT_MAX_NETS)];
+	struct iovec io = {.iov_base = c, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (i + 1 < CT_MAX_NETS)
+				taps[i + 1] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
 /* The init's stdin is /dev/null, its output the console log, fd 3 the
  * control socket; the environment is its own. */
-int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
+int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, int *taps, struct diag *d)
 {
+	for (size_t i = 0; i < CT_MAX_NETS; i++)
+		taps[i] = -1;
 	static const char *const envp[] = {
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"container=corral", NULL,
@@ -140,7 +167,7 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	int pr;
 	while ((pr = poll(&p, 1, SPAWN_READY_MS)) < 0 && errno == EINTR)
 		;
-	if (pr > 0 && read(sv[0], &ready, 1) == 1 && ready == 'R')
+	if (pr > 0 && recv_ready(sv[0], &ready, taps) == 1 && ready == 'R')
 		return 0;
 	/* anything else is the start of the init's error message; nothing
 	 * within the time (pr 0) is a hung init, not one to wait for again */
@@ -152,6 +179,9 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 		diag_fail(d, "the container's init did not make its namespaces");
 	kill(*pid, SIGKILL);
 	close(sv[0]);
+	for (size_t i = 0; i < CT_MAX_NETS; i++)
+		if (taps[i] >= 0)
+			close(taps[i]), taps[i] = -1;
 	return -1;
 }
 

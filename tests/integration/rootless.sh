@@ -7,7 +7,8 @@
 # by the user: ssh, a forwarded port on 127.0.0.1 (pasta), `status -v`
 # naming the mode, halt/up keeping the guest's files, reload, the guest's
 # root unable to write a file of the user's outside the machine, destroy
-# leaving no process, file or mount; and `up` naming the fix for each
+# leaving no process, file or mount; two machines of one envfile network
+# pinging each other; and `up` naming the fix for each
 # missing piece of the host (/dev/net/tun, uidmap, subuid range).
 # (The sysctl case is in tests/unit/test_rootless.c: the host's sysctls are
 # not the test's to change.)
@@ -90,16 +91,22 @@ for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
 check "destroy leaves no process of the user (init, sshd, pasta)" test -z "$(pgrep -u "$U")"
 check "destroy leaves no machine files" test -z "$(ls -A "$P/.corral/machines")"
 check "no mount of the user's on the host" test -z "$(grep -F "$UH" /proc/mounts)"
+# Two machines of one envfile network reach each other (tap devices and
+# a loopback multicast segment: no bridge).
 as_user sh -c "cat >$P/corral.yaml" <<EOF
 version: 1
+defaults: { box: corral/tiny, provider: container, ssh: { user: root } }
 machines:
-  web: { box: corral/tiny, provider: container, networks: [{ network: lan, ip: 10.77.0.5 }] }
+  a: { networks: [{ network: lan, ip: 10.77.0.5 }] }
+  b: { networks: [{ network: lan, ip: 10.77.0.6 }] }
 networks:
   lan: { subnet: 10.77.0.0/24 }
 EOF
-expect_out "private networks without root: a clear error" 1 \
-	"private networks of the container provider need root" C up
+expect_out "two machines on one envfile network, as the user" 0 "running" C up
+expect_out "...they ping each other" 0 "0% packet loss" C ssh a -c 'ping -c 2 -W 2 10.77.0.6'
 C destroy -f >/dev/null 2>&1
+for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
+check "...destroy leaves no relay, pasta or init" test -z "$(pgrep -u "$U")"
 
 mkdir -p "$T/bin" && ln -s "$(command -v newgidmap)" "$T/bin/newgidmap"
 UPATH=$T/bin expect_out "no newuidmap: the fix is apt-get install uidmap" 1 \
