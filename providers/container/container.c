@@ -112,8 +112,8 @@ static const char *init_mode(const struct machine *m, const char *box_dir, const
 }
 
 /* Without root: eth0 is pasta's (pasta.c); eth1... the envfile's
- * networks, each a segment of relay.c, at the address the envfile gives
- * (no host bridge holds a pool to lease from). */
+ * networks, each a segment of relay.c, at the address the envfile gives,
+ * else one from the segment's pool. */
 static int lease_rootless(const struct machine *m, struct ct_boot *b, struct diag *d)
 {
 	const struct machine_cfg *c = m->cfg;
@@ -129,14 +129,16 @@ static int lease_rootless(const struct machine *m, struct ct_boot *b, struct dia
 		struct subnet sn;
 		if (!nc)
 			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
-		if (!a->ip) {
-			diag_fail(d, "%s: network %s: without root each machine needs its `ip:`",
-				  c->name, a->network);
-			return diag_hint(d, "give it one in %s, or run corral as root", nc->subnet);
-		}
+		size_t nfixed = 0;
+		_cleanup_free_ uint32_t *fixed = env_fixed_ips(m->env, a->network, &nfixed);
+		struct net_skip skip = {fixed, nfixed};
+		char *ip = b->nets[i + 1].ip;
 		if (net_subnet_parse(nc->subnet, &sn, d) < 0)
 			return -1;
-		snprintf(b->nets[i + 1].ip, sizeof(b->nets[i + 1].ip), "%s", a->ip);
+		if (a->ip)
+			snprintf(ip, sizeof(b->nets[i + 1].ip), "%s", a->ip);
+		else if (ct_segment_ip(m, a->network, nc->subnet, &skip, ip, d) < 0)
+			return diag_wrap(d, "%s: network %s", c->name, a->network);
 		snprintf(b->nets[i + 1].gateway, sizeof(b->nets[i + 1].gateway), "%s", a->ip);
 		b->nets[i + 1].prefix = sn.prefix;
 	}

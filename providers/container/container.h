@@ -164,6 +164,9 @@ int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d);
  * detached `corral __ctrelay` to the network's loopback multicast group
  * (state MP_RELAY; ct_relay_stop ends it). */
 int ct_relay_start(struct machine *m, const int *taps, struct diag *d);
+/* An address on the network's segment for a machine without `ip:`. */
+int ct_segment_ip(const struct machine *m, const char *network, const char *subnet,
+		  const struct net_skip *skip, char ip[16], struct diag *d);
 void ct_relay_stop(struct machine *m);
 int ct_relay_main(int argc, char **argv);
 

@@ -27,20 +27,30 @@
 #include "core/base/digest.h"
 #include "core/base/strv.h"
 #include "core/base/util.h"
+#include "core/host/lock.h"
 #include "core/host/mstate.h"
+#include "core/host/paths.h"
+#include "core/host/state.h"
 #include "core/host/proc.h"
 #include "providers/container/container.h"
 
 #define FRAME_MAX 65536
 #define FIRST_FD 3
 
+/* The segment's key: the user, the project, the network's name. */
+static void segment_hash(const struct machine *m, const char *name, unsigned char *md,
+			 char *hex)
+{
+	_cleanup_free_ char *machines = path_dirname(m->dir);
+	_cleanup_free_ char *key = xasprintf("%u/%s/%s", (unsigned)geteuid(), machines, name);
+	hash_str(key, md, hex);
+}
+
 /* 239.255.X.Y:PORT for the network `name` of the machine's project. */
 static void group_of(const struct machine *m, const char *name, struct sockaddr_in *g)
 {
 	unsigned char md[HASH_MAX];
-	_cleanup_free_ char *machines = path_dirname(m->dir);
-	_cleanup_free_ char *key = xasprintf("%u/%s/%s", (unsigned)geteuid(), machines, name);
-	hash_str(key, md, NULL);
+	segment_hash(m, name, md, NULL);
 	*g = (struct sockaddr_in){.sin_family = AF_INET,
 				  .sin_port = htons((uint16_t)(40000 + ((md[2] << 8 | md[3]) % 20000)))};
 	g->sin_addr.s_addr = htonl(0xefff0000u | (uint32_t)md[0] << 8 | md[1]);
@@ -68,6 +78,42 @@ static int group_sockets(const struct sockaddr_in *g, int *rx, int *tx, struct d
 	    connect(*tx, (const struct sockaddr *)g, sizeof(*g)) < 0)
 		return diag_errno(d, "a loopback multicast socket for the network");
 	return 0;
+}
+
+/* A machine without an `ip:` gets one from the segment's own pool (the
+ * rule of core/host/net.c: the same address on every up), in the user's
+ * run directory under a lock. Leases of machines whose directory is gone
+ * are free again. */
+int ct_segment_ip(const struct machine *m, const char *network, const char *subnet,
+		  const struct net_skip *skip, char ip[16], struct diag *d)
+{
+	unsigned char md[HASH_MAX];
+	char hex[HASH_HEX_MAX];
+	struct subnet sn;
+	segment_hash(m, network, md, hex);
+	_cleanup_free_ char *run = host_run_dir();
+	_cleanup_free_ char *pp = xasprintf("%s/ctnet-%.16s.json", run, hex);
+	_cleanup_free_ char *lp = xasprintf("%s/ctnet-%.16s.lock", run, hex);
+	struct lock l;
+	json_t *pool;
+	if (net_subnet_parse(subnet, &sn, d) < 0 || mkdir_p(run, 0700, d) < 0 ||
+	    lock_acquire(lp, 30000, &l, d) < 0)
+		return -1;
+	int r = state_load(pp, &pool, d);
+	if (r == 0) {
+		json_t *leases = json_object_get(pool, "leases"), *v;
+		const char *k;
+		void *tmp;
+		json_object_foreach_safe(leases, tmp, k, v)
+			if (!path_is_dir(json_string_value(v)))
+				json_object_del(leases, k);
+		r = net_pool_pick(pool, &sn, m->dir, NULL, skip, ip, 16, d);
+		if (r == 0)
+			r = state_save(pp, pool, d);
+		json_decref(pool);
+	}
+	lock_release(&l);
+	return r;
 }
 
 int ct_relay_start(struct machine *m, const int *taps, struct diag *d)

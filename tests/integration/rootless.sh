@@ -98,12 +98,13 @@ version: 1
 defaults: { box: corral/tiny, provider: container, ssh: { user: root } }
 machines:
   a: { networks: [{ network: lan, ip: 10.77.0.5 }] }
-  b: { networks: [{ network: lan, ip: 10.77.0.6 }] }
+  b: { networks: [{ network: lan }] }
 networks:
   lan: { subnet: 10.77.0.0/24 }
 EOF
 expect_out "two machines on one envfile network, as the user" 0 "running" C up
-expect_out "...they ping each other" 0 "0% packet loss" C ssh a -c 'ping -c 2 -W 2 10.77.0.6'
+expect_out "...they ping each other (b's address from the network's pool)" 0 "0% packet loss" \
+	C ssh b -c 'ping -c 2 -W 2 10.77.0.5'
 C destroy -f >/dev/null 2>&1
 for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
 check "...destroy leaves no relay, pasta or init" test -z "$(pgrep -u "$U")"
