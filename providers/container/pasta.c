@@ -22,6 +22,8 @@
 #include "core/host/proc.h"
 #include "providers/container/container.h"
 
+#define PICK_TRIES 3 /* as kvm: a port taken between the pick and the bind */
+
 static void pasta_argv(const struct machine *m, pid_t pid, const struct port_plan *plan,
 		       const char *pidfile, const char *log, struct strv *argv)
 {
@@ -59,12 +61,10 @@ static pid_t read_pid(const char *pidfile)
 	return (pid_t)strtol(text, NULL, 10);
 }
 
-int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d)
+/* One try: the ports picked now, pasta started on them. 1: a port was
+ * taken between the pick and pasta's bind (another machine starting). */
+static int try_start(struct machine *m, pid_t pid, struct diag *d)
 {
-	if (!proc_have("pasta")) {
-		diag_fail(d, "the container provider needs `pasta` for its network without root");
-		return diag_hint(d, "apt-get install passt (as root)");
-	}
 	struct port_plan plan = {0};
 	if (ports_pick(m, true, NULL, NULL, &plan, d) < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
@@ -77,11 +77,27 @@ int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d)
 	int r = proc_cmd_run(&c, d) < 0 ? -1 : proc_cmd_check(&c, d);
 	proc_cmd_free(&c);
 	strv_free(&argv);
+	if (r < 0 && ports_lost(m, &plan))
+		r = 1;
 	pid_t daemon = r == 0 ? read_pid(pidfile) : 0;
 	if (r == 0 && (daemon <= 0 || !machine_set_proc(m, MP_PORTFWD, daemon)))
 		r = diag_fail(d, "pasta did not stay running (see %s)", log);
 	if (r == 0)
 		ports_record(m, &plan);
 	port_plan_free(&plan);
-	return r < 0 ? diag_wrap(d, "pasta") : 0;
+	return r;
+}
+
+int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d)
+{
+	if (!proc_have("pasta")) {
+		diag_fail(d, "the container provider needs `pasta` for its network without root");
+		return diag_hint(d, "apt-get install passt (as root)");
+	}
+	int r = 1;
+	for (int i = 0; i < PICK_TRIES && r == 1; i++) {
+		*d = (struct diag){0};
+		r = try_start(m, pid, d);
+	}
+	return r != 0 ? diag_wrap(d, "pasta") : 0;
 }

@@ -167,18 +167,22 @@ static unsigned short own_port(int tx)
 	return getsockname(tx, (struct sockaddr *)&a, &len) == 0 ? a.sin_port : 0;
 }
 
-/* One frame from pfd's fd on its way: tap -> group, group -> tap. */
+/* One frame from fd `from` on its way: tap -> group, group -> tap (a
+ * frame the tap does not take — its link still down — is dropped, as a
+ * wire would). false: the tap is gone. */
 static bool pass(int from, bool from_tap, int tap, int tx, unsigned short port, char *buf)
 {
 	if (from_tap) {
 		ssize_t n = read(from, buf, FRAME_MAX);
-		return n > 0 ? (send(tx, buf, (size_t)n, 0), true) : n < 0 && errno == EINTR;
+		if (n > 0)
+			send(tx, buf, (size_t)n, 0);
+		return n > 0 || (n < 0 && (errno == EINTR || errno == EAGAIN));
 	}
 	struct sockaddr_in src;
 	socklen_t len = sizeof(src);
 	ssize_t n = recvfrom(from, buf, FRAME_MAX, 0, (struct sockaddr *)&src, &len);
-	if (n > 0 && src.sin_port != port && write(tap, buf, (size_t)n) < 0 && errno == EIO)
-		return false;
+	if (n > 0 && src.sin_port != port && write(tap, buf, (size_t)n) < 0)
+		errno = 0; /* dropped */
 	return true;
 }
 
