@@ -753,6 +753,12 @@ static int serve(const sigset_t *set, const struct console *con, const struct in
 	rc_start();
 	if (sshd_keep(&sshd, &d) < 0 || image_keep(&image, c, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
+	/* Without root SSH comes through pasta, which takes the host's side of
+	 * a connection before the guest's: one made before sshd listens is
+	 * reset after the handshake began, and the host backs off. So "OK"
+	 * waits for the listener (root mode's connections are refused at once). */
+	for (unsigned w = 0; c->rootless && w < SSHD_LISTEN_MS && !port22_served(); w += 5)
+		sleep_ms(5);
 	dprintf(CTL_FD, "OK\n");
 	close(CTL_FD);
 	bool stopping = false;

@@ -5,7 +5,7 @@
 # per-user state (nothing under /run/corral or /var/lib/corral), `status`
 # of the user's own machines; a container machine of the tiny box booted
 # by the user: ssh, a forwarded port on 127.0.0.1 (pasta), `status -v`
-# naming the mode, halt/up keeping the guest's files, reload, the guest's
+# naming the mode, halt/up keeping the guest's files, reload, reset, the guest's
 # root unable to write a file of the user's outside the machine, destroy
 # leaving no process, file or mount; two machines of one envfile network
 # pinging each other; and `up` naming the fix for each
@@ -86,6 +86,8 @@ expect_out "halt as the user" 0 "stopped" C halt
 C up >/dev/null 2>&1
 expect_out "up again keeps the guest's files" 0 "kept" C ssh -c 'cat /root/data'
 expect_out "reload as the user" 0 "ssh ready" C reload
+expect_out "reset as the user: back to the provisioned checkpoint" 0 "reset to" C reset
+expect_out "...without what came after it" 1 "No such file" C ssh -c 'ls /root/data'
 expect_out "destroy as the user" 0 "destroyed" C destroy -f
 for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
 check "destroy leaves no process of the user (init, sshd, pasta)" test -z "$(pgrep -u "$U")"
