@@ -1,7 +1,10 @@
 /* The container provider's vtable: a machine is an overlay root over the
  * box's rootfs/, booted by spawn.c in its own namespaces, wired to a host
  * bridge by a veth pair, limited by cgroups, reached over SSH on its
- * bridge address. Everything needed to find it again is in state.json. */
+ * bridge address. Without root (host_rootless()): over the user's copy of
+ * the box in its mapped ids, networked by pasta (SSH on a forwarded port)
+ * and relay.c, limited only in a delegated cgroup. Everything needed to
+ * find it again is in state.json. */
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>

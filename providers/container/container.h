@@ -13,7 +13,11 @@
  *   sshbundle.c the host's sshd packed for trees without one (OCI images)
  *   package.c  `corral package`: box tree and upper layer merged into a .box
  *   container.c the provider vtable over these
- * Runs as root. Internal to providers/container/. */
+ * and, for an ordinary user (docs/providers.md, "Without root"):
+ *   unshare.c  the user's id map (newuidmap), work in it, the box's copy
+ *   pasta.c    the network through pasta, SSH and ports on the host
+ *   relay.c    private networks as loopback multicast segments
+ * Runs as root, or as the user. Internal to providers/container/. */
 #ifndef CORRAL_CONTAINER_H
 #define CORRAL_CONTAINER_H
 #include <stdbool.h>
