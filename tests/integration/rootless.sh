@@ -61,10 +61,15 @@ machines:
     provider: container
     ssh: { user: root }
     ports: [{ guest: 8080, host: $HP }]
+    provision:   # examples/quickstart's shape
+      - shell:
+          name: greeting
+          inline: echo "hello from \$(hostname), provisioned by corral" | tee /etc/motd
 EOF
 echo orig >"$UH/canary" && chown "$U" "$UH/canary"
 C() { as_user "$CORRAL" -C "$P" "$@"; }
-expect_out "up as the user: the tiny box boots, SSH answers" 0 "ssh ready" C up
+expect_out "up as the user: the tiny box boots and is provisioned over SSH" 0 \
+	"hello from web, provisioned by corral" C up
 expect_out "status -v names the rootless mode" 0 "mode: rootless" \
 	as_user "$CORRAL" -v -C "$P" status
 expect_out "ssh: guest root, its files kept in the upper layer" 0 "uid=0" \
