@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -128,6 +130,27 @@ int ct_unshare_rm(const char *path, struct diag *d)
 
 /* ---- in the user namespace ---- */
 
+/* rel under the copy, no symlink followed on the way nor at its end (the
+ * tree is the box's: a link in it must not point a chown at the user's
+ * own files); owner, then the mode (chown drops set-id bits), through the
+ * O_PATH descriptor. A name the copy lacks is passed over. */
+static int set_owner(int root, const char *rel, uid_t u, gid_t g, const char *mode,
+		     struct diag *d)
+{
+	struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS};
+	_cleanup_close_ int fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+	if (fd < 0)
+		return errno == ENOENT ? 0 : diag_errno(d, "open %s", rel);
+	char self[32];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (fchownat(fd, "", u, g, AT_EMPTY_PATH) < 0)
+		return diag_errno(d, "set owner of %s", rel);
+	if (mode && chmod(self, (mode_t)strtoul(mode, NULL, 8)) < 0)
+		return diag_errno(d, "set mode of %s", rel);
+	return 0;
+}
+
 /* The manifest's owners on the copy (ids past the map are left the
  * user's); chown drops set-id bits, so the recorded mode comes back. */
 static int apply_owners(const char *box, const char *to, struct diag *d)
@@ -153,11 +176,8 @@ static int apply_owners(const char *box, const char *to, struct diag *d)
 		const char *type = json_string_value(json_object_get(rec, "type"));
 		uid_t u = uid >= 0 && uid < CT_IDMAP_SIZE ? (uid_t)uid : 0;
 		gid_t g = gid >= 0 && gid < CT_IDMAP_SIZE ? (gid_t)gid : 0;
-		if (fchownat(root, key, u, g, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
-			r = diag_errno(d, "set owner of %s", key);
-		else if (mode && type && strcmp(type, "symlink") != 0 &&
-			 fchmodat(root, key, (mode_t)strtoul(mode, NULL, 8), 0) < 0 && errno != ENOENT)
-			r = diag_errno(d, "set mode of %s", key);
+		bool link = !type || strcmp(type, "symlink") == 0;
+		r = set_owner(root, key, u, g, link ? NULL : mode, d);
 	}
 	json_decref(doc);
 	return r;
@@ -216,9 +236,23 @@ int ct_userns_enter(int fd, int argc, char **argv)
 	return -1;
 }
 
+/* Run by hand (`corral __ctns rm DIR`: docs/providers.md): fd 3 is not
+ * our parent's socket; the operation is run the usual way instead. */
+static bool spawned(void)
+{
+	struct stat st;
+	return getenv(MAPPED_ENV) || (fstat(NS_FD, &st) == 0 && S_ISSOCK(st.st_mode));
+}
+
 int ct_ns_main(int argc, char **argv)
 {
 	struct diag d = {0};
+	if (!spawned()) {
+		if (argc < 2 || ct_unshare_run((const char *const *)argv + 1, &d) == 0)
+			return argc < 2 ? 2 : 0;
+		fprintf(stderr, "corral: error: %s\n", d.msg);
+		return 1;
+	}
 	if (ct_userns_enter(NS_FD, argc, argv) < 0)
 		return 1;
 	fcntl(NS_FD, F_SETFD, FD_CLOEXEC);

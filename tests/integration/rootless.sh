@@ -115,6 +115,9 @@ expect_out "...they ping each other (b's address from the network's pool)" 0 "0%
 C destroy -f >/dev/null 2>&1
 for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
 check "...destroy leaves no relay, pasta or init" test -z "$(pgrep -u "$U")"
+copy=$(find "$UH/.corral/boxes-mapped" -mindepth 1 -maxdepth 1 -type d)
+as_user "$CORRAL" __ctns rm "$copy"
+check "the box's copy is removed by the user (corral __ctns rm)" test ! -e "$copy"
 
 mkdir -p "$T/bin" && ln -s "$(command -v newgidmap)" "$T/bin/newgidmap"
 UPATH=$T/bin expect_out "no newuidmap: the fix is apt-get install uidmap" 1 \
