@@ -442,8 +442,9 @@ static const char *const *host_sshd_argv(const struct init_cfg *c)
 	return argv;
 }
 
-/* Without root (run again once the host wrote our map: ct_userns_enter), the machine's files (as
- * rootfs.c writes them as root) from here, where the guest's ids are ours. */
+/* Without root (run again once the host wrote our map: ct_userns_enter),
+ * the machine's files are written from here, where the guest's ids are
+ * ours (rootfs.c, as root mode writes them from the host). */
 static int rootless_files(const struct init_cfg *c)
 {
 	char ip[32] = "";
@@ -467,9 +468,10 @@ static int make_taps(const struct init_cfg *c, int *taps, size_t *n)
 		if (sscanf(c->nets[i], "%15[^,]", ifr.ifr_name) != 1)
 			return errno = 0, fail("bad network `%s`", c->nets[i]);
 		int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+		if (fd >= 0)
+			taps[(*n)++] = fd; /* the caller closes it */
 		if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
 			return fail("tap device %s", ifr.ifr_name);
-		taps[(*n)++] = fd;
 	}
 	return 0;
 }

@@ -74,7 +74,7 @@ int ct_userns_release(pid_t pid, int ctl, struct diag *d)
 {
 	if (ct_userns_map(pid, d) < 0)
 		return -1;
-	if (write(ctl, "m", 1) != 1)
+	if (send(ctl, "m", 1, MSG_NOSIGNAL) != 1) /* a child already gone: no SIGPIPE */
 		return diag_errno(d, "start the user namespace's process");
 	return 0;
 }
