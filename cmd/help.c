@@ -27,14 +27,15 @@ static const char global_options[] =
 
 enum layout_id { LAYOUT_TEXT, LAYOUT_MARKDOWN };
 
-/* printf formats; usage gets 1$ the name and 2$ the arguments, a block
+/* printf formats; usage gets 1$ the name, 2$ the arguments and 3$ the
+ * space before them (none for a command without arguments), a block
  * line gets its length and text. */
 static const struct layout {
 	const char *usage, *summary, *block_head, *block_line, *block_end;
 	bool markdown; /* escape name, arguments and summary */
 } layouts[] = {
-	[LAYOUT_TEXT] = {"usage: corral %1$s %2$s\n\n", "%s\n", "\n%s:\n", "%.*s\n", "", false},
-	[LAYOUT_MARKDOWN] = {"### %1$s\n\n**corral %1$s** %2$s\n\n", "%s\n\n", "", "    %.*s\n", "\n",
+	[LAYOUT_TEXT] = {"usage: corral %1$s%3$s%2$s\n\n", "%s\n", "\n%s:\n", "%.*s\n", "", false},
+	[LAYOUT_MARKDOWN] = {"### %1$s\n\n**corral %1$s**%3$s%2$s\n\n", "%s\n\n", "", "    %.*s\n", "\n",
 			     true},
 };
 
@@ -76,7 +77,7 @@ static void print_command(const struct command *cmd, enum layout_id id, FILE *ou
 	_cleanup_free_ char *name = field(l, cmd->name);
 	_cleanup_free_ char *args = field(l, cmd->args);
 	_cleanup_free_ char *summary = field(l, cmd->summary);
-	fprintf(out, l->usage, name, args);
+	fprintf(out, l->usage, name, args, args[0] ? " " : "");
 	fprintf(out, l->summary, summary);
 	print_block(l, "options", cmd->help, out);
 }

@@ -13,7 +13,7 @@ static const char template[] =
 	"\n"
 	"defaults:               # merged into every machine (the machine wins)\n"
 	"  box: %s\n"
-	"  provider: container   # container | kvm | virtualbox | auto\n"
+	"  provider: container   # container | kvm | virtualbox | incus | auto\n"
 	"  cpus: 1\n"
 	"  memory: 512M\n"
 	"\n"

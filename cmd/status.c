@@ -74,6 +74,15 @@ static void print_image(struct machine *m)
 	json_decref(oci);
 }
 
+/* -v: the accelerator a kvm machine's QEMU runs on, and why auto fell back. */
+static void print_accel(struct machine *m)
+{
+	const char *accel = machine_str(m, MK_ACCEL), *why = machine_str(m, MK_ACCEL_FALLBACK);
+	if (accel)
+		printf("  accel: %s%s%s\n", strcmp(accel, "kvm") == 0 ? "KVM" : "TCG",
+		       why ? " — " : "", why ? why : "");
+}
+
 /* A machine with no recorded provider was never created. */
 static enum mstate machine_state(struct machine *m, const char **prov)
 {
@@ -114,6 +123,7 @@ int cmd_status(struct ctx *c)
 			print_mode(&m);
 			print_init(&m);
 			print_image(&m);
+			print_accel(&m);
 		}
 		machine_close(&m);
 	}

@@ -70,7 +70,7 @@ static int run_host(const struct env *e, const struct machine_cfg *mc, const str
 	strv_pushf(&env, "CORRAL_ENVFILE=%s", e->path);
 	struct host_out out = {prefix, tail};
 	struct proc_cmd c = {.argv = (const char *const *)argv.v,
-			     .env = (const char *const *)env.v, .dir = e->dir,
+			     .env = (const char *const *)env.v, .cwd = e->dir,
 			     .line = host_line, .arg = &out};
 	int rc = proc_cmd_run(&c, d);
 	*status = c.status;

@@ -22,8 +22,8 @@ static char *state_file(const struct env *e, const char *leaf)
 char *ansible_inventory_path(const struct ansible_job *j)
 {
 	_cleanup_free_ char *leaf = j->machine
-		? xasprintf("inventory/%s-step%u", j->machine, j->step->index)
-		: xasprintf("inventory/provision-step%u", j->step->index);
+		? xasprintf("inventory/%s-step%u.json", j->machine, j->step->index)
+		: xasprintf("inventory/provision-step%u.json", j->step->index);
 	return state_file(j->env, leaf);
 }
 

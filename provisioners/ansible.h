@@ -29,8 +29,10 @@ char *ansible_inventory_path(const struct ansible_job *j);
  * known_hosts file, strict checking, this key only. Caller frees. */
 char *ansible_ssh_args(const char *known_hosts);
 
-/* INI inventory text: one line per host with its connection variables,
- * then the step's groups ([g], [g:children], [g:vars]) and [all:vars]. */
+/* The inventory as JSON for Ansible's YAML inventory plugin: `all` with
+ * every host and its connection variables, the step's groups as its
+ * children (members, children, vars; a group named `all` is `all`), and
+ * ansible_ssh_common_args in all's vars. */
 int ansible_inventory(const struct ansible_step *a, const struct prov_target *hosts, size_t n,
 		      const char *known_hosts, struct buf *out, struct diag *d);
 /* Every host's pinned keys under its inventory address, after the lines of

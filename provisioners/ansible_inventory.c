@@ -1,9 +1,9 @@
-/* The inventory and known_hosts corral hands Ansible. Values on host lines
- * are POSIX-quoted (Ansible splits them with shlex); group variables are
- * written as Python literals, which Ansible's INI reader evaluates, so a
- * list, mapping, number or boolean in the envfile reaches the playbook with
- * its type (a string stays a string); group names and variable names that
- * could break the INI structure are refused. */
+/* The inventory and known_hosts corral hands Ansible. The inventory is
+ * JSON, read by Ansible's YAML inventory plugin (JSON is YAML; its loader
+ * tries JSON first), so every value reaches the playbook exactly as the
+ * envfile gave it: strings with spaces, quotes or newlines, numbers,
+ * booleans, null, lists and nested mappings, with their types. Group and
+ * variable names Ansible could not use as names are refused. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,20 +18,20 @@ char *ansible_ssh_args(const char *known_hosts)
 			 q);
 }
 
-static bool ini_word(const char *s)
+static bool plain_word(const char *s)
 {
-	return s[0] && strcspn(s, " \t\r\n[]:=#;'\"") == strlen(s);
+	return s[0] && strcspn(s, " \t\r\n[]:=#;'\",") == strlen(s);
 }
 
-static void host_line(struct buf *out, const struct prov_target *t)
+/* A host's connection variables. */
+static json_t *host_vars(const struct prov_target *t)
 {
-	_cleanup_free_ char *host = ssh_quote(t->ep.host);
-	_cleanup_free_ char *user = ssh_quote(t->ep.user);
-	_cleanup_free_ char *key = ssh_quote(t->ep.key_path);
-	buf_printf(out, "%s ansible_host=%s ansible_port=%u ansible_user=%s"
-			" ansible_ssh_private_key_file=%s%s\n",
-		   t->m->cfg->name, host, t->ep.port, user, key,
-		   t->ep.forward_agent ? " ansible_ssh_extra_args='-o ForwardAgent=yes'" : "");
+	json_t *v = json_pack("{s:s, s:I, s:s, s:s}", "ansible_host", t->ep.host, "ansible_port",
+			      (json_int_t)t->ep.port, "ansible_user", t->ep.user,
+			      "ansible_ssh_private_key_file", t->ep.key_path);
+	if (t->ep.forward_agent)
+		json_object_set_new(v, "ansible_ssh_extra_args", json_string("-o ForwardAgent=yes"));
+	return v;
 }
 
 static bool is_host(const struct prov_target *hosts, size_t n, const char *name)
@@ -44,98 +44,52 @@ static bool is_host(const struct prov_target *hosts, size_t n, const char *name)
 
 static int check_group(const struct ansible_group *g, struct diag *d)
 {
-	if (!ini_word(g->name)) {
+	if (!plain_word(g->name)) {
 		diag_fail(d, "ansible groups: `%s` is not a usable group name", g->name);
 		return diag_hint(d, "use letters, digits and _ in group names");
 	}
 	for (size_t i = 0; i < g->children.n; i++)
-		if (!ini_word(g->children.v[i]))
+		if (!plain_word(g->children.v[i]))
 			return diag_fail(d, "ansible groups: %s:children: `%s` is not a group name",
 					 g->name, g->children.v[i]);
 	const char *key;
 	json_t *v;
 	json_object_foreach(g->vars, key, v)
-		if (!ini_word(key))
+		if (!plain_word(key))
 			return diag_fail(d, "ansible groups: %s:vars: `%s` is not a variable name",
 					 g->name, key);
 	return 0;
 }
 
-static void py_string(struct buf *out, const char *s)
+/* obj[key], an object, created when missing. */
+static json_t *section(json_t *obj, const char *key)
 {
-	buf_puts(out, "'");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '\\' || c == '\'')
-			buf_printf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			buf_printf(out, "\\x%02x", c);
-		else
-			buf_printf(out, "%c", c);
-	}
-	buf_puts(out, "'");
+	json_t *s = json_object_get(obj, key);
+	if (!s)
+		json_object_set_new(obj, key, s = json_object());
+	return s;
 }
 
-/* v as a Python literal (ast.literal_eval reads it back), on one line. */
-static void py_literal(struct buf *out, json_t *v)
+/* A group's members, children and vars into `into` (the group's own entry,
+ * or `all` itself for the group named all). Members that are not running
+ * machines are left out, as Vagrant does: Ansible would otherwise try to
+ * resolve their names. A child is named with an empty entry: its own
+ * entry, when the step defines it, fills it. */
+static void add_group(json_t *all, json_t *into, const struct ansible_group *g,
+		      const struct prov_target *hosts, size_t n)
 {
-	const char *key;
-	json_t *item;
-	size_t i, n = 0;
-	switch (json_typeof(v)) {
-	case JSON_STRING: py_string(out, json_string_value(v)); break;
-	case JSON_TRUE: buf_puts(out, "True"); break;
-	case JSON_FALSE: buf_puts(out, "False"); break;
-	case JSON_NULL: buf_puts(out, "None"); break;
-	case JSON_ARRAY:
-		buf_puts(out, "[");
-		json_array_foreach(v, i, item) {
-			buf_puts(out, i ? ", " : "");
-			py_literal(out, item);
-		}
-		buf_puts(out, "]");
-		break;
-	case JSON_OBJECT:
-		buf_puts(out, "{");
-		json_object_foreach(v, key, item) {
-			buf_puts(out, n++ ? ", " : "");
-			py_string(out, key);
-			buf_puts(out, ": ");
-			py_literal(out, item);
-		}
-		buf_puts(out, "}");
-		break;
-	default: { /* numbers: jansson writes 1.0 as 1.0, not 1 */
-		_cleanup_free_ char *num = json_dumps(v, JSON_ENCODE_ANY);
-		buf_puts(out, num ? num : "None");
-	}
-	}
-}
-
-/* Members that are not running machines are left out, as Vagrant does:
- * Ansible would otherwise try to resolve their names. */
-static void group_sections(struct buf *out, const struct ansible_group *g,
-			   const struct prov_target *hosts, size_t n)
-{
-	buf_printf(out, "\n[%s]\n", g->name);
 	for (size_t i = 0; i < g->hosts.n; i++)
-		if (is_host(hosts, n, g->hosts.v[i]))
-			buf_printf(out, "%s\n", g->hosts.v[i]);
-	if (g->children.n) {
-		buf_printf(out, "\n[%s:children]\n", g->name);
-		for (size_t i = 0; i < g->children.n; i++)
-			buf_printf(out, "%s\n", g->children.v[i]);
+		if (is_host(hosts, n, g->hosts.v[i]) && into != all)
+			json_object_set_new(section(into, "hosts"), g->hosts.v[i], json_object());
+	json_t *groups = section(all, "children");
+	for (size_t i = 0; i < g->children.n; i++) {
+		if (!json_object_get(groups, g->children.v[i]))
+			json_object_set_new(groups, g->children.v[i], json_object());
+		if (into != all)
+			json_object_set_new(section(into, "children"), g->children.v[i], json_object());
 	}
-	if (json_object_size(g->vars)) {
-		buf_printf(out, "\n[%s:vars]\n", g->name);
-		const char *key;
-		json_t *v;
-		json_object_foreach(g->vars, key, v) {
-			buf_printf(out, "%s=", key);
-			py_literal(out, v);
-			buf_puts(out, "\n");
-		}
-	}
+	if (json_object_size(g->vars))
+		json_object_update(section(into, "vars"), g->vars);
 }
 
 int ansible_inventory(const struct ansible_step *a, const struct prov_target *hosts, size_t n,
@@ -144,13 +98,30 @@ int ansible_inventory(const struct ansible_step *a, const struct prov_target *ho
 	for (size_t i = 0; i < a->ngroups; i++)
 		if (check_group(&a->groups[i], d) < 0)
 			return -1;
-	buf_puts(out, "# Generated by corral on every run; edits are overwritten.\n");
+	json_t *all = json_object();
+	json_t *hv = section(all, "hosts");
 	for (size_t i = 0; i < n; i++)
-		host_line(out, &hosts[i]);
-	for (size_t i = 0; i < a->ngroups; i++)
-		group_sections(out, &a->groups[i], hosts, n);
+		json_object_set_new(hv, hosts[i].m->cfg->name, host_vars(&hosts[i]));
+	json_t *groups = section(all, "children");
+	for (size_t i = 0; i < a->ngroups; i++) {
+		const char *name = a->groups[i].name;
+		json_t *into = all;
+		if (strcmp(name, "all") != 0) {
+			into = json_object(); /* replaces the empty entry a parent named */
+			json_object_set_new(groups, name, into);
+		}
+		add_group(all, into, &a->groups[i], hosts, n);
+	}
 	_cleanup_free_ char *args = ansible_ssh_args(known_hosts);
-	buf_printf(out, "\n[all:vars]\nansible_ssh_common_args=%s\n", args);
+	json_object_set_new(section(all, "vars"), "ansible_ssh_common_args", json_string(args));
+	json_t *root = json_pack("{s:o}", "all", all);
+	char *text = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	if (!text)
+		return diag_fail(d, "the ansible inventory could not be written as JSON");
+	buf_puts(out, text);
+	buf_puts(out, "\n");
+	free(text);
 	return 0;
 }
 

@@ -70,6 +70,16 @@ expect_out() {
 	fi
 }
 
+# run_ok NAME COMMAND...: runs a long command (an `up`), its stdout+stderr
+# kept in $out for the checks that follow; passes when it exits 0, else
+# fails with the output's last lines.
+run_ok() {
+	local name=$1 rc; shift
+	out=$("$@" 2>&1); rc=$?
+	check "$name" [ "$rc" -eq 0 ]
+	[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
+}
+
 # tiny_web DIR [YAML_LINE...]: DIR/corral.yaml with one container machine
 # `web` of the tiny box (from its catalog), each YAML_LINE added to it.
 tiny_web() {

@@ -47,7 +47,7 @@ struct plan {
 	char *sums_url, *sums_sig_url, *sums_signer;
 	char *dir, *file;    /* a short name's: url is dir + the name file matches */
 	struct strv keys;    /* fingerprints the signer must have; empty: any trusted key */
-	bool digest_signed;
+	enum boxfetch_voucher vouch; /* BY_CHECKSUM_FILE once a checksum file's signature was checked */
 };
 
 static void plan_free(struct plan *p)
@@ -331,7 +331,7 @@ static int plan_sums(struct plan *p, const struct boxfetch_opts *fo, struct diag
 	p->checksum_type = r.e.type;
 	p->checksum = r.e.hex;
 	free(r.e.name);
-	p->digest_signed = r.signature_checked;
+	p->vouch = r.signature_checked ? BOXFETCH_BY_CHECKSUM_FILE : BOXFETCH_BY_SIGNATURE;
 	p->sums_signer = r.signature_checked ? xstrdup(r.signer) : NULL;
 	if (r.signature_checked)
 		log_info("box %s: checksum file signed by key %s", p->name, r.signer);
@@ -490,7 +490,7 @@ static int fetch_install(const struct box_add_opts *o, struct plan *p, struct bo
 	fo.checksum_type = p->checksum_type;
 	fo.checksum = p->checksum;
 	fo.signature = p->signature;
-	fo.digest_signed = p->digest_signed;
+	fo.vouch = p->signature ? BOXFETCH_BY_SIGNATURE : p->vouch; /* a box's own signature is checked first */
 	fo.label = label;
 	struct boxfetch_result res = {0};
 	char why[600];

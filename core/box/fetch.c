@@ -82,7 +82,8 @@ static int check_opts(const struct boxfetch_opts *o, const char *dest, struct di
 		diag_fail(d, "CORRAL_VERIFY_SIGNATURES=%s is not a policy", policy);
 		return diag_hint(d, "use required, if-present or off");
 	}
-	if (strcmp(policy, "required") == 0 && !o->signature && !o->layer && !o->digest_signed) {
+	if (strcmp(policy, "required") == 0 && !o->signature &&
+	    o->vouch == BOXFETCH_BY_SIGNATURE) {
 		diag_fail(d, "the box has no signature and CORRAL_VERIFY_SIGNATURES=required");
 		return diag_hint(d, "ask the publisher for a signed box, or give its signature");
 	}
@@ -347,12 +348,19 @@ static bool have_trusted_keys(const char *dir)
 	return any;
 }
 
+/* Whether a digest vouched for by someone other than a box signature counts
+ * as a checked signature (corral.lock's and box list's `signature_checked`). */
+static const bool vouch_signed[] = {
+	[BOXFETCH_BY_CHECKSUM_FILE] = true, /* the checksum file's OpenPGP signature */
+	[BOXFETCH_BY_MANIFEST] = false,     /* an image layer: its manifest named it */
+};
+
 static int check_signature(struct pipeline *p, struct boxfetch_result *r, struct diag *d)
 {
-	if (strcmp(boxfetch_signature_policy(), "off") == 0 || p->o->layer)
-		return 0; /* an image layer is vouched for by its digest */
-	if (!p->o->signature && p->o->digest_signed) {
-		r->signature_checked = true; /* the digest it matched was signed */
+	if (strcmp(boxfetch_signature_policy(), "off") == 0)
+		return 0;
+	if (p->o->vouch != BOXFETCH_BY_SIGNATURE) {
+		r->signature_checked = vouch_signed[p->o->vouch];
 		return 0;
 	}
 	if (!p->o->signature) {

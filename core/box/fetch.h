@@ -9,19 +9,27 @@
 
 #include "core/base/diag.h"
 
+/* Who vouches for the digest a box is checked against. */
+enum boxfetch_voucher {
+	BOXFETCH_BY_SIGNATURE,     /* the box's own Ed25519 `signature`, under CORRAL_VERIFY_SIGNATURES (none: unsigned) */
+	BOXFETCH_BY_CHECKSUM_FILE, /* `checksum` came from a checksum file whose OpenPGP signature was checked */
+	BOXFETCH_BY_MANIFEST,      /* an OCI blob: `checksum` is the digest a verified manifest names */
+};
+
 struct boxfetch_opts {
 	bool insecure;             /* --insecure: TLS verification off (caller warns once) */
 	const char *checksum_type; /* "sha256"|"sha384"|"sha512"|"sha1"|"md5", or NULL */
 	const char *checksum;      /* expected hex digest, or NULL */
 	const char *signature;     /* base64 Ed25519 signature over the box's sha256 digest (raw 32 bytes), or NULL */
-	bool digest_signed;        /* checksum came from a checksum file whose OpenPGP signature was checked */
+	enum boxfetch_voucher vouch; /* default BOXFETCH_BY_SIGNATURE */
 	const char *token_url;     /* only its scheme://host:port receives "Authorization: Bearer $CORRAL_BOX_TOKEN"; NULL: nobody */
 	const char *label;         /* progress label, e.g. "corral/debian-12 12.0.0 (container)" */
 	bool private_store;        /* dest_dir is reachable by root only: a container root tree keeps setuid bits and file capabilities */
 	/* For OCI blobs (core/box/oci_*.c): headers sent on every hop, auth
 	 * only to auth_url's origin (see core/box/download.h); size: the exact
 	 * byte count the descriptor gives (0: not known), a different length
-	 * fails as soon as it shows; layer: unpack as an image layer (unpack.h). */
+	 * fails as soon as it shows; layer: unpack as an image layer (unpack.h;
+	 * its digest is vouched for BOXFETCH_BY_MANIFEST). */
 	const char *const *headers;
 	const char *auth, *auth_url;
 	uint64_t size;

@@ -286,7 +286,8 @@ int oci_fetch_layer(struct oci_source *s, const char *digest, uint64_t size, con
 					  : xasprintf("%s/v2/%s/blobs/%s", s->base, s->ref->repo, digest);
 	struct boxfetch_opts fo = {.insecure = s->insecure, .checksum_type = "sha256",
 				   .checksum = digest + 7, .label = label, .private_store = private_store,
-				   .auth = s->auth, .auth_url = s->base, .size = size, .layer = true};
+				   .auth = s->auth, .auth_url = s->base, .size = size, .layer = true,
+				   .vouch = BOXFETCH_BY_MANIFEST};
 	struct boxfetch_result res;
 	if (boxfetch(src, dest, &fo, &res, d) < 0)
 		return diag_wrap(d, "layer %.19s", digest);

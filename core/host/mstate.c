@@ -51,6 +51,7 @@ static const struct {
 	[MK_INSTANCE] = {"instance", T_STR},
 	[MK_IMAGE_ALIAS] = {"image_alias", T_STR},
 	[MK_INCUS_REMOTE] = {"incus_remote", T_STR},
+	[MK_ACCEL] = {"accel", T_STR},
 	[MK_MODE] = {"mode", T_STR},
 	[MK_RELAY_PID] = {"relay_pid", T_INT},
 	[MK_RELAY_START] = {"relay_start", T_INT},

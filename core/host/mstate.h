@@ -11,8 +11,9 @@
  *   core          machine_id (machine_id() in core/host/machine.c)
  *   providers     created, ip, ports, ssh_port, bridges, pid, pid_start:
  *                 the same meaning for each provider that has them
- *   container     lower, init, init_services, portfwd_pid, portfwd_start
- *   kvm           net_addrs, accel_fallback, suspended
+ *   container     lower, init, init_services, portfwd_pid, portfwd_start, mode,
+ *                 relay_pid, relay_start
+ *   kvm           net_addrs, accel_fallback, suspended, accel
  *   virtualbox    id (the VM's uuid), vm_name
  *   incus         instance, image_alias, incus_remote
  * A container created before machine_id existed has its 12-digit id in
@@ -59,6 +60,7 @@ enum mkey {
 	MK_INSTANCE,          /* str, incus: the instance's name on the server */
 	MK_IMAGE_ALIAS,       /* str, incus: the alias of the image it was made from */
 	MK_INCUS_REMOTE,      /* str, incus: the server: unix:///PATH or https://HOST:PORT */
+	MK_ACCEL,             /* str, kvm: "kvm" | "tcg", the accelerator of its last boot */
 	MK_MODE,              /* str, container: "root" | "rootless", as its last up ran */
 	MK_RELAY_PID,         /* int, container without root: its private networks' relay */
 	MK_RELAY_START,       /* int, container */

@@ -403,7 +403,7 @@ int proc_cmd_run(struct proc_cmd *c, struct diag *d)
 		child_env(c, &env);
 	int child[3] = {c->input ? fd[IN][0] : PROC_NULL, fd[OUT][1], c->split ? fd[ERR][1] : fd[OUT][1]};
 	struct proc_spawn s = {.argv = c->argv, .envp = (const char *const *)env.v,
-			       .fds = child, .nfds = 3, .cwd = c->dir};
+			       .fds = child, .nfds = 3, .cwd = c->cwd};
 	pid_t pid;
 	int rc = proc_spawn(&s, &pid, d);
 	strv_free(&env);

@@ -75,7 +75,7 @@ struct proc_cmd {
 	const char *const *env;      /* NAME=VALUE set for it, replacing ours of that name */
 	const char *const *env_drop; /* prefixes of our variables it does not get ("LC_") */
 	const char *input;           /* written to its stdin, then EOF; NULL: /dev/null */
-	const char *dir;             /* its working directory; NULL: ours */
+	const char *cwd;             /* its working directory; NULL: ours */
 	bool split;                  /* stderr into err; else into out, after stdout's bytes */
 	/* Called with each line of out as it arrives (without its '\n'; a last
 	 * unterminated line too); out then stays empty. */

@@ -3,6 +3,7 @@
  * guests (module kvm_pvm, nested_pvm=1 on the kernel command line) run only
  * PVM-built guests, and a Debian kernel hangs right after "Probing EDD".
  * "auto" therefore looks at those signs before trusting /dev/kvm. */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -18,9 +19,15 @@
 #include "core/base/util.h"
 #include "providers/kvm/kvm.h"
 
-static bool dev_kvm_usable(void)
+#define KVM_GROUP_FIX "join the group that owns /dev/kvm (Debian: `usermod -aG kvm USER`, " \
+		      "then log in again)"
+
+/* Whether /dev/kvm makes a VM; *denied: it is there but this user may not
+ * open it (not in its group), which is no error: TCG runs instead. */
+static bool dev_kvm_usable(bool *denied)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	*denied = fd < 0 && (errno == EACCES || errno == EPERM);
 	if (fd < 0)
 		return false;
 	bool ok = ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION;
@@ -44,7 +51,7 @@ void accel_probe(struct accel_facts *f)
 {
 	char *cmdline = NULL;
 	struct diag ignored = {0};
-	f->dev_kvm = dev_kvm_usable();
+	f->dev_kvm = dev_kvm_usable(&f->dev_kvm_denied);
 	f->pvm_module = path_exists("/sys/module/kvm_pvm");
 	f->nested_pvm = read_file("/proc/cmdline", 1 << 16, &cmdline, NULL, &ignored) == 0 &&
 			cmdline_has(cmdline, "nested_pvm=1");
@@ -70,6 +77,10 @@ int accel_pick(const char *want, const struct accel_facts *f, bool *kvm, char *w
 		return 0;
 	}
 	if (want && strcmp(want, "kvm") == 0) {
+		if (f->dev_kvm_denied) {
+			diag_fail(d, "accel kvm: you may not open /dev/kvm");
+			return diag_hint(d, "%s, or set `accel: tcg` (or auto)", KVM_GROUP_FIX);
+		}
 		if (!f->dev_kvm) {
 			diag_fail(d, "accel kvm: /dev/kvm is missing or unusable");
 			return diag_hint(d, "load kvm_intel or kvm_amd, check access to /dev/kvm, "
@@ -85,6 +96,9 @@ int accel_pick(const char *want, const struct accel_facts *f, bool *kvm, char *w
 	if (pvm)
 		snprintf(why, n, "using TCG, not KVM: /dev/kvm is nested PVM (%s), which runs "
 			 "only PVM guest kernels", pvm);
+	else if (f->dev_kvm_denied)
+		snprintf(why, n, "using TCG (slow): you may not open /dev/kvm; for KVM, %s",
+			 KVM_GROUP_FIX);
 	else if (!f->dev_kvm)
 		snprintf(why, n, "using TCG (slow): /dev/kvm is missing or unusable");
 	return 0;

@@ -16,6 +16,7 @@
 #include "core/base/util.h"
 #include "core/host/mstate.h"
 #include "core/host/net.h"
+#include "core/host/paths.h"
 #include "core/host/ports.h"
 #include "core/host/proc.h"
 #include "core/ssh/ssh.h"
@@ -91,18 +92,21 @@ static void release_runtime(struct machine *m)
 	kvm_ports_stop(m);
 }
 
-/* Without root: a multicast segment per subnet on loopback, which every
- * machine of the network joins; the address must be given. */
-static int socket_net(const struct machine_cfg *c, const struct net_attach *a,
+/* Without root: a multicast segment on loopback per envfile network, which
+ * every machine of that network joins. Its group and port come from the
+ * envfile's state directory and the network, so the same subnet in another
+ * envfile is another segment. The address must be given. */
+static int socket_net(struct machine *m, const struct net_attach *a,
 		      const struct network_cfg *nc, struct qemu_net *q, struct diag *d)
 {
 	unsigned char md[HASH_MAX];
-	hash_str(nc->subnet, md, NULL);
+	_cleanup_free_ char *key = xasprintf("%s\n%s\n%s", m->env->state_dir, nc->name, nc->subnet);
+	hash_str(key, md, NULL);
 	snprintf(q->mcast, sizeof(q->mcast), "230.0.%u.%u:%u", md[0], md[1],
 		 20000u + ((unsigned)md[2] << 8 | md[3]) % 20000u);
 	if (!a->ip) {
 		diag_fail(d, "%s: network %s needs an `ip:` when corral does not run as root",
-			  c->name, a->network);
+			  m->cfg->name, a->network);
 		return diag_hint(d, "addresses are leased on the corral bridge only as root");
 	}
 	struct subnet s;
@@ -142,14 +146,14 @@ static int setup_nets(struct machine *m, struct boot *b, struct diag *d)
 				 sizeof(b->nets) / sizeof(b->nets[0]));
 	machine_list_clear(m, MK_BRIDGES);
 	machine_list_clear(m, MK_NET_ADDRS); /* for kvm_guest_nics */
-	bool root = geteuid() == 0;
+	bool root = !host_rootless();
 	for (size_t i = 0; i < c->nnetworks; i++) {
 		const struct net_attach *a = &c->networks[i];
 		const struct network_cfg *nc = env_network(m->env, a->network);
 		if (!nc)
 			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
 		if ((root ? tap_net(m, i, a, nc, &b->nets[i], d)
-			  : socket_net(c, a, nc, &b->nets[i], d)) < 0)
+			  : socket_net(m, a, nc, &b->nets[i], d)) < 0)
 			return -1;
 		machine_list_add(m, MK_NET_ADDRS, b->nets[i].ip);
 	}
@@ -324,6 +328,7 @@ static void kill_and_release(struct machine *m)
 static int launch(struct machine *m, struct boot *b, const char *loadvm, struct diag *d)
 {
 	log_machine(m->cfg->name, "starting QEMU (%s)", b->host.kvm ? "KVM" : "TCG");
+	machine_set_str(m, MK_ACCEL, b->host.kvm ? "kvm" : "tcg");
 	if (start_qemu(m, b, loadvm, d) < 0 || read_pid(m, d) < 0)
 		return -1;
 	if (!b->host.kvm || !b->auto_accel || loadvm || !kvm_silent(m))
@@ -332,6 +337,7 @@ static int launch(struct machine *m, struct boot *b, const char *loadvm, struct 
 	log_warn("%s: %s; booting it again under TCG", m->cfg->name, why);
 	kill_qemu(m); /* its taps stay for the next */
 	machine_set_str(m, MK_ACCEL_FALLBACK, why);
+	machine_set_str(m, MK_ACCEL, "tcg");
 	b->host.kvm = false;
 	log_machine(m->cfg->name, "starting QEMU (TCG)");
 	return start_qemu(m, b, NULL, d) < 0 ? -1 : read_pid(m, d);

@@ -86,13 +86,15 @@ void qemu_mac(const char *dir, unsigned nic, char out[18]);
 /* accel.c. What decides "auto", probed once per up. */
 struct accel_facts {
 	bool dev_kvm;     /* /dev/kvm opens and KVM_CREATE_VM succeeds */
+	bool dev_kvm_denied; /* /dev/kvm is there, but this user may not open it */
 	bool pvm_module;  /* /sys/module/kvm_pvm exists */
 	bool nested_pvm;  /* nested_pvm=1 on /proc/cmdline */
 };
 void accel_probe(struct accel_facts *f);
 /* want: "auto" | "kvm" | "tcg" (NULL: auto). *kvm: the choice. why: the
- * one warning line to print ("" when nothing to say). Explicit "kvm" on a
- * host without a usable /dev/kvm is an error. */
+ * one warning line to print ("" when nothing to say; a /dev/kvm the user
+ * may not open is TCG with the fix named). Explicit "kvm" on a host
+ * without a usable /dev/kvm is an error. */
 int accel_pick(const char *want, const struct accel_facts *f, bool *kvm, char *why, size_t n,
 	       struct diag *d);
 /* The host's TSC rate in kHz, measured against CLOCK_MONOTONIC_RAW over

@@ -95,10 +95,7 @@ machines:
     networks: [{ network: svc }]
 YAML
 on_exit '"$CORRAL" -C "$E" destroy -f >/dev/null 2>&1'
-out=$("$CORRAL" -C "$E" up 2>&1)
-rc=$?
-expect_out "up of every tree, provisioned" 0 "" test "$rc" -eq 0
-[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
+run_ok "up of every tree, provisioned" "$CORRAL" -C "$E" up
 g() { "$CORRAL" -C "$E" ssh "$1" -c "$2" 2>&1; }
 M=$E/.corral/machines
 

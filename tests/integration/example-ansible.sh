@@ -19,7 +19,7 @@ expect_out "db: the schema, owned by its user" 0 "appdb 640" g db 'sudo stat -c 
 expect_out "corral provision: every step again, idempotent" 0 "changed=0" corral provision
 expect_out "corral provision --provision-with smoke" 0 "release = 1.4" corral provision --provision-with smoke
 expect_out "the same inventory by hand" 0 "changed=0" \
-	ansible-playbook -i .corral/provisioners/ansible/inventory/provision-step1 --become \
+	ansible-playbook -i .corral/provisioners/ansible/inventory/provision-step1.json --become \
 	--extra-vars '{"release": "1.4", "db_name": "inventory"}' site.yml
 expect_out "corral destroy -f" 0 "web: destroyed" corral destroy -f
 expect_out "nothing left" 0 "not created" corral status

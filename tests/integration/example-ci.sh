@@ -17,10 +17,7 @@ for f in .github-workflow.yml .gitlab-ci.yml; do
 done
 expect_out "corral lock" 0 "" corral lock
 check "corral.lock pins each machine" test "$(grep -c '"digest"' corral.lock)" = 3
-out=$(corral up --locked --report junit:corral-report.xml 2>&1)
-rc=$?
-check "corral up --locked --report junit:corral-report.xml" test "$rc" = 0
-[ "$rc" = 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
+run_ok "corral up --locked --report junit:corral-report.xml" corral up --locked --report junit:corral-report.xml
 check "db, then app, then web, each after the probes of the one before" \
 	grep -qz 'db: ready: http.*app: creating.*app: ready: http.*web: creating.*web: ready: command' <<<"$out"
 check "the report is valid JUnit (tests/junit.xsd)" \

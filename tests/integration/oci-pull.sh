@@ -235,10 +235,7 @@ machines:
       - ansible: { playbook: site.yml }
 YAML
 on_exit '"$CORRAL" -C "$E" destroy -f >/dev/null 2>&1'
-out=$("$CORRAL" -C "$E" up 2>&1)
-rc=$?
-expect_out "e2e: up of three machines from pulled images" 0 "" test "$rc" -eq 0
-[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
+run_ok "e2e: up of three machines from pulled images" "$CORRAL" -C "$E" up
 g() { "$CORRAL" -C "$E" ssh "$1" -c "$2" 2>&1; }
 expect_out "e2e: shell on an image without /bin/bash, its layers" 0 "tiny | opaque" printf '%s\n' "$out"
 expect_out "e2e: the image's Env reaches shell steps" 0 "tiny | FOO=bar" printf '%s\n' "$out"

@@ -1,10 +1,20 @@
 #!/bin/bash
 # Removes what earlier test runs left on this host (machines' processes, mounts,
 # /run/corral, /run/sshd, corral bridges and links, the nft table, cgroups) but
-# keeps installed packages and box caches: run it before `bash .ci/run` in a
+# the private LXD daemons and registries the incus and OCI tests start, the
+# users the rootless tests make, but keeps installed packages and box caches: run it before `bash .ci/run` in a
 # fresh clone to check that every test creates what it needs. Root only.
 pkill -f "corral __init" 2>/dev/null; pkill -f "corral __portfwd" 2>/dev/null; pkill -f qemu-system 2>/dev/null
+pkill -f "lxd --group root --logfile /tmp/corral-lxd" 2>/dev/null
+pkill -f "docker-registry serve" 2>/dev/null; pkill -x pasta 2>/dev/null
 sleep 1
+for m in $(awk '$2 ~ "^/tmp/corral-lxd" {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
+rm -rf /tmp/corral-lxd.*
+# Users made by the rootless tests (names start with "crl"), their processes first.
+for u in $(awk -F: '$1 ~ /^crl/ {print $1}' /etc/passwd); do
+	pkill -KILL -u "$u" 2>/dev/null; userdel -r "$u" >/dev/null 2>&1
+	sed -i "/^$u:/d" /etc/subuid /etc/subgid
+done
 for m in $(awk '$5 ~ /corral/ {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
 rm -rf /run/corral /run/sshd
 for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(corral|ct|cr|vc)' ); do ip link delete "$l" 2>/dev/null; done

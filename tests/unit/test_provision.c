@@ -541,6 +541,8 @@ static char *const play_yml =
 	"  tasks:\n"
 	"    - copy: { content: \"db {{ release }} {{ role_name_var }}\\n\","
 	" dest: \"{{ out }}/{{ inventory_hostname }}/db.conf\" }\n"
+	"    - copy: { content: \"vars={{ [l, o, q, spaced, flag, nested, nothing] | to_json }}\\n\","
+	" dest: \"{{ out }}/{{ inventory_hostname }}/vars.json\" }\n"
 	"- hosts: everything\n"
 	"  gather_facts: false\n"
 	"  tasks:\n"
@@ -550,6 +552,13 @@ static char *const play_yml =
 	" dest: \"{{ out }}/{{ inventory_hostname }}/whoami\" }\n";
 
 static struct ansible_group groups[3];
+/* Group vars that must reach the playbook as they are: quotes, backslashes,
+ * newlines, spaces, booleans, null, numbers, lists and nested mappings. */
+static const char db_vars[] =
+	"{\"role_name_var\": \"primary\", \"l\": [1, true, null], \"o\": {\"k\": 1.5},"
+	" \"q\": \"a'b\\\\c\\nd\\\"e\", \"spaced\": \"  two words, 'single' \\\"double\\\" # ; = [x] \","
+	" \"flag\": false, \"nested\": {\"a\": {\"b\": [2, \"x y\", {\"t\": true}]}, \"n\": -3},"
+	" \"nothing\": null}";
 static char *web_hosts[] = {"m1"}, *db_hosts[] = {"m2", "ghost"}, *children[] = {"web", "db"};
 
 static struct step playbook_step(const char *out)
@@ -567,8 +576,7 @@ static struct step playbook_step(const char *out)
 					   .vars = json_pack("{s:s}", "color", "blue")};
 	groups[1] = (struct ansible_group){
 		.name = "db", .hosts = {db_hosts, 2},
-		.vars = json_pack("{s:s, s:[i, b, n], s:{s:f}, s:s}", "role_name_var", "primary",
-				  "l", 1, 1, "o", "k", 1.5, "q", "a'b\\c\nd")};
+		.vars = json_loads(db_vars, 0, NULL)};
 	groups[2] = (struct ansible_group){.name = "everything", .children = {children, 2}};
 	struct step s = new_step(STEP_ANSIBLE, "site", RUN_ONCE);
 	s.ansible.playbook = path_join(dir, "site.yml");
@@ -600,7 +608,7 @@ static void test_ansible_argv(void)
 	for (size_t i = 0; i < argv.n; i++)
 		buf_printf(&got, "%s\n", argv.v[i]);
 	_cleanup_free_ char *want = xasprintf(
-		"ansible-playbook\n-i\n%s/provisioners/ansible/inventory/m1-step3\n--limit\nm1\n"
+		"ansible-playbook\n-i\n%s/provisioners/ansible/inventory/m1-step3.json\n--limit\nm1\n"
 		"--extra-vars\n{\"k\":\"it's\"}\n--become\n--tags\na,b\n--skip-tags\nslow\n-vv\n"
 		"--diff\n--forks=2\n/p/site.yml\n", env.state_dir);
 	CHECK_STR(got.s, want);
@@ -617,17 +625,31 @@ static void test_inventory_text(void)
 	struct buf inv = {0};
 	struct diag d = {0};
 	CHECK(ansible_inventory(&s.ansible, tg, 2, "/k h/known_hosts", &inv, &d) == 0);
-	_cleanup_free_ char *line = xasprintf(
-		"m2 ansible_host='127.0.0.1' ansible_port=%u ansible_user='%s'"
-		" ansible_ssh_private_key_file='%s'\n", tg[1].ep.port, user, tg[1].ep.key_path);
-	CHECK(inv.s && strstr(inv.s, line));
-	CHECK(strstr(inv.s, "\n[web]\nm1\n\n[web:vars]\ncolor='blue'\n"));
-	CHECK(strstr(inv.s, "\n[db]\nm2\n\n[db:vars]\n")); /* ghost is not running: left out */
-	CHECK(strstr(inv.s, "\nrole_name_var='primary'\nl=[1, True, None]\no={'k': 1.5}\n"
-			    "q='a\\'b\\\\c\\x0ad'\n"));
-	CHECK(strstr(inv.s, "\n[everything:children]\nweb\ndb\n"));
-	CHECK(strstr(inv.s, "ansible_ssh_common_args=-o UserKnownHostsFile='/k h/known_hosts'"
-			    " -o StrictHostKeyChecking=yes"));
+	json_t *inv_json = inv.s ? json_loads(inv.s, 0, NULL) : NULL;
+	json_t *all = json_object_get(inv_json, "all");
+	CHECK(all != NULL);
+	json_t *m2 = json_pack("{s:s, s:I, s:s, s:s}", "ansible_host", "127.0.0.1", "ansible_port",
+			       (json_int_t)tg[1].ep.port, "ansible_user", user,
+			       "ansible_ssh_private_key_file", tg[1].ep.key_path);
+	CHECK(json_equal(json_object_get(json_object_get(all, "hosts"), "m2"), m2));
+	json_decref(m2);
+	json_t *kids = json_object_get(all, "children");
+	json_t *want_web = json_pack("{s:{s:{}}, s:{s:s}}", "hosts", "m1", "vars", "color", "blue");
+	CHECK(json_equal(json_object_get(kids, "web"), want_web));
+	json_decref(want_web);
+	json_t *db = json_object_get(kids, "db"); /* ghost is not running: left out */
+	json_t *want_db_hosts = json_pack("{s:{}}", "m2");
+	CHECK(json_equal(json_object_get(db, "hosts"), want_db_hosts));
+	json_decref(want_db_hosts);
+	CHECK(json_equal(json_object_get(db, "vars"), groups[1].vars)); /* every value as it is */
+	json_t *want_all = json_pack("{s:{s:{}, s:{}}}", "children", "web", "db");
+	CHECK(json_equal(json_object_get(kids, "everything"), want_all));
+	json_decref(want_all);
+	const char *args = json_string_value(
+		json_object_get(json_object_get(all, "vars"), "ansible_ssh_common_args"));
+	CHECK(args && str_starts(args, "-o UserKnownHostsFile='/k h/known_hosts'"
+				       " -o StrictHostKeyChecking=yes"));
+	json_decref(inv_json);
 	buf_free(&inv);
 	/* known_hosts: other addresses' lines stay, ours are replaced */
 	_cleanup_free_ char *old = xasprintf("[127.0.0.1]:%u ssh-ed25519 OLDKEY\n"
@@ -681,6 +703,21 @@ static void test_ansible_playbook(void)
 	CHECK(motd && strcmp(motd, "welcome\n") == 0);
 	CHECK(restarted && str_starts(restarted, "restarted by"));
 	CHECK(db && strcmp(db, "db 1.4 primary\n") == 0);
+	/* the group vars reached the playbook with their types and every byte */
+	_cleanup_free_ char *vars = out_file("m2", "vars.json");
+	json_t *got_vars = vars && str_starts(vars, "vars=") ? json_loads(vars + 5, 0, NULL) : NULL;
+	json_t *want_vars = json_pack("[O, O, O, O, O, O, O]", json_object_get(groups[1].vars, "l"),
+				      json_object_get(groups[1].vars, "o"),
+				      json_object_get(groups[1].vars, "q"),
+				      json_object_get(groups[1].vars, "spaced"),
+				      json_object_get(groups[1].vars, "flag"),
+				      json_object_get(groups[1].vars, "nested"),
+				      json_object_get(groups[1].vars, "nothing"));
+	if (!json_equal(got_vars, want_vars))
+		printf("#   vars.json: %s\n", vars ? vars : "(none)");
+	CHECK(json_equal(got_vars, want_vars));
+	json_decref(got_vars);
+	json_decref(want_vars);
 	CHECK(!no_db);
 	CHECK(who1 && who2 && strcmp(who1, "root\n") == 0 && strcmp(who2, "root\n") == 0);
 	CHECK(mode_of("out/m1/app.conf") == 0640);

@@ -164,6 +164,7 @@ static void test_accel(void)
 	struct accel_facts good = {.dev_kvm = true}, none = {0};
 	struct accel_facts pvm = {.dev_kvm = true, .pvm_module = true, .nested_pvm = true};
 	struct accel_facts pvm_cmdline = {.dev_kvm = true, .nested_pvm = true};
+	struct accel_facts denied = {.dev_kvm_denied = true}; /* not in group kvm */
 	pick("auto", good, true, NULL, 0);
 	pick(NULL, good, true, NULL, 0);
 	pick("auto", none, false, "missing or unusable", 0);
@@ -173,6 +174,10 @@ static void test_accel(void)
 	pick("kvm", good, true, NULL, 0);
 	pick("kvm", pvm, true, "may hang", 0);
 	pick("kvm", none, false, "/dev/kvm is missing", -1);
+	pick("auto", denied, false, "you may not open /dev/kvm; for KVM, join the group", 0);
+	pick(NULL, denied, false, "usermod -aG kvm", 0);
+	pick("kvm", denied, false, "you may not open /dev/kvm", -1);
+	pick("tcg", denied, false, NULL, 0);
 	/* this very host: whatever it is, the probe and the choice agree */
 	struct accel_facts here;
 	accel_probe(&here);
@@ -182,7 +187,7 @@ static void test_accel(void)
 	CHECK(accel_pick("auto", &here, &kvm, why, sizeof(why), &d) == 0);
 	CHECK(!kvm || (!here.pvm_module && !here.nested_pvm));
 	printf("# this host: /dev/kvm %s, kvm_pvm %s, nested_pvm %s -> %s\n",
-	       here.dev_kvm ? "usable" : "no", here.pvm_module ? "yes" : "no",
+	       here.dev_kvm ? "usable" : here.dev_kvm_denied ? "denied" : "no", here.pvm_module ? "yes" : "no",
 	       here.nested_pvm ? "yes" : "no", kvm ? "KVM" : "TCG");
 }
 
