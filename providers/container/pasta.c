@@ -1,7 +1,8 @@
 /* A machine's network without root: no bridge, no veth, no nftables (all
  * need host root), but pasta (package passt) attached to the machine's
  * user and network namespaces. It makes the guest's eth0 (CT_PASTA_IP/24,
- * gateway CT_PASTA_GW, which reaches the host's loopback), translates the
+ * gateway CT_PASTA_GW; not mapped to the host's loopback, whose services
+ * stay out of the guest's reach as in root mode), translates the
  * guest's traffic into the user's own sockets on the host (so the guest
  * reaches what the user reaches), forwards DNS sent to CT_PASTA_DNS to the
  * host's resolver, and forwards host ports into the guest: SSH on
@@ -30,7 +31,7 @@ static void pasta_argv(const struct machine *m, pid_t pid, const struct port_pla
 	static const char *const fixed[] = {
 		"pasta", "--config-net", "--quiet", "--ipv4-only", "--ns-ifname", "eth0",
 		"--address", CT_PASTA_IP, "--gateway", CT_PASTA_GW, "--dns-forward", CT_PASTA_DNS,
-		"--tcp-ns", "none", "--udp-ns", "none", "--no-dhcp",
+		"--tcp-ns", "none", "--udp-ns", "none", "--no-dhcp", "--no-map-gw",
 	};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		strv_push(argv, fixed[i]);

@@ -85,6 +85,18 @@ C ssh -c "for p in $UH/canary /proc/1/root$UH/canary /proc/1/cwd$UH/canary; do
 	nsenter -t 1 -m sh -c 'echo pwned >$UH/canary'; true" >/dev/null 2>&1
 check "escape check: guest root cannot write a file of the user's outside the machine" \
 	test "$(cat "$UH/canary")" = orig
+# A service the host binds to 127.0.0.1 is the host's own: root mode's
+# guests cannot reach it, nor can these (pasta --no-map-gw: the gateway is
+# not the host's loopback).
+LP=$(free_port)
+echo "loopback-secret-$$" >"$T/token.txt"
+python3 -m http.server --bind 127.0.0.1 "$LP" --directory "$T" >/dev/null 2>&1 &
+on_exit "kill $!"
+sleep 0.3
+got=$(timeout 20 runuser -u "$U" -- env -i HOME="$UH" PATH=/usr/bin:/bin "$CORRAL" -C "$P" ssh -c \
+	"printf 'GET /token.txt HTTP/1.0\r\n\r\n' | timeout 5 nc -w 2 10.0.2.2 $LP" 2>&1)
+check "the host's loopback-only services are out of the guest's reach" \
+	test "${got#*loopback-secret}" = "$got"
 check "the box's copy in the user's ids is made once per box" \
 	test "$(find "$UH/.corral/boxes-mapped" -mindepth 1 -maxdepth 1 -type d | wc -l)" = 1
 expect_out "halt as the user" 0 "stopped" C halt
