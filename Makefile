@@ -22,7 +22,7 @@ DEB_BUILD := gcc make pkg-config libyaml-dev libcurl4-openssl-dev libarchive-dev
 # `make deb`: dpkg-shlibdeps, dpkg-deb.
 DEB_PACKAGE := dpkg-dev
 DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
-	ca-certificates nftables rsync gpgv
+	ca-certificates nftables rsync gpgv uidmap passt
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
 	$(DEB_PACKAGE) lintian man-db zsh curl debootstrap docker-registry skopeo umoci apache2-utils gpg libxml2-utils lxd

@@ -133,6 +133,9 @@ static const struct command table[] = {
 	{"__vbox-ports", cmd_provider_entry, "KEY=VALUE...", "(the virtualbox ports: auto watcher)",
 	 ""},
 	{"__incus-ports", cmd_provider_entry, "KEY=VALUE...", "(the incus ports: auto watcher)", ""},
+	{"__ctns", cmd_provider_entry, "OP ARGS...",
+	 "(the container provider's work in the user's id map, without root)", ""},
+	{"__ctrelay", cmd_provider_entry, "", "(the container's private networks, without root)", ""},
 	{"ssh", cmd_ssh, "[NAME] [-c CMD] [--reset-host-key] [-- SSH_ARGS...]",
 	 "log in to a machine with OpenSSH, or run CMD there",
 	 "  -c, --command CMD   run CMD (a shell command line) instead of a login shell;\n"

@@ -22,6 +22,17 @@ static bool selected(struct ctx *c, const struct machine_cfg *m)
 
 /* -v: which init a container machine runs and, for corral's built-in
  * one, what it started from the guest's /etc/rc2.d. */
+/* -v: root or rootless, as the machine's last up ran (container). */
+static void print_mode(struct machine *m)
+{
+	const char *mode = machine_str(m, MK_MODE);
+	if (mode)
+		printf("  mode: %s\n", strcmp(mode, "rootless") == 0
+						? "rootless (user namespace of the user's subuid range, "
+						  "pasta network)"
+						: "root (host bridge, nftables, cgroups)");
+}
+
 static void print_init(struct machine *m)
 {
 	static const struct {
@@ -113,6 +124,7 @@ int cmd_status(struct ctx *c)
 		if (!c->json && c->verbose && member)
 			printf("  cluster member: %s\n", member);
 		if (!c->json && c->verbose && s == MS_RUNNING) {
+			print_mode(&m);
 			print_init(&m);
 			print_image(&m);
 			print_accel(&m);

@@ -523,7 +523,7 @@ static int restore_held(struct unpack *u, const struct held *h, struct diag *d)
 		return diag_errno(d, "unpack: chown %s", h->path);
 	if (!h->link && !link && chmod(h->path, perm) < 0)
 		return diag_errno(d, "unpack: chmod %s", h->path);
-	if (!h->link && u->o.private_store && h->cap &&
+	if (!h->link && u->o.private_store && h->cap && geteuid() == 0 && /* else not allowed */
 	    lsetxattr(h->path, CAP_XATTR, h->cap, h->cap_len, 0) < 0)
 		return diag_errno(d, "unpack: restore the file capability of %s", h->path);
 	if (!h->link && privileged && !u->o.private_store)

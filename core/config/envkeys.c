@@ -1408,7 +1408,7 @@ void envkeys_machine_init(struct machine_cfg *m)
 		.vbox = {.linked_clone = true},
 		.container = {.init = xstrdup("auto"), .pids = ENV_CT_PIDS,
 			      .max_connections = ENV_CT_MAX_CONNECTIONS,
-			      .limits = xstrdup("strict")},
+			      .limits = NULL}, /* strict as root, best-effort without (cgroup.c) */
 		.graceful_halt_timeout_ms = ENV_HALT_TIMEOUT_MS,
 	};
 }

@@ -57,6 +57,9 @@ static const struct {
 	[MK_INCUS_TLS] = {"incus_tls", T_LIST},
 	[MK_INCUS_PROJECT] = {"incus_project", T_STR},
 	[MK_CHECKPOINT_DISK] = {"checkpoint_disk_only", T_FLAG},
+	[MK_MODE] = {"mode", T_STR},
+	[MK_RELAY_PID] = {"relay_pid", T_INT},
+	[MK_RELAY_START] = {"relay_start", T_INT},
 };
 
 static const struct {
@@ -64,6 +67,7 @@ static const struct {
 } procs[] = {
 	[MP_MACHINE] = {MK_PID, MK_PID_START},
 	[MP_PORTFWD] = {MK_PORTFWD_PID, MK_PORTFWD_START},
+	[MP_RELAY] = {MK_RELAY_PID, MK_RELAY_START},
 };
 
 const char *mkey_name(enum mkey k) { return keys[k].name; }

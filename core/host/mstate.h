@@ -11,7 +11,8 @@
  *   core          machine_id (machine_id() in core/host/machine.c)
  *   providers     created, ip, ports, ssh_port, bridges, pid, pid_start:
  *                 the same meaning for each provider that has them
- *   container     lower, init, init_services, portfwd_pid, portfwd_start
+ *   container     lower, init, init_services, portfwd_pid, portfwd_start, mode,
+ *                 relay_pid, relay_start
  *   kvm           net_addrs, accel_fallback, suspended, accel
  *   virtualbox    id (the VM's uuid), vm_name
  *   incus         instance, image_alias, incus_remote, incus_tls,
@@ -66,6 +67,9 @@ enum mkey {
 	MK_INCUS_TLS,         /* list, incus: an https remote's client cert, key, server cert ("": none) */
 	MK_INCUS_PROJECT,     /* str, incus: the project the instance is in (none: "default") */
 	MK_CHECKPOINT_DISK,   /* flag, kvm: the checkpoint holds the disk only (9p folders block savevm) */
+	MK_MODE,              /* str, container: "root" | "rootless", as its last up ran */
+	MK_RELAY_PID,         /* int, container without root: its private networks' relay */
+	MK_RELAY_START,       /* int, container */
 	MK_COUNT
 };
 
@@ -113,7 +117,7 @@ struct proc_ident {
 	pid_t pid;
 	unsigned long long start;
 };
-enum mproc { MP_MACHINE, MP_PORTFWD }; /* pid/pid_start, portfwd_pid/portfwd_start */
+enum mproc { MP_MACHINE, MP_PORTFWD, MP_RELAY }; /* pid/pid_start, portfwd_pid/_start, relay_pid/_start */
 struct proc_ident machine_proc(const struct machine *m, enum mproc w);
 /* Records pid with its start time now; false when it is already gone. */
 bool machine_set_proc(struct machine *m, enum mproc w, pid_t pid);

@@ -25,6 +25,7 @@
 
 #include "core/base/log.h"
 #include "core/base/util.h"
+#include "core/host/paths.h"
 #include "providers/container/container.h"
 
 #define CG_ROOT "/sys/fs/cgroup"
@@ -112,23 +113,51 @@ static int miss(const struct ct_limits *l, const char *setting, const char **war
 	return 0;
 }
 
-static char *ctl_dir(const char *ctl, const char *id, const char *leaf)
+static char *ctl_dir(const char *root, const char *ctl, const char *id, const char *leaf)
 {
-	return xasprintf(CG_ROOT "%s%s/corral/%s%s%s", ctl[0] ? "/" : "", ctl, id,
+	return xasprintf("%s%s%s/corral/%s%s%s", root, ctl[0] ? "/" : "", ctl, id,
 			 leaf ? "/" : "", leaf ? leaf : "");
 }
 
+/* Without root: the cgroup (v2) this process is in when it is delegated
+ * to the user (owned and writable by it: a systemd user session's
+ * user@UID.service, a `systemd-run --user --scope`), else NULL. */
+static char *delegated_root(void)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	struct diag ignored = {0};
+	if (!is_v2() || read_file("/proc/self/cgroup", 1 << 16, &text, &len, &ignored) < 0)
+		return NULL;
+	char *rel = strstr(text, "0::");
+	if (!rel || (rel != text && rel[-1] != '\n'))
+		return NULL;
+	rel[strcspn(rel, "\n")] = '\0';
+	char *dir = path_join(CG_ROOT, rel + 3);
+	struct stat st;
+	if (stat(dir, &st) == 0 && st.st_uid == geteuid() && access(dir, W_OK) == 0)
+		return dir;
+	free(dir);
+	return NULL;
+}
+
+/* Where corral/ goes: the hierarchy's root, or the user's delegated cgroup. */
+static char *cg_root(void)
+{
+	return host_rootless() ? delegated_root() : xstrdup(CG_ROOT);
+}
+
 /* On v2 the controllers must be enabled for corral/ and its children. */
-static int enable_v2(const struct ct_limits *l, struct diag *d)
+static int enable_v2(const char *root, const struct ct_limits *l, struct diag *d)
 {
 	static const char *const ctl[][2] = {{"cpus", "+cpu"}, {"memory", "+memory"},
 					     {"pids", "+pids"}};
 	const char *warned = NULL;
-	_cleanup_free_ char *parent = path_join(CG_ROOT, "corral");
+	_cleanup_free_ char *parent = path_join(root, "corral");
 	if (mkdir_p(parent, 0755, d) < 0 && miss(l, "cpus", &warned, d) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++)
-		if ((write_str(CG_ROOT, "cgroup.subtree_control", ctl[i][1], d) < 0 ||
+		if ((write_str(root, "cgroup.subtree_control", ctl[i][1], d) < 0 ||
 		     write_str(parent, "cgroup.subtree_control", ctl[i][1], d) < 0) &&
 		    miss(l, ctl[i][0], &warned, d) < 0)
 			return -1;
@@ -137,11 +166,12 @@ static int enable_v2(const struct ct_limits *l, struct diag *d)
 
 /* Writes the knobs of one controller (k[0..n) share k->ctl) into its
  * corral/<id>, then moves pid into corral/<id>/guest. */
-static int apply_ctl(const char *id, pid_t pid, const struct knob *k, size_t n,
+static int apply_ctl(const char *root, const char *id, pid_t pid, const struct knob *k, size_t n,
 		     const struct ct_limits *l, struct diag *d)
 {
 	const char *warned = NULL;
-	_cleanup_free_ char *dir = ctl_dir(k->ctl, id, NULL), *guest = ctl_dir(k->ctl, id, GUEST);
+	_cleanup_free_ char *dir = ctl_dir(root, k->ctl, id, NULL);
+	_cleanup_free_ char *guest = ctl_dir(root, k->ctl, id, GUEST);
 	if (mkdir_p(dir, 0755, d) < 0)
 		return miss(l, k->setting, &warned, d);
 	for (size_t i = 0; i < n; i++) {
@@ -160,9 +190,28 @@ static int apply_ctl(const char *id, pid_t pid, const struct knob *k, size_t n,
 	return 0;
 }
 
+/* Unset: strict as root; without root best-effort, as an ordinary user
+ * seldom has a delegated cgroup (`limits: strict` asks for the error). */
 bool ct_best_effort(const struct machine_cfg *c)
 {
-	return c->container.limits && strcmp(c->container.limits, "best-effort") == 0;
+	if (!c->container.limits)
+		return host_rootless();
+	return strcmp(c->container.limits, "best-effort") == 0;
+}
+
+/* Without root and no delegated cgroup: no limit at all. */
+static int undelegated(const struct ct_limits *l, struct diag *d)
+{
+	if (l->best_effort) {
+		log_warn("cpus, memory and pids limits are not applied: corral runs without root "
+			 "and its cgroup is not delegated to the user");
+		return 0;
+	}
+	diag_fail(d, "the `cpus`, `memory` and `pids` limits cannot be applied: corral runs "
+		     "without root and its cgroup is not delegated to the user");
+	return diag_hint(d, "run it in a systemd user session's delegated cgroup (systemd-run "
+			    "--user --scope corral up), or set provider_options.container.limits: "
+			    "best-effort");
 }
 
 int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d)
@@ -170,13 +219,16 @@ int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct
 	struct knob k[24];
 	bool v2 = is_v2();
 	size_t n = knobs_for(l, v2, k);
-	if (v2 && enable_v2(l, d) < 0)
+	_cleanup_free_ char *root = cg_root();
+	if (!root)
+		return undelegated(l, d);
+	if (v2 && enable_v2(root, l, d) < 0)
 		return -1;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && strcmp(k[j].ctl, k[i].ctl) == 0)
 			j++;
-		if (apply_ctl(id, pid, k + i, j - i, l, d) < 0)
+		if (apply_ctl(root, id, pid, k + i, j - i, l, d) < 0)
 			return -1;
 		i = j;
 	}
@@ -211,9 +263,11 @@ void ct_cgroup_remove(const char *id)
 	 * (isolate.c), where a hybrid host mounts the v2 hierarchy */
 	static const char *const v1[] = {"cpu", "memory", "pids", "devices", "unified"};
 	bool v2 = is_v2();
-	for (size_t i = 0; i < (v2 ? 1 : sizeof(v1) / sizeof(v1[0])); i++) {
+	_cleanup_free_ char *root = cg_root();
+	for (size_t i = 0; root && i < (v2 ? 1 : sizeof(v1) / sizeof(v1[0])); i++) {
 		const char *ctl = v2 ? "" : v1[i];
-		_cleanup_free_ char *guest = ctl_dir(ctl, id, GUEST), *dir = ctl_dir(ctl, id, NULL);
+		_cleanup_free_ char *guest = ctl_dir(root, ctl, id, GUEST);
+		_cleanup_free_ char *dir = ctl_dir(root, ctl, id, NULL);
 		remove_dir(guest, 0);
 		remove_dir(dir, 0);
 	}

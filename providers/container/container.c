@@ -1,7 +1,10 @@
 /* The container provider's vtable: a machine is an overlay root over the
  * box's rootfs/, booted by spawn.c in its own namespaces, wired to a host
  * bridge by a veth pair, limited by cgroups, reached over SSH on its
- * bridge address. Everything needed to find it again is in state.json. */
+ * bridge address. Without root (host_rootless()): over the user's copy of
+ * the box in its mapped ids, networked by pasta (SSH on a forwarded port)
+ * and relay.c, limited only in a delegated cgroup. Everything needed to
+ * find it again is in state.json. */
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -16,6 +19,7 @@
 #include "core/base/strv.h"
 #include "core/base/util.h"
 #include "core/host/mstate.h"
+#include "core/host/paths.h"
 #include "core/host/proc.h"
 #include "core/host/state.h"
 #include "core/ssh/ssh.h"
@@ -28,29 +32,32 @@
 
 extern const struct provider provider_container;
 
-/* Not root: what the host lacks for rootless machines, each with its fix;
- * with nothing lacking, the mode itself is not there yet (docs/providers.md,
- * "Without root"). */
+/* Not root: what the host lacks for rootless machines, each with its fix
+ * (docs/providers.md, "Without root"). */
 static int rootless_usable(struct diag *why)
 {
-	struct passwd *pw = getpwuid(geteuid());
 	struct ct_subid range[2];
-	if (ct_rootless_check(&ct_rootless_host_real, pw ? pw->pw_name : NULL, geteuid(), range,
-			      why) < 0)
+	if (ct_rootless_ranges(range, why) < 0)
 		return -1;
-	diag_fail(why, "the container provider does not run without root yet");
-	return diag_hint(why, "run corral as root, or use the kvm provider (it runs as any user)");
+	if (!proc_have("pasta")) {
+		diag_fail(why, "the container provider needs `pasta` for its network without root");
+		return diag_hint(why, "apt-get install passt (as root)");
+	}
+	if (access("/dev/net/tun", R_OK | W_OK) == 0)
+		return 0;
+	diag_errno(why, "pasta needs /dev/net/tun, which this user cannot open");
+	return diag_hint(why, "chmod 0666 /dev/net/tun (as root; the mode Debian's udev gives it)");
 }
 
 static int ct_usable(struct diag *why)
 {
 	char *fs;
 	size_t len;
-	if (geteuid() != 0)
-		return rootless_usable(why);
-	if (!proc_have("ip"))
+	if (host_rootless() && rootless_usable(why) < 0)
+		return -1;
+	if (!host_rootless() && !proc_have("ip"))
 		return diag_fail(why, "the container provider needs `ip` (install iproute2)");
-	if (!proc_have("nft"))
+	if (!host_rootless() && !proc_have("nft"))
 		return diag_fail(why, "the container provider needs `nft` for its firewall "
 				      "(install nftables)");
 	if (read_file("/proc/filesystems", 1 << 16, &fs, &len, why) < 0)
@@ -86,14 +93,15 @@ static bool valid_hostname(const char *h)
 }
 
 /* "auto": builtin for a box that runs the host's sshd (only the built-in
- * init starts it), else the box's metadata decides ("init": "systemd"),
+ * init starts it) and without root, else the box's metadata decides ("init": "systemd"),
  * else its tree (systemd when its /sbin/init is systemd), else builtin. */
 static const char *init_mode(const struct machine *m, const char *box_dir, const char *lower)
 {
 	const char *want = m->cfg->container.init;
 	if (want && strcmp(want, "auto") != 0)
 		return want;
-	if (ct_needs_host_sshd(box_dir, lower))
+	/* without root systemd would need a cgroup of its own, seldom delegated */
+	if (ct_needs_host_sshd(box_dir, lower) || host_rootless())
 		return "builtin";
 	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
 	json_t *o;
@@ -106,9 +114,46 @@ static const char *init_mode(const struct machine *m, const char *box_dir, const
 	return sd ? "systemd" : ct_box_init(lower);
 }
 
+/* Without root: eth0 is pasta's (pasta.c); eth1... the envfile's
+ * networks, each a segment of relay.c, at the address the envfile gives,
+ * else one from the segment's pool. */
+static int lease_rootless(const struct machine *m, struct ct_boot *b, struct diag *d)
+{
+	const struct machine_cfg *c = m->cfg;
+	if (c->nnetworks + 1 > CT_MAX_NETS)
+		return diag_fail(d, "%s: at most %d networks per container", c->name, CT_MAX_NETS - 1);
+	struct net_lease *l = &b->nets[0];
+	snprintf(l->ip, sizeof(l->ip), "%s", CT_PASTA_IP);
+	snprintf(l->gateway, sizeof(l->gateway), "%s", CT_PASTA_GW);
+	l->prefix = CT_PASTA_PREFIX;
+	for (size_t i = 0; i < c->nnetworks; i++) {
+		const struct net_attach *a = &c->networks[i];
+		const struct network_cfg *nc = env_network(m->env, a->network);
+		struct subnet sn;
+		if (!nc)
+			return diag_fail(d, "%s: no network `%s` in the envfile", c->name, a->network);
+		size_t nfixed = 0;
+		_cleanup_free_ uint32_t *fixed = env_fixed_ips(m->env, a->network, &nfixed);
+		struct net_skip skip = {fixed, nfixed};
+		char *ip = b->nets[i + 1].ip;
+		if (net_subnet_parse(nc->subnet, &sn, d) < 0)
+			return -1;
+		if (a->ip)
+			snprintf(ip, sizeof(b->nets[i + 1].ip), "%s", a->ip);
+		else if (ct_segment_ip(m, a->network, nc->subnet, &skip, ip, d) < 0)
+			return diag_wrap(d, "%s: network %s", c->name, a->network);
+		snprintf(b->nets[i + 1].gateway, sizeof(b->nets[i + 1].gateway), "%s", a->ip);
+		b->nets[i + 1].prefix = sn.prefix;
+	}
+	b->nnets = (unsigned)c->nnetworks + 1;
+	return 0;
+}
+
 static int lease_all(struct machine *m, struct ct_boot *b, struct diag *d)
 {
 	const struct machine_cfg *c = m->cfg;
+	if (b->rootless)
+		return lease_rootless(m, b, d);
 	size_t n = c->nnetworks ? c->nnetworks : 1;
 	if (n > CT_MAX_NETS)
 		return diag_fail(d, "%s: at most %d networks per container", c->name, CT_MAX_NETS);
@@ -183,20 +228,39 @@ void ct_release_host(struct machine *m, unsigned nlinks)
 static void release_runtime(struct machine *m)
 {
 	ct_ports_stop(m);
+	ct_relay_stop(m);
 	ct_release_host(m, machine_list_len(m, MK_BRIDGES));
 	machine_clear_proc(m, MP_MACHINE);
 }
 
-static int prepare(struct machine *m, struct ct_boot *b, struct diag *d)
+/* Without root the init writes the machine's files (ct_rootfs_write): it
+ * gets the login key and the host key's path. */
+static int prepare_files(struct machine *m, struct ct_boot *b, char **pub, char **host_key,
+			 char **host_pub, struct diag *d)
 {
-	_cleanup_free_ char *pub = NULL, *host_pub = NULL;
+	if (ssh_machine_key(m->dir, pub, d) < 0)
+		return -1;
+	if (!b->rootless)
+		return ct_idmap_acquire(m, b, &b->idmap, d) < 0 || ct_idmap_upper(b, d) < 0 ||
+				       ct_rootfs_prepare(m, b, *pub, host_pub, d) < 0
+			       ? -1 : 0;
+	b->user_pub = *pub, b->name = m->cfg->name;
+	if (ct_host_key(m, host_key, host_pub, d) < 0)
+		return diag_wrap(d, "%s: SSH host key", m->cfg->name);
+	b->host_key = *host_key;
+	return 0;
+}
+
+static int prepare(struct machine *m, struct ct_boot *b, char **pub, char **host_key,
+		   struct diag *d)
+{
+	_cleanup_free_ char *host_pub = NULL;
 	const char *dirs[] = {b->upper, b->work, b->root};
 	for (size_t i = 0; i < 3; i++)
 		if (mkdir_p(dirs[i], 0755, d) < 0 || check_mount_path(dirs[i], d) < 0)
 			return -1;
 	if (check_mount_path(b->lower, d) < 0 || lease_all(m, b, d) < 0 ||
-	    ct_idmap_acquire(m, b, &b->idmap, d) < 0 || ct_idmap_upper(b, d) < 0 ||
-	    ssh_machine_key(m->dir, &pub, d) < 0 || ct_rootfs_prepare(m, b, pub, &host_pub, d) < 0)
+	    prepare_files(m, b, pub, host_key, &host_pub, d) < 0)
 		return -1;
 	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
 	if (host_pub && ssh_known_hosts_pin(kh, host_pub, d) < 0)
@@ -248,24 +312,30 @@ static void console_rotate(const char *console)
 static int boot(struct machine *m, struct ct_boot *b, const char *id, struct diag *d)
 {
 	pid_t pid;
-	int ctl;
-	if (ct_spawn(b, &pid, &ctl, d) < 0)
+	int ctl, taps[CT_MAX_NETS];
+	if (ct_spawn(b, &pid, &ctl, taps, d) < 0)
 		return -1;
 	machine_set_proc(m, MP_MACHINE, pid);
 	machine_set_flag(m, MK_CREATED, true);
+	machine_set_str(m, MK_MODE, b->rootless ? "rootless" : "root");
 	int r = machine_save(m, d);
 	if (r == 0) {
 		struct ct_limits l = limits_of(m->cfg);
 		r = ct_cgroup_apply(id, pid, &l, d);
 	}
 	if (r == 0)
-		r = wire(b, id, pid, d);
+		r = b->rootless ? ct_pasta_start(m, pid, d) : wire(b, id, pid, d);
+	if (r == 0 && b->rootless && b->nnets > 1)
+		r = ct_relay_start(m, taps, d);
+	for (unsigned i = 0; i < CT_MAX_NETS; i++)
+		if (taps[i] >= 0)
+			close(taps[i]);
 	if (r == 0)
 		r = ct_spawn_finish(ctl, INIT_REPORT_TIMEOUT_MS, d);
 	close(ctl);
 	if (r == 0 && strcmp(b->init, "builtin") == 0)
 		note_services(m, pid);
-	if (r == 0)
+	if (r == 0 && !b->rootless) /* else pasta forwards them */
 		r = ct_ports_start(m, b->nets[0].ip, d);
 	if (r < 0) {
 		proc_stop(pid, machine_proc(m, MP_MACHINE).start, SIGKILL, KILL_WAIT_MS);
@@ -355,6 +425,13 @@ static int ct_up(struct machine *m, struct diag *d)
 	_cleanup_free_ char *box_lower = m->box_dir ? path_join(m->box_dir, "rootfs") : NULL;
 	if (!lower && !box_lower)
 		return diag_fail(d, "%s: no box to boot from", m->cfg->name);
+	if (box_lower && host_rootless() && (!lower || s == MS_NOT_CREATED)) {
+		char *mapped = NULL; /* the box's copy in the user's ids (unshare.c) */
+		if (ct_box_mapped(m->box_dir, &mapped, d) < 0)
+			return diag_wrap(d, "%s", m->cfg->name);
+		free(box_lower);
+		box_lower = mapped;
+	}
 	if (!lower || s == MS_NOT_CREATED) {
 		machine_set_str(m, MK_LOWER, box_lower);
 		machine_set_str(m, MK_INIT, init_mode(m, m->box_dir, box_lower));
@@ -378,11 +455,14 @@ static int ct_up(struct machine *m, struct diag *d)
 		.user = m->cfg->ssh.user, .id = id,
 		.console = console,
 		.binds = m->cfg->synced, .nbinds = m->cfg->nsynced,
+		.rootless = host_rootless(),
 	};
 	_cleanup_free_ char *box_dir = path_dirname(lower), *sshd_dir = NULL;
+	_cleanup_free_ char *pub = NULL, *host_key = NULL;
 	struct strv svc = {0}, svc_env = {0};
 	int r = sshd_choice(box_dir, lower, &b, &sshd_dir, d) < 0 ||
-			image_command(m, box_dir, &b, &svc, &svc_env, d) < 0 || prepare(m, &b, d) < 0
+			image_command(m, box_dir, &b, &svc, &svc_env, d) < 0 ||
+			prepare(m, &b, &pub, &host_key, d) < 0
 		? -1 : 0;
 	if (r == 0) {
 		console_rotate(console);
@@ -415,6 +495,13 @@ static int ct_halt(struct machine *m, bool force, struct diag *d)
 	return stop(m, force, d) < 0 ? -1 : machine_save(m, d);
 }
 
+/* A tree of the machine's; without root its files are the user's mapped
+ * ids, removed in a user namespace of that map. */
+static int rm_tree(const char *p, struct diag *d)
+{
+	return host_rootless() ? ct_unshare_rm(p, d) : rm_rf(p, d);
+}
+
 /* No state is saved: the lifecycle removes the machine's directory next. */
 static int ct_destroy(struct machine *m, struct diag *d)
 {
@@ -429,10 +516,11 @@ static int ct_destroy(struct machine *m, struct diag *d)
 					     CHECKPOINT};
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
-		if (rm_rf(p, d) < 0)
+		if (rm_tree(p, d) < 0)
 			return -1;
 	}
-	ct_idmap_release(m);
+	if (!host_rootless())
+		ct_idmap_release(m);
 	machine_del(m, MK_CREATED);
 	return 0;
 }
@@ -444,6 +532,9 @@ static int ct_destroy(struct machine *m, struct diag *d)
 static int copy_tree(const char *from, const char *to, struct diag *d)
 {
 	const char *argv[] = {"cp", "-a", "--reflink=auto", "--", from, to, NULL};
+	const char *in_ns[] = {"copy", from, to, NULL}; /* without root: in the user's ids */
+	if (host_rootless())
+		return ct_unshare_run(in_ns, d);
 	return rm_rf(to, d) < 0 || proc_run(argv, NULL, d) < 0 ? -1 : 0;
 }
 
@@ -461,7 +552,7 @@ static int ct_checkpoint(struct machine *m, struct diag *d)
 	if (ct_disk_open(m, false, &upper, &work, d) < 0)
 		return -1;
 	_cleanup_free_ char *cp = checkpoint_dir(upper), *tmp = xasprintf("%s.new", cp);
-	if (copy_tree(upper, tmp, d) < 0 || rm_rf(cp, d) < 0)
+	if (copy_tree(upper, tmp, d) < 0 || rm_tree(cp, d) < 0)
 		return diag_wrap(d, "%s: checkpoint", m->cfg->name);
 	if (rename(tmp, cp) < 0)
 		return diag_errno(d, "%s: checkpoint: rename %s", m->cfg->name, tmp);
@@ -482,7 +573,8 @@ static int ct_reset(struct machine *m, struct diag *d)
 		diag_fail(d, "%s has no `provisioned` checkpoint", m->cfg->name);
 		return diag_hint(d, "it is taken after the first complete provisioning");
 	}
-	if (rm_rf(work, d) < 0 || copy_tree(cp, upper, d) < 0)
+	if (rm_tree(work, d) < 0 ||
+	    copy_tree(cp, upper, d) < 0)
 		return diag_wrap(d, "%s: reset", m->cfg->name);
 	return ct_up(m, d);
 }
@@ -490,6 +582,8 @@ static int ct_reset(struct machine *m, struct diag *d)
 static const struct provider_entry entries[] = {
 	{"__init", ct_init_main},
 	{"__portfwd", ct_portfwd_main},
+	{"__ctns", ct_ns_main},
+	{"__ctrelay", ct_relay_main},
 	{NULL, NULL},
 };
 

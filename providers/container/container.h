@@ -13,7 +13,11 @@
  *   sshbundle.c the host's sshd packed for trees without one (OCI images)
  *   package.c  `corral package`: box tree and upper layer merged into a .box
  *   container.c the provider vtable over these
- * Runs as root. Internal to providers/container/. */
+ * and, for an ordinary user (docs/providers.md, "Without root"):
+ *   unshare.c  the user's id map (newuidmap), work in it, the box's copy
+ *   pasta.c    the network through pasta, SSH and ports on the host
+ *   relay.c    private networks as loopback multicast segments
+ * Runs as root, or as the user. Internal to providers/container/. */
 #ifndef CORRAL_CONTAINER_H
 #define CORRAL_CONTAINER_H
 #include <stdbool.h>
@@ -47,6 +51,11 @@ struct ct_boot {
 	unsigned nnets;
 	const struct synced_folder *binds; /* host directories mounted read-write in the guest */
 	size_t nbinds;
+	/* Without root (unshare.c): the init is spawned in a user namespace of
+	 * the user's map, idmap is 0 (ids in the init are the guest's), and the
+	 * init writes the machine's files itself (ct_rootfs_write) with these. */
+	bool rootless;
+	const char *user_pub, *host_key, *name;
 };
 
 /* rootfs.c: writes hostname, hosts, resolv.conf, the SSH user's
@@ -56,6 +65,17 @@ struct ct_boot {
  * NULL when it already existed. */
 int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const char *user_pub,
 		      char **host_pub, struct diag *d);
+
+/* rootfs.c: ct_rootfs_prepare in two halves: the machine's host key
+ * (*host_key: its path; *host_pub set when made now; caller frees both),
+ * and the writes into the upper layer (by the init without root, in the
+ * machine's user namespace, as only ids mapped there may own them). */
+int ct_host_key(const struct machine *m, char **host_key, char **host_pub, struct diag *d);
+int ct_rootfs_write(const struct ct_boot *b, const char *user_pub, const char *host_key,
+		    const char *name, struct diag *d);
+/* Without root the guest's resolv.conf names this address, which pasta
+ * forwards to the host's resolver. */
+#define CT_PASTA_DNS "10.0.2.3"
 
 /* rootfs.c: rel under the tree dirfd (a layer, or a running guest's
  * /proc/PID/root), read as the guest's untrusted file: no symlink is
@@ -112,6 +132,48 @@ bool ct_subid_line(const char *line, char name[64], uint64_t *start, uint64_t *c
  * uid in a whole subuid/subgid file's text; -1 when there is none. */
 int ct_subid_find(const char *text, const char *user, uid_t uid, struct ct_subid *out);
 
+/* unshare.c: without root. ct_rootless_ranges: the user's subuid and
+ * subgid ranges (ct_rootless_check on the host's files). ct_userns_map
+ * writes the map of the process pid (spawned with CLONE_NEWUSER) with
+ * newuidmap/newgidmap: guest 0 the user's own id, guest 1..65535 its
+ * range; ct_userns_release does that and then says "m" on ctl (the
+ * child waits for it). ct_unshare_run runs `corral __ctns ARGS` in such a
+ * namespace and waits: "rm PATH", "copy FROM TO". ct_box_mapped gives the
+ * rootfs/ of the user's copy of the box in box_dir with the box's owners
+ * in the map (made once per box; *lower caller frees). */
+int ct_rootless_ranges(struct ct_subid range[2], struct diag *d);
+int ct_userns_map(pid_t pid, struct diag *d);
+int ct_userns_release(pid_t pid, int ctl, struct diag *d);
+int ct_unshare_run(const char *const *args, struct diag *d);
+int ct_unshare_rm(const char *path, struct diag *d);
+int ct_box_mapped(const char *box_dir, char **lower, struct diag *d);
+int ct_ns_main(int argc, char **argv);
+/* In a process spawned so (its argv as its entry got it): waits for "m"
+ * on fd and runs itself again, now root of the namespace with its
+ * capabilities; in that second run, 0 at once. */
+int ct_userns_enter(int fd, int argc, char **argv);
+
+/* pasta.c: the machine's network without root: pasta attached to the
+ * namespaces of pid, the guest at ip (CT_PASTA_IP) on eth0, SSH and the
+ * envfile's ports forwarded from the host (picked by core/host/ports.c,
+ * recorded in state); pasta's identity is state MP_PORTFWD (stopped by
+ * ct_ports_stop). */
+#define CT_PASTA_IP "10.0.2.15"
+#define CT_PASTA_GW "10.0.2.2"
+#define CT_PASTA_PREFIX 24
+int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d);
+
+/* relay.c: private networks without root: taps[i] is the init's tap for
+ * eth<i> (i >= 1, one per envfile network of the machine), relayed by a
+ * detached `corral __ctrelay` to the network's loopback multicast group
+ * (state MP_RELAY; ct_relay_stop ends it). */
+int ct_relay_start(struct machine *m, const int *taps, struct diag *d);
+/* An address on the network's segment for a machine without `ip:`. */
+int ct_segment_ip(const struct machine *m, const char *network, const char *subnet,
+		  const struct net_skip *skip, char ip[16], struct diag *d);
+void ct_relay_stop(struct machine *m);
+int ct_relay_main(int argc, char **argv);
+
 /* passwd.c: one line of passwd(5), split in place (fields point into
  * line); false for a line that is not seven fields with numeric ids. */
 struct passwd_entry {
@@ -129,8 +191,9 @@ unsigned passwd_free_id(const char *passwd, const char *group, unsigned from, un
 
 /* spawn.c: clones the init in new mount, pid, uts, ipc and net namespaces,
  * in its own session, and returns once it runs; *ctl is the control socket
- * for ct_spawn_finish. */
-int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d);
+ * for ct_spawn_finish; taps[0..CT_MAX_NETS) the tap fds the init sent
+ * (without root, private networks), -1 for none. */
+int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, int *taps, struct diag *d);
 /* Tells the init that its cgroup and links are ready, then waits until it
  * reports the root file system mounted and its services started (or the error). */
 int ct_spawn_finish(int ctl, uint64_t timeout_ms, struct diag *d);

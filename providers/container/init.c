@@ -28,7 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -53,6 +57,7 @@
 
 struct init_cfg {
 	const char *lower, *upper, *work, *root, *hostname, *init, *user, *idmap_arg, *id;
+	const char *rootless, *userkey, *hostkey, *name; /* rootless=1: unshare.c's map */
 	uint32_t idmap; /* the host id of guest id 0 */
 	int userns;     /* the machine's user namespace, from iso_namespaces */
 	const char *nets[CT_MAX_NETS];
@@ -93,6 +98,10 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 		{"sshd", offsetof(struct init_cfg, sshd_dir)},
 		{"svc_dir", offsetof(struct init_cfg, svc_dir)},
 		{"svc_user", offsetof(struct init_cfg, svc_user)},
+		{"rootless", offsetof(struct init_cfg, rootless)},
+		{"userkey", offsetof(struct init_cfg, userkey)},
+		{"hostkey", offsetof(struct init_cfg, hostkey)},
+		{"name", offsetof(struct init_cfg, name)},
 	};
 	for (int i = 1; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
@@ -123,7 +132,9 @@ static int parse_args(int argc, char **argv, struct init_cfg *c)
 		return errno = 0, fail("init arguments incomplete");
 	char *end;
 	unsigned long id = strtoul(c->idmap_arg, &end, 10);
-	if (*end || id == 0 || id > 0xffffffffUL - CT_IDMAP_SIZE)
+	if (c->rootless && (!c->userkey || !c->hostkey || !c->name))
+		return errno = 0, fail("init arguments incomplete");
+	if (*end || (id == 0) != (c->rootless != NULL) || id > 0xffffffffUL - CT_IDMAP_SIZE)
 		return errno = 0, fail("bad idmap `%s`", c->idmap_arg);
 	c->idmap = (uint32_t)id;
 	return 0;
@@ -135,7 +146,7 @@ static int setup_network(const struct init_cfg *c)
 {
 	struct buf b = {0};
 	buf_puts(&b, "link set lo up\n");
-	for (unsigned i = 0; i < c->nnets; i++) {
+	for (unsigned i = c->rootless ? 1 : 0; i < c->nnets; i++) { /* rootless eth0: pasta's */
 		char dev[16], addr[32], gw[16];
 		if (sscanf(c->nets[i], "%15[^,],%31[^,],%15s", dev, addr, gw) != 3) {
 			buf_free(&b);
@@ -281,11 +292,13 @@ static int mount_overlay(const struct init_cfg *c)
 {
 	struct diag d = {0};
 	_cleanup_free_ char *machine = path_dirname(c->root);
-	_cleanup_free_ char *stage = path_join(machine, "lower");
-	if (iso_idmap_lower(c->lower, stage, c->userns, &d) < 0)
+	_cleanup_free_ char *stage = c->rootless ? xstrdup(c->lower) : path_join(machine, "lower");
+	if (!c->rootless && iso_idmap_lower(c->lower, stage, c->userns, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
-	_cleanup_free_ char *ovl = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", stage,
-					     c->upper, c->work);
+	/* without root: the box's copy in the user's ids, overlay's own
+	 * attributes in user.* (trusted.* needs host root) */
+	_cleanup_free_ char *ovl = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s%s", stage,
+					     c->upper, c->work, c->rootless ? ",userxattr" : "");
 	if (mount("overlay", c->root, "overlay", 0, ovl) < 0)
 		return fail("mount the overlay root on %s", c->root);
 	return 0;
@@ -304,8 +317,13 @@ static int mount_api(const struct init_cfg *c)
 	    mnt("tmpfs", c->root, "run", "tmpfs", nsd, run) < 0 ||
 	    mnt("tmpfs", c->root, "tmp", "tmpfs", nsd, tmp) < 0)
 		return -1;
-	if (iso_protect(c->root, &d) < 0 || iso_cgroup(c->root, c->idmap, &d) < 0)
+	if (iso_protect(c->root, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
+	if (iso_cgroup(c->root, c->idmap, &d) == 0)
+		return 0;
+	if (!c->rootless) /* without root the user may have no delegated cgroup */
+		return errno = 0, fail("%s", d.msg);
+	fprintf(stderr, "corral-init: %s: the guest's cgroup is not its own\n", d.msg);
 	return 0;
 }
 
@@ -424,20 +442,85 @@ static const char *const *host_sshd_argv(const struct init_cfg *c)
 	return argv;
 }
 
+/* Without root (run again once the host wrote our map: ct_userns_enter),
+ * the machine's files are written from here, where the guest's ids are
+ * ours (rootfs.c, as root mode writes them from the host). */
+static int rootless_files(const struct init_cfg *c)
+{
+	char ip[32] = "";
+	if (c->nnets && sscanf(c->nets[0], "%*[^,],%31[^/]", ip) != 1)
+		return errno = 0, fail("bad network `%s`", c->nets[0]);
+	struct ct_boot b = {.lower = c->lower, .upper = c->upper, .hostname = c->hostname,
+			    .user = c->user, .sshd_dir = c->sshd_dir, .rootless = true};
+	snprintf(b.nets[0].ip, sizeof(b.nets[0].ip), "%s", ip);
+	struct diag d = {0};
+	if (ct_rootfs_write(&b, c->userkey, c->hostkey, c->name, &d) < 0)
+		return errno = 0, fail("%s", d.msg);
+	return 0;
+}
+
+/* Without root, a private network is a tap device (eth1...) in our
+ * network namespace, its fd handed to the host's relay (relay.c). */
+static int make_taps(const struct init_cfg *c, int *taps, size_t *n)
+{
+	for (unsigned i = 1; c->rootless && i < c->nnets; i++) {
+		struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI};
+		if (sscanf(c->nets[i], "%15[^,]", ifr.ifr_name) != 1)
+			return errno = 0, fail("bad network `%s`", c->nets[i]);
+		int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+		if (fd >= 0)
+			taps[(*n)++] = fd; /* the caller closes it */
+		if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
+			return fail("tap device %s", ifr.ifr_name);
+	}
+	return 0;
+}
+
+/* "R" on fd 3, with the taps' fds. */
+static int say_ready(const int *fds, size_t n)
+{
+	char r = 'R', cbuf[CMSG_SPACE(sizeof(int) * CT_MAX_NETS)] = {0};
+	struct iovec io = {.iov_base = &r, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &io, .msg_iovlen = 1};
+	if (n) {
+		mh.msg_control = cbuf, mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET, cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
+	}
+	ssize_t w = sendmsg(CTL_FD, &mh, MSG_NOSIGNAL);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+	return w == 1 ? 0 : -1;
+}
+
 /* Before the host wires the machine: its namespaces, then "R" on fd 3. */
 static int enter_namespaces(struct init_cfg *c)
 {
 	struct diag d = {0};
+	int taps[CT_MAX_NETS];
+	size_t ntaps = 0;
+	if (c->rootless && rootless_files(c) < 0)
+		return -1;
 	if (iso_namespaces(c->idmap, &c->userns, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
-	return dprintf(CTL_FD, "R") == 1 ? 0 : -1;
+	if (make_taps(c, taps, &ntaps) < 0) {
+		for (size_t i = 0; i < ntaps; i++)
+			close(taps[i]);
+		return -1;
+	}
+	return say_ready(taps, ntaps);
 }
 
 static int own_cgroup(const struct init_cfg *c)
 {
 	struct diag d = {0};
-	if (iso_cgroup_own(c->root, c->id, &d) < 0)
+	if (iso_cgroup_own(c->root, c->id, &d) == 0)
+		return 0;
+	if (!c->rootless) /* without root: the guest's cgroup may not be its own */
 		return errno = 0, fail("cgroup: %s", d.msg);
+	fprintf(stderr, "corral-init: cgroup: %s\n", d.msg);
 	return 0;
 }
 
@@ -672,6 +755,12 @@ static int serve(const sigset_t *set, const struct console *con, const struct in
 	rc_start();
 	if (sshd_keep(&sshd, &d) < 0 || image_keep(&image, c, &d) < 0)
 		return errno = 0, fail("%s", d.msg);
+	/* Without root SSH comes through pasta, which takes the host's side of
+	 * a connection before the guest's: one made before sshd listens is
+	 * reset after the handshake began, and the host backs off. So "OK"
+	 * waits for the listener (root mode's connections are refused at once). */
+	for (unsigned w = 0; c->rootless && w < SSHD_LISTEN_MS && !port22_served(); w += 5)
+		sleep_ms(5);
 	dprintf(CTL_FD, "OK\n");
 	close(CTL_FD);
 	bool stopping = false;
@@ -703,6 +792,9 @@ int ct_init_main(int argc, char **argv)
 		sigaddset(&set, sigs[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	char go;
+	for (int i = 1; i < argc; i++) /* without root: once mapped, as its root */
+		if (strcmp(argv[i], "rootless=1") == 0 && ct_userns_enter(CTL_FD, argc, argv) < 0)
+			return 1;
 	fcntl(CTL_FD, F_SETFD, FD_CLOEXEC); /* sshd and `ip` must not hold the host's EOF back */
 	if (parse_args(argc, argv, &c) < 0 || enter_namespaces(&c) < 0)
 		return 1;

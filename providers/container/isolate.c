@@ -117,7 +117,12 @@ int iso_namespaces(uint32_t base, int *userns, struct diag *d)
 	static const int types[] = {0, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC};
 	char map[64];
 	int fds[4];
-	snprintf(map, sizeof(map), "0 %u %u\n", base, CT_IDMAP_SIZE);
+	/* base 0: the init runs without root, in a namespace whose root and
+	 * ids 1.. map to different host ranges; an extent may not span both */
+	if (base)
+		snprintf(map, sizeof(map), "0 %u %u\n", base, CT_IDMAP_SIZE);
+	else
+		snprintf(map, sizeof(map), "0 0 1\n1 1 %u\n", CT_IDMAP_SIZE - 1);
 	if (make_ns(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC, map, map, names, fds,
 		    4, d) < 0)
 		return -1;

@@ -374,7 +374,9 @@ static int write_identity(const struct layers *l, const struct ct_boot *b, struc
 	char *resolv = NULL;
 	size_t len;
 	struct diag ignored = {0};
-	if (read_file("/etc/resolv.conf", 1 << 16, &resolv, &len, &ignored) < 0)
+	if (b->rootless) /* pasta forwards what is sent there to the host's resolver */
+		resolv = xstrdup("nameserver " CT_PASTA_DNS "\n");
+	else if (read_file("/etc/resolv.conf", 1 << 16, &resolv, &len, &ignored) < 0)
 		resolv = xstrdup("");
 	int r = put_str(l, "etc/hostname", hostname, &f, d) < 0 ||
 			put_str(l, "etc/hosts", hosts, &f, d) < 0 ||
@@ -384,12 +386,12 @@ static int write_identity(const struct layers *l, const struct ct_boot *b, struc
 	return r;
 }
 
-static int authorize_key(const struct machine *m, const struct layers *l, const char *pub,
+static int authorize_key(const char *login, const struct layers *l, const char *pub,
 			 struct diag *d)
 {
 	struct owner user = {0};
 	char home[256];
-	if (passwd_find(l, m->cfg->ssh.user, &user, home, sizeof(home), d) < 0)
+	if (passwd_find(l, login, &user, home, sizeof(home), d) < 0)
 		return -1;
 	_cleanup_free_ char *sshdir = xasprintf("%s/.ssh", home + 1);
 	_cleanup_free_ char *rel = path_join(sshdir, "authorized_keys");
@@ -428,20 +430,17 @@ static int authorize_key(const struct machine *m, const struct layers *l, const 
  * then) and is written with its matching .pub on every up, over whatever
  * the box or the guest left; the key types corral does not make are hidden
  * by whiteouts when the box has them and the guest made none of its own. */
-static int host_keys(const struct machine *m, const struct layers *l, char **host_pub,
+static int host_keys(const char *priv, const char *name, const struct layers *l,
 		     struct diag *d)
 {
-	_cleanup_free_ char *priv = path_join(m->dir, "ssh_host_ed25519_key");
 	_cleanup_free_ char *text = NULL, *pub = NULL;
-	if (!path_exists(priv) && ssh_host_key_generate(priv, host_pub, d) < 0)
-		return -1;
 	if (read_file_flags(priv, O_NOFOLLOW, 1 << 16, &text, NULL, d) < 0 ||
 	    ssh_public_line(priv, &pub, d) < 0)
 		return -1;
 	char *sp = strchr(pub, ' ') ? strchr(strchr(pub, ' ') + 1, ' ') : NULL;
 	if (sp) /* the guest's own comment, not corral's */
 		*sp = '\0';
-	_cleanup_free_ char *line = xasprintf("%s root@%s\n", pub, m->cfg->name);
+	_cleanup_free_ char *line = xasprintf("%s root@%s\n", pub, name);
 	const struct owner secret = {0, 0, 0600}, open_o = {0, 0, 0644};
 	int r = put_str(l, HOST_KEY, text, &secret, d) < 0 ||
 			put_str(l, HOST_KEY ".pub", line, &open_o, d) < 0
@@ -462,10 +461,9 @@ static int host_keys(const struct machine *m, const struct layers *l, char **hos
 	return 0;
 }
 
-int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const char *user_pub,
-		      char **host_pub, struct diag *d)
+int ct_rootfs_write(const struct ct_boot *b, const char *user_pub, const char *host_key,
+		    const char *name, struct diag *d)
 {
-	*host_pub = NULL;
 	struct layers l = {
 		open(b->upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
 		open(b->lower, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC),
@@ -474,11 +472,11 @@ int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const ch
 	int r = -1;
 	if (l.upper < 0 || l.lower < 0)
 		diag_errno(d, "open %s", l.upper < 0 ? b->upper : b->lower);
-	else if (write_identity(&l, b, d) < 0 || ensure_users(&l, b, m->cfg->ssh.user, d) < 0 ||
-		 authorize_key(m, &l, user_pub, d) < 0)
-		diag_wrap(d, "%s: write the machine's files", m->cfg->name);
-	else if (host_keys(m, &l, host_pub, d) < 0)
-		diag_wrap(d, "%s: SSH host key", m->cfg->name);
+	else if (write_identity(&l, b, d) < 0 || ensure_users(&l, b, b->user, d) < 0 ||
+		 authorize_key(b->user, &l, user_pub, d) < 0)
+		diag_wrap(d, "%s: write the machine's files", name);
+	else if (host_keys(host_key, name, &l, d) < 0)
+		diag_wrap(d, "%s: SSH host key", name);
 	else
 		r = 0;
 	if (l.upper >= 0)
@@ -486,4 +484,22 @@ int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const ch
 	if (l.lower >= 0)
 		close(l.lower);
 	return r;
+}
+
+int ct_host_key(const struct machine *m, char **host_key, char **host_pub, struct diag *d)
+{
+	*host_pub = NULL;
+	*host_key = path_join(m->dir, "ssh_host_ed25519_key");
+	if (!path_exists(*host_key) && ssh_host_key_generate(*host_key, host_pub, d) < 0)
+		return -1;
+	return 0;
+}
+
+int ct_rootfs_prepare(const struct machine *m, const struct ct_boot *b, const char *user_pub,
+		      char **host_pub, struct diag *d)
+{
+	_cleanup_free_ char *key = NULL;
+	if (ct_host_key(m, &key, host_pub, d) < 0)
+		return diag_wrap(d, "%s: SSH host key", m->cfg->name);
+	return ct_rootfs_write(b, user_pub, key, m->cfg->name, d);
 }

@@ -1,6 +1,8 @@
 /* Starting a container: corral itself is re-executed (/proc/self/exe,
  * through proc_spawn) as `corral __init` in fresh mount and PID namespaces
- * and its own session, so the machine outlives this command. The init makes
+ * and its own session, so the machine outlives this command (without root
+ * also in a user namespace whose map the parent writes: unshare.c, and the
+ * init waits for it). The init makes
  * the user namespace and the namespaces it owns (net, UTS, IPC) itself
  * (isolate.c) and says "R"; host-side set-up (cgroup, veth) happens then;
  * a control socket orders the two. */
@@ -46,6 +48,12 @@ static void build_argv(const struct ct_boot *b, struct strv *argv)
 		strv_pushf(argv, "svc_dir=%s", b->svc_dir);
 		strv_pushf(argv, "svc_user=%s", b->svc_user);
 	}
+	if (b->rootless) {
+		strv_push(argv, "rootless=1");
+		strv_pushf(argv, "userkey=%s", b->user_pub);
+		strv_pushf(argv, "hostkey=%s", b->host_key);
+		strv_pushf(argv, "name=%s", b->name);
+	}
 	for (size_t i = 0; i < b->nbinds; i++) { /* paths may hold any byte: one argument each */
 		strv_pushf(argv, "bind_src=%s", b->binds[i].host);
 		strv_pushf(argv, "bind_dst=%s", b->binds[i].guest);
@@ -85,10 +93,37 @@ static int read_report(int ctl, uint64_t timeout_ms, char *msg, size_t cap, size
 	return diag_fail(d, "container init: %s", len ? msg : "exited without a word (see console.log)");
 }
 
+/* One byte from the init, with the tap fds it sends along (at most
+ * CT_MAX_NETS - 1, into taps[1..]); the byte read, or -1. */
+static ssize_t recv_ready(int ctl, char *c, int *taps)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * CT_MAX_NETS)];
+	struct iovec io = {.iov_base = c, .iov_len = 1};
+	struct msghdr mh = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	ssize_t n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+	for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (i + 1 < CT_MAX_NETS)
+				taps[i + 1] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
 /* The init's stdin is /dev/null, its output the console log, fd 3 the
  * control socket; the environment is its own. */
-int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
+int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, int *taps, struct diag *d)
 {
+	for (size_t i = 0; i < CT_MAX_NETS; i++)
+		taps[i] = -1;
 	static const char *const envp[] = {
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"container=corral", NULL,
@@ -96,7 +131,7 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	int console = open(b->console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (console < 0)
 		return diag_errno(d, "open %s", b->console);
-	if (fchown(console, b->idmap, b->idmap) < 0) { /* it is the guest's /dev/console */
+	if (!b->rootless && fchown(console, b->idmap, b->idmap) < 0) { /* it is the guest's /dev/console */
 		close(console);
 		return diag_errno(d, "set owner of %s", b->console);
 	}
@@ -111,7 +146,7 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 	struct proc_spawn s = {
 		.argv = (const char *const *)argv.v, .exe = "/proc/self/exe", .envp = envp,
 		.fds = fds, .nfds = 4, .setsid = true,
-		.namespaces = CLONE_NEWNS | CLONE_NEWPID,
+		.namespaces = CLONE_NEWNS | CLONE_NEWPID | (b->rootless ? CLONE_NEWUSER : 0),
 	};
 	int r = proc_spawn(&s, pid, d);
 	strv_free(&argv);
@@ -122,12 +157,17 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 		return diag_wrap(d, "start the container's init");
 	}
 	*ctl = sv[0];
+	if (b->rootless && ct_userns_release(*pid, sv[0], d) < 0) {
+		kill(*pid, SIGKILL);
+		close(sv[0]);
+		return -1;
+	}
 	char ready = 0;
 	struct pollfd p = {.fd = sv[0], .events = POLLIN};
 	int pr;
 	while ((pr = poll(&p, 1, SPAWN_READY_MS)) < 0 && errno == EINTR)
 		;
-	if (pr > 0 && read(sv[0], &ready, 1) == 1 && ready == 'R')
+	if (pr > 0 && recv_ready(sv[0], &ready, taps) == 1 && ready == 'R')
 		return 0;
 	/* anything else is the start of the init's error message; nothing
 	 * within the time (pr 0) is a hung init, not one to wait for again */
@@ -139,6 +179,9 @@ int ct_spawn(const struct ct_boot *b, pid_t *pid, int *ctl, struct diag *d)
 		diag_fail(d, "the container's init did not make its namespaces");
 	kill(*pid, SIGKILL);
 	close(sv[0]);
+	for (size_t i = 0; i < CT_MAX_NETS; i++)
+		if (taps[i] >= 0)
+			close(taps[i]), taps[i] = -1;
 	return -1;
 }
 

@@ -1,13 +1,14 @@
 /* providers/container/rootless.c: each missing piece of a rootless host
  * (subuid/subgid range, newuidmap/newgidmap, unprivileged user namespaces)
  * is its own diag code with a hint naming the fix; subuid(5) lines by
- * name or by uid, ranges too small skipped. Files are made in a temporary
+ * name or by uid, ranges too small skipped; `limits` defaults by mode. Files are made in a temporary
  * directory; the program lookup is a stub. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/base/util.h"
+#include "core/config/envfile.h"
 #include "providers/container/container.h"
 #include "tests/unit/t.h"
 
@@ -124,6 +125,18 @@ static void test_userns_off(void)
 	}
 }
 
+/* `limits` unset: strict as root, best-effort without (few users have a
+ * delegated cgroup); set, as it says. */
+static void test_limits_default(void)
+{
+	struct machine_cfg c = {0};
+	CHECK(ct_best_effort(&c) == (geteuid() != 0));
+	c.container.limits = "strict";
+	CHECK(!ct_best_effort(&c));
+	c.container.limits = "best-effort";
+	CHECK(ct_best_effort(&c));
+}
+
 static void test_subid_lines(void)
 {
 	struct ct_subid r;
@@ -145,6 +158,7 @@ int main(void)
 	RUN(test_no_newuidmap);
 	RUN(test_userns_off);
 	RUN(test_subid_lines);
+	RUN(test_limits_default);
 	int rc = T_END();
 	char *files[] = {"subuid", "subgid", "clone", "max", "apparmor"};
 	for (size_t i = 0; i < 5; i++) {
