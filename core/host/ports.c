@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/base/digest.h"
 #include "core/base/log.h"
 #include "core/base/util.h"
 #include "core/host/mstate.h"
@@ -65,8 +66,19 @@ struct want {
 	size_t i; /* index in cfg->ports, or PORT_SSH */
 	const char *ip;
 	unsigned guest, host, prev;
+	unsigned start; /* ports_auto_start of the machine */
 	bool udp, auto_correct;
 };
+
+unsigned ports_auto_start(const char *dir)
+{
+	if (!dir)
+		return PORT_AUTO_FIRST;
+	unsigned char raw[HASH_MAX];
+	hash_str(dir, raw, NULL);
+	unsigned v = (unsigned)raw[0] << 8 | raw[1];
+	return PORT_AUTO_FIRST + v % (PORT_AUTO_LAST - PORT_AUTO_FIRST + 1);
+}
 
 /* 1: taken for this forward; 0: taken by something; -1: error. */
 static int take(const struct want *w, unsigned port, struct port_set *taken,
@@ -121,8 +133,10 @@ static int pick_one(const struct want *w, struct port_set *taken, const struct p
 	*out = w->host;
 	if (r == 0 && w->auto_correct && take(w, w->prev, taken, b) == 1)
 		return *out = w->prev, 0;
-	for (unsigned p = PORT_AUTO_FIRST; r != 1 && w->auto_correct && p <= PORT_AUTO_LAST; p++)
-		r = take(w, *out = p, taken, b);
+	const unsigned span = PORT_AUTO_LAST - PORT_AUTO_FIRST + 1;
+	const unsigned from = w->start >= PORT_AUTO_FIRST ? w->start - PORT_AUTO_FIRST : 0;
+	for (unsigned k = 0; r != 1 && w->auto_correct && k < span; k++)
+		r = take(w, *out = PORT_AUTO_FIRST + (from + k) % span, taken, b);
 	return r == 1 ? 0 : no_port(w, d);
 }
 
@@ -134,7 +148,8 @@ static int pick_forwards(struct machine *m, struct port_set *taken, const struct
 		const struct port_fwd *pf = &c->ports[i];
 		struct want w = {.i = i, .ip = pf->host_ip ? pf->host_ip : DEFAULT_IP, .guest = pf->guest,
 				 .host = pf->host, .prev = machine_previous_port(m, pf->guest, pf->udp),
-				 .udp = pf->udp, .auto_correct = pf->auto_correct || !pf->host};
+				 .start = ports_auto_start(m->dir), .udp = pf->udp,
+				 .auto_correct = pf->auto_correct || !pf->host};
 		if (pick_one(&w, taken, b, &out->host[i], d) < 0)
 			return -1;
 		if (pf->host && out->host[i] != pf->host)
@@ -152,7 +167,7 @@ int ports_pick(struct machine *m, bool ssh, struct port_set *taken, const struct
 	int rc = pick_forwards(m, taken ? taken : &mine, b, out, d);
 	struct want w = {.i = PORT_SSH, .ip = DEFAULT_IP, .guest = mcfg_ssh_port(m->cfg),
 			 .host = PORT_SSH_HOST, .prev = (unsigned)machine_int(m, MK_SSH_PORT),
-			 .auto_correct = true};
+			 .start = ports_auto_start(m->dir), .auto_correct = true};
 	if (rc == 0 && ssh)
 		rc = pick_one(&w, taken ? taken : &mine, b, &out->ssh, d);
 	port_set_free(&mine);

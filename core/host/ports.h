@@ -4,7 +4,10 @@
  *   2. taken, and the forward has auto_correct (SSH's has, and so has a
  *      forward without `host:`): the port this forward had at the
  *      machine's last up, then the first free one of PORT_AUTO_FIRST ..
- *      PORT_AUTO_LAST;
+ *      PORT_AUTO_LAST, scanned from ports_auto_start (a place drawn from
+ *      the machine's directory, wrapping at the end: machines brought up
+ *      at once by separate corral processes seldom try the same port
+ *      between one's pick and its bind);
  *   3. else an error naming the port.
  * A port is free when no port chosen for this machine (or known to the
  * provider as taken) has it and a test bind on the host address succeeds:
@@ -23,6 +26,9 @@
 #define PORT_SSH_HOST 2222  /* Vagrant's */
 #define PORT_AUTO_FIRST 2200 /* Vagrant's usable_port_range starts here */
 #define PORT_AUTO_LAST 2999
+/* Where the scan of PORT_AUTO_FIRST..PORT_AUTO_LAST starts for the machine
+ * in dir (NULL: PORT_AUTO_FIRST). */
+unsigned ports_auto_start(const char *dir);
 
 /* Ports not to hand out: chosen already, or known to be taken (another
  * VirtualBox VM's rules). */

@@ -177,7 +177,7 @@ static void test_binder(void)
 	struct port_plan p;
 	struct diag d = {0};
 	CHECK(ports_pick(&m, false, NULL, &binder, &p, &d) == 0);
-	CHECK(p.host[0] == PORT_AUTO_FIRST && p.host[1] == 9001 && b.last_i == 1);
+	CHECK(p.host[0] == ports_auto_start(m.dir) && p.host[1] == 9001 && b.last_i == 1);
 	port_plan_free(&p);
 	b.fail_errno = EADDRNOTAVAIL;
 	CHECK(ports_pick(&m, false, NULL, &binder, &p, &d) == -1 && strstr(d.msg, "9000"));
@@ -202,9 +202,26 @@ static void test_not_allowed(void)
 	CHECK(strstr(d.hint, "1024") != NULL);
 	fw[1].auto_correct = true;
 	CHECK(ports_pick(&m, false, NULL, &binder, &p, &d) == 0);
-	CHECK(p.host[0] == PORT_AUTO_FIRST && p.host[1] == PORT_AUTO_FIRST + 1);
+	unsigned first = ports_auto_start(m.dir);
+	CHECK(p.host[0] == first && p.host[1] == (first == PORT_AUTO_LAST ? PORT_AUTO_FIRST : first + 1));
 	port_plan_free(&p);
 	json_decref(m.state);
+}
+
+/* The scan starts at a place drawn from the machine's directory, in the
+ * range, the same for the same directory, and wraps at the end. */
+static void test_auto_start(void)
+{
+	CHECK(ports_auto_start(NULL) == PORT_AUTO_FIRST);
+	unsigned a = ports_auto_start("/p/one/.corral/machines/web");
+	CHECK(in_range(a) && a == ports_auto_start("/p/one/.corral/machines/web"));
+	int differ = 0;
+	char dir[64];
+	for (int i = 0; i < 8; i++) {
+		snprintf(dir, sizeof(dir), "/p/%d/.corral/machines/web", i);
+		differ += ports_auto_start(dir) != a;
+	}
+	CHECK(differ >= 6);
 }
 
 static void test_record(void)
@@ -270,6 +287,7 @@ int main(void)
 	RUN(test_taken_set);
 	RUN(test_binder);
 	RUN(test_not_allowed);
+	RUN(test_auto_start);
 	RUN(test_record);
 	RUN(listening);
 	return T_END();
