@@ -33,7 +33,7 @@ static int prepare(const char *user, struct diag *d)
 	_cleanup_free_ char *mdir = path_join(dir, "m");
 	struct machine m = {.cfg = &cfg, .dir = mdir};
 	_cleanup_free_ char *lower = path_join(dir, "lower"), *upper = path_join(dir, "upper");
-	struct ct_boot b = {.lower = lower, .upper = upper, .hostname = "web", .nnets = 1,
+	struct ct_boot b = {.lower = lower, .upper = upper, .hostname = "web", .nnets = 1, .user = user,
 			    .sshd_dir = sshd_dir};
 	snprintf(b.nets[0].ip, sizeof(b.nets[0].ip), "10.213.0.9");
 	char *host_pub = NULL;
