@@ -48,10 +48,17 @@ st() { jq -r ".$1 // empty" "$M/state.json" 2>/dev/null; }
 pid_container() { st pid; }
 pid_kvm() { st pid; }
 lxd_api() { curl -s --unix-socket "$LXD_SOCKET" "http://lxd$1"; }
+# Asked again while LXD says "Error" (pid 0): its answer when the
+# container's monitor was slow to reply, on a loaded host.
 pid_incus() {
-	local p
-	p=$(lxd_api "/1.0/instances/$(st instance)/state" | jq -r '.metadata.pid // empty')
-	[ "${p:-0}" = 0 ] || echo "$p"
+	local s i
+	for i in $(seq 60); do
+		s=$(lxd_api "/1.0/instances/$(st instance)/state")
+		[ "$(jq -r .metadata.status <<<"$s")" != Error ] && break
+		sleep 0.5
+	done
+	s=$(jq -r '.metadata.pid // empty' <<<"$s")
+	[ "${s:-0}" = 0 ] || echo "$s"
 }
 pid_virtualbox() {
 	jq -r --arg id "$(st id)" '.vms[] | select(.uuid == $id or .name == $id) | .guest.pid // empty' \
