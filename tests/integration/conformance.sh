@@ -84,6 +84,19 @@ leftovers_virtualbox() {
 	"$VBM" showvminfo "$1" --machinereadable >/dev/null 2>&1 && echo "VM $1"
 }
 
+# LXD answers a state of "Error" (pid 0) while the container's liblxc
+# monitor does not reply (5 s), as on a loaded host: corral asks again
+# rather than taking the machine for stopped. The monitor is held for 7 s.
+more_incus() {
+	local mon
+	mon=$(pgrep -xf "\[lxc monitor\] $LXD_DIR/containers $(st instance)")
+	kill -STOP $mon
+	(sleep 7; kill -CONT $mon) &
+	expect_out "incus: a monitor slow to answer: ssh still runs" 0 "hello" ssh_m 'echo hello'
+	wait $!
+	kill -CONT $mon
+}
+
 # Per provider, optional: what it adds to the envfile (yaml_P: top-level
 # keys, then the machine's), what runs before its up (before_P) and its own
 # checks on the first boot (more_P).
