@@ -42,7 +42,13 @@ lxd_start() {
 	export LXD_DIR=$LXD_ROOT/lxd
 	LXD_SOCKET=$LXD_DIR/unix.socket
 	# Per-test names: tests run in parallel, each with its own daemon.
-	local n=$(( ($$ % 200) + 20 ))
+	# The /24 is drawn from the PID; one another daemon's bridge already
+	# routes (PIDs 200 apart) is skipped.
+	local n=$(( ($$ % 200) + 20 )) i
+	for i in $(seq 200); do
+		ip -4 route show | grep -q "^10\.219\.$n\.0/24 " || break
+		n=$(( (n - 19) % 200 + 20 ))
+	done
 	LXD_BRIDGE=crl$$
 	LXD_BRIDGE=${LXD_BRIDGE:0:15}
 	LXD_SUBNET=10.219.$n.0/24
