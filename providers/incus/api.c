@@ -316,3 +316,25 @@ int incus_file_get(struct incus_client *c, const char *instance, const char *pat
 	buf_free(&copy);
 	return rc < 0 ? -1 : server_error("GET", p, "failed", http, status, d);
 }
+
+/* GET .../state, asked again while the server answers status "Error":
+ * LXD says so (with pid 0) when the instance's liblxc monitor has not
+ * answered within 5 s, as on a host under load, while the instance runs
+ * on. Seen: `corral ssh` right after `up` told "stopped" of a running
+ * container during a parallel test run. An "Error" that lasts is kept. */
+int incus_state_get(struct incus_client *c, const char *instance, json_t **st, long *status,
+		    struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", instance);
+	uint64_t end = now_ms() + INCUS_STATE_ERROR_MS;
+	for (;;) {
+		*st = NULL;
+		if (incus_call(c, "GET", p, NULL, st, status, d) < 0)
+			return -1;
+		const char *v = json_string_value(json_object_get(*st, "status"));
+		if (!v || strcmp(v, "Error") != 0 || now_ms() >= end)
+			return 0;
+		json_decref(*st);
+		sleep_ms(500);
+	}
+}

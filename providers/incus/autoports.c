@@ -74,11 +74,10 @@ static bool alive(void *ctx)
 	const struct incus_watch *w = ctx;
 	struct incus_client c;
 	open_client(w, &c);
-	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", w->instance);
 	json_t *st = NULL;
 	struct diag ignored = {0};
 	bool on = false;
-	if (incus_call(&c, "GET", p, NULL, &st, NULL, &ignored) == 0) {
+	if (incus_state_get(&c, w->instance, &st, NULL, &ignored) == 0) {
 		const char *v = json_string_value(json_object_get(st, "status"));
 		on = v && (strcmp(v, "Running") == 0 || strcmp(v, "Frozen") == 0);
 	}

@@ -133,16 +133,21 @@ static int inst_state(struct incus_client *c, struct machine *m, enum mstate *s,
 	*s = MS_NOT_CREATED;
 	if (!name)
 		return 0;
-	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", name);
 	json_t *st = NULL;
-	long code;
-	if (incus_call(c, "GET", p, NULL, &st, &code, d) < 0) {
+	long code = 0;
+	if (incus_state_get(c, name, &st, &code, d) < 0) {
 		if (code != 404)
 			return -1;
 		forget(c, m);
 		return path_is_dir(m->dir) ? machine_save(m, d) : 0;
 	}
 	const char *v = json_string_value(json_object_get(st, "status"));
+	if (v && strcmp(v, "Error") == 0) { /* not a state: neither running nor stopped */
+		json_decref(st);
+		diag_fail(d, "incus: %s: the server reports its state as \"Error\" for %us", name,
+			  INCUS_STATE_ERROR_MS / 1000);
+		return diag_hint(d, "the server's log may say why (lxc info --show-log %s)", name);
+	}
 	*s = MS_STOPPED;
 	for (size_t i = 0; v && i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		if (strcmp(v, statuses[i].status) == 0)
@@ -486,7 +491,7 @@ static int wake(struct incus_client *c, struct machine *m, bool keep, struct dia
 {
 	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/state", machine_str(m, MK_INSTANCE));
 	json_t *st = NULL;
-	if (incus_call(c, "GET", p, NULL, &st, NULL, d) < 0)
+	if (incus_state_get(c, machine_str(m, MK_INSTANCE), &st, NULL, d) < 0)
 		return -1;
 	const char *v = json_string_value(json_object_get(st, "status"));
 	bool frozen = v && strcmp(v, "Frozen") == 0;

@@ -75,7 +75,15 @@ int incus_call_raw(struct incus_client *c, const char *method, const char *path,
 int incus_file_get(struct incus_client *c, const char *instance, const char *path,
 		   struct buf *out, long *status, struct diag *d);
 
+/* An instance's state (GET /1.0/instances/NAME/state) into *st (caller
+ * decrefs), asked again for up to INCUS_STATE_ERROR_MS while its status
+ * is "Error" (a monitor slow to answer, not a verdict); *status as for
+ * incus_call (may be NULL). */
+int incus_state_get(struct incus_client *c, const char *instance, json_t **st, long *status,
+		    struct diag *d);
+
 #define INCUS_OP_TIMEOUT_MS 600000u /* a background operation (image upload, create) */
+#define INCUS_STATE_ERROR_MS 30000u  /* how long a state of "Error" is asked again */
 
 /* ---- remote.c ---- */
 

@@ -26,7 +26,8 @@
 # LXD_HTTPS (https://127.0.0.1:PORT), LXD_MEMBER, LXD_CLUSTER_CERT.
 # lxd_rest METHOD PATH [JSON] calls the REST API on the socket (an async
 # answer followed to its end); lxd_trust CERT makes the daemon trust a
-# client certificate (POST /1.0/certificates).
+# client certificate (POST /1.0/certificates). LXD_KEEP_LOGS=DIR keeps
+# the daemon's and its instances' logs there on exit (to read a failure).
 # Skips the whole test (TAP "1..0 # SKIP") when lxd is not installed.
 
 lxd_start() {
@@ -41,7 +42,13 @@ lxd_start() {
 	export LXD_DIR=$LXD_ROOT/lxd
 	LXD_SOCKET=$LXD_DIR/unix.socket
 	# Per-test names: tests run in parallel, each with its own daemon.
-	local n=$(( ($$ % 200) + 20 ))
+	# The /24 is drawn from the PID; one another daemon's bridge already
+	# routes (PIDs 200 apart) is skipped.
+	local n=$(( ($$ % 200) + 20 )) i
+	for i in $(seq 200); do
+		ip -4 route show | grep -q "^10\.219\.$n\.0/24 " || break
+		n=$(( (n - 19) % 200 + 20 ))
+	done
 	LXD_BRIDGE=crl$$
 	LXD_BRIDGE=${LXD_BRIDGE:0:15}
 	LXD_SUBNET=10.219.$n.0/24
@@ -119,6 +126,12 @@ lxd_trust() {
 lxd_stop() {
 	[ -n "${LXD_PID:-}" ] || return 0
 	local c
+	# LXD_KEEP_LOGS=DIR keeps the daemon's log and its instances' (to
+	# read after a failure) in DIR/corral-lxd.XXXXXX.
+	if [ -n "${LXD_KEEP_LOGS:-}" ]; then
+		mkdir -p "$LXD_KEEP_LOGS/${LXD_ROOT##*/}"
+		cp -r "$LXD_ROOT/lxd.log" "$LXD_ROOT/lxd.out" "$LXD_DIR/logs" "$LXD_KEEP_LOGS/${LXD_ROOT##*/}/" 2>/dev/null
+	fi
 	for c in $(lxc list --format csv -c n 2>/dev/null); do
 		lxc delete --force "$c" >/dev/null 2>&1
 	done
