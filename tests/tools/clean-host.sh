@@ -6,6 +6,8 @@
 # fresh clone to check that every test creates what it needs. Root only.
 pkill -f "corral __init" 2>/dev/null; pkill -f "corral __portfwd" 2>/dev/null; pkill -f qemu-system 2>/dev/null
 pkill -f "lxd --group root --logfile /tmp/corral-lxd" 2>/dev/null
+# what such a daemon leaves when it was killed: its containers' monitors, dnsmasq
+pkill -f "lxc monitor\] /tmp/corral-lxd" 2>/dev/null; pkill -f "dnsmasq.*/tmp/corral-lxd" 2>/dev/null
 pkill -f "docker-registry serve" 2>/dev/null; pkill -x pasta 2>/dev/null
 sleep 1
 for m in $(awk '$2 ~ "^/tmp/corral-lxd" {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
