@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/base/digest.h"
 #include "core/host/lock.h"
@@ -570,4 +571,15 @@ int net_release_everywhere(const char *owner, struct diag *d)
 	}
 	globfree(&g);
 	return rc;
+}
+
+void net_segment_of(const char *machines_dir, const char *network, struct net_segment *s)
+{
+	unsigned char md[HASH_MAX];
+	char hex[HASH_HEX_MAX];
+	_cleanup_free_ char *key = xasprintf("%u/%s/%s", (unsigned)geteuid(), machines_dir, network);
+	hash_str(key, md, hex);
+	s->group.s_addr = htonl(0xefff0000u | (uint32_t)md[0] << 8 | md[1]);
+	s->port = 40000u + ((unsigned)md[2] << 8 | md[3]) % 20000u;
+	snprintf(s->hex, sizeof(s->hex), "%.16s", hex);
 }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
 #include <jansson.h>
 
@@ -82,5 +83,19 @@ int net_release_everywhere(const char *owner, struct diag *d);
 int net_ip_batch(const char *lines, struct diag *d);
 /* Deletes a host link; absent is fine. */
 void net_link_delete(const char *dev);
+
+/* Without root, an envfile network is one Ethernet segment: a multicast
+ * group on the host's loopback that every machine of the network joins
+ * (kvm: QEMU's socket netdev; container: corral's tap relay), the frames
+ * in UDP datagrams. The group (239.255.X.Y) and port (40000-59999) come
+ * from the user, the envfile's machines directory and the network's name,
+ * so the same subnet in another envfile, or of another user, is another
+ * segment; hex names the segment (16 hex digits) for its lease files. */
+struct net_segment {
+	struct in_addr group;
+	unsigned port;
+	char hex[17];
+};
+void net_segment_of(const char *machines_dir, const char *network, struct net_segment *s);
 
 #endif

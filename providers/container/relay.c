@@ -37,23 +37,19 @@
 #define FRAME_MAX 65536
 #define FIRST_FD 3
 
-/* The segment's key: the user, the project, the network's name. */
-static void segment_hash(const struct machine *m, const char *name, unsigned char *md,
-			 char *hex)
+/* The network `name`'s segment for the machine's envfile (net_segment_of). */
+static void segment_of(const struct machine *m, const char *name, struct net_segment *s)
 {
 	_cleanup_free_ char *machines = path_dirname(m->dir);
-	_cleanup_free_ char *key = xasprintf("%u/%s/%s", (unsigned)geteuid(), machines, name);
-	hash_str(key, md, hex);
+	net_segment_of(machines, name, s);
 }
 
-/* 239.255.X.Y:PORT for the network `name` of the machine's project. */
 static void group_of(const struct machine *m, const char *name, struct sockaddr_in *g)
 {
-	unsigned char md[HASH_MAX];
-	segment_hash(m, name, md, NULL);
-	*g = (struct sockaddr_in){.sin_family = AF_INET,
-				  .sin_port = htons((uint16_t)(40000 + ((md[2] << 8 | md[3]) % 20000)))};
-	g->sin_addr.s_addr = htonl(0xefff0000u | (uint32_t)md[0] << 8 | md[1]);
+	struct net_segment s;
+	segment_of(m, name, &s);
+	*g = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port),
+				  .sin_addr = s.group};
 }
 
 /* The group's receiving socket (bound to it, joined on loopback) and the
@@ -87,13 +83,12 @@ static int group_sockets(const struct sockaddr_in *g, int *rx, int *tx, struct d
 int ct_segment_ip(const struct machine *m, const char *network, const char *subnet,
 		  const struct net_skip *skip, char ip[16], struct diag *d)
 {
-	unsigned char md[HASH_MAX];
-	char hex[HASH_HEX_MAX];
+	struct net_segment seg;
 	struct subnet sn;
-	segment_hash(m, network, md, hex);
+	segment_of(m, network, &seg);
 	_cleanup_free_ char *run = host_run_dir();
-	_cleanup_free_ char *pp = xasprintf("%s/ctnet-%.16s.json", run, hex);
-	_cleanup_free_ char *lp = xasprintf("%s/ctnet-%.16s.lock", run, hex);
+	_cleanup_free_ char *pp = xasprintf("%s/ctnet-%s.json", run, seg.hex);
+	_cleanup_free_ char *lp = xasprintf("%s/ctnet-%s.lock", run, seg.hex);
 	struct lock l;
 	json_t *pool;
 	if (net_subnet_parse(subnet, &sn, d) < 0 || mkdir_p(run, 0700, d) < 0 ||

@@ -28,7 +28,7 @@ static json_t *mounts(const struct cidata *c)
 	json_t *cmds = json_array();
 	for (size_t i = 0; i < c->nsynced; i++) {
 		const struct synced_folder *s = &c->synced[i];
-		if (s->type != SYNC_9P && s->type != SYNC_AUTO)
+		if (!kvm_folder_9p(s))
 			continue;
 		char tag[32];
 		snprintf(tag, sizeof(tag), "corral%zu", i);

@@ -2,6 +2,7 @@
  * qemu_argv.c) over a qcow2 overlay of its box, reached over SSH through a
  * user-mode hostfwd on 127.0.0.1, controlled over QMP. What finds it again
  * (pid + start time, ports, taps, accelerator) is in state.json. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -92,18 +93,18 @@ static void release_runtime(struct machine *m)
 	kvm_ports_stop(m);
 }
 
-/* Without root: a multicast segment on loopback per envfile network, which
- * every machine of that network joins. Its group and port come from the
- * envfile's state directory and the network, so the same subnet in another
- * envfile is another segment. The address must be given. */
+/* Without root: the envfile network's multicast segment on loopback
+ * (net_segment_of, the same one container machines join). The address
+ * must be given. */
 static int socket_net(struct machine *m, const struct net_attach *a,
 		      const struct network_cfg *nc, struct qemu_net *q, struct diag *d)
 {
-	unsigned char md[HASH_MAX];
-	_cleanup_free_ char *key = xasprintf("%s\n%s\n%s", m->env->state_dir, nc->name, nc->subnet);
-	hash_str(key, md, NULL);
-	snprintf(q->mcast, sizeof(q->mcast), "230.0.%u.%u:%u", md[0], md[1],
-		 20000u + ((unsigned)md[2] << 8 | md[3]) % 20000u);
+	struct net_segment seg;
+	_cleanup_free_ char *machines = path_dirname(m->dir);
+	net_segment_of(machines, nc->name, &seg);
+	char group[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &seg.group, group, sizeof(group));
+	snprintf(q->mcast, sizeof(q->mcast), "%s:%u", group, seg.port);
 	if (!a->ip) {
 		diag_fail(d, "%s: network %s needs an `ip:` when corral does not run as root",
 			  m->cfg->name, a->network);

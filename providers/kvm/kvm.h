@@ -155,6 +155,11 @@ int kvm_resume(struct machine *m, struct diag *d);
 int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_restore(struct machine *m, const char *name, struct diag *d);
 int kvm_checkpoint(struct machine *m, struct diag *d);
+/* A folder shared over 9p (`9p` and `auto`; rsync ones are copied). */
+static inline bool kvm_folder_9p(const struct synced_folder *s)
+{
+	return s->type == SYNC_9P || s->type == SYNC_AUTO;
+}
 int kvm_snapshot_delete(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_list(struct machine *m, struct strv *out, struct diag *d);
 

@@ -193,7 +193,7 @@ static void share_opts(struct args *x, const struct machine_cfg *mc)
 {
 	for (size_t i = 0; i < mc->nsynced; i++) {
 		const struct synced_folder *s = &mc->synced[i];
-		if (s->type != SYNC_9P && s->type != SYNC_AUTO)
+		if (!kvm_folder_9p(s))
 			continue;
 		_cleanup_free_ char *p = esc(s->host);
 		if (x->microvm) {

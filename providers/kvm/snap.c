@@ -62,7 +62,7 @@ int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d)
 static bool has_9p(const struct machine_cfg *mc)
 {
 	for (size_t i = 0; mc && i < mc->nsynced; i++)
-		if (mc->synced[i].type == SYNC_9P || mc->synced[i].type == SYNC_AUTO)
+		if (kvm_folder_9p(&mc->synced[i]))
 			return true;
 	return false;
 }
