@@ -302,10 +302,20 @@ static int folders(const struct provider *p, struct machine *m, struct ssh_conn 
 	return rc < 0 ? -1 : machine_save(m, d);
 }
 
-/* $1: seconds. cloud-init's own wait, bounded; on failure its log's tail. */
+/* $1: seconds. First cloud-init's own record of this boot in /run
+ * (status.json from its first stage on, result.json once its last stage
+ * has ended, "errors": [] when all went well) polled by the shell: its
+ * Python takes seconds to start on a small or emulated guest, on every
+ * `up`. Anything else (no record, errors, a timeout) goes to `cloud-init
+ * status --wait`, bounded; on failure its log's tail. */
 static const char cloud_init_sh[] = PROLOGUE
 	"command -v cloud-init >/dev/null || exit 0\n"
-	"timeout \"$1\" cloud-init status --wait >/dev/null; rc=$?\n"
+	"r=/run/cloud-init i=0\n"
+	"while [ -e $r/status.json ] && [ ! -e $r/result.json ] && [ $i -lt \"$1\" ]; do\n"
+	"  sleep 1; i=$((i + 1))\n"
+	"done\n"
+	"grep -qs '\"errors\": \\[\\]' $r/result.json && exit 0\n"
+	"timeout $(($1 - i + 1)) cloud-init status --wait >/dev/null; rc=$?\n"
 	"[ $rc = 0 ] && exit 0\n"
 	"[ $rc = 124 ] && echo \"cloud-init did not finish within $1 s\" >&2 || "
 	"echo \"cloud-init failed (cloud-init status: exit $rc)\" >&2\n"

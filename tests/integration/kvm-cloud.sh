@@ -131,11 +131,29 @@ expect_out "the overlay's backing file is the raw image" 0 '"backing-filename-fo
 	qemu-img info -U --output=json "$M/disk.qcow2"
 
 hostpub=$(ssh-keygen -y -f "$M/ssh_host_ed25519_key" | cut -d' ' -f1,2)
-check "the host key was pinned before the guest's first console byte" \
-	grep -qF "$hostpub" "$T/kh-at-boot"
 run() { "$CORRAL" ssh cloud -c "$1" 2>&1; }
+# probe KEY CMD...: one SSH session for many reads (a session costs the
+# emulated guest about a second of CPU): "== KEY" on a line of its own
+# and then CMD's output, for each pair; part KEY prints one command's
+# output from $P.
+probe() {
+	local script=
+	while [ $# -gt 0 ]; do script+="echo; echo '== $1'; { $2; } 2>&1; "; shift 2; done
+	run "$script"
+}
+part() { awk -v k="== $1" '$0 == k { f = 1; next } /^== / { f = 0 } f' <<<"$P"; }
+netfile='/etc/systemd/network/50-corral-$(tr -d : </sys/class/net/eth1/address).network'
+P=$(probe hostkeys 'sudo sh -c "cat /etc/ssh/ssh_host_*_key.pub"' os 'cat /etc/os-release' \
+	sudo 'sudo -n id -un' hostname hostname etc-hostname 'cat /etc/hostname' \
+	hosts 'grep -w cloud-host /etc/hosts' eth1 'ip -4 addr show eth1' \
+	mac 'cat /sys/class/net/eth1/address' netfile "cat $netfile" \
+	user-data 'cat /etc/from-user-data' runcmd 'ls /etc/from-user-runcmd' \
+	size 'lsblk -bno SIZE /dev/vda | head -n 1' fs 'df -B1M --output=size / | tail -n 1' \
+	mounts 'cat /proc/mounts' nine 'cat /srv/nine/h' \
+	nine-write 'echo nine-from-guest | sudo tee /srv/nine/g >/dev/null' \
+	copy 'cat /srv/copy/f' provisioned 'ls /etc/provisioned')
 check "the guest's host key is the one corral made (and its only one)" \
-	test "$(run 'sudo sh -c "cat /etc/ssh/ssh_host_*_key.pub"' | cut -d' ' -f1,2)" = "$hostpub"
+	test "$(part hostkeys | cut -d' ' -f1,2)" = "$hostpub"
 cp "$M/known_hosts" "$T/kh-good"
 sed -i 's/ssh-ed25519 [A-Za-z0-9+\/=]*/ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl/' "$M/known_hosts"
 out=$("$CORRAL" ssh cloud -c 'echo reached-guest' 2>&1)
@@ -145,33 +163,30 @@ check "ssh checks it strictly: another pinned key is refused" \
 
 cp "$T/kh-good" "$M/known_hosts"
 
-expect_out "it is bookworm" 0 'VERSION_CODENAME=bookworm' run 'cat /etc/os-release'
-expect_out "password-less sudo" 0 "root" run 'sudo -n id -un'
-expect_out "the host name is set" 0 "cloud-host" run 'hostname'
-check "and kept in /etc/hostname" test "$(run 'cat /etc/hostname')" = cloud-host
-expect_out "/etc/hosts names it" 0 "127.0.1.1" run 'grep -w cloud-host /etc/hosts'
+expect_out "it is bookworm" 0 'VERSION_CODENAME=bookworm' part os
+expect_out "password-less sudo" 0 "root" part sudo
+expect_out "the host name is set" 0 "cloud-host" part hostname
+check "and kept in /etc/hostname" test "$(part etc-hostname)" = cloud-host
+expect_out "/etc/hosts names it" 0 "127.0.1.1" part hosts
 ip=$(jq -r .ip "$M/state.json")
-expect_out "eth1 has the machine's private address" 0 "inet $ip/24" run 'ip -4 addr show eth1'
-mac=$(run 'cat /sys/class/net/eth1/address')
-netfile=/etc/systemd/network/50-corral-${mac//:/}.network
-expect_out "persisted for networkd, matched by MAC" 0 "MACAddress=$mac" run "cat $netfile"
+expect_out "eth1 has the machine's private address" 0 "inet $ip/24" part eth1
+mac=$(part mac)
+expect_out "persisted for networkd, matched by MAC" 0 "MACAddress=$mac" part netfile
 banner() { timeout 5 bash -c "exec 3<>/dev/tcp/$1/22; head -c 3 <&3"; }
 expect_out "the host reaches it on that address" 0 "SSH" banner "$ip"
-expect_out "user-data merged: write_files" 0 "merged" run 'cat /etc/from-user-data'
-expect_out "user-data merged: runcmd" 0 "/etc/from-user-runcmd" run 'ls /etc/from-user-runcmd'
-size=$(run 'lsblk -bno SIZE /dev/vda | head -n 1')
-check "the disk was grown to disk: 3G" test "$size" = $((3 << 30))
-fs=$(run 'df -B1M --output=size / | tail -n 1')
+expect_out "user-data merged: write_files" 0 "merged" part user-data
+expect_out "user-data merged: runcmd" 0 "/etc/from-user-runcmd" part runcmd
+check "the disk was grown to disk: 3G" test "$(part size)" = $((3 << 30))
+fs=$(part fs)
 check "cloud-init grew the root file system (${fs// /} MiB)" test "${fs// /}" -gt 2500
-expect_out "auto on kvm: a 9p mount" 0 "corral0 /srv/nine 9p" run 'cat /proc/mounts'
-expect_out "9p: the host's file shows in the guest" 0 "nine-from-host" run 'cat /srv/nine/h'
-run 'echo nine-from-guest | sudo tee /srv/nine/g >/dev/null'
+expect_out "auto on kvm: a 9p mount" 0 "corral0 /srv/nine 9p" part mounts
+expect_out "9p: the host's file shows in the guest" 0 "nine-from-host" part nine
 expect_out "9p: the guest's file shows on the host" 0 "nine-from-guest" cat "$T/env/nine/g"
-expect_out "rsync: the folder was copied" 0 "copied" run 'cat /srv/copy/f'
+expect_out "rsync: the folder was copied" 0 "copied" part copy
+expect_out "the provisioner ran" 0 "/etc/provisioned" part provisioned
 echo again >"$T/env/copy/f"
 expect_out "corral rsync" 0 "synced folder /srv/copy" "$CORRAL" rsync cloud
 expect_out "copies the change" 0 "again" run 'cat /srv/copy/f'
-expect_out "the provisioner ran" 0 "/etc/provisioned" run 'ls /etc/provisioned'
 out=$("$CORRAL" up cloud 2>&1)
 check "up on the running machine changes nothing" \
 	bash -c '[[ $1 == *"already running"* && $1 != *"host name set"* && $1 != *"eth1 ("* ]]' _ "$out"
@@ -189,11 +204,13 @@ else
 	not_ok "$name"
 	printf '%s\n' "$out" | tail -n 10 | sed 's/^/#   /'
 fi
-expect_out "the host name is set again" 0 "cloud-host" run 'hostname; cat /etc/hostname'
-check "and kept in /etc/hostname" test "$(run 'cat /etc/hostname')" = cloud-host
-expect_out "/etc/hosts names it again" 0 "$(printf '127.0.1.1\tcloud-host')" run 'cat /etc/hosts'
-expect_out "eth1 has its address again, set statically" 0 "inet $ip/24" run 'ip -4 addr show eth1'
-expect_out "persisted again for networkd" 0 "Address=$ip/24" run "cat $netfile"
+P=$(probe hostname 'hostname; cat /etc/hostname' etc-hostname 'cat /etc/hostname' hosts 'cat /etc/hosts' \
+	eth1 'ip -4 addr show eth1' netfile "cat $netfile")
+expect_out "the host name is set again" 0 "cloud-host" part hostname
+check "and kept in /etc/hostname" test "$(part etc-hostname)" = cloud-host
+expect_out "/etc/hosts names it again" 0 "$(printf '127.0.1.1\tcloud-host')" part hosts
+expect_out "eth1 has its address again, set statically" 0 "inet $ip/24" part eth1
+expect_out "persisted again for networkd" 0 "Address=$ip/24" part netfile
 expect_out "the host reaches it again" 0 "SSH" banner "$ip"
 
 expect_out "halt (ACPI power button, systemd shuts down)" 0 "cloud: stopped" "$CORRAL" halt cloud
