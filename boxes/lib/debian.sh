@@ -108,15 +108,17 @@ debian_vagrant_setup() {
 	# openssh-server's postinst made host keys; shipping them would give every
 	# machine of this box the same identity.
 	rm -f "$root"/etc/ssh/ssh_host_*
-	# Under systemd, create them on first start (ssh-keygen -A makes only the
-	# missing ones). The list is reset because Debian's unit first runs
-	# `sshd -t`, which fails while there are no keys. Without systemd the
-	# runtime runs ssh-keygen -A itself (see boxes/README.md).
+	# Under systemd, create them on first start unless the runtime wrote one
+	# (corral writes an ed25519 key and pins it; ssh-keygen -A would add an
+	# RSA key nobody checks, a second or two of CPU at every first boot).
+	# The list is reset because Debian's unit first runs `sshd -t`, which
+	# fails while there are no keys. Without systemd the runtime runs
+	# ssh-keygen -A itself (see boxes/README.md).
 	mkdir -p "$root/etc/systemd/system/ssh.service.d"
 	cat >"$root/etc/systemd/system/ssh.service.d/corral-hostkeys.conf" <<-'EOF'
 		[Service]
 		ExecStartPre=
-		ExecStartPre=/usr/bin/ssh-keygen -A
+		ExecStartPre=/bin/sh -c 'ls /etc/ssh/ssh_host_*_key >/dev/null 2>&1 || exec /usr/bin/ssh-keygen -A'
 		ExecStartPre=/usr/sbin/sshd -t
 	EOF
 
