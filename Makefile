@@ -26,6 +26,8 @@ DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
 	$(DEB_PACKAGE) lintian man-db zsh curl debootstrap docker-registry skopeo umoci apache2-utils gpg libxml2-utils lxd
+# incus-ovn.sh: a private Open vSwitch (userspace datapath) and OVN for LXD.
+DEB_TEST  += openvswitch-switch ovn-central ovn-host
 
 LIB_SRC  := $(sort $(wildcard core/*/*.c engine/*.c providers/*.c providers/*/*.c provisioners/*.c))
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
