@@ -11,9 +11,10 @@
 #    join it (a at its static address, b at a picked one) and reach each
 #    other's sshd over it;
 #  - c's eth0 is on an OVN network of the server's (not routable from
-#    here): SSH goes through the corral-ssh proxy device by itself;
-#  - destroy deletes corral's OVN network (OVN drops its switches), not
-#    the server's.
+#    here): SSH goes through the corral-ssh proxy device by itself; c
+#    says `network_type: bridge`: its envfile network is a bridge;
+#  - destroy deletes corral's networks (OVN drops its switches), not the
+#    server's.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/fakes/lxd-env.sh"
 . "$ROOT/tests/fakes/ovn-env.sh"
@@ -51,6 +52,7 @@ cat >corral.yaml <<YAML
 version: 1
 networks:
   back: { subnet: $BACK.0/24 }
+  side: { subnet: 10.215.$N.0/24 }
 defaults:
   box: corral/tiny
   provider: incus
@@ -63,7 +65,8 @@ machines:
     provider_options: { incus: { network: $LXD_BRIDGE } }
     networks: [{ network: back }]
   c:
-    provider_options: { incus: { network: ovnnet } }
+    provider_options: { incus: { network: ovnnet, network_type: bridge } }
+    networks: [{ network: side }]
 YAML
 out=$("$CORRAL" up 2>&1)
 rc=$?
@@ -86,10 +89,14 @@ check "OVN has the network's switches" test "$(ovn_nbctl ls-list | wc -l)" -gt "
 check "c's SSH goes through a proxy device (eth0 on OVN)" \
 	test "$(inst c '.devices["corral-ssh"].type') $(jq -r .ssh_host .corral/machines/c/state.json)" = "proxy 127.0.0.1"
 expect_out "ssh to c works" 0 "hello from c" "$CORRAL" ssh c -c 'echo hello from $(hostname)'
+SIDE=$(jq -r '.bridges[0]' .corral/machines/c/state.json)
+check "network_type: bridge makes c's envfile network a bridge" \
+	test "$(api "/1.0/networks/$SIDE" | jq -r .metadata.type)" = bridge
 check "a and b go to their bridge address (no proxy)" test "$(inst a '.devices["corral-ssh"]')" = null
 
 expect_out "destroy" 0 "" "$CORRAL" destroy -f
 check "no instance is left" test "$(api /1.0/instances | jq '.metadata | length')" = 0
 check "corral's OVN network is gone" test "$(api "/1.0/networks/$NET" | jq -r .error_code)" = 404
+check "and its bridge" test "$(api "/1.0/networks/$SIDE" | jq -r .error_code)" = 404
 check "and its switches in OVN" test "$(ovn_nbctl ls-list | wc -l)" = "$SWITCHES"
 check "the server's own OVN network stays" test "$(api /1.0/networks/ovnnet | jq -r .metadata.type)" = ovn
