@@ -27,6 +27,8 @@ DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
 	$(DEB_PACKAGE) lintian man-db zsh curl debootstrap docker-registry skopeo umoci apache2-utils gpg libxml2-utils lxd \
 	ccache
+# incus-ovn.sh: a private Open vSwitch (userspace datapath) and OVN for LXD.
+DEB_TEST  += openvswitch-switch ovn-central ovn-host
 
 # `make test` compiles through ccache, whose cache lives outside the
 # checkout as the test boxes' does: a warm run in a fresh clone compiles

@@ -182,6 +182,8 @@ struct incus_opts {
 	char *image;     /* an image alias on the server instead of the box; NULL: the box */
 	char *client_cert, *client_key, *server_cert; /* PEM files for an https remote */
 	char *ssh;       /* "auto" (default) | "address" | "forward": how SSH reaches it */
+	char *network_type; /* envfile networks: "auto" (default) | "bridge" | "ovn" */
+	char *uplink;    /* the uplink network OVN networks go over; NULL: found */
 };
 
 struct container_opts {

@@ -1048,6 +1048,7 @@ static const char *const firmwares[] = {"bios", "uefi", NULL};
 static const char *const inits[] = {"auto", "systemd", "builtin", NULL};
 static const char *const incus_types[] = {"container", "virtual-machine", NULL};
 static const char *const incus_ssh[] = {"auto", "address", "forward", NULL};
+static const char *const incus_net_types[] = {"auto", "bridge", "ovn", NULL};
 static const char *const limit_modes[] = {"strict", "best-effort", NULL};
 static const char *const ct_commands[] = {"image", NULL};
 static const char *const trigger_actions[] = {"up", "halt", "reload", "destroy", "provision", NULL};
@@ -1177,6 +1178,17 @@ static bool valid_incus_image(const char *s)
 	return true;
 }
 
+/* A network name as the server takes it: "UPLINK", "ovn-uplink". */
+static bool valid_incus_network(const char *s)
+{
+	if (!isalnum((unsigned char)*s) || strlen(s) > 63)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	return true;
+}
+
 static const struct key probe_keys[] = {
 	{KEY("tcp", t_uint, struct probe, tcp), PORT_RANGE},
 	{KEY("http", t_str, struct probe, http), .valid = valid_http,
@@ -1301,6 +1313,9 @@ static const struct key incus_keys[] = {
 	{KEY("client_key", t_path, struct incus_opts, client_key), .flags = K_FILE},
 	{KEY("server_cert", t_path, struct incus_opts, server_cert), .flags = K_FILE},
 	{KEY("ssh", t_enum_str, struct incus_opts, ssh), .choices = incus_ssh},
+	{KEY("network_type", t_enum_str, struct incus_opts, network_type), .choices = incus_net_types},
+	{KEY("uplink", t_str, struct incus_opts, uplink), .valid = valid_incus_network,
+	 .bad = "is not a network name", .hint = "name the server's uplink network, like UPLINK"},
 };
 static const struct keytab tab_incus = TABLE(incus_keys);
 static const struct keytab tab_kvm = TABLE(kvm_keys);

@@ -11,7 +11,8 @@
  *   shape.c  devices and limits from the envfile, re-applied to a stopped
  *            instance on `up`; synced folders as disk devices
  *   autoports.c  `ports: auto`: the shared watcher adding proxy devices
- *   net.c    envfile networks as managed bridges, a NIC per network
+ *   net.c    envfile networks as managed networks, a NIC per network
+ *   ovn.c    whether those are bridges or OVN networks, over which uplink
  *   remote.c `remote: NAME` from the user's incus/lxc client configuration
  *   place.c  clusters: members, where an instance runs, SSH through a
  *            proxy device on that member when its address is not routable
@@ -129,6 +130,17 @@ int incus_nets_attach(struct incus_client *c, struct machine *m, const char *own
 void incus_nets_of(const struct machine *m, struct strv *names);
 /* Deletes those of names no instance is on any more. */
 int incus_nets_release(struct incus_client *c, const struct strv *names, struct diag *d);
+
+/* ---- ovn.c ---- */
+
+/* The uplink an envfile network made on c's server goes over as an OVN
+ * network (*uplink, caller frees), or NULL for a bridge: o's network_type
+ * and uplink, else whether the server has OVN and an uplink network with
+ * ipv4.ovn.ranges. network_type: ovn without them is an error. */
+int incus_net_uplink(struct incus_client *c, const struct incus_opts *o, char **uplink,
+		     struct diag *d);
+/* Whether managed network net is an OVN network (false when unknown). */
+bool incus_net_is_ovn(struct incus_client *c, const char *net);
 
 /* ---- incus.c ---- */
 

@@ -1,13 +1,18 @@
-/* Envfile networks as managed bridges of the server: network NAME of an
+/* Envfile networks as managed networks of the server: network NAME of an
  * envfile is "crl<12 hex of sha256(envfile dir, NAME)>" (15 characters, the
  * longest interface name), made with the envfile's subnet, the gateway on
- * its first address, no NAT, no IPv6, the first time a machine of the
- * envfile joins it, and deleted by the destroy that leaves no instance on
- * it. The machine's NIC i+1 (eth1...) joins it with the envfile's address
- * (or one picked from the subnet), reserved by the NIC's ipv4.address and
- * set inside the container by liblxc (raw.lxc), like eth0's. On a cluster
- * the bridge is defined on every member first (each member has its own:
- * machines on different members do not share one; OVN is not used yet). */
+ * its first address, no IPv6, the first time a machine of the envfile
+ * joins it, and deleted by the destroy that leaves no instance on it. The
+ * machine's NIC i+1 (eth1...) joins it with the envfile's address (or one
+ * picked from the subnet), reserved by the NIC's ipv4.address and set
+ * inside the container by liblxc (raw.lxc), like eth0's.
+ *
+ * What kind of network (ovn.c): a bridge, without NAT, defined on every
+ * member of a cluster first (each member has its own: machines on
+ * different members do not share it); or, where the server has OVN, an
+ * OVN network over the uplink (`network: UPLINK`), with NAT to it, one
+ * for the whole cluster. The first machine to make the network decides;
+ * an existing one is used as it is. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +47,23 @@ static int pending_on_members(struct incus_client *c, const char *name, struct d
 	return rc;
 }
 
-/* The bridge for subnet cidr, made when missing. */
-static int ensure(struct incus_client *c, const char *name, const char *cidr, struct diag *d)
+/* The body of POST /1.0/networks: a bridge, or (uplink set) an OVN
+ * network over uplink; gw is the gateway with the prefix. */
+static json_t *net_body(const char *name, const char *gw, const char *uplink)
 {
-	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", name);
+	json_t *config = json_pack("{s:s, s:s, s:s}", "ipv4.address", gw, "ipv4.nat",
+				   uplink ? "true" : "false", "ipv6.address", "none");
+	if (uplink)
+		json_object_set_new(config, "network", json_string(uplink));
+	return json_pack("{s:s, s:s, s:s, s:o}", "name", name, "type", uplink ? "ovn" : "bridge",
+			 "description", "corral network", "config", config);
+}
+
+/* The network for subnet cidr, made when missing. */
+static int ensure(struct incus_client *c, const struct incus_opts *o, const char *name,
+		  const char *cidr, struct diag *d)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", name), *uplink = NULL;
 	long st;
 	struct diag e = {0};
 	if (incus_call(c, "GET", p, NULL, NULL, &st, &e) == 0)
@@ -55,15 +73,14 @@ static int ensure(struct incus_client *c, const char *name, const char *cidr, st
 		return -1;
 	}
 	struct subnet s;
-	if (net_subnet_parse(cidr, &s, d) < 0)
+	if (net_subnet_parse(cidr, &s, d) < 0 || incus_net_uplink(c, o, &uplink, d) < 0)
 		return -1;
 	char gw[64];
 	struct subnet g = {s.net + 1, s.prefix};
 	net_subnet_format(&g, gw, sizeof(gw));
-	json_t *body = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "name", name, "type",
-				 "bridge", "description", "corral network", "config", "ipv4.address",
-				 gw, "ipv4.nat", "false", "ipv6.address", "none");
-	int rc = pending_on_members(c, name, d);
+	json_t *body = net_body(name, gw, uplink);
+	/* An OVN network has no per-member part (LXD refuses ?target=). */
+	int rc = uplink ? 0 : pending_on_members(c, name, d);
 	if (rc == 0)
 		rc = incus_call(c, "POST", "/1.0/networks", body, NULL, NULL, d);
 	json_decref(body);
@@ -94,7 +111,7 @@ int incus_nets_attach(struct incus_client *c, struct machine *m, const char *own
 		unsigned prefix;
 		_cleanup_free_ char *dev = xasprintf("eth%zu", i + 1);
 		const char *had = kept(devices, dev, name);
-		if (ensure(c, name, n->subnet, d) < 0)
+		if (ensure(c, &cfg->incus, name, n->subnet, d) < 0)
 			return diag_wrap(d, "network %s", n->name);
 		if (!machine_list_has(m, MK_BRIDGES, name))
 			machine_list_add(m, MK_BRIDGES, name);

@@ -4,9 +4,10 @@
  * machine's "location" after every start, for status and global-status.
  *
  * SSH goes to the instance's address when the host running corral routes
- * to the server's bridge (a local daemon). A remote server's bridge is not
- * routable from here, so there (provider_options.incus.ssh: forward, or
- * auto with an https remote that is not on this host) a proxy device
+ * to the server's bridge (a local daemon). A remote server's bridge, or an
+ * OVN network (its addresses live inside OVN), is not routable from here,
+ * so there (provider_options.incus.ssh: forward, or auto with an https
+ * remote that is not on this host or eth0 on an OVN network) a proxy device
  * "corral-ssh" listens on the member's address (the host of its cluster
  * URL, or of the remote when not clustered) at a port picked from
  * SSH_PORT_FIRST.. by the instance's name (tried for being free when the
@@ -84,13 +85,23 @@ static char *member_host(struct incus_client *c, const char *member, struct diag
 	return host;
 }
 
-static bool forward_wanted(const struct incus_client *c, const struct machine *m)
+/* The network of the instance's eth0 (the one SSH goes to), or NULL. */
+static const char *eth0_network(json_t *inst)
+{
+	json_t *eth0 = json_object_get(json_object_get(inst, "devices"), "eth0");
+	return json_string_value(json_object_get(eth0, "network"));
+}
+
+static bool forward_wanted(struct incus_client *c, const struct machine *m, json_t *inst)
 {
 	const char *mode = m->cfg && m->cfg->incus.ssh ? m->cfg->incus.ssh : "auto";
 	if (strcmp(mode, "auto") != 0)
 		return strcmp(mode, "forward") == 0;
 	_cleanup_free_ char *host = c->url ? url_host(c->url) : NULL;
-	return host && !loopback(host);
+	if (host && !loopback(host))
+		return true;
+	const char *net = eth0_network(inst);
+	return net && incus_net_is_ovn(c, net);
 }
 
 /* A port for the instance's SSH on host, the same one each time for the
@@ -144,7 +155,7 @@ int incus_place(struct incus_client *c, struct machine *m, const char *name, str
 	bool clustered = loc && *loc && strcmp(loc, "none") != 0;
 	machine_set_str(m, MK_LOCATION, clustered ? loc : NULL);
 	int rc = 0;
-	if (forward_wanted(c, m)) {
+	if (forward_wanted(c, m, inst)) {
 		_cleanup_free_ char *host = member_host(c, clustered ? loc : NULL, d);
 		rc = host ? ssh_forward(c, m, p, inst, host, d) : -1;
 	}

@@ -12,6 +12,9 @@ pkill -f "docker-registry serve" 2>/dev/null; pkill -x pasta 2>/dev/null
 sleep 1
 for m in $(awk '$2 ~ "^/tmp/corral-lxd" {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
 rm -rf /tmp/corral-lxd.*
+# the Open vSwitch and OVN daemons of incus-ovn.sh (tests/fakes/ovn-env.sh), by their pid files
+for p in /tmp/corral-ovn.*/*.pid; do [ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+rm -rf /tmp/corral-ovn.*
 # Users made by the rootless tests (names start with "crl"), their processes first.
 for u in $(awk -F: '$1 ~ /^crl/ {print $1}' /etc/passwd); do
 	pkill -KILL -u "$u" 2>/dev/null; userdel -r "$u" >/dev/null 2>&1

@@ -187,7 +187,8 @@ static void every_key(void)
 		"      virtualbox: { linked_clone: false, gui: true }\n"
 		"      container: { init: systemd }\n"
 		"      incus: { remote: \"unix:///var/lib/incus/unix.socket\", project: ci, target: node2,\n"
-		"               type: container, network: incusbr0, image: debian/12, ssh: forward }\n"
+		"               type: container, network: incusbr0, image: debian/12, ssh: forward,\n"
+		"               network_type: ovn, uplink: UPLINK }\n"
 		"    graceful_halt_timeout: 90s\n");
 	CHECK(e != NULL);
 	if (!e)
@@ -220,6 +221,8 @@ static void every_key(void)
 	CHECK_STR(m->incus.network, "incusbr0");
 	CHECK_STR(m->incus.image, "debian/12");
 	CHECK_STR(m->incus.ssh, "forward");
+	CHECK_STR(m->incus.network_type, "ovn");
+	CHECK_STR(m->incus.uplink, "UPLINK");
 	CHECK(m->graceful_halt_timeout_ms == 90000);
 	CHECK(e->nnetworks == 1 && e->networks[0].pos.line == 2);
 	CHECK_STR(e->networks[0].name, "backend");
@@ -607,6 +610,12 @@ static void value_errors(void)
 	      "forward", 0, 0, NULL);
 	FAILS("machines:\n  m: { box: b, provider_options: { incus: { image: \"a b\" } } }\n",
 	      "machines.m.provider_options.incus.image: \"a b\" is not an image alias", 0, 0, NULL);
+	FAILS("machines:\n  m: { box: b, provider_options: { incus: { network_type: vxlan } } }\n",
+	      "machines.m.provider_options.incus.network_type: \"vxlan\" is not one of auto, bridge, "
+	      "ovn", 0, 0, NULL);
+	FAILS("machines:\n  m: { box: b, provider_options: { incus: { uplink: \"up/link\" } } }\n",
+	      "machines.m.provider_options.incus.uplink: \"up/link\" is not a network name", 0, 0,
+	      NULL);
 	FAILS("machines:\n  m: { box: b, provider_options: { incus: { type: vm } } }\n",
 	      "machines.m.provider_options.incus.type: \"vm\" is not one of container, "
 	      "virtual-machine", 0, 0, NULL);
