@@ -178,14 +178,30 @@ bool ct_cgroup_delegated(void)
 	return root != NULL;
 }
 
+/* Whether dir's cgroup offers the controller ctl (cgroup.controllers). */
+static bool offers(const char *dir, const char *ctl)
+{
+	_cleanup_free_ char *p = path_join(dir, "cgroup.controllers"), *text = NULL;
+	size_t len;
+	struct diag ignored = {0};
+	if (read_file(p, 4096, &text, &len, &ignored) < 0)
+		return false;
+	char *save = NULL;
+	for (char *w = strtok_r(text, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
+		if (strcmp(w, ctl) == 0)
+			return true;
+	return false;
+}
+
 /* On v2 the controllers must be enabled for corral/ and its children;
  * off[] (NULL-ended, 4 slots) gets the settings whose controller could not
  * be (already warned about under best-effort). */
 static int enable_v2(const char *root, const struct ct_limits *l, const char **off,
 		     struct diag *d)
 {
-	static const char *const ctl[][2] = {{"cpus", "+cpu"}, {"memory", "+memory"},
-					     {"pids", "+pids"}};
+	static const char *const ctl[][3] = {{"cpus", "cpu", "+cpu"},
+					     {"memory", "memory", "+memory"},
+					     {"pids", "pids", "+pids"}};
 	const char *warned = NULL;
 	size_t n = 0;
 	_cleanup_free_ char *parent = path_join(root, "corral");
@@ -193,8 +209,10 @@ static int enable_v2(const char *root, const struct ct_limits *l, const char **o
 	if (mkdir_p(parent, 0755, d) < 0 && miss(l, "cpus", &warned, d) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
-		if (write_str(root, "cgroup.subtree_control", ctl[i][1], d) == 0 &&
-		    write_str(parent, "cgroup.subtree_control", ctl[i][1], d) == 0)
+		if (!offers(root, ctl[i][1]))
+			diag_fail(d, "cgroup %s offers no `%s` controller", root, ctl[i][1]);
+		else if (write_str(root, "cgroup.subtree_control", ctl[i][2], d) == 0 &&
+			 write_str(parent, "cgroup.subtree_control", ctl[i][2], d) == 0)
 			continue;
 		if (miss(l, ctl[i][0], &warned, d) < 0)
 			return -1;
