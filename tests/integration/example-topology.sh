@@ -35,8 +35,8 @@ st=$(corral status)
 check "corral status: db and lb at their fixed addresses" \
 	grep -qzE 'db +running \(container\) 10\.20\.0\.10.*lb +running \(container\) 10\.20\.0\.2\b' <<<"$st"
 check "web-1 and web-2: allocated, never lb's" test "$(grep -cE '^web-[12] .* 10\.20\.0\.([3-9]|[1-9][0-9]+)$' <<<"$st")" = 2
-expect_out "systemd is db's PID 1, in a cgroup of its own" 0 "systemd 0::/" \
-	corral ssh db -c 'echo $(cat /proc/1/comm) $(cat /proc/1/cgroup)'
+expect_out "systemd is db's PID 1, at the root of its own cgroup namespace" 0 "systemd 0::/init.scope" \
+	corral ssh db -c 'echo $(cat /proc/1/comm) $(grep ^0:: /proc/1/cgroup)'
 out=$(corral provision 2>&1)
 check "corral provision: nothing changes" test "$(grep -c ' changed=0 ' <<<"$out")" = 4
 expect_out "corral destroy -f" 0 "lb: destroyed" corral destroy -f
