@@ -41,6 +41,67 @@ example() {
 }
 corral() { "$CORRAL" "$@"; }
 
+# --- corral as an ordinary user (issue 18) ---
+# user_make NAME: an ordinary user NAME<pid> in $U, made by useradd (home
+# $UH, with its /etc/subuid and /etc/subgid range), removed on exit after
+# every hook user_first put before it.
+user_make() {
+	U=$1$$ UH=$T/u
+	chmod 755 "$T"
+	useradd -m -d "$UH" -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
+	on_exit 'userdel -r "$U" >/dev/null 2>&1; sed -i "/^$U:/d" /etc/subuid /etc/subgid'
+	# useradd gives a range when SUB_UID_COUNT allows it; else one is added.
+	grep -q "^$U:" /etc/subuid ||
+		usermod --add-subuids 500000-565535 --add-subgids 500000-565535 "$U"
+}
+# user_first HOOK: an exit hook that runs before all others (the user's
+# machines go before the user does).
+user_first() { cleanup_hooks=("$1" "${cleanup_hooks[@]}"); }
+
+# user_cgroup: what systemd-logind does for a login session (user@UID.service,
+# Delegate=yes): a cgroup of the v2 hierarchy (/sys/fs/cgroup, or its
+# unified/ on a hybrid host) delegated to $U — the directory, cgroup.procs,
+# cgroup.threads and cgroup.subtree_control are the user's — in which
+# as_user runs from then on. Removed on exit, with what corral left in it.
+user_cgroup() {
+	local v2=/sys/fs/cgroup
+	[ "$(stat -fc %T "$v2")" = cgroup2fs ] || v2=$v2/unified
+	UCG=$v2/corral-test-$U
+	mkdir "$UCG" && chown "$U:" "$UCG" "$UCG/cgroup.procs" "$UCG/cgroup.threads" \
+		"$UCG/cgroup.subtree_control" || { not_ok "delegate a cgroup to $U"; exit 1; }
+	on_exit 'find "$UCG" -depth -type d -exec rmdir {} + 2>/dev/null'
+}
+
+# as_user CMD...: CMD as $U in its login environment, none of the test's
+# corral variables (so the defaults are what is tested); in its delegated
+# cgroup when user_cgroup made one. $UPATH replaces the PATH.
+as_user() {
+	local env=(env -i HOME="$UH" USER="$U" PATH="${UPATH:-/usr/sbin:/usr/bin:/sbin:/bin}" NO_COLOR=1)
+	if [ -n "${UCG:-}" ]; then
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$UCG" runuser -u "$U" -- "${env[@]}" "$@"
+	else
+		runuser -u "$U" -- "${env[@]}" "$@"
+	fi
+}
+
+# tun_open: /dev/net/tun as Debian's udev makes it (0666: pasta opens it as
+# the user; some VMs leave it 0600) for the run, as it was after.
+tun_open() {
+	on_exit "chmod $(stat -c %a /dev/net/tun) /dev/net/tun"
+	chmod 0666 /dev/net/tun
+}
+
+# user_example NAME: `example NAME` as $U: the copy is in $U's home and
+# the user's, `corral` runs as $U, and $U destroys its machines on exit.
+user_example() {
+	EX=$UH/examples/$1
+	as_user mkdir -p "$UH/examples"
+	cp -r "$ROOT/examples/$1" "$EX" && rm -rf "$EX/.corral" && chown -R "$U:" "$EX"
+	user_first 'as_user "$CORRAL" -C "$EX" destroy -f >/dev/null 2>&1'
+	cd "$EX" || exit 1
+	corral() { as_user "$CORRAL" "$@"; }
+}
+
 # gone PID: the process runs no more — gone, or a zombie its parent (for a
 # daemon, the host's init) has yet to reap.
 gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }

@@ -20,6 +20,7 @@ enum diag_code {
 	DIAG_NO_SUBID,          /* not root, and no /etc/subuid or /etc/subgid range for the user */
 	DIAG_NO_IDMAP_TOOL,     /* not root, and newuidmap or newgidmap is missing */
 	DIAG_USERNS_OFF,        /* unprivileged user namespaces are disabled by a sysctl */
+	DIAG_NO_DELEGATION,     /* not root, and corral's cgroup is not delegated to the user */
 };
 
 struct diag {

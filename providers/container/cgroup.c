@@ -13,7 +13,13 @@
  * The device controller (v1) denies everything but null, zero, full,
  * random, urandom, tty, ptmx and the pts (and fuse when asked); on v2 that
  * would take a BPF program, and is left to /dev holding only those nodes
- * with CAP_MKNOD dropped. */
+ * with CAP_MKNOD dropped.
+ *
+ * Without root all of this happens below the user's own cgroup in the v2
+ * hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host)
+ * when it is delegated to the user: there the init gets corral/<id>/guest
+ * too, which a systemd guest needs as its /sys/fs/cgroup. Limits take the
+ * controllers that cgroup offers (none on a hybrid host's unified tree). */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -46,10 +52,28 @@ static const char *const dev_allowed[] = {
 };
 #define DEV_FUSE "c 10:229 rwm"
 
-static bool is_v2(void)
+static bool is_cgroup2(const char *dir)
 {
 	struct statfs s;
-	return statfs(CG_ROOT, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
+	return statfs(dir, &s) == 0 && s.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* Root works in the host's hierarchy (v2 or v1); without root only in a
+ * delegated v2 cgroup. */
+static bool is_v2(void)
+{
+	return host_rootless() || is_cgroup2(CG_ROOT);
+}
+
+/* Where the v2 hierarchy is mounted: /sys/fs/cgroup, or on a hybrid host
+ * (v1 controllers) /sys/fs/cgroup/unified; NULL when nowhere. */
+static const char *v2_mount(void)
+{
+	static const char *const at[] = {CG_ROOT, CG_ROOT "/unified"};
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+		if (is_cgroup2(at[i]))
+			return at[i];
+	return NULL;
 }
 
 static int write_str(const char *dir, const char *file, const char *value, struct diag *d)
@@ -127,13 +151,14 @@ static char *delegated_root(void)
 	_cleanup_free_ char *text = NULL;
 	size_t len;
 	struct diag ignored = {0};
-	if (!is_v2() || read_file("/proc/self/cgroup", 1 << 16, &text, &len, &ignored) < 0)
+	const char *mnt = v2_mount();
+	if (!mnt || read_file("/proc/self/cgroup", 1 << 16, &text, &len, &ignored) < 0)
 		return NULL;
 	char *rel = strstr(text, "0::");
 	if (!rel || (rel != text && rel[-1] != '\n'))
 		return NULL;
 	rel[strcspn(rel, "\n")] = '\0';
-	char *dir = path_join(CG_ROOT, rel + 3);
+	char *dir = xasprintf("%s%s", mnt, rel + 3); /* rel: "/..." */
 	struct stat st;
 	if (stat(dir, &st) == 0 && st.st_uid == geteuid() && access(dir, W_OK) == 0)
 		return dir;
@@ -147,27 +172,59 @@ static char *cg_root(void)
 	return host_rootless() ? delegated_root() : xstrdup(CG_ROOT);
 }
 
-/* On v2 the controllers must be enabled for corral/ and its children. */
-static int enable_v2(const char *root, const struct ct_limits *l, struct diag *d)
+bool ct_cgroup_delegated(void)
 {
-	static const char *const ctl[][2] = {{"cpus", "+cpu"}, {"memory", "+memory"},
-					     {"pids", "+pids"}};
+	_cleanup_free_ char *root = cg_root();
+	return root != NULL;
+}
+
+/* Whether dir's cgroup offers the controller ctl (cgroup.controllers). */
+static bool offers(const char *dir, const char *ctl)
+{
+	_cleanup_free_ char *p = path_join(dir, "cgroup.controllers"), *text = NULL;
+	size_t len;
+	struct diag ignored = {0};
+	if (read_file(p, 4096, &text, &len, &ignored) < 0)
+		return false;
+	char *save = NULL;
+	for (char *w = strtok_r(text, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
+		if (strcmp(w, ctl) == 0)
+			return true;
+	return false;
+}
+
+/* On v2 the controllers must be enabled for corral/ and its children;
+ * off[] (NULL-ended, 4 slots) gets the settings whose controller could not
+ * be (already warned about under best-effort). */
+static int enable_v2(const char *root, const struct ct_limits *l, const char **off,
+		     struct diag *d)
+{
+	static const char *const ctl[][3] = {{"cpus", "cpu", "+cpu"},
+					     {"memory", "memory", "+memory"},
+					     {"pids", "pids", "+pids"}};
 	const char *warned = NULL;
+	size_t n = 0;
 	_cleanup_free_ char *parent = path_join(root, "corral");
+	off[0] = NULL;
 	if (mkdir_p(parent, 0755, d) < 0 && miss(l, "cpus", &warned, d) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++)
-		if ((write_str(root, "cgroup.subtree_control", ctl[i][1], d) < 0 ||
-		     write_str(parent, "cgroup.subtree_control", ctl[i][1], d) < 0) &&
-		    miss(l, ctl[i][0], &warned, d) < 0)
+	for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+		if (!offers(root, ctl[i][1]))
+			diag_fail(d, "cgroup %s offers no `%s` controller", root, ctl[i][1]);
+		else if (write_str(root, "cgroup.subtree_control", ctl[i][2], d) == 0 &&
+			 write_str(parent, "cgroup.subtree_control", ctl[i][2], d) == 0)
+			continue;
+		if (miss(l, ctl[i][0], &warned, d) < 0)
 			return -1;
+		off[n++] = ctl[i][0], off[n] = NULL;
+	}
 	return 0;
 }
 
 /* Writes the knobs of one controller (k[0..n) share k->ctl) into its
  * corral/<id>, then moves pid into corral/<id>/guest. */
 static int apply_ctl(const char *root, const char *id, pid_t pid, const struct knob *k, size_t n,
-		     const struct ct_limits *l, struct diag *d)
+		     const struct ct_limits *l, const char *const *off, struct diag *d)
 {
 	const char *warned = NULL;
 	_cleanup_free_ char *dir = ctl_dir(root, k->ctl, id, NULL);
@@ -176,7 +233,7 @@ static int apply_ctl(const char *root, const char *id, pid_t pid, const struct k
 		return miss(l, k->setting, &warned, d);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *p = path_join(dir, k[i].file);
-		if (k[i].optional && !path_exists(p))
+		if ((k[i].optional && !path_exists(p)) || str_in_list(k[i].setting, off))
 			continue;
 		if (write_str(dir, k[i].file, k[i].value, d) < 0 &&
 		    miss(l, k[i].setting, &warned, d) < 0)
@@ -220,15 +277,16 @@ int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct
 	bool v2 = is_v2();
 	size_t n = knobs_for(l, v2, k);
 	_cleanup_free_ char *root = cg_root();
+	const char *off[4] = {NULL};
 	if (!root)
 		return undelegated(l, d);
-	if (v2 && enable_v2(root, l, d) < 0)
+	if (v2 && enable_v2(root, l, off, d) < 0)
 		return -1;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && strcmp(k[j].ctl, k[i].ctl) == 0)
 			j++;
-		if (apply_ctl(root, id, pid, k + i, j - i, l, d) < 0)
+		if (apply_ctl(root, id, pid, k + i, j - i, l, off, d) < 0)
 			return -1;
 		i = j;
 	}

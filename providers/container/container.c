@@ -93,15 +93,16 @@ static bool valid_hostname(const char *h)
 }
 
 /* "auto": builtin for a box that runs the host's sshd (only the built-in
- * init starts it) and without root, else the box's metadata decides ("init": "systemd"),
- * else its tree (systemd when its /sbin/init is systemd), else builtin. */
+ * init starts it), else the box's metadata decides ("init": "systemd"),
+ * else its tree (systemd when its /sbin/init is systemd), else builtin.
+ * Without root systemd needs a cgroup of its own, below one delegated to
+ * the user: without one, the built-in init, said once. */
 static const char *init_mode(const struct machine *m, const char *box_dir, const char *lower)
 {
 	const char *want = m->cfg->container.init;
 	if (want && strcmp(want, "auto") != 0)
 		return want;
-	/* without root systemd would need a cgroup of its own, seldom delegated */
-	if (ct_needs_host_sshd(box_dir, lower) || host_rootless())
+	if (ct_needs_host_sshd(box_dir, lower))
 		return "builtin";
 	_cleanup_free_ char *meta = path_join(box_dir, "metadata.json");
 	json_t *o;
@@ -111,13 +112,32 @@ static const char *init_mode(const struct machine *m, const char *box_dir, const
 		sd = strcmp(state_str(o, "init", ""), "systemd") == 0;
 		json_decref(o);
 	}
-	return sd ? "systemd" : ct_box_init(lower);
+	const char *mode = sd ? "systemd" : ct_box_init(lower);
+	if (strcmp(mode, "systemd") != 0 || !host_rootless() || ct_cgroup_delegated())
+		return mode;
+	log_info("%s: corral's built-in init, not the box's systemd: without root systemd needs "
+		 "a delegated cgroup (e.g. `systemd-run --user --scope corral up`)", m->cfg->name);
+	return "builtin";
+}
+
+/* systemd as PID 1 without root: checked at every boot, as the cgroup
+ * corral runs in may differ from the last one's. */
+static int check_systemd_cgroup(const struct machine *m, const struct ct_boot *b,
+				struct diag *d)
+{
+	if (!b->rootless || strcmp(b->init, "systemd") != 0 || ct_cgroup_delegated())
+		return 0;
+	diag_code(d, DIAG_NO_DELEGATION, "%s: `init: systemd` without root needs a cgroup (v2) "
+		  "delegated to the user, and corral's is not", m->cfg->name);
+	return diag_hint(d, "run it in one: `systemd-run --user --scope corral up` (a systemd "
+			    "login session delegates one), or set `provider_options: { container: "
+			    "{ init: builtin } }`");
 }
 
 /* Without root: eth0 is pasta's (pasta.c); eth1... the envfile's
  * networks, each a segment of relay.c, at the address the envfile gives,
  * else one from the segment's pool. */
-static int lease_rootless(const struct machine *m, struct ct_boot *b, struct diag *d)
+static int lease_rootless(struct machine *m, struct ct_boot *b, struct diag *d)
 {
 	const struct machine_cfg *c = m->cfg;
 	if (c->nnetworks + 1 > CT_MAX_NETS)
@@ -146,6 +166,11 @@ static int lease_rootless(const struct machine *m, struct ct_boot *b, struct dia
 		b->nets[i + 1].prefix = sn.prefix;
 	}
 	b->nnets = (unsigned)c->nnetworks + 1;
+	/* for `status`: the host reaches it only through forwarded ports */
+	if (c->nnetworks)
+		machine_set_str(m, MK_IP, b->nets[1].ip);
+	else
+		machine_del(m, MK_IP);
 	return 0;
 }
 
@@ -460,7 +485,8 @@ static int ct_up(struct machine *m, struct diag *d)
 	_cleanup_free_ char *box_dir = path_dirname(lower), *sshd_dir = NULL;
 	_cleanup_free_ char *pub = NULL, *host_key = NULL;
 	struct strv svc = {0}, svc_env = {0};
-	int r = sshd_choice(box_dir, lower, &b, &sshd_dir, d) < 0 ||
+	int r = check_systemd_cgroup(m, &b, d) < 0 ||
+			sshd_choice(box_dir, lower, &b, &sshd_dir, d) < 0 ||
 			image_command(m, box_dir, &b, &svc, &svc_env, d) < 0 ||
 			prepare(m, &b, &pub, &host_key, d) < 0
 		? -1 : 0;

@@ -230,6 +230,8 @@ struct ct_limits {
 };
 int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d);
 void ct_cgroup_remove(const char *id);
+/* Root, or a cgroup (v2) delegated to the user: a machine gets its own. */
+bool ct_cgroup_delegated(void);
 /* `limits: best-effort`: a limit that cannot be applied is a warning. */
 bool ct_best_effort(const struct machine_cfg *c);
 

@@ -513,15 +513,14 @@ static int enter_namespaces(struct init_cfg *c)
 	return say_ready(taps, ntaps);
 }
 
+/* Without root the host placed us (cgroup.c), in the user's delegated
+ * cgroup when there is one: no cgroup file system is ours to mount here. */
 static int own_cgroup(const struct init_cfg *c)
 {
 	struct diag d = {0};
-	if (iso_cgroup_own(c->root, c->id, &d) == 0)
+	if (c->rootless || iso_cgroup_own(c->root, c->id, &d) == 0)
 		return 0;
-	if (!c->rootless) /* without root: the guest's cgroup may not be its own */
-		return errno = 0, fail("cgroup: %s", d.msg);
-	fprintf(stderr, "corral-init: cgroup: %s\n", d.msg);
-	return 0;
+	return errno = 0, fail("cgroup: %s", d.msg);
 }
 
 /* The last step as host root: from here on the init is the guest's root. */

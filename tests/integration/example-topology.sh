@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# examples/topology, run as its README says: db, web-1, web-2 and lb come up
+# examples/topology, run as its README says, by an ordinary user (made by
+# useradd, with its subuid range and a delegated cgroup, as a login session
+# has: systemd runs as each guest's PID 1): db, web-1, web-2 and lb come up
 # in depends_on order with the playbook across all four; the load balancer
 # answers on its forwarded port, in turn from each web server, each with
 # the items it read from db over the backend network; provision again
 # changes nothing; destroy. Offline: nothing in the guests is downloaded.
+# (Root mode's multi-machine topologies: roles-topology.sh, conformance.)
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box debian-12)
+user_make crltop
+user_cgroup
+tun_open
+user_example topology
 expect_out "box add (README)" 0 "corral/debian-12" corral box add "$(dirname "$box")/catalog.json"
-example topology
 
 out=$(corral up 2>&1)
 check "corral up: db, then both web servers, then lb, then site.yml" \
@@ -29,6 +35,11 @@ st=$(corral status)
 check "corral status: db and lb at their fixed addresses" \
 	grep -qzE 'db +running \(container\) 10\.20\.0\.10.*lb +running \(container\) 10\.20\.0\.2\b' <<<"$st"
 check "web-1 and web-2: allocated, never lb's" test "$(grep -cE '^web-[12] .* 10\.20\.0\.([3-9]|[1-9][0-9]+)$' <<<"$st")" = 2
+expect_out "systemd is db's PID 1, at the root of its own cgroup namespace" 0 "systemd 0::/init.scope" \
+	corral ssh db -c 'echo $(cat /proc/1/comm) $(grep ^0:: /proc/1/cgroup)'
 out=$(corral provision 2>&1)
 check "corral provision: nothing changes" test "$(grep -c ' changed=0 ' <<<"$out")" = 4
 expect_out "corral destroy -f" 0 "lb: destroyed" corral destroy -f
+for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
+check "destroy leaves no process of the user's" test -z "$(pgrep -u "$U")"
+check "...nor a machine's cgroup in the user's" test -z "$(find "$UCG/corral" -mindepth 1 -type d)"
