@@ -48,12 +48,20 @@ corral() { "$CORRAL" "$@"; }
 user_make() {
 	U=$1$$ UH=$T/u
 	chmod 755 "$T"
-	useradd -m -d "$UH" -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
-	on_exit 'userdel -r "$U" >/dev/null 2>&1; sed -i "/^$U:/d" /etc/subuid /etc/subgid'
+	users_locked useradd -m -d "$UH" -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
+	# The home (boxes, machines) goes first, outside the lock; userdel
+	# removes the user's subuid and subgid lines too.
+	on_exit 'rm -rf "$UH"; users_locked userdel "$U" >/dev/null 2>&1'
 	# useradd gives a range when SUB_UID_COUNT allows it; else one is added.
 	grep -q "^$U:" /etc/subuid ||
-		usermod --add-subuids 500000-565535 --add-subgids 500000-565535 "$U"
+		users_locked usermod --add-subuids 500000-565535 --add-subgids 500000-565535 "$U"
 }
+# users_locked CMD...: CMD holding the lock every test takes to change the
+# host's users, groups, /etc/subuid or /etc/subgid. shadow's tools lock
+# /etc/passwd for each other, but tests run side by side and one that
+# waits behind a long userdel, or edits /etc/subuid itself, would lose to
+# the other (a useradd failing under load left a user without its key).
+users_locked() { flock "${TMPDIR:-/tmp}/corral-test-users.lock" "$@"; }
 # user_first HOOK: an exit hook that runs before all others (the user's
 # machines go before the user does).
 user_first() { cleanup_hooks=("$1" "${cleanup_hooks[@]}"); }

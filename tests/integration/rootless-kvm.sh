@@ -21,9 +21,10 @@ box=$(test_box tiny-kvm)
 U=crlkvm$$
 UH=$T/u
 chmod 755 "$T"
-useradd -m -d "$UH" -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
-# (one hook: the machines go before the user does)
-on_exit 'destroy_all; userdel -r "$U" >/dev/null 2>&1' # userdel removes its subuid/subgid lines
+users_locked useradd -m -d "$UH" -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
+# (one hook: the machines go before the user does; userdel removes its
+# subuid/subgid lines)
+on_exit 'destroy_all; rm -rf "$UH"; users_locked userdel "$U" >/dev/null 2>&1'
 as_user() {
 	runuser -u "$U" -- env -i HOME="$UH" USER="$U" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		NO_COLOR=1 "$@"

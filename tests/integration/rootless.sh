@@ -133,7 +133,7 @@ UPATH=$T/bin expect_out "no newuidmap: the fix is apt-get install uidmap" 1 \
 	"apt-get install uidmap" as_user "$CORRAL" -C "$P" up
 
 range=$(grep "^$U:" /etc/subuid | head -n 1 | cut -d: -f2,3)
-usermod --del-subuids "${range%:*}-$((${range%:*} + ${range#*:} - 1))" "$U"
+users_locked usermod --del-subuids "${range%:*}-$((${range%:*} + ${range#*:} - 1))" "$U"
 expect_out "no subuid range: the fix is usermod --add-subuids" 1 \
 	"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $U" \
 	as_user "$CORRAL" -C "$P" up

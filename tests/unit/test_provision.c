@@ -144,16 +144,19 @@ static void make_user(void)
 {
 	snprintf(user, sizeof(user), "crlprov%d", (int)getpid());
 	_cleanup_free_ char *cmd = xasprintf(
-		"useradd -M -d %s/home -s /bin/bash %s && usermod -p '*' %s && "
+		"flock /tmp/corral-test-users.lock useradd -M -d %s/home -s /bin/bash %s && "
+		"flock /tmp/corral-test-users.lock usermod -p '*' %s && "
 		"mkdir -p %s/home && chown %s: %s/home && "
 		"echo '%s ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/%s && chmod 0440 /etc/sudoers.d/%s",
 		T, user, user, T, user, T, user, user, user);
-	sh(cmd);
+	if (sh(cmd) < 0)
+		printf("not ok - the test user %s (useradd, sudoers)\n", user);
 }
 
 static void drop_user(void)
 {
-	_cleanup_free_ char *cmd = xasprintf("rm -f /etc/sudoers.d/%s; userdel %s 2>/dev/null",
+	_cleanup_free_ char *cmd = xasprintf("rm -f /etc/sudoers.d/%s; "
+					     "flock /tmp/corral-test-users.lock userdel %s 2>/dev/null",
 					     user, user);
 	sh(cmd);
 }
