@@ -189,6 +189,18 @@ static void net_opts(struct args *x, const struct machine_cfg *mc, const struct 
 }
 
 /* 9p for `9p` and `auto` folders; rsync ones are copied over SSH instead. */
+/* An entropy source. A guest blocks in getrandom() (sshd's first host
+ * key, systemd's random seed) until its pool is seeded, which its
+ * jitter loop takes seconds of busy CPU to do under TCG; virtio-rng
+ * seeds it from the host's /dev/urandom at once (libvirt and Lima add
+ * one by default too). */
+static void rng_opts(struct args *x)
+{
+	add2(x, "-object", "rng-random,id=rng0,filename=/dev/urandom");
+	add(x, "-device");
+	strv_pushf(x->a, "virtio-rng-%s,rng=rng0", bus(x));
+}
+
 static void share_opts(struct args *x, const struct machine_cfg *mc)
 {
 	for (size_t i = 0; i < mc->nsynced; i++) {
@@ -231,6 +243,7 @@ int qemu_argv(const struct machine_cfg *mc, const struct kvm_box *b, const struc
 		kernel_opts(&x, mc, b, h, r);
 	disk_opts(&x, mc, b, h, r);
 	net_opts(&x, mc, r);
+	rng_opts(&x);
 	share_opts(&x, mc);
 	if (r->loadvm)
 		add2(&x, "-loadvm", r->loadvm);
