@@ -229,13 +229,10 @@ int incus_place(struct incus_client *c, struct machine *m, const char *name, str
 	const char *loc = json_string_value(json_object_get(inst, "location"));
 	bool clustered = loc && *loc && strcmp(loc, "none") != 0;
 	machine_set_str(m, MK_LOCATION, clustered ? loc : NULL);
-	int rc = 0;
-	_cleanup_free_ char *host = NULL;
-	if (c->url || clustered)
-		host = member_host(c, clustered ? loc : NULL, d);
-	if ((c->url || clustered) && !host)
-		rc = -1;
-	if (rc == 0 && forward_wanted(c, m))
+	bool forward = forward_wanted(c, m), ask = forward || c->url || clustered;
+	_cleanup_free_ char *host = ask ? member_host(c, clustered ? loc : NULL, d) : NULL;
+	int rc = ask && !host ? -1 : 0;
+	if (rc == 0 && forward)
 		rc = ssh_forward(c, m, p, inst, host, d);
 	if (rc == 0 && host && !member_is_here(host))
 		rc = ports_to_member(c, m, p, inst, host, d);

@@ -188,13 +188,7 @@ lxd_join() {
 		shift; exec "$@"' sh "$cgroups" lxd --group root --logfile "$LXD_ROOT/lxd2.log" \
 		>"$LXD_ROOT/lxd2.out" 2>&1 &
 	LXD_PID2=$!
-	# Not `lxd waitready`: in the namespace it returns only at its timeout.
-	local i
-	for i in $(seq 300); do
-		curl -sf --unix-socket "$LXD_DIR2/unix.socket" http://lxd/1.0 >/dev/null && break
-		sleep 0.2
-	done
-	if ! curl -sf --unix-socket "$LXD_DIR2/unix.socket" http://lxd/1.0 >/dev/null; then
+	if ! LXD_DIR=$LXD_DIR2 lxd waitready --timeout 60; then
 		echo "lxd (member 2) did not start:" >&2
 		tail -n 20 "$LXD_ROOT/lxd2.out" >&2
 		exit 1
@@ -207,8 +201,8 @@ lxd_join() {
 	body=$(jq -n --arg t "$token" --arg a "$LXD_MEMBER2_ADDR:8443" --arg c "${LXD_HTTPS#https://}" \
 		--arg n "$LXD_MEMBER2" --arg s "$LXD_ROOT/storage2" --rawfile crt "$LXD_CLUSTER_CERT" \
 		'{server_name: $n, enabled: true, server_address: $a, cluster_address: $c,
-		  cluster_certificate: $crt, cluster_password: $t, member_config: [{entity: "storage-pool", name: "default",
-		  key: "source", value: $s}]}')
+		  cluster_certificate: $crt, cluster_password: $t,
+		  member_config: [{entity: "storage-pool", name: "default", key: "source", value: $s}]}')
 	out=$(LXD_SOCKET=$LXD_DIR2/unix.socket lxd_rest PUT /1.0/cluster "$body")
 	if ! jq -e '.status_code == 200' <<<"$out" >/dev/null; then
 		echo "lxd (member 2) could not join the cluster: $out" >&2
