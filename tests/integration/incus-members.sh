@@ -82,6 +82,9 @@ expect_out "two's forwarded port answers from the host" 0 "from-two" curl -s --m
 
 # One envfile network, two members: a warning, and no way through.
 check "up warns: one network on two members needs OVN" grep -q "network back: .*OVN" <<<"$out"
+grep "OVN" <<<"$out" | sed "s/^/#   /"
+check "one reaches its own member's gateway on back (ping works)" \
+	"$CORRAL" ssh one -c "ping -c 1 -W 2 $NET.1 >/dev/null"
 check "one does not reach two over back (a bridge per member)" \
 	bash -c "! '$CORRAL' ssh one -c 'ping -c 1 -W 1 $NET.20' >/dev/null 2>&1"
 
