@@ -127,8 +127,12 @@ static char *url_of(const struct incus_client *c, const char *path)
 }
 
 /* Where the request goes: the socket, or TLS with the client certificate,
- * the server verified against server_cert when given (else the system's
- * CAs), its name or address checked either way. */
+ * the server verified against the system's CAs with its name or address
+ * checked, or, when server_cert is given, against that certificate alone
+ * (the only trust anchor: no CA path either) whatever address the URL
+ * names, as the incus/lxc client trusts a remote's pinned certificate: a
+ * cluster's certificate is every member's, and names none of their
+ * addresses. */
 static void transport(CURL *h, const struct incus_client *c)
 {
 	if (!c->url) {
@@ -138,11 +142,13 @@ static void transport(CURL *h, const struct incus_client *c)
 	}
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->server_cert ? 0L : 2L);
 	curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
 	curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
-	if (c->server_cert)
+	if (c->server_cert) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->server_cert);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
 }
 

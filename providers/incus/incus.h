@@ -128,6 +128,11 @@ int incus_nets_attach(struct incus_client *c, struct machine *m, const char *own
 		      json_t *devices, struct buf *raw, struct diag *d);
 /* The machine's bridges (its "bridges"), pushed onto names. */
 void incus_nets_of(const struct machine *m, struct strv *names);
+/* On a cluster, after instance self started on member loc: a warning for
+ * each instance on one of the machine's envfile networks (a bridge: one
+ * per member) that runs on another member (they do not reach each other). */
+void incus_nets_check(struct incus_client *c, const struct machine *m, const char *self,
+		      const char *loc);
 /* Deletes those of names no instance is on any more. */
 int incus_nets_release(struct incus_client *c, const struct strv *names, struct diag *d);
 

@@ -12,12 +12,15 @@
  * different members do not share it); or, where the server has OVN, an
  * OVN network over the uplink (`network: UPLINK`), with NAT to it, one
  * for the whole cluster. The first machine to make the network decides;
- * an existing one is used as it is. */
+ * an existing one is used as it is. `up` warns when it finds a machine's
+ * peers on a bridge network on another member than the machine: they do
+ * not reach each other over that network. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base/digest.h"
+#include "core/base/log.h"
 #include "core/host/mstate.h"
 #include "core/host/net.h"
 #include "providers/incus/incus.h"
@@ -176,4 +179,58 @@ int incus_nets_release(struct incus_client *c, const struct strv *names, struct 
 			return -1;
 	}
 	return 0;
+}
+
+/* The member instance `inst` (a used_by path "/1.0/instances/NAME?...")
+ * runs on, or NULL; caller frees. */
+static char *member_of(struct incus_client *c, const char *inst)
+{
+	_cleanup_free_ char *p = xasprintf("%.*s", (int)strcspn(inst, "?"), inst);
+	json_t *i = NULL;
+	struct diag ignored = {0};
+	if (incus_call(c, "GET", p, NULL, &i, NULL, &ignored) < 0)
+		return NULL;
+	const char *loc = json_string_value(json_object_get(i, "location"));
+	char *out = loc ? xstrdup(loc) : NULL;
+	json_decref(i);
+	return out;
+}
+
+/* Warns about each instance on bridge network `bridge` (envfile network
+ * net) that runs on another member than loc. */
+static void check_one(struct incus_client *c, const struct machine *m, const char *bridge,
+		      const char *net, const char *self, const char *loc)
+{
+	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", bridge);
+	_cleanup_free_ char *me = xasprintf("/1.0/instances/%s", self);
+	json_t *n = NULL, *u;
+	struct diag ignored = {0};
+	if (incus_call(c, "GET", p, NULL, &n, NULL, &ignored) < 0)
+		return;
+	const char *type = json_string_value(json_object_get(n, "type"));
+	size_t i;
+	json_array_foreach(json_object_get(n, "used_by"), i, u) {
+		const char *s = json_string_value(u);
+		if (!type || strcmp(type, "bridge") != 0 || !s || strncmp(s, "/1.0/instances/", 15) ||
+		    strncmp(s, me, strlen(me)) == 0)
+			continue;
+		_cleanup_free_ char *other = member_of(c, s);
+		if (other && strcmp(other, loc) != 0)
+			log_warn("%s: network %s: this machine runs on cluster member %s, instance %.*s "
+				 "on %s; a bridge network is one bridge per member, so they do not "
+				 "reach each other over it (an OVN network would; pin both with "
+				 "`target:` to one member)",
+				 m->cfg->name, net, loc, (int)strcspn(s + 15, "?"), s + 15, other);
+	}
+	json_decref(n);
+}
+
+void incus_nets_check(struct incus_client *c, const struct machine *m, const char *self,
+		      const char *loc)
+{
+	const struct machine_cfg *cfg = m->cfg;
+	for (size_t i = 0; i < cfg->nnetworks; i++) {
+		_cleanup_free_ char *name = bridge_name(m->env, cfg->networks[i].network);
+		check_one(c, m, name, cfg->networks[i].network, self, loc);
+	}
 }

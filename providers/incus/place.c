@@ -9,16 +9,27 @@
  * so there (provider_options.incus.ssh: forward, or auto with an https
  * remote that is not on this host or eth0 on an OVN network) a proxy device
  * "corral-ssh" listens on the member's address (the host of its cluster
- * URL, or of the remote when not clustered) at a port picked from
- * SSH_PORT_FIRST.. by the instance's name (tried for being free when the
- * member is this host), and forwards to the guest's sshd; the address and
- * port are recorded as "ssh_host" and "ssh_port". The device is made
- * again when the instance moved to another member. */
+ * URL, or of the remote when not clustered) and forwards to the guest's
+ * sshd; the address and port are recorded as "ssh_host" and "ssh_port".
+ * Its port is drawn from SSH_PORT_FIRST.. by the instance's name and
+ * tried: checked free first when the member is this host, and on any
+ * member the device is added to the running instance (the member binds it
+ * then), the next port tried when that fails (taken there), up to
+ * SSH_PORT_REMOTE_TRIES. The device is made again when the instance moved
+ * to another member.
+ *
+ * A member that is not this host (its address is none of this host's)
+ * also listens for the forwarded `ports:`: their proxy devices, made on
+ * 127.0.0.1 (the member's own loopback there), are moved to the member's
+ * address, and the machine's ports record that address, which `corral
+ * port` shows and ready probes connect to. A host_ip the envfile gives
+ * stays (0.0.0.0 is recorded as the member's address). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/base/digest.h"
+#include "core/base/log.h"
 #include "core/host/mstate.h"
 #include "core/host/ports.h"
 #include "providers/incus/incus.h"
@@ -27,6 +38,8 @@
 #define SSH_PORT_FIRST 40000u
 #define SSH_PORT_SPAN 20000u
 #define SSH_PORT_TRIES 200u
+#define SSH_PORT_REMOTE_TRIES 8u /* device adds: the member binds, or refuses */
+#define PORT_DEVICE "corral-port-"
 
 static const char *const loopbacks[] = {"localhost", "::1", NULL};
 
@@ -85,6 +98,12 @@ static char *member_host(struct incus_client *c, const char *member, struct diag
 	return host;
 }
 
+/* Whether host is this host's: a loopback, or an address it can bind. */
+static bool member_is_here(const char *host)
+{
+	return loopback(host) || port_try(host, 0, false) >= 0;
+}
+
 /* The network of the instance's eth0 (the one SSH goes to), or NULL. */
 static const char *eth0_network(json_t *inst)
 {
@@ -104,23 +123,42 @@ static bool forward_wanted(struct incus_client *c, const struct machine *m, json
 	return net && incus_net_is_ovn(c, net);
 }
 
-/* A port for the instance's SSH on host, the same one each time for the
- * same name unless it is taken on this host. */
-static unsigned pick_port(const char *name, const char *host)
+/* The try-th port for the instance's SSH on host (the same ones each time
+ * for the same name), skipping those taken when host is this host's. */
+static unsigned pick_port(const char *name, const char *host, unsigned try)
 {
 	unsigned char raw[32];
 	char hex[65];
 	hash_str(name, raw, hex);
-	unsigned base = ((unsigned)raw[0] << 8 | raw[1]) % SSH_PORT_SPAN;
-	for (unsigned i = 0; loopback(host) && i < SSH_PORT_TRIES; i++) {
+	unsigned base = ((unsigned)raw[0] << 8 | raw[1]) % SSH_PORT_SPAN + try;
+	bool here = member_is_here(host);
+	for (unsigned i = 0; here && i < SSH_PORT_TRIES; i++) {
 		unsigned p = SSH_PORT_FIRST + (base + i) % SSH_PORT_SPAN;
 		if (port_try(host, p, false) == 1)
 			return p;
 	}
-	return SSH_PORT_FIRST + base;
+	return SSH_PORT_FIRST + base % SSH_PORT_SPAN;
 }
 
-/* The proxy device on host, unless the instance has it there already. */
+/* The SSH proxy device on host:port. */
+static json_t *ssh_device(const struct machine *m, const char *host, unsigned port)
+{
+	_cleanup_free_ char *listen = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u",
+						host, port);
+	_cleanup_free_ char *connect = xasprintf("tcp:127.0.0.1:%u", mcfg_ssh_port(m->cfg));
+	return json_pack("{s:s, s:s, s:s}", "type", "proxy", "listen", listen, "connect", connect);
+}
+
+static int patch_devices(struct incus_client *c, const char *path, json_t *all, struct diag *d)
+{
+	json_t *patch = json_pack("{s:o}", "devices", all);
+	int rc = incus_call(c, "PATCH", path, patch, NULL, NULL, d);
+	json_decref(patch);
+	return rc;
+}
+
+/* The proxy device on host, unless the instance has it there already:
+ * each port tried in turn until the member takes one. */
 static int ssh_forward(struct incus_client *c, struct machine *m, const char *path,
 		       json_t *inst, const char *host, struct diag *d)
 {
@@ -128,20 +166,68 @@ static int ssh_forward(struct incus_client *c, struct machine *m, const char *pa
 	const char *rec = machine_str(m, MK_SSH_HOST);
 	if (json_object_get(devices, SSH_DEVICE) && rec && strcmp(rec, host) == 0)
 		return 0;
-	unsigned port = pick_port(path, host);
-	_cleanup_free_ char *listen = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u",
-						host, port);
-	_cleanup_free_ char *connect = xasprintf("tcp:127.0.0.1:%u", mcfg_ssh_port(m->cfg));
-	json_t *all = json_deep_copy(devices ? devices : json_object());
-	json_object_set_new(all, SSH_DEVICE, json_pack("{s:s, s:s, s:s}", "type", "proxy",
-						      "listen", listen, "connect", connect));
-	json_t *patch = json_pack("{s:o}", "devices", all);
-	int rc = incus_call(c, "PATCH", path, patch, NULL, NULL, d);
-	json_decref(patch);
+	unsigned port = 0;
+	int rc = -1;
+	for (unsigned t = 0; rc < 0 && t < SSH_PORT_REMOTE_TRIES; t++) {
+		port = pick_port(path, host, t);
+		*d = (struct diag){0};
+		json_t *all = devices ? json_deep_copy(devices) : json_object();
+		json_object_set_new(all, SSH_DEVICE, ssh_device(m, host, port));
+		rc = patch_devices(c, path, all, d);
+		if (rc < 0)
+			log_debug("%s: SSH forward on %s:%u: %s", path, host, port, d->msg);
+	}
 	if (rc < 0)
-		return diag_wrap(d, "SSH forward on %s:%u", host, port);
+		return diag_wrap(d, "SSH forward on %s (%u ports tried)", host,
+				 SSH_PORT_REMOTE_TRIES);
 	machine_set_str(m, MK_SSH_HOST, host);
 	machine_set_int(m, MK_SSH_PORT, port);
+	/* The device is in the instance now: its config as the server has it. */
+	if (!devices)
+		json_object_set_new(inst, "devices", devices = json_object());
+	json_object_set_new(devices, SSH_DEVICE, ssh_device(m, host, port));
+	return 0;
+}
+
+/* "PROTO:127.0.0.1:PORT" of a forwarded port's device as "PROTO:host:PORT",
+ * or NULL when it listens elsewhere (a host_ip of the envfile). */
+static char *moved_listen(const char *listen, const char *host)
+{
+	const char *rest = listen ? strstr(listen, ":127.0.0.1:") : NULL;
+	if (!rest)
+		return NULL;
+	return xasprintf(strchr(host, ':') ? "%.*s:[%s]%s" : "%.*s:%s%s", (int)(rest - listen),
+			 listen, host, rest + 10);
+}
+
+/* The forwarded ports' devices on a member that is not this host: on the
+ * member's address, and recorded there. */
+static int ports_to_member(struct incus_client *c, struct machine *m, const char *path,
+			   json_t *inst, const char *host, struct diag *d)
+{
+	json_t *devices = json_deep_copy(json_object_get(inst, "devices")), *dev;
+	const char *key;
+	bool moved = false;
+	json_object_foreach(devices, key, dev) {
+		char *l = strncmp(key, PORT_DEVICE, strlen(PORT_DEVICE)) == 0
+				  ? moved_listen(json_string_value(json_object_get(dev, "listen")), host)
+				  : NULL;
+		if (l)
+			json_object_set_new(dev, "listen", json_string(l));
+		moved |= l != NULL;
+		free(l);
+	}
+	if (moved && patch_devices(c, path, devices, d) < 0)
+		return diag_wrap(d, "forwarded ports on %s", host);
+	if (!moved)
+		json_decref(devices);
+	struct mport *v;
+	size_t n = machine_ports(m, &v);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].host_ip, "127.0.0.1") == 0 || strcmp(v[i].host_ip, "0.0.0.0") == 0)
+			snprintf(v[i].host_ip, sizeof(v[i].host_ip), "%s", host);
+	machine_set_ports(m, v, n);
+	free(v);
 	return 0;
 }
 
@@ -154,11 +240,15 @@ int incus_place(struct incus_client *c, struct machine *m, const char *name, str
 	const char *loc = json_string_value(json_object_get(inst, "location"));
 	bool clustered = loc && *loc && strcmp(loc, "none") != 0;
 	machine_set_str(m, MK_LOCATION, clustered ? loc : NULL);
-	int rc = 0;
-	if (forward_wanted(c, m, inst)) {
-		_cleanup_free_ char *host = member_host(c, clustered ? loc : NULL, d);
-		rc = host ? ssh_forward(c, m, p, inst, host, d) : -1;
-	}
+	bool forward = forward_wanted(c, m, inst), ask = forward || c->url || clustered;
+	_cleanup_free_ char *host = ask ? member_host(c, clustered ? loc : NULL, d) : NULL;
+	int rc = ask && !host ? -1 : 0;
+	if (rc == 0 && forward)
+		rc = ssh_forward(c, m, p, inst, host, d);
+	if (rc == 0 && host && !member_is_here(host))
+		rc = ports_to_member(c, m, p, inst, host, d);
+	if (rc == 0 && clustered)
+		incus_nets_check(c, m, name, loc);
 	json_decref(inst);
 	return rc < 0 ? -1 : machine_save(m, d);
 }
