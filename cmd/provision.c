@@ -14,7 +14,6 @@
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
 #include "core/host/state.h"
-#include "providers/provider.h"
 #include "provisioners/provisioner.h"
 
 #define CONNECT_TIMEOUT_MS 30000

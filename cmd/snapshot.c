@@ -1,84 +1,38 @@
 /* snapshot save|restore|delete [MACHINE] NAME, snapshot list [MACHINE]
  * (Vagrant's argument order; no MACHINE: every machine), suspend and
- * resume [MACHINE...]. Provider-neutral: each goes through the provider's
- * optional vtable entry, and a NULL entry is reported here. */
+ * resume [MACHINE...]. Parses, runs each machine through engine/snapshot.c
+ * and prints. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "engine/lifecycle.h"
-#include "core/base/log.h"
+#include "engine/snapshot.h"
 #include "core/base/util.h"
 
-enum snap_op { SNAP_SAVE, SNAP_RESTORE, SNAP_DELETE, SNAP_LIST, SUSPEND, RESUME };
-
+/* The subcommands of `snapshot` and the commands, by operation. */
 struct op_row {
-	const char *verb;   /* the subcommand, or the command */
-	const char *done;   /* past tense for the log line */
-	const char *what;   /* for "does not support" */
+	const char *verb;
 	bool takes_name;
 };
 
 static const struct op_row ops[] = {
-	[SNAP_SAVE] = {"save", "snapshot %s saved", "snapshots", true},
-	[SNAP_RESTORE] = {"restore", "snapshot %s restored", "snapshots", true},
-	[SNAP_DELETE] = {"delete", "snapshot %s deleted", "snapshots", true},
-	[SNAP_LIST] = {"list", NULL, "snapshots", false},
-	[SUSPEND] = {"suspend", "suspended", "suspend", false},
-	[RESUME] = {"resume", "resumed", "resume", false},
+	[SNAP_SAVE] = {"save", true},     [SNAP_RESTORE] = {"restore", true},
+	[SNAP_DELETE] = {"delete", true}, [SNAP_LIST] = {"list", false},
+	[SNAP_SUSPEND] = {"suspend", false}, [SNAP_RESUME] = {"resume", false},
 };
-
-static int provider_call(const struct provider *p, enum snap_op op, struct machine *m,
-			 const char *name, struct diag *d)
-{
-	struct strv l = {0};
-	int rc;
-	switch (op) {
-	case SNAP_SAVE: return p->snapshot_save(m, name, d);
-	case SNAP_RESTORE: return p->snapshot_restore(m, name, d);
-	case SNAP_DELETE: return p->snapshot_delete(m, name, d);
-	case SUSPEND: return p->suspend(m, d);
-	case RESUME: return p->resume(m, d);
-	case SNAP_LIST: break;
-	}
-	if ((rc = p->snapshot_list(m, &l, d)) == 0) {
-		printf("%s:%s\n", m->cfg->name, l.n ? "" : " no snapshots");
-		for (size_t i = 0; i < l.n; i++)
-			printf("  %s\n", l.v[i]);
-	}
-	strv_free(&l);
-	return rc;
-}
-
-static bool supported(const struct provider *p, enum snap_op op)
-{
-	void *fn[] = {[SNAP_SAVE] = (void *)p->snapshot_save, [SNAP_RESTORE] = (void *)p->snapshot_restore,
-		      [SNAP_DELETE] = (void *)p->snapshot_delete, [SNAP_LIST] = (void *)p->snapshot_list,
-		      [SUSPEND] = (void *)p->suspend, [RESUME] = (void *)p->resume};
-	return fn[op] != NULL;
-}
 
 static int one(struct ctx *c, const struct machine_cfg *mc, enum snap_op op, const char *name,
 	       struct diag *d)
 {
-	struct machine m;
-	if (machine_open(&m, c->env, mc, d) < 0)
-		return -1;
-	enum mstate s;
-	const struct provider *p = lifecycle_state(&m, &s);
-	int rc;
-	if (!p || s == MS_NOT_CREATED) {
-		rc = diag_fail(d, "%s is not created", mc->name);
-		diag_hint(d, "`corral up %s` first", mc->name);
-	} else if (!supported(p, op)) {
-		rc = diag_fail(d, "the %s provider does not support %s", p->name, ops[op].what);
-	} else if ((rc = provider_call(p, op, &m, name, d)) < 0) {
-		diag_wrap(d, "%s: %s", mc->name, ops[op].verb);
-	} else if (ops[op].done) {
-		log_machine(mc->name, ops[op].done, name);
+	struct strv l = {0};
+	int rc = snapshot_run(c->env, mc, op, name, &l, d);
+	if (rc == 0 && op == SNAP_LIST) {
+		printf("%s:%s\n", mc->name, l.n ? "" : " no snapshots");
+		for (size_t i = 0; i < l.n; i++)
+			printf("  %s\n", l.v[i]);
 	}
-	machine_close(&m);
+	strv_free(&l);
 	return rc;
 }
 
@@ -135,5 +89,5 @@ static int suspend_resume(struct ctx *c, enum snap_op op)
 	return rc ? rc : run_op(c, op, c->argv + 1, c->argc - 1, NULL);
 }
 
-int cmd_suspend(struct ctx *c) { return suspend_resume(c, SUSPEND); }
-int cmd_resume(struct ctx *c) { return suspend_resume(c, RESUME); }
+int cmd_suspend(struct ctx *c) { return suspend_resume(c, SNAP_SUSPEND); }
+int cmd_resume(struct ctx *c) { return suspend_resume(c, SNAP_RESUME); }

@@ -17,7 +17,6 @@
 #include "core/host/state.h"
 #include "core/base/strv.h"
 #include "core/base/util.h"
-#include "providers/provider.h"
 
 enum { VERIFY_TIMEOUT_MS = 5000 };
 

@@ -8,7 +8,6 @@
 #include "engine/lifecycle.h"
 #include "core/host/machine.h"
 #include "core/host/mstate.h"
-#include "providers/provider.h"
 
 static bool selected(struct ctx *c, const struct machine_cfg *m)
 {

@@ -18,7 +18,6 @@
 #include "core/host/index.h"
 #include "core/host/ports.h"
 #include "engine/lifecycle.h"
-#include "providers/provider.h"
 #include "core/base/log.h"
 #include "core/host/mstate.h"
 #include "core/base/util.h"
@@ -472,4 +471,4 @@ int cmd_port(struct ctx *c)
 	return rc;
 }
 
-int cmd_provider_entry(struct ctx *c) { return provider_entry_run(c->argc, c->argv); }
+int cmd_provider_entry(struct ctx *c) { return lifecycle_entry_run(c->argc, c->argv); }

@@ -71,6 +71,8 @@ int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
 	return p->ssh_endpoint(m, ep, d);
 }
 
+int lifecycle_entry_run(int argc, char **argv) { return provider_entry_run(argc, argv); }
+
 /* The recorded provider of a created machine; else --provider, the
  * envfile's, or the first usable one for "auto". */
 static const struct provider *pick_provider(struct run *r, struct machine *m, struct diag *d)

@@ -91,4 +91,8 @@ const struct provider *lifecycle_state(struct machine *m, enum mstate *s);
  * running, -1 on errors, 0 with *ep filled. */
 int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d);
 
+/* A provider's helper process (`__init`, `__portfwd`, ...): runs the
+ * entry point argv[0] of whichever provider has it; 127 when none does. */
+int lifecycle_entry_run(int argc, char **argv);
+
 #endif

@@ -440,7 +440,7 @@ static int kvm_halt(struct machine *m, bool force, struct diag *d)
 
 /* `corral reset`: loadvm of the checkpoint (booted from it when the
  * machine is not running); a disk-only checkpoint (kvm_checkpoint, 9p
- * folders) is restored into the stopped disk and booted anew. */
+ * mounted) is restored into the stopped disk and booted anew. */
 static int kvm_reset(struct machine *m, struct diag *d)
 {
 	if (!machine_flag(m, MK_CHECKPOINT_DISK)) {

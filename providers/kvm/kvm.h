@@ -155,6 +155,11 @@ int kvm_resume(struct machine *m, struct diag *d);
 int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d);
 int kvm_snapshot_restore(struct machine *m, const char *name, struct diag *d);
 int kvm_checkpoint(struct machine *m, struct diag *d);
+/* Whether the guest has a 9p export mounted, so that the `provisioned`
+ * checkpoint must be disk-only: from what the guest set-up did (each
+ * folder's resolved type in MK_SYNCED: `auto` may have fallen back to
+ * rsync); a folder with no record counts by its configured type. */
+bool kvm_guest_9p(const struct machine *m);
 /* A folder shared over 9p (`9p` and `auto`; rsync ones are copied). */
 static inline bool kvm_folder_9p(const struct synced_folder *s)
 {

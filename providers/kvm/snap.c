@@ -2,8 +2,9 @@
  * RAM and devices (savevm/loadvm/delvm through QMP); a stopped one's hold
  * the disk, through `qemu-img snapshot`. Both live in disk.qcow2. Suspend is
  * a savevm under a reserved tag, then quit; resume boots with -loadvm.
- * The `provisioned` checkpoint of a machine with 9p folders holds its disk
- * only: QEMU refuses savevm while the guest has a VirtFS export mounted. */
+ * The `provisioned` checkpoint of a machine whose guest mounted a 9p folder
+ * holds its disk only: QEMU refuses savevm while the guest has a VirtFS
+ * export mounted. */
 #include <string.h>
 
 #include "core/base/util.h"
@@ -59,22 +60,25 @@ int kvm_snapshot_save(struct machine *m, const char *name, struct diag *d)
 	return snap_op(m, "savevm", 'c', name, d);
 }
 
-static bool has_9p(const struct machine_cfg *mc)
+bool kvm_guest_9p(const struct machine *m)
 {
-	for (size_t i = 0; mc && i < mc->nsynced; i++)
-		if (kvm_folder_9p(&mc->synced[i]))
+	for (size_t i = 0; m->cfg && i < m->cfg->nsynced; i++) {
+		const struct synced_folder *sf = &m->cfg->synced[i];
+		const char *t = machine_map_get(m, MK_SYNCED, sf->guest);
+		if (t ? strcmp(t, "9p") == 0 : kvm_folder_9p(sf))
 			return true;
+	}
 	return false;
 }
 
-/* The running machine's `provisioned` checkpoint: savevm, or, with 9p
- * folders, an internal snapshot of disk0 alone (kvm_reset then boots the
+/* The running machine's `provisioned` checkpoint: savevm, or, when the
+ * guest mounted a 9p folder (kvm_guest_9p), an internal snapshot of disk0 alone (kvm_reset then boots the
  * machine anew from it). A disk-only one of an earlier checkpoint goes
  * first. */
 int kvm_checkpoint(struct machine *m, struct diag *d)
 {
 	machine_del(m, MK_CHECKPOINT_DISK);
-	if (!has_9p(m->cfg))
+	if (!kvm_guest_9p(m))
 		return kvm_snapshot_save(m, PROVIDER_CHECKPOINT, d);
 	_cleanup_free_ char *sock = machine_path(m, "qmp.sock");
 	struct diag ignored = {0};

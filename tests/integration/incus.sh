@@ -14,9 +14,21 @@
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/fakes/lxd-env.sh"
 # Root may map host id 1000 (a synced folder's owner) into containers:
-# liblxc writes raw.idmap's map with newuidmap. Removed again on exit.
+# liblxc writes raw.idmap's map with newuidmap. The line goes in, and out
+# again on exit, through tests/tools/shadow-line.py, under the locks
+# useradd and userdel take (lckpwdf's /etc/.pwd.lock, then FILE.lock):
+# rootless tests run those beside this one in make test. Only a line this
+# script added is removed, one occurrence, every other line left as it is
+# (a file it had to create is removed when nothing else is in it).
+subid=$ROOT/tests/tools/shadow-line.py
 for f in /etc/subuid /etc/subgid; do
-	grep -qx 'root:1000:1' "$f" 2>/dev/null || { echo 'root:1000:1' >>"$f" && on_exit "sed -i '/^root:1000:1\$/d' $f"; }
+	"$subid" add "$f" root:1000:1
+	case $? in
+	0) on_exit "'$subid' del $f root:1000:1" ;;
+	4) on_exit "'$subid' del $f root:1000:1 --remove-if-empty" ;;
+	3) ;; # there before: left there
+	*) not_ok "root:1000:1 added to $f" ;;
+	esac
 done
 lxd_start
 "$CORRAL" box add "$(dirname "$(test_box tiny)")/catalog.json" >/dev/null 2>&1

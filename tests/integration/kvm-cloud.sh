@@ -116,7 +116,7 @@ else
 	printf '%s\n' "$out" | tail -n 25 | sed 's/^/#   /'
 fi
 # QEMU takes no savevm (memory) while the guest has a 9p folder mounted:
-# the `provisioned` checkpoint of a machine with 9p folders holds its disk
+# the `provisioned` checkpoint of a machine whose guest mounted one holds its disk
 # only, and `corral reset` boots it anew from that disk.
 check "the checkpoint was taken with a 9p folder mounted" grep -q "checkpoint \`provisioned\` taken" <<<"$out"
 check "and it holds the disk only (no VM state)" bash -c \

@@ -1,6 +1,7 @@
 /* The kvm provider without booting: golden QEMU argv files (libvirt
  * style), the accelerator choice on nested-PVM hosts, the cidata image
- * and the QMP client against a scripted server (host ports: test_ports.c).
+ * the QMP client against a scripted server (host ports: test_ports.c), and
+ * whether the `provisioned` checkpoint must be disk-only (a 9p mount).
  *
  * Each tests/golden/kvm/NAME.yaml is loaded by the real envfile parser (no
  * file-system checks, as if at /golden/NAME/corral.yaml); its header
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/base/util.h"
+#include "core/host/mstate.h"
 #include "providers/kvm/kvm.h"
 #include "tests/unit/t.h"
 
@@ -290,11 +292,36 @@ static void test_qmp(void)
 	rm_rf(dir, &d);
 }
 
+/* Disk-only (kvm_guest_9p) from what the guest set-up recorded, not from
+ * the envfile: an `auto` folder that fell back to rsync keeps savevm. */
+static void test_checkpoint_9p(void)
+{
+	struct synced_folder sf[2] = {{.host = (char *)"/h/a", .guest = (char *)"/a", .type = SYNC_AUTO},
+				      {.host = (char *)"/h/b", .guest = (char *)"/b", .type = SYNC_RSYNC}};
+	struct machine_cfg mc = {.name = (char *)"m", .synced = sf, .nsynced = 2};
+	struct env e = {.state_dir = (char *)"/nonexistent"};
+	struct machine m;
+	machine_open_blank(&m, &e, &mc);
+	CHECK(kvm_guest_9p(&m)); /* no record yet: the configured type (auto is 9p) */
+	machine_map_set(&m, MK_SYNCED, "/a", "rsync");
+	machine_map_set(&m, MK_SYNCED, "/b", "rsync");
+	CHECK(!kvm_guest_9p(&m)); /* auto fell back to rsync: a full checkpoint */
+	machine_map_set(&m, MK_SYNCED, "/a", "9p");
+	CHECK(kvm_guest_9p(&m)); /* mounted over 9p: disk only */
+	sf[0].type = SYNC_RSYNC;
+	machine_map_clear(&m, MK_SYNCED);
+	CHECK(!kvm_guest_9p(&m)); /* rsync only */
+	mc.nsynced = 0;
+	CHECK(!kvm_guest_9p(&m));
+	machine_close(&m);
+}
+
 int main(void)
 {
 	RUN(test_golden_files);
 	RUN(test_accel);
 	RUN(test_cidata);
 	RUN(test_qmp);
+	RUN(test_checkpoint_9p);
 	return T_END();
 }
