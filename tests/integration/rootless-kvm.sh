@@ -18,17 +18,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box tiny-kvm)
-U=crlkvm$$
-UH=$T/u
-chmod 755 "$T"
-users_locked useradd -m -d "$UH" -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
-# (one hook: the machines go before the user does; userdel removes its
-# subuid/subgid lines)
-on_exit 'destroy_all; rm -rf "$UH"; users_locked userdel "$U" >/dev/null 2>&1'
-as_user() {
-	runuser -u "$U" -- env -i HOME="$UH" USER="$U" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-		NO_COLOR=1 "$@"
-}
+user_make crlkvm
+# (the machines go before the user does)
+user_first destroy_all
 c() { as_user "$CORRAL" "$@"; }
 # live: how many QEMUs of the user run (zombies of daemonized QEMUs whose
 # parent has yet to reap them are gone)
