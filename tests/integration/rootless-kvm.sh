@@ -63,6 +63,9 @@ check "auto under an ordinary user: TCG" test "$(grep -c 'starting QEMU (TCG)' <
 	test "$(grep -c 'warning: .*using TCG' <<<"$out")" = 2
 expect_out "state.json records the accelerator" 0 '"accel": "tcg"' cat "$P/.corral/machines/a/state.json"
 expect_out "status -v names it" 0 "accel: TCG" c -C "$P" -v status
+expect_out "...and the mode" 0 "mode: rootless (QEMU user-mode network" c -C "$P" -v status a
+expect_out "status shows the address on its first envfile network" 0 "running (kvm) 10.214.91.11" \
+	c -C "$P" status a
 check "no tap, no bridge: none held" test "$(jq -c '.bridges // []' "$P/.corral/machines/a/state.json")" = "[]"
 
 run() { c -C "$P" ssh "$1" -c "$2" 2>&1; }
