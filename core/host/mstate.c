@@ -60,6 +60,7 @@ static const struct {
 	[MK_MODE] = {"mode", T_STR},
 	[MK_RELAY_PID] = {"relay_pid", T_INT},
 	[MK_RELAY_START] = {"relay_start", T_INT},
+	[MK_CGROUP] = {"cgroup", T_STR},
 };
 
 static const struct {

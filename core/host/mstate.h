@@ -67,9 +67,10 @@ enum mkey {
 	MK_INCUS_TLS,         /* list, incus: an https remote's client cert, key, server cert ("": none) */
 	MK_INCUS_PROJECT,     /* str, incus: the project the instance is in (none: "default") */
 	MK_CHECKPOINT_DISK,   /* flag, kvm: the checkpoint holds the disk only (9p folders block savevm) */
-	MK_MODE,              /* str, container: "root" | "rootless", as its last up ran */
+	MK_MODE,              /* str, container, kvm: "root" | "rootless", as its last up ran */
 	MK_RELAY_PID,         /* int, container without root: its private networks' relay */
 	MK_RELAY_START,       /* int, container */
+	MK_CGROUP,            /* str, container without root: the delegated cgroup its corral/<id> is in */
 	MK_COUNT
 };
 

@@ -229,7 +229,13 @@ struct ct_limits {
 	bool fuse, best_effort;
 };
 int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d);
-void ct_cgroup_remove(const char *id);
+/* The cgroup corral/<id> goes in, to be recorded at up: without root the
+ * delegated cgroup this process runs in (NULL when none), which `destroy`
+ * may not run in. */
+char *ct_cgroup_where(void);
+/* Removes corral/<id> from under `where` (ct_cgroup_where() of the up;
+ * NULL: this process's). */
+void ct_cgroup_remove(const char *id, const char *where);
 /* Root, or a cgroup (v2) delegated to the user: a machine gets its own. */
 bool ct_cgroup_delegated(void);
 /* `limits: best-effort`: a limit that cannot be applied is a warning. */

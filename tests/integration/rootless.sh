@@ -9,12 +9,16 @@
 # root unable to write a file of the user's outside the machine, destroy
 # leaving no process, file or mount; two machines of one envfile network
 # pinging each other; and `up` naming the fix for each
-# missing piece of the host (/dev/net/tun, uidmap, subuid range).
+# missing piece of the host (/dev/net/tun, uidmap, subuid range); the
+# box's systemd in a delegated cgroup (debian-12): halt, up, reload, and
+# destroy from another cgroup leaving none of the machine's.
 # (The sysctl case is in tests/unit/test_rootless.c: the host's sysctls are
 # not the test's to change.)
 . "$(dirname "$0")/../lib.sh"
 
 user_make crlrl
+# (the user's machines go before the user does, when a check failed)
+user_first 'as_user "$CORRAL" -C "$P" destroy -f >/dev/null 2>&1'
 check "useradd gave $U a subuid and subgid range" grep -q "^$U:" /etc/subuid /etc/subgid
 
 P=$UH/proj
@@ -127,6 +131,36 @@ EOF
 expect_out "init: systemd without a delegated cgroup: the fix is named" 1 \
 	"systemd-run --user --scope corral up" as_user "$CORRAL" -C "$P" up
 check "...before anything runs" test -z "$(pgrep -u "$U")"
+
+# The box's systemd as PID 1 in a cgroup delegated to the user (as a
+# login session has): halt, up keeping the guest's files, reload; and a
+# destroy from another cgroup than the up's (a shell of the session, not
+# the delegated scope) removes the machine's corral/<id> there too.
+user_cgroup
+deb=$(test_box debian-12)
+as_user "$CORRAL" box add "$(dirname "$deb")/catalog.json" >/dev/null 2>&1
+as_user sh -c "cat >$P/corral.yaml" <<EOF
+version: 1
+machines:
+  sd: { box: corral/debian-12, provider: container, provider_options: { container: { init: systemd } } }
+EOF
+t0=$(date +%s%N)
+expect_out "init: systemd in a delegated cgroup, as the user" 0 "sd: ssh ready" C up
+expect_out "...systemd is PID 1, at the root of its cgroup namespace" 0 "systemd 0::/init.scope" \
+	C ssh -c 'echo kept >~/data; echo $(cat /proc/1/comm) $(grep ^0:: /proc/1/cgroup)'
+expect_out "...halt" 0 "sd: stopped" C halt
+expect_out "...up again" 0 "sd: ssh ready" C up
+expect_out "...the guest's files kept" 0 "kept" C ssh -c 'cat ~/data'
+expect_out "...reload" 0 "sd: ssh ready" C reload
+expect_out "...systemd again" 0 "systemd" C ssh -c 'cat /proc/1/comm'
+cg=$(find "$UCG/corral" -mindepth 1 -maxdepth 1 -type d)
+check "...its cgroup: corral/<id> in the user's delegated one" test -n "$cg"
+UCG= expect_out "destroy from another cgroup than the up's" 0 "sd: destroyed" C destroy -f
+for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
+check "...no process of the user's left" test -z "$(pgrep -u "$U")"
+check "...nor the machine's cgroup" test -n "$cg" -a ! -e "$cg"
+echo "# systemd guest: up, halt, up, reload, destroy: $((($(date +%s%N) - t0) / 1000000)) ms"
+UCG=
 
 mkdir -p "$T/bin" && ln -s "$(command -v newgidmap)" "$T/bin/newgidmap"
 UPATH=$T/bin expect_out "no newuidmap: the fix is apt-get install uidmap" 1 \
