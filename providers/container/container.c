@@ -365,8 +365,8 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	close(ctl);
 	if (r == 0 && strcmp(b->init, "builtin") == 0)
 		note_services(m, pid);
-	if (r == 0 && !b->rootless) /* else pasta forwards them */
-		r = ct_ports_start(m, b->nets[0].ip, d);
+	if (r == 0 && (!b->rootless || m->cfg->ports_auto.on)) /* else pasta forwards them */
+		r = ct_ports_start(m, b->rootless ? CT_PASTA_IP : b->nets[0].ip, d);
 	if (r < 0) {
 		proc_stop(pid, machine_proc(m, MP_MACHINE).start, SIGKILL, KILL_WAIT_MS);
 		release_runtime(m);
