@@ -19,19 +19,26 @@ static bool selected(struct ctx *c, const struct machine_cfg *m)
 	return false;
 }
 
-/* -v: which init a container machine runs and, for corral's built-in
- * one, what it started from the guest's /etc/rc2.d. */
-/* -v: root or rootless, as the machine's last up ran (container). */
-static void print_mode(struct machine *m)
+/* -v: root or rootless, as the machine's last up ran (container, kvm). */
+static void print_mode(struct machine *m, const char *prov)
 {
+	static const struct {
+		const char *prov, *mode, *text;
+	} modes[] = {
+		{"container", "rootless", "rootless (user namespace of the user's subuid range, pasta network)"},
+		{"container", "root", "root (host bridge, nftables, cgroups)"},
+		{"kvm", "rootless", "rootless (QEMU user-mode network, envfile networks on a loopback "
+				    "multicast segment)"},
+		{"kvm", "root", "root (taps on the host bridge)"},
+	};
 	const char *mode = machine_str(m, MK_MODE);
-	if (mode)
-		printf("  mode: %s\n", strcmp(mode, "rootless") == 0
-						? "rootless (user namespace of the user's subuid range, "
-						  "pasta network)"
-						: "root (host bridge, nftables, cgroups)");
+	for (size_t i = 0; mode && i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(prov, modes[i].prov) == 0 && strcmp(mode, modes[i].mode) == 0)
+			printf("  mode: %s\n", modes[i].text);
 }
 
+/* -v: which init a container machine runs and, for corral's built-in
+ * one, what it started from the guest's /etc/rc2.d. */
 static void print_init(struct machine *m)
 {
 	static const struct {
@@ -123,7 +130,7 @@ int cmd_status(struct ctx *c)
 		if (!c->json && c->verbose && member)
 			printf("  cluster member: %s\n", member);
 		if (!c->json && c->verbose && s == MS_RUNNING) {
-			print_mode(&m);
+			print_mode(&m, prov);
 			print_init(&m);
 			print_image(&m);
 			print_accel(&m);

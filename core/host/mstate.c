@@ -60,6 +60,9 @@ static const struct {
 	[MK_MODE] = {"mode", T_STR},
 	[MK_RELAY_PID] = {"relay_pid", T_INT},
 	[MK_RELAY_START] = {"relay_start", T_INT},
+	[MK_CGROUP] = {"cgroup", T_STR},
+	[MK_AUTOFWD_PID] = {"autofwd_pid", T_INT},
+	[MK_AUTOFWD_START] = {"autofwd_start", T_INT},
 };
 
 static const struct {
@@ -68,6 +71,7 @@ static const struct {
 	[MP_MACHINE] = {MK_PID, MK_PID_START},
 	[MP_PORTFWD] = {MK_PORTFWD_PID, MK_PORTFWD_START},
 	[MP_RELAY] = {MK_RELAY_PID, MK_RELAY_START},
+	[MP_AUTOFWD] = {MK_AUTOFWD_PID, MK_AUTOFWD_START},
 };
 
 const char *mkey_name(enum mkey k) { return keys[k].name; }

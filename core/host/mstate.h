@@ -67,9 +67,12 @@ enum mkey {
 	MK_INCUS_TLS,         /* list, incus: an https remote's client cert, key, server cert ("": none) */
 	MK_INCUS_PROJECT,     /* str, incus: the project the instance is in (none: "default") */
 	MK_CHECKPOINT_DISK,   /* flag, kvm: the checkpoint holds the disk only (9p folders block savevm) */
-	MK_MODE,              /* str, container: "root" | "rootless", as its last up ran */
+	MK_MODE,              /* str, container, kvm: "root" | "rootless", as its last up ran */
 	MK_RELAY_PID,         /* int, container without root: its private networks' relay */
 	MK_RELAY_START,       /* int, container */
+	MK_CGROUP,            /* str, container without root: the delegated cgroup its corral/<id> is in */
+	MK_AUTOFWD_PID,       /* int, container without root: the `ports: auto` forwarder (pasta is portfwd) */
+	MK_AUTOFWD_START,     /* int, container */
 	MK_COUNT
 };
 
@@ -117,7 +120,7 @@ struct proc_ident {
 	pid_t pid;
 	unsigned long long start;
 };
-enum mproc { MP_MACHINE, MP_PORTFWD, MP_RELAY }; /* pid/pid_start, portfwd_pid/_start, relay_pid/_start */
+enum mproc { MP_MACHINE, MP_PORTFWD, MP_RELAY, MP_AUTOFWD }; /* pid/pid_start, portfwd_pid/_start, relay_pid/_start, autofwd_pid/_start */
 struct proc_ident machine_proc(const struct machine *m, enum mproc w);
 /* Records pid with its start time now; false when it is already gone. */
 bool machine_set_proc(struct machine *m, enum mproc w, pid_t pid);

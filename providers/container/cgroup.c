@@ -315,13 +315,27 @@ static void remove_dir(const char *dir, int depth)
 		sleep_ms(10);
 }
 
-void ct_cgroup_remove(const char *id)
+char *ct_cgroup_where(void) { return cg_root(); }
+
+/* Without root: the cgroup the up recorded, when it is still a v2 cgroup
+ * of the user's (a `destroy` from another cgroup than the `up`'s); else
+ * this process's. As root: always the hierarchy's root. */
+static char *remove_root(const char *where)
+{
+	struct stat st;
+	if (host_rootless() && where && where[0] == '/' && is_cgroup2(where) &&
+	    stat(where, &st) == 0 && st.st_uid == geteuid())
+		return xstrdup(where);
+	return cg_root();
+}
+
+void ct_cgroup_remove(const char *id, const char *where)
 {
 	/* "unified": the v2 group the init makes for itself on a v1 host
 	 * (isolate.c), where a hybrid host mounts the v2 hierarchy */
 	static const char *const v1[] = {"cpu", "memory", "pids", "devices", "unified"};
 	bool v2 = is_v2();
-	_cleanup_free_ char *root = cg_root();
+	_cleanup_free_ char *root = remove_root(where);
 	for (size_t i = 0; root && i < (v2 ? 1 : sizeof(v1) / sizeof(v1[0])); i++) {
 		const char *ctl = v2 ? "" : v1[i];
 		_cleanup_free_ char *guest = ctl_dir(root, ctl, id, GUEST);

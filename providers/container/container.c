@@ -240,7 +240,8 @@ static int wire(const struct ct_boot *b, const char *id, pid_t pid, struct diag 
 void ct_release_host(struct machine *m, unsigned nlinks)
 {
 	const char *id = machine_id(m);
-	ct_cgroup_remove(id);
+	ct_cgroup_remove(id, machine_str(m, MK_CGROUP));
+	machine_set_str(m, MK_CGROUP, NULL);
 	ct_disk_close(m);
 	for (unsigned i = 0; i < nlinks; i++) {
 		char veth[16];
@@ -343,6 +344,10 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	machine_set_proc(m, MP_MACHINE, pid);
 	machine_set_flag(m, MK_CREATED, true);
 	machine_set_str(m, MK_MODE, b->rootless ? "rootless" : "root");
+	if (b->rootless) { /* where its cgroup goes, for a destroy from elsewhere */
+		_cleanup_free_ char *cg = ct_cgroup_where();
+		machine_set_str(m, MK_CGROUP, cg);
+	}
 	int r = machine_save(m, d);
 	if (r == 0) {
 		struct ct_limits l = limits_of(m->cfg);
@@ -360,8 +365,8 @@ static int boot(struct machine *m, struct ct_boot *b, const char *id, struct dia
 	close(ctl);
 	if (r == 0 && strcmp(b->init, "builtin") == 0)
 		note_services(m, pid);
-	if (r == 0 && !b->rootless) /* else pasta forwards them */
-		r = ct_ports_start(m, b->nets[0].ip, d);
+	if (r == 0 && (!b->rootless || m->cfg->ports_auto.on)) /* else pasta forwards them */
+		r = ct_ports_start(m, b->rootless ? CT_PASTA_IP : b->nets[0].ip, d);
 	if (r < 0) {
 		proc_stop(pid, machine_proc(m, MP_MACHINE).start, SIGKILL, KILL_WAIT_MS);
 		release_runtime(m);

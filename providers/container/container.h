@@ -26,6 +26,7 @@
 
 #include "core/base/diag.h"
 #include "core/host/machine.h"
+#include "core/host/mstate.h"
 #include "core/host/net.h"
 
 #define CT_MAX_NETS 8
@@ -172,6 +173,8 @@ int ct_relay_start(struct machine *m, const int *taps, struct diag *d);
 int ct_segment_ip(const struct machine *m, const char *network, const char *subnet,
 		  const struct net_skip *skip, char ip[16], struct diag *d);
 void ct_relay_stop(struct machine *m);
+/* Stops the machine's process w (TERM, then KILL) and forgets it. */
+void ct_proc_stop(struct machine *m, enum mproc w);
 int ct_relay_main(int argc, char **argv);
 
 /* passwd.c: one line of passwd(5), split in place (fields point into
@@ -229,7 +232,13 @@ struct ct_limits {
 	bool fuse, best_effort;
 };
 int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct diag *d);
-void ct_cgroup_remove(const char *id);
+/* The cgroup corral/<id> goes in, to be recorded at up: without root the
+ * delegated cgroup this process runs in (NULL when none), which `destroy`
+ * may not run in. */
+char *ct_cgroup_where(void);
+/* Removes corral/<id> from under `where` (ct_cgroup_where() of the up;
+ * NULL: this process's). */
+void ct_cgroup_remove(const char *id, const char *where);
 /* Root, or a cgroup (v2) delegated to the user: a machine gets its own. */
 bool ct_cgroup_delegated(void);
 /* `limits: best-effort`: a limit that cannot be applied is a warning. */
@@ -255,10 +264,14 @@ int ct_package(struct machine *m, const char *out, struct diag *d);
 
 /* portfwd.c: binds the machine's forwarded ports as core/host/ports.c
  * picks them, records them in state "ports", and starts the detached
- * forwarder (its identity: state MP_PORTFWD). */
+ * forwarder (its identity: state MP_PORTFWD). Without root pasta has the
+ * envfile's ports: the forwarder does `ports: auto` only, reaching the
+ * guest at guest_ip (CT_PASTA_IP) from inside the machine's user and
+ * network namespaces (state MP_AUTOFWD). */
 int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d);
 void ct_ports_stop(struct machine *m);
-/* `corral __portfwd GUEST_IP MAX_CONNECTIONS FD:GUEST_PORT[/udp]...` — serves
+/* `corral __portfwd GUEST_IP MAX_CONNECTIONS FD:GUEST_PORT[/udp]...` (and
+ * `userns`: connect from the namespaces of the init of `auto=PID`) — serves
  * until killed; at most MAX_CONNECTIONS open TCP connections per port, more
  * are closed as they come. */
 int ct_portfwd_main(int argc, char **argv);

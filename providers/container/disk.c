@@ -5,7 +5,8 @@
  * with "No space left on device", and persist across halt and up like any
  * upper layer. Without `disk:` (or for machines created before), upper/
  * and work/ are plain directories beside state.json. Chosen at creation:
- * changing `disk:` later takes a destroy. */
+ * changing `disk:` later takes a destroy. Without root there is no limit
+ * (no_disk below). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "core/base/log.h"
 #include "core/base/util.h"
+#include "core/host/paths.h"
 #include "core/host/proc.h"
 #include "providers/container/container.h"
 
@@ -51,13 +53,32 @@ static int mount_layer(const char *img, const char *layer, struct diag *d)
 	return mkdir_p(layer, 0700, d) < 0 || proc_run(argv, NULL, d) < 0 ? -1 : 0;
 }
 
+/* Without root: no loop mount (ext4 is not a file system a user
+ * namespace may mount, and /dev/loop-control is root's), so no size limit
+ * on the upper layer. Under best-effort a warning, else an error. */
+static int no_disk(const struct machine *m, struct diag *d)
+{
+	static const char why[] = "a size limit on the upper layer needs a loop-mounted file "
+				  "system, which only root may mount";
+	if (ct_best_effort(m->cfg)) {
+		log_warn("%s: the `disk` limit is not applied (limits: best-effort): %s",
+			 m->cfg->name, why);
+		return 0;
+	}
+	diag_fail(d, "%s: the `disk` limit cannot be applied without root: %s", m->cfg->name, why);
+	return diag_hint(d, "leave `disk:` out, set provider_options.container.limits: "
+			    "best-effort, or run corral as root");
+}
+
 int ct_disk_open(const struct machine *m, bool creating, char **upper, char **work,
 		 struct diag *d)
 {
 	_cleanup_free_ char *img = machine_path(m, IMG), *layer = machine_path(m, LAYER);
 	bool have = path_exists(img);
 	uint64_t size = m->cfg->disk;
-	if (!have && (!creating || !size)) {
+	if (!have && creating && size && host_rootless() && no_disk(m, d) < 0)
+		return -1;
+	if (!have && (!creating || !size || host_rootless())) {
 		*upper = machine_path(m, "upper");
 		*work = machine_path(m, "work");
 		return 0;

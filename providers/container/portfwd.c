@@ -3,13 +3,20 @@
  * auto-corrected), then hands the listening sockets to
  * a detached `corral __portfwd` that relays each TCP connection, and each
  * UDP client's datagrams (udpfwd.c), to the guest. It outlives `up`; halt
- * and destroy stop it. */
+ * and destroy stop it.
+ *
+ * Without root pasta forwards the envfile's ports, and the guest's address
+ * is not the host's to reach: the forwarder runs for `ports: auto` only,
+ * joins the machine's user namespace (the user owns it) and connects to
+ * the guest from a relay thread that joined its network namespace, while
+ * its listening sockets stay in the host's. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +27,7 @@
 #include "core/base/util.h"
 #include "core/config/envfile.h"
 #include "core/host/mstate.h"
+#include "core/host/paths.h"
 #include "core/host/ports.h"
 #include "core/host/proc.h"
 #include "providers/autoports.h"
@@ -73,6 +81,12 @@ static void auto_args(struct machine *m, struct strv *argv)
 	strv_pushf(argv, "exclude=%u", mcfg_ssh_port(m->cfg));
 	for (size_t i = 0; i < m->cfg->ports_auto.exclude.n; i++)
 		strv_pushf(argv, "exclude=%s", m->cfg->ports_auto.exclude.v[i]);
+	if (!host_rootless())
+		return;
+	strv_push(argv, "userns");
+	for (size_t i = 0; i < m->cfg->nports; i++) /* pasta's */
+		if (!m->cfg->ports[i].udp)
+			strv_pushf(argv, "exclude=%u", m->cfg->ports[i].guest);
 }
 
 /* corral itself, detached (its own session, never waited for): stdin
@@ -82,7 +96,7 @@ static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *f
 			   struct diag *d)
 {
 	const struct machine_cfg *c = m->cfg;
-	size_t n = c->nports;
+	size_t n = host_rootless() ? 0 : c->nports;
 	_cleanup_free_ char *log = machine_path(m, "console.log");
 	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (out < 0)
@@ -111,7 +125,7 @@ static int spawn_forwarder(struct machine *m, const char *guest_ip, const int *f
 	strv_free(&argv);
 	if (rc < 0)
 		return diag_wrap(d, "start the port forwarder");
-	machine_set_proc(m, MP_PORTFWD, pid);
+	machine_set_proc(m, host_rootless() ? MP_AUTOFWD : MP_PORTFWD, pid);
 	return 0;
 }
 
@@ -130,14 +144,15 @@ int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
 	int r = 0;
 	_cleanup_free_ char *autofile = ports_auto_path(m);
 	unlink(autofile); /* the last run's; the new watcher writes its own */
-	if (c->nports && (r = ports_pick(m, false, NULL, &binder, &plan, d)) < 0)
+	bool fixed = c->nports && !host_rootless(); /* else pasta's */
+	if (fixed && (r = ports_pick(m, false, NULL, &binder, &plan, d)) < 0)
 		;
-	else if (c->nports || c->ports_auto.on)
+	else if (fixed || c->ports_auto.on)
 		r = spawn_forwarder(m, guest_ip, fds, d);
 	for (size_t i = 0; i < c->nports; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	if (r == 0)
+	if (r == 0 && fixed)
 		ports_record(m, &plan);
 	port_plan_free(&plan);
 	return r;
@@ -145,7 +160,11 @@ int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
 
 /* The forwarder is the machine's MP_PORTFWD process, as kvm's and
  * VirtualBox's auto-ports watcher is: one way to stop either. */
-void ct_ports_stop(struct machine *m) { autoports_stop(m); }
+void ct_ports_stop(struct machine *m)
+{
+	ct_proc_stop(m, MP_AUTOFWD);
+	autoports_stop(m);
+}
 
 /* One forwarded TCP port: where it goes, and how many connections it has
  * open against its cap (more are accepted and closed at once, so a flood
@@ -153,6 +172,7 @@ void ct_ports_stop(struct machine *m) { autoports_stop(m); }
 struct fwd_port {
 	struct sockaddr_in guest;
 	unsigned open, max; /* atomic */
+	int netns;          /* the guest's network namespace to connect from; -1: this one */
 };
 
 struct relay {
@@ -191,7 +211,10 @@ static void pump(int a, int b)
 static void *relay_main(void *arg)
 {
 	struct relay *r = arg;
-	int g = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* a thread's own network namespace: the listeners stay in the host's */
+	int g = r->port->netns >= 0 && setns(r->port->netns, CLONE_NEWNET) < 0
+			? -1
+			: socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	const struct sockaddr_in *to = &r->port->guest;
 	if (g >= 0 && connect(g, (const struct sockaddr *)to, sizeof(*to)) == 0)
 		pump(r->client, g);
@@ -231,6 +254,7 @@ static bool start_thread(void *(*fn)(void *), void *arg)
 #define MAX_AUTO 256
 #define SCAN_MS 1000
 #define HOST_TRIES 100 /* host ports tried above a busy one */
+#define PRIV_PORTS_END 1024 /* net.ipv4.ip_unprivileged_port_start's default */
 
 struct fwd {
 	struct pollfd *p;    /* listening sockets; fd -1: a free slot */
@@ -240,6 +264,8 @@ struct fwd {
 	unsigned max;
 	struct sockaddr_in guest; /* the guest's address, port 0 */
 	pid_t init;               /* 0: no ports: auto */
+	bool userns;              /* connect from the init's namespaces (without root) */
+	int netns;                /* its network namespace, once joined its user one */
 	const char *file;
 	struct auto_ports ex;     /* guest ports not forwarded */
 	struct strv fixed;        /* guest ports forwarded by the envfile, as text */
@@ -253,7 +279,7 @@ static size_t add_slot(struct fwd *f, int fd, unsigned guest_port, unsigned auto
 	if (i == f->n)
 		f->n++;
 	f->p[i] = (struct pollfd){.fd = fd, .events = POLLIN};
-	f->g[i] = (struct fwd_port){.guest = f->guest, .max = f->max};
+	f->g[i] = (struct fwd_port){.guest = f->guest, .max = f->max, .netns = f->netns};
 	f->g[i].guest.sin_port = htons((uint16_t)guest_port);
 	f->auto_guest[i] = auto_guest;
 	return i;
@@ -294,7 +320,8 @@ static bool wanted(const struct fwd *f, unsigned port, const unsigned *now, size
 	return listening && !auto_ports_excluded(&f->ex, port) && !(f->fixed.v && str_in_list(s, (const char *const *)f->fixed.v));
 }
 
-/* The same port on 127.0.0.1 when free, else the next free one above it. */
+/* The same port on 127.0.0.1 when free, else the next free one above it;
+ * one the user may not bind (below 1024 without root): from 1024 up. */
 static int auto_listen(unsigned guest, unsigned *host)
 {
 	for (unsigned p = guest, k = 0; p <= 65535 && k <= HOST_TRIES; p++, k++) {
@@ -303,6 +330,8 @@ static int auto_listen(unsigned guest, unsigned *host)
 			*host = p;
 			return fd;
 		}
+		if (errno == EACCES && p < PRIV_PORTS_END)
+			p = PRIV_PORTS_END - 1, k = 0;
 	}
 	return -1;
 }
@@ -385,6 +414,8 @@ static bool parse_auto(struct fwd *f, const char *a)
 		f->file = a + 5;
 	else if (strncmp(a, "exclude=", 8) == 0)
 		strv_push(&f->ex.exclude, a + 8);
+	else if (strcmp(a, "userns") == 0)
+		f->userns = true;
 	else
 		return false;
 	return true;
@@ -410,7 +441,24 @@ static int parse_args(struct fwd *f, int argc, char **argv)
 		if (!start_thread(udp_relay_main, udp_relay_new(fd, &to, UDP_IDLE_MS, UDP_MAX_SESSIONS)))
 			return 1; /* halt/up starts a new forwarder */
 	}
-	return f->init && !f->file ? 2 : 0;
+	return (f->init && !f->file) || (f->userns && (!f->init || f->n)) ? 2 : 0;
+}
+
+/* Without root: into the init's user namespace (while single-threaded),
+ * its network namespace kept open for the relays. */
+static int join_guest(struct fwd *f)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/ns/user", (int)f->init);
+	int user = open(p, O_RDONLY | O_CLOEXEC);
+	snprintf(p, sizeof(p), "/proc/%d/ns/net", (int)f->init);
+	f->netns = open(p, O_RDONLY | O_CLOEXEC);
+	int r = user < 0 || f->netns < 0 || setns(user, CLONE_NEWUSER) < 0 ? -1 : 0;
+	if (r < 0)
+		printf("corral: ports: auto: join the machine's namespaces: %s\n", strerror(errno));
+	if (user >= 0)
+		close(user);
+	return r;
 }
 
 int ct_portfwd_main(int argc, char **argv)
@@ -418,7 +466,7 @@ int ct_portfwd_main(int argc, char **argv)
 	if (argc < 3)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
-	struct fwd f = {.cap = (size_t)argc + MAX_AUTO, .guest = {.sin_family = AF_INET}};
+	struct fwd f = {.cap = (size_t)argc + MAX_AUTO, .guest = {.sin_family = AF_INET}, .netns = -1};
 	f.p = xcalloc(f.cap, sizeof(*f.p));
 	f.g = xcalloc(f.cap, sizeof(*f.g));
 	f.auto_guest = xcalloc(f.cap, sizeof(*f.auto_guest));
@@ -431,6 +479,8 @@ int ct_portfwd_main(int argc, char **argv)
 	int rc = parse_args(&f, argc, argv);
 	if (rc)
 		return rc;
+	if (f.userns && join_guest(&f) < 0)
+		return 1;
 	uint64_t next_scan = 0;
 	for (;;) {
 		if (f.init && now_ms() >= next_scan) {

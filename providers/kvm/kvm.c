@@ -148,6 +148,10 @@ static int setup_nets(struct machine *m, struct boot *b, struct diag *d)
 	machine_list_clear(m, MK_BRIDGES);
 	machine_list_clear(m, MK_NET_ADDRS); /* for kvm_guest_nics */
 	bool root = !host_rootless();
+	/* for `status -v` and probes: a rootless machine's envfile networks
+	 * are not the host's, it is reached only through forwarded ports */
+	machine_set_str(m, MK_MODE, root ? "root" : "rootless");
+	machine_del(m, MK_IP); /* the first network's address, for `status` */
 	for (size_t i = 0; i < c->nnetworks; i++) {
 		const struct net_attach *a = &c->networks[i];
 		const struct network_cfg *nc = env_network(m->env, a->network);
@@ -156,6 +160,8 @@ static int setup_nets(struct machine *m, struct boot *b, struct diag *d)
 		if ((root ? tap_net(m, i, a, nc, &b->nets[i], d)
 			  : socket_net(m, a, nc, &b->nets[i], d)) < 0)
 			return -1;
+		if (!root && i == 0)
+			machine_set_str(m, MK_IP, a->ip);
 		machine_list_add(m, MK_NET_ADDRS, b->nets[i].ip);
 	}
 	return 0;

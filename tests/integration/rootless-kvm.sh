@@ -18,17 +18,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box tiny-kvm)
-U=crlkvm$$
-UH=$T/u
-chmod 755 "$T"
-users_locked useradd -m -d "$UH" -s /bin/sh "$U" || { not_ok "useradd $U"; exit 1; }
-# (one hook: the machines go before the user does; userdel removes its
-# subuid/subgid lines)
-on_exit 'destroy_all; rm -rf "$UH"; users_locked userdel "$U" >/dev/null 2>&1'
-as_user() {
-	runuser -u "$U" -- env -i HOME="$UH" USER="$U" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-		NO_COLOR=1 "$@"
-}
+user_make crlkvm
+# (the machines go before the user does)
+user_first destroy_all
 c() { as_user "$CORRAL" "$@"; }
 # live: how many QEMUs of the user run (zombies of daemonized QEMUs whose
 # parent has yet to reap them are gone)
@@ -71,6 +63,9 @@ check "auto under an ordinary user: TCG" test "$(grep -c 'starting QEMU (TCG)' <
 	test "$(grep -c 'warning: .*using TCG' <<<"$out")" = 2
 expect_out "state.json records the accelerator" 0 '"accel": "tcg"' cat "$P/.corral/machines/a/state.json"
 expect_out "status -v names it" 0 "accel: TCG" c -C "$P" -v status
+expect_out "...and the mode" 0 "mode: rootless (QEMU user-mode network" c -C "$P" -v status a
+expect_out "status shows the address on its first envfile network" 0 "running (kvm) 10.214.91.11" \
+	c -C "$P" status a
 check "no tap, no bridge: none held" test "$(jq -c '.bridges // []' "$P/.corral/machines/a/state.json")" = "[]"
 
 run() { c -C "$P" ssh "$1" -c "$2" 2>&1; }

@@ -8,13 +8,19 @@
 # naming the mode, halt/up keeping the guest's files, reload, reset, the guest's
 # root unable to write a file of the user's outside the machine, destroy
 # leaving no process, file or mount; two machines of one envfile network
-# pinging each other; and `up` naming the fix for each
-# missing piece of the host (/dev/net/tun, uidmap, subuid range).
+# pinging each other, with auto_correct and `ports: auto` through pasta
+# and the forwarder, `disk:` refused (strict) or warned about; and `up`
+# naming the fix for each
+# missing piece of the host (/dev/net/tun, uidmap, subuid range); the
+# box's systemd in a delegated cgroup (debian-12): halt, up, reload, and
+# destroy from another cgroup leaving none of the machine's.
 # (The sysctl case is in tests/unit/test_rootless.c: the host's sysctls are
 # not the test's to change.)
 . "$(dirname "$0")/../lib.sh"
 
 user_make crlrl
+# (the user's machines go before the user does, when a check failed)
+user_first 'as_user "$CORRAL" -C "$P" destroy -f >/dev/null 2>&1'
 check "useradd gave $U a subuid and subgid range" grep -q "^$U:" /etc/subuid /etc/subgid
 
 P=$UH/proj
@@ -96,20 +102,57 @@ for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
 check "destroy leaves no process of the user (init, sshd, pasta)" test -z "$(pgrep -u "$U")"
 check "destroy leaves no machine files" test -z "$(ls -A "$P/.corral/machines")"
 check "no mount of the user's on the host" test -z "$(grep -F "$UH" /proc/mounts)"
+# `disk:` with limits: strict stops before anything runs: no loop mount
+# without root.
+as_user sh -c "cat >$P/corral.yaml" <<EOF
+version: 1
+machines:
+  web: { box: corral/tiny, provider: container, disk: 64M, provider_options: { container: { limits: strict } } }
+EOF
+expect_out "disk: with limits: strict: the error says why" 1 \
+	"needs a loop-mounted file system, which only root may mount" C up
 # Two machines of one envfile network reach each other (tap devices and
-# a loopback multicast segment: no bridge).
+# a loopback multicast segment: no bridge). a's port asks for the host
+# port the test's server holds (auto_correct moves it); b has ports: auto;
+# a's disk: is best-effort (the default without root): a warning.
 as_user sh -c "cat >$P/corral.yaml" <<EOF
 version: 1
 defaults: { box: corral/tiny, provider: container, ssh: { user: root } }
 machines:
-  a: { networks: [{ network: lan, ip: 10.77.0.5 }] }
-  b: { networks: [{ network: lan }] }
+  a: { networks: [{ network: lan, ip: 10.77.0.5 }], disk: 64M,
+       ports: [{ guest: 8080, host: $LP, auto_correct: true }] }
+  b: { networks: [{ network: lan }], ports: auto }
 networks:
   lan: { subnet: 10.77.0.0/24 }
 EOF
-expect_out "two machines on one envfile network, as the user" 0 "running" C up
+out=$(C up 2>&1)
+check "two machines on one envfile network, as the user" grep -qE "^b +running" <<<"$out"
+check "...disk: without root, best-effort: a warning saying why" grep -q \
+	"a: the .disk. limit is not applied (limits: best-effort): a size limit on the upper layer needs a loop-mounted" <<<"$out"
 expect_out "...they ping each other (b's address from the network's pool)" 0 "0% packet loss" \
 	C ssh b -c 'ping -c 2 -W 2 10.77.0.5'
+ap=$(C port a | sed -n 's/ *8080 (guest) => \([0-9]*\) .*/\1/p')
+check "auto_correct through pasta: a busy host port moves to a free one" test -n "$ap" -a "$ap" != "$LP"
+C ssh a -c 'echo moved >/tmp/index.html; busybox httpd -p 8080 -h /tmp' >/dev/null 2>&1
+expect_out "...and answers on 127.0.0.1" 0 "moved" curl -s --max-time 5 "http://127.0.0.1:$ap/index.html"
+C ssh b -c 'echo watched >/tmp/index.html; busybox httpd -p 9191 -h /tmp; busybox httpd -p 81 -h /tmp' \
+	>/dev/null 2>&1
+for _ in $(seq 30); do
+	bp=$(C port b | sed -n 's/ *9191 (guest) => \([0-9]*\) .*auto.*/\1/p')
+	pp=$(C port b | sed -n 's/ *81 (guest) => \([0-9]*\) .*auto.*/\1/p')
+	[ -n "$bp" ] && [ -n "$pp" ] && break
+	sleep 0.2
+done
+check "ports: auto without root: the guest's new listener is forwarded" test -n "$bp"
+check "...a port below 1024 from one the user may bind" test "${pp:-0}" -ge 1024
+expect_out "...which answers too" 0 "watched" curl -s --max-time 5 "http://127.0.0.1:$pp/index.html"
+expect_out "...and answers on 127.0.0.1" 0 "watched" curl -s --max-time 5 "http://127.0.0.1:$bp/index.html"
+C ssh b -c 'for p in /proc/[0-9]*; do [ $p = /proc/$$ ] || ! grep -q 9191 $p/cmdline || kill ${p#/proc/}; done' >/dev/null 2>&1
+for _ in $(seq 30); do
+	[ -z "$(C port b | grep 9191)" ] && break
+	sleep 0.2
+done
+check "...and dropped when it stops listening" test -z "$(C port b | grep 9191)"
 C destroy -f >/dev/null 2>&1
 for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
 check "...destroy leaves no relay, pasta or init" test -z "$(pgrep -u "$U")"
@@ -127,6 +170,36 @@ EOF
 expect_out "init: systemd without a delegated cgroup: the fix is named" 1 \
 	"systemd-run --user --scope corral up" as_user "$CORRAL" -C "$P" up
 check "...before anything runs" test -z "$(pgrep -u "$U")"
+
+# The box's systemd as PID 1 in a cgroup delegated to the user (as a
+# login session has): halt, up keeping the guest's files, reload; and a
+# destroy from another cgroup than the up's (a shell of the session, not
+# the delegated scope) removes the machine's corral/<id> there too.
+user_cgroup
+deb=$(test_box debian-12)
+as_user "$CORRAL" box add "$(dirname "$deb")/catalog.json" >/dev/null 2>&1
+as_user sh -c "cat >$P/corral.yaml" <<EOF
+version: 1
+machines:
+  sd: { box: corral/debian-12, provider: container, provider_options: { container: { init: systemd } } }
+EOF
+t0=$(date +%s%N)
+expect_out "init: systemd in a delegated cgroup, as the user" 0 "sd: ssh ready" C up
+expect_out "...systemd is PID 1, at the root of its cgroup namespace" 0 "systemd 0::/init.scope" \
+	C ssh -c 'echo kept >~/data; echo $(cat /proc/1/comm) $(grep ^0:: /proc/1/cgroup)'
+expect_out "...halt" 0 "sd: stopped" C halt
+expect_out "...up again" 0 "sd: ssh ready" C up
+expect_out "...the guest's files kept" 0 "kept" C ssh -c 'cat ~/data'
+expect_out "...reload" 0 "sd: ssh ready" C reload
+expect_out "...systemd again" 0 "systemd" C ssh -c 'cat /proc/1/comm'
+cg=$(find "$UCG/corral" -mindepth 1 -maxdepth 1 -type d)
+check "...its cgroup: corral/<id> in the user's delegated one" test -n "$cg"
+UCG= expect_out "destroy from another cgroup than the up's" 0 "sd: destroyed" C destroy -f
+for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
+check "...no process of the user's left" test -z "$(pgrep -u "$U")"
+check "...nor the machine's cgroup" test -n "$cg" -a ! -e "$cg"
+echo "# systemd guest: up, halt, up, reload, destroy: $((($(date +%s%N) - t0) / 1000000)) ms"
+UCG=
 
 mkdir -p "$T/bin" && ln -s "$(command -v newgidmap)" "$T/bin/newgidmap"
 UPATH=$T/bin expect_out "no newuidmap: the fix is apt-get install uidmap" 1 \
