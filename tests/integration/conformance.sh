@@ -103,8 +103,12 @@ more_incus() {
 # the same init goes on).
 more_container() {
 	local pid
-	ssh_m 'echo one > ~/f; mkdir -p ~/d; echo x > ~/d/x' >/dev/null
+	ssh_m 'echo one > ~/f; mkdir -p ~/d; echo x > ~/d/x; ln -s /etc/hostname ~/lnk' >/dev/null
+	mkdir -p "$M/snapshots/.cut.tmp" # what a save killed midway leaves
 	expect_out "container: snapshot save (running)" 0 "snapshot s1 saved" "$CORRAL" snapshot save "$NAME" s1
+	check "container: what a save cut short left is removed by the next save" test ! -e "$M/snapshots/.cut.tmp"
+	check "container: the guest's symlink is copied as a link, not followed" \
+		test -n "$(find "$M/snapshots/s1" -name lnk -type l)"
 	ssh_m 'echo two > ~/f; rm -r ~/d; touch ~/after' >/dev/null
 	expect_out "container: snapshot restore (running)" 0 "snapshot s1 restored" "$CORRAL" snapshot restore "$NAME" s1
 	check "container: running again after restore" state_is running
