@@ -257,6 +257,7 @@ static void release_runtime(struct machine *m)
 	ct_relay_stop(m);
 	ct_release_host(m, machine_list_len(m, MK_BRIDGES));
 	machine_clear_proc(m, MP_MACHINE);
+	machine_del(m, MK_SUSPENDED); /* also of one killed while suspended */
 }
 
 /* Without root the init writes the machine's files (ct_rootfs_write): it
@@ -502,12 +503,12 @@ int ct_up(struct machine *m, struct diag *d)
 	return r;
 }
 
+/* A suspended machine is thawed first: its init would not see SIGTERM. */
 int ct_stop(struct machine *m, bool force, struct diag *d)
 {
 	struct diag ignored = {0};
 	if (machine_flag(m, MK_SUSPENDED) && machine_proc_alive(m, MP_MACHINE))
-		ct_cgroup_freeze(machine_id(m), false, &ignored); /* else SIGTERM waits */
-	machine_del(m, MK_SUSPENDED);
+		ct_cgroup_freeze(machine_id(m), false, &ignored);
 	struct proc_ident init = machine_proc(m, MP_MACHINE);
 	pid_t pid = init.pid;
 	unsigned long long start = init.start;
