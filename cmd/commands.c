@@ -105,7 +105,9 @@ static const struct command table[] = {
 	{"snapshot", cmd_snapshot, "save|restore|delete [MACHINE] NAME | list [MACHINE]",
 	 "save, restore, delete or list machine snapshots (no MACHINE: every machine)",
 	 "  save [MACHINE] NAME      a running machine: disk, memory and devices; stopped: disk\n"
-	 "  restore [MACHINE] NAME   back to the snapshot (a running machine keeps running)\n"
+	 "                           (container: its file system only, frozen while copied)\n"
+	 "  restore [MACHINE] NAME   back to the snapshot (a running machine keeps running;\n"
+	 "                           container: booted again)\n"
 	 "  delete [MACHINE] NAME    remove it\n"
 	 "  list [MACHINE]           the snapshots of each machine\n"},
 	{"package", cmd_package, "[NAME] [-o FILE]",
@@ -116,7 +118,8 @@ static const struct command table[] = {
 	 "  The machine's host keys, authorized_keys, hostname, hosts and resolv.conf are\n"
 	 "  left out or the box's own. Written to a temporary file, renamed when complete.\n"
 	 "  --json    the box's path, provider and sha256 as JSON\n"},
-	{"suspend", cmd_suspend, "[NAME...]", "save running machines' memory to disk and stop them", ""},
+	{"suspend", cmd_suspend, "[NAME...]", "save running machines' memory to disk and stop them",
+	 "  container: its processes are frozen where they are (no memory written)\n"},
 	{"resume", cmd_resume, "[NAME...]", "start suspended machines where they left off", ""},
 	{"global-status", cmd_global_status, "[--prune]",
 	 "every machine corral created, across envfiles",

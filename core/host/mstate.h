@@ -13,7 +13,7 @@
  *                 the same meaning for each provider that has them
  *   container     lower, init, init_services, portfwd_pid, portfwd_start, mode,
  *                 relay_pid, relay_start
- *   kvm           net_addrs, accel_fallback, suspended, accel
+ *   kvm           net_addrs, accel_fallback, suspended (container too), accel
  *   virtualbox    id (the VM's uuid), vm_name
  *   incus         instance, image_alias, incus_remote, incus_tls,
  *                 incus_project, location, ssh_host
@@ -52,7 +52,7 @@ enum mkey {
 	MK_PORTFWD_START,     /* int, container */
 	MK_NET_ADDRS,         /* list, kvm: "10.20.0.5/24" per network */
 	MK_ACCEL_FALLBACK,    /* str, kvm: why auto fell back to TCG */
-	MK_SUSPENDED,         /* flag, kvm */
+	MK_SUSPENDED,         /* flag, kvm, container: suspended (container: frozen) */
 	MK_ID,                /* str, virtualbox: the VM's uuid (see above) */
 	MK_VM_NAME,           /* str, virtualbox */
 	MK_CHECKPOINT,        /* flag, engine: the `provisioned` checkpoint was taken (reset) */

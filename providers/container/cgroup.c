@@ -19,7 +19,13 @@
  * hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host)
  * when it is delegated to the user: there the init gets corral/<id>/guest
  * too, which a systemd guest needs as its /sys/fs/cgroup. Limits take the
- * controllers that cgroup offers (none on a hybrid host's unified tree). */
+ * controllers that cgroup offers (none on a hybrid host's unified tree).
+ *
+ * The freezer (suspend, and snapshots of a running machine) is v2's
+ * cgroup.freeze on corral/<id>: wherever the v2 hierarchy is mounted (on a
+ * hybrid host the init made that group itself: isolate.c), or below the
+ * user's delegated cgroup. The guest cannot thaw itself: the file is above
+ * its cgroup namespace's root, and not delegated to it. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -293,6 +299,69 @@ int ct_cgroup_apply(const char *id, pid_t pid, const struct ct_limits *l, struct
 	return 0;
 }
 
+#define FREEZE_WAIT_MS 10000
+
+/* Without root: the cgroup the up recorded, when it is still a v2 cgroup
+ * of the user's (a `destroy` or `snapshot` from another cgroup than the
+ * `up`'s); else
+ * this process's. As root: always the hierarchy's root. */
+static char *machine_root(const char *where)
+{
+	struct stat st;
+	if (host_rootless() && where && where[0] == '/' && is_cgroup2(where) &&
+	    stat(where, &st) == 0 && st.st_uid == geteuid())
+		return xstrdup(where);
+	return cg_root();
+}
+
+/* The machine's v2 group when it has one with a freezer; else NULL. */
+static char *freezer_dir(const char *id, const char *where)
+{
+	const char *mnt = v2_mount();
+	_cleanup_free_ char *root = host_rootless() ? machine_root(where) : xstrdup(mnt);
+	if (!root)
+		return NULL;
+	char *dir = xasprintf("%s/corral/%s", root, id);
+	_cleanup_free_ char *f = path_join(dir, "cgroup.freeze");
+	if (path_exists(f))
+		return dir;
+	free(dir);
+	return NULL;
+}
+
+/* cgroup.events says "frozen 1" (or 0) once every process has stopped. */
+static bool events_say(const char *dir, bool frozen)
+{
+	_cleanup_free_ char *p = path_join(dir, "cgroup.events"), *text = NULL;
+	size_t len;
+	struct diag ignored = {0};
+	if (read_file(p, 4096, &text, &len, &ignored) < 0)
+		return false;
+	const char *want = frozen ? "frozen 1" : "frozen 0";
+	const char *at = strstr(text, want);
+	return at && (at == text || at[-1] == '\n');
+}
+
+int ct_cgroup_freeze(const char *id, const char *where, bool on, struct diag *d)
+{
+	_cleanup_free_ char *dir = freezer_dir(id, where);
+	if (!dir) {
+		diag_fail(d, "the machine has no cgroup (v2) with a freezer%s",
+			  host_rootless() ? ": corral runs without root and its cgroup is not "
+					    "delegated to the user" : "");
+		return diag_hint(d, host_rootless() ? "run corral in a delegated cgroup "
+			"(`systemd-run --user --scope corral ...`), or halt the machine first"
+			: "mount the cgroup v2 hierarchy (unified or hybrid), or halt the machine first");
+	}
+	if (write_str(dir, "cgroup.freeze", on ? "1" : "0", d) < 0)
+		return -1;
+	for (uint64_t t0 = now_ms(); !events_say(dir, on); sleep_ms(10))
+		if (now_ms() - t0 > FREEZE_WAIT_MS)
+			return diag_fail(d, "%s: its processes did not %s within %d s", dir,
+					 on ? "freeze" : "thaw", FREEZE_WAIT_MS / 1000);
+	return 0;
+}
+
 enum { CG_DEPTH_MAX = 32 };
 
 /* A cgroup and every cgroup the guest made below it (systemd makes a
@@ -317,17 +386,6 @@ static void remove_dir(const char *dir, int depth)
 
 char *ct_cgroup_where(void) { return cg_root(); }
 
-/* Without root: the cgroup the up recorded, when it is still a v2 cgroup
- * of the user's (a `destroy` from another cgroup than the `up`'s); else
- * this process's. As root: always the hierarchy's root. */
-static char *remove_root(const char *where)
-{
-	struct stat st;
-	if (host_rootless() && where && where[0] == '/' && is_cgroup2(where) &&
-	    stat(where, &st) == 0 && st.st_uid == geteuid())
-		return xstrdup(where);
-	return cg_root();
-}
 
 void ct_cgroup_remove(const char *id, const char *where)
 {
@@ -335,7 +393,7 @@ void ct_cgroup_remove(const char *id, const char *where)
 	 * (isolate.c), where a hybrid host mounts the v2 hierarchy */
 	static const char *const v1[] = {"cpu", "memory", "pids", "devices", "unified"};
 	bool v2 = is_v2();
-	_cleanup_free_ char *root = remove_root(where);
+	_cleanup_free_ char *root = machine_root(where);
 	for (size_t i = 0; root && i < (v2 ? 1 : sizeof(v1) / sizeof(v1[0])); i++) {
 		const char *ctl = v2 ? "" : v1[i];
 		_cleanup_free_ char *guest = ctl_dir(root, ctl, id, GUEST);

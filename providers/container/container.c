@@ -73,7 +73,8 @@ static int ct_state(struct machine *m, enum mstate *s, struct diag *d)
 	if (!machine_flag(m, MK_CREATED))
 		*s = MS_NOT_CREATED;
 	else
-		*s = machine_proc_alive(m, MP_MACHINE) ? MS_RUNNING : MS_STOPPED;
+		*s = !machine_proc_alive(m, MP_MACHINE) ? MS_STOPPED
+		     : machine_flag(m, MK_SUSPENDED) ? MS_SAVED : MS_RUNNING;
 	return 0;
 }
 
@@ -257,6 +258,7 @@ static void release_runtime(struct machine *m)
 	ct_relay_stop(m);
 	ct_release_host(m, machine_list_len(m, MK_BRIDGES));
 	machine_clear_proc(m, MP_MACHINE);
+	machine_del(m, MK_SUSPENDED); /* also of one killed while suspended */
 }
 
 /* Without root the init writes the machine's files (ct_rootfs_write): it
@@ -443,10 +445,12 @@ static int sshd_choice(const char *box_dir, const char *lower, struct ct_boot *b
 	return 0;
 }
 
-static int ct_up(struct machine *m, struct diag *d)
+int ct_up(struct machine *m, struct diag *d)
 {
 	enum mstate s;
 	ct_state(m, &s, d);
+	if (s == MS_SAVED)
+		return ct_resume(m, d);
 	if (s == MS_RUNNING)
 		return 0;
 	if (s == MS_STOPPED)
@@ -504,9 +508,12 @@ static int ct_up(struct machine *m, struct diag *d)
 	return r;
 }
 
-/* Stops the machine's processes and releases what they held; the caller saves. */
-static int stop(struct machine *m, bool force, struct diag *d)
+/* A suspended machine is thawed first: its init would not see SIGTERM. */
+int ct_stop(struct machine *m, bool force, struct diag *d)
 {
+	struct diag ignored = {0};
+	if (machine_flag(m, MK_SUSPENDED) && machine_proc_alive(m, MP_MACHINE))
+		ct_cgroup_freeze(machine_id(m), machine_str(m, MK_CGROUP), false, &ignored);
 	struct proc_ident init = machine_proc(m, MP_MACHINE);
 	pid_t pid = init.pid;
 	unsigned long long start = init.start;
@@ -523,12 +530,12 @@ static int stop(struct machine *m, bool force, struct diag *d)
 
 static int ct_halt(struct machine *m, bool force, struct diag *d)
 {
-	return stop(m, force, d) < 0 ? -1 : machine_save(m, d);
+	return ct_stop(m, force, d) < 0 ? -1 : machine_save(m, d);
 }
 
 /* A tree of the machine's; without root its files are the user's mapped
  * ids, removed in a user namespace of that map. */
-static int rm_tree(const char *p, struct diag *d)
+int ct_rm_tree(const char *p, struct diag *d)
 {
 	return host_rootless() ? ct_unshare_rm(p, d) : rm_rf(p, d);
 }
@@ -536,7 +543,7 @@ static int rm_tree(const char *p, struct diag *d)
 /* No state is saved: the lifecycle removes the machine's directory next. */
 static int ct_destroy(struct machine *m, struct diag *d)
 {
-	if (stop(m, true, d) < 0)
+	if (ct_stop(m, true, d) < 0)
 		return -1;
 	for (size_t i = 0; i < machine_list_len(m, MK_BRIDGES); i++) {
 		const char *br = machine_list_get(m, MK_BRIDGES, i);
@@ -544,10 +551,10 @@ static int ct_destroy(struct machine *m, struct diag *d)
 			return -1;
 	}
 	static const char *const leaves[] = {"upper", "work", "root", "layer", "disk.img",
-					     CHECKPOINT};
+					     CHECKPOINT, CT_SNAPSHOTS, CT_UPPER_NEW};
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		_cleanup_free_ char *p = machine_path(m, leaves[i]);
-		if (rm_tree(p, d) < 0)
+		if (ct_rm_tree(p, d) < 0)
 			return -1;
 	}
 	if (!host_rootless())
@@ -560,7 +567,7 @@ static int ct_destroy(struct machine *m, struct diag *d)
 
 /* cp -a keeps owners, modes, times, xattrs (overlay's opaque marks) and
  * whiteouts; reflinks where the file system has them. */
-static int copy_tree(const char *from, const char *to, struct diag *d)
+int ct_copy_tree(const char *from, const char *to, struct diag *d)
 {
 	const char *argv[] = {"cp", "-a", "--reflink=auto", "--", from, to, NULL};
 	const char *in_ns[] = {"copy", from, to, NULL}; /* without root: in the user's ids */
@@ -583,7 +590,7 @@ static int ct_checkpoint(struct machine *m, struct diag *d)
 	if (ct_disk_open(m, false, &upper, &work, d) < 0)
 		return -1;
 	_cleanup_free_ char *cp = checkpoint_dir(upper), *tmp = xasprintf("%s.new", cp);
-	if (copy_tree(upper, tmp, d) < 0 || rm_tree(cp, d) < 0)
+	if (ct_copy_tree(upper, tmp, d) < 0 || ct_rm_tree(cp, d) < 0)
 		return diag_wrap(d, "%s: checkpoint", m->cfg->name);
 	if (rename(tmp, cp) < 0)
 		return diag_errno(d, "%s: checkpoint: rename %s", m->cfg->name, tmp);
@@ -594,7 +601,7 @@ static int ct_checkpoint(struct machine *m, struct diag *d)
  * checkpoint's copy, booted again. */
 static int ct_reset(struct machine *m, struct diag *d)
 {
-	if (stop(m, true, d) < 0 || machine_save(m, d) < 0)
+	if (ct_stop(m, true, d) < 0 || machine_save(m, d) < 0)
 		return -1;
 	_cleanup_free_ char *upper = NULL, *work = NULL;
 	if (ct_disk_open(m, false, &upper, &work, d) < 0)
@@ -604,8 +611,8 @@ static int ct_reset(struct machine *m, struct diag *d)
 		diag_fail(d, "%s has no `provisioned` checkpoint", m->cfg->name);
 		return diag_hint(d, "it is taken after the first complete provisioning");
 	}
-	if (rm_tree(work, d) < 0 ||
-	    copy_tree(cp, upper, d) < 0)
+	if (ct_rm_tree(work, d) < 0 ||
+	    ct_copy_tree(cp, upper, d) < 0)
 		return diag_wrap(d, "%s: reset", m->cfg->name);
 	return ct_up(m, d);
 }
@@ -634,6 +641,12 @@ const struct provider provider_container = {
 	.reap = ct_reap,
 	.package = ct_package,
 	.auto_ports = true, /* the port forwarder watches (portfwd.c) */
+	.suspend = ct_suspend,
+	.resume = ct_resume,
+	.snapshot_save = ct_snapshot_save,
+	.snapshot_restore = ct_snapshot_restore,
+	.snapshot_delete = ct_snapshot_delete,
+	.snapshot_list = ct_snapshot_list,
 	.checkpoint = ct_checkpoint,
 	.reset = ct_reset,
 };

@@ -12,6 +12,7 @@
  *   portfwd.c  host ports forwarded to the guest by a detached process
  *   sshbundle.c the host's sshd packed for trees without one (OCI images)
  *   package.c  `corral package`: box tree and upper layer merged into a .box
+ *   snapshot.c snapshots (copies of the upper layer) and suspend/resume (freezer)
  *   container.c the provider vtable over these
  * and, for an ordinary user (docs/providers.md, "Without root"):
  *   unshare.c  the user's id map (newuidmap), work in it, the box's copy
@@ -25,6 +26,7 @@
 #include <sys/types.h>
 
 #include "core/base/diag.h"
+#include "core/base/strv.h"
 #include "core/host/machine.h"
 #include "core/host/mstate.h"
 #include "core/host/net.h"
@@ -239,6 +241,11 @@ char *ct_cgroup_where(void);
 /* Removes corral/<id> from under `where` (ct_cgroup_where() of the up;
  * NULL: this process's). */
 void ct_cgroup_remove(const char *id, const char *where);
+/* Freezes (on) or thaws the machine's processes through its v2 group's
+ * cgroup.freeze (under `where`, as for ct_cgroup_remove), waiting until
+ * they are; an error naming the fix when it has no such group (without
+ * root: no delegated cgroup). */
+int ct_cgroup_freeze(const char *id, const char *where, bool on, struct diag *d);
 /* Root, or a cgroup (v2) delegated to the user: a machine gets its own. */
 bool ct_cgroup_delegated(void);
 /* `limits: best-effort`: a limit that cannot be applied is a warning. */
@@ -258,6 +265,28 @@ int ct_disk_open(const struct machine *m, bool creating, char **upper, char **wo
 		 struct diag *d);
 /* Unmounts the image (when mounted); the machine's processes are gone. */
 void ct_disk_close(const struct machine *m);
+
+/* container.c: the provider's up; ct_stop stops the machine's processes
+ * (a suspended one thawed first) and releases what they held, the caller
+ * saves; ct_copy_tree is cp -a (owners, modes, xattrs with overlay's
+ * marks, whiteouts, hard links; reflinks where it can; `to` replaced) and
+ * ct_rm_tree rm -rf, both in the user's ids without root. */
+int ct_up(struct machine *m, struct diag *d);
+int ct_stop(struct machine *m, bool force, struct diag *d);
+int ct_copy_tree(const char *from, const char *to, struct diag *d);
+int ct_rm_tree(const char *p, struct diag *d);
+
+/* snapshot.c: the provider's snapshot and suspend entries (provider.h).
+ * Snapshots are directories in the machine's CT_SNAPSHOTS/; a restore
+ * copies one to CT_UPPER_NEW beside the upper layer, then swaps the two. */
+#define CT_SNAPSHOTS "snapshots"
+#define CT_UPPER_NEW "upper.restore"
+int ct_snapshot_save(struct machine *m, const char *name, struct diag *d);
+int ct_snapshot_restore(struct machine *m, const char *name, struct diag *d);
+int ct_snapshot_delete(struct machine *m, const char *name, struct diag *d);
+int ct_snapshot_list(struct machine *m, struct strv *out, struct diag *d);
+int ct_suspend(struct machine *m, struct diag *d);
+int ct_resume(struct machine *m, struct diag *d);
 
 /* package.c: the stopped machine's merged tree as a container .box at out. */
 int ct_package(struct machine *m, const char *out, struct diag *d);

@@ -15,7 +15,8 @@
 # A provider's own checks that need a running machine run on the same
 # boot, after ssh (more_P), so that no test boots the box again for them:
 # kvm's first-boot key swap, private network on a tap, snapshots of a
-# running machine and suspend/resume (from kvm.sh).
+# running machine and suspend/resume (from kvm.sh); the container's
+# snapshots and suspend/resume.
 # Usage: conformance.sh [PROVIDER...]   (default: every one)
 . "$(dirname "$0")/../lib.sh"
 
@@ -95,6 +96,38 @@ more_incus() {
 	expect_out "incus: a monitor slow to answer: ssh still runs" 0 "hello" ssh_m 'echo hello'
 	wait $!
 	kill -CONT $mon
+}
+
+# Snapshots of a running container (frozen for the copy of its upper
+# layer; restore boots it again) and suspend/resume (its cgroup frozen:
+# the same init goes on).
+more_container() {
+	local pid
+	ssh_m 'echo one > ~/f; mkdir -p ~/d; echo x > ~/d/x; ln -s /etc/hostname ~/lnk' >/dev/null
+	mkdir -p "$M/snapshots/.cut.tmp" # what a save killed midway leaves
+	expect_out "container: snapshot save (running)" 0 "snapshot s1 saved" "$CORRAL" snapshot save "$NAME" s1
+	check "container: what a save cut short left is removed by the next save" test ! -e "$M/snapshots/.cut.tmp"
+	check "container: the guest's symlink is copied as a link, not followed" \
+		test -n "$(find "$M/snapshots/s1" -name lnk -type l)"
+	ssh_m 'echo two > ~/f; rm -r ~/d; touch ~/after' >/dev/null
+	expect_out "container: snapshot restore (running)" 0 "snapshot s1 restored" "$CORRAL" snapshot restore "$NAME" s1
+	check "container: running again after restore" state_is running
+	expect_out "container: the changes are gone (file, removed dir back, new file gone)" 0 "one x none" \
+		ssh_m 'echo $(cat ~/f) $(cat ~/d/x) $(ls ~/after 2>/dev/null || echo none)'
+	expect_out "container: snapshot list" 0 "  s1" "$CORRAL" snapshot list "$NAME"
+	expect_out "container: save under a taken name" 1 "already has a snapshot" "$CORRAL" snapshot save "$NAME" s1
+	expect_out "container: a bad snapshot name" 1 "is not allowed" "$CORRAL" snapshot save "$NAME" '../a'
+	expect_out "container: restore of an unknown snapshot" 1 "nosuch" "$CORRAL" snapshot restore "$NAME" nosuch
+	pid=$(st pid)
+	expect_out "container: suspend" 0 "$NAME: suspended" "$CORRAL" suspend "$NAME"
+	expect_out "container: status: saved" 0 "saved (container)" "$CORRAL" status "$NAME"
+	check "container: its processes are frozen" grep -qs "^frozen 1" /sys/fs/cgroup/{,unified/}corral/"$(st machine_id)"/cgroup.events
+	expect_out "container: resume" 0 "$NAME: resumed" "$CORRAL" resume "$NAME"
+	check "container: resume: the same init goes on" test "$(st pid)" = "$pid"
+	expect_out "container: ssh after resume" 0 "one" ssh_m 'cat ~/f'
+	expect_out "container: snapshot delete" 0 "snapshot s1 deleted" "$CORRAL" snapshot delete "$NAME" s1
+	expect_out "container: no snapshots left" 0 "no snapshots" "$CORRAL" snapshot list "$NAME"
+	"$CORRAL" snapshot save "$NAME" kept >/dev/null 2>&1 # destroy removes it
 }
 
 # Per provider, optional: what it adds to the envfile (yaml_P: top-level

@@ -5,7 +5,9 @@
 # per-user state (nothing under /run/corral or /var/lib/corral), `status`
 # of the user's own machines; a container machine of the tiny box booted
 # by the user: ssh, a forwarded port on 127.0.0.1 (pasta), `status -v`
-# naming the mode, halt/up keeping the guest's files, reload, reset, the guest's
+# naming the mode, halt/up keeping the guest's files, reload, reset,
+# snapshots (save, restore, list, delete; without and with a delegated
+# cgroup) and suspend/resume, the guest's
 # root unable to write a file of the user's outside the machine, destroy
 # leaving no process, file or mount; two machines of one envfile network
 # pinging each other, with auto_correct and `ports: auto` through pasta
@@ -97,6 +99,37 @@ expect_out "up again keeps the guest's files" 0 "kept" C ssh -c 'cat /root/data'
 expect_out "reload as the user" 0 "ssh ready" C reload
 expect_out "reset as the user: back to the provisioned checkpoint" 0 "reset to" C reset
 expect_out "...without what came after it" 1 "No such file" C ssh -c 'ls /root/data'
+# Snapshots as the user. No cgroup is delegated to this user yet, so no
+# freezer: a running machine is not copied (the fix is named), a stopped
+# one is; restore boots it again with the snapshot's files.
+expect_out "snapshot save of a running machine without a freezer: the fix is named" 1 \
+	"halt the machine first" C snapshot save s1
+C ssh -c 'echo v1 >/root/snapfile' >/dev/null 2>&1
+C halt >/dev/null 2>&1
+expect_out "snapshot save as the user (stopped)" 0 "snapshot s1 saved" C snapshot save s1
+C up >/dev/null 2>&1
+C ssh -c 'echo v2 >/root/snapfile; touch /root/later' >/dev/null 2>&1
+expect_out "snapshot restore as the user" 0 "snapshot s1 restored" C snapshot restore s1
+expect_out "...the file is back, what came after is gone" 0 "v1 none" \
+	C ssh -c 'echo $(cat /root/snapfile) $(ls /root/later 2>/dev/null || echo none)'
+expect_out "snapshot list as the user" 0 "  s1" C snapshot list
+expect_out "snapshot delete as the user" 0 "snapshot s1 deleted" C snapshot delete s1
+expect_out "...none left" 0 "no snapshots" C snapshot list
+# In a cgroup delegated to the user (a systemd login session's): the
+# machine's own group below it has the freezer, for a running machine's
+# snapshot and for suspend/resume. Only for these checks: the ones after
+# are of a user without one.
+user_cgroup
+C halt >/dev/null 2>&1
+C up >/dev/null 2>&1
+expect_out "delegated cgroup: snapshot save of the running machine (frozen)" 0 \
+	"snapshot s2 saved" C snapshot save s2
+expect_out "delegated cgroup: suspend as the user" 0 "web: suspended" C suspend
+expect_out "...status: saved" 0 "saved (container)" C status
+expect_out "delegated cgroup: resume as the user" 0 "web: resumed" C resume
+expect_out "...ssh after resume" 0 "v1" C ssh -c 'cat /root/snapfile'
+UCG_SNAP=$UCG UCG=
+user_first 'UCG=$UCG_SNAP'
 expect_out "destroy as the user" 0 "destroyed" C destroy -f
 for _ in $(seq 50); do [ -z "$(pgrep -u "$U")" ] && break; sleep 0.1; done
 check "destroy leaves no process of the user (init, sshd, pasta)" test -z "$(pgrep -u "$U")"
@@ -175,7 +208,7 @@ check "...before anything runs" test -z "$(pgrep -u "$U")"
 # login session has): halt, up keeping the guest's files, reload; and a
 # destroy from another cgroup than the up's (a shell of the session, not
 # the delegated scope) removes the machine's corral/<id> there too.
-user_cgroup
+UCG=$UCG_SNAP # the delegated cgroup of the snapshot checks above
 deb=$(test_box debian-12)
 as_user "$CORRAL" box add "$(dirname "$deb")/catalog.json" >/dev/null 2>&1
 as_user sh -c "cat >$P/corral.yaml" <<EOF
