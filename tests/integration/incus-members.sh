@@ -9,9 +9,10 @@
 # in its namespace), and its forwarded port answers there, as `corral
 # port` says; the SSH proxy port is tried (one taken on node2 is passed
 # over); `ports: auto` there listens on node2's address too, a port taken
-# there passed over; machines of one envfile network on two members: `up`
-# warns (each member has its own bridge; OVN would join them) and indeed
-# they do not reach each other; destroy leaves nothing on either member.
+# there passed over; machines of one envfile network on two members: `up
+# --parallel` warns (each member has its own bridge; OVN would join them;
+# the peer checking later sees the other), and indeed they do not reach
+# each other; destroy leaves nothing on either member.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/fakes/lxd-env.sh"
 box=$(test_box tiny)
@@ -58,7 +59,7 @@ machines:
     provider_options: { incus: { target: node2 } }
 YAML
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
-out=$("$CORRAL" up one two free 2>&1)
+out=$("$CORRAL" up --parallel 3 one two free 2>&1)
 rc=$?
 check "up: three machines on the cluster" test "$rc" = 0 -a "$(grep -c ': ssh ready' <<<"$out")" = 3 ||
 	printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
@@ -83,7 +84,7 @@ expect_out "corral port two: node2's address" 0 "8080 (guest) => $P (host $LXD_M
 expect_out "two's forwarded port answers from the host" 0 "from-two" curl -s --max-time 5 "http://$LXD_MEMBER2_ADDR:$P/"
 
 # One envfile network, two members: a warning, and no way through.
-check "up warns: one network on two members needs OVN" grep -q "network back: .*OVN" <<<"$out"
+check "up --parallel warns: one network on two members needs OVN" grep -q "network back: .*OVN" <<<"$out"
 grep "OVN" <<<"$out" | sed "s/^/#   /"
 check "one reaches its own member's gateway on back (ping works)" \
 	"$CORRAL" ssh one -c "ping -c 1 -W 2 $NET.1 >/dev/null"
