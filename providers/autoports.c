@@ -54,6 +54,8 @@ static bool port_free(unsigned port)
 
 static void add_fwd(struct watch *w, unsigned guest)
 {
+	const char *ip = w->ops->host_ip ? w->ops->host_ip(w->ctx) : NULL;
+	ip = ip ? ip : "127.0.0.1";
 	for (unsigned p = guest, k = 0; p <= 65535 && k <= HOST_TRIES && w->n < MAX_AUTO; p++, k++) {
 		if (!port_free(p))
 			continue;
@@ -65,8 +67,8 @@ static void add_fwd(struct watch *w, unsigned guest)
 			continue;
 		}
 		w->fwd[w->n] = (struct mport){.guest = guest, .host = p};
-		snprintf(w->fwd[w->n++].host_ip, sizeof(w->fwd[0].host_ip), "127.0.0.1");
-		printf("corral: ports: auto: forwarding 127.0.0.1:%u -> %u\n", p, guest);
+		snprintf(w->fwd[w->n++].host_ip, sizeof(w->fwd[0].host_ip), "%s", ip);
+		printf("corral: ports: auto: forwarding %s:%u -> %u\n", ip, p, guest);
 		return;
 	}
 }
@@ -162,6 +164,7 @@ int autoports_main(int argc, char **argv, const struct autoports_ops *ops, void 
 {
 	struct watch w = {.ops = ops, .ctx = ctx};
 	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0); /* ports.log: each line as it happens */
 	for (int i = 1; i < argc; i++)
 		if (!parse_arg(&w, argv[i])) {
 			printf("corral: ports: auto: bad argument `%s`\n", argv[i]);

@@ -1,9 +1,10 @@
 /* `ports: auto`, shared by the providers whose guests are reached over SSH
- * (kvm, virtualbox): a detached `corral __<provider>-ports` per machine
+ * (kvm, virtualbox, incus): a detached `corral __<provider>-ports` per machine
  * keeps one SSH channel open on which a loop in the guest prints
  * /proc/net/tcp and tcp6 every second, and forwards each listening port
- * (but the excluded ones) from 127.0.0.1 — the same port when free, else
- * the next free one above it — through the provider's add/remove. The
+ * (but the excluded ones) from 127.0.0.1 (or the provider's host_ip) — the
+ * same port when free, else the next free one above it, also when the
+ * provider's add fails (taken where it listens) — through its add/remove. The
  * forwards are listed in the machine's auto-ports file (core/host/ports.h).
  * It reconnects when the session drops (a reset, a reboot in the guest)
  * and ends when the machine no longer runs; autoports_stop stops it and
@@ -28,6 +29,9 @@ struct autoports_ops {
 	int (*remove)(void *ctx, unsigned host, unsigned guest, struct diag *d);
 	/* whether the machine still runs: the watcher ends when not */
 	bool (*alive)(void *ctx);
+	/* where the forwards listen when not on this host's 127.0.0.1 (a
+	 * remote server's address), else NULL; may itself be NULL */
+	const char *(*host_ip)(const void *ctx);
 };
 
 /* The watcher's entry point body: argv is `NAME KEY=VALUE...`, the common

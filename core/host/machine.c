@@ -105,7 +105,8 @@ int machine_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
 	_cleanup_free_ char *key = machine_path(m, "id_ed25519");
 	_cleanup_free_ char *kh = machine_path(m, "known_hosts");
 	*ep = (struct endpoint){.port = fwd ? fwd : mcfg_ssh_port(m->cfg)};
-	snprintf(ep->host, sizeof(ep->host), "%s", fwd ? "127.0.0.1" : ip);
+	const char *at = machine_str(m, MK_SSH_HOST); /* a forward on another host (incus) */
+	snprintf(ep->host, sizeof(ep->host), "%s", fwd ? (at ? at : "127.0.0.1") : ip);
 	snprintf(ep->user, sizeof(ep->user), "%s", mcfg_ssh_user(m->cfg));
 	snprintf(ep->key_path, sizeof(ep->key_path), "%s", key);
 	snprintf(ep->known_hosts, sizeof(ep->known_hosts), "%s", kh);

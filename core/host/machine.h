@@ -52,8 +52,9 @@ char *machine_path(const struct machine *m, const char *leaf); /* dir/leaf, call
 #define MACHINE_ID_LEN 10
 const char *machine_id(struct machine *m);
 
-/* How SSH reaches the machine, for every provider: 127.0.0.1 at the host
- * port SSH is forwarded from ("ssh_port": kvm, virtualbox), else its
+/* How SSH reaches the machine, for every provider: 127.0.0.1 (or the
+ * recorded "ssh_host": incus, a remote member's address) at the host port
+ * SSH is forwarded from ("ssh_port": kvm, virtualbox, incus), else its
  * address ("ip": container) at the guest's SSH port; the configured user,
  * the machine's own key and pinned host key. An error when neither is
  * recorded (not created). */

@@ -2,10 +2,14 @@
  * `corral __incus-ports`, with proxy devices "corral-auto-tcp-HOST"
  * (listen tcp:127.0.0.1:HOST, connect to the guest's port) added with a
  * PATCH of the instance and removed with a PUT of it without the device,
- * ending when the instance no longer runs. The next `up` of the stopped
+ * ending when the instance no longer runs. On a cluster member that is
+ * not this host (place.c) they listen on the member's address (listen=),
+ * where the member binds them when the PATCH lands: a port taken there
+ * fails the PATCH and the watcher tries the next one. A VM's proxies are
+ * in NAT mode, connecting to its address (vm_ip=). The next `up` of the stopped
  * instance drops them with corral's other devices (shape.c). The watcher
  * reaches the server as the machine did: remote=, and for HTTPS cert=,
- * key=, server_cert=; project=. */
+ * client_key= (key= is the SSH key's), server_cert=; project=. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +23,7 @@
 
 struct incus_watch {
 	const char *remote, *cert, *key, *server_cert, *project, *instance;
+	const char *listen, *vm_ip; /* a remote member's address; a VM's */
 };
 
 static void open_client(const struct incus_watch *w, struct incus_client *c)
@@ -40,10 +45,14 @@ static int add(void *ctx, unsigned host, unsigned guest, struct diag *d)
 	open_client(w, &c);
 	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", w->instance);
 	_cleanup_free_ char *dev = device(host);
-	_cleanup_free_ char *listen = xasprintf("tcp:127.0.0.1:%u", host);
-	_cleanup_free_ char *connect = xasprintf("tcp:127.0.0.1:%u", guest);
-	json_t *body = json_pack("{s:{s:{s:s, s:s, s:s}}}", "devices", dev, "type", "proxy",
-				 "listen", listen, "connect", connect);
+	const char *on = w->listen ? w->listen : "127.0.0.1", *to = w->vm_ip ? w->vm_ip : "127.0.0.1";
+	_cleanup_free_ char *listen = xasprintf(strchr(on, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", on, host);
+	_cleanup_free_ char *connect = xasprintf("tcp:%s:%u", to, guest);
+	json_t *proxy = json_pack("{s:s, s:s, s:s}", "type", "proxy", "listen", listen, "connect",
+				  connect);
+	if (w->vm_ip)
+		json_object_set_new(proxy, "nat", json_string("true"));
+	json_t *body = json_pack("{s:{s:o}}", "devices", dev, proxy);
 	int rc = incus_call(&c, "PATCH", p, body, NULL, NULL, d);
 	json_decref(body);
 	incus_client_close(&c);
@@ -92,10 +101,12 @@ static const struct {
 } args[] = {
 	{"remote", offsetof(struct incus_watch, remote)},
 	{"cert", offsetof(struct incus_watch, cert)},
-	{"key", offsetof(struct incus_watch, key)},
+	{"client_key", offsetof(struct incus_watch, key)}, /* key= is the SSH key's */
 	{"server_cert", offsetof(struct incus_watch, server_cert)},
 	{"project", offsetof(struct incus_watch, project)},
 	{"instance", offsetof(struct incus_watch, instance)},
+	{"listen", offsetof(struct incus_watch, listen)},
+	{"vm_ip", offsetof(struct incus_watch, vm_ip)},
 };
 
 static bool arg(void *ctx, const char *key, size_t k, const char *v)
@@ -114,35 +125,44 @@ static bool ready(const void *ctx)
 	return w->remote && w->instance;
 }
 
+static const char *host_ip(const void *ctx)
+{
+	return ((const struct incus_watch *)ctx)->listen;
+}
+
 int incus_ports_main(int argc, char **argv)
 {
 	static const struct autoports_ops ops = {.arg = arg, .ready = ready, .add = add,
-						 .remove = remove_fwd, .alive = alive};
+						 .remove = remove_fwd, .alive = alive,
+						 .host_ip = host_ip};
 	struct incus_watch w = {0};
 	return autoports_main(argc, argv, &ops, &w);
 }
 
-int incus_ports_start(struct machine *m, const struct incus_client *c, struct diag *d)
+int incus_ports_start(struct machine *m, struct incus_client *c, struct diag *d)
 {
 	autoports_stop(m); /* one left by an instance stopped outside corral */
 	if (!m->cfg || !m->cfg->ports_auto.on)
 		return 0;
-	if (incus_is_vm(m->cfg)) {
-		diag_fail(d, "incus: ports: auto is not supported for virtual machines yet");
-		return diag_hint(d, "list the ports: ports: [{ guest: 80 }]");
-	}
+	_cleanup_free_ char *member = NULL;
+	if (incus_member_away(c, m, &member, d) < 0)
+		return -1;
 	struct strv extra = {0};
+	if (member)
+		strv_pushf(&extra, "listen=%s", member);
+	if (incus_is_vm(m->cfg) && machine_str(m, MK_IP))
+		strv_pushf(&extra, "vm_ip=%s", machine_str(m, MK_IP));
 	_cleanup_free_ char *remote = incus_client_remote(c);
 	strv_pushf(&extra, "remote=%s", remote);
 	strv_pushf(&extra, "instance=%s", machine_str(m, MK_INSTANCE));
-	const char *opt[][2] = {{"cert", c->cert}, {"key", c->key},
+	const char *opt[][2] = {{"cert", c->cert}, {"client_key", c->key},
 				{"server_cert", c->server_cert}, {"project", c->project}};
 	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
 		if (opt[i][1])
 			strv_pushf(&extra, "%s=%s", opt[i][0], opt[i][1]);
 	int rc = autoports_start(m, ENTRY, &extra, d);
 	strv_free(&extra);
-	return rc;
+	return rc < 0 ? -1 : machine_save(m, d); /* its pid */
 }
 
 /* (the engine saves no state after halt: the watcher's end is saved here) */

@@ -521,10 +521,10 @@ static int in_up(struct machine *m, struct diag *d)
 		rc = action(&c, m, "start", false, 0, d);
 	if (rc == 0 && s != MS_RUNNING && incus_is_vm(m->cfg))
 		rc = incus_vm_address(&c, m, d);
+	if (rc == 0) /* first: the watcher SSHes as placed, listens where placed */
+		rc = incus_place(&c, m, machine_str(m, MK_INSTANCE), d);
 	if (rc == 0 && s != MS_RUNNING)
 		rc = incus_ports_start(m, &c, d);
-	if (rc == 0)
-		rc = incus_place(&c, m, machine_str(m, MK_INSTANCE), d);
 	incus_client_close(&c);
 	return rc < 0 ? diag_wrap(d, "%s", mname(m)) : 0;
 }
@@ -694,16 +694,6 @@ static int in_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
 }
 
 /* The address, or the proxy device on the member's address (place.c). */
-static int in_ssh_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
-{
-	if (machine_ssh_endpoint(m, ep, d) < 0)
-		return -1;
-	const char *host = machine_int(m, MK_SSH_PORT) ? machine_str(m, MK_SSH_HOST) : NULL;
-	if (host)
-		snprintf(ep->host, sizeof(ep->host), "%s", host);
-	return 0;
-}
-
 /* Usable when a daemon answers on the socket. */
 static int in_usable(struct diag *why)
 {
@@ -738,7 +728,7 @@ const struct provider provider_incus = {
 	.halt = in_halt,
 	.destroy = in_destroy,
 	.state = in_state,
-	.ssh_endpoint = in_ssh_endpoint,
+	.ssh_endpoint = machine_ssh_endpoint, /* ssh_host: the member's proxy device */
 	.suspend = in_suspend,
 	.resume = in_resume,
 	.snapshot_save = in_snapshot_save,

@@ -102,6 +102,10 @@ int incus_members(struct incus_client *c, struct strv *names, struct diag *d);
  * through a proxy device (provider_options.incus.ssh), that device on the
  * member's address, recorded as "ssh_host" and "ssh_port". */
 int incus_place(struct incus_client *c, struct machine *m, const char *name, struct diag *d);
+/* The address of the member the machine runs on (its "location") when
+ * that member is not this host, into *host (caller frees), else NULL. */
+int incus_member_away(struct incus_client *c, const struct machine *m, char **host,
+		      struct diag *d);
 
 /* ---- image.c ---- */
 
@@ -182,6 +186,10 @@ int incus_vm_usable(struct incus_client *c, struct diag *d);
  * server has it. */
 int incus_vm_shape(struct incus_client *c, struct machine *m, const char *name, json_t *body,
 		   struct diag *d);
+/* Instance (or create body) inst's NICs given corral's MACs (fixed by
+ * name and device: a NIC made again keeps its MAC), and the cloud-init
+ * network-config (in the key its user-data is under) that matches them. */
+void incus_vm_nics(const char *name, json_t *inst);
 /* After start: the address the server reports for eth0 (its DHCP lease or
  * the agent's), recorded as the machine's ip; the one corral reserved
  * stays when none shows within a while. */
@@ -220,7 +228,7 @@ int incus_ports_attach(struct machine *m, json_t *devices, struct diag *d);
 int incus_ports_main(int argc, char **argv);
 /* Starts the watcher for the running machine m (ports: auto) on c's
  * server, replacing one left running; nothing without ports: auto. */
-int incus_ports_start(struct machine *m, const struct incus_client *c, struct diag *d);
+int incus_ports_start(struct machine *m, struct incus_client *c, struct diag *d);
 void incus_ports_stop(struct machine *m);
 
 #endif

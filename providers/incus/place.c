@@ -23,7 +23,8 @@
  * 127.0.0.1 (the member's own loopback there), are moved to the member's
  * address, and the machine's ports record that address, which `corral
  * port` shows and ready probes connect to. A host_ip the envfile gives
- * stays (0.0.0.0 is recorded as the member's address). */
+ * stays (0.0.0.0 is recorded as the member's address). `ports: auto`
+ * forwards listen there too (incus_member_away, autoports.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,23 @@ static int ports_to_member(struct incus_client *c, struct machine *m, const char
 			snprintf(v[i].host_ip, sizeof(v[i].host_ip), "%s", host);
 	machine_set_ports(m, v, n);
 	free(v);
+	return 0;
+}
+
+int incus_member_away(struct incus_client *c, const struct machine *m, char **host,
+		      struct diag *d)
+{
+	const char *loc = machine_str(m, MK_LOCATION);
+	*host = NULL;
+	if (!loc && !c->url)
+		return 0;
+	char *h = member_host(c, loc, d);
+	if (!h)
+		return -1;
+	if (member_is_here(h))
+		free(h);
+	else
+		*host = h;
 	return 0;
 }
 

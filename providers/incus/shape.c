@@ -1,8 +1,11 @@
 /* What of an instance the envfile shapes after its creation: synced
  * folders as `disk` devices "corral-sync-N" (source the host directory,
- * path the guest's; only a container on a local server, whose host is
- * ours). Ids: `shift: true` when the server has shiftfs; else raw.idmap
- * maps the first folder's host owner to the SSH user's ids in the guest
+ * path the guest's; only on a local server, whose host is ours). A VM's
+ * the server shares over virtiofs (9p where virtiofsd is missing) and its
+ * lxd-agent mounts; `auto` is rsync for a VM seen running without an
+ * agent (its state's process count -1), which the engine asks after
+ * boot. A container's ids: `shift: true` when the server has shiftfs;
+ * else raw.idmap maps the first folder's host owner to the SSH user's ids in the guest
  * (the server shifts the instance's files for it at the next start),
  * which the host must allow root (/etc/subuid and /etc/subgid: liblxc
  * writes the map with newuidmap). `auto` is a disk device when every
@@ -12,11 +15,12 @@
  * here), which the API does not say before the start.
  * On `up` of a stopped instance the envfile again: limits
  * (cpus, memory), the root disk's size, the proxy devices of forwarded
- * ports and the folders, and for a container its envfile networks (NICs
- * eth1... made again, each keeping its address unless the envfile gives
- * one, their raw.lxc lines rewritten; a bridge left by all goes), written
- * with one PUT of the instance (devices corral named are replaced,
- * everything else kept). A VM's networks stay as they were made. */
+ * ports and the folders, and its envfile networks (NICs eth1... made
+ * again, each keeping its address unless the envfile gives one; a bridge
+ * left by all goes): a container's raw.lxc lines rewritten, a VM's NICs
+ * with the MACs they were made with and its cloud-init network-config
+ * rewritten. One PUT of the instance writes it all (devices corral named
+ * are replaced, everything else kept). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,10 +69,37 @@ static bool mappable(const char *host)
 	       root_may("/etc/subgid", st.st_gid);
 }
 
+/* Whether the VM's lxd-agent is known to be missing: it runs and its
+ * state counts no processes (-1: the agent did not answer). Not known
+ * before it runs: its folders are made disk devices, which an agent mounts. */
+static bool agentless(const struct machine *m)
+{
+	const char *name = machine_str(m, MK_INSTANCE), *rec = machine_str(m, MK_INCUS_REMOTE);
+	struct incus_client c;
+	struct diag ignored = {0};
+	json_t *st = NULL;
+	if (!name || incus_client_open(&c, m->cfg, &ignored) < 0)
+		return false;
+	if (rec)
+		incus_client_set_remote(&c, rec);
+	bool none = false;
+	if (incus_state_get(&c, name, &st, NULL, &ignored) == 0) {
+		const char *v = json_string_value(json_object_get(st, "status"));
+		json_t *procs = json_object_get(st, "processes");
+		none = v && strcmp(v, "Running") == 0 && json_is_integer(procs) &&
+		       json_integer_value(procs) < 0;
+	}
+	json_decref(st);
+	incus_client_close(&c);
+	return none;
+}
+
 enum sync_type incus_sync_auto(const struct machine *m)
 {
-	if (!local(m) || incus_is_vm(m->cfg))
+	if (!local(m))
 		return SYNC_RSYNC;
+	if (incus_is_vm(m->cfg))
+		return agentless(m) ? SYNC_RSYNC : SYNC_BIND;
 	for (size_t i = 0; i < m->cfg->nsynced; i++) {
 		const struct synced_folder *sf = &m->cfg->synced[i];
 		if ((sf->type == SYNC_AUTO || sf->type == SYNC_BIND) && !mappable(sf->host))
@@ -105,6 +136,8 @@ int incus_folders_idmap(struct incus_client *c, struct machine *m, json_t *confi
 	bool shift = false;
 	struct stat st;
 	json_object_del(config, "raw.idmap");
+	if (incus_is_vm(m->cfg)) /* virtiofs/9p: no id map */
+		return 0;
 	if (!first || can_shift(c, &shift, d) < 0 || shift)
 		return shift || !first ? 0 : -1;
 	if (stat(first->host, &st) < 0)
@@ -123,19 +156,20 @@ int incus_folders_attach(struct incus_client *c, const struct machine *m, json_t
 {
 	const struct machine_cfg *cfg = m->cfg;
 	bool shift = false, asked = false;
+	bool vm = incus_is_vm(cfg);
 	for (size_t i = 0; i < cfg->nsynced; i++) {
 		const struct synced_folder *sf = &cfg->synced[i];
 		if (!is_bind(m, sf))
 			continue;
-		if (!local(m) || incus_is_vm(cfg)) {
-			diag_fail(d, "incus: synced folder %s: type bind needs a container on a local "
-				     "server", sf->guest);
+		if (!local(m)) {
+			diag_fail(d, "incus: synced folder %s: type bind needs a local server",
+				  sf->guest);
 			return diag_hint(d, "use type: rsync (or auto)");
 		}
-		if (!asked && can_shift(c, &shift, d) < 0)
+		if (!vm && !asked && can_shift(c, &shift, d) < 0)
 			return -1;
 		asked = true;
-		if (!shift && !mappable(sf->host)) {
+		if (!vm && !shift && !mappable(sf->host)) {
 			diag_fail(d, "incus: synced folder %s: the server cannot shift ids, and root "
 				     "may not map %s's owner", sf->guest, sf->host);
 			return diag_hint(d, "use type: rsync, or let root map the owner: a line "
@@ -230,11 +264,10 @@ static void raw_eth0(const char *old, struct buf *raw)
 	}
 }
 
-/* A container's NICs eth1... and their raw.lxc lines made again. */
+/* The NICs eth1... made again: a container's raw.lxc lines with them, a
+ * VM's MACs and cloud-init network-config. */
 static int nets_again(struct incus_client *c, struct machine *m, json_t *inst, struct diag *d)
 {
-	if (incus_is_vm(m->cfg))
-		return 0;
 	json_t *devices = json_object_get(inst, "devices");
 	json_t *cfg = json_object_get(inst, "config");
 	for (size_t i = m->cfg->nnetworks + 1;; i++) {
@@ -247,7 +280,9 @@ static int nets_again(struct incus_client *c, struct machine *m, json_t *inst, s
 	raw_eth0(json_string_value(json_object_get(cfg, "raw.lxc")), &raw);
 	machine_list_clear(m, MK_BRIDGES);
 	int rc = incus_nets_attach(c, m, machine_str(m, MK_INSTANCE), devices, &raw, d);
-	if (rc == 0)
+	if (rc == 0 && incus_is_vm(m->cfg))
+		incus_vm_nics(machine_str(m, MK_INSTANCE), inst);
+	else if (rc == 0)
 		json_object_set_new(cfg, "raw.lxc", json_string(raw.s ? raw.s : ""));
 	buf_free(&raw);
 	return rc;

@@ -173,15 +173,22 @@ int incus_vm_shape(struct incus_client *c, struct machine *m, const char *name, 
 	if (!ud)
 		return -1;
 	incus_vm_proxies(devices, ip ? ip : "127.0.0.1");
-	char *nc = yaml_doc("", nics(name, devices));
 	const char *pre = s.cloud_init ? "cloud-init." : "user.";
 	_cleanup_free_ char *kud = xasprintf("%suser-data", pre);
-	_cleanup_free_ char *knc = xasprintf("%snetwork-config", pre);
 	json_object_set_new(cfg, kud, json_string(ud));
-	json_object_set_new(cfg, knc, json_string(nc));
 	free(ud);
-	free(nc);
+	incus_vm_nics(name, body);
 	return s.stateful ? state_room(c, body, d) : 0;
+}
+
+void incus_vm_nics(const char *name, json_t *inst)
+{
+	json_t *cfg = json_object_get(inst, "config");
+	const char *key = json_object_get(cfg, "user.user-data") ? "user.network-config"
+								 : "cloud-init.network-config";
+	char *nc = yaml_doc("", nics(name, json_object_get(inst, "devices")));
+	json_object_set_new(cfg, key, json_string(nc));
+	free(nc);
 }
 
 /* The inet address state reports for the NIC with MAC mac, into ip. */

@@ -4,7 +4,8 @@ provider that need what this host cannot run (virtual-machine instances
 need KVM). It answers with responses recorded from LXD 5.0.2 (Debian 12's
 `lxd`) in tests/fakes/incus-vm/: GET /1.0 (driver edited to "lxc | qemu"
 and instance_types to both, as a KVM host reports them), the default
-profile, a managed bridge, its leases, operation envelopes (created, and
+profile, a managed bridge, its leases (DELETE of a network: an empty
+sync answer, shaped by hand as the API docs give it), operation envelopes (created, and
 /wait when done), image upload results, 404 errors, and an instance and
 its state (taken from a container, "type" made "virtual-machine"; the
 state's NIC keyed by device name with a lease address, as LXD's
@@ -133,6 +134,8 @@ def route(method, path, query, body, raw):
         r["metadata"]["name"] = m.group(1)
         r["metadata"]["used_by"] = ["/1.0/instances/" + n for n in instances]
         return 200, r
+    if method == "DELETE" and m and not m.group(2):
+        return sync(None)
     m = re.fullmatch(r"/1\.0/operations/([^/]+)/wait", p)
     if method == "GET" and m and m.group(1) in operations:
         return sync(operations.pop(m.group(1)))

@@ -8,9 +8,11 @@
 # through a proxy device on node2's address (not routable: its bridge is
 # in its namespace), and its forwarded port answers there, as `corral
 # port` says; the SSH proxy port is tried (one taken on node2 is passed
-# over); machines of one envfile network on two members: `up` warns (each
-# member has its own bridge; OVN would join them) and indeed they do not
-# reach each other; destroy leaves nothing on either member.
+# over); `ports: auto` there listens on node2's address too, a port taken
+# there passed over; machines of one envfile network on two members: `up
+# --parallel` warns (each member has its own bridge; OVN would join them;
+# the peer checking later sees the other), and indeed they do not reach
+# each other; destroy leaves nothing on either member.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/fakes/lxd-env.sh"
 box=$(test_box tiny)
@@ -53,10 +55,11 @@ machines:
     provider_options: { incus: { target: node2 } }
   free: {}
   late:
+    ports: auto
     provider_options: { incus: { target: node2 } }
 YAML
 on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
-out=$("$CORRAL" up one two free 2>&1)
+out=$("$CORRAL" up --parallel 3 one two free 2>&1)
 rc=$?
 check "up: three machines on the cluster" test "$rc" = 0 -a "$(grep -c ': ssh ready' <<<"$out")" = 3 ||
 	printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
@@ -81,7 +84,7 @@ expect_out "corral port two: node2's address" 0 "8080 (guest) => $P (host $LXD_M
 expect_out "two's forwarded port answers from the host" 0 "from-two" curl -s --max-time 5 "http://$LXD_MEMBER2_ADDR:$P/"
 
 # One envfile network, two members: a warning, and no way through.
-check "up warns: one network on two members needs OVN" grep -q "network back: .*OVN" <<<"$out"
+check "up --parallel warns: one network on two members needs OVN" grep -q "network back: .*OVN" <<<"$out"
 grep "OVN" <<<"$out" | sed "s/^/#   /"
 check "one reaches its own member's gateway on back (ping works)" \
 	"$CORRAL" ssh one -c "ping -c 1 -W 2 $NET.1 >/dev/null"
@@ -93,9 +96,12 @@ prefix=$(jq -r .instance .corral/machines/two/state.json)
 prefix=${prefix%-two}
 h=$(printf '%s' "/1.0/instances/$prefix-late" | sha256sum | cut -c1-4)
 first=$((40000 + 16#$h % 20000))
+# (and the port late's web server listens on, which ports: auto forwards)
+Q=$(( 30000 + $$ % 20000 ))
 ip netns exec "$LXD_NS" python3 -c 'import socket,sys,time
-s=socket.socket(); s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); time.sleep(600)' \
-	"$LXD_MEMBER2_ADDR" "$first" &
+ss=[socket.socket() for _ in sys.argv[2:]]
+[s.bind((sys.argv[1], int(p))) or s.listen(1) for s, p in zip(ss, sys.argv[2:])]; time.sleep(600)' \
+	"$LXD_MEMBER2_ADDR" "$first" "$Q" &
 squat=$!
 on_exit "kill $squat 2>/dev/null"
 sleep 0.5
@@ -103,6 +109,17 @@ expect_out "up late: on node2 while its first SSH port is taken there" 0 "late: 
 got=$(jq -r .ssh_port .corral/machines/late/state.json)
 check "late's SSH port is another one ($first taken, got $got)" test "$got" != "$first" -a "$got" != null
 expect_out "corral ssh late" 0 "late-ok" "$CORRAL" ssh late -c 'echo late-ok'
+
+# ports: auto on node2: the forward listens on node2's address, and a port
+# taken there is passed over ($Q is: the next one is used).
+"$CORRAL" ssh late -c "mkdir -p /tmp/www && echo from-late >/tmp/www/index.html && httpd -p $Q -h /tmp/www" >/dev/null 2>&1
+auto_fwd() { "$CORRAL" --json port late 2>/dev/null | jq -r ".[] | select(.auto and .guest == $Q) | \"\(.host_ip):\(.host)\""; }
+for _ in $(seq 100); do [ -n "$(auto_fwd)" ] && break; sleep 0.2; done
+A=$(auto_fwd)
+check "ports: auto on node2: on its address, the taken port passed over (got $A)" \
+	test "$A" = "$LXD_MEMBER2_ADDR:$((Q + 1))"
+[ "$A" = "$LXD_MEMBER2_ADDR:$((Q + 1))" ] || sed 's/^/#   /' .corral/machines/late/ports.log
+expect_out "ports: auto on node2: answers from the host" 0 "from-late" curl -s --max-time 5 "http://$A/"
 kill "$squat" 2>/dev/null
 
 expect_out "destroy -f" 0 "two: destroyed" "$CORRAL" destroy -f

@@ -6,11 +6,19 @@
 # box's disk as a VM image (alias = the box's digest), creates a
 # virtual-machine instance whose keys come by cloud-init (the SSH user with
 # the machine key, the host key pinned in known_hosts), NICs with corral's
-# MACs matched by the network-config, a NAT proxy for a forwarded port,
-# migration.stateful with room for the memory, starts it and takes the
-# address the server reports (SSH itself then times out: nothing runs).
-# suspend is a stateful stop, resume a start; a changed memory limit is
-# applied by the next up; destroy deletes the instance and the image.
+# MACs matched by the network-config (eth0 and a private network's eth1),
+# a synced folder as a disk device (no id map), a NAT proxy for a forwarded
+# port, migration.stateful with room for the memory, starts it and takes
+# the address the server reports (SSH itself then times out: nothing runs).
+# suspend is a stateful stop, resume a start; the next up applies a changed
+# memory limit and a changed network address (the NIC keeps its MAC, the
+# network-config is rewritten); destroy deletes the instance and the image;
+# `ports: auto` starts its watcher with the VM's address for NAT proxies.
+# Recorded from LXD 5.0.2 (tests/fakes/incus-vm/): the server (driver and
+# instance_types edited), profile, network, leases, operation envelopes,
+# image results, 404s, the instance; shaped by hand from the API docs and
+# LXD's driver_qemu.go: a VM's state (no agent: processes -1, the NIC's
+# lease address) and the empty answer to DELETE of a network.
 . "$(dirname "$0")/../lib.sh"
 "$CORRAL" box add "$(dirname "$(test_box tiny-kvm)")/catalog.json" >/dev/null 2>&1
 
@@ -23,10 +31,12 @@ on_exit "kill $FAKE 2>/dev/null"
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
 PORT=$(( 20000 + $$ % 20000 ))
-mkdir -p "$T/e" && cd "$T/e"
+mkdir -p "$T/e/src" && cd "$T/e"
 envfile() {
 	cat >corral.yaml <<YAML
 version: 1
+networks:
+  back: { subnet: 10.219.99.0/24 }
 machines:
   vm:
     box: corral/tiny-kvm
@@ -36,6 +46,8 @@ machines:
     provider_options:
       incus: { remote: "unix://$SOCK", type: virtual-machine, network: incusbr0 }
     ports: [{ guest: 80, host: $PORT }]
+    networks: [{ network: back${2:-} }]
+    synced_folders: [{ host: ./src, guest: /srv/app }]
 YAML
 }
 envfile 256M
@@ -67,6 +79,11 @@ NC=$(create '.config["cloud-init.network-config"]')
 check "the network-config matches eth0 by corral's MAC" test "$(jq -r '.ethernets.eth0.match.macaddress' <<<"$NC")" = "$MAC"
 check "the MAC is in LXD's block" grep -q '^00:16:3e:' <<<"$MAC"
 IP=$(create '.devices.eth0["ipv4.address"]')
+MAC1=$(create '.devices.eth1.hwaddr')
+check "the private network's NIC has a MAC of corral's too" grep -q '^00:16:3e:' <<<"$MAC1"
+check "and the network-config matches it" test "$(jq -r '.ethernets.eth1.match.macaddress' <<<"$NC")" = "$MAC1"
+check "the synced folder is a disk device (virtiofs through the agent)" test "$(create '.devices["corral-sync-0"] | .type + " " + .source + " " + .path')" = "disk $T/e/src /srv/app"
+check "with no id map (a VM's)" test "$(create '.config["raw.idmap"]')" = null
 check "the forwarded port is a NAT proxy to the VM's address" test "$(create ".devices[\"corral-port-tcp-$PORT\"] | .nat + \" \" + .connect")" = "true tcp:$IP:80"
 check "stateful stop is enabled (the server has migration_stateful)" test "$(create '.config["migration.stateful"]')" = true
 check "with room for the memory on the root disk" test "$(create '.devices.root["size.state"]')" = 256MiB
@@ -86,10 +103,16 @@ check "resume starts it from its saved state" test "$(body PUT '/state$' '| "\(.
 check "halt of a suspended VM discards its state (a plain start, then a stop)" test "$(req PUT '/state$' | jq -r '.body | "\(.action) \(.stateful // false) \(.force // false)"' | xargs)" = "start false false stop false true"
 
 expect_out "status: stopped" 0 "stopped (incus)" "$CORRAL" status vm
-envfile 512M
+envfile 512M ", ip: 10.219.99.50"
 : >"$LOG"
 "$CORRAL" up vm >/dev/null 2>&1
-check "up applies the changed memory (PUT of the instance)" test "$(body PUT '^/1.0/instances/[^/]+$' '.config["limits.memory"]')" = 512MiB
+put() { body PUT '^/1.0/instances/[^/]+$' "$1"; }
+check "up applies the changed memory (PUT of the instance)" test "$(put '.config["limits.memory"]')" = 512MiB
+check "and the network's new address" test "$(put '.devices.eth1["ipv4.address"]')" = 10.219.99.50
+check "on a NIC that keeps its MAC" test "$(put '.devices.eth1.hwaddr')" = "$MAC1"
+NC2=$(put '.config["cloud-init.network-config"]')
+check "with the network-config rewritten to match it" test "$(jq -r '.ethernets.eth1.match.macaddress + " " + .ethernets.eth0.match.macaddress' <<<"$NC2")" = "$MAC1 $MAC"
+check "and the synced folder kept" test "$(put '.devices["corral-sync-0"].path')" = /srv/app
 check "and the state room with it" test "$(body PUT '^/1.0/instances/[^/]+$' '.devices.root["size.state"]')" = 512MiB
 check "and keeps the NAT proxy" test "$(body PUT '^/1.0/instances/[^/]+$' ".devices[\"corral-port-tcp-$PORT\"].nat")" = true
 
@@ -97,5 +120,16 @@ check "and keeps the NAT proxy" test "$(body PUT '^/1.0/instances/[^/]+$' ".devi
 expect_out "destroy" 0 "vm: destroyed" "$CORRAL" destroy -f
 check "the instance is deleted" test -n "$(req DELETE '^/1.0/instances/')"
 check "and the image" test -n "$(req DELETE '^/1.0/images/[0-9a-f]{64}$')"
+
+# ports: auto on a VM: the watcher's proxies are NAT ones to the VM's
+# address (it SSHes to the guest to see its ports: not here, so its
+# arguments are what is checked).
+sed -i 's/^    ports: .*/    ports: auto/' corral.yaml
+"$CORRAL" up vm >/dev/null 2>&1
+W=$(jq -r '.portfwd_pid // empty' .corral/machines/vm/state.json)
+check "up starts the ports: auto watcher for a VM" test -n "$W" -a -e "/proc/${W:-0}/cmdline"
+check "its proxies connect to the VM's address (NAT)" grep -qx 'vm_ip=10.219.99.77' <<<"$(tr '\0' '\n' <"/proc/${W:-0}/cmdline" 2>/dev/null)"
+expect_out "destroy" 0 "vm: destroyed" "$CORRAL" destroy -f
+check "the watcher is gone" gone "${W:-0}"
 check "no request went unanswered" sh -c "! grep -q unexpected '$LOG'"
 
