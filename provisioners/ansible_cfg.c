@@ -23,12 +23,11 @@ static const char *const pipelining_env[] = {"ANSIBLE_PIPELINING", "ANSIBLE_SSH_
 static const char *const pipelining_sections[] = {"defaults", "connection", "ssh_connection",
 						  "DEFAULT", NULL};
 
-/* "~/x" as Ansible's unfrackpath expands it. */
+/* "~/x" as Ansible's unfrackpath (Python's expanduser) expands it. */
 static char *expand_home(const char *p)
 {
-	const char *home = getenv("HOME");
-	if (p[0] == '~' && (p[1] == '/' || !p[1]) && home)
-		return path_join(home, p[1] ? p + 2 : ".");
+	if (p[0] == '~' && (p[1] == '/' || !p[1]))
+		return path_join(user_home(), p[1] ? p + 2 : ".");
 	return xstrdup(p);
 }
 
