@@ -40,7 +40,7 @@ char *ansible_cfg_path(void)
 	struct stat st;
 	const char *env = getenv("ANSIBLE_CONFIG");
 	if (env) {
-		char *p = expand_home(env);
+		char *p = expand_home(*env ? env : "."); /* "": Python's abspath, the cwd */
 		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
 			strv_take(&cand, path_join(p, "ansible.cfg"));
 			free(p);

@@ -148,6 +148,10 @@ static void test_search_order(void)
 	put("run/ansible.cfg", sets);
 	chmod(run, 0777);
 	CHECK_STR(decide(), "True");
+	/* but an empty $ANSIBLE_CONFIG is the working directory, read anyway */
+	setenv("ANSIBLE_CONFIG", "", 1);
+	CHECK(decide() == NULL);
+	unsetenv("ANSIBLE_CONFIG");
 	/* then ~/.ansible.cfg */
 	put("home/.ansible.cfg", sets);
 	CHECK(decide() == NULL);
