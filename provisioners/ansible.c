@@ -68,10 +68,12 @@ void ansible_command(const struct ansible_job *j, struct strv *argv)
 /* What ansible-playbook gets besides our environment. Host key checking
  * is forced on: a user's ANSIBLE_HOST_KEY_CHECKING=false would put
  * StrictHostKeyChecking=no ahead of our options. A user's
- * ANSIBLE_FORCE_COLOR goes, so colour follows our own output. */
-static void child_env(const char *known_hosts, struct strv *env)
+ * ANSIBLE_FORCE_COLOR goes, so colour follows our own output.
+ * Pipelining: ansible_pipelining_env. */
+static void child_env(const struct ansible_step *a, const char *known_hosts, struct strv *env)
 {
 	_cleanup_free_ char *args = ansible_ssh_args(known_hosts);
+	ansible_pipelining_env(a, env);
 	strv_push(env, "ANSIBLE_HOST_KEY_CHECKING=True");
 	strv_push(env, "PYTHONUNBUFFERED=1");
 	strv_pushf(env, "ANSIBLE_SSH_COMMON_ARGS=%s", args);
@@ -256,7 +258,7 @@ int ansible_run(const struct ansible_job *j, struct strv *failed_hosts, struct d
 	struct strv argv, env = {0};
 	struct buf tail = {0};
 	ansible_command(j, &argv);
-	child_env(known_hosts, &env);
+	child_env(&j->step->ansible, known_hosts, &env);
 	_cleanup_free_ char *limit = limit_of(j);
 	log_info("%s: ansible-playbook %s (limit %s)", j->prefix, j->step->ansible.playbook, limit);
 	struct stream st = {.prefix = j->prefix, .tail = &tail, .failed = failed_hosts};

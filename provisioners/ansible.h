@@ -40,6 +40,18 @@ int ansible_inventory(const struct ansible_step *a, const struct prov_target *ho
 int ansible_known_hosts(const struct prov_target *hosts, size_t n, const char *old,
 			struct buf *out, struct diag *d);
 
+/* Ansible's pipelining for the step: "True"/"False" when the envfile sets
+ * `pipelining`; else NULL when the user chose (ANSIBLE_PIPELINING or
+ * ANSIBLE_SSH_PIPELINING in our environment, or `pipelining` in the
+ * ansible.cfg ansible-playbook reads), "True" when nobody did. */
+const char *ansible_pipelining(const struct ansible_step *a);
+/* Its variables for ansible-playbook's environment (none when NULL). */
+void ansible_pipelining_env(const struct ansible_step *a, struct strv *env);
+/* The ansible.cfg ansible-playbook, run in our working directory, reads
+ * (Ansible's order: $ANSIBLE_CONFIG, ./ansible.cfg unless the directory is
+ * world-writable, ~/.ansible.cfg, /etc/ansible/ansible.cfg), or NULL. */
+char *ansible_cfg_path(void);
+
 /* Writes known_hosts and the inventory (atomically), runs ansible-playbook
  * and streams its output. A failure quotes Ansible's `fatal:`/`failed:`
  * lines with their task (else the last lines) and, when failed_hosts is

@@ -47,6 +47,9 @@ struct ansible_group {
 	struct srcpos pos; /* the group's key */
 };
 
+/* A bool the user may leave out, the default then decided elsewhere. */
+enum opt_bool { OPT_UNSET, OPT_FALSE, OPT_TRUE };
+
 struct ansible_step {
 	char *playbook;  /* absolute host path */
 	char *inventory; /* absolute host path, or NULL: corral generates one */
@@ -57,6 +60,9 @@ struct ansible_step {
 	bool become;
 	struct strv tags, skip_tags, raw_arguments;
 	int verbose; /* 0..4: -v... */
+	/* ANSIBLE_PIPELINING; OPT_UNSET: on unless the user's own Ansible
+	 * config chose (provisioners/ansible_cfg.c). */
+	enum opt_bool pipelining;
 	/* Top-level steps only: every machine the step targets, in envfile
 	 * order — the hosts of its groups, or every machine when it has none. */
 	struct strv targets;

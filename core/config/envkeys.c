@@ -237,17 +237,32 @@ static void p_user_data(struct dec *d, const struct ynode *n, void *obj, const s
 		free(s);
 }
 
-static void p_bool(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+/* A YAML boolean word: 1 or 0, or -1 (reported) for anything else. */
+static int bool_word(struct dec *d, const struct ynode *n, const struct key *k)
 {
 	static const char *const words[] = {"false", "no", "off", "true", "yes", "on"};
 	_cleanup_free_ char *s = scalar(d, n, k->type->expect, 0);
 	for (size_t i = 0; s && i < NKEYS(words); i++)
-		if (strcasecmp(s, words[i]) == 0) {
-			*FIELD(obj, k, bool) = i >= 3;
-			return;
-		}
+		if (strcasecmp(s, words[i]) == 0)
+			return i >= 3;
 	if (s)
 		dec_err(d, n, "write true or false", "\"%s\" is not true or false", s);
+	return -1;
+}
+
+static void p_bool(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	int v = bool_word(d, n, k);
+	if (v >= 0)
+		*FIELD(obj, k, bool) = v;
+}
+
+/* A bool whose absence means something: an enum opt_bool, OPT_UNSET until set. */
+static void p_opt_bool(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
+{
+	int v = bool_word(d, n, k);
+	if (v >= 0)
+		*FIELD(obj, k, enum opt_bool) = v ? OPT_TRUE : OPT_FALSE;
 }
 
 static void p_uint(struct dec *d, const struct ynode *n, void *obj, const struct key *k)
@@ -1009,6 +1024,7 @@ static const struct ktype t_box = {"a string", p_box, f_str, j_str};
 static const struct ktype t_path = {"a path", p_path, f_str, j_path};
 static const struct ktype t_user_data = {"cloud-config text or a file", p_user_data, f_str, j_str};
 static const struct ktype t_bool = {"true or false", p_bool, NULL, j_bool};
+static const struct ktype t_opt_bool = {"true or false", p_opt_bool, NULL, NULL};
 static const struct ktype t_uint = {"a number", p_uint, NULL, NULL};
 static const struct ktype t_size = {"a size like 512M", p_size, NULL, NULL};
 static const struct ktype t_duration = {"a duration like 30s", p_duration, NULL, NULL};
@@ -1093,6 +1109,7 @@ static const struct key ansible_keys[] = {
 	{KEY("raw_arguments", t_strlist, struct step, ansible.raw_arguments), .flags = K_MULTILINE},
 	{KEY("verbose", t_uint, struct step, ansible.verbose), .max = 4, .flags = K_NO_ID,
 	 .hint = "0 to 4, as many as ansible-playbook's -v"},
+	{KEY("pipelining", t_opt_bool, struct step, ansible.pipelining), .flags = K_NO_ID},
 };
 
 static const struct keytab tab_shell = TABLE(shell_keys, .init = shell_init, .check = shell_check);

@@ -552,7 +552,12 @@ static char *const play_yml =
 	"    - command: whoami\n"
 	"      register: who\n"
 	"    - copy: { content: \"{{ who.stdout }}\\n\","
-	" dest: \"{{ out }}/{{ inventory_hostname }}/whoami\" }\n";
+	" dest: \"{{ out }}/{{ inventory_hostname }}/whoami\" }\n"
+	"    - name: the module's Python, as the guest runs it\n"
+	"      shell: xargs -0 echo < /proc/$PPID/cmdline\n"
+	"      register: parent\n"
+	"    - copy: { content: \"{{ parent.stdout }}\\n\","
+	" dest: \"{{ out }}/{{ inventory_hostname }}/parent\" }\n";
 
 static struct ansible_group groups[3];
 /* Group vars that must reach the playbook as they are: quotes, backslashes,
@@ -723,6 +728,12 @@ static void test_ansible_playbook(void)
 	json_decref(want_vars);
 	CHECK(!no_db);
 	CHECK(who1 && who2 && strcmp(who1, "root\n") == 0 && strcmp(who2, "root\n") == 0);
+	/* pipelining on (nobody chose: main points ANSIBLE_CONFIG at an empty
+	 * file): the module reached Python on stdin, never as an AnsiballZ_*.py
+	 * file put in the guest first */
+	_cleanup_free_ char *parent = out_file("m1", "parent");
+	printf("#   module process: %s", parent ? parent : "(none)\n");
+	CHECK(parent && strstr(parent, "python") && !strstr(parent, "AnsiballZ"));
 	CHECK(mode_of("out/m1/app.conf") == 0640);
 	CHECK(strstr(log, "site | PLAY RECAP"));
 	CHECK(has_id(0, &s) && has_id(1, &s));
@@ -792,6 +803,11 @@ int main(void)
 	setup();
 	_cleanup_free_ char *cp = tpath("ansible-cp");
 	setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", cp, 1);
+	_cleanup_free_ char *acfg = tpath("ansible.cfg");
+	put(acfg, "[defaults]\n", 0644);
+	setenv("ANSIBLE_CONFIG", acfg, 1);
+	unsetenv("ANSIBLE_PIPELINING");
+	unsetenv("ANSIBLE_SSH_PIPELINING");
 	RUN(test_connect);
 	RUN(test_shell_inline_env_args);
 	RUN(test_shell_bad_env_name);
