@@ -25,4 +25,18 @@ rm -rf /run/corral /run/sshd
 for l in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(corral|ct|cr|vc)' ); do ip link delete "$l" 2>/dev/null; done
 nft delete table inet corral 2>/dev/null
 for c in /sys/fs/cgroup/*/corral; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+# the cgroups tests delegate to their users (tests/lib.sh user_cgroup) and
+# the ones tests/run counts each job's CPU in
+for c in /sys/fs/cgroup/corral-test* /sys/fs/cgroup/*/corral-test*; do
+	[ -d "$c" ] || continue
+	for p in $(find "$c" -name cgroup.procs -exec cat {} + 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+	find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
+done
+# veth pairs a killed LXD made for a container that never started: both
+# ends still here ("vethA@vethB"; a live container's peer shows as @ifN)
+for l in $(ip -o link show type veth | awk -F': ' '$2 ~ /^veth[0-9a-f]{8}@veth[0-9a-f]{8}$/ {print $2}' | cut -d@ -f1); do
+	ip link delete "$l" 2>/dev/null
+done
+# the network namespace of LXD's second cluster member (lxd-env.sh, LXD_MEMBERS=2)
+for n in $(ip netns list 2>/dev/null | awk '$1 ~ /^corral-lxd-/ {print $1}'); do ip netns del "$n"; done
 true
