@@ -47,6 +47,9 @@ ovn_start() {
 	OVN_BRIDGE=crlint$$
 	OVN_BRIDGE=${OVN_BRIDGE:0:15}
 	OVN_NB=$OVN_ROOT/nb.sock
+	# the netdev datapath's own tap: ours to remove unless it was there before
+	OVN_NETDEV_TAP=ovs-netdev
+	ip link show ovs-netdev >/dev/null 2>&1 && OVN_NETDEV_TAP=
 	on_exit ovn_stop
 	ovn_db db /usr/share/openvswitch/vswitch.ovsschema &&
 		ovs-vsctl --no-wait init &&
@@ -114,6 +117,7 @@ ovn_stop() {
 	done
 	sleep 0.5
 	ip link del "$OVN_BRIDGE" 2>/dev/null
+	[ -z "$OVN_NETDEV_TAP" ] || ip link del "$OVN_NETDEV_TAP" 2>/dev/null
 	if [ -n "${OVN_UPLINK_OVS:-}" ]; then
 		ip link del "$OVN_UPLINK_OVS" 2>/dev/null
 		ip link del "${OVN_UPLINK_OVS}a" 2>/dev/null # LXD's veth to the uplink

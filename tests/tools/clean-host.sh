@@ -14,6 +14,7 @@ for m in $(awk '$2 ~ "^/tmp/corral-lxd" {print $2}' /proc/mounts | sort -r); do 
 rm -rf /tmp/corral-lxd.*
 # the Open vSwitch and OVN daemons of incus-ovn.sh (tests/fakes/ovn-env.sh), by their pid files
 for p in /tmp/corral-ovn.*/*.pid; do [ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+pgrep -x ovs-vswitchd >/dev/null || ip link delete ovs-netdev 2>/dev/null # its netdev datapath's tap
 rm -rf /tmp/corral-ovn.*
 # Users made by the rootless tests (names start with "crl"), their processes first.
 for u in $(awk -F: '$1 ~ /^crl/ {print $1}' /etc/passwd); do
@@ -34,7 +35,7 @@ for c in /sys/fs/cgroup/corral-test* /sys/fs/cgroup/*/corral-test*; do
 done
 # veth pairs a killed LXD made for a container that never started: both
 # ends still here ("vethA@vethB"; a live container's peer shows as @ifN)
-for l in $(ip -o link show type veth | awk -F': ' '$2 ~ /^veth[0-9a-f]{8}@veth[0-9a-f]{8}$/ {print $2}' | cut -d@ -f1); do
+for l in $(ip -o link show type veth | awk -F': ' '{print $2}' | grep -E '^veth[0-9a-f]{8}@veth[0-9a-f]{8}$' | cut -d@ -f1); do
 	ip link delete "$l" 2>/dev/null
 done
 # the network namespace of LXD's second cluster member (lxd-env.sh, LXD_MEMBERS=2)
