@@ -12,6 +12,7 @@
 #include "core/config/envfile.h"
 #include "provisioners/ansible.h"
 #include "t.h"
+#include "t_env.h"
 
 static char T[] = "/tmp/corral-ansible-cfg-XXXXXX";
 static char *top; /* our working directory at start */
@@ -169,12 +170,7 @@ static struct env *load(const char *value)
 					      "    provision:\n"
 					      "      - ansible: { playbook: site.yml%s%s }\n",
 					      value ? ", pipelining: " : "", value ? value : "");
-	struct env *e = NULL;
-	struct diag_list errs = {0};
-	if (envfile_load_buffer("/tmp/corral.yaml", yaml, strlen(yaml), ENVFILE_NO_FS, &e, &errs) < 0)
-		printf("#   %s\n", errs.n ? errs.v[0].msg : "?");
-	diag_list_free(&errs);
-	return e;
+	return t_env_load(yaml);
 }
 
 /* The envfile's key wins over the environment and ansible.cfg; it is not

@@ -8,16 +8,8 @@
 #include "core/box/boxlock.h"
 #include "core/base/util.h"
 #include "t.h"
+#include "t_env.h"
 
-static struct env *load(const char *yaml)
-{
-	struct env *e = NULL;
-	struct diag_list errs = {0};
-	if (envfile_load_buffer("/tmp/corral.yaml", yaml, strlen(yaml), ENVFILE_NO_FS, &e, &errs) < 0)
-		printf("#   %s\n", errs.n ? errs.v[0].msg : "?");
-	diag_list_free(&errs);
-	return e;
-}
 
 static const char *two =
 	"version: 1\n"
@@ -88,7 +80,7 @@ static void missing_and_bad(void)
 
 static void stale(void)
 {
-	struct env *e = load(two);
+	struct env *e = t_env_load(two);
 	struct boxlock l = {0};
 	struct strv why = {0};
 	CHECK(e != NULL);
@@ -126,7 +118,7 @@ static void from_box(void)
 			   "\"signer\": \"release\"}";
 	struct diag d = {0};
 	CHECK(write_file_atomic(rec, json, strlen(json), 0644, &d) == 0);
-	struct env *e = load(two);
+	struct env *e = t_env_load(two);
 	if (!e)
 		return;
 	struct box_ref ref = {"test/tiny", "1.2", "container", "amd64", dir, false};
