@@ -306,8 +306,9 @@ static const char nft_script[] =
 	"add element inet corral bridges { \"%s\" }\n"
 	"add element inet corral same { \"%s\" . \"%s\" }\n";
 
-/* What a bridge added, removed with the bridge: one command each, since
- * deleting an absent element fails the whole transaction. */
+/* What a bridge added, removed with the bridge, in one transaction:
+ * deleting an absent element would fail all of it, so each element is
+ * added first (adding one that is there changes nothing), then deleted. */
 static void nft_forget(const char *bridge, const char *subnet)
 {
 	static const char *const what[] = {"subnets { %s }", "bridges { \"%s\" }",
@@ -315,13 +316,16 @@ static void nft_forget(const char *bridge, const char *subnet)
 	const char *val[] = {subnet, bridge, bridge};
 	if (!proc_have("nft"))
 		return;
-	for (size_t i = 0; i < 3; i++) {
-		_cleanup_free_ char *el = xasprintf(what[i], val[i], bridge);
-		_cleanup_free_ char *cmd = xasprintf("delete element inet corral %s\n", el);
-		const char *argv[] = {"nft", "-f", "-", NULL};
-		struct diag ignored = {0};
-		proc_run(argv, cmd, &ignored);
-	}
+	struct buf cmd = {0};
+	for (int op = 0; op < 2; op++)
+		for (size_t i = 0; i < 3; i++) {
+			_cleanup_free_ char *el = xasprintf(what[i], val[i], bridge);
+			buf_printf(&cmd, "%s element inet corral %s\n", op ? "delete" : "add", el);
+		}
+	const char *argv[] = {"nft", "-f", "-", NULL};
+	struct diag ignored = {0};
+	proc_run(argv, cmd.s, &ignored);
+	buf_free(&cmd);
 }
 
 static void forwarding_on(void)
