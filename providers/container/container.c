@@ -567,13 +567,22 @@ static int ct_destroy(struct machine *m, struct diag *d)
 
 /* cp -a keeps owners, modes, times, xattrs (overlay's opaque marks) and
  * whiteouts; reflinks where the file system has them. */
-int ct_copy_tree(const char *from, const char *to, struct diag *d)
+int ct_cp_a(const char *from, const char *to, struct diag *d)
 {
 	const char *argv[] = {"cp", "-a", "--reflink=auto", "--", from, to, NULL};
+	return proc_run(argv, NULL, d);
+}
+
+/* `to` replaced by a copy of `from`. */
+int ct_copy_fresh(const char *from, const char *to, struct diag *d)
+{
+	return rm_rf(to, d) < 0 ? -1 : ct_cp_a(from, to, d);
+}
+
+int ct_copy_tree(const char *from, const char *to, struct diag *d)
+{
 	const char *in_ns[] = {"copy", from, to, NULL}; /* without root: in the user's ids */
-	if (host_rootless())
-		return ct_unshare_run(in_ns, d);
-	return rm_rf(to, d) < 0 || proc_run(argv, NULL, d) < 0 ? -1 : 0;
+	return host_rootless() ? ct_unshare_run(in_ns, d) : ct_copy_fresh(from, to, d);
 }
 
 /* Beside the upper layer: on the disk image when the machine has one. */
@@ -611,8 +620,7 @@ static int ct_reset(struct machine *m, struct diag *d)
 		diag_fail(d, "%s has no `provisioned` checkpoint", m->cfg->name);
 		return diag_hint(d, "it is taken after the first complete provisioning");
 	}
-	if (ct_rm_tree(work, d) < 0 ||
-	    ct_copy_tree(cp, upper, d) < 0)
+	if (ct_upper_replace(upper, work, cp, d) < 0)
 		return diag_wrap(d, "%s: reset", m->cfg->name);
 	return ct_up(m, d);
 }

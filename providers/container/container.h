@@ -274,6 +274,9 @@ void ct_disk_close(const struct machine *m);
 int ct_up(struct machine *m, struct diag *d);
 int ct_stop(struct machine *m, bool force, struct diag *d);
 int ct_copy_tree(const char *from, const char *to, struct diag *d);
+/* cp -a from to (as this process); ct_copy_fresh replaces `to` first. */
+int ct_cp_a(const char *from, const char *to, struct diag *d);
+int ct_copy_fresh(const char *from, const char *to, struct diag *d);
 int ct_rm_tree(const char *p, struct diag *d);
 
 /* snapshot.c: the provider's snapshot and suspend entries (provider.h).
@@ -281,6 +284,10 @@ int ct_rm_tree(const char *p, struct diag *d);
  * copies one to CT_UPPER_NEW beside the upper layer, then swaps the two. */
 #define CT_SNAPSHOTS "snapshots"
 #define CT_UPPER_NEW "upper.restore"
+/* The upper layer (the machine stopped, its disk open) replaced by a copy
+ * of `from` (a snapshot, the `provisioned` checkpoint): copied to
+ * CT_UPPER_NEW, the work dir emptied, the two swapped in one rename. */
+int ct_upper_replace(const char *upper, const char *work, const char *from, struct diag *d);
 int ct_snapshot_save(struct machine *m, const char *name, struct diag *d);
 int ct_snapshot_restore(struct machine *m, const char *name, struct diag *d);
 int ct_snapshot_delete(struct machine *m, const char *name, struct diag *d);

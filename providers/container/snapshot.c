@@ -135,6 +135,16 @@ static int swap_upper(const char *fresh, const char *upper, struct diag *d)
 	return ct_rm_tree(fresh, d);
 }
 
+int ct_upper_replace(const char *upper, const char *work, const char *from, struct diag *d)
+{
+	_cleanup_free_ char *parent = path_dirname(upper);
+	_cleanup_free_ char *fresh = path_join(parent, CT_UPPER_NEW);
+	return ct_copy_tree(from, fresh, d) < 0 || ct_rm_tree(work, d) < 0 ||
+			       swap_upper(fresh, upper, d) < 0
+		       ? -1
+		       : 0;
+}
+
 int ct_snapshot_restore(struct machine *m, const char *name, struct diag *d)
 {
 	_cleanup_free_ char *path = snap_path(m, name);
@@ -146,10 +156,7 @@ int ct_snapshot_restore(struct machine *m, const char *name, struct diag *d)
 	_cleanup_free_ char *upper = NULL, *work = NULL;
 	if (ct_disk_open(m, false, &upper, &work, d) < 0)
 		return -1;
-	_cleanup_free_ char *parent = path_dirname(upper);
-	_cleanup_free_ char *fresh = path_join(parent, CT_UPPER_NEW);
-	int r = ct_copy_tree(path, fresh, d) < 0 || ct_rm_tree(work, d) < 0 ||
-			swap_upper(fresh, upper, d) < 0 ? -1 : 0;
+	int r = ct_upper_replace(upper, work, path, d);
 	if (r < 0 || !was_up) {
 		ct_disk_close(m);
 		return r;

@@ -183,17 +183,11 @@ static int apply_owners(const char *box, const char *to, struct diag *d)
 	return r;
 }
 
-static int cp_a(const char *from, const char *to, struct diag *d)
-{
-	const char *argv[] = {"cp", "-a", "--reflink=auto", "--", from, to, NULL};
-	return proc_run(argv, NULL, d);
-}
-
 static int op_mapbox(const char *box, const char *to, struct diag *d)
 {
 	_cleanup_free_ char *src = path_join(box, "rootfs"), *meta = path_join(box, "metadata.json");
 	_cleanup_free_ char *meta_to = path_join(to, "metadata.json");
-	if (mkdir_p(to, 0700, d) < 0 || cp_a(src, to, d) < 0 || cp_a(meta, meta_to, d) < 0)
+	if (mkdir_p(to, 0700, d) < 0 || ct_cp_a(src, to, d) < 0 || ct_cp_a(meta, meta_to, d) < 0)
 		return -1;
 	return apply_owners(box, to, d);
 }
@@ -203,7 +197,7 @@ static int ns_op(int argc, char **argv, struct diag *d)
 	if (argc == 3 && strcmp(argv[1], "rm") == 0)
 		return rm_rf(argv[2], d);
 	if (argc == 4 && strcmp(argv[1], "copy") == 0)
-		return rm_rf(argv[3], d) < 0 ? -1 : cp_a(argv[2], argv[3], d);
+		return ct_copy_fresh(argv[2], argv[3], d);
 	if (argc == 4 && strcmp(argv[1], "mapbox") == 0)
 		return op_mapbox(argv[2], argv[3], d);
 	return diag_fail(d, "__ctns: unknown operation");
