@@ -26,10 +26,15 @@ static const struct op_row ops[] = {
 
 static bool supported(const struct provider *p, enum snap_op op)
 {
-	void *fn[] = {[SNAP_SAVE] = (void *)p->snapshot_save, [SNAP_RESTORE] = (void *)p->snapshot_restore,
-		      [SNAP_DELETE] = (void *)p->snapshot_delete, [SNAP_LIST] = (void *)p->snapshot_list,
-		      [SNAP_SUSPEND] = (void *)p->suspend, [SNAP_RESUME] = (void *)p->resume};
-	return fn[op] != NULL;
+	switch (op) {
+	case SNAP_SAVE: return p->snapshot_save != NULL;
+	case SNAP_RESTORE: return p->snapshot_restore != NULL;
+	case SNAP_DELETE: return p->snapshot_delete != NULL;
+	case SNAP_LIST: return p->snapshot_list != NULL;
+	case SNAP_SUSPEND: return p->suspend != NULL;
+	case SNAP_RESUME: return p->resume != NULL;
+	}
+	return false;
 }
 
 static int call(const struct provider *p, enum snap_op op, struct machine *m, const char *name,

@@ -163,7 +163,8 @@ static int lease_rootless(struct machine *m, struct ct_boot *b, struct diag *d)
 			snprintf(ip, sizeof(b->nets[i + 1].ip), "%s", a->ip);
 		else if (ct_segment_ip(m, a->network, nc->subnet, &skip, ip, d) < 0)
 			return diag_wrap(d, "%s: network %s", c->name, a->network);
-		snprintf(b->nets[i + 1].gateway, sizeof(b->nets[i + 1].gateway), "%s", a->ip);
+		/* (no gateway on eth1...: the field is filled for init's parser) */
+		snprintf(b->nets[i + 1].gateway, sizeof(b->nets[i + 1].gateway), "%s", ip);
 		b->nets[i + 1].prefix = sn.prefix;
 	}
 	b->nnets = (unsigned)c->nnetworks + 1;

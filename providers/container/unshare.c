@@ -260,12 +260,10 @@ int ct_ns_main(int argc, char **argv)
 
 static int mapped_dir(const char *box, char **out, struct diag *d)
 {
-	_cleanup_free_ char *mpath = path_join(box, BOXFETCH_MANIFEST), *text = NULL;
-	size_t len;
+	_cleanup_free_ char *mpath = path_join(box, BOXFETCH_MANIFEST);
 	char hex[HASH_HEX_MAX];
-	if (read_file(mpath, 64u << 20, &text, &len, d) < 0)
+	if (hash_file(mpath, "sha256", NULL, hex, d) < 0)
 		return diag_wrap(d, "the box's manifest");
-	hash_str(text, NULL, hex);
 	*out = xasprintf("%s/boxes-mapped/%.32s", corral_home(), hex);
 	return 0;
 }

@@ -188,7 +188,6 @@ static void net_opts(struct args *x, const struct machine_cfg *mc, const struct 
 	}
 }
 
-/* 9p for `9p` and `auto` folders; rsync ones are copied over SSH instead. */
 /* An entropy source. A guest blocks in getrandom() (sshd's first host
  * key, systemd's random seed) until its pool is seeded, which its
  * jitter loop takes seconds of busy CPU to do under TCG; virtio-rng
@@ -201,6 +200,7 @@ static void rng_opts(struct args *x)
 	strv_pushf(x->a, "virtio-rng-%s,rng=rng0", bus(x));
 }
 
+/* 9p for `9p` and `auto` folders; rsync ones are copied over SSH instead. */
 static void share_opts(struct args *x, const struct machine_cfg *mc)
 {
 	for (size_t i = 0; i < mc->nsynced; i++) {

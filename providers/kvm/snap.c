@@ -71,10 +71,17 @@ bool kvm_guest_9p(const struct machine *m)
 	return false;
 }
 
+/* A QMP command on disk0's internal snapshot named `provisioned`. */
+static int disk0_checkpoint(const char *sock, const char *cmd, struct diag *d)
+{
+	return qmp_call(sock, cmd, json_pack("{s:s, s:s}", "device", "disk0", "name", PROVIDER_CHECKPOINT),
+			NULL, d);
+}
+
 /* The running machine's `provisioned` checkpoint: savevm, or, when the
- * guest mounted a 9p folder (kvm_guest_9p), an internal snapshot of disk0 alone (kvm_reset then boots the
- * machine anew from it). A disk-only one of an earlier checkpoint goes
- * first. */
+ * guest mounted a 9p folder (kvm_guest_9p), an internal snapshot of disk0
+ * alone (kvm_reset then boots the machine anew from it). A disk-only one
+ * of an earlier checkpoint goes first. */
 int kvm_checkpoint(struct machine *m, struct diag *d)
 {
 	machine_del(m, MK_CHECKPOINT_DISK);
@@ -82,10 +89,8 @@ int kvm_checkpoint(struct machine *m, struct diag *d)
 		return kvm_snapshot_save(m, PROVIDER_CHECKPOINT, d);
 	_cleanup_free_ char *sock = machine_path(m, "qmp.sock");
 	struct diag ignored = {0};
-	qmp_call(sock, "blockdev-snapshot-delete-internal-sync",
-		 json_pack("{s:s, s:s}", "device", "disk0", "name", PROVIDER_CHECKPOINT), NULL, &ignored);
-	if (qmp_call(sock, "blockdev-snapshot-internal-sync",
-		     json_pack("{s:s, s:s}", "device", "disk0", "name", PROVIDER_CHECKPOINT), NULL, d) < 0)
+	disk0_checkpoint(sock, "blockdev-snapshot-delete-internal-sync", &ignored);
+	if (disk0_checkpoint(sock, "blockdev-snapshot-internal-sync", d) < 0)
 		return -1;
 	machine_set_flag(m, MK_CHECKPOINT_DISK, true);
 	return 0;
