@@ -1195,17 +1195,6 @@ static bool valid_incus_image(const char *s)
 	return true;
 }
 
-/* A network name as the server takes it: "UPLINK", "ovn-uplink". */
-static bool valid_incus_network(const char *s)
-{
-	if (!isalnum((unsigned char)*s) || strlen(s) > 63)
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
-			return false;
-	return true;
-}
-
 static const struct key probe_keys[] = {
 	{KEY("tcp", t_uint, struct probe, tcp), PORT_RANGE},
 	{KEY("http", t_str, struct probe, http), .valid = valid_http,
@@ -1331,7 +1320,7 @@ static const struct key incus_keys[] = {
 	{KEY("server_cert", t_path, struct incus_opts, server_cert), .flags = K_FILE},
 	{KEY("ssh", t_enum_str, struct incus_opts, ssh), .choices = incus_ssh},
 	{KEY("network_type", t_enum_str, struct incus_opts, network_type), .choices = incus_net_types},
-	{KEY("uplink", t_str, struct incus_opts, uplink), .valid = valid_incus_network,
+	{KEY("uplink", t_str, struct incus_opts, uplink), .valid = valid_server_name,
 	 .bad = "is not a network name", .hint = "name the server's uplink network, like UPLINK"},
 };
 static const struct keytab tab_incus = TABLE(incus_keys);

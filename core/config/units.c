@@ -124,6 +124,11 @@ bool valid_name(const char *s)
 	return charset_ok(s, LOWER DIGIT, LOWER DIGIT "-", 63);
 }
 
+bool valid_server_name(const char *s)
+{
+	return charset_ok(s, LOWER UPPER DIGIT, LOWER UPPER DIGIT "-_.", 63);
+}
+
 bool valid_user(const char *s)
 {
 	return charset_ok(s, LOWER "_", LOWER DIGIT "_-", 32);

@@ -76,6 +76,7 @@ void ydiagv(struct diag_list *errs, const char *file, int line, int col, const c
 /* ---- value syntax (units.c); parse_size and friends are in envfile.h ---- */
 
 bool valid_name(const char *s);     /* machine and network names: [a-z0-9][a-z0-9-]*, <= 63 */
+bool valid_server_name(const char *s); /* a server's network name: [A-Za-z0-9][A-Za-z0-9_.-]*, <= 63 */
 bool valid_hostname(const char *s); /* RFC 1123 labels, dot-separated */
 bool valid_user(const char *s);     /* [a-z_][a-z0-9_-]*, <= 32 */
 bool valid_ident(const char *s);    /* env vars and ansible groups: [A-Za-z_][A-Za-z0-9_]* */

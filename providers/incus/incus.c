@@ -693,7 +693,6 @@ static int in_snapshot_list(struct machine *m, struct strv *out, struct diag *d)
 	return 0;
 }
 
-/* The address, or the proxy device on the member's address (place.c). */
 /* Usable when a daemon answers on the socket. */
 static int in_usable(struct diag *why)
 {

@@ -129,15 +129,15 @@ static bool is_bind(const struct machine *m, const struct synced_folder *sf)
 int incus_folders_idmap(struct incus_client *c, struct machine *m, json_t *config,
 			struct diag *d)
 {
+	json_object_del(config, "raw.idmap");
+	if (incus_is_vm(m->cfg)) /* virtiofs/9p: no id map */
+		return 0;
 	const struct synced_folder *first = NULL;
 	for (size_t i = 0; !first && i < m->cfg->nsynced; i++)
 		if (is_bind(m, &m->cfg->synced[i]))
 			first = &m->cfg->synced[i];
 	bool shift = false;
 	struct stat st;
-	json_object_del(config, "raw.idmap");
-	if (incus_is_vm(m->cfg)) /* virtiofs/9p: no id map */
-		return 0;
 	if (!first || can_shift(c, &shift, d) < 0 || shift)
 		return shift || !first ? 0 : -1;
 	if (stat(first->host, &st) < 0)
