@@ -75,5 +75,10 @@ int boxfetch_verify_dir(const char *dir, struct diag_list *problems, struct diag
 
 /* The manifest's file name inside an unpacked box. */
 #define BOXFETCH_MANIFEST ".corral-manifest.json"
+/* dir's manifest, loaded: its "files" object (path -> record), borrowed
+ * from *doc, which the caller releases (also on failure, when it may be
+ * NULL); NULL with the reason in why (the JSON error, or no "files"). */
+struct json_t;
+struct json_t *boxfetch_manifest_files(const char *dir, struct json_t **doc, char why[160]);
 
 #endif

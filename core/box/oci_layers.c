@@ -223,12 +223,12 @@ static int lower_links(struct assembly *a, json_t *links, struct diag *d)
 static int apply_layer(struct assembly *a, const char *layer, struct diag *d)
 {
 	_cleanup_free_ char *mpath = path_join(layer, BOXFETCH_MANIFEST);
-	json_error_t err;
-	json_t *m = json_load_file(mpath, 0, &err);
-	json_t *files = json_object_get(m, "files");
+	char why[160];
+	json_t *m;
+	json_t *files = boxfetch_manifest_files(layer, &m, why);
 	a->layer = layer;
-	int rc = !json_is_object(files) ? diag_fail(d, "%s: damaged layer manifest (%s)", mpath, err.text)
-					: whiteouts(a, files, d);
+	int rc = !files ? diag_fail(d, "%s: damaged layer manifest (%s)", mpath, why)
+			: whiteouts(a, files, d);
 	if (rc == 0)
 		rc = entries(a, files, d);
 	if (rc == 0)

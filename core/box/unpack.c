@@ -961,15 +961,27 @@ static int find_extra(const char *p, const struct stat *st, int flag, struct FTW
 	return 0;
 }
 
-int unpack_verify(const char *dir, struct diag_list *problems, struct diag *d)
+json_t *boxfetch_manifest_files(const char *dir, json_t **doc, char why[160])
 {
 	_cleanup_free_ char *path = path_join(dir, BOXFETCH_MANIFEST);
 	json_error_t err;
-	json_t *doc = json_load_file(path, 0, &err);
-	json_t *files = json_object_get(doc, "files");
-	if (!json_is_object(files)) {
+	*doc = json_load_file(path, 0, &err);
+	json_t *files = json_object_get(*doc, "files");
+	if (json_is_object(files))
+		return files;
+	snprintf(why, 160, "%s", *doc ? "no \"files\" object" : err.text);
+	return NULL;
+}
+
+int unpack_verify(const char *dir, struct diag_list *problems, struct diag *d)
+{
+	_cleanup_free_ char *path = path_join(dir, BOXFETCH_MANIFEST);
+	char why[160];
+	json_t *doc;
+	json_t *files = boxfetch_manifest_files(dir, &doc, why);
+	if (!files) {
 		json_decref(doc);
-		diag_fail(d, "%s: no usable manifest (%s)", path, doc ? "no \"files\" object" : err.text);
+		diag_fail(d, "%s: no usable manifest (%s)", path, why);
 		return diag_hint(d, "the box was not installed by this version of corral; add it again");
 	}
 	struct verify v = {.dir = dir, .files = files, .problems = problems};

@@ -155,13 +155,12 @@ static int set_owner(int root, const char *rel, uid_t u, gid_t g, const char *mo
  * user's); chown drops set-id bits, so the recorded mode comes back. */
 static int apply_owners(const char *box, const char *to, struct diag *d)
 {
-	_cleanup_free_ char *mpath = path_join(box, BOXFETCH_MANIFEST);
-	json_error_t err;
-	json_t *doc = json_load_file(mpath, 0, &err);
-	json_t *files = json_object_get(doc, "files");
-	if (!json_is_object(files)) {
+	char why[160];
+	json_t *doc;
+	json_t *files = boxfetch_manifest_files(box, &doc, why);
+	if (!files) {
 		json_decref(doc);
-		return diag_fail(d, "%s: no usable manifest", mpath);
+		return diag_fail(d, "%s/%s: no usable manifest", box, BOXFETCH_MANIFEST);
 	}
 	_cleanup_close_ int root = open(to, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	const char *key;
