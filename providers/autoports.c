@@ -227,10 +227,7 @@ int autoports_start(struct machine *m, const char *entry, const struct strv *ext
 
 void autoports_stop(struct machine *m)
 {
-	struct proc_ident p = machine_proc(m, MP_PORTFWD);
-	if (p.pid && proc_stop(p.pid, p.start, SIGTERM, 1000) == 1)
-		proc_stop(p.pid, p.start, SIGKILL, 1000);
-	machine_clear_proc(m, MP_PORTFWD);
+	machine_stop_proc(m, MP_PORTFWD);
 	_cleanup_free_ char *file = ports_auto_path(m);
 	unlink(file);
 }

@@ -5,6 +5,7 @@
 #include "core/host/mstate.h"
 
 #include <assert.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,6 +254,14 @@ void machine_clear_proc(struct machine *m, enum mproc w)
 {
 	machine_del(m, procs[w].pid);
 	machine_del(m, procs[w].start);
+}
+
+void machine_stop_proc(struct machine *m, enum mproc w)
+{
+	struct proc_ident p = machine_proc(m, w);
+	if (p.pid && proc_stop(p.pid, p.start, SIGTERM, 1000) == 1)
+		proc_stop(p.pid, p.start, SIGKILL, 1000);
+	machine_clear_proc(m, w);
 }
 
 bool machine_proc_alive(const struct machine *m, enum mproc w)

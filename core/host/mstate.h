@@ -125,6 +125,9 @@ struct proc_ident machine_proc(const struct machine *m, enum mproc w);
 /* Records pid with its start time now; false when it is already gone. */
 bool machine_set_proc(struct machine *m, enum mproc w, pid_t pid);
 void machine_clear_proc(struct machine *m, enum mproc w);
+/* Stops the recorded process (SIGTERM, SIGKILL after a second) when it is
+ * still that process, then forgets it; the caller saves. */
+void machine_stop_proc(struct machine *m, enum mproc w);
 /* The recorded process is still that one and running. */
 bool machine_proc_alive(const struct machine *m, enum mproc w);
 

@@ -175,8 +175,6 @@ int ct_relay_start(struct machine *m, const int *taps, struct diag *d);
 int ct_segment_ip(const struct machine *m, const char *network, const char *subnet,
 		  const struct net_skip *skip, char ip[16], struct diag *d);
 void ct_relay_stop(struct machine *m);
-/* Stops the machine's process w (TERM, then KILL) and forgets it. */
-void ct_proc_stop(struct machine *m, enum mproc w);
 int ct_relay_main(int argc, char **argv);
 
 /* passwd.c: one line of passwd(5), split in place (fields point into

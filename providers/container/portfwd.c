@@ -162,7 +162,7 @@ int ct_ports_start(struct machine *m, const char *guest_ip, struct diag *d)
  * VirtualBox's auto-ports watcher is: one way to stop either. */
 void ct_ports_stop(struct machine *m)
 {
-	ct_proc_stop(m, MP_AUTOFWD);
+	machine_stop_proc(m, MP_AUTOFWD);
 	autoports_stop(m);
 }
 

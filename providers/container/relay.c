@@ -145,15 +145,7 @@ int ct_relay_start(struct machine *m, const int *taps, struct diag *d)
 	return r < 0 ? diag_wrap(d, "%s: private networks", c->name) : 0;
 }
 
-void ct_proc_stop(struct machine *m, enum mproc w)
-{
-	struct proc_ident p = machine_proc(m, w);
-	if (p.pid && proc_stop(p.pid, p.start, SIGTERM, 1000) == 1)
-		proc_stop(p.pid, p.start, SIGKILL, 1000);
-	machine_clear_proc(m, w);
-}
-
-void ct_relay_stop(struct machine *m) { ct_proc_stop(m, MP_RELAY); }
+void ct_relay_stop(struct machine *m) { machine_stop_proc(m, MP_RELAY); }
 
 /* ---- the relay ---- */
 
