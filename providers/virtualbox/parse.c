@@ -394,3 +394,19 @@ bool vbox_resolver_local(const char *resolv)
 	}
 	return false;
 }
+
+/* "NAT: Failed to redirect TCP 127.0.0.1:2222 -> 0.0.0.0:22 (...)". */
+bool vbox_log_redirect_failed(const char *log, unsigned port, bool udp)
+{
+	static const char mark[] = "NAT: Failed to redirect ";
+	for (const char *p = strstr(log, mark); p; p = strstr(p + 1, mark)) {
+		const char *r = p + strlen(mark);
+		if (strncmp(r, udp ? "UDP " : "TCP ", 4) != 0)
+			continue;
+		const char *colon = r + 4 + strcspn(r + 4, ": \n");
+		char *end;
+		if (*colon == ':' && strtoul(colon + 1, &end, 10) == port && *end == ' ')
+			return true;
+	}
+	return false;
+}

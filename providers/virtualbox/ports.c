@@ -1,8 +1,13 @@
 /* Host ports other VMs hold. VirtualBox binds a NAT rule's port only while
  * its VM runs, so the picker (core/host/ports.c) is told every port any
- * registered VM (running or not) has a rule for — Vagrant's check too. */
+ * registered VM (running or not) has a rule for — Vagrant's check too.
+ * And host ports lost: another program (a QEMU, a container's forwarder)
+ * may bind a port between the pick and the VM's power-up; VirtualBox then
+ * runs the VM without that forward and says so in VBox.log. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "providers/virtualbox/vbox.h"
 
@@ -43,4 +48,45 @@ int vbox_used_ports(const char *self, struct port_set *u, struct diag *d)
 	if (rc < 0)
 		port_set_free(u);
 	return rc;
+}
+
+/* The head of this power-up's VBox.log: its NAT lines come in the first
+ * second of a log that may grow to megabytes. */
+#define LOG_HEAD (256 * 1024)
+
+static int log_head(const char *dir, char **text, struct diag *d)
+{
+	_cleanup_free_ char *path = path_join(dir, "VBox.log");
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return diag_errno(d, "open %s", path);
+	*text = xmalloc(LOG_HEAD + 1);
+	ssize_t n = pread(fd, *text, LOG_HEAD, 0);
+	if (n < 0) {
+		free(*text);
+		return diag_errno(d, "read %s", path);
+	}
+	(*text)[n] = 0;
+	return 0;
+}
+
+int vbox_ports_lost(struct machine *m, const char *id, bool *lost, struct diag *d)
+{
+	*lost = false;
+	struct vbox_kvs k;
+	bool gone;
+	if (vbox_showvminfo(id, &k, &gone, d) < 0)
+		return -1;
+	const char *dir = gone ? NULL : vbox_kv_get(&k, "LogFldr");
+	_cleanup_free_ char *text = NULL;
+	int rc = dir ? log_head(dir, &text, d) : 0;
+	vbox_kv_free(&k);
+	if (rc < 0 || !text)
+		return rc;
+	struct mport *v;
+	size_t n = machine_ports(m, &v);
+	for (size_t i = 0; i < n && !*lost; i++)
+		*lost = vbox_log_redirect_failed(text, v[i].host, v[i].udp);
+	free(v);
+	return 0;
 }

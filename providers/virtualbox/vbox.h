@@ -129,6 +129,10 @@ bool vbox_ranges_allow(const struct vbox_range *v, size_t n, uint32_t net, unsig
 /* resolv.conf text names 127.0.0.1 or 127.0.1.1 (Vagrant's test for a
  * local resolver, with which the NAT DNS proxy and host resolver break). */
 bool vbox_resolver_local(const char *resolv);
+/* A VM's VBox.log says its NAT could not bind host port `port` (taken by
+ * another program when the VM powered up: VirtualBox runs the VM without
+ * that forward). */
+bool vbox_log_redirect_failed(const char *log, unsigned port, bool udp);
 
 /* `snapshot list --machinereadable` output: every SnapshotName value, as
  * printed (raw: quotes and backslashes are not escaped). Caller frees. */
@@ -153,6 +157,9 @@ int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *
 /* Host ports any VM but `self` has NAT rules for, so a new rule does not
  * collide with a VM that is merely powered off. */
 int vbox_used_ports(const char *self, struct port_set *u, struct diag *d);
+/* *lost: the VM just started could not bind a host port of the machine's
+ * recorded forwards (its VBox.log of this power-up says so). */
+int vbox_ports_lost(struct machine *m, const char *id, bool *lost, struct diag *d);
 
 /* ---- autoports.c ---- */
 

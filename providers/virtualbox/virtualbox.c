@@ -14,6 +14,8 @@
 
 #define HALT_SSH_MS 5000   /* to reach a guest for a graceful shutdown */
 #define POLL_MS 250
+#define START_TRIES 3      /* power-ups when a forward's host port was lost */
+#define LOST_STOP_MS 30000 /* for a VM powered off for that */
 #define SHUTDOWN_CMD "sudo -n shutdown -h now 2>/dev/null || sudo -n poweroff"
 
 extern const struct provider provider_virtualbox;
@@ -120,13 +122,62 @@ static int vb_state(struct machine *m, enum mstate *s, struct diag *d)
 	return vm_state(m, raw, sizeof(raw), s, d);
 }
 
-static int startvm(struct machine *m, struct diag *d)
+/* Polls until the VM is no longer running, up to timeout_ms. */
+static bool wait_stopped(struct machine *m, uint64_t timeout_ms)
+{
+	uint64_t end = now_ms() + timeout_ms;
+	for (;;) {
+		enum mstate s;
+		struct diag ignored = {0};
+		if (vb_state(m, &s, &ignored) == 0 && s != MS_RUNNING)
+			return true;
+		if (now_ms() >= end)
+			return false;
+		sleep_ms(POLL_MS);
+	}
+}
+
+/* Starts the VM; *lost: it runs without a forward whose host port another
+ * program took since the pick, and has been powered off again. */
+static int startvm(struct machine *m, bool *lost, struct diag *d)
 {
 	bool gui = m->cfg && m->cfg->vbox.gui;
 	if (vbox_runv("start the VM", NULL, d, "startvm", vm_id(m), "--type",
-		      gui ? "gui" : "headless", NULL) < 0)
+		      gui ? "gui" : "headless", NULL) < 0 ||
+	    vbox_ports_lost(m, vm_id(m), lost, d) < 0)
 		return -1;
-	return vbox_ports_start(m, d);
+	if (!*lost)
+		return vbox_ports_start(m, d);
+	log_machine(m->cfg->name, "a forwarded host port was taken as the VM started; "
+				  "powering it off to forward another");
+	if (vbox_runv("power off the VM", NULL, d, "controlvm", vm_id(m), "poweroff", NULL) < 0)
+		return -1;
+	if (!wait_stopped(m, LOST_STOP_MS))
+		return diag_fail(d, "the VM did not power off");
+	return 0;
+}
+
+/* Configures the VM (unless saved: it resumes as it was) and starts it;
+ * again, with other ports, while another program takes a forward's host
+ * port between the pick and the power-up. */
+static int boot(struct machine *m, enum mstate s, struct diag *d)
+{
+	struct vbox_hostif ifs[32];
+	size_t nifs = SIZE_MAX;
+	bool fresh = s == MS_NOT_CREATED, lost = true;
+	for (int i = 0; lost && i < START_TRIES; i++, fresh = false, s = MS_STOPPED) {
+		if (s != MS_SAVED && nifs == SIZE_MAX && vbox_list_hostifs(ifs, 32, &nifs, d) < 0)
+			return diag_wrap(d, "%s", m->cfg->name);
+		if (s != MS_SAVED && vbox_configure(m, fresh, ifs, nifs, d) < 0)
+			return -1;
+		if (startvm(m, &lost, d) < 0)
+			return diag_wrap(d, "%s", m->cfg->name);
+	}
+	if (!lost)
+		return 0;
+	diag_fail(d, "%s: %d times a forwarded host port was taken by another program as the VM "
+		     "started", m->cfg->name, START_TRIES);
+	return diag_hint(d, "see which program binds ports in 2200-2999 (`ss -ltnp`)");
 }
 
 static int vb_up(struct machine *m, struct diag *d)
@@ -141,34 +192,12 @@ static int vb_up(struct machine *m, struct diag *d)
 		return 0;
 	if (vbox_check_ranges(m, d) < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
-	struct vbox_hostif ifs[32];
-	size_t nifs;
 	_cleanup_free_ char *pub = NULL;
-	if (ssh_machine_key(m->dir, &pub, d) < 0 || vbox_list_hostifs(ifs, 32, &nifs, d) < 0)
+	if (ssh_machine_key(m->dir, &pub, d) < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
 	if (s == MS_NOT_CREATED && vbox_create_vm(m, d) < 0)
 		return diag_wrap(d, "%s", m->cfg->name);
-	/* A saved VM cannot be changed; it resumes as it was. */
-	if (s != MS_SAVED && vbox_configure(m, s == MS_NOT_CREATED, ifs, nifs, d) < 0)
-		return -1;
-	if (startvm(m, d) < 0)
-		return diag_wrap(d, "%s", m->cfg->name);
-	return 0;
-}
-
-/* Polls until the VM is no longer running, up to timeout_ms. */
-static bool wait_stopped(struct machine *m, uint64_t timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-	for (;;) {
-		enum mstate s;
-		struct diag ignored = {0};
-		if (vb_state(m, &s, &ignored) == 0 && s != MS_RUNNING)
-			return true;
-		if (now_ms() >= end)
-			return false;
-		sleep_ms(POLL_MS);
-	}
+	return boot(m, s, d);
 }
 
 /* Asks the guest to shut down: over SSH as Vagrant does, else with the
@@ -246,7 +275,7 @@ static int vb_resume(struct machine *m, struct diag *d)
 		return -1;
 	if (strcmp(raw, "paused") == 0)
 		return vbox_runv("resume the VM", NULL, d, "controlvm", vm_id(m), "resume", NULL);
-	return s == MS_RUNNING ? 0 : startvm(m, d);
+	return s == MS_RUNNING ? 0 : boot(m, s, d);
 }
 
 static int vb_snapshot_save(struct machine *m, const char *name, struct diag *d)
@@ -279,7 +308,8 @@ static int vb_snapshot_restore(struct machine *m, const char *name, struct diag 
 		return -1;
 	if (vbox_runv("restore a snapshot", NULL, d, "snapshot", vm_id(m), "restore", name, NULL) < 0)
 		return -1;
-	return s == MS_RUNNING ? startvm(m, d) : 0;
+	/* A running VM's snapshot comes back saved. */
+	return s == MS_RUNNING ? boot(m, MS_SAVED, d) : 0;
 }
 
 static int vb_snapshot_delete(struct machine *m, const char *name, struct diag *d)

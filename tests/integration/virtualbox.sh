@@ -239,6 +239,24 @@ expect_out "halt web" 0 "web: stopped" "$CORRAL" halt web
 check "halt was graceful (no controlvm poweroff)" bash -c "! grep -q 'controlvm .* poweroff' '$VBOX_FAKE_HOME/calls.log'"
 expect_out "the VM is powered off" 0 'VMState="poweroff"' info web
 
+# ---- a host port taken by another program between corral's pick and the
+# VM's power-up (a QEMU's forward, say): VirtualBox runs the VM without
+# that forward and says so in VBox.log; corral powers it off and forwards
+# another port, never talking to whoever holds the old one.
+on_exit 'xargs -r kill <"$VBOX_FAKE_HOME/thieves" 2>/dev/null'
+before=$(st web ssh_port)
+out=$(env VBOX_FAKE_PORT_THIEF=1 "$CORRAL" up web 2>&1); rc=$?
+check "up with its SSH port taken at power-up" test "$rc" = 0
+check "it says it moved the forward" grep -q "web: a forwarded host port was taken as the VM started" <<<"$out"
+check "the SSH port moved" test -n "$before" -a "$(st web ssh_port)" != "$before"
+logs=$(info web | sed -n 's/^LogFldr="\(.*\)"$/\1/p')
+check "the first power-up's VBox.log names the failed redirect" \
+	grep -q "NAT: Failed to redirect TCP 127.0.0.1:$before " "$logs/VBox.log.1"
+run_ok "ssh -c on the new port" "$CORRAL" ssh web -c true
+xargs -r kill <"$VBOX_FAKE_HOME/thieves"
+: >"$VBOX_FAKE_HOME/thieves"
+expect_out "halt it again" 0 "web: stopped" "$CORRAL" halt web
+
 # A host resolving through 127.0.1.1: NAT DNS proxy and host resolver off.
 echo "nameserver 127.0.1.1" >"$T/local-resolv.conf"
 : >"$VBOX_FAKE_HOME/calls.log"

@@ -278,6 +278,25 @@ static void resolver(void)
 	CHECK(!vbox_resolver_local("nameserver 10.0.0.1\n# nameserver 127.0.0.1\n"));
 }
 
+/* VBox.log lines of VirtualBox 5.1 (a Vagrant user's log) and the fake's. */
+static void redirect_failures(void)
+{
+	const char *log = "00:00:01.049747 NAT: DNS#1: 8.8.8.8\n"
+			  "00:00:01.072530 NAT: Failed to redirect TCP 127.0.0.1:2222 -> 0.0.0.0:22 "
+			  "(Unknown error)\n"
+			  "00:00:01.072531 NAT: Failed to redirect UDP 0.0.0.0:5353 -> 0.0.0.0:53 "
+			  "(Address already in use)\n"
+			  "00:00:10.141551 NAT: DHCP offered IP address 10.0.2.15\n";
+	CHECK(vbox_log_redirect_failed(log, 2222, false));
+	CHECK(!vbox_log_redirect_failed(log, 2222, true));
+	CHECK(!vbox_log_redirect_failed(log, 222, false));
+	CHECK(!vbox_log_redirect_failed(log, 22220, false));
+	CHECK(vbox_log_redirect_failed(log, 5353, true));
+	CHECK(!vbox_log_redirect_failed(log, 53, true));
+	CHECK(!vbox_log_redirect_failed("NAT: Failed to redirect TCP 127.0.0.1", 0, false));
+	CHECK(!vbox_log_redirect_failed("", 2222, false));
+}
+
 int main(void)
 {
 	RUN(version_skips_warnings);
@@ -290,5 +309,6 @@ int main(void)
 	RUN(hostonlyifs);
 	RUN(host_only_ranges);
 	RUN(resolver);
+	RUN(redirect_failures);
 	return T_END();
 }
