@@ -132,7 +132,7 @@ qemu-io -c "write -P 0xab 1M 64k" "$KD" >/dev/null
 expect_out "kvm: package a stopped machine" 0 "packaged vm (kvm)" "$CORRAL" -C "$T/kvm" package
 mkdir -p "$T/kvm/x" && tar -C "$T/kvm/x" -xf "$T/kvm/vm.box"
 check "kvm: box.img, kernel and initrd in the box, metadata.json first" \
-	bash -c "[ \"\$(tar -tf '$T/kvm/vm.box' | xargs)\" = 'metadata.json box.img vmlinuz initrd.img' ]"
+	bash -c "[ \"\$(tar -tf '$T/kvm/vm.box' | xargs)\" = 'metadata.json box.img vmlinux initrd.img' ]"
 check "kvm: the disk is flattened (no backing file) and compressed qcow2" \
 	bash -c "qemu-img info --output=json '$T/kvm/x/box.img' | jq -e '.format == \"qcow2\" and (.[\"backing-filename\"] == null)' >/dev/null"
 check "kvm: the machine's writes are in it" \
