@@ -158,7 +158,8 @@ int vbox_has_snapshot(const char *id, const char *name, bool *has, struct diag *
  * collide with a VM that is merely powered off. */
 int vbox_used_ports(const char *self, struct port_set *u, struct diag *d);
 /* *lost: the VM just started could not bind a host port of the machine's
- * recorded forwards (its VBox.log of this power-up says so). */
+ * recorded forwards (its VBox.log of this power-up says so; a log corral
+ * cannot read counts as nothing lost). */
 int vbox_ports_lost(struct machine *m, const char *id, bool *lost, struct diag *d);
 
 /* ---- autoports.c ---- */
