@@ -20,21 +20,14 @@ static bool selected(struct ctx *c, const struct machine_cfg *m)
 }
 
 /* -v: root or rootless, as the machine's last up ran (container, kvm). */
-static void print_mode(struct machine *m, const char *prov)
+static void print_mode(struct machine *m, const struct provider *p)
 {
-	static const struct {
-		const char *prov, *mode, *text;
-	} modes[] = {
-		{"container", "rootless", "rootless (user namespace of the user's subuid range, pasta network)"},
-		{"container", "root", "root (host bridge, nftables, cgroups)"},
-		{"kvm", "rootless", "rootless (QEMU user-mode network, envfile networks on a loopback "
-				    "multicast segment)"},
-		{"kvm", "root", "root (taps on the host bridge)"},
-	};
-	const char *mode = machine_str(m, MK_MODE);
-	for (size_t i = 0; mode && i < sizeof(modes) / sizeof(modes[0]); i++)
-		if (strcmp(prov, modes[i].prov) == 0 && strcmp(mode, modes[i].mode) == 0)
-			printf("  mode: %s\n", modes[i].text);
+	const char *mode = machine_str(m, MK_MODE), *text = NULL;
+	if (p && mode)
+		text = strcmp(mode, "root") == 0 ? p->mode_root
+		       : strcmp(mode, "rootless") == 0 ? p->mode_rootless : NULL;
+	if (text)
+		printf("  mode: %s\n", text);
 }
 
 /* -v: which init a container machine runs and, for corral's built-in
@@ -90,11 +83,11 @@ static void print_accel(struct machine *m)
 }
 
 /* A machine with no recorded provider was never created. */
-static enum mstate machine_state(struct machine *m, const char **prov)
+static enum mstate machine_state(struct machine *m, const struct provider **p, const char **prov)
 {
 	enum mstate s;
-	const struct provider *p = lifecycle_state(m, &s);
-	*prov = p ? p->name : m->cfg->provider;
+	*p = lifecycle_state(m, &s);
+	*prov = *p ? (*p)->name : m->cfg->provider;
 	return s;
 }
 
@@ -115,8 +108,9 @@ int cmd_status(struct ctx *c)
 			rc = EXIT_FAIL;
 			continue;
 		}
+		const struct provider *p;
 		const char *prov;
-		enum mstate s = machine_state(&m, &prov);
+		enum mstate s = machine_state(&m, &p, &prov);
 		const char *ip = s == MS_RUNNING ? machine_str(&m, MK_IP) : NULL;
 		const char *member = s == MS_NOT_CREATED ? NULL : machine_str(&m, MK_LOCATION);
 		if (c->json)
@@ -130,7 +124,7 @@ int cmd_status(struct ctx *c)
 		if (!c->json && c->verbose && member)
 			printf("  cluster member: %s\n", member);
 		if (!c->json && c->verbose && s == MS_RUNNING) {
-			print_mode(&m, prov);
+			print_mode(&m, p);
 			print_init(&m);
 			print_image(&m);
 			print_accel(&m);

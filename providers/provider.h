@@ -78,6 +78,9 @@ struct provider {
 	int (*reset)(struct machine *m, struct diag *d);
 	/* optional: its helper processes' entry points, {NULL}-ended */
 	const struct provider_entry *entries;
+	/* optional: what each mode a machine ran in (state "mode", as its
+	 * last up chose by who ran it) means, for `status -v` */
+	const char *mode_root, *mode_rootless;
 };
 
 /* NULL when unknown. "auto" picks the first usable provider in table order. */

@@ -658,4 +658,6 @@ const struct provider provider_container = {
 	.snapshot_list = ct_snapshot_list,
 	.checkpoint = ct_checkpoint,
 	.reset = ct_reset,
+	.mode_root = "root (host bridge, nftables, cgroups)",
+	.mode_rootless = "rootless (user namespace of the user's subuid range, pasta network)",
 };

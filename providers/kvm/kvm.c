@@ -529,4 +529,7 @@ const struct provider provider_kvm = {
 	.package = kvm_package,
 	.auto_ports = true,
 	.entries = kvm_entries,
+	.mode_root = "root (taps on the host bridge)",
+	.mode_rootless = "rootless (QEMU user-mode network, envfile networks on a loopback "
+			 "multicast segment)",
 };

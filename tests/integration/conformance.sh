@@ -154,6 +154,7 @@ more_kvm() {
 		test "$(grep -c "warning: $NAME: using TCG" <<<"$UP_OUT")" = 1
 	check "kvm: the SSH port skipped the occupied 2222" test "$(st ssh_port)" != 2222
 	expect_out "kvm: status: running (kvm)" 0 "running (kvm)" "$CORRAL" status "$NAME"
+	expect_out "kvm: status -v: root mode" 0 "mode: root (taps" "$CORRAL" -v status "$NAME"
 	expect_out "kvm: ssh as vagrant with the machine's key" 0 "vagrant" ssh_m whoami
 	check "kvm: the insecure key is gone from authorized_keys" \
 		test "$(ssh_m 'grep -c insecure ~/.ssh/authorized_keys')" = 0

@@ -13,6 +13,7 @@ expect_out "corral up: booted and provisioned" 0 "hello: ssh ready" corral up
 expect_out "corral ssh -c 'cat /etc/motd'" 0 "hello from hello, provisioned by corral" corral ssh -c 'cat /etc/motd'
 expect_out "make quickstart's command" 0 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"' \
 	corral ssh -c 'cat /etc/motd; cat /etc/os-release | head -n 1'
+expect_out "-v status says root mode" 0 "mode: root (host bridge" corral -v status
 expect_out "corral destroy" 0 "hello: destroyed" corral destroy
 expect_out "nothing left" 0 "not created" corral status
 
