@@ -49,9 +49,7 @@ int probe_target(const struct machine *m, unsigned guest, char host[64], unsigne
 			return 0;
 		}
 	free(v);
-	const char *ip = machine_str(m, MK_IP), *mode = machine_str(m, MK_MODE);
-	if (mode && strcmp(mode, "rootless") == 0)
-		ip = NULL; /* its envfile networks are not the host's */
+	const char *ip = machine_host_ip(m);
 	if (!ip || !*ip) {
 		diag_fail(d, "guest port %u is not forwarded, and the host has no address of "
 			     "the machine to reach it at", guest);

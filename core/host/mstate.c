@@ -97,6 +97,12 @@ const char *machine_str(const struct machine *m, enum mkey k)
 	return json_string_value(get(m, k, T_STR)); /* NULL for another type */
 }
 
+const char *machine_host_ip(const struct machine *m)
+{
+	const char *ip = machine_str(m, MK_IP), *mode = machine_str(m, MK_MODE);
+	return mode && strcmp(mode, "rootless") == 0 ? NULL : ip;
+}
+
 long long machine_int(const struct machine *m, enum mkey k)
 {
 	json_t *v = get(m, k, T_INT);

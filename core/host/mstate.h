@@ -81,6 +81,10 @@ const char *mkey_name(enum mkey k);
 
 /* Scalars. Setting a string to NULL or a flag to false removes the key. */
 const char *machine_str(const struct machine *m, enum mkey k);
+/* Where the host reaches the machine: "ip", but NULL (as without one)
+ * for a machine that ran rootless, whose envfile networks are not the
+ * host's ("mode"). */
+const char *machine_host_ip(const struct machine *m);
 long long machine_int(const struct machine *m, enum mkey k);
 bool machine_flag(const struct machine *m, enum mkey k);
 void machine_set_str(struct machine *m, enum mkey k, const char *v);

@@ -140,15 +140,15 @@ static int pick_one(const struct want *w, struct port_set *taken, const struct p
 	return r == 1 ? 0 : no_port(w, d);
 }
 
-static int pick_forwards(struct machine *m, struct port_set *taken, const struct port_binder *b,
-			 struct port_plan *out, struct diag *d)
+static int pick_forwards(struct machine *m, unsigned start, struct port_set *taken,
+			 const struct port_binder *b, struct port_plan *out, struct diag *d)
 {
 	const struct machine_cfg *c = m->cfg;
 	for (size_t i = 0; i < c->nports; i++) {
 		const struct port_fwd *pf = &c->ports[i];
 		struct want w = {.i = i, .ip = pf->host_ip ? pf->host_ip : DEFAULT_IP, .guest = pf->guest,
 				 .host = pf->host, .prev = machine_previous_port(m, pf->guest, pf->udp),
-				 .start = ports_auto_start(m->dir), .udp = pf->udp,
+				 .start = start, .udp = pf->udp,
 				 .auto_correct = pf->auto_correct || !pf->host};
 		if (pick_one(&w, taken, b, &out->host[i], d) < 0)
 			return -1;
@@ -164,10 +164,11 @@ int ports_pick(struct machine *m, bool ssh, struct port_set *taken, const struct
 {
 	struct port_set mine = {0};
 	*out = (struct port_plan){.host = xcalloc(m->cfg->nports + 1, sizeof(unsigned))};
-	int rc = pick_forwards(m, taken ? taken : &mine, b, out, d);
+	const unsigned start = ports_auto_start(m->dir);
+	int rc = pick_forwards(m, start, taken ? taken : &mine, b, out, d);
 	struct want w = {.i = PORT_SSH, .ip = DEFAULT_IP, .guest = mcfg_ssh_port(m->cfg),
 			 .host = PORT_SSH_HOST, .prev = (unsigned)machine_int(m, MK_SSH_PORT),
-			 .start = ports_auto_start(m->dir), .auto_correct = true};
+			 .start = start, .auto_correct = true};
 	if (rc == 0 && ssh)
 		rc = pick_one(&w, taken ? taken : &mine, b, &out->ssh, d);
 	port_set_free(&mine);

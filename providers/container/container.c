@@ -39,14 +39,7 @@ static int rootless_usable(struct diag *why)
 	struct ct_subid range[2];
 	if (ct_rootless_ranges(range, why) < 0)
 		return -1;
-	if (!proc_have("pasta")) {
-		diag_fail(why, "the container provider needs `pasta` for its network without root");
-		return diag_hint(why, "apt-get install passt (as root)");
-	}
-	if (access("/dev/net/tun", R_OK | W_OK) == 0)
-		return 0;
-	diag_errno(why, "pasta needs /dev/net/tun, which this user cannot open");
-	return diag_hint(why, "chmod 0666 /dev/net/tun (as root; the mode Debian's udev gives it)");
+	return ct_pasta_usable(why);
 }
 
 static int ct_usable(struct diag *why)

@@ -165,6 +165,8 @@ int ct_userns_enter(int fd, int argc, char **argv);
 #define CT_PASTA_GW "10.0.2.2"
 #define CT_PASTA_PREFIX 24
 int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d);
+/* What this user lacks for pasta (the program, /dev/net/tun), with the fix. */
+int ct_pasta_usable(struct diag *why);
 
 /* relay.c: private networks without root: taps[i] is the init's tap for
  * eth<i> (i >= 1, one per envfile network of the machine), relayed by a

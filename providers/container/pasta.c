@@ -89,12 +89,22 @@ static int try_start(struct machine *m, pid_t pid, struct diag *d)
 	return r;
 }
 
-int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d)
+int ct_pasta_usable(struct diag *why)
 {
 	if (!proc_have("pasta")) {
-		diag_fail(d, "the container provider needs `pasta` for its network without root");
-		return diag_hint(d, "apt-get install passt (as root)");
+		diag_fail(why, "the container provider needs `pasta` for its network without root");
+		return diag_hint(why, "apt-get install passt (as root)");
 	}
+	if (access("/dev/net/tun", R_OK | W_OK) == 0)
+		return 0;
+	diag_errno(why, "pasta needs /dev/net/tun, which this user cannot open");
+	return diag_hint(why, "chmod 0666 /dev/net/tun (as root; the mode Debian's udev gives it)");
+}
+
+int ct_pasta_start(struct machine *m, pid_t pid, struct diag *d)
+{
+	if (ct_pasta_usable(d) < 0)
+		return -1;
 	int r = 1;
 	for (int i = 0; i < PICK_TRIES && r == 1; i++) {
 		*d = (struct diag){0};

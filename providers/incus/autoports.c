@@ -46,10 +46,7 @@ static int add(void *ctx, unsigned host, unsigned guest, struct diag *d)
 	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s", w->instance);
 	_cleanup_free_ char *dev = device(host);
 	const char *on = w->listen ? w->listen : "127.0.0.1", *to = w->vm_ip ? w->vm_ip : "127.0.0.1";
-	_cleanup_free_ char *listen = xasprintf(strchr(on, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", on, host);
-	_cleanup_free_ char *connect = xasprintf("tcp:%s:%u", to, guest);
-	json_t *proxy = json_pack("{s:s, s:s, s:s}", "type", "proxy", "listen", listen, "connect",
-				  connect);
+	json_t *proxy = incus_proxy_device("tcp", on, host, to, guest);
 	if (w->vm_ip)
 		json_object_set_new(proxy, "nat", json_string("true"));
 	json_t *body = json_pack("{s:{s:o}}", "devices", dev, proxy);

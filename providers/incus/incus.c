@@ -317,6 +317,15 @@ int incus_pick_address(struct incus_client *c, const char *net, const char *owne
 /* The forwards as proxy devices, and recorded as the machine's ports: host
  * ports by the common rule (core/host/ports.h: `host: 0` or a taken port
  * with auto_correct gets a free one of 2200-2999). */
+json_t *incus_proxy_device(const char *proto, const char *listen_ip, unsigned listen_port,
+			   const char *connect_ip, unsigned connect_port)
+{
+	_cleanup_free_ char *listen = xasprintf(strchr(listen_ip, ':') ? "%s:[%s]:%u" : "%s:%s:%u",
+						proto, listen_ip, listen_port);
+	_cleanup_free_ char *connect = xasprintf("%s:%s:%u", proto, connect_ip, connect_port);
+	return json_pack("{s:s, s:s, s:s}", "type", "proxy", "listen", listen, "connect", connect);
+}
+
 static int add_ports(struct machine *m, json_t *devices, struct diag *d)
 {
 	const struct machine_cfg *cfg = m->cfg;
@@ -327,12 +336,9 @@ static int add_ports(struct machine *m, json_t *devices, struct diag *d)
 		const struct port_fwd *f = &cfg->ports[i];
 		const char *proto = f->udp ? "udp" : "tcp";
 		_cleanup_free_ char *dev = xasprintf("corral-port-%s-%u", proto, plan.host[i]);
-		_cleanup_free_ char *listen = xasprintf("%s:%s:%u", proto,
-							f->host_ip ? f->host_ip : "127.0.0.1",
-							plan.host[i]);
-		_cleanup_free_ char *connect = xasprintf("%s:127.0.0.1:%u", proto, f->guest);
-		json_object_set_new(devices, dev, json_pack("{s:s, s:s, s:s}", "type", "proxy",
-							    "listen", listen, "connect", connect));
+		json_object_set_new(devices, dev,
+				    incus_proxy_device(proto, f->host_ip ? f->host_ip : "127.0.0.1",
+						       plan.host[i], "127.0.0.1", f->guest));
 	}
 	ports_record(m, &plan);
 	port_plan_free(&plan);

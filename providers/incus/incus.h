@@ -218,6 +218,10 @@ int incus_instance_put(struct incus_client *c, const char *name, const json_t *i
 /* A stopped instance made again to fit the envfile: limits, root disk
  * size, forwarded ports and synced folders (PUT of the instance). */
 int incus_reapply(struct incus_client *c, struct machine *m, struct diag *d);
+/* A proxy device from PROTO:listen_ip:listen_port (an IPv6 address in
+ * brackets) to PROTO:connect_ip:connect_port. */
+json_t *incus_proxy_device(const char *proto, const char *listen_ip, unsigned listen_port,
+			   const char *connect_ip, unsigned connect_port);
 /* The forwards as proxy devices "corral-port-PROTO-HOST", host ports
  * picked and recorded as the machine's ports. */
 int incus_ports_attach(struct machine *m, json_t *devices, struct diag *d);

@@ -144,10 +144,7 @@ static unsigned pick_port(const char *name, const char *host, unsigned try)
 /* The SSH proxy device on host:port. */
 static json_t *ssh_device(const struct machine *m, const char *host, unsigned port)
 {
-	_cleanup_free_ char *listen = xasprintf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u",
-						host, port);
-	_cleanup_free_ char *connect = xasprintf("tcp:127.0.0.1:%u", mcfg_ssh_port(m->cfg));
-	return json_pack("{s:s, s:s, s:s}", "type", "proxy", "listen", listen, "connect", connect);
+	return incus_proxy_device("tcp", host, port, "127.0.0.1", mcfg_ssh_port(m->cfg));
 }
 
 static int patch_devices(struct incus_client *c, const char *path, json_t *all, struct diag *d)
