@@ -117,10 +117,11 @@ gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)"
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; }
 
-# check NAME COMMAND...: passes when the command succeeds.
+# check NAME COMMAND...: passes when the command succeeds; returns its
+# verdict, so `check ... || print-the-details` prints them on failure.
 check() {
 	local name=$1; shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
+	if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
 
 # expect_out NAME EXPECTED_EXIT EXPECTED_SUBSTRING COMMAND...: runs the

@@ -37,7 +37,7 @@ keys_of() {
 	for f in "$r"/etc/ssh/ssh_host_*; do [ -f "$f" ] && sha256sum <"$f"; done
 }
 ka=$(keys_of a) kb=$(keys_of b)
-check "each machine has host key files" [ -n "$ka" ] && [ -n "$kb" ]
+check "each machine has host key files" bash -c '[ -n "$1" ] && [ -n "$2" ]' _ "$ka" "$kb"
 check "no two machines of a box share a host key file" \
 	[ -z "$(comm -12 <(sort <<<"$ka") <(sort <<<"$kb"))" ]
 check "no machine has a host key of the box" \

@@ -52,7 +52,7 @@ check "its older part is in console.log.1" [ "$(stat -c %s "$M/console.log.1")" 
 
 expect_out "reload" 0 "ssh ready" "$CORRAL" -C "$T/env" reload
 again=$("$CORRAL" -C "$T/env" ssh svc -c 'cat /run/hello.started')
-check "the service came back after reload" [ -n "$again" ] && [ "$again" != "$first" ]
+check "the service came back after reload" bash -c '[ -n "$1" ] && [ "$1" != "$2" ]' _ "$again" "$first"
 expect_out "halt" 0 "stopped" "$CORRAL" -C "$T/env" halt
 expect_out "up again" 0 "ssh ready" "$CORRAL" -C "$T/env" up
 expect_out "the service came back after halt and up" 0 "sleep 100000" \

@@ -81,7 +81,7 @@ init=$(st pid) fwd=$(st portfwd_pid) id=$(st machine_id)
 expect_out "halt" 0 "web: stopped" "$CORRAL" halt web
 check "halt: the init is gone" gone "$init"
 check "halt: the forwarder is gone" gone "$fwd"
-check "halt: the cgroups are gone" [ ! -e "/sys/fs/cgroup/memory/corral/$id" ] && [ ! -e "/sys/fs/cgroup/cpu/corral/$id" ]
+check "halt: the cgroups are gone" bash -c '[ ! -e "$1" ] && [ ! -e "$2" ]' _ "/sys/fs/cgroup/memory/corral/$id" "/sys/fs/cgroup/cpu/corral/$id"
 check "halt: the veth is gone" bash -c "! ip -br link | grep -q cr-${id:0:10}"
 expect_out "status: stopped" 0 "web                      stopped" "$CORRAL" status web
 expect_out "up again" 0 "web: ssh ready" "$CORRAL" up web
@@ -123,7 +123,7 @@ expect_out "the pinned key works again" 0 "ok" "$CORRAL" ssh web -c 'echo ok'
 expect_out "up two more machines" 0 "pair-2: ssh ready" "$CORRAL" up pair
 lower1=$(jq -r .lower .corral/machines/pair-1/state.json)
 lower2=$(jq -r .lower .corral/machines/pair-2/state.json)
-check "both use the same lower dir" [ "$lower1" = "$lower2" ] && [ "$lower1" = "$(st lower)" ]
+check "both use the same lower dir" bash -c '[ "$1" = "$2" ] && [ "$1" = "$3" ]' _ "$lower1" "$lower2" "$(st lower)"
 check "the upper layer holds only the machine's own files" \
 	[ "$(find .corral/machines/pair-1/upper -type f | wc -l)" -le 6 ]
 check "the upper layer is small" [ "$(du -sk .corral/machines/pair-1/upper | cut -f1)" -lt 200 ]

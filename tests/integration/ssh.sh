@@ -66,7 +66,7 @@ on_exit '"$CORRAL" -C "$T/two" destroy -f >/dev/null 2>&1'
 "$CORRAL" -C "$T/two" box add "$catalog" >/dev/null 2>&1
 expect_out "up of two" 0 "ssh ready" "$CORRAL" -C "$T/two" up
 "$CORRAL" -C "$T/two" ssh-config >"$T/two.cfg" 2>"$T/two.err"
-check "ssh-config: both Host blocks" grep -q '^Host a$' "$T/two.cfg" && grep -q '^Host b$' "$T/two.cfg"
+check "ssh-config: both Host blocks" bash -c 'grep -q "^Host a\$" "$1" && grep -q "^Host b\$" "$1"' _ "$T/two.cfg"
 expect_out "ssh -F reaches b" 0 "b" ssh -F "$T/two.cfg" -o BatchMode=yes b hostname
 "$CORRAL" -C "$T/two" halt b >/dev/null 2>&1
 expect_out "ssh-config: a stopped machine is left out, with a note" 0 "b left out" "$CORRAL" -C "$T/two" ssh-config

@@ -46,7 +46,7 @@ check "the http probe went through the forwarded port" grep -q 'web: ready: http
 # depends_on: web starts only after db's probes passed.
 ready_line=$(grep -n 'db: ready: command' <<<"$out" | head -n1 | cut -d: -f1)
 web_line=$(grep -n 'web: creating' <<<"$out" | head -n1 | cut -d: -f1)
-check "depends_on waits for the dependency's probes" [ -n "$ready_line" ] && [ -n "$web_line" ] && [ "$ready_line" -lt "$web_line" ]
+check "depends_on waits for the dependency's probes" bash -c '[ -n "$1" ] && [ -n "$2" ] && [ "$1" -lt "$2" ]' _ "$ready_line" "$web_line"
 check "the provisioned checkpoint is taken" grep -q "db: checkpoint \`provisioned\` taken" <<<"$out"
 
 # reset: what changed after provisioning goes, what provisioning made stays.

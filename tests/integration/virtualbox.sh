@@ -349,7 +349,7 @@ expect_out "readable again: stopped" 0 "stopped" "$CORRAL" status db
 "$CORRAL" halt -f db >/dev/null 2>&1
 "$VBM" unregistervm "$(st db id)" --delete >/dev/null 2>&1
 expect_out "a vanished VM is not created" 0 "not created" "$CORRAL" status db
-check "its stale state is cleaned" [ -z "$(st db id)" ] && [ ! -e .corral/machines/db/known_hosts ]
+check "its stale state is cleaned" bash -c '[ -z "$1" ] && [ ! -e .corral/machines/db/known_hosts ]' _ "$(st db id)"
 expect_out "up makes it again (first boot, new host key)" 0 "db: ssh ready" "$CORRAL" up db
 expect_out "and provisions it" 0 "provisioned" "$CORRAL" ssh db -c 'cat /root/prov'
 
