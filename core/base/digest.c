@@ -8,9 +8,12 @@
 #include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/base/util.h"
+
+#define CHUNK (1 << 20) /* bytes read at a time */
 
 struct hash {
 	EVP_MD_CTX *ctx;
@@ -48,6 +51,13 @@ struct hash *hash_new(const char *type)
 
 void hash_update(struct hash *h, const void *p, size_t n) { EVP_DigestUpdate(h->ctx, p, n); }
 
+void hash_zeros(struct hash *h, long long n)
+{
+	static const unsigned char zeros[1 << 16];
+	for (; n > 0; n -= (long long)sizeof(zeros))
+		hash_update(h, zeros, n < (long long)sizeof(zeros) ? (size_t)n : sizeof(zeros));
+}
+
 size_t hash_final(struct hash *h, unsigned char *raw, char *hex)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -76,6 +86,61 @@ void hash_free(struct hash *h)
 	free(h);
 }
 
+/* Hashes [from, to) of fd, read in chunks; -1 with errno. */
+static int hash_range(struct hash *h, int fd, char *chunk, off_t from, off_t to)
+{
+	while (from < to) {
+		size_t want = to - from < CHUNK ? (size_t)(to - from) : CHUNK;
+		ssize_t n = pread(fd, chunk, want, from);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			errno = n < 0 ? errno : EIO; /* shorter than fstat said */
+			return -1;
+		}
+		hash_update(h, chunk, (size_t)n);
+		from += n;
+	}
+	return 0;
+}
+
+/* Data segments read, holes hashed as zeros (SEEK_DATA/SEEK_HOLE); a file
+ * system without them reports the whole file as data. */
+static int hash_sparse(struct hash *h, int fd, off_t size, char *chunk)
+{
+	off_t pos = 0;
+	while (pos < size) {
+		off_t data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			data = size; /* a hole to the end */
+		else if (data < 0)
+			return -1;
+		hash_zeros(h, data - pos);
+		if (data >= size)
+			break;
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		if (hash_range(h, fd, chunk, data, hole) < 0)
+			return -1;
+		pos = hole;
+	}
+	return 0;
+}
+
+/* A stream (not a regular file): read to its end. */
+static int hash_stream(struct hash *h, int fd, char *chunk)
+{
+	for (;;) {
+		ssize_t n = read(fd, chunk, CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (int)n;
+		hash_update(h, chunk, (size_t)n);
+	}
+}
+
 int hash_file(const char *path, const char *type, unsigned char *raw, char *hex,
 	      struct diag *d)
 {
@@ -85,18 +150,14 @@ int hash_file(const char *path, const char *type, unsigned char *raw, char *hex,
 	struct hash *h = hash_new(type);
 	if (!h)
 		return diag_fail(d, "unknown checksum type `%s`", type);
-	_cleanup_free_ char *chunk = xmalloc(1 << 20);
-	for (;;) {
-		ssize_t n = read(fd, chunk, 1 << 20);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			hash_free(h);
-			return diag_errno(d, "read %s", path);
-		}
-		if (n == 0)
-			break;
-		hash_update(h, chunk, (size_t)n);
+	struct stat st;
+	_cleanup_free_ char *chunk = xmalloc(CHUNK);
+	int rc = fstat(fd, &st) < 0 ? -1
+		 : S_ISREG(st.st_mode) ? hash_sparse(h, fd, st.st_size, chunk)
+				       : hash_stream(h, fd, chunk);
+	if (rc < 0) {
+		hash_free(h);
+		return diag_errno(d, "read %s", path);
 	}
 	hash_final(h, raw, hex);
 	return 0;

@@ -14,12 +14,16 @@ struct hash;
 bool hash_known(const char *type);
 struct hash *hash_new(const char *type); /* NULL for an unknown type */
 void hash_update(struct hash *h, const void *p, size_t n);
+/* n zero bytes (a hole of a sparse file) from memory. */
+void hash_zeros(struct hash *h, long long n);
 /* Finishes and frees h; raw (HASH_MAX bytes) and hex (HASH_HEX_MAX) may be NULL.
  * Returns the digest's length in bytes. */
 size_t hash_final(struct hash *h, unsigned char *raw, char *hex);
 /* sha256 of the string s in one call: raw and hex as for hash_final. */
 void hash_str(const char *s, unsigned char *raw, char *hex);
 void hash_free(struct hash *h);
+/* The file's digest. Holes of a sparse file (a raw disk image) are hashed
+ * as the zeros they read as, without reading them. */
 int hash_file(const char *path, const char *type, unsigned char *raw, char *hex,
 	      struct diag *d);
 /* Case-insensitive comparison of hex digests. */

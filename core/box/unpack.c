@@ -295,16 +295,9 @@ static int reserve(struct unpack *u, struct archive_entry *e, struct diag *d)
 	return 0;
 }
 
-/* Holes are zeros: hashed from a zero buffer, never read or written. The
- * limits bound how much of them a box may declare. */
-static void hash_zeros(struct hash *h, int64_t n)
-{
-	static const unsigned char zeros[1 << 16];
-	for (; n > 0; n -= (int64_t)sizeof(zeros))
-		hash_update(h, zeros, n < (int64_t)sizeof(zeros) ? (size_t)n : sizeof(zeros));
-}
-
-/* Copies the entry's data to disk, hashing it on the way (holes as zeros).
+/* Copies the entry's data to disk, hashing it on the way (holes as zeros
+ * from memory, never read or written; the limits bound how much of them a
+ * box may declare).
  * A short write, however libarchive grades it, fails the entry. */
 static int copy_data(struct unpack *u, struct archive_entry *e, const char *path, char *hex,
 		     struct diag *d)

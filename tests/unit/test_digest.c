@@ -1,10 +1,13 @@
 /* Hashing against known vectors, base64, Ed25519 sign/verify with PEM and
  * raw trusted keys, and the byte ring that feeds hash and unpack threads. */
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/base/bytering.h"
 #include "core/base/digest.h"
@@ -40,6 +43,52 @@ static void test_hash_vectors(void)
 	CHECK(hash_file(f, "sha256", NULL, hex, &d) == 0);
 	CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	CHECK(hash_file("/nonexistent", "sha256", NULL, hex, &d) < 0);
+}
+
+/* hash_file of sparse files equals the hash of the bytes they read as:
+ * holes at the start, between data and to the end; a file of holes only;
+ * a pipe (no SEEK_DATA) read as a stream. */
+static void sparse_case(const char *name, const long long *at, size_t nat, long long size)
+{
+	_cleanup_free_ char *f = xasprintf("%s/%s", tmp, name);
+	_cleanup_close_ int fd = open(f, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	CHECK(fd >= 0 && ftruncate(fd, size) == 0);
+	unsigned char *all = xcalloc(1, (size_t)size);
+	for (size_t i = 0; i < nat; i++) {
+		char blk[5000];
+		memset(blk, 'a' + (int)i, sizeof(blk));
+		CHECK(pwrite(fd, blk, sizeof(blk), at[i]) == (ssize_t)sizeof(blk));
+		memcpy(all + at[i], blk, sizeof(blk));
+	}
+	char want[HASH_HEX_MAX], got[HASH_HEX_MAX];
+	struct hash *h = hash_new("sha256");
+	hash_update(h, all, (size_t)size);
+	hash_final(h, NULL, want);
+	struct diag d;
+	CHECK(hash_file(f, "sha256", NULL, got, &d) == 0);
+	CHECK_STR(got, want);
+	free(all);
+}
+
+static void test_hash_sparse(void)
+{
+	const long long mid[] = {3 << 20, 7 << 20};
+	sparse_case("mid", mid, 2, 10 << 20);
+	const long long ends[] = {0, (10 << 20) - 5000};
+	sparse_case("ends", ends, 2, 10 << 20);
+	sparse_case("holes", NULL, 0, 4 << 20);
+	const long long odd[] = {12345};
+	sparse_case("odd", odd, 1, 1234567);
+	int p[2];
+	CHECK(pipe(p) == 0);
+	CHECK(write(p[1], "abc", 3) == 3);
+	close(p[1]);
+	_cleanup_free_ char *path = xasprintf("/proc/self/fd/%d", p[0]);
+	char hex[HASH_HEX_MAX];
+	struct diag d;
+	CHECK(hash_file(path, "sha256", NULL, hex, &d) == 0);
+	CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	close(p[0]);
 }
 
 static void test_base64(void)
@@ -173,6 +222,7 @@ int main(void)
 	if (!mkdtemp(tmp))
 		return 1;
 	RUN(test_hash_vectors);
+	RUN(test_hash_sparse);
 	RUN(test_base64);
 	RUN(test_signatures);
 	RUN(test_ring);
