@@ -20,7 +20,7 @@ test_box() {
 		echo "$1 $((${EPOCHREALTIME//[^0-9]/} - t0)) $how" >>"$CORRAL_TEST_BOX_TIMES"
 	printf '%s\n' "$box"
 }
-T=$(mktemp -d /tmp/corral-test.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/corral-test.XXXXXX")
 # Vagrant's box store is listed and used too: none unless a test makes one.
 export CORRAL_HOME=$T/home VAGRANT_HOME=$T/vagrant.d NO_COLOR=1
 cleanup_hooks=()
