@@ -64,7 +64,7 @@ lxd_start() {
 		echo "1..0 # SKIP lxd is not installed (apt-get install lxd)"
 		exit 0
 	fi
-	LXD_ROOT=$(mktemp -d /tmp/corral-lxd.XXXXXX)
+	LXD_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/corral-lxd.XXXXXX")
 	# The containers' root (a mapped uid) must traverse to their rootfs:
 	# mktemp made the directory 0700.
 	chmod 711 "$LXD_ROOT"

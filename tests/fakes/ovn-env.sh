@@ -41,7 +41,7 @@ ovn_start() {
 		echo "1..0 # SKIP $tool is not installed (apt-get install openvswitch-switch ovn-central ovn-host)"
 		exit 0
 	done
-	OVN_ROOT=$(mktemp -d /tmp/corral-ovn.XXXXXX)
+	OVN_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/corral-ovn.XXXXXX")
 	export OVS_RUNDIR=$OVN_ROOT OVS_DBDIR=$OVN_ROOT OVS_LOGDIR=$OVN_ROOT OVS_SYSCONFDIR=$OVN_ROOT
 	export OVN_RUNDIR=$OVN_ROOT OVN_DBDIR=$OVN_ROOT OVN_LOGDIR=$OVN_ROOT OVN_SYSCONFDIR=$OVN_ROOT
 	OVN_BRIDGE=crlint$$
