@@ -61,7 +61,8 @@ user_make() {
 # /etc/passwd for each other, but tests run side by side and one that
 # waits behind a long userdel, or edits /etc/subuid itself, would lose to
 # the other (a useradd failing under load left a user without its key).
-users_locked() { flock "${TMPDIR:-/tmp}/corral-test-users.lock" "$@"; }
+# In /tmp, not $TMPDIR: the users are the host's, whoever runs the test.
+users_locked() { flock /tmp/corral-test-users.lock "$@"; }
 # user_first HOOK: an exit hook that runs before all others (the user's
 # machines go before the user does).
 user_first() { cleanup_hooks=("$1" "${cleanup_hooks[@]}"); }
