@@ -147,8 +147,7 @@ expect_out() {
 run_ok() {
 	local name=$1 rc; shift
 	out=$("$@" 2>&1); rc=$?
-	check "$name" [ "$rc" -eq 0 ]
-	[ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
+	check "$name" [ "$rc" -eq 0 ] || printf '%s\n' "$out" | tail -n 30 | sed 's/^/#   /'
 }
 
 # tiny_web DIR [YAML_LINE...]: DIR/corral.yaml with one container machine

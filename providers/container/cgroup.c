@@ -386,7 +386,6 @@ static void remove_dir(const char *dir, int depth)
 
 char *ct_cgroup_where(void) { return cg_root(); }
 
-
 void ct_cgroup_remove(const char *id, const char *where)
 {
 	/* "unified": the v2 group the init makes for itself on a v1 host

@@ -209,10 +209,10 @@ static void check_one(struct incus_client *c, const struct machine *m, const cha
 		return;
 	const char *type = json_string_value(json_object_get(n, "type"));
 	size_t i;
-	json_array_foreach(json_object_get(n, "used_by"), i, u) {
+	json_t *users = type && strcmp(type, "bridge") == 0 ? json_object_get(n, "used_by") : NULL;
+	json_array_foreach(users, i, u) {
 		const char *s = json_string_value(u);
-		if (!type || strcmp(type, "bridge") != 0 || !s || strncmp(s, "/1.0/instances/", 15) ||
-		    strncmp(s, me, strlen(me)) == 0)
+		if (!s || strncmp(s, "/1.0/instances/", 15) || strncmp(s, me, strlen(me)) == 0)
 			continue;
 		_cleanup_free_ char *other = member_of(c, s);
 		if (other && strcmp(other, loc) != 0)

@@ -166,24 +166,29 @@ static int ssh_forward(struct incus_client *c, struct machine *m, const char *pa
 		return 0;
 	unsigned port = 0;
 	int rc = -1;
+	json_t *dev = NULL;
 	for (unsigned t = 0; rc < 0 && t < SSH_PORT_REMOTE_TRIES; t++) {
 		port = pick_port(path, host, t);
 		*d = (struct diag){0};
+		json_decref(dev);
+		dev = ssh_device(m, host, port);
 		json_t *all = devices ? json_deep_copy(devices) : json_object();
-		json_object_set_new(all, SSH_DEVICE, ssh_device(m, host, port));
+		json_object_set(all, SSH_DEVICE, dev);
 		rc = patch_devices(c, path, all, d);
 		if (rc < 0)
 			log_debug("%s: SSH forward on %s:%u: %s", path, host, port, d->msg);
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		json_decref(dev);
 		return diag_wrap(d, "SSH forward on %s (%u ports tried)", host,
 				 SSH_PORT_REMOTE_TRIES);
+	}
 	machine_set_str(m, MK_SSH_HOST, host);
 	machine_set_int(m, MK_SSH_PORT, port);
 	/* The device is in the instance now: its config as the server has it. */
 	if (!devices)
 		json_object_set_new(inst, "devices", devices = json_object());
-	json_object_set_new(devices, SSH_DEVICE, ssh_device(m, host, port));
+	json_object_set_new(devices, SSH_DEVICE, dev);
 	return 0;
 }
 
