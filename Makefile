@@ -86,7 +86,7 @@ deps:
 	fi
 
 build/corral: $(patsubst %.c,build/obj/%.o,$(CMD_SRC)) build/libcorral.a | deps
-	$(CCACHE) $(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
 build/libcorral.a: $(OBJ)
 	@rm -f $@
@@ -96,9 +96,15 @@ build/obj/%.o: %.c $(wildcard */*.h */*/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CCACHE) $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-build/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) build/libcorral.a
+# Each program's own file is compiled to an object of its own and then
+# linked: ccache caches compiles, never a compile-and-link in one call.
+build/obj/tests/unit/%.o: tests/unit/%.c $(wildcard */*.h */*/*.h tests/unit/*.h) | deps
 	@mkdir -p $(dir $@)
-	$(CCACHE) $(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
+	$(CCACHE) $(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/tests/%: build/obj/tests/unit/%.o build/libcorral.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
 
 unit: $(UNITS) $(SAN_UNITS)
 # tests/run builds these as the first job of their stage, beside the
@@ -109,9 +115,9 @@ fuzzers: $(FUZZERS)
 
 # Small programs that drive library code from integration tests and benches.
 TOOLS = $(patsubst tests/tools/%.c,build/tools/%,$(wildcard tests/tools/*.c))
-build/tools/%: tests/tools/%.c build/libcorral.a
+build/tools/%: build/obj/tests/tools/%.o build/libcorral.a
 	@mkdir -p $(dir $@)
-	$(CCACHE) $(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
 
 # The sanitizer tree: each library file compiled once by clang with ASan,
 # UBSan (any finding fatal) and libFuzzer's coverage hooks (one object per
@@ -131,13 +137,25 @@ build/libcorral-san.a: $(SAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/tests-san/%: tests/unit/%.c $(wildcard tests/unit/*.h) build/libcorral-san.a | deps
+build/san/tests/unit/%.o: tests/unit/%.c $(wildcard */*.h */*/*.h tests/unit/*.h) | deps
 	@mkdir -p $(dir $@)
-	$(CCACHE) clang $(SAN_CFLAGS) -o $@ $< build/libcorral-san.a $(LIBS)
+	$(CCACHE) clang $(SAN_CFLAGS) -c -o $@ $<
 
-build/fuzz/%: tests/fuzz/%.c build/libcorral-san.a | deps
+build/tests-san/%: build/san/tests/unit/%.o build/libcorral-san.a | deps
 	@mkdir -p $(dir $@)
-	$(CCACHE) clang $(SAN_CFLAGS) -fsanitize=fuzzer -o $@ $< build/libcorral-san.a $(LIBS)
+	clang $(SAN_CFLAGS) -o $@ $< build/libcorral-san.a $(LIBS)
+
+build/san/tests/fuzz/%.o: tests/fuzz/%.c $(wildcard */*.h */*/*.h) | deps
+	@mkdir -p $(dir $@)
+	$(CCACHE) clang $(SAN_CFLAGS) -fsanitize=fuzzer -c -o $@ $<
+
+build/fuzz/%: build/san/tests/fuzz/%.o build/libcorral-san.a | deps
+	@mkdir -p $(dir $@)
+	clang $(SAN_CFLAGS) -fsanitize=fuzzer -o $@ $< build/libcorral-san.a $(LIBS)
+
+# The programs' objects stay (make would delete them as intermediates).
+.SECONDARY: $(patsubst %.c,build/obj/%.o,$(UNIT_SRC) $(wildcard tests/tools/*.c)) \
+	$(patsubst %.c,build/san/%.o,$(UNIT_SRC) $(FUZZ_SRC))
 
 # The long run (make test fuzzes each target a few seconds): what it finds
 # that reaches new code is merged into tests/fuzz/corpus, the corpus every
