@@ -109,7 +109,11 @@ static char *meta_data(const struct cidata *c)
 	return s;
 }
 
-/* Version 2: the first NIC by DHCP (user-mode networking), private ones static. */
+/* Version 2: the first NIC by DHCP (user-mode networking), private ones
+ * static and deaf to router advertisements: no router ever sends one on a
+ * corral network, and systemd-networkd would otherwise hold the link
+ * "configuring" through its three router solicitations (about 12 s), and
+ * network-online.target (cloud-init's next stage, sshd) with it. */
 static char *network_config(const struct cidata *c)
 {
 	char mac[18];
@@ -123,8 +127,8 @@ static char *network_config(const struct cidata *c)
 		char name[16];
 		snprintf(name, sizeof(name), "nic%zu", i + 1);
 		qemu_mac(c->dir, (unsigned)i + 1, mac);
-		json_object_set_new(eths, name, json_pack("{s:{s:s}, s:[s]}", "match", "macaddress",
-							  mac, "addresses", c->nets[i].ip));
+		json_object_set_new(eths, name, json_pack("{s:{s:s}, s:[s], s:b}", "match", "macaddress",
+							  mac, "addresses", c->nets[i].ip, "accept-ra", 0));
 	}
 	json_t *o = json_pack("{s:i, s:o}", "version", 2, "ethernets", eths);
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -142,11 +142,31 @@ lxd_cluster() {
 	LXD_MEMBER=node1
 	LXD_CLUSTER_CERT=$LXD_DIR/cluster.crt
 	lxd_rest PATCH /1.0 "{\"config\": {\"core.https_address\": \"$addr:$port\"}}" >/dev/null
+	# The bootstrap starts the bridge again (networkStartup) and only logs
+	# a failure: the bridge stays unavailable (see lxd_dnsmasq_gone).
+	lxd_dnsmasq_gone
 	if ! lxd_rest PUT /1.0/cluster "{\"server_name\": \"$LXD_MEMBER\", \"enabled\": true}" |
 		jq -e '.status_code == 200' >/dev/null; then
 		echo "lxd could not bootstrap a cluster" >&2
 		exit 1
 	fi
+}
+
+# LXD starts a bridge again (cluster bootstrap, a PATCH of its config) by
+# SIGKILLing its dnsmasq and starting another 100 ms later, without waiting
+# for the first to be gone (dnsmasq.Kill); on a busy host the old one may
+# still hold $LXD_GW:53, the new one exits "Address already in use", and
+# LXD marks the bridge unavailable (no OVN network over it: "Uplink network
+# ... is unavailable") until it retries a minute later. Before such a
+# restart: end the dnsmasq here and wait until it is gone.
+lxd_dnsmasq_gone() {
+	local pid i
+	pid=$(awk '$1 == "pid:" {print $2}' "$LXD_DIR/networks/$LXD_BRIDGE/dnsmasq.pid" 2>/dev/null)
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null || return 0
+	for i in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
 }
 
 # The namespace of member 2 and its veth to the host.

@@ -95,7 +95,7 @@ ovn_lxd() {
 	local p=${LXD_GW%.1} id
 	OVN_UPLINK=$LXD_BRIDGE
 	lxd_rest PATCH /1.0 "{\"config\": {\"network.ovn.northbound_connection\": \"unix:$OVN_NB\", \"network.ovn.integration_bridge\": \"$OVN_BRIDGE\"}}" |
-		jq -e '.status_code == 200' >/dev/null &&
+		jq -e '.status_code == 200' >/dev/null && lxd_dnsmasq_gone &&
 		lxd_rest PATCH "/1.0/networks/$OVN_UPLINK" "{\"config\": {\"ipv4.dhcp.ranges\": \"$p.2-$p.199\", \"ipv4.ovn.ranges\": \"$p.200-$p.220\"}}" |
 		jq -e '.status_code == 200' >/dev/null || {
 		echo "lxd would not take OVN" >&2

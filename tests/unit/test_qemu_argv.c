@@ -213,6 +213,7 @@ static void test_cidata(void)
 	CHECK(memmem(data, len, "ssh-ed25519 AAAAC3Nza corral", 28) != NULL);
 	CHECK(memmem(data, len, "#cloud-config", 13) != NULL);
 	CHECK(memmem(data, len, "10.20.0.5/24", 12) != NULL);
+	CHECK(memmem(data, len, "\"accept-ra\": false", 18) != NULL); /* private NIC: no RA wait */
 	CHECK(memmem(data, len, "\"local-hostname\": \"web-1\"", 25) != NULL);
 	CHECK(memmem(data, len, "Content-Type: multipart", 23) == NULL);
 	CHECK(memmem(data, len, "ssh_keys", 8) == NULL);
