@@ -33,7 +33,7 @@ static int sync_machine(struct ctx *c, struct machine *m, struct diag *d)
 	struct endpoint ep;
 	struct ssh_conn *conn = NULL;
 	size_t n = 0;
-	int rc = p->ssh_endpoint(m, &ep, d);
+	int rc = lifecycle_provider_endpoint(p, m, &ep, d);
 	if (rc == 0 && (rc = ssh_wait_ready(&ep, CONNECT_TIMEOUT_MS, NULL, NULL, &conn, d)) < 0)
 		diag_wrap(d, "%s: connect", m->cfg->name);
 	if (rc == 0)

@@ -68,7 +68,16 @@ int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d)
 		diag_hint(d, "start it with `corral up %s`", m->cfg->name);
 		return 1;
 	}
-	return p->ssh_endpoint(m, ep, d);
+	return lifecycle_provider_endpoint(p, m, ep, d);
+}
+
+int lifecycle_provider_endpoint(const struct provider *p, struct machine *m, struct endpoint *ep,
+				struct diag *d)
+{
+	if (p->ssh_endpoint(m, ep, d) < 0)
+		return -1;
+	ep->on_host = p->guests_on_host;
+	return 0;
 }
 
 int lifecycle_entry_run(int argc, char **argv) { return provider_entry_run(argc, argv); }
@@ -183,7 +192,7 @@ static int ensure_box(struct run *r, const struct provider *p, struct machine *m
 static int connect_ssh(const struct provider *p, struct job *j, struct diag *d)
 {
 	struct machine *m = &j->m;
-	if (p->ssh_endpoint(m, &j->t.ep, d) < 0)
+	if (lifecycle_provider_endpoint(p, m, &j->t.ep, d) < 0)
 		return -1;
 	_cleanup_free_ char *console = machine_path(m, "console.log");
 	uint64_t timeout = m->cfg->ssh.boot_timeout_ms;

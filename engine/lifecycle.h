@@ -90,6 +90,9 @@ const struct provider *lifecycle_state(struct machine *m, enum mstate *s);
  * Returns 1 (with a diag saying so and how to start it) when it is not
  * running, -1 on errors, 0 with *ep filled. */
 int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d);
+/* p's endpoint of m, whatever its state, with on_host from p. */
+int lifecycle_provider_endpoint(const struct provider *p, struct machine *m, struct endpoint *ep,
+				struct diag *d);
 
 /* A provider's helper process (`__init`, `__portfwd`, ...): runs the
  * entry point argv[0] of whichever provider has it; 127 when none does. */

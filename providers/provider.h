@@ -68,6 +68,9 @@ struct provider {
 	 * while it runs and forwards them, listed by ports_auto_load
 	 * (core/host/ports.h). */
 	bool auto_ports;
+	/* Its guests run on this host: SSH to them never crosses a network
+	 * (core/ssh/options.c: the key exchange corral's own connections use). */
+	bool guests_on_host;
 	/* optional: `corral reset`. checkpoint records the running machine as
 	 * it is now (right after its first complete provisioning) as its
 	 * `provisioned` checkpoint, replacing an older one; reset brings it

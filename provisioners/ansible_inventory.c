@@ -23,14 +23,21 @@ static bool plain_word(const char *s)
 	return s[0] && strcspn(s, " \t\r\n[]:=#;'\",") == strlen(s);
 }
 
-/* A host's connection variables. */
+/* A host's connection variables; its own ssh options as OpenSSH's
+ * (core/ssh/options.c) for agent forwarding and the key exchange. */
 static json_t *host_vars(const struct prov_target *t)
 {
 	json_t *v = json_pack("{s:s, s:I, s:s, s:s}", "ansible_host", t->ep.host, "ansible_port",
 			      (json_int_t)t->ep.port, "ansible_user", t->ep.user,
 			      "ansible_ssh_private_key_file", t->ep.key_path);
+	struct buf extra = {0};
 	if (t->ep.forward_agent)
-		json_object_set_new(v, "ansible_ssh_extra_args", json_string("-o ForwardAgent=yes"));
+		buf_puts(&extra, "-o ForwardAgent=yes");
+	if (t->ep.on_host)
+		buf_printf(&extra, "%s-o KexAlgorithms=%s", extra.len ? " " : "", SSH_KEX_ON_HOST);
+	if (extra.len)
+		json_object_set_new(v, "ansible_ssh_extra_args", json_string(extra.s));
+	buf_free(&extra);
 	return v;
 }
 

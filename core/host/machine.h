@@ -19,6 +19,7 @@ struct endpoint {
 	char key_path[4096];         /* private key to log in with */
 	char known_hosts[4096];      /* pinned host key file ("" before first contact) */
 	bool forward_agent;          /* ssh.forward_agent: the host's agent goes along */
+	bool on_host;                /* the guest runs on this host (provider's guests_on_host) */
 };
 
 struct machine {

@@ -70,5 +70,7 @@ int ssh_client_options(const struct endpoint *ep, struct strv *opts, struct diag
 	strv_take(opts, xasprintf("ForwardAgent %s", ep->forward_agent ? "yes" : "no"));
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		strv_take(opts, xstrdup(fixed[i]));
+	if (ep->on_host)
+		strv_take(opts, xstrdup("KexAlgorithms " SSH_KEX_ON_HOST));
 	return 0;
 }

@@ -636,6 +636,7 @@ const struct provider provider_container = {
 	.destroy = ct_destroy,
 	.state = ct_state,
 	.ssh_endpoint = machine_ssh_endpoint,
+	.guests_on_host = true,
 	.configures_guest_network = true, /* rootfs.c and the init */
 	.sync_types = 1u << SYNC_BIND,
 	.sync_auto = SYNC_BIND,

@@ -514,6 +514,7 @@ const struct provider provider_kvm = {
 	.destroy = kvm_destroy,
 	.state = kvm_state,
 	.ssh_endpoint = machine_ssh_endpoint,
+	.guests_on_host = true,
 	.suspend = kvm_suspend,
 	.resume = kvm_resume,
 	.snapshot_save = kvm_snapshot_save,

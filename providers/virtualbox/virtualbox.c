@@ -340,6 +340,7 @@ const struct provider provider_virtualbox = {
 	.destroy = vb_destroy,
 	.state = vb_state,
 	.ssh_endpoint = machine_ssh_endpoint,
+	.guests_on_host = true,
 	.suspend = vb_suspend,
 	.resume = vb_resume,
 	.snapshot_save = vb_snapshot_save,

@@ -36,11 +36,17 @@ expect_out "up" 0 "ssh ready" "$CORRAL" up
 expect_out "ssh -c runs the command" 0 "hello from web" "$CORRAL" ssh -c 'echo hello from $(hostname)'
 expect_out "ssh -c passes the exit status" 7 "" "$CORRAL" ssh web -c 'exit 7'
 expect_out "ssh -- passes raw ssh arguments" 0 "OpenSSH_" "$CORRAL" ssh -c true -- -V
+# A guest on this host: the key exchange corral's own connections make
+# (OpenSSH's post-quantum default costs ~75 ms of CPU a connection).
+expect_out "ssh to a guest on this host: curve25519" 0 "kex: algorithm: curve25519-sha256" \
+	"$CORRAL" ssh -c true -- -v
 out=$("$CORRAL" ssh -c 'cat' <<<"from stdin" 2>&1)
 check "ssh -c reads stdin" [ "$out" = "from stdin" ]
 
 "$CORRAL" ssh-config >"$T/ssh_config" 2>"$T/ssh_config.err"
 check "ssh-config prints a Host block" grep -q '^Host web$' "$T/ssh_config"
+check "with the key exchange corral's own connections make" \
+	grep -qx '  KexAlgorithms ^curve25519-sha256,curve25519-sha256@libssh.org' "$T/ssh_config"
 expect_out "ssh -F with the Host block" 0 "uid=1000(vagrant)" ssh -F "$T/ssh_config" web id
 echo "copied by scp" >"$T/payload"
 check "scp -F with the Host block" scp -q -F "$T/ssh_config" "$T/payload" web:/tmp/payload

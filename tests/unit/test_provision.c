@@ -659,6 +659,16 @@ static void test_inventory_text(void)
 				       " -o StrictHostKeyChecking=yes"));
 	json_decref(inv_json);
 	buf_free(&inv);
+	/* A guest on this host, with the agent: both as ssh options of its own. */
+	struct prov_target one = tg[0];
+	one.ep.on_host = one.ep.forward_agent = true;
+	CHECK(ansible_inventory(&s.ansible, &one, 1, "/k", &inv, &d) == 0);
+	inv_json = inv.s ? json_loads(inv.s, 0, NULL) : NULL;
+	json_t *m1 = json_object_get(json_object_get(json_object_get(inv_json, "all"), "hosts"), "m1");
+	CHECK_STR(json_string_value(json_object_get(m1, "ansible_ssh_extra_args")),
+		  "-o ForwardAgent=yes -o KexAlgorithms=^curve25519-sha256,curve25519-sha256@libssh.org");
+	json_decref(inv_json);
+	buf_free(&inv);
 	/* known_hosts: other addresses' lines stay, ours are replaced */
 	_cleanup_free_ char *old = xasprintf("[127.0.0.1]:%u ssh-ed25519 OLDKEY\n"
 					     "10.0.0.9 ssh-ed25519 OTHER\n", tg[0].ep.port);

@@ -598,8 +598,10 @@ static char *write_ssh_config(const struct endpoint *e)
 
 static void test_client_options(void)
 {
-	/* A key path with a space and a %, which OpenSSH would expand. */
+	/* A key path with a space and a %, which OpenSSH would expand; a guest
+	 * on this host (OpenSSH takes the KexAlgorithms line). */
 	struct endpoint e = ep;
+	e.on_host = true;
 	_cleanup_free_ char *key = slurp(ep.key_path);
 	put("odd dir%h/key", key, 0600);
 	snprintf(e.key_path, sizeof(e.key_path), "%s/odd dir%%h/key", T);
@@ -640,6 +642,19 @@ static void test_quote_unit(void)
 	struct diag d = {0};
 	CHECK(ssh_client_options(&e, &opts, &d) < 0 && strstr(d.msg, "bad\"user"));
 	strv_free(&opts);
+	/* The key exchange: corral's own first for a guest on this host only. */
+	for (int on_host = 0; on_host < 2; on_host++) {
+		struct endpoint h = ep;
+		h.on_host = on_host;
+		struct strv o = {0};
+		CHECK(ssh_client_options(&h, &o, &d) == 0);
+		bool kex = false;
+		for (size_t i = 0; i < o.n; i++)
+			kex |= strcmp(o.v[i], "KexAlgorithms ^curve25519-sha256,"
+					      "curve25519-sha256@libssh.org") == 0;
+		CHECK(kex == (on_host == 1));
+		strv_free(&o);
+	}
 }
 
 int main(void)
