@@ -96,12 +96,9 @@ build/obj/%.o: %.c $(wildcard */*.h */*/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CCACHE) $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-# Each program's own file is compiled to an object of its own and then
-# linked: ccache caches compiles, never a compile-and-link in one call.
-build/obj/tests/unit/%.o: tests/unit/%.c $(wildcard */*.h */*/*.h tests/unit/*.h) | deps
-	@mkdir -p $(dir $@)
-	$(CCACHE) $(CC) $(ALL_CFLAGS) -c -o $@ $<
-
+# Each program's own file is compiled to an object of its own (the
+# build/obj/ and build/san/ rules, as the library's) and then linked:
+# ccache caches compiles, never a compile-and-link in one call.
 build/tests/%: build/obj/tests/unit/%.o build/libcorral.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
@@ -137,17 +134,9 @@ build/libcorral-san.a: $(SAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/san/tests/unit/%.o: tests/unit/%.c $(wildcard */*.h */*/*.h tests/unit/*.h) | deps
-	@mkdir -p $(dir $@)
-	$(CCACHE) clang $(SAN_CFLAGS) -c -o $@ $<
-
 build/tests-san/%: build/san/tests/unit/%.o build/libcorral-san.a | deps
 	@mkdir -p $(dir $@)
 	clang $(SAN_CFLAGS) -o $@ $< build/libcorral-san.a $(LIBS)
-
-build/san/tests/fuzz/%.o: tests/fuzz/%.c $(wildcard */*.h */*/*.h) | deps
-	@mkdir -p $(dir $@)
-	$(CCACHE) clang $(SAN_CFLAGS) -fsanitize=fuzzer -c -o $@ $<
 
 build/fuzz/%: build/san/tests/fuzz/%.o build/libcorral-san.a | deps
 	@mkdir -p $(dir $@)
