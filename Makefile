@@ -26,7 +26,7 @@ DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
 	$(DEB_PACKAGE) lintian man-db zsh curl debootstrap docker-registry skopeo umoci apache2-utils gpg libxml2-utils lxd \
-	ccache
+	ccache lld
 # incus-ovn.sh: a private Open vSwitch (userspace datapath) and OVN for LXD.
 DEB_TEST  += openvswitch-switch ovn-central ovn-host
 
@@ -96,12 +96,19 @@ build/obj/%.o: %.c $(wildcard */*.h */*/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CCACHE) $(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The test programs (unit tests, sanitizer units, fuzzers, tools: ~80 links
+# a make test) link with LLVM's lld when it is there (make test installs
+# it): a link of a sanitizer unit takes half the CPU of GNU ld's (0.14
+# against 0.28 s here), a fuzzer's a fifth. corral itself links with the
+# system's default linker.
+TEST_LD = $(if $(wildcard /usr/bin/ld.lld),-fuse-ld=lld)
+
 # Each program's own file is compiled to an object of its own (the
 # build/obj/ and build/san/ rules, as the library's) and then linked:
 # ccache caches compiles, never a compile-and-link in one call.
 build/tests/%: build/obj/tests/unit/%.o build/libcorral.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(TEST_LD) -o $@ $< build/libcorral.a $(LIBS)
 
 unit: $(UNITS) $(SAN_UNITS)
 # tests/run builds these as the first job of their stage, beside the
@@ -114,7 +121,7 @@ fuzzers: $(FUZZERS)
 TOOLS = $(patsubst tests/tools/%.c,build/tools/%,$(wildcard tests/tools/*.c))
 build/tools/%: build/obj/tests/tools/%.o build/libcorral.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< build/libcorral.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(TEST_LD) -o $@ $< build/libcorral.a $(LIBS)
 
 # The sanitizer tree: each library file compiled once by clang with ASan,
 # UBSan (any finding fatal) and libFuzzer's coverage hooks (one object per
@@ -136,11 +143,11 @@ build/libcorral-san.a: $(SAN_OBJ)
 
 build/tests-san/%: build/san/tests/unit/%.o build/libcorral-san.a | deps
 	@mkdir -p $(dir $@)
-	clang $(SAN_CFLAGS) -o $@ $< build/libcorral-san.a $(LIBS)
+	clang $(SAN_CFLAGS) $(TEST_LD) -o $@ $< build/libcorral-san.a $(LIBS)
 
 build/fuzz/%: build/san/tests/fuzz/%.o build/libcorral-san.a | deps
 	@mkdir -p $(dir $@)
-	clang $(SAN_CFLAGS) -fsanitize=fuzzer -o $@ $< build/libcorral-san.a $(LIBS)
+	clang $(SAN_CFLAGS) $(TEST_LD) -fsanitize=fuzzer -o $@ $< build/libcorral-san.a $(LIBS)
 
 # The programs' objects stay (make would delete them as intermediates).
 .SECONDARY: $(patsubst %.c,build/obj/%.o,$(UNIT_SRC) $(wildcard tests/tools/*.c)) \

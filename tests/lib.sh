@@ -167,8 +167,9 @@ tiny_web() {
 # tiny_tree DIR: the tiny box unpacked into DIR (metadata.json, rootfs/),
 # to be changed into a box of another shape and packed with pack_box.
 tiny_tree() { mkdir -p "$1" && tar -C "$1" -xf "$(test_box tiny)"; }
-# pack_box DIR FILE: DIR's metadata.json and rootfs/ as a .box file.
-pack_box() { tar -C "$1" -czf "$2" metadata.json rootfs; }
+# pack_box DIR FILE: DIR's metadata.json and rootfs/ as a .box file
+# (gzip -1: a .tar.gz all the same, in a third of -6's CPU).
+pack_box() { tar -C "$1" -cf - metadata.json rootfs | gzip -1 >"$2"; }
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
