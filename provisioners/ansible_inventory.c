@@ -18,25 +18,35 @@ char *ansible_ssh_args(const char *known_hosts)
 			 q);
 }
 
+/* Ansible reads a host's ssh_extra_args from ansible_ssh_extra_args, and
+ * an inventory's host variable outranks the playbook's own group_vars: set
+ * there, it would silently replace a user's group_vars/all.yml value. So
+ * each host's options go into corral_ssh_extra_args, and `all`'s vars (the
+ * lowest rank there is) say ansible_ssh_extra_args is that: any value the
+ * user sets (group_vars, host_vars, the envfile's group vars) wins, and
+ * can name {{ corral_ssh_extra_args }} to keep corral's. */
+#define CORRAL_EXTRA_ARGS "corral_ssh_extra_args"
+#define EXTRA_ARGS_DEFAULT "{{ " CORRAL_EXTRA_ARGS " | default('') }}"
+
 static bool plain_word(const char *s)
 {
 	return s[0] && strcspn(s, " \t\r\n[]:=#;'\",") == strlen(s);
 }
 
-/* A host's connection variables; its own ssh options as OpenSSH's
- * (core/ssh/options.c) for agent forwarding and the key exchange. */
+/* A host's connection variables, and its own ssh options (agent
+ * forwarding, the key exchange: ssh_endpoint_opts, as `corral ssh` gets
+ * them) as `-o Key=value` arguments in corral_ssh_extra_args. */
 static json_t *host_vars(const struct prov_target *t)
 {
 	json_t *v = json_pack("{s:s, s:I, s:s, s:s}", "ansible_host", t->ep.host, "ansible_port",
 			      (json_int_t)t->ep.port, "ansible_user", t->ep.user,
 			      "ansible_ssh_private_key_file", t->ep.key_path);
+	struct ssh_opt eo[SSH_ENDPOINT_OPTS];
+	size_t n = ssh_endpoint_opts(&t->ep, eo);
 	struct buf extra = {0};
-	if (t->ep.forward_agent)
-		buf_puts(&extra, "-o ForwardAgent=yes");
-	if (t->ep.on_host)
-		buf_printf(&extra, "%s-o KexAlgorithms=%s", extra.len ? " " : "", SSH_KEX_ON_HOST);
-	if (extra.len)
-		json_object_set_new(v, "ansible_ssh_extra_args", json_string(extra.s));
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&extra, "%s-o %s=%s", i ? " " : "", eo[i].key, eo[i].value);
+	json_object_set_new(v, CORRAL_EXTRA_ARGS, json_string(extra.s));
 	buf_free(&extra);
 	return v;
 }
@@ -109,6 +119,9 @@ int ansible_inventory(const struct ansible_step *a, const struct prov_target *ho
 	json_t *hv = section(all, "hosts");
 	for (size_t i = 0; i < n; i++)
 		json_object_set_new(hv, hosts[i].m->cfg->name, host_vars(&hosts[i]));
+	/* Before the groups: an envfile's all:vars value replaces it. */
+	json_object_set_new(section(all, "vars"), "ansible_ssh_extra_args",
+			    json_string(EXTRA_ARGS_DEFAULT));
 	json_t *groups = section(all, "children");
 	for (size_t i = 0; i < a->ngroups; i++) {
 		const char *name = a->groups[i].name;

@@ -40,6 +40,15 @@ static int config_value(const char *what, const char *v, bool percent, struct bu
 	return 0;
 }
 
+size_t ssh_endpoint_opts(const struct endpoint *ep, struct ssh_opt out[SSH_ENDPOINT_OPTS])
+{
+	size_t n = 0;
+	out[n++] = (struct ssh_opt){"ForwardAgent", ep->forward_agent ? "yes" : "no"};
+	if (ep->on_host)
+		out[n++] = (struct ssh_opt){"KexAlgorithms", SSH_KEX_ON_HOST};
+	return n;
+}
+
 int ssh_client_options(const struct endpoint *ep, struct strv *opts, struct diag *d)
 {
 	const struct {
@@ -67,10 +76,11 @@ int ssh_client_options(const struct endpoint *ep, struct strv *opts, struct diag
 		"KbdInteractiveAuthentication no", "LogLevel ERROR",
 	};
 	strv_take(opts, xasprintf("Port %u", ep->port));
-	strv_take(opts, xasprintf("ForwardAgent %s", ep->forward_agent ? "yes" : "no"));
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		strv_take(opts, xstrdup(fixed[i]));
-	if (ep->on_host)
-		strv_take(opts, xstrdup("KexAlgorithms " SSH_KEX_ON_HOST));
+	struct ssh_opt eo[SSH_ENDPOINT_OPTS];
+	size_t n = ssh_endpoint_opts(ep, eo);
+	for (size_t i = 0; i < n; i++)
+		strv_take(opts, xasprintf("%s %s", eo[i].key, eo[i].value));
 	return 0;
 }

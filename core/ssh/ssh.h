@@ -98,6 +98,17 @@ char *ssh_quote(const char *s);
  * reach a connection that never leaves the host. */
 #define SSH_KEX_ON_HOST "^curve25519-sha256,curve25519-sha256@libssh.org"
 
+/* The OpenSSH options that follow from the endpoint beyond where, who and
+ * which keys: ForwardAgent (ep->forward_agent, yes or no) and, for a guest
+ * on this host, KexAlgorithms SSH_KEX_ON_HOST. One list for both ways they
+ * leave corral: ssh_client_options' lines and the -o arguments Ansible gets.
+ * Fills out; returns how many. */
+struct ssh_opt {
+	const char *key, *value;
+};
+#define SSH_ENDPOINT_OPTS 2
+size_t ssh_endpoint_opts(const struct endpoint *ep, struct ssh_opt out[SSH_ENDPOINT_OPTS]);
+
 /* The OpenSSH client options for ep, one "Key value" per element (HostName,
  * Port, User, IdentityFile, IdentitiesOnly, UserKnownHostsFile,
  * HostKeyAlias, StrictHostKeyChecking, PasswordAuthentication, LogLevel,

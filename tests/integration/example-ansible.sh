@@ -5,7 +5,8 @@
 # come up provisioned by one playbook across both (groups, group vars,
 # extra_vars, a template, a handler, become), host keys checked; provision
 # again is idempotent; the `run: never` step on demand; the same inventory
-# by hand with ansible-playbook; destroy.
+# by hand with ansible-playbook (corral's ssh options per host, a
+# playbook's own ansible_ssh_extra_args over them); destroy.
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box debian-12)
@@ -28,5 +29,17 @@ expect_out "corral provision --provision-with smoke" 0 "release = 1.4" corral pr
 expect_out "the same inventory by hand" 0 "changed=0" \
 	as_user ansible-playbook -i .corral/provisioners/ansible/inventory/provision-step1.json --become \
 	--extra-vars '{"release": "1.4", "db_name": "inventory"}' site.yml
+# The ssh options corral gives each host (the key exchange for a guest on
+# this host) reach ssh; a playbook's own group_vars/all.yml
+# ansible_ssh_extra_args replaces them rather than being replaced.
+inv=$PWD/.corral/provisioners/ansible/inventory/provision-step1.json
+as_user mkdir -p hand/group_vars
+printf -- '- hosts: web\n  gather_facts: false\n  tasks: [{ ping: }]\n' | as_user tee hand/ping.yml >/dev/null
+expect_out "by hand: the host's own ssh options reach ssh" 0 "-o 'KexAlgorithms=^curve25519-sha256" \
+	as_user ansible-playbook -vvv -i "$inv" hand/ping.yml
+echo 'ansible_ssh_extra_args: "-o ServerAliveInterval=7"' | as_user tee hand/group_vars/all.yml >/dev/null
+out=$(as_user ansible-playbook -vvv -i "$inv" hand/ping.yml 2>&1)
+check "...a playbook's group_vars/all.yml ansible_ssh_extra_args wins" \
+	bash -c '[[ $1 == *"-o ServerAliveInterval=7"* && $1 != *KexAlgorithms* && $1 == *"ok=1"* ]]' _ "$out"
 expect_out "corral destroy -f" 0 "web: destroyed" corral destroy -f
 expect_out "nothing left" 0 "not created" corral status

@@ -636,9 +636,10 @@ static void test_inventory_text(void)
 	json_t *inv_json = inv.s ? json_loads(inv.s, 0, NULL) : NULL;
 	json_t *all = json_object_get(inv_json, "all");
 	CHECK(all != NULL);
-	json_t *m2 = json_pack("{s:s, s:I, s:s, s:s}", "ansible_host", "127.0.0.1", "ansible_port",
-			       (json_int_t)tg[1].ep.port, "ansible_user", user,
-			       "ansible_ssh_private_key_file", tg[1].ep.key_path);
+	json_t *m2 = json_pack("{s:s, s:I, s:s, s:s, s:s}", "ansible_host", "127.0.0.1",
+			       "ansible_port", (json_int_t)tg[1].ep.port, "ansible_user", user,
+			       "ansible_ssh_private_key_file", tg[1].ep.key_path,
+			       "corral_ssh_extra_args", "-o ForwardAgent=no");
 	CHECK(json_equal(json_object_get(json_object_get(all, "hosts"), "m2"), m2));
 	json_decref(m2);
 	json_t *kids = json_object_get(all, "children");
@@ -657,6 +658,13 @@ static void test_inventory_text(void)
 		json_object_get(json_object_get(all, "vars"), "ansible_ssh_common_args"));
 	CHECK(args && str_starts(args, "-o UserKnownHostsFile='/k h/known_hosts'"
 				       " -o StrictHostKeyChecking=yes"));
+	/* Each host's own options reach ssh through all's vars, the lowest
+	 * rank: a user's ansible_ssh_extra_args anywhere replaces them. */
+	CHECK_STR(json_string_value(json_object_get(json_object_get(all, "vars"),
+						    "ansible_ssh_extra_args")),
+		  "{{ corral_ssh_extra_args | default('') }}");
+	CHECK(!json_object_get(json_object_get(json_object_get(all, "hosts"), "m1"),
+			       "ansible_ssh_extra_args"));
 	json_decref(inv_json);
 	buf_free(&inv);
 	/* A guest on this host, with the agent: both as ssh options of its own. */
@@ -665,7 +673,7 @@ static void test_inventory_text(void)
 	CHECK(ansible_inventory(&s.ansible, &one, 1, "/k", &inv, &d) == 0);
 	inv_json = inv.s ? json_loads(inv.s, 0, NULL) : NULL;
 	json_t *m1 = json_object_get(json_object_get(json_object_get(inv_json, "all"), "hosts"), "m1");
-	CHECK_STR(json_string_value(json_object_get(m1, "ansible_ssh_extra_args")),
+	CHECK_STR(json_string_value(json_object_get(m1, "corral_ssh_extra_args")),
 		  "-o ForwardAgent=yes -o KexAlgorithms=^curve25519-sha256,curve25519-sha256@libssh.org");
 	json_decref(inv_json);
 	buf_free(&inv);
