@@ -26,7 +26,9 @@ DEB_RUN   := openssh-client iproute2 mmdebstrap busybox-static openssh-server \
 DEB_TEST  := $(DEB_BUILD) $(DEB_RUN) clang libclang-rt-14-dev python3 openssl \
 	ansible-core qemu-system-x86 qemu-utils zstd xz-utils bzip2 hyperfine rsync jq bc kmod ovmf procps sudo \
 	$(DEB_PACKAGE) lintian man-db zsh curl debootstrap docker-registry skopeo umoci apache2-utils gpg libxml2-utils lxd \
-	ccache lld
+	ccache lld dnsmasq-base
+# dnsmasq-base: LXD's managed bridges run dnsmasq, which lxd only
+# recommends (deps installs without recommends).
 # incus-ovn.sh: a private Open vSwitch (userspace datapath) and OVN for LXD.
 DEB_TEST  += openvswitch-switch ovn-central ovn-host
 

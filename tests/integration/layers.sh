@@ -47,10 +47,13 @@ violation() {
 	fi
 }
 
-dirs=$(git ls-files '*.c' '*.h' | grep -v '^tests/' | xargs -n1 dirname | sort -u)
+# The sources, found in the tree (a release tarball has no .git to ask).
+sources=$(find . \( -path ./tests -o -path ./build -o -path ./.git \) -prune -o \
+	\( -name '*.c' -o -name '*.h' \) -print | sed 's|^\./||' | sort)
+dirs=$(xargs -n1 dirname <<<"$sources" | sort -u)
 for dir in $dirs; do
 	bad=""
-	for f in $(git ls-files "$dir/*.c" "$dir/*.h" | grep "^$dir/[^/]*$"); do
+	for f in $(grep "^$dir/[^/]*$" <<<"$sources"); do
 		while read -r h; do
 			v=$(violation "$f" "$h")
 			[ -n "$v" ] && bad+="$v"$'\n'
