@@ -84,10 +84,14 @@ static int on_agent_readable(socket_t fd, int revents, void *userdata)
 	return 0;
 }
 
+/* May come before ssh_agent_attach: libssh handles every packet it has
+ * read while it waits for the exec request's reply, and a quick command
+ * (`ssh-add -l`) opens its agent channel right behind that reply; the
+ * link then joins the event when it is attached. */
 static ssh_channel on_agent_open(ssh_session s, void *userdata)
 {
 	struct ssh_agent_fwd *a = userdata;
-	if (a->n == AGENT_LINKS || !a->ev)
+	if (a->n == AGENT_LINKS)
 		return NULL;
 	int fd = connect_agent();
 	ssh_channel ch = fd >= 0 ? ssh_channel_new(s) : NULL;
@@ -102,7 +106,8 @@ static ssh_channel on_agent_open(ssh_session s, void *userdata)
 	l->cb.channel_data_function = on_channel_data;
 	ssh_callbacks_init(&l->cb);
 	ssh_set_channel_callbacks(ch, &l->cb);
-	ssh_event_add_fd(a->ev, fd, POLLIN, on_agent_readable, l);
+	if (a->ev)
+		ssh_event_add_fd(a->ev, fd, POLLIN, on_agent_readable, l);
 	return ch;
 }
 
@@ -127,8 +132,12 @@ struct ssh_agent_fwd *ssh_agent_request(struct ssh_conn *c, ssh_channel ch)
 
 void ssh_agent_attach(struct ssh_agent_fwd *a, ssh_event ev)
 {
-	if (a)
-		a->ev = ev;
+	if (!a)
+		return;
+	a->ev = ev;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->links[i].fd >= 0)
+			ssh_event_add_fd(ev, a->links[i].fd, POLLIN, on_agent_readable, &a->links[i]);
 }
 
 void ssh_agent_end(struct ssh_agent_fwd *a)
