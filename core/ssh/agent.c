@@ -84,6 +84,12 @@ static int on_agent_readable(socket_t fd, int revents, void *userdata)
 	return 0;
 }
 
+/* The host agent's socket, watched by the command's poll loop. */
+static void link_watch(struct ssh_agent_fwd *a, struct agent_link *l)
+{
+	ssh_event_add_fd(a->ev, l->fd, POLLIN, on_agent_readable, l);
+}
+
 /* May come before ssh_agent_attach: libssh handles every packet it has
  * read while it waits for the exec request's reply, and a quick command
  * (`ssh-add -l`) opens its agent channel right behind that reply; the
@@ -107,7 +113,7 @@ static ssh_channel on_agent_open(ssh_session s, void *userdata)
 	ssh_callbacks_init(&l->cb);
 	ssh_set_channel_callbacks(ch, &l->cb);
 	if (a->ev)
-		ssh_event_add_fd(a->ev, fd, POLLIN, on_agent_readable, l);
+		link_watch(a, l);
 	return ch;
 }
 
@@ -137,7 +143,7 @@ void ssh_agent_attach(struct ssh_agent_fwd *a, ssh_event ev)
 	a->ev = ev;
 	for (size_t i = 0; i < a->n; i++)
 		if (a->links[i].fd >= 0)
-			ssh_event_add_fd(ev, a->links[i].fd, POLLIN, on_agent_readable, &a->links[i]);
+			link_watch(a, &a->links[i]);
 }
 
 void ssh_agent_end(struct ssh_agent_fwd *a)

@@ -93,9 +93,9 @@ char *ssh_quote(const char *s);
 /* OpenSSH's KexAlgorithms for a guest on this host (ep->on_host): first
  * the exchanges corral's own libssh connections make. OpenSSH 9's default,
  * the post-quantum hybrid sntrup761x25519, costs the client about 75 ms
- * more CPU a connection (85 ms against 10 ms all told) and a TCG guest's sshd more; what
- * it guards against, traffic recorded now and decrypted later, does not
- * reach a connection that never leaves the host. */
+ * more CPU a connection (85 ms against 10 ms all told) and a TCG guest's
+ * sshd more; what it guards against, traffic recorded now and decrypted
+ * later, does not reach a connection that never leaves the host. */
 #define SSH_KEX_ON_HOST "^curve25519-sha256,curve25519-sha256@libssh.org"
 
 /* The OpenSSH options that follow from the endpoint beyond where, who and

@@ -50,7 +50,7 @@ violation() {
 # The sources, found in the tree (a release tarball has no .git to ask).
 sources=$(find . \( -path ./tests -o -path ./build -o -path ./.git \) -prune -o \
 	\( -name '*.c' -o -name '*.h' \) -print | sed 's|^\./||' | sort)
-dirs=$(xargs -n1 dirname <<<"$sources" | sort -u)
+dirs=$(sed 's|/[^/]*$||' <<<"$sources" | sort -u)
 for dir in $dirs; do
 	bad=""
 	for f in $(grep "^$dir/[^/]*$" <<<"$sources"); do
