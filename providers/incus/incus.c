@@ -408,6 +408,26 @@ static int image_of(struct incus_client *c, struct machine *m, char **image, boo
 	return incus_image_ensure(c, m, incus_is_vm(m->cfg), image, d);
 }
 
+/* POST of a new instance; refused while no cluster member was online, once
+ * more when one came back (incus_member_wait). */
+static int post_instance(struct incus_client *c, struct machine *m, const char *path,
+			 json_t *body, struct diag *d)
+{
+	long st = 0;
+	if (incus_call(c, "POST", path, body, NULL, &st, d) == 0)
+		return 0;
+	if (st != 400 || c->target)
+		return -1;
+	struct diag e = {0};
+	int back = incus_member_wait(c, mname(m), &e);
+	if (back < 0)
+		*d = e;
+	if (back <= 0)
+		return -1;
+	*d = (struct diag){0};
+	return incus_call(c, "POST", path, body, NULL, NULL, d);
+}
+
 static int create(struct incus_client *c, struct machine *m, struct diag *d)
 {
 	_cleanup_free_ char *name = instance_name(m), *image = NULL, *net = NULL;
@@ -422,7 +442,7 @@ static int create(struct incus_client *c, struct machine *m, struct diag *d)
 			 : xstrdup("/1.0/instances");
 	pthread_mutex_lock(&create_mu);
 	json_t *body = create_body(c, m, name, image, net, d);
-	int rc = body ? incus_call(c, "POST", path, body, NULL, NULL, d) : -1;
+	int rc = body ? post_instance(c, m, path, body, d) : -1;
 	pthread_mutex_unlock(&create_mu);
 	json_decref(body);
 	_cleanup_free_ char *remote = incus_client_remote(c);

@@ -107,6 +107,14 @@ int incus_place(struct incus_client *c, struct machine *m, const char *name, str
 int incus_member_away(struct incus_client *c, const struct machine *m, char **host,
 		      struct diag *d);
 
+/* After the server refused to create an instance (400, no target): when
+ * it is clustered and no member is online but one is offline, waits up to
+ * cluster.offline_threshold for one to come online (a line for machine
+ * says so): 1 when one did (create again). 0 when there is nothing to
+ * wait for (the refusal stands); -1 with d set when none came or every
+ * member is evacuated. */
+int incus_member_wait(struct incus_client *c, const char *machine, struct diag *d);
+
 /* ---- image.c ---- */
 
 /* The image the machine's box became on the server (uploaded the first

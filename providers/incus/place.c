@@ -24,11 +24,21 @@
  * address, and the machine's ports record that address, which `corral
  * port` shows and ready probes connect to. A host_ip the envfile gives
  * stays (0.0.0.0 is recorded as the member's address). `ports: auto`
- * forwards listen there too (incus_member_away, autoports.c). */
+ * forwards listen there too (incus_member_away, autoports.c).
+ *
+ * A server that places a new instance on no member because none is online
+ * refuses the create (400). A member counts as offline once its last
+ * heartbeat is older than cluster.offline_threshold: a busy or briefly
+ * paused member, or a clock that jumped, is offline until the leader's
+ * next heartbeat round (every half threshold). Then (incus_member_wait)
+ * corral watches the members' statuses for up to one threshold and creates
+ * again once one is Online; members that are all Evacuated, or Offline
+ * for the whole threshold, make a plain error naming each member's status. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/cancel.h"
 #include "core/base/digest.h"
 #include "core/base/log.h"
 #include "core/host/mstate.h"
@@ -41,22 +51,30 @@
 #define SSH_PORT_TRIES 200u
 #define SSH_PORT_REMOTE_TRIES 8u /* device adds: the member binds, or refuses */
 #define PORT_DEVICE "corral-port-"
+#define OFFLINE_THRESHOLD_S 20u /* the server's default cluster.offline_threshold */
+#define MEMBER_POLL_MS 1000u
 
 static const char *const loopbacks[] = {"localhost", "::1", NULL};
 
-int incus_members(struct incus_client *c, struct strv *names, struct diag *d)
+/* The cluster's members (GET /1.0/cluster/members?recursion=1) into *list
+ * (caller decrefs), NULL when the server is not clustered. */
+static int members_json(struct incus_client *c, json_t **list, struct diag *d)
 {
-	json_t *cl = NULL, *list = NULL;
+	json_t *cl = NULL;
+	*list = NULL;
 	if (incus_call(c, "GET", "/1.0/cluster", NULL, &cl, NULL, d) < 0)
 		return -1;
 	bool on = json_is_true(json_object_get(cl, "enabled"));
 	json_decref(cl);
-	if (!on)
-		return 0;
-	if (incus_call(c, "GET", "/1.0/cluster/members?recursion=1", NULL, &list, NULL, d) < 0)
+	return on ? incus_call(c, "GET", "/1.0/cluster/members?recursion=1", NULL, list, NULL, d) : 0;
+}
+
+int incus_members(struct incus_client *c, struct strv *names, struct diag *d)
+{
+	json_t *list, *mb;
+	if (members_json(c, &list, d) < 0)
 		return -1;
 	size_t i;
-	json_t *mb;
 	json_array_foreach(list, i, mb) {
 		const char *n = json_string_value(json_object_get(mb, "server_name"));
 		if (n)
@@ -271,4 +289,87 @@ int incus_place(struct incus_client *c, struct machine *m, const char *name, str
 		incus_nets_check(c, m, name, loc);
 	json_decref(inst);
 	return rc < 0 ? -1 : machine_save(m, d);
+}
+
+/* The members' statuses: whether one is "Online", whether one is
+ * "Offline" (as opposed to "Evacuated", "Blocked"), and "NAME is Status"
+ * for each in list. Nothing when the server is not clustered. */
+struct member_states {
+	bool clustered, online, offline;
+	struct buf list;
+};
+
+static int member_states(struct incus_client *c, struct member_states *s, struct diag *d)
+{
+	json_t *list, *mb;
+	buf_free(&s->list);
+	s->online = s->offline = false;
+	if (members_json(c, &list, d) < 0)
+		return -1;
+	s->clustered = list != NULL;
+	size_t i;
+	json_array_foreach(list, i, mb) {
+		const char *n = json_string_value(json_object_get(mb, "server_name"));
+		const char *st = json_string_value(json_object_get(mb, "status"));
+		st = st ? st : "unknown";
+		s->online |= strcmp(st, "Online") == 0;
+		s->offline |= strcmp(st, "Offline") == 0;
+		buf_printf(&s->list, "%s%s is %s", i ? ", " : "", n ? n : "?", st);
+	}
+	if (!s->list.s)
+		buf_puts(&s->list, "no members");
+	json_decref(list);
+	return 0;
+}
+
+/* The server's cluster.offline_threshold in seconds (its default when
+ * unset or unreadable). */
+static unsigned offline_threshold(struct incus_client *c)
+{
+	json_t *srv = NULL;
+	struct diag ignored = {0};
+	unsigned t = OFFLINE_THRESHOLD_S;
+	if (incus_call(c, "GET", "/1.0", NULL, &srv, NULL, &ignored) == 0) {
+		const char *v = json_string_value(
+			json_object_get(json_object_get(srv, "config"), "cluster.offline_threshold"));
+		if (v && atoi(v) > 0)
+			t = (unsigned)atoi(v);
+	}
+	json_decref(srv);
+	return t;
+}
+
+int incus_member_wait(struct incus_client *c, const char *machine, struct diag *d)
+{
+	struct member_states s = {0};
+	struct diag unknown = {0};
+	int rc = 0;
+	if (member_states(c, &s, &unknown) < 0 || !s.clustered || s.online)
+		goto out; /* a refusal for another reason: it stands */
+	if (!s.offline) {
+		rc = diag_fail(d, "no cluster member takes instances (%s)", s.list.s);
+		diag_hint(d, "restore an evacuated member: `incus cluster restore NAME` (`lxc` for LXD)");
+		goto out;
+	}
+	unsigned limit = offline_threshold(c);
+	log_machine(machine, "no cluster member is online (%s); waiting up to %us for one",
+		    s.list.s, limit);
+	uint64_t end = now_ms() + limit * 1000ull;
+	while (now_ms() < end) {
+		if ((rc = cancel_check("waiting for a cluster member", d)) < 0)
+			goto out;
+		sleep_ms(MEMBER_POLL_MS);
+		if ((rc = member_states(c, &s, d)) < 0)
+			goto out;
+		if (s.online) {
+			rc = 1;
+			goto out;
+		}
+	}
+	rc = diag_fail(d, "no cluster member came online within %us (%s)", limit, s.list.s);
+	diag_hint(d, "a member is offline when its heartbeat is older than cluster.offline_threshold: "
+		     "check that its daemon runs and reaches the others");
+out:
+	buf_free(&s.list);
+	return rc;
 }

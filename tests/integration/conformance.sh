@@ -91,6 +91,7 @@ leftovers_virtualbox() {
 more_incus() {
 	local mon
 	mon=$(pgrep -xf "\[lxc monitor\] $LXD_DIR/containers $(st instance)")
+	check "incus: the instance's monitor runs" test -n "$mon" || return
 	kill -STOP $mon
 	(sleep 7; kill -CONT $mon) &
 	expect_out "incus: a monitor slow to answer: ssh still runs" 0 "hello" ssh_m 'echo hello'

@@ -274,3 +274,37 @@ check "destroy leaves no instance" test -z "$(instances)"
 check "destroy leaves no image" test -z "$(images)"
 check "destroy leaves no proxy listener" sh -c "! ss -ltnH 'sport = :$PORT' | grep -q ."
 check "destroy leaves no machine directory" test ! -e .corral/machines/web
+
+# A cluster whose only member is offline (its heartbeat older than
+# cluster.offline_threshold, as when a busy member's heartbeat is late or
+# the clock jumped): the server places the instance nowhere; corral waits
+# for a member to come online and creates it then. The member's heartbeat
+# is kept stale (rewritten in the cluster database every 20 ms) until up
+# says it waits; the leader's next round (within 10 s) brings it back.
+mkdir -p "$T/late/share" && envfile "$T/late" late $((PORT + 4)) && cd "$T/late"
+stale() {
+	while :; do
+		curl -s --unix-socket "$LXD_SOCKET" -X POST -H 'Content-Type: application/json' \
+			-d '{"database": "global", "query": "UPDATE nodes SET heartbeat = '"'2000-01-01T00:00:00Z'"'"}' \
+			http://lxd/internal/sql >/dev/null
+		sleep 0.02
+	done
+}
+stale &
+staler=$!
+on_exit "kill $staler 2>/dev/null"
+"$CORRAL" up >"$T/late.out" 2>&1 &
+upper=$!
+for _ in $(seq 300); do grep -q "waiting up to" "$T/late.out" && break; sleep 0.1; done
+kill "$staler"
+wait "$upper"
+check "with no member online, up waits for one and goes on" grep -q "late: ssh ready" "$T/late.out" ||
+	sed 's/^/#   /' "$T/late.out"
+expect_out "it said why it waited" 0 "late: no cluster member is online (node1 is Offline); waiting up to 20s for one" cat "$T/late.out"
+"$CORRAL" destroy -f >/dev/null 2>&1
+# Every member evacuated: a plain error naming each member's status, and
+# nothing left behind.
+lxd_rest POST /1.0/cluster/members/node1/state '{"action": "evacuate"}' >/dev/null
+expect_out "every member evacuated: up says so" 1 "no cluster member takes instances (node1 is Evacuated)" "$CORRAL" up
+check "and leaves no instance and no image" test -z "$(instances)$(images)"
+lxd_rest POST /1.0/cluster/members/node1/state '{"action": "restore"}' >/dev/null
