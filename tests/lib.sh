@@ -172,6 +172,14 @@ tiny_tree() { mkdir -p "$1" && tar -C "$1" -xf "$(test_box tiny)"; }
 pack_box() { tar -C "$1" -cf - metadata.json rootfs | gzip -1 >"$2"; }
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# A random port from 20000 up to 100 below the ephemeral range, for a
+# forward's host side: in that range other jobs' connections hold their
+# local ports, and a port held so cannot be bound though nothing listens.
+rand_port() {
+	local eph
+	read -r eph _ </proc/sys/net/ipv4/ip_local_port_range
+	echo $((20000 + RANDOM % (eph > 21100 ? eph - 20100 : 1000)))
+}
 
 # registry_start VAR NAME [YAML auth block]: Debian's docker-registry on
 # loopback with TLS from the test CA in $T/ca (made by tests/server/mkca);

@@ -348,7 +348,8 @@ int incus_member_wait(struct incus_client *c, const char *machine, struct diag *
 		goto out; /* a refusal for another reason: it stands */
 	if (!s.offline) {
 		rc = diag_fail(d, "no cluster member takes instances (%s)", s.list.s);
-		diag_hint(d, "restore an evacuated member: `incus cluster restore NAME` (`lxc` for LXD)");
+		diag_hint(d, "an evacuated member takes instances again once restored: "
+			     "`incus cluster restore NAME` (`lxc` for LXD)");
 		goto out;
 	}
 	unsigned limit = offline_threshold(c);

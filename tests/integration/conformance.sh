@@ -295,7 +295,7 @@ for P in "${providers[@]}"; do
 		continue
 	fi
 	box_"$P"
-	FWD=$((20000 + RANDOM % 20000))
+	FWD=$(rand_port)
 	mkdir -p "$T/$P"
 	MACHINE_YAML=
 	if declare -F "yaml_$P" >/dev/null; then "yaml_$P" >"$T/$P/top.yaml"; else : >"$T/$P/top.yaml"; fi

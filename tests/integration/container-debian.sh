@@ -10,7 +10,7 @@
 
 box=$(test_box debian-12)
 catalog=$(dirname "$box")/catalog.json
-uport=$((20000 + RANDOM % 20000))
+uport=$(rand_port)
 mkdir -p "$T/env"
 cat >"$T/env/corral.yaml" <<YAML
 version: 1

@@ -13,7 +13,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 box=$(test_box tiny)
-fwd_port=$((20000 + RANDOM % 20000))
+fwd_port=$(rand_port)
 "$CORRAL" box add "$(dirname "$box")/catalog.json" >/dev/null 2>&1
 dev=$(ip -4 route show default | awk '{ print $5; exit }')
 route=$(ip -4 route show dev "$dev" scope link | awk '{ print $1; exit }')
@@ -41,7 +41,7 @@ on_exit '"$CORRAL" -C "$T/env" destroy -f >/dev/null 2>&1'
 # back to the machines' subnet, so only a masqueraded connection is answered.
 # Its server replies with the peer address it sees.
 n=$((RANDOM % 250)) ns=corral-nat-$$ hv=cnat$$h
-out_ip=198.19.$n.2 host_ip=198.19.$n.1 out_port=$((20000 + RANDOM % 20000))
+out_ip=198.19.$n.2 host_ip=198.19.$n.1 out_port=$(rand_port)
 on_exit "ip netns del $ns 2>/dev/null; ip link del $hv 2>/dev/null"
 ip netns add "$ns"
 ip link add "$hv" type veth peer name cnat$$n netns "$ns"
@@ -50,7 +50,7 @@ ip -n "$ns" addr add "$out_ip/24" dev "cnat$$n" && ip -n "$ns" link set "cnat$$n
 # It also plays a LAN host that routes the machines' subnets through this host.
 ip -n "$ns" route add 10.214.76.0/22 via "$host_ip"
 # A service of the host's own, on every address (the gateways' too).
-svc_port=$((20000 + RANDOM % 20000))
+svc_port=$(rand_port)
 python3 -c 'import socket,sys
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)

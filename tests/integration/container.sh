@@ -10,7 +10,7 @@
 
 box=$(test_box tiny)
 catalog=$(dirname "$box")/catalog.json
-port=$((20000 + RANDOM % 20000))
+port=$(rand_port)
 mkdir -p "$T/env/shared"
 echo from-host >"$T/env/shared/h"
 chown 1000:1000 "$T/env/shared" # the guest's vagrant

@@ -30,7 +30,7 @@ FAKE=$!
 on_exit "kill $FAKE 2>/dev/null"
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
-PORT=$(( 20000 + $$ % 20000 ))
+PORT=$(rand_port)
 mkdir -p "$T/e/src" && cd "$T/e"
 envfile() {
 	cat >corral.yaml <<YAML

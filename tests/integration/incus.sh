@@ -52,7 +52,7 @@ machines:
       - shell: { inline: "echo provisioned > ~/prov", privileged: false }
 YAML
 }
-PORT=$(( 20000 + $$ % 20000 ))
+PORT=$(rand_port)
 envfile "$T/a" web "$PORT"
 envfile "$T/b" web $((PORT + 1))
 cd "$T/a"

@@ -84,7 +84,7 @@ MM=$T/env/.corral/machines/micro
 check "microvm: no warning that kvm ignores ports: auto" bash -c '! grep -q "not supported" <<<"$1"' _ "$out"
 free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for _ in $(seq 20); do
-	A=$((20000 + RANDOM % 20000)) B=$((A + 10))
+	A=$(rand_port) B=$((A + 10))
 	free "$A" && free $((A + 1)) && free "$B" && break
 done
 python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(300)' "$A" &

@@ -113,7 +113,7 @@ on_exit '"$CORRAL" -C "$T/auto" destroy -f >/dev/null 2>&1'
 # and B, picked free on this host so that parallel tests do not collide.
 free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for _ in $(seq 20); do
-	A=$((20000 + RANDOM % 20000)) B=$((A + 10))
+	A=$(rand_port) B=$((A + 10))
 	free "$A" && free $((A + 1)) && free "$B" && break
 done
 python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(120)' "$A" &

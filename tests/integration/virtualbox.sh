@@ -365,7 +365,7 @@ expect_out "and provisions it" 0 "provisioned" "$CORRAL" ssh db -c 'cat /root/pr
 # listeners out, and no NAT rule carries traffic (VirtualBox's job).
 free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for _ in $(seq 20); do
-	A=$((20000 + RANDOM % 20000))
+	A=$(rand_port)
 	free "$A" && free $((A + 1)) && break
 done
 python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(1); time.sleep(300)' "$A" &
