@@ -172,13 +172,56 @@ tiny_tree() { mkdir -p "$1" && tar -C "$1" -xf "$(test_box tiny)"; }
 pack_box() { tar -C "$1" -cf - metadata.json rootfs | gzip -1 >"$2"; }
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# A random port from 20000 up to 100 below the ephemeral range, for a
-# forward's host side: in that range other jobs' connections hold their
-# local ports, and a port held so cannot be bound though nothing listens.
-rand_port() {
+# Forwards' host ports are drawn from 20000 up to 100 below the ephemeral
+# range: in that range other jobs' connections hold their local ports, and
+# a port held so cannot be bound though nothing listens.
+port_ceiling() {
 	local eph
 	read -r eph _ </proc/sys/net/ipv4/ip_local_port_range
-	echo $((20000 + RANDOM % (eph > 21100 ? eph - 20100 : 1000)))
+	echo $((eph > 21100 ? eph - 100 : 21000))
+}
+rand_port() { echo $((20000 + RANDOM % ($(port_ceiling) - 20000))); }
+
+# hold_port ADDR SECONDS: a listener of the test's own on ADDR, on a port
+# drawn from that range whose next port and the one 10 above could be
+# bound too when it started (what "a taken port goes to the next free one"
+# checks need). It binds before it reports, so no other job takes the port
+# in between. Sets HELD_PORT and HOLDER (its pid, killed on exit).
+hold_port() {
+	local f=$T/.held-port.$RANDOM
+	python3 -c 'import random, socket, sys, time
+addr, secs, top = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+def sock():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return s
+def can(p):
+    with sock() as t:
+        try:
+            t.bind((addr, p))
+            return True
+        except OSError:
+            return False
+for _ in range(200):
+    p, s = random.randrange(20000, top - 10), sock()
+    try:
+        s.bind((addr, p))
+        s.listen(1)
+    except OSError:
+        s.close()
+        continue
+    if can(p + 1) and can(p + 10):
+        break
+    s.close()
+else:
+    sys.exit(1)
+print(p, flush=True)
+time.sleep(secs)' "$1" "$2" "$(port_ceiling)" >"$f" &
+	HOLDER=$!
+	on_exit "kill $HOLDER 2>/dev/null"
+	for _ in $(seq 100); do [ -s "$f" ] && break; sleep 0.05; done
+	read -r HELD_PORT <"$f"
+	[ -n "$HELD_PORT" ]
 }
 
 # registry_start VAR NAME [YAML auth block]: Debian's docker-registry on

@@ -49,14 +49,16 @@ ip addr add "$host_ip/24" dev "$hv" && ip link set "$hv" up
 ip -n "$ns" addr add "$out_ip/24" dev "cnat$$n" && ip -n "$ns" link set "cnat$$n" up
 # It also plays a LAN host that routes the machines' subnets through this host.
 ip -n "$ns" route add 10.214.76.0/22 via "$host_ip"
-# A service of the host's own, on every address (the gateways' too).
-svc_port=$(rand_port)
-python3 -c 'import socket,sys
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(8)
+# A service of the host's own, on every address (the gateways' too), on a
+# port the kernel picks free.
+python3 -c 'import socket
+s=socket.socket(); s.bind(("0.0.0.0", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
 while True:
-    c, a = s.accept(); c.sendall(b"host-service\n"); c.close()' "$svc_port" &
+    c, a = s.accept(); c.sendall(b"host-service\n"); c.close()' >"$T/svc_port" &
 on_exit "kill $! 2>/dev/null"
+for _ in $(seq 100); do [ -s "$T/svc_port" ] && break; sleep 0.05; done
+read -r svc_port <"$T/svc_port"
 ip netns exec "$ns" python3 -c 'import socket,sys
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8)

@@ -82,13 +82,8 @@ expect_out "microvm: its devices are virtio-mmio" 0 "LNRO0005" "$CORRAL" ssh mic
 # removed, `corral port --watch` shows both, and halt stops the watcher.
 MM=$T/env/.corral/machines/micro
 check "microvm: no warning that kvm ignores ports: auto" bash -c '! grep -q "not supported" <<<"$1"' _ "$out"
-free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in $(seq 20); do
-	A=$(rand_port) B=$((A + 10))
-	free "$A" && free $((A + 1)) && free "$B" && break
-done
-python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(300)' "$A" &
-on_exit "kill $! 2>/dev/null"
+hold_port 127.0.0.1 300 || not_ok "a port held for the test"
+A=$HELD_PORT B=$((HELD_PORT + 10))
 "$CORRAL" port --watch micro >"$T/watch.txt" 2>&1 &
 watcher=$!
 on_exit "kill $watcher 2>/dev/null"

@@ -111,14 +111,8 @@ EOF2
 on_exit '"$CORRAL" -C "$T/auto" destroy -f >/dev/null 2>&1'
 # Guest ports A (whose host port another program holds: it goes to A+1)
 # and B, picked free on this host so that parallel tests do not collide.
-free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in $(seq 20); do
-	A=$(rand_port) B=$((A + 10))
-	free "$A" && free $((A + 1)) && free "$B" && break
-done
-python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(120)' "$A" &
-holder=$!
-on_exit "kill $holder 2>/dev/null"
+hold_port 127.0.0.1 120 || not_ok "a port held for the test"
+A=$HELD_PORT B=$((HELD_PORT + 10))
 expect_out "up with ports: auto" 0 "ssh ready" "$CORRAL" -C "$T/auto" up
 "$CORRAL" -C "$T/auto" port --watch >"$T/watch.txt" 2>&1 &
 watcher=$!

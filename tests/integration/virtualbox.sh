@@ -363,14 +363,8 @@ expect_out "and provisions it" 0 "provisioned" "$CORRAL" ssh db -c 'cat /root/pr
 # "the guest's listener" is one this test starts on the host (bound to
 # 0.0.0.0, hence the next port), the exclude ranges keep the host's other
 # listeners out, and no NAT rule carries traffic (VirtualBox's job).
-free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in $(seq 20); do
-	A=$(rand_port)
-	free "$A" && free $((A + 1)) && break
-done
-python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(1); time.sleep(300)' "$A" &
-listener=$!
-on_exit "kill $listener 2>/dev/null"
+hold_port 0.0.0.0 300 || not_ok "a port held for the test"
+A=$HELD_PORT listener=$HOLDER
 mkdir -p "$T/auto"
 cat >"$T/auto/corral.yaml" <<YAML
 version: 1
