@@ -409,7 +409,8 @@ static int image_of(struct incus_client *c, struct machine *m, char **image, boo
 }
 
 /* POST of a new instance; refused while no cluster member was online, once
- * more when one came back (incus_member_wait). */
+ * more when one came back (incus_member_wait). Called under create_mu: the
+ * other machines' creates wait behind the wait (they would be refused too). */
 static int post_instance(struct incus_client *c, struct machine *m, const char *path,
 			 json_t *body, struct diag *d)
 {
