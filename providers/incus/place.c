@@ -53,10 +53,11 @@
 #define PORT_DEVICE "corral-port-"
 #define OFFLINE_THRESHOLD_S 20u /* the server's default cluster.offline_threshold */
 #define MEMBER_POLL_MS 1000u
+#define MEMBERS_PATH "/1.0/cluster/members?recursion=1"
 
 static const char *const loopbacks[] = {"localhost", "::1", NULL};
 
-/* The cluster's members (GET /1.0/cluster/members?recursion=1) into *list
+/* The cluster's members (GET MEMBERS_PATH) into *list
  * (caller decrefs), NULL when the server is not clustered. */
 static int members_json(struct incus_client *c, json_t **list, struct diag *d)
 {
@@ -66,7 +67,7 @@ static int members_json(struct incus_client *c, json_t **list, struct diag *d)
 		return -1;
 	bool on = json_is_true(json_object_get(cl, "enabled"));
 	json_decref(cl);
-	return on ? incus_call(c, "GET", "/1.0/cluster/members?recursion=1", NULL, list, NULL, d) : 0;
+	return on ? incus_call(c, "GET", MEMBERS_PATH, NULL, list, NULL, d) : 0;
 }
 
 int incus_members(struct incus_client *c, struct strv *names, struct diag *d)
@@ -291,23 +292,20 @@ int incus_place(struct incus_client *c, struct machine *m, const char *name, str
 	return rc < 0 ? -1 : machine_save(m, d);
 }
 
-/* The members' statuses: whether one is "Online", whether one is
- * "Offline" (as opposed to "Evacuated", "Blocked"), and "NAME is Status"
- * for each in list. Nothing when the server is not clustered. */
+/* Members' statuses (a GET MEMBERS_PATH list, taken): whether one is
+ * "Online", whether one is "Offline" (as opposed to "Evacuated",
+ * "Blocked"), and "NAME is Status" for each in list. */
 struct member_states {
-	bool clustered, online, offline;
+	bool online, offline;
 	struct buf list;
 };
 
-static int member_states(struct incus_client *c, struct member_states *s, struct diag *d)
+static void member_states(json_t *list, struct member_states *s)
 {
-	json_t *list, *mb;
+	json_t *mb;
+	size_t i;
 	buf_free(&s->list);
 	s->online = s->offline = false;
-	if (members_json(c, &list, d) < 0)
-		return -1;
-	s->clustered = list != NULL;
-	size_t i;
 	json_array_foreach(list, i, mb) {
 		const char *n = json_string_value(json_object_get(mb, "server_name"));
 		const char *st = json_string_value(json_object_get(mb, "status"));
@@ -319,7 +317,6 @@ static int member_states(struct incus_client *c, struct member_states *s, struct
 	if (!s->list.s)
 		buf_puts(&s->list, "no members");
 	json_decref(list);
-	return 0;
 }
 
 /* The server's cluster.offline_threshold in seconds (its default when
@@ -343,8 +340,12 @@ int incus_member_wait(struct incus_client *c, const char *machine, struct diag *
 {
 	struct member_states s = {0};
 	struct diag unknown = {0};
+	json_t *list;
 	int rc = 0;
-	if (member_states(c, &s, &unknown) < 0 || !s.clustered || s.online)
+	if (members_json(c, &list, &unknown) < 0 || !list)
+		return 0; /* not clustered (or not known): the refusal stands */
+	member_states(list, &s);
+	if (s.online)
 		goto out; /* a refusal for another reason: it stands */
 	if (!s.offline) {
 		rc = diag_fail(d, "no cluster member takes instances (%s)", s.list.s);
@@ -360,8 +361,9 @@ int incus_member_wait(struct incus_client *c, const char *machine, struct diag *
 		if ((rc = cancel_check("waiting for a cluster member", d)) < 0)
 			goto out;
 		sleep_ms(MEMBER_POLL_MS);
-		if ((rc = member_states(c, &s, d)) < 0)
+		if ((rc = incus_call(c, "GET", MEMBERS_PATH, NULL, &list, NULL, d)) < 0)
 			goto out;
+		member_states(list, &s);
 		if (s.online) {
 			rc = 1;
 			goto out;

@@ -285,9 +285,8 @@ check "destroy leaves no machine directory" test ! -e .corral/machines/web
 mkdir -p "$T/late/share" && envfile "$T/late" late $((PORT + 4)) && cd "$T/late"
 stale() {
 	while [ ! -e "$T/fresh" ]; do
-		curl -s --unix-socket "$LXD_SOCKET" -X POST -H 'Content-Type: application/json' \
-			-d '{"database": "global", "query": "UPDATE nodes SET heartbeat = '"'2000-01-01T00:00:00Z'"'"}' \
-			http://lxd/internal/sql >/dev/null
+		lxd_rest POST /internal/sql \
+			'{"database": "global", "query": "UPDATE nodes SET heartbeat = '"'2000-01-01T00:00:00Z'"'"}' >/dev/null
 		sleep 0.02
 	done
 }
