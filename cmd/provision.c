@@ -16,8 +16,6 @@
 #include "core/host/state.h"
 #include "provisioners/provisioner.h"
 
-#define CONNECT_TIMEOUT_MS 30000
-
 struct run {
 	struct ctx *c;
 	struct strv names, only;
@@ -90,8 +88,8 @@ static int add_target(struct run *r, struct machine *m, bool sel, struct diag *d
 	bool connect = sel && (runs_a_step(r, m->cfg) ||
 			       triggers_remote(e, m->cfg, TRIG_BEFORE, "provision") ||
 			       triggers_remote(e, m->cfg, TRIG_AFTER, "provision"));
-	if (connect && ssh_wait_ready(&t.ep, CONNECT_TIMEOUT_MS, NULL, NULL, &t.conn, d) < 0)
-		return diag_wrap(d, "%s: connect", m->cfg->name);
+	if (connect && lifecycle_connect(m, &t.ep, &t.conn, d) < 0)
+		return -1;
 	if (sel) {
 		memmove(&r->up[r->nsel + 1], &r->up[r->nsel], (r->nup - r->nsel) * sizeof(t));
 		r->up[r->nsel++] = t;

@@ -9,8 +9,6 @@
 #include "core/base/log.h"
 #include "core/ssh/ssh.h"
 
-#define CONNECT_TIMEOUT_MS 30000
-
 static bool named(struct ctx *c, const struct machine_cfg *mc)
 {
 	for (int i = 1; i < c->argc; i++)
@@ -34,8 +32,8 @@ static int sync_machine(struct ctx *c, struct machine *m, struct diag *d)
 	struct ssh_conn *conn = NULL;
 	size_t n = 0;
 	int rc = lifecycle_provider_endpoint(p, m, &ep, d);
-	if (rc == 0 && (rc = ssh_wait_ready(&ep, CONNECT_TIMEOUT_MS, NULL, NULL, &conn, d)) < 0)
-		diag_wrap(d, "%s: connect", m->cfg->name);
+	if (rc == 0)
+		rc = lifecycle_connect(m, &ep, &conn, d);
 	if (rc == 0)
 		rc = guest_rsync(p, m, conn, &ep, &n, d);
 	ssh_close(conn);

@@ -80,6 +80,14 @@ int lifecycle_provider_endpoint(const struct provider *p, struct machine *m, str
 	return 0;
 }
 
+int lifecycle_connect(const struct machine *m, const struct endpoint *ep,
+		      struct ssh_conn **conn, struct diag *d)
+{
+	if (ssh_wait_ready(ep, LIFECYCLE_CONNECT_MS, NULL, NULL, conn, d) < 0)
+		return diag_wrap(d, "%s: connect", m->cfg->name);
+	return 0;
+}
+
 int lifecycle_entry_run(int argc, char **argv) { return provider_entry_run(argc, argv); }
 
 /* The recorded provider of a created machine; else --provider, the
@@ -499,11 +507,12 @@ static int deps_ready(struct run *r, struct job *j)
 static int fire(struct run *r, struct job *j, enum trig_when when, struct diag *d)
 {
 	enum mstate s;
+	const struct provider *p;
 	if (!j->t.conn && triggers_remote(r->e, j->cfg, when, r->action) &&
-	    lifecycle_state(&j->m, &s) && s == MS_RUNNING &&
-	    lifecycle_endpoint(&j->m, &j->t.ep, d) == 0 &&
-	    ssh_wait_ready(&j->t.ep, 30000, NULL, NULL, &j->t.conn, d) < 0)
-		return diag_wrap(d, "%s: connect for its triggers", j->cfg->name);
+	    (p = lifecycle_state(&j->m, &s)) && s == MS_RUNNING &&
+	    (lifecycle_provider_endpoint(p, &j->m, &j->t.ep, d) < 0 ||
+	     lifecycle_connect(&j->m, &j->t.ep, &j->t.conn, d) < 0))
+		return -1;
 	return triggers_fire(r->e, j->cfg, when, r->action, j->t.conn, d);
 }
 

@@ -93,6 +93,13 @@ int lifecycle_endpoint(struct machine *m, struct endpoint *ep, struct diag *d);
 /* p's endpoint of m, whatever its state, with on_host from p. */
 int lifecycle_provider_endpoint(const struct provider *p, struct machine *m, struct endpoint *ep,
 				struct diag *d);
+/* An SSH session to the running machine m at ep (from the two above),
+ * waiting for its sshd as long as a busy guest may take to answer
+ * (LIFECYCLE_CONNECT_MS); the diag names the machine. For the commands
+ * and triggers that act on a machine `up` already started. */
+#define LIFECYCLE_CONNECT_MS 30000
+int lifecycle_connect(const struct machine *m, const struct endpoint *ep,
+		      struct ssh_conn **conn, struct diag *d);
 
 /* A provider's helper process (`__init`, `__portfwd`, ...): runs the
  * entry point argv[0] of whichever provider has it; 127 when none does. */

@@ -131,16 +131,14 @@ static size_t knobs_for(const struct ct_limits *l, bool v2, struct knob *k)
 static int miss(const struct ct_limits *l, const char *setting, const char **warned,
 		struct diag *d)
 {
-	if (!l->best_effort) {
-		diag_wrap(d, "the `%s` limit could not be applied", setting);
-		return diag_hint(d, "fix the host's cgroups, or set provider_options.container."
-				    "limits: best-effort to run without it");
+	if (l->best_effort && *warned && strcmp(*warned, setting) == 0) {
+		*d = (struct diag){0};
+		return 0;
 	}
-	if (!*warned || strcmp(*warned, setting) != 0)
-		log_warn("the `%s` limit is not applied (limits: best-effort): %s", setting, d->msg);
 	*warned = setting;
-	*d = (struct diag){0};
-	return 0;
+	return ct_limit_missed(l->best_effort, NULL, setting,
+			       "fix the host's cgroups, or set provider_options.container."
+			       "limits: best-effort to run without it", d);
 }
 
 static char *ctl_dir(const char *root, const char *ctl, const char *id, const char *leaf)
@@ -260,6 +258,21 @@ bool ct_best_effort(const struct machine_cfg *c)
 	if (!c->container.limits)
 		return host_rootless();
 	return strcmp(c->container.limits, "best-effort") == 0;
+}
+
+int ct_limit_missed(bool best_effort, const char *name, const char *setting, const char *hint,
+		    struct diag *d)
+{
+	const char *sep = name ? ": " : "";
+	name = name ? name : "";
+	if (!best_effort) {
+		diag_wrap(d, "%s%sthe `%s` limit could not be applied", name, sep, setting);
+		return diag_hint(d, "%s", hint);
+	}
+	log_warn("%s%sthe `%s` limit is not applied (limits: best-effort): %s", name, sep, setting,
+		 d->msg);
+	*d = (struct diag){0};
+	return 0;
 }
 
 /* Without root and no delegated cgroup: no limit at all. */

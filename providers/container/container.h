@@ -250,6 +250,13 @@ int ct_cgroup_freeze(const char *id, const char *where, bool on, struct diag *d)
 bool ct_cgroup_delegated(void);
 /* `limits: best-effort`: a limit that cannot be applied is a warning. */
 bool ct_best_effort(const struct machine_cfg *c);
+/* A limit that could not be applied, the reason in d: under best_effort
+ * a warning "[NAME: ]the `SETTING` limit is not applied (limits:
+ * best-effort): REASON", d cleared, 0; else -1 with d saying "[NAME: ]the
+ * `SETTING` limit could not be applied: REASON" and `hint`. name may be
+ * NULL. */
+int ct_limit_missed(bool best_effort, const char *name, const char *setting, const char *hint,
+		    struct diag *d);
 
 /* container.c: the host side of eth<i>'s veth pair, from the machine id. */
 void ct_veth_name(const char *id, unsigned i, char *out, size_t n);

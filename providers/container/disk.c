@@ -21,6 +21,7 @@
 
 #define IMG "disk.img"
 #define LAYER "layer"
+#define DISK_HINT "leave `disk:` out for a container whose upper layer may grow without bound"
 
 /* True when dir is a mount point on the file system of the machine's directory. */
 static bool mounted(const char *mdir, const char *dir)
@@ -58,16 +59,11 @@ static int mount_layer(const char *img, const char *layer, struct diag *d)
  * on the upper layer. Under best-effort a warning, else an error. */
 static int no_disk(const struct machine *m, struct diag *d)
 {
-	static const char why[] = "a size limit on the upper layer needs a loop-mounted file "
-				  "system, which only root may mount";
-	if (ct_best_effort(m->cfg)) {
-		log_warn("%s: the `disk` limit is not applied (limits: best-effort): %s",
-			 m->cfg->name, why);
-		return 0;
-	}
-	diag_fail(d, "%s: the `disk` limit cannot be applied without root: %s", m->cfg->name, why);
-	return diag_hint(d, "leave `disk:` out, set provider_options.container.limits: "
-			    "best-effort, or run corral as root");
+	diag_fail(d, "a size limit on the upper layer needs a loop-mounted file system, which "
+		     "only root may mount");
+	return ct_limit_missed(ct_best_effort(m->cfg), m->cfg->name, "disk",
+			       "leave `disk:` out, set provider_options.container.limits: "
+			       "best-effort, or run corral as root", d);
 }
 
 int ct_disk_open(const struct machine *m, bool creating, char **upper, char **work,
@@ -83,17 +79,13 @@ int ct_disk_open(const struct machine *m, bool creating, char **upper, char **wo
 		*work = machine_path(m, "work");
 		return 0;
 	}
-	if (!have && make_image(img, size, d) < 0 && ct_best_effort(m->cfg)) {
-		log_warn("%s: the `disk` limit is not applied (limits: best-effort): %s",
-			 m->cfg->name, d->msg);
-		*d = (struct diag){0};
-		return ct_disk_open(m, false, upper, work, d);
+	if (!have && make_image(img, size, d) < 0) {
+		if (ct_limit_missed(ct_best_effort(m->cfg), m->cfg->name, "disk", DISK_HINT, d) < 0)
+			return -1;
+		return ct_disk_open(m, false, upper, work, d); /* best-effort: no limit */
 	}
-	if (!path_exists(img) || (!mounted(m->dir, layer) && mount_layer(img, layer, d) < 0)) {
-		diag_wrap(d, "%s: the `disk` limit could not be applied", m->cfg->name);
-		return diag_hint(d, "leave `disk:` out for a container whose upper layer may "
-				    "grow without bound");
-	}
+	if (!mounted(m->dir, layer) && mount_layer(img, layer, d) < 0)
+		return ct_limit_missed(false, m->cfg->name, "disk", DISK_HINT, d);
 	*upper = path_join(layer, "upper");
 	*work = path_join(layer, "work");
 	return 0;

@@ -19,6 +19,11 @@ machines:
     memory: 64M
     provider_options: { container: { pids: 64 } }
   small: { autostart: false, disk: 64M }
+  nofs: { autostart: false, disk: 64M }
+  nofslax:
+    autostart: false
+    disk: 64M
+    provider_options: { container: { limits: best-effort } }
   strict: { autostart: false }
   lax:
     autostart: false
@@ -96,6 +101,21 @@ expect_out "the upper layer persists on the image" 0 "kept" "$CORRAL" ssh small 
 expect_out "destroy removes the image" 0 "small: destroyed" "$CORRAL" destroy -f small
 check "nothing of it is left" bash -c \
 	"[ ! -e .corral/machines/small/disk.img ] && ! findmnt .corral/machines/small/layer >/dev/null"
+
+# A host whose mkfs.ext4 fails: the disk limit cannot be made. An error
+# naming it and leaving no image; under best-effort a warning, and the
+# machine runs without it.
+mkdir -p "$T/nofs"
+printf '#!/bin/sh\necho "mkfs.ext4: no space for the journal" >&2\nexit 1\n' >"$T/nofs/mkfs.ext4"
+chmod +x "$T/nofs/mkfs.ext4"
+expect_out "disk: a host that cannot make its image fails up, naming the limit" 1 \
+	"nofs: the \`disk\` limit could not be applied: mkfs.ext4" env PATH="$T/nofs:$PATH" "$CORRAL" up nofs
+check "...and leaves no image" test ! -e .corral/machines/nofs/disk.img
+expect_out "disk: under limits: best-effort it is a warning" 0 \
+	"nofslax: the \`disk\` limit is not applied (limits: best-effort): mkfs.ext4" \
+	env PATH="$T/nofs:$PATH" "$CORRAL" up nofslax
+check "...and the machine runs without it" bash -c \
+	"[ ! -e .corral/machines/nofslax/disk.img ] && \"\$1\" ssh nofslax -c true" _ "$CORRAL"
 
 # A host whose pids controller refuses corral: a read-only tmpfs over it,
 # in a mount namespace of this test's own.
