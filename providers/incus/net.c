@@ -181,28 +181,33 @@ int incus_nets_release(struct incus_client *c, const struct strv *names, struct 
 	return 0;
 }
 
-/* The member instance `inst` (a used_by path "/1.0/instances/NAME?...")
- * runs on, or NULL; caller frees. */
-static char *member_of(struct incus_client *c, const char *inst)
+#define INSTANCES "/1.0/instances/"
+
+/* Where the instance named by name[0..len) runs, from the project's
+ * instances (one list for all of a machine's networks, fetched at the
+ * first need), or NULL. */
+static const char *member_of(struct incus_client *c, json_t **all, const char *name, size_t len)
 {
-	_cleanup_free_ char *p = xasprintf("%.*s", (int)strcspn(inst, "?"), inst);
-	json_t *i = NULL;
 	struct diag ignored = {0};
-	if (incus_call(c, "GET", p, NULL, &i, NULL, &ignored) < 0)
+	if (!*all && incus_call(c, "GET", "/1.0/instances?recursion=1", NULL, all, NULL,
+				&ignored) < 0)
 		return NULL;
-	const char *loc = json_string_value(json_object_get(i, "location"));
-	char *out = loc ? xstrdup(loc) : NULL;
-	json_decref(i);
-	return out;
+	size_t i;
+	json_t *o;
+	json_array_foreach(*all, i, o) {
+		const char *n = json_string_value(json_object_get(o, "name"));
+		if (n && strlen(n) == len && strncmp(n, name, len) == 0)
+			return json_string_value(json_object_get(o, "location"));
+	}
+	return NULL;
 }
 
 /* Warns about each instance on bridge network `bridge` (envfile network
  * net) that runs on another member than loc. */
-static void check_one(struct incus_client *c, const struct machine *m, const char *bridge,
-		      const char *net, const char *self, const char *loc)
+static void check_one(struct incus_client *c, const struct machine *m, json_t **all,
+		      const char *bridge, const char *net, const char *self, const char *loc)
 {
 	_cleanup_free_ char *p = xasprintf("/1.0/networks/%s", bridge);
-	_cleanup_free_ char *me = xasprintf("/1.0/instances/%s", self);
 	json_t *n = NULL, *u;
 	struct diag ignored = {0};
 	if (incus_call(c, "GET", p, NULL, &n, NULL, &ignored) < 0)
@@ -212,15 +217,19 @@ static void check_one(struct incus_client *c, const struct machine *m, const cha
 	json_t *users = type && strcmp(type, "bridge") == 0 ? json_object_get(n, "used_by") : NULL;
 	json_array_foreach(users, i, u) {
 		const char *s = json_string_value(u);
-		if (!s || strncmp(s, "/1.0/instances/", 15) || strncmp(s, me, strlen(me)) == 0)
+		if (!s || strncmp(s, INSTANCES, strlen(INSTANCES)) != 0)
 			continue;
-		_cleanup_free_ char *other = member_of(c, s);
+		const char *name = s + strlen(INSTANCES);
+		size_t len = strcspn(name, "?");
+		if (len == strlen(self) && strncmp(name, self, len) == 0)
+			continue;
+		const char *other = member_of(c, all, name, len);
 		if (other && strcmp(other, loc) != 0)
 			log_warn("%s: network %s: this machine runs on cluster member %s, instance %.*s "
 				 "on %s; a bridge network is one bridge per member, so they do not "
 				 "reach each other over it (an OVN network would; pin both with "
 				 "`target:` to one member)",
-				 m->cfg->name, net, loc, (int)strcspn(s + 15, "?"), s + 15, other);
+				 m->cfg->name, net, loc, (int)len, name, other);
 	}
 	json_decref(n);
 }
@@ -229,8 +238,10 @@ void incus_nets_check(struct incus_client *c, const struct machine *m, const cha
 		      const char *loc)
 {
 	const struct machine_cfg *cfg = m->cfg;
+	json_t *all = NULL;
 	for (size_t i = 0; i < cfg->nnetworks; i++) {
 		_cleanup_free_ char *name = bridge_name(m->env, cfg->networks[i].network);
-		check_one(c, m, name, cfg->networks[i].network, self, loc);
+		check_one(c, m, &all, name, cfg->networks[i].network, self, loc);
 	}
+	json_decref(all);
 }

@@ -85,6 +85,8 @@ expect_out "two's forwarded port answers from the host" 0 "from-two" curl -s --m
 
 # One envfile network, two members: a warning, and no way through.
 check "up --parallel warns: one network on two members needs OVN" grep -q "network back: .*OVN" <<<"$out"
+check "...naming the other machine's instance and member" grep -Eq \
+	"(one: .* member node1, instance $(jq -r .instance .corral/machines/two/state.json) on node2|two: .* member node2, instance $(jq -r .instance .corral/machines/one/state.json) on node1);" <<<"$out"
 grep "OVN" <<<"$out" | sed "s/^/#   /"
 check "one reaches its own member's gateway on back (ping works)" \
 	"$CORRAL" ssh one -c "ping -c 1 -W 2 $NET.1 >/dev/null"
