@@ -33,7 +33,6 @@ struct owner {
 static int push(struct incus_client *c, const char *name, const char *path, const char *type,
 		const struct owner *o, unsigned mode, const char *data, size_t len, struct diag *d)
 {
-	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/files?path=%s", name, path);
 	_cleanup_free_ char *u = xasprintf("X-LXD-uid: %u", o->uid);
 	_cleanup_free_ char *g = xasprintf("X-LXD-gid: %u", o->gid);
 	_cleanup_free_ char *m = xasprintf("X-LXD-mode: %04o", mode);
@@ -44,8 +43,7 @@ static int push(struct incus_client *c, const char *name, const char *path, cons
 	_cleanup_free_ char *it = xasprintf("X-Incus-type: %s", type);
 	const char *hdrs[] = {"Content-Type: application/octet-stream", u, g, m, t, iu, ig, im, it,
 			      NULL};
-	struct incus_raw raw = {.data = data ? data : "", .len = len, .headers = hdrs};
-	return incus_call_raw(c, "POST", p, &raw, NULL, NULL, d);
+	return incus_file_put(c, name, path, hdrs, data, len, d);
 }
 
 /* user's uid, gid and home from the image's /etc/passwd. */

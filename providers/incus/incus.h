@@ -72,9 +72,17 @@ struct incus_raw {
 };
 int incus_call_raw(struct incus_client *c, const char *method, const char *path,
 		   const struct incus_raw *raw, json_t **meta, long *status, struct diag *d);
-/* GET of a file inside an instance: its bytes (not JSON) into out. */
+/* GET of a file inside an instance: its bytes (not JSON) into out. The
+ * file calls are made again, up to INCUS_FILE_TRIES in all over about a
+ * second and a half, while the server answers 500 (its file helper
+ * failed to start). */
+#define INCUS_FILE_TRIES 4
 int incus_file_get(struct incus_client *c, const char *instance, const char *path,
 		   struct buf *out, long *status, struct diag *d);
+/* POST of a file into an instance: data[0..len) with the extra
+ * "Name: value" headers (NULL-ended: owner, mode, type). */
+int incus_file_put(struct incus_client *c, const char *instance, const char *path,
+		   const char *const *headers, const char *data, size_t len, struct diag *d);
 
 /* An instance's state (GET /1.0/instances/NAME/state) into *st (caller
  * decrefs), asked again for up to INCUS_STATE_ERROR_MS while its status
