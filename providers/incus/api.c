@@ -304,9 +304,13 @@ int incus_call(struct incus_client *c, const char *method, const char *path, jso
 	return incus_call_raw(c, method, path, text ? &raw : NULL, meta, status, d);
 }
 
-static int file_get_once(struct incus_client *c, const char *p, struct buf *out, long *status,
-			 struct diag *d)
+/* One file call on p: a GET's bytes (not JSON) into out, or (out NULL)
+ * the POST of raw. */
+static int file_once(struct incus_client *c, const char *p, const struct incus_raw *raw,
+		     struct buf *out, long *status, struct diag *d)
 {
+	if (!out)
+		return incus_call_raw(c, "POST", p, raw, NULL, status, d);
 	long http = 0;
 	*status = 0;
 	buf_free(out);
@@ -323,51 +327,42 @@ static int file_get_once(struct incus_client *c, const char *p, struct buf *out,
 	return rc < 0 ? -1 : server_error("GET", p, "failed", http, status, d);
 }
 
-/* Whether a file call that ended with status st is worth another try
- * (tries made so far: n), after pausing for it. LXD serves the file API
- * through a helper (forkfile) it spawns for the instance on demand; a 500
- * is a failure of that helper's start. Seen once in a cold test run: the
- * first GET of a just-created container's /etc/passwd, with the host
- * busy, "dial unix /proc/self/fd/41/forkfile.sock: connect: no such file
- * or directory (500)". Any other status, or a 500 that lasts, stands. */
-static bool file_retry(long st, unsigned n)
+/* file_once on the instance's path, made again after a 500, up to
+ * INCUS_FILE_TRIES in all, pausing 200 ms, then 400, then 800. LXD serves
+ * the file API through a helper (forkfile) it spawns for the instance on
+ * demand; a 500 is a failure of that helper's start. Seen once in a cold
+ * test run: the first GET of a just-created container's /etc/passwd, with
+ * the host busy, "dial unix /proc/self/fd/41/forkfile.sock: connect: no
+ * such file or directory (500)". Any other status, or a 500 that lasts,
+ * stands. */
+static int file_call(struct incus_client *c, const char *instance, const char *path,
+		     const struct incus_raw *raw, struct buf *out, long *status, struct diag *d)
 {
-	if (st != 500 || n >= INCUS_FILE_TRIES)
-		return false;
-	sleep_ms(200u << (n - 1));
-	return true;
+	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/files?path=%s", instance, path);
+	for (unsigned n = 1;; n++) {
+		struct diag e = {0};
+		if (file_once(c, p, raw, out, status, &e) == 0)
+			return 0;
+		if (*status != 500 || n >= INCUS_FILE_TRIES) {
+			*d = e;
+			return -1;
+		}
+		sleep_ms(200u << (n - 1));
+	}
 }
 
 int incus_file_get(struct incus_client *c, const char *instance, const char *path,
 		   struct buf *out, long *status, struct diag *d)
 {
-	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/files?path=%s", instance, path);
-	for (unsigned n = 1;; n++) {
-		struct diag e = {0};
-		if (file_get_once(c, p, out, status, &e) == 0)
-			return 0;
-		if (!file_retry(*status, n)) {
-			*d = e;
-			return -1;
-		}
-	}
+	return file_call(c, instance, path, NULL, out, status, d);
 }
 
 int incus_file_put(struct incus_client *c, const char *instance, const char *path,
 		   const char *const *headers, const char *data, size_t len, struct diag *d)
 {
-	_cleanup_free_ char *p = xasprintf("/1.0/instances/%s/files?path=%s", instance, path);
 	struct incus_raw raw = {.data = data ? data : "", .len = len, .headers = headers};
-	for (unsigned n = 1;; n++) {
-		struct diag e = {0};
-		long st = 0;
-		if (incus_call_raw(c, "POST", p, &raw, NULL, &st, &e) == 0)
-			return 0;
-		if (!file_retry(st, n)) {
-			*d = e;
-			return -1;
-		}
-	}
+	long st = 0;
+	return file_call(c, instance, path, &raw, NULL, &st, d);
 }
 
 /* GET .../state, asked again while the server answers status "Error":
